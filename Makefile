@@ -1,0 +1,45 @@
+# Sonicwire: the two commands are `make run` and `make test`; both set everything up first.
+SHELL := /bin/bash
+VENV := .venv/bin
+export PATH := $(CURDIR)/$(VENV):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean
+
+setup:
+	@scripts/setup.sh
+
+## run: the offline assistant (gRPC server + browser gateway), no AWS account needed
+run: setup
+	$(VENV)/sonicwire up
+
+serve: setup
+	$(VENV)/sonicwire serve
+
+## test: lint, type check, proto lint + generated-code drift, then the test suite
+test: setup lint typecheck proto-check pytest
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check server clients/python/sonicwire/client gateway_ws tests bench
+
+typecheck:
+	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
+
+proto-check:
+	buf lint
+	scripts/gen_proto.sh --check
+
+gen:
+	scripts/gen_proto.sh
+
+pytest:
+	$(VENV)/pytest -q
+
+bench: setup
+	$(VENV)/python -m bench.run
+
+bench-quick: setup
+	$(VENV)/python -m bench.run --quick
+
+clean:
+	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache

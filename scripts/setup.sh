@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Sets up everything Sonicwire needs on a fresh Debian machine, idempotently:
+#   Debian packages (SpeexDSP, espeak-ng, alsa voice samples, chromium for the browser test),
+#   a Python >= 3.12 virtual environment at .venv with pinned packages, and npm tools (buf).
+# Re-running is cheap: each step is skipped when its inputs have not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libspeexdsp1 espeak-ng alsa-utils chromium chromium-driver fonts-dejavu-core)
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+install_apt() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then sudo=(sudo); else
+      log "missing Debian packages: ${missing[*]} (run as root or install them)"; return 1
+    fi
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    "${sudo[@]}" apt-get update -q >/dev/null
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  }
+}
+
+find_python() {
+  # The AWS SDK needs Python >= 3.12; the machine's default python3 may be older.
+  local candidates=(python3.13 python3.12 python3)
+  if command -v pyenv >/dev/null; then
+    local root; root=$(pyenv root)
+    for v in "$root"/versions/3.13.* "$root"/versions/3.12.*; do
+      [[ -x "$v/bin/python3" ]] && candidates+=("$v/bin/python3")
+    done
+  fi
+  for dir in /root/.pyenv/versions/3.13.* /root/.pyenv/versions/3.12.* "$HOME"/.pyenv/versions/3.1[23].*; do
+    [[ -x "$dir/bin/python3" ]] && candidates+=("$dir/bin/python3")
+  done
+  for py in "${candidates[@]}"; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+      command -v "$py"; return 0
+    fi
+  done
+  log "no Python >= 3.12 found (tried: ${candidates[*]})"; return 1
+}
+
+install_venv() {
+  local stamp=.venv/.sonicwire-setup
+  local want; want=$(cat pyproject.toml requirements/constraints.txt | sha256sum | cut -c1-16)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+    local py; py=$(find_python)
+    log "creating .venv with $("$py" --version)"
+    rm -rf .venv
+    "$py" -m venv .venv
+  fi
+  log "installing Python packages (pinned by requirements/constraints.txt)"
+  .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
+  echo "$want" > "$stamp"
+}
+
+install_npm() {
+  local stamp=node_modules/.sonicwire-setup
+  local want; want=$(sha256sum package-lock.json | cut -c1-16)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  log "installing npm tools (buf, playwright-core)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$want" > "$stamp"
+}
+
+install_apt
+install_venv
+install_npm
+log "ready"

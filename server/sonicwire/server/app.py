@@ -1,0 +1,158 @@
+"""Build, serve and drain the gRPC server.
+
+`start_server` binds and starts everything (VoiceService, grpc.health.v1, reflection) and
+returns a `RunningServer`; `RunningServer.drain` is the SIGTERM sequence:
+
+1. health goes NOT_SERVING for every service at once (probes and load balancers stop sending);
+2. new streams are refused with UNAVAILABLE (``SERVER_DRAINING``);
+3. live streams get `GoingAway` and the grace period to finish;
+4. what is still running is ended with UNAVAILABLE, then the server stops.
+
+grpc.aio's ``server.stop(grace)`` alone would keep live streams running for the grace and then
+cancel them without a word, which is why the steps above come first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from sonicwire.server.backends.base import Backend
+from sonicwire.server.backends.registry import create_backend
+from sonicwire.server.config import ServerConfig
+from sonicwire.server.core.errors import ServerDraining
+from sonicwire.server.runtime import ServerRuntime
+from sonicwire.server.servicer import VoiceServicer
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+__all__ = ["RunningServer", "is_loopback", "serve", "start_server"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["VoiceService"].full_name
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    runtime: ServerRuntime
+    health: health.aio.HealthServicer
+    port: int
+
+    @property
+    def target(self) -> str:
+        host = self.runtime.config.host
+        return f"{host}:{self.port}"
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """The SIGTERM sequence (see the module docstring)."""
+        grace = self.runtime.config.drain_grace_s if grace_s is None else grace_s
+        runtime = self.runtime
+        runtime.draining = True
+        await self.health.enter_graceful_shutdown()
+        live = list(runtime.conversations)
+        log.info("draining: %d live conversations, grace %.1f s", len(live), grace)
+        for conversation in live:
+            conversation.go_away("server draining", grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while runtime.conversations and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conversation in list(runtime.conversations):
+            conversation.terminate(
+                ServerDraining("SERVER_DRAINING", "the server shut down; reconnect elsewhere")
+            )
+        # Give the terminated streams a moment to send their status, then stop for good.
+        await self.server.stop(1.0)
+        await runtime.backend.aclose()
+
+    async def stop(self) -> None:
+        await self.server.stop(None)
+        await self.runtime.backend.aclose()
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if not config.tls_cert:
+        return None
+    with open(config.tls_cert, "rb") as f:
+        chain = f.read()
+    with open(config.tls_key, "rb") as f:
+        key = f.read()
+    if config.tls_client_ca:
+        with open(config.tls_client_ca, "rb") as f:
+            client_ca = f.read()
+        return grpc.ssl_server_credentials([(key, chain)], client_ca, require_client_auth=True)
+    return grpc.ssl_server_credentials([(key, chain)])
+
+
+async def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
+    """Bind and start the server. Raises `ValueError` for an unsafe configuration."""
+    runtime = ServerRuntime(config, backend or create_backend(config.backend, **config.backend_options))
+    if not runtime.authenticator.enabled and not is_loopback(config.host):
+        if not config.allow_unauthenticated:
+            raise ValueError(
+                f"refusing to listen on {config.host} with no API key: configure --api-key "
+                "(SONICWIRE_API_KEYS) or pass --allow-unauthenticated"
+            )
+        log.warning("listening on %s WITHOUT authentication", config.host)
+    options = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        # Long streams: accept client keepalive pings every 10 s, even without data in flight.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
+    server = grpc.aio.server(options=options)
+    pb_grpc.add_VoiceServiceServicer_to_server(VoiceServicer(runtime), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    address = f"{config.host}:{config.port}"
+    credentials = _credentials(config)
+    if credentials is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, credentials)
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("sonicwire listening on %s:%d (backend %s)", config.host, port, runtime.backend.name)
+    return RunningServer(server, runtime, health_servicer, port)
+
+
+async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then drain."""
+    running = await start_server(config)
+    print(f"sonicwire: gRPC on {running.target} (backend {running.runtime.backend.name})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("signal received: draining")
+    await running.drain()

@@ -1,0 +1,305 @@
+"""Proto <-> core conversion (pure): the only module that knows both shapes.
+
+`settings_from_config` validates a `SessionConfig` and fills in defaults (raising
+`ProtocolError` with a stable reason); `event_from_request` and `response_from_output` translate
+stream messages. `effective_config` renders the settings in force back into a proto for
+`SessionStarted`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import ProtocolError
+from sonicwire.server.core.settings import (
+    DEFAULT_SAMPLE_RATE,
+    SUPPORTED_SAMPLE_RATES,
+    InferenceSettings,
+    SessionSettings,
+)
+from sonicwire.server.dsp.pipeline import FrontEndSettings
+from sonicwire.server.dsp.vad import VadSettings
+from sonicwire.v1 import voice_service_pb2 as pb
+
+__all__ = [
+    "ClientToolDefinition",
+    "effective_config",
+    "event_from_request",
+    "response_from_output",
+    "settings_from_config",
+]
+
+_ENDPOINTING = {
+    pb.ENDPOINTING_SENSITIVITY_HIGH: "HIGH",
+    pb.ENDPOINTING_SENSITIVITY_MEDIUM: "MEDIUM",
+    pb.ENDPOINTING_SENSITIVITY_LOW: "LOW",
+}
+_ENDPOINTING_BACK = {v: k for k, v in _ENDPOINTING.items()}
+_ROLE = {ev.Role.USER: pb.ROLE_USER, ev.Role.ASSISTANT: pb.ROLE_ASSISTANT}
+_SOURCE = {
+    ev.InterruptionSource.BARGE_IN: pb.INTERRUPTION_SOURCE_BARGE_IN,
+    ev.InterruptionSource.BACKEND: pb.INTERRUPTION_SOURCE_BACKEND,
+    ev.InterruptionSource.TEXT_INPUT: pb.INTERRUPTION_SOURCE_TEXT_INPUT,
+}
+_EXECUTOR = {
+    ev.ToolExecutor.SERVER: pb.TOOL_EXECUTOR_SERVER,
+    ev.ToolExecutor.CLIENT: pb.TOOL_EXECUTOR_CLIENT,
+}
+_TOOL_STATUS = {
+    ev.ToolStatus.OK: pb.TOOL_STATUS_OK,
+    ev.ToolStatus.ERROR: pb.TOOL_STATUS_ERROR,
+    ev.ToolStatus.INVALID_ARGUMENTS: pb.TOOL_STATUS_INVALID_ARGUMENTS,
+    ev.ToolStatus.TIMEOUT: pb.TOOL_STATUS_TIMEOUT,
+    ev.ToolStatus.CANCELLED: pb.TOOL_STATUS_CANCELLED,
+    ev.ToolStatus.UNKNOWN_TOOL: pb.TOOL_STATUS_UNKNOWN_TOOL,
+}
+_STOP = {
+    ev.StopReason.END_TURN: pb.STOP_REASON_END_TURN,
+    ev.StopReason.INTERRUPTED: pb.STOP_REASON_INTERRUPTED,
+    ev.StopReason.TOOL_USE: pb.STOP_REASON_TOOL_USE,
+    ev.StopReason.ERROR: pb.STOP_REASON_ERROR,
+}
+
+
+class ClientToolDefinition:
+    """A validated client-side tool from `SessionConfig.client_tools`."""
+
+    __slots__ = ("description", "name", "parameters", "timeout_s")
+
+    def __init__(self, name: str, description: str, parameters: dict[str, object], timeout_s: float | None):
+        self.name = name
+        self.description = description
+        self.parameters = parameters
+        self.timeout_s = timeout_s
+
+
+def _audio_rate(fmt: pb.AudioFormat, which: str) -> int:
+    if fmt.encoding not in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
+        raise ProtocolError(
+            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: only PCM_S16LE audio is supported"
+        )
+    if fmt.channels not in (0, 1):
+        raise ProtocolError(
+            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: only mono audio is supported, got {fmt.channels} channels"
+        )
+    rate = fmt.sample_rate_hz or DEFAULT_SAMPLE_RATE
+    if rate not in SUPPORTED_SAMPLE_RATES:
+        supported = ", ".join(str(r) for r in sorted(SUPPORTED_SAMPLE_RATES))
+        raise ProtocolError(
+            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: sample rate {rate} Hz is not one of {supported}"
+        )
+    return rate
+
+
+def _in_range(value: float, low: float, high: float, what: str) -> float:
+    if not low <= value <= high:
+        raise ProtocolError("CONFIG_INVALID", f"{what} must be within [{low}, {high}], got {value}")
+    return value
+
+
+def _vad(config: pb.VadSettings) -> VadSettings:
+    defaults = VadSettings()
+    engine = "silero" if config.engine == pb.VAD_ENGINE_SILERO else "webrtc"
+    return VadSettings(
+        engine=engine,
+        confidence=_in_range(config.confidence or defaults.confidence, 0, 1, "vad.confidence"),
+        start_secs=_in_range(config.start_secs or defaults.start_secs, 0, 5, "vad.start_secs"),
+        stop_secs=_in_range(config.stop_secs or defaults.stop_secs, 0, 10, "vad.stop_secs"),
+        min_volume=_in_range(config.min_volume or defaults.min_volume, 0, 1, "vad.min_volume"),
+        speech_pad_ms=int(
+            _in_range(config.speech_pad_ms or defaults.speech_pad_ms, 0, 2000, "vad.speech_pad_ms")
+        ),
+    )
+
+
+def client_tools_from_config(config: pb.SessionConfig) -> list[ClientToolDefinition]:
+    """Parse the client's tool declarations. Raises `ProtocolError` (CLIENT_TOOL_INVALID)."""
+    tools: list[ClientToolDefinition] = []
+    seen: set[str] = set()
+    for tool in config.client_tools:
+        if not tool.name or tool.name in seen:
+            raise ProtocolError(
+                "CLIENT_TOOL_INVALID", f"client tool names must be unique and non-empty: {tool.name!r}"
+            )
+        seen.add(tool.name)
+        try:
+            parameters = json.loads(tool.parameters_json_schema or '{"type": "object"}')
+        except json.JSONDecodeError as exc:
+            raise ProtocolError(
+                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: parameters are not JSON: {exc}"
+            ) from None
+        if not isinstance(parameters, dict):
+            raise ProtocolError(
+                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: parameters must be a JSON object"
+            )
+        if tool.timeout_ms < 0:
+            raise ProtocolError("CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: negative timeout")
+        timeout = tool.timeout_ms / 1000 if tool.timeout_ms else None
+        tools.append(ClientToolDefinition(tool.name, tool.description, parameters, timeout))
+    return tools
+
+
+def settings_from_config(config: pb.SessionConfig) -> SessionSettings:
+    """Validate ``config`` and return the settings in force. Raises `ProtocolError`."""
+    input_rate = _audio_rate(config.input_format, "input_format")
+    output_rate = _audio_rate(config.output_format, "output_format")
+    if len(config.system_prompt.encode()) > 40_000:
+        raise ProtocolError("CONFIG_INVALID", "system_prompt exceeds 40000 UTF-8 bytes")
+    front = FrontEndSettings(
+        echo_cancellation=not config.echo_cancellation.disabled,
+        echo_tail_ms=int(
+            _in_range(config.echo_cancellation.tail_ms or 200, 20, 1000, "echo_cancellation.tail_ms")
+        ),
+        noise_suppression=not config.noise_suppression.disabled,
+        noise_suppress_db=int(
+            _in_range(
+                config.noise_suppression.suppress_db or -30, -90, 0, "noise_suppression.suppress_db"
+            )
+        ),
+        agc=config.noise_suppression.agc,
+        vad=_vad(config.vad),
+    )
+    inference = InferenceSettings(
+        max_tokens=config.inference.max_tokens or None,
+        temperature=config.inference.temperature or None,
+        top_p=config.inference.top_p or None,
+        endpointing_sensitivity=_ENDPOINTING.get(config.inference.endpointing_sensitivity),
+    )
+    client_tools = client_tools_from_config(config)
+    return SessionSettings(
+        input_sample_rate=input_rate,
+        output_sample_rate=output_rate,
+        voice=config.voice,
+        system_prompt=config.system_prompt,
+        front_end=front,
+        barge_in=not config.barge_in.disabled,
+        barge_in_min_ms=int(
+            _in_range(config.barge_in.min_speech_ms or 200, 0, 5000, "barge_in.min_speech_ms")
+        ),
+        inference=inference,
+        client_tools=frozenset(tool.name for tool in client_tools),
+    )
+
+
+def effective_config(
+    settings: SessionSettings, original: pb.SessionConfig, voice: str
+) -> pb.SessionConfig:
+    """The configuration in force, with defaults filled in, for `SessionStarted`."""
+    front = settings.front_end
+    vad = front.vad
+    config = pb.SessionConfig()
+    config.CopyFrom(original)
+    config.input_format.encoding = pb.AUDIO_ENCODING_PCM_S16LE
+    config.input_format.sample_rate_hz = settings.input_sample_rate
+    config.input_format.channels = 1
+    config.output_format.encoding = pb.AUDIO_ENCODING_PCM_S16LE
+    config.output_format.sample_rate_hz = settings.output_sample_rate
+    config.output_format.channels = 1
+    config.voice = voice
+    config.vad.engine = pb.VAD_ENGINE_SILERO if vad.engine == "silero" else pb.VAD_ENGINE_WEBRTC
+    config.vad.confidence = vad.confidence
+    config.vad.start_secs = vad.start_secs
+    config.vad.stop_secs = vad.stop_secs
+    config.vad.min_volume = vad.min_volume
+    config.vad.speech_pad_ms = vad.speech_pad_ms
+    config.barge_in.disabled = not settings.barge_in
+    config.barge_in.min_speech_ms = settings.barge_in_min_ms
+    config.echo_cancellation.disabled = not front.echo_cancellation
+    config.echo_cancellation.tail_ms = front.echo_tail_ms
+    config.noise_suppression.disabled = not front.noise_suppression
+    config.noise_suppression.suppress_db = front.noise_suppress_db
+    config.noise_suppression.agc = front.agc
+    if settings.inference.endpointing_sensitivity:
+        config.inference.endpointing_sensitivity = _ENDPOINTING_BACK[
+            settings.inference.endpointing_sensitivity
+        ]
+    return config
+
+
+def event_from_request(request: pb.ConverseRequest) -> ev.ClientEvent:
+    """Translate a non-first request. Raises `ProtocolError` for a second config or none."""
+    match request.WhichOneof("request"):
+        case "audio":
+            return ev.AudioReceived(request.audio.audio)
+        case "text":
+            return ev.TextReceived(request.text.text)
+        case "tool_result":
+            result = request.tool_result
+            return ev.ToolResultReceived(result.tool_call_id, result.content, result.is_error)
+        case "playback":
+            return ev.PlaybackReported(request.playback.turn_id, request.playback.played_ms)
+        case "config":
+            raise ProtocolError(
+                "CONFIG_ALREADY_RECEIVED", "SessionConfig may only be sent once, as the first message"
+            )
+        case _:
+            raise ProtocolError("REQUEST_EMPTY", "ConverseRequest carries no message")
+
+
+def response_from_output(output: ev.ClientOutput) -> pb.ConverseResponse:
+    """Translate a core output into the proto the client receives."""
+    match output:
+        case ev.AudioOut(audio, turn_id, offset_ms):
+            return pb.ConverseResponse(
+                audio=pb.AudioOutput(audio=audio, turn_id=turn_id, offset_ms=offset_ms)
+            )
+        case ev.TranscriptOut(role, text, final, turn_id):
+            return pb.ConverseResponse(
+                transcript=pb.Transcript(role=_ROLE[role], text=text, final=final, turn_id=turn_id)
+            )
+        case ev.SpeechActivityOut(started, offset_ms):
+            kind = pb.SPEECH_ACTIVITY_KIND_STARTED if started else pb.SPEECH_ACTIVITY_KIND_STOPPED
+            return pb.ConverseResponse(
+                speech_activity=pb.SpeechActivity(kind=kind, offset_ms=offset_ms)
+            )
+        case ev.InterruptionOut(turn_id, played_ms, source):
+            return pb.ConverseResponse(
+                interruption=pb.Interruption(
+                    turn_id=turn_id, played_ms=played_ms, source=_SOURCE[source]
+                )
+            )
+        case ev.ToolCallOut(call_id, name, arguments_json, executor, turn_id):
+            return pb.ConverseResponse(
+                tool_call=pb.ToolCall(
+                    id=call_id,
+                    name=name,
+                    arguments_json=arguments_json,
+                    executor=_EXECUTOR[executor],
+                    turn_id=turn_id,
+                )
+            )
+        case ev.ToolCallResultOut(call_id, name, status, result_json, duration_ms):
+            return pb.ConverseResponse(
+                tool_call_result=pb.ToolCallResult(
+                    id=call_id,
+                    name=name,
+                    status=_TOOL_STATUS[status],
+                    result_json=result_json,
+                    duration_ms=duration_ms,
+                )
+            )
+        case ev.TurnCompleteOut(turn_id, reason, first_audio, transcript, tools, audio_ms):
+            return pb.ConverseResponse(
+                turn_complete=pb.TurnComplete(
+                    turn_id=turn_id,
+                    stop_reason=_STOP[reason],
+                    latency=pb.TurnLatency(
+                        first_audio_ms=first_audio, transcript_ms=transcript, tools_ms=tools
+                    ),
+                    audio_ms=audio_ms,
+                )
+            )
+        case ev.UsageOut(inp, out, total):
+            return pb.ConverseResponse(
+                usage=pb.Usage(input_tokens=inp, output_tokens=out, total_tokens=total)
+            )
+        case ev.GoingAwayOut(reason, grace_ms):
+            return pb.ConverseResponse(going_away=pb.GoingAway(reason=reason, grace_ms=grace_ms))
+        case ev.WarningOut(reason, message):
+            return pb.ConverseResponse(warning=pb.Warning(reason=reason, message=message))
+
+
+def tool_names(server_tools: Sequence[str], client_tools: Sequence[ClientToolDefinition]) -> list[str]:
+    return [*server_tools, *(tool.name for tool in client_tools)]

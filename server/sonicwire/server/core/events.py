@@ -1,0 +1,416 @@
+"""Events in and out of the session core.
+
+The session core (`sonicwire.server.core.session.Session`) is sans-I/O: drivers feed it the
+events below and drain what it produces. All events are frozen dataclasses grouped in named
+unions, so consumers dispatch with ``match``.
+
+Three directions::
+
+    driver  --ClientEvent-->  Session  --ClientOutput-->  driver (to the client)
+    backend --BackendEvent--> Session  --BackendCommand--> backend
+                              Session  --ToolAction-->     tool runner (driver)
+
+Audio inside the core is canonical 16 kHz mono s16le (see ``sonicwire.server.dsp.frames``);
+client audio is resampled at the edge by the session itself, backend audio carries its rate.
+Offsets and durations are integers in milliseconds unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "AssistantAudio",
+    "AssistantInterrupted",
+    "AssistantText",
+    "AssistantTurnEnded",
+    "AudioOut",
+    "AudioReceived",
+    "BackendCommand",
+    "BackendEvent",
+    "BackendFailed",
+    "CancelResponse",
+    "CancelTools",
+    "DeliverToolResult",
+    "ClientEvent",
+    "ClientOutput",
+    "EndSession",
+    "GoingAwayOut",
+    "InterruptionOut",
+    "InterruptionSource",
+    "PlaybackReported",
+    "Role",
+    "RunTool",
+    "SendAudio",
+    "SendText",
+    "SendToolResult",
+    "SpeechActivityOut",
+    "StopReason",
+    "TextReceived",
+    "ToolAction",
+    "ToolCallOut",
+    "ToolCallResultOut",
+    "ToolCompleted",
+    "ToolExecutor",
+    "ToolRequested",
+    "ToolResultReceived",
+    "ToolStatus",
+    "TranscriptOut",
+    "TurnCompleteOut",
+    "UsageOut",
+    "UsageReported",
+    "UserSpeechStarted",
+    "UserSpeechStopped",
+    "UserTranscript",
+    "WarningOut",
+]
+
+
+class Role(enum.Enum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class StopReason(enum.Enum):
+    END_TURN = "end_turn"
+    INTERRUPTED = "interrupted"
+    TOOL_USE = "tool_use"
+    ERROR = "error"
+
+
+class InterruptionSource(enum.Enum):
+    BARGE_IN = "barge_in"
+    BACKEND = "backend"
+    TEXT_INPUT = "text_input"
+
+
+class ToolExecutor(enum.Enum):
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class ToolStatus(enum.Enum):
+    OK = "ok"
+    ERROR = "error"
+    INVALID_ARGUMENTS = "invalid_arguments"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    UNKNOWN_TOOL = "unknown_tool"
+
+
+# --- client -> core -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudioReceived:
+    """Microphone audio in the session's input format (validated by the session)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TextReceived:
+    """A typed user turn."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResultReceived:
+    """The client's answer to a client-executed tool call."""
+
+    call_id: str
+    content: str
+    is_error: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackReported:
+    """The client has played ``played_ms`` of turn ``turn_id``'s audio."""
+
+    turn_id: str
+    played_ms: int
+
+
+type ClientEvent = AudioReceived | TextReceived | ToolResultReceived | PlaybackReported
+
+
+# --- backend -> core ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantAudio:
+    """Assistant speech from the backend: mono s16le at ``sample_rate``."""
+
+    pcm: bytes
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantText:
+    """Assistant text: ``final`` is what was spoken, otherwise planned (speculative) text."""
+
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserTranscript:
+    """What the backend recognised the user saying."""
+
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRequested:
+    """The model asks for a tool call."""
+
+    call_id: str
+    name: str
+    arguments_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantTurnEnded:
+    """The backend finished generating the assistant's turn (audio may still be queued)."""
+
+    stop_reason: StopReason
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantInterrupted:
+    """The backend itself detected that the user interrupted the assistant."""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReported:
+    """Cumulative token usage of the backend session."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class BackendFailed:
+    """A fatal backend error; ``reason`` is a stable UPPER_SNAKE ErrorInfo reason."""
+
+    reason: str
+    message: str
+    retryable: bool = False
+
+
+type BackendEvent = (
+    AssistantAudio
+    | AssistantText
+    | UserTranscript
+    | ToolRequested
+    | AssistantTurnEnded
+    | AssistantInterrupted
+    | UsageReported
+    | BackendFailed
+)
+
+
+# --- core -> backend ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendAudio:
+    """Cleaned microphone audio, 16 kHz mono s16le, sent continuously (silence included)."""
+
+    pcm: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStarted:
+    """The front end's VAD heard the user start speaking at ``offset_samples`` (16 kHz)."""
+
+    offset_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpeechStopped:
+    """The front end's VAD heard the user stop speaking at ``offset_samples`` (16 kHz)."""
+
+    offset_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendText:
+    """A typed user turn."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendToolResult:
+    """A tool's outcome for the model; ``result_json`` is always valid JSON."""
+
+    call_id: str
+    name: str
+    result_json: str
+    status: ToolStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse:
+    """Barge-in: stop generating; the user heard ``heard_text`` of the turn (``played_ms``)."""
+
+    heard_text: str
+    played_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndSession:
+    """The conversation is over: close orderly."""
+
+
+type BackendCommand = (
+    SendAudio
+    | UserSpeechStarted
+    | UserSpeechStopped
+    | SendText
+    | SendToolResult
+    | CancelResponse
+    | EndSession
+)
+
+
+# --- core -> tool runner --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool:
+    """Start a tool call; the driver reports its outcome with ``ToolCompleted``."""
+
+    call_id: str
+    name: str
+    arguments_json: str
+    executor: ToolExecutor
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTools:
+    """Cancel every pending tool call (barge-in or session end)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverToolResult:
+    """The client answered a client-executed call; the runner validates and times it."""
+
+    call_id: str
+    content: str
+    is_error: bool
+
+
+type ToolAction = RunTool | CancelTools | DeliverToolResult
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCompleted:
+    """A tool call's outcome, from the runner back into the core."""
+
+    call_id: str
+    name: str
+    status: ToolStatus
+    result_json: str
+    duration_ms: int
+
+
+# --- core -> client -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AudioOut:
+    """Assistant audio in the client's output format."""
+
+    audio: bytes
+    turn_id: str
+    offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptOut:
+    role: Role
+    text: str
+    final: bool
+    turn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechActivityOut:
+    started: bool
+    offset_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptionOut:
+    turn_id: str
+    played_ms: int
+    source: InterruptionSource
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallOut:
+    call_id: str
+    name: str
+    arguments_json: str
+    executor: ToolExecutor
+    turn_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallResultOut:
+    call_id: str
+    name: str
+    status: ToolStatus
+    result_json: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCompleteOut:
+    turn_id: str
+    stop_reason: StopReason
+    first_audio_ms: int
+    transcript_ms: int
+    tools_ms: int
+    audio_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageOut:
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class GoingAwayOut:
+    reason: str
+    grace_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WarningOut:
+    reason: str
+    message: str
+
+
+type ClientOutput = (
+    AudioOut
+    | TranscriptOut
+    | SpeechActivityOut
+    | InterruptionOut
+    | ToolCallOut
+    | ToolCallResultOut
+    | TurnCompleteOut
+    | UsageOut
+    | GoingAwayOut
+    | WarningOut
+)

@@ -1,0 +1,487 @@
+"""The session core: one conversation, no I/O.
+
+A driver (the gRPC servicer, a test, the benchmark) owns a `Session` per stream and:
+
+1. feeds it: `receive_client` (client messages), `receive_backend` (backend events),
+   `receive_tool_result` (tool outcomes), `tick` (time passes), `close` (client half-closed);
+2. then drains it: `outputs_to_send` (to the client), `commands_to_send` (to the backend),
+   `tool_actions` (to the tool runner); and calls `tick` again at `next_deadline`.
+
+Every input takes ``now``, a monotonic time in seconds read by the driver: the core never reads
+a clock, so tests drive it with made-up times. Client rule violations raise `ProtocolError`;
+a fatal backend event raises `BackendError`.
+
+Audio path: client audio -> resample to 16 kHz -> `FrontEnd` (echo cancel, noise suppress, VAD)
+-> backend. Assistant audio -> queued -> released paced at real time plus a small lead -> the
+client, and (resampled to 16 kHz) into the front end as the echo reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import BackendError, ProtocolError
+from sonicwire.server.core.history import History, truncate_to_heard
+from sonicwire.server.core.settings import SessionSettings
+from sonicwire.server.core.state import Trigger, TurnMachine, TurnState
+from sonicwire.server.dsp.frames import SAMPLE_RATE
+from sonicwire.server.dsp.pipeline import FrontEnd
+from sonicwire.server.dsp.resample import Resampler
+from sonicwire.server.dsp.vad import SpeechStarted, SpeechStopped
+
+__all__ = ["Session"]
+
+_RELEASE_STEP_MS = 20
+
+
+def _samples_to_ms(samples: int, rate: int = SAMPLE_RATE) -> int:
+    return samples * 1000 // rate
+
+
+@dataclass(slots=True)
+class _AssistantTurn:
+    """Bookkeeping of the open assistant turn."""
+
+    turn_id: str
+    far_end_start: int  # far-end (16 kHz) samples pushed before this turn
+    ref_queue: bytearray = field(default_factory=bytearray)  # 16 kHz, for the echo reference
+    out_queue: bytearray = field(default_factory=bytearray)  # client output format
+    received_ms: float = 0.0
+    released_ms: int = 0
+    released_out_bytes: int = 0
+    play_start: float | None = None
+    generation_ended: ev.StopReason | None = None
+    final_text: list[str] = field(default_factory=list)
+    reported_played_ms: int | None = None
+    first_audio_at: float | None = None
+    tools_ms: int = 0
+
+
+class Session:
+    """One conversation's state: turns, barge-in, audio pacing, far-end reference, history."""
+
+    def __init__(self, session_id: str, settings: SessionSettings) -> None:
+        self.session_id = session_id
+        self.settings = settings
+        self.history = History()
+        self._machine = TurnMachine()
+        self._front_end = FrontEnd(settings.front_end)
+        self._input_resampler = Resampler(settings.input_sample_rate, SAMPLE_RATE)
+        self._ref_resamplers: dict[int, Resampler] = {}
+        self._out_resamplers: dict[int, Resampler] = {}
+        self._outputs: list[ev.ClientOutput] = []
+        self._commands: list[ev.BackendCommand] = []
+        self._tool_actions: list[ev.ToolAction] = []
+        self._turn: _AssistantTurn | None = None
+        self._turn_count = 0
+        self._far_end_pushed = 0  # 16 kHz samples of assistant audio released so far
+        self._turn_far_starts: dict[str, int] = {}
+        # After a barge-in the backend may still deliver audio of the cut turn; it is dropped
+        # until the backend confirms the turn ended.
+        self._discarding = False
+        self._user_stopped_at: float | None = None
+        self._transcript_ms = 0
+        self._speech_onset: int | None = None  # mic offset (samples) of speech in progress
+        self._pending_tools: dict[str, ev.ToolExecutor] = {}
+        self._client_closed = False
+        self._ended = False
+        self._user_turn = 0
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TurnState:
+        return self._machine.state
+
+    @property
+    def ended(self) -> bool:
+        """True once the conversation is over and `EndSession` was queued for the backend."""
+        return self._ended
+
+    @property
+    def current_turn_id(self) -> str | None:
+        return self._turn.turn_id if self._turn else None
+
+    # --- inputs ----------------------------------------------------------------------------
+
+    def receive_client(self, event: ev.ClientEvent, now: float) -> None:
+        """Handle a client message. Raises `ProtocolError` on a rule violation."""
+        if self._ended:
+            return
+        match event:
+            case ev.AudioReceived(audio):
+                self._receive_audio(audio, now)
+            case ev.TextReceived(text):
+                self._receive_text(text, now)
+            case ev.ToolResultReceived(call_id, content, is_error):
+                if self._pending_tools.get(call_id) is ev.ToolExecutor.CLIENT:
+                    self._tool_actions.append(ev.DeliverToolResult(call_id, content, is_error))
+                else:
+                    self._outputs.append(
+                        ev.WarningOut(
+                            "TOOL_RESULT_UNEXPECTED",
+                            f"no client tool call {call_id!r} is waiting for a result",
+                        )
+                    )
+            case ev.PlaybackReported(turn_id, played_ms):
+                self._receive_playback(turn_id, played_ms)
+
+    def receive_backend(self, event: ev.BackendEvent, now: float) -> None:
+        """Handle a backend event. Raises `BackendError` for `BackendFailed`."""
+        if self._ended:
+            return
+        match event:
+            case ev.AssistantAudio(pcm, rate):
+                if not self._discarding and pcm:
+                    self._queue_audio(pcm, rate, now)
+            case ev.AssistantText(text, final):
+                if self._discarding:
+                    return
+                turn = self._open_turn(now)
+                if final:
+                    turn.final_text.append(text)
+                self._outputs.append(ev.TranscriptOut(ev.Role.ASSISTANT, text, final, turn.turn_id))
+            case ev.UserTranscript(text, final):
+                if final:
+                    self.history.add(ev.Role.USER, text)
+                    if self._user_stopped_at is not None:
+                        self._transcript_ms = round((now - self._user_stopped_at) * 1000)
+                self._outputs.append(
+                    ev.TranscriptOut(ev.Role.USER, text, final, f"u{self._user_turn}")
+                )
+            case ev.ToolRequested(call_id, name, arguments_json):
+                turn = self._open_turn(now)
+                executor = (
+                    ev.ToolExecutor.CLIENT
+                    if name in self.settings.client_tools
+                    else ev.ToolExecutor.SERVER
+                )
+                self._pending_tools[call_id] = executor
+                self._outputs.append(
+                    ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
+                )
+                self._tool_actions.append(ev.RunTool(call_id, name, arguments_json, executor))
+            case ev.AssistantTurnEnded(reason):
+                if self._discarding:
+                    self._discarding = False
+                elif self._turn is not None and reason is not ev.StopReason.TOOL_USE:
+                    self._turn.generation_ended = reason
+                    self._release(now)
+            case ev.AssistantInterrupted():
+                if self._turn is not None and not self._discarding:
+                    self._interrupt(now, ev.InterruptionSource.BACKEND, tell_backend=False)
+                self._discarding = False
+            case ev.UsageReported(inp, out, total):
+                self._outputs.append(ev.UsageOut(inp, out, total))
+            case ev.BackendFailed(reason, message, retryable):
+                raise BackendError(reason, message, retryable=retryable)
+        self._maybe_end()
+
+    def receive_tool_result(self, result: ev.ToolCompleted, now: float) -> None:
+        """Handle a tool call's outcome from the runner."""
+        if self._pending_tools.pop(result.call_id, None) is None or self._ended:
+            return
+        if self._turn is not None:
+            self._turn.tools_ms += result.duration_ms
+        self._outputs.append(
+            ev.ToolCallResultOut(
+                result.call_id, result.name, result.status, result.result_json, result.duration_ms
+            )
+        )
+        self._commands.append(
+            ev.SendToolResult(result.call_id, result.name, result.result_json, result.status)
+        )
+        self._maybe_end()
+
+    def tick(self, now: float) -> None:
+        """Let time pass: release paced audio and finish turns whose audio is all out."""
+        if self._turn is not None:
+            self._release(now)
+        self._maybe_end()
+
+    def close(self, now: float) -> None:
+        """The client half-closed: end after the current turn (speech in progress counts)."""
+        if self._client_closed:
+            return
+        self._client_closed = True
+        if self._speech_onset is not None:
+            # The stream ended mid-utterance: treat its end as the end of speech so the last
+            # thing the user said is still answered.
+            self._on_speech_stopped(self._front_end_position(), now)
+        self._maybe_end()
+
+    def go_away(self, reason: str, grace_ms: int) -> None:
+        """Tell the client the server is shutting down."""
+        self._outputs.append(ev.GoingAwayOut(reason, grace_ms))
+
+    def abort(self) -> None:
+        """The stream is gone (cancel, error): drop everything, close the backend and tools."""
+        if not self._ended:
+            self._ended = True
+            if self._pending_tools:
+                self._tool_actions.append(ev.CancelTools("session ended"))
+                self._pending_tools.clear()
+            self._commands.append(ev.EndSession())
+            self._machine.fire(Trigger.CLOSE)
+        self._front_end.close()
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    def outputs_to_send(self) -> list[ev.ClientOutput]:
+        out, self._outputs = self._outputs, []
+        return out
+
+    def commands_to_send(self) -> list[ev.BackendCommand]:
+        out, self._commands = self._commands, []
+        return out
+
+    def tool_actions(self) -> list[ev.ToolAction]:
+        out, self._tool_actions = self._tool_actions, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When `tick` must be called next to keep audio flowing, or None if nothing waits."""
+        turn = self._turn
+        if turn is None or not turn.ref_queue or turn.play_start is None:
+            return None
+        due_ms = turn.released_ms + _RELEASE_STEP_MS - self.settings.playback_lead_ms
+        return turn.play_start + max(due_ms, 0) / 1000
+
+    # --- client audio and text -------------------------------------------------------------
+
+    def _receive_audio(self, audio: bytes, now: float) -> None:
+        if len(audio) > self.settings.max_audio_chunk_bytes:
+            raise ProtocolError(
+                "AUDIO_CHUNK_TOO_LARGE",
+                f"audio chunk of {len(audio)} bytes exceeds the maximum of "
+                f"{self.settings.max_audio_chunk_bytes}",
+            )
+        if len(audio) % 2:
+            raise ProtocolError(
+                "AUDIO_CHUNK_INVALID",
+                f"audio chunk of {len(audio)} bytes is not a whole number of 16-bit samples",
+            )
+        if self._client_closed:
+            return
+        pcm = self._input_resampler.process(audio)
+        for frame in self._front_end.process(pcm):
+            self._commands.append(ev.SendAudio(frame.pcm))
+            for vad_event in frame.events:
+                match vad_event:
+                    case SpeechStarted(offset):
+                        self._on_speech_started(offset, now)
+                    case SpeechStopped(offset):
+                        self._on_speech_stopped(offset, now)
+            if (
+                frame.in_speech
+                and self._speech_onset is not None
+                and self._machine.state is TurnState.RESPONDING
+                and self.settings.barge_in
+                and not self._discarding
+            ):
+                heard_ms = _samples_to_ms(frame.offset + len(frame.pcm) // 2 - self._speech_onset)
+                if heard_ms >= self.settings.barge_in_min_ms:
+                    self._interrupt(now, ev.InterruptionSource.BARGE_IN, tell_backend=True)
+                    self._machine.fire(Trigger.BARGE_IN)
+                    self._begin_user_turn()
+        self.tick(now)
+
+    def _on_speech_started(self, offset: int, now: float) -> None:
+        self._speech_onset = offset
+        self._outputs.append(ev.SpeechActivityOut(True, _samples_to_ms(offset)))
+        self._commands.append(ev.UserSpeechStarted(offset))
+        if self._machine.state is not TurnState.RESPONDING:
+            self._begin_user_turn()
+        self._machine.fire(Trigger.SPEECH_STARTED)
+
+    def _on_speech_stopped(self, offset: int, now: float) -> None:
+        self._speech_onset = None
+        self._outputs.append(ev.SpeechActivityOut(False, _samples_to_ms(offset)))
+        self._commands.append(ev.UserSpeechStopped(offset))
+        if self._machine.state is TurnState.USER_SPEAKING:
+            self._user_stopped_at = now
+            self._transcript_ms = 0
+        self._machine.fire(Trigger.SPEECH_STOPPED)
+
+    def _begin_user_turn(self) -> None:
+        self._user_turn += 1
+
+    def _front_end_position(self) -> int:
+        return self._front_end.position if hasattr(self._front_end, "position") else 0
+
+    def _receive_text(self, text: str, now: float) -> None:
+        if len(text.encode()) > self.settings.max_text_bytes:
+            raise ProtocolError(
+                "TEXT_TOO_LONG",
+                f"text input exceeds {self.settings.max_text_bytes} UTF-8 bytes",
+            )
+        if not text.strip():
+            raise ProtocolError("TEXT_EMPTY", "text input is empty")
+        if self._client_closed:
+            return
+        if self._turn is not None:
+            self._interrupt(now, ev.InterruptionSource.TEXT_INPUT, tell_backend=True)
+        self._begin_user_turn()
+        self._machine.fire(Trigger.TEXT_INPUT)
+        self._user_stopped_at = now
+        self._transcript_ms = 0
+        self.history.add(ev.Role.USER, text)
+        self._outputs.append(ev.TranscriptOut(ev.Role.USER, text, True, f"u{self._user_turn}"))
+        self._commands.append(ev.SendText(text))
+
+    def _receive_playback(self, turn_id: str, played_ms: int) -> None:
+        if played_ms < 0:
+            raise ProtocolError("PLAYBACK_INVALID", "played_ms must not be negative")
+        far_start = self._turn_far_starts.get(turn_id)
+        if far_start is None:
+            return  # an old or unknown turn: nothing to align any more
+        turn = self._turn
+        if turn is not None and turn.turn_id == turn_id:
+            played_ms = min(played_ms, turn.released_ms)
+            turn.reported_played_ms = played_ms
+        self._front_end.report_playback(far_start + played_ms * SAMPLE_RATE // 1000)
+
+    # --- assistant turns -------------------------------------------------------------------
+
+    def _open_turn(self, now: float) -> _AssistantTurn:
+        if self._turn is None:
+            self._turn_count += 1
+            turn_id = f"t{self._turn_count}"
+            self._turn = _AssistantTurn(turn_id=turn_id, far_end_start=self._far_end_pushed)
+            self._turn_far_starts[turn_id] = self._far_end_pushed
+            if len(self._turn_far_starts) > 8:
+                del self._turn_far_starts[next(iter(self._turn_far_starts))]
+            self._machine.fire(Trigger.ASSISTANT_OUTPUT)
+        return self._turn
+
+    def _queue_audio(self, pcm: bytes, rate: int, now: float) -> None:
+        turn = self._open_turn(now)
+        ref = self._resampler(self._ref_resamplers, rate, SAMPLE_RATE).process(pcm)
+        out = self._resampler(self._out_resamplers, rate, self.settings.output_sample_rate)
+        turn.ref_queue += ref
+        turn.out_queue += out.process(pcm)
+        turn.received_ms += len(pcm) / 2 * 1000 / rate
+        self._release(now)
+
+    @staticmethod
+    def _resampler(cache: dict[int, Resampler], rate: int, target: int) -> Resampler:
+        resampler = cache.get(rate)
+        if resampler is None:
+            resampler = cache[rate] = Resampler(rate, target)
+        return resampler
+
+    def _release(self, now: float) -> None:
+        """Send queued audio up to real time plus the lead; finish the turn when done."""
+        turn = self._turn
+        if turn is None:
+            return
+        lead = self.settings.playback_lead_ms
+        if turn.ref_queue:
+            if turn.play_start is None:
+                turn.play_start = now
+            elapsed_ms = (now - turn.play_start) * 1000
+            if turn.released_ms + lead < elapsed_ms:
+                # The backend fell behind and the client's buffer ran dry: playback restarts
+                # now, so re-anchor the pacing clock instead of bursting to catch up.
+                turn.play_start = now - turn.released_ms / 1000
+                elapsed_ms = turn.released_ms
+            allowed_ms = int(elapsed_ms + lead) - turn.released_ms
+            step_ms = (allowed_ms // _RELEASE_STEP_MS) * _RELEASE_STEP_MS
+            final = turn.generation_ended is not None
+            if step_ms > 0 or final:
+                self._emit_audio(turn, step_ms, now, final=final)
+        if turn.generation_ended is not None and not turn.ref_queue:
+            self._finish_turn(turn.generation_ended)
+
+    def _emit_audio(self, turn: _AssistantTurn, step_ms: int, now: float, *, final: bool) -> None:
+        ref_bytes = step_ms * SAMPLE_RATE // 1000 * 2
+        out_rate = self.settings.output_sample_rate
+        out_bytes = step_ms * out_rate // 1000 * 2
+        if final and ref_bytes >= len(turn.ref_queue):
+            ref_bytes, out_bytes = len(turn.ref_queue), len(turn.out_queue)
+        ref = bytes(turn.ref_queue[:ref_bytes])
+        out = bytes(turn.out_queue[:out_bytes])
+        if not ref and not out:
+            return
+        del turn.ref_queue[:ref_bytes]
+        del turn.out_queue[:out_bytes]
+        offset_ms = turn.released_out_bytes * 1000 // (2 * out_rate)
+        turn.released_out_bytes += len(out)
+        turn.released_ms += _samples_to_ms(len(ref) // 2)
+        if turn.first_audio_at is None:
+            turn.first_audio_at = now
+        self._front_end.push_far_end(ref)
+        self._far_end_pushed += len(ref) // 2
+        if out:
+            self._outputs.append(ev.AudioOut(out, turn.turn_id, offset_ms))
+
+    def _played_ms(self, turn: _AssistantTurn, now: float) -> int:
+        """How much of the turn the user has heard: the client's word, else the pacing clock."""
+        if turn.reported_played_ms is not None:
+            return turn.reported_played_ms
+        if turn.play_start is None:
+            return 0
+        return max(0, min(turn.released_ms, round((now - turn.play_start) * 1000)))
+
+    def _interrupt(self, now: float, source: ev.InterruptionSource, *, tell_backend: bool) -> None:
+        turn = self._turn
+        if turn is None:
+            return
+        played = self._played_ms(turn, now)
+        text = " ".join(turn.final_text)
+        heard = truncate_to_heard(text, played, round(turn.received_ms))
+        self._outputs.append(ev.InterruptionOut(turn.turn_id, played, source))
+        # Audio the client flushed will never reach the speaker, so it must leave the echo
+        # reference too, or the canceller would model echo that never comes.
+        self._front_end.truncate_far_end(turn.far_end_start + played * SAMPLE_RATE // 1000)
+        self._far_end_pushed = turn.far_end_start + played * SAMPLE_RATE // 1000
+        turn.ref_queue.clear()
+        turn.out_queue.clear()
+        turn.final_text = [heard] if heard else []
+        if tell_backend:
+            self._commands.append(ev.CancelResponse(heard, played))
+            if turn.generation_ended is None:
+                self._discarding = True
+        if self._pending_tools:
+            self._tool_actions.append(ev.CancelTools("interrupted"))
+        self._finish_turn(ev.StopReason.INTERRUPTED, played_ms=played, now=now)
+
+    def _finish_turn(
+        self, reason: ev.StopReason, *, played_ms: int | None = None, now: float | None = None
+    ) -> None:
+        turn = self._turn
+        if turn is None:
+            return
+        self._turn = None
+        text = " ".join(turn.final_text)
+        if text:
+            self.history.add(ev.Role.ASSISTANT, text)
+        first_audio_ms = 0
+        if turn.first_audio_at is not None and self._user_stopped_at is not None:
+            first_audio_ms = max(0, round((turn.first_audio_at - self._user_stopped_at) * 1000))
+        self._outputs.append(
+            ev.TurnCompleteOut(
+                turn.turn_id,
+                reason,
+                first_audio_ms,
+                self._transcript_ms,
+                turn.tools_ms,
+                turn.released_out_bytes * 1000 // (2 * self.settings.output_sample_rate),
+            )
+        )
+        self._user_stopped_at = None
+        if reason is not ev.StopReason.INTERRUPTED:
+            self._machine.fire(Trigger.TURN_FINISHED)
+
+    def _maybe_end(self) -> None:
+        if (
+            self._client_closed
+            and not self._ended
+            and self._turn is None
+            and not self._pending_tools
+            and self._machine.state in (TurnState.IDLE, TurnState.USER_SPEAKING)
+        ):
+            self._ended = True
+            self._commands.append(ev.EndSession())
+            self._machine.fire(Trigger.CLOSE)

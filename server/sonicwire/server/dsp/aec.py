@@ -1,0 +1,188 @@
+"""Echo cancel stage: speex echo canceller and preprocessor fed with the aligned far end.
+
+Speex's MDF filter only cancels echo whose delay lies inside its tail (``echo_tail_ms``), so
+the stage feeds it the far-end timeline shifted by an *alignment offset*: for the mic frame at
+position ``t`` the reference is the timeline at ``t - offset``. The offset places the echo's
+bulk delay ``lead`` into the tail, leaving the rest of the tail for the room's reverberation.
+
+Alignment moves only when the delay belief leaves a *zone* inside the tail (hysteresis), so
+slow drift is absorbed by the adaptive filter itself. Each move resets the filter and
+re-trains it on the last ``retrain_secs`` of buffered mic and far-end audio (``retrain_passes``
+times) before the live frame, so it converges in far less wall-clock time than a cold start:
+the price is a burst of CPU (one canceller call per replayed frame) at each realignment.
+
+The preprocessor (noise suppression, optional AGC) is linked to the echo state for residual
+echo suppression. Speex applies residual echo suppression only when denoising is on, so with
+noise suppression disabled the stage keeps denoising on at a 0 dB noise floor: noise passes,
+residual echo is still suppressed. The preprocessor delays its output by one frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .delay import FarEndTimeline, SampleLog
+from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from .speex import EchoCanceller, Preprocessor
+
+__all__ = ["AlignmentPolicy", "EchoStage"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlignmentPolicy:
+    """Where the echo should sit inside the canceller's tail (all in milliseconds)."""
+
+    lead_ms: int = 30
+    """Target position of the echo's first arrival inside the tail after a realignment."""
+    zone_low_ms: int = 8
+    """Realign when the first arrival comes earlier than this (risk of a non-causal path)."""
+    zone_high_ms: int = 80
+    """Realign when it comes later than this (too little tail left for the reverberation)."""
+    retrain_secs: float = 1.5
+    """Buffered audio replayed through the canceller after a realignment."""
+    retrain_passes: int = 2
+    """How many times that audio is replayed."""
+
+
+class EchoStage:
+    """Aligned speex echo cancellation + preprocessing, one 20 ms frame at a time.
+
+    ``process(frame, position)`` returns the cleaned frame (one frame late when the
+    preprocessor runs: see :attr:`latency`). ``set_delay(delay, position)`` gives the current
+    bulk-delay belief (samples); it realigns and retrains when needed and returns whether it
+    did. Call :meth:`close` to free the C states.
+    """
+
+    def __init__(
+        self,
+        timeline: FarEndTimeline,
+        mic_log: SampleLog,
+        *,
+        echo_cancellation: bool = True,
+        echo_tail_ms: int = 200,
+        noise_suppression: bool = True,
+        noise_suppress_db: int = -30,
+        agc: bool = False,
+        policy: AlignmentPolicy = AlignmentPolicy(),
+    ) -> None:
+        self._timeline = timeline
+        self._mic_log = mic_log
+        self.policy = policy
+        self._tail = max(FRAME_SAMPLES, echo_tail_ms * SAMPLE_RATE // 1000)
+        self._ms = SAMPLE_RATE // 1000
+        self._echo: EchoCanceller | None = None
+        self._pre: Preprocessor | None = None
+        if echo_cancellation:
+            self._echo = EchoCanceller(FRAME_SAMPLES, self._tail, SAMPLE_RATE)
+        if noise_suppression or agc or echo_cancellation:
+            self._pre = Preprocessor(
+                FRAME_SAMPLES,
+                SAMPLE_RATE,
+                denoise=noise_suppression or echo_cancellation,
+                noise_suppress_db=noise_suppress_db if noise_suppression else 0,
+                agc=agc,
+            )
+        self._linked = False
+        self._out = bytearray(FRAME_BYTES)
+        self._scratch = bytearray(FRAME_BYTES)
+        self._zero = bytes(FRAME_BYTES)
+        self.offset = 0
+        """Alignment offset in samples: the reference for mic position t is timeline[t - offset]."""
+        self.delay: int | None = None
+        self.realignments = 0
+        self.retrained_frames = 0
+
+    @property
+    def latency(self) -> int:
+        """Samples by which the output lags the input (one frame with the preprocessor)."""
+        return FRAME_SAMPLES if self._pre is not None else 0
+
+    @property
+    def echo_cancellation(self) -> bool:
+        return self._echo is not None
+
+    def _far_active(self, position: int) -> bool:
+        # the reference frame or the tail behind it still holds queued far-end audio
+        ref_start = position - self.offset
+        return ref_start - self._tail < self._timeline.queue_end and (
+            self._timeline.queue_end > 0
+        )
+
+    def process(self, frame: bytes, position: int) -> bytes:
+        """Cancel echo in (and clean) the mic frame that starts at ``position``."""
+        out = self._out
+        echo = self._echo
+        if echo is not None and self._far_active(position):
+            if not self._linked and self._pre is not None:
+                self._pre.link_echo(echo)
+                self._linked = True
+            ref = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
+            echo.cancel_into(frame, ref, out)
+        else:
+            if self._linked and self._pre is not None:
+                # nothing to cancel: skip the filter and keep stale residual-echo estimates
+                # away from the suppressor
+                self._pre.link_echo(None)
+                self._linked = False
+            out[:] = frame
+        if self._pre is not None:
+            self._pre.run_inplace(out)
+        return bytes(out)
+
+    def target_offset(self, delay: int) -> int:
+        return max(0, delay - self.policy.lead_ms * self._ms)
+
+    def needs_realign(self, delay: int) -> bool:
+        """Whether ``delay`` falls outside the zone the current alignment covers."""
+        place = delay - self.offset
+        low = self.policy.zone_low_ms * self._ms
+        high = self.policy.zone_high_ms * self._ms
+        return (place < low and self.offset > 0) or place > high
+
+    def set_delay(self, delay: int, position: int) -> bool:
+        """Take a new bulk-delay belief at mic ``position`` (the next frame's start).
+
+        Realigns (and retrains on buffered audio) when the delay left the zone; returns True
+        if it did.
+        """
+        self.delay = delay
+        if self._echo is None or not self.needs_realign(delay):
+            return False
+        self.offset = self.target_offset(delay)
+        self.realignments += 1
+        self._retrain(position)
+        return True
+
+    def _retrain(self, position: int) -> None:
+        echo = self._echo
+        assert echo is not None
+        echo.reset()
+        n = FRAME_SAMPLES
+        span = int(self.policy.retrain_secs * SAMPLE_RATE) // n * n
+        start = max(0, position - span)
+        start -= start % n
+        frames = range(start, position - n + 1, n)
+        if not frames or self.policy.retrain_passes <= 0:
+            return
+        out = self._scratch
+        zero = self._zero
+        log = self._timeline.log
+        for p in range(self.policy.retrain_passes):
+            if p:
+                # flush the filter's reference history so the replay starts consistent
+                for _ in range(self._tail // n + 1):
+                    echo.cancel_into(zero, zero, out)
+            for pos in frames:
+                mic = self._mic_log.read(pos, n)
+                ref = log.read(pos - self.offset, n)
+                echo.cancel_into(mic, np.ascontiguousarray(ref), out)
+                self.retrained_frames += 1
+
+    def close(self) -> None:
+        """Free the speex states (preprocessor first: it may point at the echo state)."""
+        if self._pre is not None:
+            self._pre.close()
+        if self._echo is not None:
+            self._echo.close()

@@ -1,0 +1,448 @@
+"""Far-end alignment: where the assistant's audio lands on the microphone timeline.
+
+The echo canceller needs, for each microphone frame, the far-end samples that were playing
+(plus its filter tail). Three pieces find them:
+
+* :class:`FarEndTimeline` models the client's playback queue on the *mic* sample clock.
+  Audio the server releases at mic position ``M`` is scheduled to start at
+  ``max(M, end of the audio queued before it)``: the client plays released audio back to
+  back. The echo of scheduled position ``s`` reaches the microphone at ``s + D``, where ``D``
+  (network, client buffer, device latency) is unknown and drifts.
+* :class:`DelayEstimator` estimates ``D`` from the signals alone: GCC-PHAT between the
+  decimated timeline and the raw microphone, accumulated over blocks with forgetting, so it
+  tracks slow drift and ignores blocks with nothing to correlate.
+* :class:`DelayTracker` turns playback reports (``PlaybackUpdate``) and estimator output into
+  one belief about ``D`` with confidence and hysteresis: a report pins ``D`` at once (minus
+  the device latency the client cannot see) and narrows the estimator's search; the
+  estimator refines it and is the only source when the client sends no reports.
+
+Everything here is synchronous and reads no clock: positions are sample counts on the mic
+stream.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from statistics import median
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "DelayEstimate",
+    "DelayEstimator",
+    "DelayTracker",
+    "FarEndTimeline",
+    "SampleLog",
+]
+
+Int16Array = npt.NDArray[np.int16]
+Float32Array = npt.NDArray[np.float32]
+Complex64Array = npt.NDArray[np.complex64]
+
+
+class SampleLog:
+    """int16 samples addressed by absolute position, with zeros wherever nothing was written.
+
+    A flat array plus a base position; it compacts (drops samples before ``forget_before``)
+    or grows when a write would not fit, so reads of recent data are contiguous views.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self._buf: Int16Array = np.zeros(capacity, dtype=np.int16)
+        self._base = 0  # absolute position of _buf[0]
+        self._end = 0  # one past the last written position
+        self._keep_from = 0  # positions before this may be discarded
+        self._zeros: Int16Array = np.zeros(0, dtype=np.int16)
+
+    @property
+    def end(self) -> int:
+        """One past the last written position."""
+        return self._end
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    def forget_before(self, position: int) -> None:
+        """Allow samples before ``position`` to be dropped at the next compaction."""
+        self._keep_from = max(self._keep_from, position)
+
+    def write(self, start: int, data: Int16Array) -> None:
+        """Store ``data`` at ``[start, start + len(data))``; a gap since the last end is zeroed."""
+        stop = start + len(data)
+        if start < self._base:
+            skip = self._base - start
+            if skip >= len(data):
+                return
+            data = data[skip:]
+            start = self._base
+        self._reserve(stop)
+        base = self._base
+        if start > self._end:
+            self._buf[self._end - base : start - base] = 0
+        self._buf[start - base : stop - base] = data
+        if stop > self._end:
+            self._end = stop
+
+    def truncate(self, position: int) -> None:
+        """Forget everything from ``position`` on (it reads as zeros again)."""
+        if position < self._end:
+            lo = max(position, self._base)
+            self._buf[lo - self._base : self._end - self._base] = 0
+            self._end = max(position, self._base)
+
+    def read(self, start: int, count: int) -> Int16Array:
+        """Samples ``[start, start + count)``: a view when all were written, else a zero-filled copy.
+
+        The result may be a view into the log: copy it before the next write if you keep it.
+        """
+        base = self._base
+        if start >= base and start + count <= self._end:
+            return self._buf[start - base : start - base + count]
+        lo = max(start, base)
+        hi = min(start + count, self._end)
+        if hi <= lo:
+            if len(self._zeros) != count:
+                self._zeros = np.zeros(count, dtype=np.int16)
+            return self._zeros
+        out = np.zeros(count, dtype=np.int16)
+        out[lo - start : hi - start] = self._buf[lo - base : hi - base]
+        return out
+
+    def _reserve(self, stop: int) -> None:
+        if stop - self._base <= len(self._buf):
+            return
+        new_base = min(self._keep_from, self._end)
+        shift = new_base - self._base
+        if shift > 0:
+            live = self._end - new_base
+            self._buf[:live] = self._buf[shift : shift + live].copy()
+            self._buf[live:] = 0
+            self._base = new_base
+        if stop - self._base > len(self._buf):
+            size = max(2 * len(self._buf), stop - self._base)
+            grown = np.zeros(size, dtype=np.int16)
+            grown[: self._end - self._base] = self._buf[: self._end - self._base]
+            self._buf = grown
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    far_start: int  # index of the first sample in the far-end stream
+    position: int  # scheduled mic-timeline position of that sample
+    length: int
+
+
+class FarEndTimeline:
+    """The client's playback queue, laid out on the mic sample clock.
+
+    ``push(pcm, mic_position)`` schedules released audio; ``scheduled(far_index)`` tells where
+    a far-end sample was scheduled; ``truncate(played, mic_position)`` removes what a barge-in
+    flushed. ``log`` holds the scheduled samples for the echo canceller and the estimator.
+    """
+
+    def __init__(self, history: int, capacity: int | None = None) -> None:
+        self.history = history
+        self.log = SampleLog(capacity or 4 * history)
+        self._segments: list[_Segment] = []
+        self._starts: list[int] = []  # far_start of each segment, for bisect
+        self._far_total = 0
+        self._queue_end = 0
+
+    @property
+    def far_total(self) -> int:
+        """Far-end samples released so far (after truncation: the played count it was cut to)."""
+        return self._far_total
+
+    @property
+    def queue_end(self) -> int:
+        """Scheduled position where the last queued far-end sample ends."""
+        return self._queue_end
+
+    def push(self, pcm: bytes, mic_position: int) -> None:
+        """Schedule ``pcm`` (16 kHz mono s16le) released at ``mic_position``."""
+        samples = np.frombuffer(pcm, dtype=np.int16, count=len(pcm) // 2)
+        if not len(samples):
+            return
+        start = max(mic_position, self._queue_end)
+        last = self._segments[-1] if self._segments else None
+        if last is not None and last.position + last.length == start:
+            self._segments[-1] = _Segment(last.far_start, last.position, last.length + len(samples))
+        else:
+            self._segments.append(_Segment(self._far_total, start, len(samples)))
+            self._starts.append(self._far_total)
+        self.log.write(start, samples)
+        self._far_total += len(samples)
+        self._queue_end = start + len(samples)
+
+    def scheduled(self, far_index: int) -> int | None:
+        """Scheduled position of far-end sample ``far_index``, or None if unknown or forgotten."""
+        if far_index < 0 or far_index >= self._far_total or not self._segments:
+            return None
+        i = bisect.bisect_right(self._starts, far_index) - 1
+        if i < 0:
+            return None
+        seg = self._segments[i]
+        return seg.position + (far_index - seg.far_start)
+
+    def truncate(self, played: int, mic_position: int) -> None:
+        """Barge-in: far-end audio from index ``played`` on will never play.
+
+        The far-end index is re-based so that the next pushed sample is number ``played``
+        (the client's played counter continues from what it actually played).
+        """
+        if played >= self._far_total:
+            return
+        played = max(played, 0)
+        position = self.scheduled(played)
+        if position is None:
+            cut = mic_position
+        else:
+            cut = max(position, min(mic_position, self._queue_end))
+        self.log.truncate(cut)
+        i = bisect.bisect_right(self._starts, played) - 1
+        if i >= 0:
+            seg = self._segments[i]
+            keep = played - seg.far_start
+            del self._segments[i:]
+            del self._starts[i:]
+            if keep > 0:
+                self._segments.append(_Segment(seg.far_start, seg.position, keep))
+                self._starts.append(seg.far_start)
+        self._far_total = played
+        self._queue_end = min(self._queue_end, cut)
+
+    def forget_before(self, position: int) -> None:
+        """Drop bookkeeping for audio scheduled before ``position``."""
+        self.log.forget_before(position)
+        drop = 0
+        for seg in self._segments[:-1]:
+            if seg.position + seg.length < position:
+                drop += 1
+            else:
+                break
+        if drop:
+            del self._segments[:drop]
+            del self._starts[:drop]
+
+
+@dataclass(frozen=True, slots=True)
+class DelayEstimate:
+    """One estimator reading: echo of scheduled position ``s`` appears at ``s + delay``."""
+
+    delay: int
+    """Bulk delay in samples (earliest strong arrival)."""
+    confidence: float
+    """Peak of the GCC-PHAT curve over its standard deviation within the searched range."""
+
+
+class DelayEstimator:
+    """GCC-PHAT bulk-delay estimator over blocks, with exponential forgetting.
+
+    Call :meth:`update` with the last ``window`` raw mic samples and the last
+    ``window + max_delay`` timeline samples ending at the same position. Each informative
+    block (both sides above an energy floor) adds its cross-spectrum to a running sum that
+    decays by ``forget`` per block; the PHAT-weighted correlation of the sum gives the delay.
+    Works on a ``decimation``-times decimated band of 100 Hz to 0.95x the new Nyquist.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_delay: int = 16000,
+        window: int = 8000,
+        decimation: int = 4,
+        forget: float = 0.85,
+        sample_rate: int = 16000,
+        floor_dbfs: float = -55.0,
+        early_window: int = 480,
+    ) -> None:
+        if max_delay % decimation or window % decimation:
+            raise ValueError("max_delay and window must be multiples of decimation")
+        self.max_delay = max_delay
+        self.window = window
+        self.decimation = decimation
+        self.forget = forget
+        self._far_len = (window + max_delay) // decimation
+        self._mic_len = window // decimation
+        self._max_lag = max_delay // decimation
+        n = 1
+        while n < self._far_len:
+            n *= 2
+        self._nfft = n
+        rate = sample_rate / decimation
+        lo = max(1, round(100.0 * n / rate))
+        hi = round(0.95 * (rate / 2) * n / rate)
+        self._band = slice(lo, hi)
+        self._cross: Complex64Array = np.zeros(n // 2 + 1, dtype=np.complex64)
+        self._weight = 0.0
+        # mean-square floor per decimated sample (sum of `decimation` samples, int16 scale)
+        self._floor = (10 ** (floor_dbfs / 20) * 32768 * decimation) ** 2
+        self._early = early_window // decimation
+        self._ones: Float32Array = np.ones(decimation, dtype=np.float32)
+        self.blocks = 0
+
+    def reset(self) -> None:
+        self._cross[:] = 0
+        self._weight = 0.0
+        self.blocks = 0
+
+    def _decimate(self, x: Int16Array) -> Float32Array:
+        # block sums: a crude anti-alias filter, enough for a correlation peak (and ~10x
+        # cheaper than reshape().sum(axis=1) for a short inner axis)
+        out: Float32Array = x.astype(np.float32).reshape(-1, self.decimation) @ self._ones
+        return out
+
+    def update(
+        self, mic: Int16Array, far: Int16Array, search: tuple[int, int] | None = None
+    ) -> DelayEstimate | None:
+        """Add one block and return the current estimate (None if nothing is known yet).
+
+        ``search`` limits the answer to delays in ``[lo, hi]`` samples (e.g. around a
+        playback report); the accumulated cross-spectrum is unaffected.
+        """
+        if len(mic) != self.window or len(far) != self.window + self.max_delay:
+            raise ValueError("mic/far block sizes do not match the estimator")
+        m = self._decimate(mic)
+        f = self._decimate(far)
+        mic_power = float(np.dot(m, m)) / len(m)
+        # far-end energy that could have reached this mic window, for any searched delay
+        far_power = float(np.dot(f, f)) / len(f)
+        if mic_power > self._floor and far_power > self._floor:
+            m -= m.mean()
+            f -= f.mean()
+            spec_f = np.fft.rfft(f, self._nfft)
+            spec_m = np.fft.rfft(m, self._nfft)
+            block = spec_f * np.conj(spec_m)
+            # normalise each block so one loud block does not drown the others
+            block /= np.float32(np.sqrt(mic_power * far_power) * len(m))
+            self._cross *= np.float32(self.forget)
+            self._cross += block.astype(np.complex64)
+            self._weight = self._weight * self.forget + 1.0
+            self.blocks += 1
+        if self._weight < 1.5:
+            return None
+        return self._peak(search)
+
+    def _peak(self, search: tuple[int, int] | None) -> DelayEstimate | None:
+        phat = np.zeros_like(self._cross)
+        band = self._cross[self._band]
+        phat[self._band] = band / (np.abs(band) + np.float32(1e-12))
+        corr = np.fft.irfft(phat, self._nfft)
+        # corr[k] pairs mic[n] with far[n + k]; delay d (decimated) sits at k = max_lag - d
+        lags = corr[: self._max_lag + 1][::-1]  # index = delay in decimated samples
+        lo, hi = 0, self._max_lag
+        if search is not None:
+            lo = max(0, search[0] // self.decimation)
+            hi = min(self._max_lag, -(-search[1] // self.decimation))
+            if hi - lo < 8:
+                return None
+        seg = lags[lo : hi + 1]
+        i = int(np.argmax(seg))
+        peak = float(seg[i])
+        spread = float(np.std(seg)) + 1e-12
+        # prefer the earliest strong arrival (direct path) over a later, stronger reflection
+        first = max(0, i - self._early)
+        early = np.nonzero(seg[first:i] >= 0.5 * peak)[0]
+        if len(early):
+            i = first + int(early[0])
+        return DelayEstimate(delay=(lo + i) * self.decimation, confidence=peak / spread)
+
+
+class DelayTracker:
+    """One belief about the echo delay, from playback reports and estimator readings.
+
+    * Reports: :meth:`on_report` takes the delay a ``PlaybackUpdate`` implies (mic position
+      minus the scheduled position of the reported sample). Reports miss the device's own
+      output/input latency, so they give a floor: the estimator then searches
+      ``[report - report_margin_low, report + report_margin_high]``.
+    * Estimates: a reading counts when its confidence reaches ``lock_confidence``; the belief
+      moves to it after ``agree`` consecutive readings within ``agree_tolerance`` samples
+      (one reading suffices at twice the confidence).
+
+    ``delay`` is None until something is known; ``locked`` says the estimator confirmed it.
+    """
+
+    def __init__(
+        self,
+        *,
+        lock_confidence: float = 9.0,
+        agree: int = 2,
+        agree_tolerance: int = 48,
+        report_margin_low: int = 800,
+        report_margin_high: int = 4800,
+        report_jump: int = 320,
+        max_delay: int = 16000,
+    ) -> None:
+        self.lock_confidence = lock_confidence
+        self.agree = agree
+        self.agree_tolerance = agree_tolerance
+        self.report_margin_low = report_margin_low
+        self.report_margin_high = report_margin_high
+        self.report_jump = report_jump
+        self.max_delay = max_delay
+        self.delay: int | None = None
+        self.locked = False
+        self._reports: list[int] = []
+        self._report_delay: int | None = None
+        self._candidate: int | None = None
+        self._count = 0
+
+    @property
+    def report_delay(self) -> int | None:
+        """Median delay implied by the recent playback reports (None without reports)."""
+        return self._report_delay
+
+    def search_range(self) -> tuple[int, int] | None:
+        """Delays the estimator should consider, or None for its whole range."""
+        if self._report_delay is None:
+            return None
+        lo = max(0, self._report_delay - self.report_margin_low)
+        hi = min(self.max_delay, self._report_delay + self.report_margin_high)
+        return (lo, hi)
+
+    def on_report(self, delay: int) -> None:
+        """Take the delay implied by one playback report."""
+        delay = min(max(delay, 0), self.max_delay)
+        self._reports.append(delay)
+        del self._reports[:-5]
+        new = round(median(self._reports))
+        old = self._report_delay
+        self._report_delay = new
+        if old is None:
+            if self.delay is None or not self.locked:
+                self.delay = new
+            return
+        if abs(new - old) >= self.report_jump:
+            # the client's queue changed (e.g. its jitter buffer grew): follow at once
+            self._reports = [delay]
+            self._report_delay = delay
+            if self.delay is not None:
+                self.delay = min(max(self.delay + (delay - old), 0), self.max_delay)
+            else:
+                self.delay = delay
+            self._candidate = None
+            self._count = 0
+
+    def on_estimate(self, estimate: DelayEstimate | None) -> bool:
+        """Take one estimator reading; return True when ``delay`` changed."""
+        if estimate is None or estimate.confidence < self.lock_confidence:
+            return False
+        if self._candidate is not None and abs(estimate.delay - self._candidate) <= (
+            self.agree_tolerance
+        ):
+            self._count += 1
+        else:
+            self._count = 1
+        self._candidate = estimate.delay
+        strong = estimate.confidence >= 2 * self.lock_confidence
+        if self._count < self.agree and not strong:
+            return False
+        changed = self.delay != estimate.delay
+        self.delay = estimate.delay
+        self.locked = True
+        return changed

@@ -1,0 +1,124 @@
+"""Process-wide state shared by every stream: backend, auth, limits, tools, live conversations."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sonicwire.server import convert
+from sonicwire.server.auth import ApiKeyAuthenticator, load_keys
+from sonicwire.server.backends.base import Backend, BackendOptions, ToolDescription
+from sonicwire.server.config import ServerConfig
+from sonicwire.server.conversation import Conversation
+from sonicwire.server.core.errors import ServerDraining
+from sonicwire.server.core.session import Session
+from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES
+from sonicwire.server.limits import StreamLimiter
+from sonicwire.v1 import voice_service_pb2 as pb
+
+__all__ = ["ServerRuntime"]
+
+log = logging.getLogger(__name__)
+
+
+class ServerRuntime:
+    """Everything a stream needs from the process. Built by ``app.build_server``."""
+
+    def __init__(self, config: ServerConfig, backend: Backend) -> None:
+        self.config = config
+        self.backend = backend
+        self.authenticator = ApiKeyAuthenticator(load_keys(config.api_keys, config.api_key_files))
+        self.limiter = StreamLimiter(config.max_streams, config.max_streams_per_key)
+        self.conversations: set[Conversation] = set()
+        self.draining = False
+        self.server_tools: list[ToolDescription] = []
+
+    def check_accepting(self) -> None:
+        if self.draining:
+            raise ServerDraining("SERVER_DRAINING", "the server is shutting down; retry elsewhere")
+
+    @asynccontextmanager
+    async def conversation(
+        self, config: pb.SessionConfig, caller: str
+    ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
+        """Open the backend session and the session core for one stream."""
+        settings = convert.settings_from_config(config)
+        client_tools = convert.client_tools_from_config(config)
+        session_id = "sw_" + secrets.token_hex(8)
+        voice = settings.voice or self._default_voice()
+        wanted = set(config.server_tools)
+        server_tools = [t for t in self.server_tools if not wanted or t.name in wanted]
+        tools = [
+            *server_tools,
+            *(ToolDescription(t.name, t.description, t.parameters) for t in client_tools),
+        ]
+        options = BackendOptions(
+            session_id=session_id,
+            voice=voice,
+            system_prompt=settings.system_prompt,
+            inference=settings.inference,
+            tools=tools,
+            output_sample_rate=settings.output_sample_rate,
+            speech_pad_ms=settings.front_end.vad.speech_pad_ms,
+        )
+        backend_session = await self.backend.open(options)
+        session = Session(session_id, settings)
+        conversation = Conversation(
+            session,
+            backend_session,
+            idle_timeout_s=self.config.idle_timeout_s,
+            max_session_s=self.config.max_session_s,
+        )
+        started = pb.SessionStarted(
+            session_id=session_id,
+            config=convert.effective_config(settings, config, voice),
+            backend=self.backend.name,
+            limits=pb.SessionLimits(
+                max_audio_chunk_bytes=MAX_AUDIO_CHUNK_BYTES,
+                max_session_seconds=int(self.config.max_session_s),
+                idle_timeout_seconds=int(self.config.idle_timeout_s),
+            ),
+            tools=[t.name for t in tools],
+        )
+        self.conversations.add(conversation)
+        log.info("session %s started for %s on %s", session_id, caller, self.backend.name)
+        try:
+            yield conversation, started
+        finally:
+            self.conversations.discard(conversation)
+            log.info("session %s ended", session_id)
+
+    def _default_voice(self) -> str:
+        voices = self.backend.voices()
+        for voice in voices:
+            if voice.default:
+                return voice.id
+        return voices[0].id if voices else ""
+
+    def list_voices(self, backend: str) -> pb.ListVoicesResponse:
+        if backend and backend.replace("_", "-") != self.backend.name:
+            return pb.ListVoicesResponse()
+        return pb.ListVoicesResponse(
+            voices=[
+                pb.Voice(
+                    id=v.id, language_code=v.language_code, backend=self.backend.name, default=v.default
+                )
+                for v in self.backend.voices()
+            ]
+        )
+
+    def list_tools(self) -> pb.ListToolsResponse:
+        import json
+
+        return pb.ListToolsResponse(
+            tools=[
+                pb.Tool(
+                    name=t.name,
+                    description=t.description,
+                    parameters_json_schema=json.dumps(t.parameters, sort_keys=True),
+                )
+                for t in self.server_tools
+            ]
+        )

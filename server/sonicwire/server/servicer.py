@@ -1,0 +1,105 @@
+"""The gRPC VoiceService: thin translation between protos and the conversation driver.
+
+Authentication runs first (health and reflection are separate services and need no key), then
+the stream limits, then the first-message rule; everything after that is the `Conversation`'s.
+Every `SonicwireError` becomes a status with an ErrorInfo via ``status.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+
+from sonicwire.server import convert
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import IdleTimeout, ProtocolError, SonicwireError
+from sonicwire.server.runtime import ServerRuntime
+from sonicwire.server.status import grpc_code, status_trailers
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+__all__ = ["VoiceServicer"]
+
+log = logging.getLogger(__name__)
+
+
+async def _client_events(
+    requests: AsyncIterator[pb.ConverseRequest],
+) -> AsyncIterator[ev.ClientEvent]:
+    async for request in requests:
+        yield convert.event_from_request(request)
+
+
+class VoiceServicer(pb_grpc.VoiceServiceServicer):
+    def __init__(self, runtime: ServerRuntime) -> None:
+        self._runtime = runtime
+
+    async def Converse(  # noqa: N802 - the name is the RPC's
+        self,
+        request_iterator: AsyncIterator[pb.ConverseRequest],
+        context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
+    ) -> AsyncIterator[pb.ConverseResponse]:
+        runtime = self._runtime
+        try:
+            runtime.check_accepting()
+            caller = runtime.authenticator.authenticate(context.invocation_metadata())
+            with runtime.limiter.acquire(caller):
+                first = await self._first_message(request_iterator)
+                if first is None:
+                    return  # an empty stream is a complete, if short, conversation
+                async with runtime.conversation(first, caller) as (conversation, started):
+                    yield pb.ConverseResponse(session_started=started)
+                    events = _client_events(request_iterator)
+                    async for output in conversation.outputs(events):
+                        yield convert.response_from_output(output)
+        except SonicwireError as error:
+            log.info("stream ended: %s %s", error.reason, error.message)
+            await context.abort(
+                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
+            )
+
+    async def _first_message(
+        self, requests: AsyncIterator[pb.ConverseRequest]
+    ) -> pb.SessionConfig | None:
+        timeout = self._runtime.config.idle_timeout_s or None
+        try:
+            async with asyncio.timeout(timeout):
+                request = await anext(requests, None)
+        except TimeoutError:
+            raise IdleTimeout("IDLE_TIMEOUT", "no SessionConfig received in time") from None
+        if request is None:
+            return None
+        if request.WhichOneof("request") != "config":
+            raise ProtocolError(
+                "FIRST_MESSAGE_NOT_CONFIG", "the first message of a stream must be a SessionConfig"
+            )
+        return request.config
+
+    async def ListVoices(  # noqa: N802
+        self,
+        request: pb.ListVoicesRequest,
+        context: grpc.aio.ServicerContext[pb.ListVoicesRequest, pb.ListVoicesResponse],
+    ) -> pb.ListVoicesResponse:
+        try:
+            self._runtime.authenticator.authenticate(context.invocation_metadata())
+            return self._runtime.list_voices(request.backend)
+        except SonicwireError as error:
+            await context.abort(
+                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
+            )
+
+    async def ListTools(  # noqa: N802
+        self,
+        request: pb.ListToolsRequest,
+        context: grpc.aio.ServicerContext[pb.ListToolsRequest, pb.ListToolsResponse],
+    ) -> pb.ListToolsResponse:
+        try:
+            self._runtime.authenticator.authenticate(context.invocation_metadata())
+            return self._runtime.list_tools()
+        except SonicwireError as error:
+            await context.abort(
+                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
+            )

@@ -1,0 +1,45 @@
+"""`SonicwireError` -> gRPC status, in exactly one place.
+
+Every fatal error leaves the server as a gRPC status whose ``grpc-status-details-bin`` trailer
+holds a ``google.rpc.Status`` with one ``google.rpc.ErrorInfo`` (domain `ERROR_DOMAIN`, the
+error's stable reason), which grpcio-status and every gRPC client library can parse.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from sonicwire.server.core.errors import ErrorCode, SonicwireError
+
+__all__ = ["ERROR_DOMAIN", "grpc_code", "status_trailers"]
+
+ERROR_DOMAIN = "sonicwire.dev"
+
+_GRPC_CODES: dict[ErrorCode, grpc.StatusCode] = {
+    ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorCode.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.RESOURCE_EXHAUSTED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorCode.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorCode.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+
+
+def grpc_code(error: SonicwireError) -> grpc.StatusCode:
+    return _GRPC_CODES[error.code]
+
+
+def status_trailers(error: SonicwireError) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata carrying the rich status for ``error``."""
+    code = grpc_code(error)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=error.message, details=[detail]
+    )
+    return (("grpc-status-details-bin", status.SerializeToString()),)

@@ -1,0 +1,155 @@
+"""The built-in tools: ``get_date_time`` and ``track_order``.
+
+Both are built by :func:`builtin_tools`, which takes their dependencies (the order store, the
+default time zone, a clock) so tests and deployments can choose them.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .orders import OrderStore, normalize_order_id
+from .spec import ToolExecutor, ToolSpec
+from .tool import Tool, ToolContext, ToolError
+
+__all__ = [
+    "GET_DATE_TIME",
+    "TRACK_ORDER",
+    "builtin_tools",
+    "resolve_timezone",
+]
+
+GET_DATE_TIME = ToolSpec(
+    name="get_date_time",
+    description=(
+        "Get the current date, time and weekday. Use it whenever the user asks what time or "
+        "day it is, here or in another place."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "timezone": {
+                "type": "string",
+                "description": (
+                    'IANA time zone name such as "Europe/Paris" or "America/New_York". '
+                    "Omit it for the assistant's default time zone."
+                ),
+            }
+        },
+        "additionalProperties": False,
+    },
+    executor=ToolExecutor.SERVER,
+    timeout_s=2.0,
+    keywords=("time", "date", "day", "clock", "today", "hour"),
+)
+
+TRACK_ORDER = ToolSpec(
+    name="track_order",
+    description=(
+        "Look up an order by its order number and report its status, carrier, tracking "
+        "number and expected (or actual) delivery date."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "order_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 64,
+                "description": 'The order number the user gave, e.g. "1001".',
+            }
+        },
+        "required": ["order_id"],
+        "additionalProperties": False,
+    },
+    executor=ToolExecutor.SERVER,
+    timeout_s=5.0,
+    keywords=("order", "track", "package", "parcel", "delivery", "shipping", "shipped"),
+)
+
+
+@functools.cache
+def _zones_by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in zoneinfo.available_timezones()}
+
+
+def resolve_timezone(name: str) -> zoneinfo.ZoneInfo:
+    """The zone for an IANA name; case-insensitive as a fallback ("europe/paris").
+
+    Raises:
+        ToolError: (type ``invalid_timezone``) when no such zone exists.
+    """
+    key = name.strip()
+    try:
+        return zoneinfo.ZoneInfo(key)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        pass
+    canonical = _zones_by_folded_name().get(key.casefold())
+    if canonical is not None:
+        return zoneinfo.ZoneInfo(canonical)
+    raise ToolError(
+        f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Paris' or "
+        "'America/New_York'.",
+        type="invalid_timezone",
+    )
+
+
+def _describe(moment: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    local = moment.astimezone(zone)
+    offset = local.strftime("%z")  # "+0200"
+    return {
+        "timezone": zone.key,
+        "datetime": local.isoformat(timespec="seconds"),
+        "date": local.date().isoformat(),
+        "time": local.strftime("%H:%M"),
+        "weekday": local.strftime("%A"),
+        "utc_offset": f"{offset[:3]}:{offset[3:]}",
+        "abbreviation": local.tzname() or "",
+    }
+
+
+def builtin_tools(
+    *,
+    order_store: OrderStore | None = None,
+    default_timezone: str = "UTC",
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[Tool]:
+    """Build ``get_date_time`` and ``track_order``.
+
+    Args:
+        order_store: where ``track_order`` looks; default ``OrderStore()`` (see its path rules).
+        default_timezone: IANA zone used when the model passes no ``timezone``.
+        now: returns the current time as an aware datetime (tests pass a fixed one).
+
+    Raises:
+        ToolError: ``default_timezone`` is not a known zone.
+    """
+    default_zone = resolve_timezone(default_timezone)
+    store = order_store if order_store is not None else OrderStore()
+
+    async def get_date_time(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        name = args.get("timezone")
+        zone = resolve_timezone(name) if name else default_zone
+        return _describe(now(), zone)
+
+    async def track_order(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        order_id = normalize_order_id(args["order_id"])
+        if not order_id:
+            raise ToolError("The order number is empty.", type="invalid_order_id")
+        order = await store.aget(order_id)
+        if order is None:
+            return {
+                "found": False,
+                "order_id": order_id,
+                "message": f"There is no order with the number {order_id}.",
+            }
+        return {"found": True, **order.to_dict()}
+
+    return [
+        Tool(spec=GET_DATE_TIME, handler=get_date_time),
+        Tool(spec=TRACK_ORDER, handler=track_order),
+    ]

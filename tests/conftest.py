@@ -1,0 +1,46 @@
+"""Shared fixtures: real speech audio and helpers to talk to a loopback server."""
+
+from __future__ import annotations
+
+import array
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+
+import pytest
+
+ALSA_SAMPLES = Path("/usr/share/sounds/alsa")
+
+
+def read_wav_mono16(path: Path) -> tuple[bytes, int]:
+    """Return (16-bit mono PCM, sample rate) of a WAV file (stereo is averaged)."""
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getsampwidth() == 2, f"{path}: expected 16-bit PCM"
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        data = wav.readframes(wav.getnframes())
+    if channels == 1:
+        return data, rate
+    samples = array.array("h", data)
+    mono = array.array("h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels)))
+    return mono.tobytes(), rate
+
+
+def synthesize(text: str, path: Path, voice: str = "en-us") -> Path:
+    """Speak ``text`` with espeak-ng into a 16-bit WAV (espeak-ng writes 22.05 kHz)."""
+    espeak = shutil.which("espeak-ng")
+    assert espeak, "espeak-ng is required (installed by scripts/setup.sh)"
+    subprocess.run([espeak, "-v", voice, "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 1.5 s of real recorded speech ("Front Center"), resampled to 16 kHz mono."""
+    import soxr
+    import numpy as np
+
+    pcm, rate = read_wav_mono16(ALSA_SAMPLES / "Front_Center.wav")
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+    out = soxr.resample(samples, rate, 16_000)
+    return np.clip(out, -32768, 32767).astype(np.int16).tobytes()

@@ -1,0 +1,93 @@
+"""Cancel and deadline tear the session down; no task outlives its stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from sonicwire.server.backends.echo import EchoBackend
+from sonicwire.server.testing.server import running_server
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+from .helpers import config_request
+
+
+async def _endless_audio() -> object:
+    yield config_request()
+    while True:
+        yield pb.ConverseRequest(audio=pb.AudioInput(audio=bytes(640)))
+        await asyncio.sleep(0.02)
+
+
+async def _wait_until(predicate: object, attempts: int = 200) -> bool:
+    for _ in range(attempts):
+        if predicate():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+def _server_tasks() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if t.get_name() in {"inputs", "backend", "sender", "ticker"}}
+
+
+async def test_client_cancel_tears_down_session() -> None:
+    async with running_server(backend=EchoBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            call = stub.Converse(_endless_audio())
+            first = await call.read()
+            assert first.HasField("session_started")
+            assert len(server.runtime.conversations) == 1
+            assert _server_tasks()
+            call.cancel()
+            assert await _wait_until(lambda: not server.runtime.conversations)
+            assert await _wait_until(lambda: not _server_tasks())
+            assert server.runtime.limiter.active == 0
+
+
+async def test_deadline_tears_down_session() -> None:
+    async with running_server(backend=EchoBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            call = stub.Converse(_endless_audio(), timeout=0.5)
+            try:
+                async for _ in call:
+                    pass
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert await _wait_until(lambda: not server.runtime.conversations)
+            assert await _wait_until(lambda: not _server_tasks())
+
+
+async def test_half_close_is_not_a_cancel() -> None:
+    """Half-closing mid-utterance still gets the utterance answered, then an OK status."""
+    async with running_server(backend=EchoBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            call = stub.Converse()
+            await call.write(config_request())
+            await call.write(pb.ConverseRequest(text=pb.TextInput(text="still there?")))
+            await call.done_writing()
+            responses = [r async for r in call]
+            assert await call.code() == grpc.StatusCode.OK
+    assert any(r.HasField("turn_complete") for r in responses)
+
+
+async def test_idle_timeout() -> None:
+    from .helpers import error_reason
+
+    async with running_server(backend=EchoBackend(), idle_timeout_s=0.3) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            call = stub.Converse()
+            await call.write(config_request())
+            try:
+                async for _ in call:
+                    pass
+                raise AssertionError("the stream should have timed out")
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+                assert error_reason(error) == "IDLE_TIMEOUT"

@@ -1,0 +1,75 @@
+"""The SIGTERM sequence on a real server process: NOT_SERVING, refuse new, GoingAway, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+from .helpers import config_request, error_reason
+
+
+@asynccontextmanager
+async def server_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sonicwire.server", "--port", "0", *args,
+        stdout=subprocess.PIPE, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.search(r"gRPC on (\S+)", line)
+        assert match, f"unexpected banner: {line!r}"
+        yield proc, match.group(1)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_sigterm_drains_then_exits() -> None:
+    async with server_process("--backend", "echo", "--drain-grace-seconds", "1.5") as (proc, target):
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            live = stub.Converse()
+            await live.write(config_request())
+            assert (await live.read()).HasField("session_started")
+
+            proc.send_signal(signal.SIGTERM)
+
+            going_away = await asyncio.wait_for(live.read(), 5)
+            assert going_away.HasField("going_away")
+            assert going_away.going_away.grace_ms == 1500
+            status = await health.Check(health_pb2.HealthCheckRequest())
+            assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            refused = stub.Converse()
+            await refused.write(config_request())
+            try:
+                await refused.read()
+                raise AssertionError("a new stream must be refused while draining")
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE
+                assert error_reason(error) == "SERVER_DRAINING"
+            # The live stream keeps working during the grace...
+            await live.write(pb.ConverseRequest(audio=pb.AudioInput(audio=bytes(640))))
+            # ...and is ended with UNAVAILABLE when it runs out.
+            try:
+                while True:
+                    await asyncio.wait_for(live.read(), 10)
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE
+                assert error_reason(error) == "SERVER_DRAINING"
+        assert await asyncio.wait_for(proc.wait(), 15) == 0

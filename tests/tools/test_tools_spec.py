@@ -1,0 +1,93 @@
+"""ToolSpec: the neutral description validates itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sonicwire.server.tools import ToolExecutor, ToolSpec, ToolSpecError
+
+OBJ = {"type": "object", "properties": {"q": {"type": "string"}}}
+
+
+@pytest.mark.parametrize("name", ["a", "get_weather", "Tool-2", "x" * 64])
+def test_good_names(name: str) -> None:
+    assert ToolSpec(name=name, description="d", parameters=OBJ).name == name
+
+
+@pytest.mark.parametrize("name", ["", "2fast", "_private", "has space", "dot.name", "x" * 65, "é"])
+def test_bad_names(name: str) -> None:
+    with pytest.raises(ToolSpecError, match="must match"):
+        ToolSpec(name=name, description="d", parameters=OBJ)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "fragment"),
+    [
+        ([], "must be a JSON schema object"),
+        ({"type": "string"}, '"type": "object"'),
+        ({"properties": {}}, '"type": "object"'),
+        ({"type": "object", "properties": {"q": {"type": "strang"}}}, "not a valid JSON schema"),
+        ({"type": "object", "required": "q"}, "not a valid JSON schema"),
+        ({"type": "object", "default": float("nan")}, "not plain JSON"),
+        ({"type": "object", "default": {1, 2}}, "not plain JSON"),
+    ],
+)
+def test_bad_schemas(parameters: object, fragment: str) -> None:
+    with pytest.raises(ToolSpecError, match=fragment):
+        ToolSpec(name="t", description="d", parameters=parameters)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"description": "  "}, "description"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"timeout_s": float("inf")}, "timeout_s"),
+        ({"timeout_s": True}, "timeout_s"),
+        ({"executor": "robot"}, "executor"),
+        ({"keywords": ("ok", "")}, "keywords"),
+    ],
+)
+def test_bad_fields(kwargs: dict[str, object], fragment: str) -> None:
+    fields: dict[str, object] = {"name": "t", "description": "d", "parameters": OBJ}
+    fields.update(kwargs)
+    with pytest.raises(ToolSpecError, match=fragment):
+        ToolSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_spec_copies_its_schema_and_coerces_fields() -> None:
+    schema: dict[str, Any] = {"type": "object", "properties": {"q": {"type": "string"}}}
+    spec = ToolSpec(name="t", description="d", parameters=schema, executor="client", timeout_s=3)  # type: ignore[arg-type]
+    schema["properties"]["q"]["type"] = "integer"
+    assert spec.parameters["properties"]["q"]["type"] == "string"
+    assert spec.executor is ToolExecutor.CLIENT
+    assert spec.timeout_s == 3.0 and isinstance(spec.timeout_s, float)
+    assert hash(spec) == hash(
+        ToolSpec(
+            name="t", description="d", parameters=OBJ, executor=ToolExecutor.CLIENT, timeout_s=3.0
+        )
+    )
+
+
+def test_from_json() -> None:
+    spec = ToolSpec.from_json("crm_lookup", "Look up.", '{"type": "object", "required": []}')
+    assert spec.executor is ToolExecutor.CLIENT
+    assert spec.parameters == {"type": "object", "required": []}
+    assert ToolSpec.from_json("t", "d", "").parameters == {"type": "object", "properties": {}}
+    with pytest.raises(ToolSpecError, match="not valid JSON"):
+        ToolSpec.from_json("t", "d", "{oops")
+
+
+def test_validate_arguments_reports_paths() -> None:
+    spec = ToolSpec(
+        name="t",
+        description="d",
+        parameters={
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": {"type": "integer"}}},
+        },
+    )
+    assert spec.validate_arguments({"items": [1, 2]}) == []
+    [problem] = spec.validate_arguments({"items": [1, "two"]})
+    assert problem.startswith("$.items[1]: ")
