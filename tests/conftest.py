@@ -22,7 +22,9 @@ def read_wav_mono16(path: Path) -> tuple[bytes, int]:
     if channels == 1:
         return data, rate
     samples = array.array("h", data)
-    mono = array.array("h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels)))
+    mono = array.array(
+        "h", (sum(samples[i : i + channels]) // channels for i in range(0, len(samples), channels))
+    )
     return mono.tobytes(), rate
 
 
@@ -37,8 +39,8 @@ def synthesize(text: str, path: Path, voice: str = "en-us") -> Path:
 @pytest.fixture(scope="session")
 def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """About 1.5 s of real recorded speech ("Front Center"), resampled to 16 kHz mono."""
-    import soxr
     import numpy as np
+    import soxr
 
     pcm, rate = read_wav_mono16(ALSA_SAMPLES / "Front_Center.wav")
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)

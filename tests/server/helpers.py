@@ -24,7 +24,9 @@ def audio_requests(pcm: bytes, chunk: int = FRAME_BYTES) -> list[pb.ConverseRequ
     ]
 
 
-async def request_stream(requests: Iterable[pb.ConverseRequest]) -> AsyncIterator[pb.ConverseRequest]:
+async def request_stream(
+    requests: Iterable[pb.ConverseRequest],
+) -> AsyncIterator[pb.ConverseRequest]:
     for request in requests:
         yield request
 

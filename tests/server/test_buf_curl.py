@@ -22,8 +22,14 @@ def buf() -> str:
 
 async def run(*args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        buf(), "curl", "--protocol", "grpc", "--http2-prior-knowledge", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        buf(),
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()

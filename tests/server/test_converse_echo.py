@@ -72,7 +72,9 @@ async def test_typed_text_gets_a_reply() -> None:
             stub = pb_grpc.VoiceServiceStub(channel)
             requests = [config_request(), pb.ConverseRequest(text=pb.TextInput(text="hello"))]
             responses = [r async for r in stub.Converse(request_stream(requests))]
-    transcripts = [(t.transcript.role, t.transcript.text) for t in responses if t.HasField("transcript")]
+    transcripts = [
+        (t.transcript.role, t.transcript.text) for t in responses if t.HasField("transcript")
+    ]
     assert (pb.ROLE_USER, "hello") in transcripts
     assert (pb.ROLE_ASSISTANT, "You said: hello") in transcripts
 

@@ -30,7 +30,9 @@ async def _wait_until(predicate: object, attempts: int = 200) -> bool:
 
 
 def _server_tasks() -> set[asyncio.Task[object]]:
-    return {t for t in asyncio.all_tasks() if t.get_name() in {"inputs", "backend", "sender", "ticker"}}
+    return {
+        t for t in asyncio.all_tasks() if t.get_name() in {"inputs", "backend", "sender", "ticker"}
+    }
 
 
 async def test_client_cancel_tears_down_session() -> None:

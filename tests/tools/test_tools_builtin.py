@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sonicwire.server.tools import ToolInvocation, ToolRegistry, ToolRunner, ToolStatus
 from sonicwire.server.tools.builtin import builtin_tools
 from sonicwire.server.tools.orders import OrderStore

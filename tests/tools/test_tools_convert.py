@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sonicwire.server.tools import (
     ToolExecutor,
     ToolSpec,
@@ -84,3 +85,8 @@ def test_local_intent_keywords_fall_back_to_name_and_description() -> None:
     assert slots["notes"].type == "string"
     assert slots["seating"].enum == ("indoor", "terrace")
     assert slots["party_size"].required and not slots["notes"].required
+
+
+def test_nova_description_falls_back_to_the_name() -> None:
+    spec = ToolSpec(name="ping_host", description="", parameters={"type": "object"})
+    assert to_nova_tool(spec)["toolSpec"]["description"] == "ping host"

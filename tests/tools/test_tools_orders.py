@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+
 from sonicwire.server.tools.orders import (
     ENV_ORDERS_DB,
     OrderImportError,
@@ -132,7 +133,7 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     csv_file.write_text(CSV_HEADER + "5001,shipped,DHL,JD1,2026-03-04,Tent\n", encoding="utf-8")
     assert main(["--db", db, "import", str(csv_file), "--replace"]) == 0
     assert "imported 1 orders" in capsys.readouterr().out
-    assert main(["--db", db, "show", "5001"]) == 0
+    assert main(["show", "5001", "--db", db]) == 0
     assert json.loads(capsys.readouterr().out)["carrier"] == "DHL"
     assert main(["--db", db, "show", "1001"]) == 1  # demo order replaced
     assert main(["--db", db, "list"]) == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sonicwire.server.tools import (
     ENTRY_POINT_GROUP,
     ToolContext,
@@ -199,3 +200,15 @@ def test_build_registry_with_tools_flag(plugin_on_path: None, tmp_path: Path) ->
             builtins=False,
             entry_points=False,
         )
+
+
+def test_specs_for_session_offers_only_the_requested_server_tools() -> None:
+    @tool(description="Another server tool.")
+    async def other(args: dict[str, Any], ctx: ToolContext) -> None:
+        return None
+
+    registry = ToolRegistry([local_tool, other])
+    assert [s.name for s in registry.specs_for_session([], ["other"])] == ["other"]
+    assert [s.name for s in registry.specs_for_session([], [])] == ["local_tool", "other"]
+    with pytest.raises(ToolSpecError, match=r"unknown server tool\(s\) \['nope'\]"):
+        registry.specs_for_session([], ["nope"])

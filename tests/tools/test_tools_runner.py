@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
 import pytest
+
 from sonicwire.server.tools import (
     Tool,
     ToolContext,
@@ -521,3 +523,45 @@ def test_tool_rejects_sync_handlers_and_client_specs() -> None:
 
     with pytest.raises(ToolSpecError, match="client tools"):
         Tool(spec=client, handler=handler)
+
+
+async def test_handlers_that_resist_cancellation(caplog: pytest.LogCaptureFixture) -> None:
+    done = asyncio.Event()
+    never = asyncio.Event()
+
+    @tool(description="Swallow the cancellation and return anyway.")
+    async def swallow(args: dict[str, Any], ctx: ToolContext) -> str:
+        with contextlib.suppress(asyncio.CancelledError):
+            await never.wait()
+        return "finished anyway"
+
+    @tool(description="Ignore cancellation until told to stop.")
+    async def stubborn(args: dict[str, Any], ctx: ToolContext) -> None:
+        while not done.is_set():
+            try:
+                await done.wait()
+            except asyncio.CancelledError:
+                continue
+
+    outcomes = OutcomeRecorder()
+    runner = ToolRunner(ToolRegistry([swallow, stubborn]), on_outcome=outcomes)
+    runner.start(ToolInvocation("a", "swallow", "{}"))
+    runner.start(ToolInvocation("b", "stubborn", "{}"))
+    await spin()
+    await runner.aclose(grace_s=0.01)
+    # One CANCELLED outcome each, whatever the handlers did with the cancellation.
+    assert [(o.call_id, o.status) for o in outcomes.outcomes] == [
+        ("a", ToolStatus.CANCELLED),
+        ("b", ToolStatus.CANCELLED),
+    ]
+    assert "still running" in caplog.text
+    done.set()
+    await spin()
+
+
+async def test_server_tools_not_offered_to_the_session_are_unknown(h: Harness) -> None:
+    async with h.runner(server_tools=["echo"]) as runner:
+        assert [s.name for s in runner.specs] == ["echo", "lookup_customer", "slow_client"]
+        runner.start(ToolInvocation("c1", "boom", "{}"))
+    [outcome] = h.outcomes.outcomes
+    assert outcome.status is ToolStatus.UNKNOWN_TOOL

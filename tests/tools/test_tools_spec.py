@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from sonicwire.server.tools import ToolExecutor, ToolSpec, ToolSpecError
 
 OBJ = {"type": "object", "properties": {"q": {"type": "string"}}}
@@ -41,7 +42,7 @@ def test_bad_schemas(parameters: object, fragment: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"description": "  "}, "description"),
+        ({"description": None}, "description"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"timeout_s": float("inf")}, "timeout_s"),
         ({"timeout_s": True}, "timeout_s"),

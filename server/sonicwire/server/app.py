@@ -71,10 +71,7 @@ class RunningServer:
         log.info("draining: %d live conversations, grace %.1f s", len(live), grace)
         for conversation in live:
             conversation.go_away("server draining", grace)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        while runtime.conversations and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        await runtime.wait_idle(grace)
         for conversation in list(runtime.conversations):
             conversation.terminate(
                 ServerDraining("SERVER_DRAINING", "the server shut down; reconnect elsewhere")
@@ -104,7 +101,9 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 
 async def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
     """Bind and start the server. Raises `ValueError` for an unsafe configuration."""
-    runtime = ServerRuntime(config, backend or create_backend(config.backend, **config.backend_options))
+    runtime = ServerRuntime(
+        config, backend or create_backend(config.backend, **config.backend_options)
+    )
     if not runtime.authenticator.enabled and not is_loopback(config.host):
         if not config.allow_unauthenticated:
             raise ValueError(
@@ -146,7 +145,9 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
 async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain."""
     running = await start_server(config)
-    print(f"sonicwire: gRPC on {running.target} (backend {running.runtime.backend.name})", flush=True)
+    print(
+        f"sonicwire: gRPC on {running.target} (backend {running.runtime.backend.name})", flush=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -73,7 +73,7 @@ class ApiKeyAuthenticator:
                         "API_KEY_INVALID", "authorization must be 'Bearer <api key>'"
                     )
                 raw = raw[len(_BEARER) :]
-            credentials.append(raw.strip())
+            credentials.append(raw)
         if not credentials:
             raise AuthenticationError(
                 "API_KEY_MISSING", "an API key is required (x-api-key or authorization: Bearer)"

@@ -56,26 +56,120 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     d = ServerConfig()
     add = parser.add_argument
     add("--host", default=_env("HOST", d.host), help="address to bind [SONICWIRE_HOST]")
-    add("--port", type=int, default=int(_env("PORT", str(d.port))), help="port; 0 picks a free one [SONICWIRE_PORT]")
-    add("--backend", default=_env("BACKEND", d.backend), help="local | echo | nova-sonic [SONICWIRE_BACKEND]")
-    add("--api-key", dest="api_keys", action="append", default=_env_list("API_KEYS"), help="accepted API key; repeatable [SONICWIRE_API_KEYS, comma-separated]")
-    add("--api-key-file", dest="api_key_files", action="append", default=_env_list("API_KEY_FILES"), help="file with one API key per line [SONICWIRE_API_KEY_FILES]")
-    add("--allow-unauthenticated", action="store_true", default=_env_flag("ALLOW_UNAUTHENTICATED"), help="allow binding a non-loopback address with no API key [SONICWIRE_ALLOW_UNAUTHENTICATED]")
-    add("--max-streams", type=int, default=int(_env("MAX_STREAMS", str(d.max_streams))), help="concurrent conversations; 0 = unlimited [SONICWIRE_MAX_STREAMS]")
-    add("--max-streams-per-key", type=int, default=int(_env("MAX_STREAMS_PER_KEY", str(d.max_streams_per_key))), help="concurrent conversations per API key [SONICWIRE_MAX_STREAMS_PER_KEY]")
-    add("--max-message-bytes", type=int, default=int(_env("MAX_MESSAGE_BYTES", str(d.max_message_bytes))), help="largest gRPC message accepted [SONICWIRE_MAX_MESSAGE_BYTES]")
-    add("--max-session-seconds", dest="max_session_s", type=float, default=float(_env("MAX_SESSION_SECONDS", str(d.max_session_s))), help="longest conversation; 0 = unlimited [SONICWIRE_MAX_SESSION_SECONDS]")
-    add("--idle-timeout-seconds", dest="idle_timeout_s", type=float, default=float(_env("IDLE_TIMEOUT_SECONDS", str(d.idle_timeout_s))), help="end a stream with no client message for this long; 0 = never [SONICWIRE_IDLE_TIMEOUT_SECONDS]")
-    add("--drain-grace-seconds", dest="drain_grace_s", type=float, default=float(_env("DRAIN_GRACE_SECONDS", str(d.drain_grace_s))), help="grace for live streams on SIGTERM [SONICWIRE_DRAIN_GRACE_SECONDS]")
-    add("--tools", action="append", default=_env_list("TOOLS"), help="extra tools as module:attr; repeatable [SONICWIRE_TOOLS]")
-    add("--tls-cert", default=_env("TLS_CERT", ""), help="PEM certificate chain: serve TLS [SONICWIRE_TLS_CERT]")
+    add(
+        "--port",
+        type=int,
+        default=int(_env("PORT", str(d.port))),
+        help="port; 0 picks a free one [SONICWIRE_PORT]",
+    )
+    add(
+        "--backend",
+        default=_env("BACKEND", d.backend),
+        help="local | echo | nova-sonic [SONICWIRE_BACKEND]",
+    )
+    add(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=_env_list("API_KEYS"),
+        help="accepted API key; repeatable [SONICWIRE_API_KEYS, comma-separated]",
+    )
+    add(
+        "--api-key-file",
+        dest="api_key_files",
+        action="append",
+        default=_env_list("API_KEY_FILES"),
+        help="file with one API key per line [SONICWIRE_API_KEY_FILES]",
+    )
+    add(
+        "--allow-unauthenticated",
+        action="store_true",
+        default=_env_flag("ALLOW_UNAUTHENTICATED"),
+        help="allow a non-loopback address with no API key [SONICWIRE_ALLOW_UNAUTHENTICATED]",
+    )
+    add(
+        "--max-streams",
+        type=int,
+        default=int(_env("MAX_STREAMS", str(d.max_streams))),
+        help="concurrent conversations; 0 = unlimited [SONICWIRE_MAX_STREAMS]",
+    )
+    add(
+        "--max-streams-per-key",
+        type=int,
+        default=int(_env("MAX_STREAMS_PER_KEY", str(d.max_streams_per_key))),
+        help="concurrent conversations per API key [SONICWIRE_MAX_STREAMS_PER_KEY]",
+    )
+    add(
+        "--max-message-bytes",
+        type=int,
+        default=int(_env("MAX_MESSAGE_BYTES", str(d.max_message_bytes))),
+        help="largest gRPC message accepted [SONICWIRE_MAX_MESSAGE_BYTES]",
+    )
+    add(
+        "--max-session-seconds",
+        dest="max_session_s",
+        type=float,
+        default=float(_env("MAX_SESSION_SECONDS", str(d.max_session_s))),
+        help="longest conversation; 0 = unlimited [SONICWIRE_MAX_SESSION_SECONDS]",
+    )
+    add(
+        "--idle-timeout-seconds",
+        dest="idle_timeout_s",
+        type=float,
+        default=float(_env("IDLE_TIMEOUT_SECONDS", str(d.idle_timeout_s))),
+        help="end streams silent this long; 0 = never [SONICWIRE_IDLE_TIMEOUT_SECONDS]",
+    )
+    add(
+        "--drain-grace-seconds",
+        dest="drain_grace_s",
+        type=float,
+        default=float(_env("DRAIN_GRACE_SECONDS", str(d.drain_grace_s))),
+        help="grace for live streams on SIGTERM [SONICWIRE_DRAIN_GRACE_SECONDS]",
+    )
+    add(
+        "--tools",
+        action="append",
+        default=_env_list("TOOLS"),
+        help="extra tools as module:attr; repeatable [SONICWIRE_TOOLS]",
+    )
+    add(
+        "--tls-cert",
+        default=_env("TLS_CERT", ""),
+        help="PEM certificate chain: serve TLS [SONICWIRE_TLS_CERT]",
+    )
     add("--tls-key", default=_env("TLS_KEY", ""), help="PEM private key [SONICWIRE_TLS_KEY]")
-    add("--tls-client-ca", default=_env("TLS_CLIENT_CA", ""), help="PEM CA bundle: require client certificates (mTLS) [SONICWIRE_TLS_CLIENT_CA]")
-    add("--health-port", type=int, default=int(_env("HEALTH_PORT", "0")), help="extra plaintext port serving only grpc.health.v1 (for kubelet probes when mTLS is on) [SONICWIRE_HEALTH_PORT]")
-    add("--metrics-port", type=int, default=int(_env("METRICS_PORT", "0")), help="Prometheus metrics port; 0 = off [SONICWIRE_METRICS_PORT]")
+    add(
+        "--tls-client-ca",
+        default=_env("TLS_CLIENT_CA", ""),
+        help="PEM CA bundle: require client certificates (mTLS) [SONICWIRE_TLS_CLIENT_CA]",
+    )
+    add(
+        "--health-port",
+        type=int,
+        default=int(_env("HEALTH_PORT", "0")),
+        help="plaintext grpc.health.v1 port for probes under mTLS [SONICWIRE_HEALTH_PORT]",
+    )
+    add(
+        "--metrics-port",
+        type=int,
+        default=int(_env("METRICS_PORT", "0")),
+        help="Prometheus metrics port; 0 = off [SONICWIRE_METRICS_PORT]",
+    )
     add("--log-level", default=_env("LOG_LEVEL", d.log_level), help="[SONICWIRE_LOG_LEVEL]")
-    add("--log-json", action="store_true", default=_env_flag("LOG_JSON"), help="JSON log lines [SONICWIRE_LOG_JSON]")
-    add("--backend-option", dest="backend_options", action="append", default=_env_list("BACKEND_OPTIONS"), metavar="KEY=VALUE", help="option passed to the backend, e.g. region=us-east-1 [SONICWIRE_BACKEND_OPTIONS]")
+    add(
+        "--log-json",
+        action="store_true",
+        default=_env_flag("LOG_JSON"),
+        help="JSON log lines [SONICWIRE_LOG_JSON]",
+    )
+    add(
+        "--backend-option",
+        dest="backend_options",
+        action="append",
+        default=_env_list("BACKEND_OPTIONS"),
+        metavar="KEY=VALUE",
+        help="option passed to the backend, e.g. region=us-east-1 [SONICWIRE_BACKEND_OPTIONS]",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -111,6 +205,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def parse_server_args(argv: Sequence[str] | None = None) -> ServerConfig:
-    parser = argparse.ArgumentParser(prog="sonicwire serve", description="Run the Sonicwire gRPC server.")
+    parser = argparse.ArgumentParser(
+        prog="sonicwire serve", description="Run the Sonicwire gRPC server."
+    )
     add_server_arguments(parser)
     return config_from_args(parser.parse_args(argv))

@@ -102,6 +102,11 @@ class Conversation:
 
     # --- called by the transport and the tool runner ---------------------------------------
 
+    def on_tool_dispatch(self, call_id: str) -> None:
+        if not self._done:
+            self.session.receive_tool_dispatched(call_id)
+            self._flush()
+
     def on_tool_outcome(self, outcome: ev.ToolCompleted) -> None:
         if not self._done:
             self.session.receive_tool_result(outcome, self._clock())
@@ -119,7 +124,9 @@ class Conversation:
 
     # --- the stream ------------------------------------------------------------------------
 
-    async def outputs(self, inputs: AsyncIterator[ev.ClientEvent]) -> AsyncIterator[ev.ClientOutput]:
+    async def outputs(
+        self, inputs: AsyncIterator[ev.ClientEvent]
+    ) -> AsyncIterator[ev.ClientOutput]:
         """Yield everything for the client; raise the `SonicwireError` that ended the stream."""
         tasks = [
             asyncio.create_task(self._guard(self._pump_inputs(inputs)), name="inputs"),
@@ -262,4 +269,3 @@ class Conversation:
         if not self._done:
             self._failure = error
             self._finish()
-

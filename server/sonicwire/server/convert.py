@@ -8,8 +8,7 @@ stream messages. `effective_config` renders the settings in force back into a pr
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from typing import Literal
 
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import ProtocolError
@@ -21,10 +20,11 @@ from sonicwire.server.core.settings import (
 )
 from sonicwire.server.dsp.pipeline import FrontEndSettings
 from sonicwire.server.dsp.vad import VadSettings
+from sonicwire.server.tools.spec import ToolExecutor, ToolSpec, ToolSpecError
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = [
-    "ClientToolDefinition",
+    "client_tools_from_config",
     "effective_config",
     "event_from_request",
     "response_from_output",
@@ -63,18 +63,6 @@ _STOP = {
 }
 
 
-class ClientToolDefinition:
-    """A validated client-side tool from `SessionConfig.client_tools`."""
-
-    __slots__ = ("description", "name", "parameters", "timeout_s")
-
-    def __init__(self, name: str, description: str, parameters: dict[str, object], timeout_s: float | None):
-        self.name = name
-        self.description = description
-        self.parameters = parameters
-        self.timeout_s = timeout_s
-
-
 def _audio_rate(fmt: pb.AudioFormat, which: str) -> int:
     if fmt.encoding not in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
         raise ProtocolError(
@@ -82,7 +70,8 @@ def _audio_rate(fmt: pb.AudioFormat, which: str) -> int:
         )
     if fmt.channels not in (0, 1):
         raise ProtocolError(
-            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: only mono audio is supported, got {fmt.channels} channels"
+            "AUDIO_FORMAT_UNSUPPORTED",
+            f"{which}: only mono audio is supported, got {fmt.channels} channels",
         )
     rate = fmt.sample_rate_hz or DEFAULT_SAMPLE_RATE
     if rate not in SUPPORTED_SAMPLE_RATES:
@@ -101,7 +90,9 @@ def _in_range(value: float, low: float, high: float, what: str) -> float:
 
 def _vad(config: pb.VadSettings) -> VadSettings:
     defaults = VadSettings()
-    engine = "silero" if config.engine == pb.VAD_ENGINE_SILERO else "webrtc"
+    engine: Literal["webrtc", "silero"] = (
+        "silero" if config.engine == pb.VAD_ENGINE_SILERO else "webrtc"
+    )
     return VadSettings(
         engine=engine,
         confidence=_in_range(config.confidence or defaults.confidence, 0, 1, "vad.confidence"),
@@ -114,30 +105,32 @@ def _vad(config: pb.VadSettings) -> VadSettings:
     )
 
 
-def client_tools_from_config(config: pb.SessionConfig) -> list[ClientToolDefinition]:
+def client_tools_from_config(config: pb.SessionConfig) -> list[ToolSpec]:
     """Parse the client's tool declarations. Raises `ProtocolError` (CLIENT_TOOL_INVALID)."""
-    tools: list[ClientToolDefinition] = []
+    tools: list[ToolSpec] = []
     seen: set[str] = set()
     for tool in config.client_tools:
-        if not tool.name or tool.name in seen:
+        if tool.name in seen:
             raise ProtocolError(
-                "CLIENT_TOOL_INVALID", f"client tool names must be unique and non-empty: {tool.name!r}"
+                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r} is declared twice"
             )
         seen.add(tool.name)
-        try:
-            parameters = json.loads(tool.parameters_json_schema or '{"type": "object"}')
-        except json.JSONDecodeError as exc:
-            raise ProtocolError(
-                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: parameters are not JSON: {exc}"
-            ) from None
-        if not isinstance(parameters, dict):
-            raise ProtocolError(
-                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: parameters must be a JSON object"
-            )
         if tool.timeout_ms < 0:
-            raise ProtocolError("CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: negative timeout")
-        timeout = tool.timeout_ms / 1000 if tool.timeout_ms else None
-        tools.append(ClientToolDefinition(tool.name, tool.description, parameters, timeout))
+            raise ProtocolError(
+                "CLIENT_TOOL_INVALID", f"client tool {tool.name!r}: negative timeout"
+            )
+        try:
+            tools.append(
+                ToolSpec.from_json(
+                    tool.name,
+                    tool.description,
+                    tool.parameters_json_schema or '{"type": "object"}',
+                    executor=ToolExecutor.CLIENT,
+                    timeout_s=tool.timeout_ms / 1000 if tool.timeout_ms else None,
+                )
+            )
+        except ToolSpecError as error:
+            raise ProtocolError("CLIENT_TOOL_INVALID", str(error)) from None
     return tools
 
 
@@ -150,7 +143,9 @@ def settings_from_config(config: pb.SessionConfig) -> SessionSettings:
     front = FrontEndSettings(
         echo_cancellation=not config.echo_cancellation.disabled,
         echo_tail_ms=int(
-            _in_range(config.echo_cancellation.tail_ms or 200, 20, 1000, "echo_cancellation.tail_ms")
+            _in_range(
+                config.echo_cancellation.tail_ms or 200, 20, 1000, "echo_cancellation.tail_ms"
+            )
         ),
         noise_suppression=not config.noise_suppression.disabled,
         noise_suppress_db=int(
@@ -232,7 +227,8 @@ def event_from_request(request: pb.ConverseRequest) -> ev.ClientEvent:
             return ev.PlaybackReported(request.playback.turn_id, request.playback.played_ms)
         case "config":
             raise ProtocolError(
-                "CONFIG_ALREADY_RECEIVED", "SessionConfig may only be sent once, as the first message"
+                "CONFIG_ALREADY_RECEIVED",
+                "SessionConfig may only be sent once, as the first message",
             )
         case _:
             raise ProtocolError("REQUEST_EMPTY", "ConverseRequest carries no message")
@@ -299,7 +295,3 @@ def response_from_output(output: ev.ClientOutput) -> pb.ConverseResponse:
             return pb.ConverseResponse(going_away=pb.GoingAway(reason=reason, grace_ms=grace_ms))
         case ev.WarningOut(reason, message):
             return pb.ConverseResponse(warning=pb.Warning(reason=reason, message=message))
-
-
-def tool_names(server_tools: Sequence[str], client_tools: Sequence[ClientToolDefinition]) -> list[str]:
-    return [*server_tools, *(tool.name for tool in client_tools)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -12,10 +13,13 @@ from sonicwire.server.auth import ApiKeyAuthenticator, load_keys
 from sonicwire.server.backends.base import Backend, BackendOptions, ToolDescription
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.conversation import Conversation
-from sonicwire.server.core.errors import ServerDraining
+from sonicwire.server.core.errors import ProtocolError, ServerDraining
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES
 from sonicwire.server.limits import StreamLimiter
+from sonicwire.server.tools.bridge import SessionTools
+from sonicwire.server.tools.registry import build_registry
+from sonicwire.server.tools.spec import ToolSpecError
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = ["ServerRuntime"]
@@ -32,8 +36,10 @@ class ServerRuntime:
         self.authenticator = ApiKeyAuthenticator(load_keys(config.api_keys, config.api_key_files))
         self.limiter = StreamLimiter(config.max_streams, config.max_streams_per_key)
         self.conversations: set[Conversation] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.draining = False
-        self.server_tools: list[ToolDescription] = []
+        self.registry = build_registry(config.tools)
 
     def check_accepting(self) -> None:
         if self.draining:
@@ -48,18 +54,26 @@ class ServerRuntime:
         client_tools = convert.client_tools_from_config(config)
         session_id = "sw_" + secrets.token_hex(8)
         voice = settings.voice or self._default_voice()
-        wanted = set(config.server_tools)
-        server_tools = [t for t in self.server_tools if not wanted or t.name in wanted]
-        tools = [
-            *server_tools,
-            *(ToolDescription(t.name, t.description, t.parameters) for t in client_tools),
-        ]
+        # The conversation exists only after the backend opened, but a bad tool declaration
+        # must fail before that: the runner's callbacks find the conversation through `holder`.
+        holder: list[Conversation] = []
+        try:
+            tools = SessionTools(
+                self.registry,
+                client_tools,
+                server_tools=list(config.server_tools) or None,
+                on_outcome=lambda outcome: holder[0].on_tool_outcome(outcome),
+                on_dispatch=lambda dispatch: holder[0].on_tool_dispatch(dispatch.call_id),
+                session_id=session_id,
+            )
+        except ToolSpecError as error:
+            raise ProtocolError("CLIENT_TOOL_INVALID", str(error)) from None
         options = BackendOptions(
             session_id=session_id,
             voice=voice,
             system_prompt=settings.system_prompt,
             inference=settings.inference,
-            tools=tools,
+            tools=[ToolDescription(s.name, s.description, dict(s.parameters)) for s in tools.specs],
             output_sample_rate=settings.output_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
         )
@@ -71,6 +85,8 @@ class ServerRuntime:
             idle_timeout_s=self.config.idle_timeout_s,
             max_session_s=self.config.max_session_s,
         )
+        holder.append(conversation)
+        conversation.attach_tools(tools)
         started = pb.SessionStarted(
             session_id=session_id,
             config=convert.effective_config(settings, config, voice),
@@ -80,15 +96,27 @@ class ServerRuntime:
                 max_session_seconds=int(self.config.max_session_s),
                 idle_timeout_seconds=int(self.config.idle_timeout_s),
             ),
-            tools=[t.name for t in tools],
+            tools=[spec.name for spec in tools.specs],
         )
         self.conversations.add(conversation)
+        self._idle.clear()
         log.info("session %s started for %s on %s", session_id, caller, self.backend.name)
         try:
             yield conversation, started
         finally:
             self.conversations.discard(conversation)
+            if not self.conversations:
+                self._idle.set()
             log.info("session %s ended", session_id)
+
+    async def wait_idle(self, within_s: float) -> bool:
+        """Wait until no conversation is live; False if ``within_s`` passed first."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def _default_voice(self) -> str:
         voices = self.backend.voices()
@@ -103,22 +131,23 @@ class ServerRuntime:
         return pb.ListVoicesResponse(
             voices=[
                 pb.Voice(
-                    id=v.id, language_code=v.language_code, backend=self.backend.name, default=v.default
+                    id=v.id,
+                    language_code=v.language_code,
+                    backend=self.backend.name,
+                    default=v.default,
                 )
                 for v in self.backend.voices()
             ]
         )
 
     def list_tools(self) -> pb.ListToolsResponse:
-        import json
-
         return pb.ListToolsResponse(
             tools=[
                 pb.Tool(
-                    name=t.name,
-                    description=t.description,
-                    parameters_json_schema=json.dumps(t.parameters, sort_keys=True),
+                    name=spec.name,
+                    description=spec.description,
+                    parameters_json_schema=spec.parameters_json,
                 )
-                for t in self.server_tools
+                for spec in self.registry.specs()
             ]
         )

@@ -37,7 +37,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
     def __init__(self, runtime: ServerRuntime) -> None:
         self._runtime = runtime
 
-    async def Converse(  # noqa: N802 - the name is the RPC's
+    async def Converse(
         self,
         request_iterator: AsyncIterator[pb.ConverseRequest],
         context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
@@ -78,7 +78,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
             )
         return request.config
 
-    async def ListVoices(  # noqa: N802
+    async def ListVoices(
         self,
         request: pb.ListVoicesRequest,
         context: grpc.aio.ServicerContext[pb.ListVoicesRequest, pb.ListVoicesResponse],
@@ -91,7 +91,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 grpc_code(error), error.message, trailing_metadata=status_trailers(error)
             )
 
-    async def ListTools(  # noqa: N802
+    async def ListTools(
         self,
         request: pb.ListToolsRequest,
         context: grpc.aio.ServicerContext[pb.ListToolsRequest, pb.ListToolsResponse],

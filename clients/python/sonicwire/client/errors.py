@@ -30,8 +30,9 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-import grpc  # type: ignore[import-untyped, unused-ignore]
+import grpc
 from google.rpc import error_details_pb2, status_pb2
+from grpc import aio
 from grpc_status import rpc_status
 
 __all__ = [
@@ -82,9 +83,7 @@ class SonicwireError(Exception):
         self.reason = reason
         self.message = message
         self.domain = domain
-        self.metadata: Mapping[str, str] = (
-            MappingProxyType(dict(metadata)) if metadata else _EMPTY
-        )
+        self.metadata: Mapping[str, str] = MappingProxyType(dict(metadata)) if metadata else _EMPTY
 
     def __str__(self) -> str:
         parts = []
@@ -209,11 +208,11 @@ def error_from_status(
     return _build(code, details or "", status)
 
 
-def error_from_rpc(error: grpc.RpcError) -> SonicwireError:
+def error_from_rpc(error: aio.AioRpcError) -> SonicwireError:
     """Turn a failed gRPC call into the typed error for its status.
 
     Args:
-        error: a ``grpc.RpcError`` that is also a ``grpc.Call`` (``grpc.aio.AioRpcError`` is).
+        error: the failed call's ``grpc.aio.AioRpcError``.
 
     Returns:
         An instance of the :class:`SonicwireError` subclass for the call's status code, with

@@ -84,6 +84,7 @@ class Session:
         self._transcript_ms = 0
         self._speech_onset: int | None = None  # mic offset (samples) of speech in progress
         self._pending_tools: dict[str, ev.ToolExecutor] = {}
+        self._awaiting_dispatch: dict[str, ev.ToolCallOut] = {}
         self._client_closed = False
         self._ended = False
         self._user_turn = 0
@@ -158,9 +159,13 @@ class Session:
                     else ev.ToolExecutor.SERVER
                 )
                 self._pending_tools[call_id] = executor
-                self._outputs.append(
-                    ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
-                )
+                call = ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
+                if executor is ev.ToolExecutor.CLIENT:
+                    # The client only hears of calls it must run once the runner has checked
+                    # the arguments (`receive_tool_dispatched`), so it never runs a bad call.
+                    self._awaiting_dispatch[call_id] = call
+                else:
+                    self._outputs.append(call)
                 self._tool_actions.append(ev.RunTool(call_id, name, arguments_json, executor))
             case ev.AssistantTurnEnded(reason):
                 if self._discarding:
@@ -178,8 +183,15 @@ class Session:
                 raise BackendError(reason, message, retryable=retryable)
         self._maybe_end()
 
+    def receive_tool_dispatched(self, call_id: str) -> None:
+        """The runner accepted a call's arguments: a client-executed call goes to the client."""
+        call = self._awaiting_dispatch.pop(call_id, None)
+        if call is not None and not self._ended:
+            self._outputs.append(call)
+
     def receive_tool_result(self, result: ev.ToolCompleted, now: float) -> None:
         """Handle a tool call's outcome from the runner."""
+        self._awaiting_dispatch.pop(result.call_id, None)
         if self._pending_tools.pop(result.call_id, None) is None or self._ended:
             return
         if self._turn is not None:
@@ -308,7 +320,7 @@ class Session:
         self._user_turn += 1
 
     def _front_end_position(self) -> int:
-        return self._front_end.position if hasattr(self._front_end, "position") else 0
+        return self._front_end.mic_position
 
     def _receive_text(self, text: str, now: float) -> None:
         if len(text.encode()) > self.settings.max_text_bytes:

@@ -65,6 +65,7 @@ class EchoStage:
         noise_suppression: bool = True,
         noise_suppress_db: int = -30,
         agc: bool = False,
+        residual_echo_suppression: bool = True,
         policy: AlignmentPolicy = AlignmentPolicy(),
     ) -> None:
         self._timeline = timeline
@@ -76,11 +77,12 @@ class EchoStage:
         self._pre: Preprocessor | None = None
         if echo_cancellation:
             self._echo = EchoCanceller(FRAME_SAMPLES, self._tail, SAMPLE_RATE)
-        if noise_suppression or agc or echo_cancellation:
+        self._res = echo_cancellation and residual_echo_suppression
+        if noise_suppression or agc or self._res:
             self._pre = Preprocessor(
                 FRAME_SAMPLES,
                 SAMPLE_RATE,
-                denoise=noise_suppression or echo_cancellation,
+                denoise=noise_suppression or self._res,
                 noise_suppress_db=noise_suppress_db if noise_suppression else 0,
                 agc=agc,
             )
@@ -115,7 +117,7 @@ class EchoStage:
         out = self._out
         echo = self._echo
         if echo is not None and self._far_active(position):
-            if not self._linked and self._pre is not None:
+            if not self._linked and self._res and self._pre is not None:
                 self._pre.link_echo(echo)
                 self._linked = True
             ref = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
@@ -141,14 +143,19 @@ class EchoStage:
         high = self.policy.zone_high_ms * self._ms
         return (place < low and self.offset > 0) or place > high
 
-    def set_delay(self, delay: int, position: int) -> bool:
+    def set_delay(self, delay: int, position: int, *, exact: bool = False) -> bool:
         """Take a new bulk-delay belief at mic ``position`` (the next frame's start).
 
-        Realigns (and retrains on buffered audio) when the delay left the zone; returns True
-        if it did.
+        Realigns (and retrains on buffered audio) when the delay left the zone, or with
+        ``exact`` whenever it is not already at the lead (used when the estimator first
+        confirms a delay); returns True if it did.
         """
         self.delay = delay
-        if self._echo is None or not self.needs_realign(delay):
+        if self._echo is None:
+            return False
+        if not self.needs_realign(delay) and not (
+            exact and self.target_offset(delay) != self.offset
+        ):
             return False
         self.offset = self.target_offset(delay)
         self.realignments += 1

@@ -25,9 +25,7 @@ async def running_server(
     backend: Backend | None = None, **config: Any
 ) -> AsyncIterator[RunningServer]:
     """Start a server with ``ServerConfig(host="127.0.0.1", port=0, **config)``."""
-    settings = dataclasses.replace(
-        ServerConfig(host="127.0.0.1", port=0, backend="echo"), **config
-    )
+    settings = dataclasses.replace(ServerConfig(host="127.0.0.1", port=0, backend="echo"), **config)
     server = await start_server(settings, backend)
     try:
         yield server

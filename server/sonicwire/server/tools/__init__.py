@@ -10,6 +10,7 @@ Modules (dependencies point down the list; none imports the session core, grpc o
     runner.py    ToolRunner                                one session's calls
     builtin.py   get_date_time, track_order                (import it directly)
     orders.py    OrderStore, python -m ...tools.orders     SQLite behind track_order
+    bridge.py    SessionTools                              core ToolAction <-> ToolRunner
     testing.py   OutcomeRecorder, ManualClock              helpers for tests
 
 Exceptions::
@@ -22,7 +23,8 @@ Exceptions::
      └── ToolError                raised by handlers; becomes an ERROR outcome, never propagates
 
 ``builtin`` and ``orders`` are not re-exported here so that running
-``python -m sonicwire.server.tools.orders`` does not import that module twice. See
+``python -m sonicwire.server.tools.orders`` does not import that module twice; ``bridge`` is
+not either, so that the framework itself does not import the session core. See
 ``docs/tools.md`` for writing a tool and wiring the runner.
 """
 

@@ -31,7 +31,8 @@ def to_nova_tool(spec: ToolSpec) -> dict[str, Any]:
     return {
         "toolSpec": {
             "name": spec.name,
-            "description": spec.description,
+            # Nova wants a description; an undescribed (client) tool is described by its name.
+            "description": spec.description.strip() or spec.name.replace("_", " "),
             "inputSchema": {"json": spec.parameters_json},
         }
     }

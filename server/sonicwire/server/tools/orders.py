@@ -430,24 +430,28 @@ class OrderStore:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sonicwire.server.tools.orders``: import, list and show orders."""
+    db_help = f"database file (default: ${ENV_ORDERS_DB} or {default_db_path()})"
+    # --db is accepted before or after the sub-command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS, help=db_help)
     parser = argparse.ArgumentParser(
         prog="python -m sonicwire.server.tools.orders",
         description="Manage the SQLite order store behind the track_order tool.",
     )
-    parser.add_argument(
-        "--db", help=f"database file (default: ${ENV_ORDERS_DB} or {default_db_path()})"
-    )
+    parser.add_argument("--db", default=None, help=db_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_import = sub.add_parser("import", help="import orders from a .csv or .json file")
-    p_import.add_argument("file")
+    p_import = sub.add_parser(
+        "import", parents=[common], help="import orders from a .csv or .json file"
+    )
+    p_import.add_argument("file", help="a .csv file with a header row, or a .json file")
     p_import.add_argument(
         "--replace", action="store_true", help="delete every existing order (demo data too) first"
     )
-    p_list = sub.add_parser("list", help="print orders as JSON lines")
+    p_list = sub.add_parser("list", parents=[common], help="print orders as JSON lines")
     p_list.add_argument("--limit", type=int)
-    p_show = sub.add_parser("show", help="print one order as JSON")
+    p_show = sub.add_parser("show", parents=[common], help="print one order as JSON")
     p_show.add_argument("order_id")
-    sub.add_parser("path", help="print the database file in use")
+    sub.add_parser("path", parents=[common], help="print the database file in use")
     args = parser.parse_args(argv)
 
     store = OrderStore(args.db)

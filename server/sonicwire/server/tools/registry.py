@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -200,13 +200,32 @@ class ToolRegistry:
         """The server tools' specs, in registration order (what ``ListTools`` reports)."""
         return [t.spec for t in self._tools.values()]
 
-    def specs_for_session(self, client_tools: Sequence[ToolSpec]) -> list[ToolSpec]:
-        """Everything one session can use: the server tools, then the client's tools.
+    def specs_for_session(
+        self,
+        client_tools: Sequence[ToolSpec] = (),
+        server_tools: Collection[str] | None = None,
+    ) -> list[ToolSpec]:
+        """Everything one session can use: the chosen server tools, then the client's tools.
+
+        Args:
+            client_tools: the client's own tools (``SessionConfig.client_tools``).
+            server_tools: names of the server tools to offer (``SessionConfig.server_tools``);
+                ``None`` or empty offers all of them.
 
         Raises:
-            ToolSpecError: a client tool is not ``executor=CLIENT``, is declared twice, or has
-                the name of a server tool.
+            ToolSpecError: a requested server tool does not exist; a client tool is not
+                ``executor=CLIENT``, is declared twice, or has the name of a server tool
+                (offered or not: names stay unambiguous in logs and ``ListTools``).
         """
+        if server_tools:
+            unknown = sorted(set(server_tools) - set(self._tools))
+            if unknown:
+                raise ToolSpecError(
+                    f"unknown server tool(s) {unknown}; this server has {sorted(self._tools)}"
+                )
+            offered = [t.spec for t in self._tools.values() if t.spec.name in server_tools]
+        else:
+            offered = self.specs()
         seen: set[str] = set()
         for spec in client_tools:
             if not isinstance(spec, ToolSpec) or spec.executor is not ToolExecutor.CLIENT:
@@ -222,7 +241,7 @@ class ToolRegistry:
             if spec.name in seen:
                 raise ToolSpecError(f"client tool {spec.name!r} is declared more than once")
             seen.add(spec.name)
-        return [*self.specs(), *client_tools]
+        return [*offered, *client_tools]
 
 
 def build_registry(

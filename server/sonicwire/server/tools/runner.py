@@ -29,7 +29,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
@@ -75,6 +75,7 @@ class ToolRunner:
     Args:
         registry: the server tools.
         client_tools: this session's client-executed tools (from ``SessionConfig``).
+        server_tools: names of the server tools this session may use; ``None``/empty: all.
         default_timeout_s: the timeout of a tool that sets none.
         max_timeout_s: the cap on any tool's timeout.
         max_concurrent: server handlers running at once; further calls wait their turn.
@@ -86,7 +87,8 @@ class ToolRunner:
         max_result_chars: a longer result is replaced by a ``result_too_large`` error.
 
     Raises:
-        ToolSpecError: a client tool is invalid or shadows a server tool.
+        ToolSpecError: a client tool is invalid or shadows a server tool, or a requested
+            server tool does not exist.
         ValueError: a limit is not positive.
     """
 
@@ -95,6 +97,7 @@ class ToolRunner:
         registry: ToolRegistry,
         client_tools: Sequence[ToolSpec] = (),
         *,
+        server_tools: Collection[str] | None = None,
         on_outcome: Callable[[ToolOutcome], None],
         on_dispatch: Callable[[ToolDispatch], None] | None = None,
         default_timeout_s: float = 10.0,
@@ -109,7 +112,7 @@ class ToolRunner:
             raise ValueError("default_timeout_s and max_timeout_s must be positive")
         if max_concurrent < 1 or max_result_chars < 1:
             raise ValueError("max_concurrent and max_result_chars must be at least 1")
-        specs = registry.specs_for_session(client_tools)
+        specs = registry.specs_for_session(client_tools, server_tools)
         self._specs: dict[str, ToolSpec] = {spec.name: spec for spec in specs}
         self._tools: dict[str, Tool] = {}
         for spec in specs:

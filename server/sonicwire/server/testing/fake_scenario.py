@@ -1,0 +1,141 @@
+"""Scenarios for the fake Bedrock endpoint: what each successive stream does.
+
+A `Scenario` is a tuple of `StreamPlan`s: the n-th ``InvokeModelWithBidirectionalStream``
+request gets ``plans[n]`` (the last plan repeats). A plan either answers at the HTTP level with
+an error status (as Bedrock does for bad credentials, throttling, an unknown model), or opens
+the event stream and runs a *script*: ``async def script(stream: FakeStream) -> None``.
+When the script returns, the server keeps the stream open until the client ends its input,
+then ends the response, as Nova does after ``sessionEnd``. ``time_limit_s`` compresses Nova's
+~8-minute stream limit: after that long the stream ends with ``ModelTimeoutException``.
+
+Stock pieces: `answer_each_utterance` (a conversation partner), `fail_after` (a modeled
+stream error once some input arrived), `http_error`. Anything else is a few lines of script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sonicwire.server.testing.fake_stream import FakeStream
+
+__all__ = [
+    "Scenario",
+    "StreamPlan",
+    "StreamScript",
+    "answer_each_utterance",
+    "fail_after",
+    "http_error",
+]
+
+type StreamScript = Callable[[FakeStream], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """What one stream does. ``script`` None: accept input silently until the client ends."""
+
+    script: StreamScript | None = None
+    http_status: int = 200
+    # For HTTP errors: the ``x-amzn-errortype`` header and the JSON body's message.
+    error_type: str = ""
+    error_message: str = ""
+    time_limit_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """Plans for successive streams; the last one repeats for every later stream."""
+
+    plans: tuple[StreamPlan, ...] = (StreamPlan(),)
+
+    def plan_for(self, index: int) -> StreamPlan:
+        return self.plans[min(index, len(self.plans) - 1)]
+
+    @classmethod
+    def each_stream(cls, script: StreamScript, *, time_limit_s: float | None = None) -> Scenario:
+        """Every stream runs ``script`` (and ends after ``time_limit_s`` if given)."""
+        return cls((StreamPlan(script, time_limit_s=time_limit_s),))
+
+    @classmethod
+    def sequence(cls, *plans: StreamPlan | StreamScript) -> Scenario:
+        """Stream n runs the n-th plan (scripts are wrapped in a default plan)."""
+        return cls(tuple(p if isinstance(p, StreamPlan) else StreamPlan(p) for p in plans))
+
+
+def http_error(status: int, error_type: str, message: str = "") -> StreamPlan:
+    """Refuse the request at the HTTP level, e.g. ``http_error(403, "AccessDeniedException")``."""
+    return StreamPlan(
+        http_status=status, error_type=error_type, error_message=message or error_type
+    )
+
+
+def answer_each_utterance(
+    *,
+    after_audio_ms: int = 300,
+    user_text: str | Sequence[str] = "hello",
+    assistant_text: str | Sequence[str] = "Hi there.",
+    audio_ms: int = 300,
+    max_turns: int | None = None,
+    answer_text_input: bool = True,
+) -> StreamScript:
+    """A conversation partner: after every ``after_audio_ms`` of user audio (or an interactive
+    text input), reply with a transcript and spoken answer. Lists cycle turn by turn."""
+
+    def pick(value: str | Sequence[str], turn: int) -> str:
+        return value if isinstance(value, str) else value[turn % len(value)]
+
+    async def script(stream: FakeStream) -> None:
+        turn = 0
+        while max_turns is None or turn < max_turns:
+            said = await _next_user_input(stream, after_audio_ms, answer_text_input)
+            await stream.reply(
+                said or pick(user_text, turn), pick(assistant_text, turn), audio_ms=audio_ms
+            )
+            turn += 1
+
+    return script
+
+
+async def _next_user_input(stream: FakeStream, audio_ms: int, texts: bool) -> str | None:
+    """Wait for enough audio or an interactive user text; return the text, if any."""
+    need = len(stream.audio) + audio_ms * 32
+    seen = len(stream.events)
+    typed: list[str] = []
+
+    def ready() -> bool:
+        nonlocal seen
+        if texts:
+            for event in stream.events[seen:]:
+                text_input = event.get("event", {}).get("textInput")
+                if isinstance(text_input, dict) and _is_interactive(stream, text_input):
+                    typed.append(str(text_input.get("content", "")))
+            seen = len(stream.events)
+        return bool(typed) or len(stream.audio) >= need
+
+    await stream.wait_for(ready, timeout=3600)
+    return typed[0] if typed else None
+
+
+def _is_interactive(stream: FakeStream, text_input: dict[str, object]) -> bool:
+    name = text_input.get("contentName")
+    for event in stream.events:
+        start = event.get("event", {}).get("contentStart")
+        if isinstance(start, dict) and start.get("contentName") == name:
+            return bool(start.get("interactive")) and start.get("role") == "USER"
+    return False
+
+
+def fail_after(
+    exception: str, *, audio_ms: int = 0, after_event: str = "promptStart", message: str = ""
+) -> StreamPlan:
+    """Send the modeled error ``exception`` (e.g. ``"ModelStreamErrorException"``) once
+    ``after_event`` arrived and then ``audio_ms`` of user audio."""
+
+    async def script(stream: FakeStream) -> None:
+        await stream.wait_event(after_event, timeout=3600)
+        if audio_ms:
+            await stream.wait_audio(audio_ms, timeout=3600)
+        await stream.send_exception(exception, message or f"scripted {exception}")
+
+    return StreamPlan(script)
