@@ -47,6 +47,7 @@ from .config import SUPPORTED_SAMPLE_RATES, session_config
 from .errors import (
     AudioFormatError,
     DeadlineExceededError,
+    NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
     SonicwireError,
@@ -522,7 +523,10 @@ def _delegate(command: str, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    return int(entry(argv) or 0)
+    try:
+        return int(entry(argv) or 0)
+    except SystemExit as exc:  # argparse in the server command: --help or a usage error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
 
 def _report(error: SonicwireError, args: argparse.Namespace, out: _Output) -> int:
@@ -534,6 +538,8 @@ def _report(error: SonicwireError, args: argparse.Namespace, out: _Output) -> in
         hint = f" (connected to {args.target} with {mode}; try {other} if that is wrong)"
     if isinstance(error, UnauthenticatedError) and not args.api_key:
         hint = " (pass --api-key or set SONICWIRE_API_KEY)"
+    if isinstance(error, NotFoundError) and args.command == "health":
+        hint = f" (the server has no health status for service {args.service!r})"
     if out.json_mode:
         out.record(
             {

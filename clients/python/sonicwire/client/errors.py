@@ -91,8 +91,10 @@ class SonicwireError(Exception):
             parts.append(self.code.name)
         if self.reason:
             parts.append(self.reason)
-        prefix = "/".join(parts)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        prefix = " ".join(parts)
+        if prefix and self.message:
+            return f"{prefix}: {self.message}"
+        return prefix or self.message
 
     def __repr__(self) -> str:
         return (

@@ -171,6 +171,7 @@ class Session:
                 if self._discarding:
                     self._discarding = False
                 elif self._turn is not None and reason is not ev.StopReason.TOOL_USE:
+                    self._flush_resamplers(self._turn)
                     self._turn.generation_ended = reason
                     self._release(now)
             case ev.AssistantInterrupted():
@@ -369,12 +370,28 @@ class Session:
 
     def _queue_audio(self, pcm: bytes, rate: int, now: float) -> None:
         turn = self._open_turn(now)
+        if turn.play_start is not None and not turn.ref_queue:
+            played_ms = (now - turn.play_start) * 1000
+            if turn.released_ms < played_ms:
+                # The backend fell behind and the client's buffer ran dry: its playback
+                # resumes now, so re-anchor the pacing clock instead of bursting to catch up.
+                turn.play_start = now - turn.released_ms / 1000
         ref = self._resampler(self._ref_resamplers, rate, SAMPLE_RATE).process(pcm)
         out = self._resampler(self._out_resamplers, rate, self.settings.output_sample_rate)
         turn.ref_queue += ref
         turn.out_queue += out.process(pcm)
         turn.received_ms += len(pcm) / 2 * 1000 / rate
         self._release(now)
+
+    def _flush_resamplers(self, turn: _AssistantTurn | None) -> None:
+        """End the turn's resampler streams; their filter tails belong to this turn's audio."""
+        if turn is not None:
+            for resampler in self._ref_resamplers.values():
+                turn.ref_queue += resampler.flush()
+            for resampler in self._out_resamplers.values():
+                turn.out_queue += resampler.flush()
+        self._ref_resamplers.clear()
+        self._out_resamplers.clear()
 
     @staticmethod
     def _resampler(cache: dict[int, Resampler], rate: int, target: int) -> Resampler:
@@ -393,11 +410,6 @@ class Session:
             if turn.play_start is None:
                 turn.play_start = now
             elapsed_ms = (now - turn.play_start) * 1000
-            if turn.released_ms + lead < elapsed_ms:
-                # The backend fell behind and the client's buffer ran dry: playback restarts
-                # now, so re-anchor the pacing clock instead of bursting to catch up.
-                turn.play_start = now - turn.released_ms / 1000
-                elapsed_ms = turn.released_ms
             allowed_ms = int(elapsed_ms + lead) - turn.released_ms
             step_ms = (allowed_ms // _RELEASE_STEP_MS) * _RELEASE_STEP_MS
             final = turn.generation_ended is not None
@@ -450,6 +462,7 @@ class Session:
         self._far_end_pushed = turn.far_end_start + played * SAMPLE_RATE // 1000
         turn.ref_queue.clear()
         turn.out_queue.clear()
+        self._flush_resamplers(None)
         turn.final_text = [heard] if heard else []
         if tell_backend:
             self._commands.append(ev.CancelResponse(heard, played))

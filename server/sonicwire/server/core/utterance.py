@@ -20,8 +20,18 @@ class UtteranceCollector:
     Offsets are sample positions on the 16 kHz stream that `push_audio` receives.
     """
 
-    def __init__(self, *, sample_rate: int = 16_000, pad_ms: int = 300, max_ms: int = 30_000):
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16_000,
+        pad_ms: int = 300,
+        max_ms: int = 30_000,
+        lookback_ms: int = 2_000,
+    ) -> None:
         self._pad = sample_rate * pad_ms // 1000
+        # While quiet, keep the pad plus the VAD's decision delay (its start_secs): the onset it
+        # reports lies that far in the past when the start marker arrives.
+        self._lookback = self._pad + sample_rate * lookback_ms // 1000
         self._max = sample_rate * max_ms // 1000
         # Audio kept so far, as (start offset, bytes) chunks; bounded to the pre-roll while quiet.
         self._chunks: deque[tuple[int, bytes]] = deque()
@@ -34,7 +44,7 @@ class UtteranceCollector:
         self._chunks.append((self._position, pcm))
         self._position += len(pcm) // _BYTES_PER_SAMPLE
         if self._start is None:
-            self._trim(self._position - self._pad)
+            self._trim(self._position - self._lookback)
         elif self._stop is not None and self._position >= self._stop + self._pad:
             self._finish(self._stop + self._pad)
         elif self._position - self._start > self._max:
@@ -69,7 +79,7 @@ class UtteranceCollector:
         self._done.append(self._slice(self._start, end))
         self._start = None
         self._stop = None
-        self._trim(self._position - self._pad)
+        self._trim(self._position - self._lookback)
 
     def _slice(self, start: int, end: int) -> bytes:
         parts = []

@@ -146,16 +146,14 @@ class EchoStage:
     def set_delay(self, delay: int, position: int, *, exact: bool = False) -> bool:
         """Take a new bulk-delay belief at mic ``position`` (the next frame's start).
 
-        Realigns (and retrains on buffered audio) when the delay left the zone, or with
-        ``exact`` whenever it is not already at the lead (used when the estimator first
-        confirms a delay); returns True if it did.
+        Realigns (and retrains on buffered audio) when the delay left the zone, or always with
+        ``exact`` (used when the estimator first confirms a delay: the replay then also
+        speeds up the cold start); returns True if it did.
         """
         self.delay = delay
         if self._echo is None:
             return False
-        if not self.needs_realign(delay) and not (
-            exact and self.target_offset(delay) != self.offset
-        ):
+        if not exact and not self.needs_realign(delay):
             return False
         self.offset = self.target_offset(delay)
         self.realignments += 1

@@ -86,6 +86,7 @@ class FrontEnd:
     ESTIMATE_WINDOW_MS = 500
     ACQUIRE_HOP_FRAMES = 10
     TRACK_HOP_FRAMES = 25
+    NO_ECHO_SECS = 2.0
 
     def __init__(self, settings: FrontEndSettings | None = None) -> None:
         self.settings = settings = settings or FrontEndSettings()
@@ -119,6 +120,8 @@ class FrontEnd:
         self._latency = self._echo.latency
         self._skip = self._latency // FRAME_SAMPLES
         self._until_estimate = self.ACQUIRE_HOP_FRAMES
+        self._far_audible_frames = 0
+        self._no_echo_frames = int(self.NO_ECHO_SECS * SAMPLE_RATE) // FRAME_SAMPLES
         self._ms_scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.stats = FrontEndStats()
         self._closed = False
@@ -170,6 +173,8 @@ class FrontEnd:
             self._position = position + FRAME_SAMPLES
             self.stats.frames += 1
             if self._aec:
+                if self._timeline.queue_end > position - self._estimator.max_delay:
+                    self._far_audible_frames += 1
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
@@ -178,7 +183,7 @@ class FrontEnd:
                 continue
             np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
             mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
-            events = self._vad.process(cleaned, mean_square)
+            events = self._vad.process(cleaned, mean_square, allow_speech=not self._echo_hold())
             out.append(
                 FrontEndFrame(
                     cleaned, position - self._latency, self._vad.in_speech, tuple(events)
@@ -230,6 +235,23 @@ class FrontEnd:
         self.close()
 
     # -- internals -----------------------------------------------------------------------
+
+    def _echo_hold(self) -> bool:
+        """Whether speech must be ignored because it may be echo the filter cannot cancel yet.
+
+        Until the estimator has confirmed the delay (and the canceller has been retrained on
+        it), far-end audio that may be reaching the mic passes through almost uncancelled and
+        would trigger the VAD: the assistant interrupting itself. Hold while far-end audio
+        could be audible, the filter is untrained, and the far end has played for less than
+        ``NO_ECHO_SECS`` (past that without a lock there is no echo to find: headphones).
+        """
+        if not self._aec or self._tracker.locked:
+            return False
+        if self._far_audible_frames >= self._no_echo_frames:
+            return False
+        return self._timeline.queue_end > self._position - self._estimator.max_delay - (
+            self.settings.echo_tail_ms * _MS
+        )
 
     def _estimate(self) -> None:
         tracker = self._tracker

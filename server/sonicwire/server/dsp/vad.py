@@ -333,7 +333,10 @@ class Vad:
     def in_speech(self) -> bool:
         return self.state in (VadState.SPEAKING, VadState.STOPPING)
 
-    def process(self, frame: bytes, mean_square: float | None = None) -> list[SpeechEvent]:
+    def process(
+        self, frame: bytes, mean_square: float | None = None, *, allow_speech: bool = True
+    ) -> list[SpeechEvent]:
+        """Take the next frame; ``allow_speech=False`` counts it as silence whatever it holds."""
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"VAD frames are {FRAME_BYTES} bytes, got {len(frame)}")
         offset = self._offset
@@ -343,7 +346,7 @@ class Vad:
             samples = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
             mean_square = float(np.dot(samples, samples)) / FRAME_SAMPLES
         confidence, raw = self._engine.analyze(frame)
-        loud = mean_square >= self._min_ms
+        loud = allow_speech and mean_square >= self._min_ms
         self.confidence = confidence
         speech = loud and confidence >= self.settings.confidence
         self.last_speech = speech

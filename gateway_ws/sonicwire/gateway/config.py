@@ -1,0 +1,223 @@
+"""Gateway configuration: every setting is a flag and a ``SONICWIRE_GATEWAY_*`` variable.
+
+Precedence: command-line flag, then environment variable, then the default below.
+:func:`add_gateway_arguments` can prefix the flags (``sonicwire up`` uses ``--gateway-port``
+and friends next to the gRPC server's own flags); the variable names never change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "STATIC_DIR",
+    "GatewayConfig",
+    "add_gateway_arguments",
+    "gateway_config_from_args",
+    "parse_gateway_args",
+]
+
+STATIC_DIR = Path(__file__).with_name("static")
+"""The browser page shipped with the package."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Settings of the WebSocket gateway (see ``docs/gateway.md``).
+
+    Attributes:
+        host: address to bind.
+        port: port to bind; 0 picks a free one.
+        grpc_target: the Sonicwire gRPC server.
+        api_key: key sent upstream for sockets that offer none of their own.
+        grpc_insecure: plaintext to the gRPC server; ``None`` means plaintext for loopback
+            targets and TLS otherwise.
+        grpc_ca: PEM CA bundle to verify the gRPC server with.
+        grpc_server_name: expected TLS name of the gRPC server, when it differs from the host.
+        allowed_origins: accepted ``Origin`` values; empty means the page's own host only,
+            ``"*"`` accepts any origin.
+        max_connections: concurrent sockets; more are closed with 1013.
+        max_message_bytes: largest inbound WebSocket message; larger closes with 1009.
+        max_messages_per_second: sustained inbound message rate; 0 disables the limit.
+        message_burst: inbound messages allowed in a burst above the rate.
+        send_buffer_bytes: outbound bytes queued for one socket before it counts as a slow
+            consumer (close 4507).
+        send_timeout_s: longest a single send may wait for the client to read (close 4507).
+        first_message_timeout_s: how long a new socket may stay silent (close 4408).
+        ping_interval_s: WebSocket keepalive ping interval; 0 disables keepalive.
+        tls_cert: PEM certificate chain: serve https/wss.
+        tls_key: PEM private key of ``tls_cert``.
+        static_dir: directory of the browser page.
+        log_level: logging level name.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    grpc_target: str = "127.0.0.1:50051"
+    api_key: str = ""
+    grpc_insecure: bool | None = None
+    grpc_ca: str = ""
+    grpc_server_name: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    max_connections: int = 100
+    max_message_bytes: int = 128 * 1024
+    max_messages_per_second: float = 100.0
+    message_burst: int = 200
+    send_buffer_bytes: int = 1024 * 1024
+    send_timeout_s: float = 10.0
+    first_message_timeout_s: float = 30.0
+    ping_interval_s: float = 20.0
+    tls_cert: str = ""
+    tls_key: str = ""
+    static_dir: str = str(STATIC_DIR)
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.max_message_bytes < 1024:
+            raise ValueError("max_message_bytes must be at least 1024")
+        if self.send_buffer_bytes < self.max_message_bytes:
+            raise ValueError("send_buffer_bytes must be at least max_message_bytes")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+# (field, flag name, parser of the env/flag text, help); upstream-only flags are marked.
+_Option = tuple[str, str, Callable[[str], Any], str, bool]
+_OPTIONS: tuple[_Option, ...] = (
+    ("host", "host", str, "address to bind", False),
+    ("port", "port", int, "port; 0 picks a free one", False),
+    ("grpc_target", "grpc-target", str, "the Sonicwire gRPC server", True),
+    ("api_key", "api-key", str, "API key for the gRPC server when a socket offers none", True),
+    ("grpc_ca", "grpc-ca", str, "PEM CA bundle to verify the gRPC server", True),
+    ("grpc_server_name", "grpc-server-name", str, "expected TLS name of the gRPC server", True),
+    (
+        "allowed_origins",
+        "allowed-origins",
+        _origins,
+        "comma-separated Origin allow-list; empty = same host only, * = any",
+        False,
+    ),
+    ("max_connections", "max-connections", int, "concurrent sockets", False),
+    ("max_message_bytes", "max-message-bytes", int, "largest inbound message", False),
+    (
+        "max_messages_per_second",
+        "max-messages-per-second",
+        float,
+        "inbound messages per second per socket; 0 = unlimited",
+        False,
+    ),
+    ("message_burst", "message-burst", int, "inbound message burst per socket", False),
+    ("send_buffer_bytes", "send-buffer-bytes", int, "outbound buffer per socket", False),
+    ("send_timeout_s", "send-timeout-seconds", float, "longest wait on a slow reader", False),
+    (
+        "first_message_timeout_s",
+        "first-message-timeout-seconds",
+        float,
+        "close sockets silent this long after connecting",
+        False,
+    ),
+    ("ping_interval_s", "ping-interval-seconds", float, "keepalive pings; 0 = off", False),
+    ("tls_cert", "tls-cert", str, "PEM certificate chain: serve https/wss", False),
+    ("tls_key", "tls-key", str, "PEM private key for --tls-cert", False),
+    ("static_dir", "static-dir", str, "directory of the browser page", False),
+)
+
+
+def add_gateway_arguments(
+    parser: argparse.ArgumentParser, *, prefix: str = "", upstream: bool = True
+) -> None:
+    """Add the gateway's flags (defaults from the environment) to ``parser``.
+
+    Args:
+        parser: the parser to extend.
+        prefix: prepended to every flag name, e.g. ``"gateway-"`` gives ``--gateway-port``.
+        upstream: include the flags naming the gRPC server (``sonicwire up`` derives them).
+    """
+    defaults = GatewayConfig()
+    group = parser.add_argument_group("WebSocket gateway")
+    for name, flag, convert, text, is_upstream in _OPTIONS:
+        if is_upstream and not upstream:
+            continue
+        env_name = f"SONICWIRE_GATEWAY_{_env_key(name)}"
+        env_value = os.environ.get(env_name)
+        default = convert(env_value) if env_value is not None else getattr(defaults, name)
+        if name == "allowed_origins":
+            shown = ",".join(default) or "same host"
+        else:
+            shown = "none" if name == "api_key" else default
+        help_text = f"{text} (default: {shown}) [{env_name}]"
+        group.add_argument(
+            f"--{prefix}{flag}",
+            dest=f"gateway_{name}",
+            type=convert,
+            default=default,
+            help=help_text,
+        )
+    if upstream:
+        env_value = os.environ.get("SONICWIRE_GATEWAY_GRPC_INSECURE")
+        group.add_argument(
+            f"--{prefix}grpc-insecure",
+            dest="gateway_grpc_insecure",
+            action="store_const",
+            const=True,
+            default=_flag(env_value) if env_value is not None else None,
+            help="plaintext to a non-loopback gRPC server [SONICWIRE_GATEWAY_GRPC_INSECURE]",
+        )
+
+
+def _env_key(name: str) -> str:
+    """``send_timeout_s`` -> ``SEND_TIMEOUT_SECONDS``: variables spell units out like flags."""
+    flag = next(option[1] for option in _OPTIONS if option[0] == name)
+    return flag.replace("-", "_").upper()
+
+
+def gateway_config_from_args(args: argparse.Namespace, **overrides: Any) -> GatewayConfig:
+    """Build a :class:`GatewayConfig` from parsed flags; ``overrides`` win over them.
+
+    Raises:
+        ValueError: an inconsistent configuration (e.g. a TLS cert without a key).
+    """
+    values: dict[str, Any] = {}
+    for item in fields(GatewayConfig):
+        dest = f"gateway_{item.name}"
+        if hasattr(args, dest):
+            values[item.name] = getattr(args, dest)
+    values.update(overrides)
+    return GatewayConfig(**values)
+
+
+def parse_gateway_args(argv: Sequence[str] | None = None) -> GatewayConfig:
+    """Parse ``sonicwire gateway`` flags.
+
+    Raises:
+        SystemExit: bad flags (argparse prints the usage).
+    """
+    parser = argparse.ArgumentParser(
+        prog="sonicwire gateway",
+        description="Serve the browser page and bridge WebSockets to the Sonicwire gRPC server.",
+    )
+    add_gateway_arguments(parser)
+    parser.add_argument(
+        "--log-level",
+        dest="gateway_log_level",
+        default=os.environ.get("SONICWIRE_GATEWAY_LOG_LEVEL", "INFO"),
+        help="logging level [SONICWIRE_GATEWAY_LOG_LEVEL]",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return gateway_config_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))

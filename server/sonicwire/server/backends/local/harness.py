@@ -1,0 +1,246 @@
+"""Drive a local-engine session the way the server does, for tests and the benchmark.
+
+The pieces, each usable alone:
+
+- `speak`: test speech in voices other than the engine's own (espeak-ng variants, and flite's
+  voices when Debian's ``flite`` is installed), as 16 kHz mono s16le.
+- `mic_commands`: what the session core would send for a microphone stream that carries the
+  speech: 20 ms `SendAudio` frames (silence and a low noise floor included) and the VAD's
+  `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with ``start_secs`` /
+  ``stop_secs`` would send them. The stop marker's offset is where the speech ended; it
+  arrives ``stop_secs`` later on the stream, as the front end's VAD does it.
+- `ToolBox`: the real built-in tools (``get_date_time``, ``track_order`` on a SQLite store),
+  called directly instead of through the server's tool runner.
+- `run_turn`: feeds the commands into a session, answers its tool requests from a `ToolBox`,
+  and collects one assistant turn, timing end of speech -> first assistant audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import subprocess
+import time
+import wave
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sonicwire.server.backends.base import BackendSession, ToolDescription
+from sonicwire.server.core import events as ev
+
+__all__ = [
+    "ESPEAK_TEST_VOICES",
+    "FLITE_TEST_VOICES",
+    "MicCommands",
+    "ToolBox",
+    "TurnResult",
+    "mic_commands",
+    "run_turn",
+    "speak",
+    "test_voices",
+]
+
+SAMPLE_RATE = 16_000
+_FRAME = SAMPLE_RATE * 20 // 1000  # samples per 20 ms frame
+
+#: espeak-ng voices used as test speakers (none of them is the engine's piper voice).
+ESPEAK_TEST_VOICES = ("espeak:en-us", "espeak:en-gb", "espeak:en-us+m3", "espeak:en-us+f2")
+#: flite's voices (Debian ``flite``), used when it is installed.
+FLITE_TEST_VOICES = ("flite:slt", "flite:rms", "flite:awb", "flite:kal16")
+
+
+def test_voices() -> list[str]:
+    """The test speakers available here: espeak-ng's always, flite's when installed."""
+    voices = list(ESPEAK_TEST_VOICES) if shutil.which("espeak-ng") else []
+    if shutil.which("flite"):
+        voices += FLITE_TEST_VOICES
+    return voices
+
+
+def speak(text: str, voice: str = "espeak:en-us") -> bytes:
+    """Synthesise ``text`` with a test voice ("espeak:<variant>" or "flite:<voice>").
+
+    Returns 16 kHz mono s16le with the synthesiser's leading and trailing silence removed.
+    Raises `FileNotFoundError` when the synthesiser is not installed.
+    """
+    engine, _, name = voice.partition(":")
+    if engine == "espeak":
+        command = ["espeak-ng", "-v", name or "en-us", "-s", "160", "--stdout", text]
+    elif engine == "flite":
+        command = ["flite", "-voice", name or "slt", "-t", text, "-o", "/dev/stdout"]
+    else:
+        raise ValueError(f"unknown test voice {voice!r}")
+    if shutil.which(command[0]) is None:
+        raise FileNotFoundError(f"{command[0]} is not installed")
+    wav_bytes = subprocess.run(command, capture_output=True, check=True, timeout=30).stdout
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        rate = wav.getframerate()
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        samples = np.asarray(soxr.resample(samples, rate, SAMPLE_RATE), dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+    if loud.size:
+        samples = samples[loud[0] : loud[-1] + 1]
+    return samples.tobytes()
+
+
+@dataclass(frozen=True)
+class MicCommands:
+    """A mic stream as backend commands; ``stop_index`` is the index of the stop marker."""
+
+    commands: list[ev.BackendCommand]
+    stop_index: int
+    speech_start: int
+    speech_end: int
+
+
+def mic_commands(
+    speech: bytes,
+    *,
+    lead_ms: int = 400,
+    start_secs: float = 0.2,
+    stop_secs: float = 0.5,
+    tail_ms: int = 200,
+    noise_dbfs: float = -60.0,
+    seed: int = 0,
+) -> MicCommands:
+    """The commands a session core sends for ``lead_ms`` of room noise, ``speech``, then
+    ``stop_secs + tail_ms`` of room noise (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
+    lead = SAMPLE_RATE * lead_ms // 1000
+    tail = int(SAMPLE_RATE * stop_secs) + SAMPLE_RATE * tail_ms // 1000
+    total = lead + voice.size + tail
+    total += -total % _FRAME
+    signal = rng.normal(0.0, 32768 * 10 ** (noise_dbfs / 20), total)
+    signal[lead : lead + voice.size] += voice
+    pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16).tobytes()
+
+    start, end = lead, lead + voice.size
+    started_at = start + int(SAMPLE_RATE * start_secs)
+    stopped_at = end + int(SAMPLE_RATE * stop_secs)
+    commands: list[ev.BackendCommand] = []
+    stop_index = -1
+    position = 0
+    for offset in range(0, len(pcm), _FRAME * 2):
+        commands.append(ev.SendAudio(pcm[offset : offset + _FRAME * 2]))
+        position += _FRAME
+        if position - _FRAME < started_at <= position:
+            commands.append(ev.UserSpeechStarted(start))
+        if position - _FRAME < stopped_at <= position:
+            stop_index = len(commands)
+            commands.append(ev.UserSpeechStopped(end))
+    return MicCommands(commands, stop_index, start, end)
+
+
+class ToolBox:
+    """The built-in tools, called in-process: ``await toolbox.call(name, arguments_json)``."""
+
+    def __init__(self, orders_db: Path, *, now: Callable[[], datetime] | None = None) -> None:
+        from sonicwire.server.tools.builtin import builtin_tools
+        from sonicwire.server.tools.orders import OrderStore
+
+        kwargs: dict[str, Any] = {"order_store": OrderStore(orders_db)}
+        if now is not None:
+            kwargs["now"] = now
+        self._tools = {tool.spec.name: tool for tool in builtin_tools(**kwargs)}
+
+    @property
+    def descriptions(self) -> list[ToolDescription]:
+        """The tools as `BackendOptions.tools` lists them."""
+        return [
+            ToolDescription(t.spec.name, t.spec.description, dict(t.spec.parameters))
+            for t in self._tools.values()
+        ]
+
+    async def call(self, call_id: str, name: str, arguments_json: str) -> ev.SendToolResult:
+        from sonicwire.server.tools.tool import ToolContext, ToolError
+
+        tool = self._tools.get(name)
+        if tool is None:
+            error = {"error": {"type": "unknown_tool", "message": name}}
+            return ev.SendToolResult(call_id, name, json.dumps(error), ev.ToolStatus.UNKNOWN_TOOL)
+        try:
+            result = await tool.handler(
+                json.loads(arguments_json or "{}"), ToolContext("test", call_id, name, 5.0)
+            )
+        except ToolError as exc:
+            error = {"error": {"type": "tool_error", "message": str(exc)}}
+            return ev.SendToolResult(call_id, name, json.dumps(error), ev.ToolStatus.ERROR)
+        return ev.SendToolResult(call_id, name, json.dumps(result), ev.ToolStatus.OK)
+
+
+@dataclass
+class TurnResult:
+    """One user turn and the assistant's answer, as the session reported them."""
+
+    user_text: str = ""
+    assistant_text: list[str] = field(default_factory=list)
+    audio: bytearray = field(default_factory=bytearray)
+    sample_rate: int = 0
+    tool_calls: list[ev.ToolRequested] = field(default_factory=list)
+    stop_reason: ev.StopReason | None = None
+    events: list[ev.BackendEvent] = field(default_factory=list)
+    #: Seconds from the stop marker being sent to the first assistant audio (None: no audio).
+    first_audio_s: float | None = None
+
+
+async def run_turn(
+    session: BackendSession,
+    commands: Sequence[ev.BackendCommand],
+    *,
+    toolbox: ToolBox | None = None,
+    stop_index: int = -1,
+    timeout_s: float = 60.0,
+) -> TurnResult:
+    """Send ``commands``, answer tool requests, and collect events until the turn ends.
+
+    Timing starts when ``commands[stop_index]`` is sent (the end-of-speech marker).
+    """
+    result = TurnResult()
+    stop_sent: list[float] = []
+    events = session.events()
+
+    async def collect() -> None:
+        async for event in events:
+            result.events.append(event)
+            match event:
+                case ev.UserTranscript(text, True):
+                    result.user_text = text
+                case ev.AssistantText(text, True):
+                    result.assistant_text.append(text)
+                case ev.AssistantAudio(pcm, rate):
+                    if result.first_audio_s is None and stop_sent:
+                        result.first_audio_s = time.perf_counter() - stop_sent[0]
+                    result.audio += pcm
+                    result.sample_rate = rate
+                case ev.ToolRequested(call_id, name, arguments):
+                    result.tool_calls.append(event)
+                    if toolbox is not None:
+                        await session.send(await toolbox.call(call_id, name, arguments))
+                case ev.AssistantTurnEnded(reason):
+                    result.stop_reason = reason
+                    return
+
+    collector = asyncio.create_task(collect())
+    try:
+        for index, command in enumerate(commands):
+            if index == stop_index:
+                stop_sent.append(time.perf_counter())
+            await session.send(command)
+            await asyncio.sleep(0)  # let the session's tasks run, as a paced driver would
+        async with asyncio.timeout(timeout_s):
+            await collector
+    finally:
+        collector.cancel()
+        await asyncio.gather(collector, return_exceptions=True)
+    return result
