@@ -35,6 +35,7 @@ import webrtcvad  # noqa: E402
 from bench import frontend_signals as sig  # noqa: E402
 from bench.frontend_baselines import nlms, speex_plain  # noqa: E402
 from bench.frontend_report import render  # noqa: E402
+from sonicwire.server.dsp.aec import AlignmentPolicy  # noqa: E402
 from sonicwire.server.dsp.frames import FRAME_BYTES, FRAME_SAMPLES  # noqa: E402
 from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings  # noqa: E402
 from sonicwire.server.dsp.speex import EchoCanceller, Preprocessor  # noqa: E402
@@ -65,9 +66,13 @@ class Reports:
     device_latency: int = DEVICE_LATENCY
     every: int = REPORT_EVERY
     quantum: int = REPORT_QUANTUM
+    jump: tuple[int, int] | None = None  # (mic position, new delay)
 
     def played(self, t: int, far_start: int) -> int:
-        k = (t + self.device_latency - far_start - self.delay) / (1 + self.drift_ppm * 1e-6)
+        delay = self.delay
+        if self.jump is not None and t >= self.jump[0]:
+            delay = self.jump[1]
+        k = (t + self.device_latency - far_start - delay) / (1 + self.drift_ppm * 1e-6)
         return int(k // self.quantum * self.quantum)
 
 
@@ -210,7 +215,7 @@ def evaluate_erle(far: Float, delays: Sequence[int], seconds: float, baselines: 
         if baselines:
             row["speex_unaligned"] = erle_metrics(mic, speex_plain(mic, far16, 3200), onset)
             if d in nlms_delays:
-                lead = 30 * 16
+                lead = AlignmentPolicy().lead_ms * 16
                 shift = max(0, d * 16 - lead)
                 ref = np.concatenate([np.zeros(shift), far16.astype(np.float64)])[: len(mic)]
                 err = nlms(mic.astype(np.float64) / 32768, ref / 32768, 3200, mu=0.5)
@@ -218,6 +223,58 @@ def evaluate_erle(far: Float, delays: Sequence[int], seconds: float, baselines: 
         rows.append(row)
         print(f"  erle delay {d} ms: {json.dumps(row)}", flush=True)
     return {"rows": rows, "speech_started_total": false_starts}
+
+
+def evaluate_drift(far: Float, skews: Sequence[float], seconds: float) -> list[dict[str, Any]]:
+    """Clock skew between loudspeaker and microphone (different devices): the echo is the
+    far end resampled by ``1 + ppm``, so its delay grows continuously."""
+    rows = []
+    for ppm in skews:
+        mic, far16, _e, onset = make_echo_clip(far, 400, 60, seconds, drift=ppm)
+        row: dict[str, Any] = {"skew_ppm": ppm}
+        for with_reports in (False, True):
+            rep = Reports(delay=400 * 16, drift_ppm=ppm) if with_reports else None
+            full = run_frontend(mic, far16, settings_full(), reports=rep)
+            lin = run_frontend(mic, far16, settings_linear(), reports=rep)
+            row["reports" if with_reports else "no_reports"] = {
+                "frontend": erle_metrics(mic, full.out, onset),
+                "linear_aec": erle_metrics(mic, lin.out, onset),
+            }
+        rows.append(row)
+        print(f"  drift {ppm} ppm: {row}", flush=True)
+    return rows
+
+
+def evaluate_jump(far: Float, seconds: float, before_ms: int, after_ms: int,
+                  at_s: float) -> dict[str, Any]:
+    """The client's buffer grows mid-stream: the bulk delay jumps from before to after."""
+    n = int(seconds * FS)
+    x = far[:n]
+    rir = sig.room_ir(70)
+    at = int(at_s * FS)
+    e1 = sig.echo_path(x, rir, delay=before_ms * 16, level_dbfs=ECHO_DBFS, length=n)
+    e2 = sig.echo_path(x, rir, delay=after_ms * 16, level_dbfs=ECHO_DBFS, length=n)
+    gap = (after_ms - before_ms) * 16
+    # playback pauses for the gap (underrun), then continues from where it was
+    echo = np.concatenate([e1[:at], np.zeros(gap), e2[at + gap :]])[:n]
+    noise = sig.noise(n, 70, "pink") * 10 ** (NOISE_DBFS / 20)
+    mic = sig.to_int16(echo + noise)
+    far16 = sig.to_int16(x)
+    result: dict[str, Any] = {"before_ms": before_ms, "after_ms": after_ms, "at_s": at_s}
+    for with_reports in (False, True):
+        rep = (Reports(delay=before_ms * 16, jump=(at + gap, after_ms * 16))
+               if with_reports else None)
+        r = run_frontend(mic, far16, settings_full(), reports=rep)
+        lin = run_frontend(mic, far16, settings_linear(), reports=rep)
+        key = "reports" if with_reports else "no_reports"
+        result[key] = {
+            "frontend_after": erle_metrics(mic[at:], r.out[at:], 0, from_s=2.0),
+            "linear_after": erle_metrics(mic[at:], lin.out[at:], 0, from_s=2.0),
+            "speech_started": sum(1 for ev in r.events if ev[2] == "start"),
+            "final_delay_ms": None if r.delay is None else r.delay / 16,
+        }
+    print(f"  jump: {result}", flush=True)
+    return result
 
 
 def evaluate_hard_echo(far: Float, seconds: float, delays: Sequence[int]) -> dict[str, Any]:
@@ -426,7 +483,7 @@ def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[
     result["frontend_silero_us"] = round(sil_us, 1)
 
     # kernels alone, on the same frames with the reference aligned as the front end aligns it
-    offset = d * 16 - 30 * 16
+    offset = d * 16 - AlignmentPolicy().lead_ms * 16
     ref = np.concatenate([np.zeros(offset, dtype=np.int16), far16])[:n]
     refs = [ref[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
     outs = [bytearray(FRAME_BYTES) for _ in frames]
@@ -494,6 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("ERLE sweep", flush=True)
     erle = evaluate_erle(far, delays, seconds, baselines=True,
                          nlms_delays=[400] if quick else delays)
+    print("clock skew", flush=True)
+    drift = evaluate_drift(far, [20.0, 100.0] if quick else [10.0, 20.0, 50.0, 100.0], seconds)
+    print("delay jump", flush=True)
+    jump = evaluate_jump(far, 14.0, 200, 350, 6.0)
     print("echo-only, harder conditions", flush=True)
     hard = evaluate_hard_echo(far, seconds, [0, 800] if quick else [0, 400, 800])
     print("double talk", flush=True)
@@ -514,11 +575,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "near_end_speech": near_sp.source,
             "echo_dbfs": ECHO_DBFS, "noise_dbfs": NOISE_DBFS, "near_dbfs": NEAR_DBFS,
             "clip_seconds": seconds, "drift_ppm": DRIFT_PPM, "rt60_s": 0.3,
+            "alignment": vars(AlignmentPolicy()) if hasattr(AlignmentPolicy(), "__dict__")
+            else {k: getattr(AlignmentPolicy(), k) for k in AlignmentPolicy.__slots__},
             "release_lead_ms": RELEASE_LEAD / 16, "device_latency_ms": DEVICE_LATENCY / 16,
             "report_every_ms": REPORT_EVERY / 16,
             "runtime_s": round(time.time() - started, 1),
         },
         "erle": erle,
+        "clock_skew": drift,
+        "delay_jump": jump,
         "echo_only_hard": hard,
         "double_talk": dt,
         "vad_latency": lat,

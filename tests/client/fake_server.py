@@ -53,9 +53,7 @@ def rich_status(code: grpc.StatusCode, reason: str, message: str) -> grpc.Status
     detail.Pack(
         error_details_pb2.ErrorInfo(reason=reason, domain="sonicwire.dev", metadata={"k": "v"})
     )
-    status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=message, details=[detail]
-    )
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
     return rpc_status.to_status(status)
 
 

@@ -28,6 +28,7 @@ from sonicwire.server.backends.base import Backend
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.core.errors import ServerDraining
+from sonicwire.server.metrics import serve_metrics
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.servicer import VoiceServicer
 from sonicwire.v1 import voice_service_pb2 as pb
@@ -55,6 +56,7 @@ class RunningServer:
     runtime: ServerRuntime
     health: health.aio.HealthServicer
     port: int
+    health_server: grpc.aio.Server | None = None
 
     @property
     def target(self) -> str:
@@ -78,11 +80,17 @@ class RunningServer:
             )
         # Give the terminated streams a moment to send their status, then stop for good.
         await self.server.stop(1.0)
+        await self._stop_health()
         await runtime.backend.aclose()
 
     async def stop(self) -> None:
         await self.server.stop(None)
+        await self._stop_health()
         await self.runtime.backend.aclose()
+
+    async def _stop_health(self) -> None:
+        if self.health_server is not None:
+            await self.health_server.stop(None)
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -114,7 +122,6 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     options = [
         ("grpc.so_reuseport", 0),
         ("grpc.max_receive_message_length", config.max_message_bytes),
-        ("grpc.max_send_message_length", config.max_message_bytes),
         # Long streams: accept client keepalive pings every 10 s, even without data in flight.
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -122,6 +129,13 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
+    if config.max_connection_age_s:
+        # Long-lived HTTP/2 connections pin clients to one replica; ageing them out (with a
+        # grace for live conversations) lets clients reconnect and rebalance.
+        options += [
+            ("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
+        ]
     server = grpc.aio.server(options=options)
     pb_grpc.add_VoiceServiceServicer_to_server(VoiceServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
@@ -135,11 +149,22 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
         port = server.add_insecure_port(address)
     else:
         port = server.add_secure_port(address, credentials)
+    health_server = None
+    if config.health_port:
+        # Kubelet probes speak plaintext with no client certificate: when the main port
+        # requires mTLS, this port serves only grpc.health.v1 (same servicer, same status).
+        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        health_server.add_insecure_port(f"{config.host}:{config.health_port}")
     await server.start()
+    if health_server is not None:
+        await health_server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    if config.metrics_port:
+        serve_metrics(config.metrics_port, config.host)
     log.info("sonicwire listening on %s:%d (backend %s)", config.host, port, runtime.backend.name)
-    return RunningServer(server, runtime, health_servicer, port)
+    return RunningServer(server, runtime, health_servicer, port, health_server)
 
 
 async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:

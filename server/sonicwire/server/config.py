@@ -32,6 +32,8 @@ class ServerConfig:
     tls_key: str = ""
     tls_client_ca: str = ""
     health_port: int = 0
+    max_connection_age_s: float = 0.0
+    max_connection_age_grace_s: float = 30.0
     metrics_port: int = 0
     log_level: str = "INFO"
     log_json: bool = False
@@ -150,6 +152,22 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="plaintext grpc.health.v1 port for probes under mTLS [SONICWIRE_HEALTH_PORT]",
     )
     add(
+        "--max-connection-age-seconds",
+        dest="max_connection_age_s",
+        type=float,
+        default=float(_env("MAX_CONNECTION_AGE_SECONDS", "0")),
+        help="close connections after this age so clients rebalance; 0 = never "
+        "[SONICWIRE_MAX_CONNECTION_AGE_SECONDS]",
+    )
+    add(
+        "--max-connection-age-grace-seconds",
+        dest="max_connection_age_grace_s",
+        type=float,
+        default=float(_env("MAX_CONNECTION_AGE_GRACE_SECONDS", "30")),
+        help="time live streams keep after the connection age is reached "
+        "[SONICWIRE_MAX_CONNECTION_AGE_GRACE_SECONDS]",
+    )
+    add(
         "--metrics-port",
         type=int,
         default=int(_env("METRICS_PORT", "0")),
@@ -197,6 +215,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
         health_port=args.health_port,
+        max_connection_age_s=args.max_connection_age_s,
+        max_connection_age_grace_s=args.max_connection_age_grace_s,
         metrics_port=args.metrics_port,
         log_level=args.log_level,
         log_json=args.log_json,

@@ -32,6 +32,7 @@ from sonicwire.server.core.errors import (
     SonicwireError,
 )
 from sonicwire.server.core.session import Session
+from sonicwire.server.metrics import StreamMetrics
 
 __all__ = ["Conversation", "NoTools", "ToolExecution"]
 
@@ -80,6 +81,7 @@ class Conversation:
         idle_timeout_s: float = 0.0,
         max_session_s: float = 0.0,
         close_timeout_s: float = 30.0,
+        metrics: StreamMetrics | None = None,
     ) -> None:
         self.session = session
         self._backend = backend
@@ -88,6 +90,7 @@ class Conversation:
         self._max_session_s = max_session_s
         self._close_timeout_s = close_timeout_s
         self._tools: ToolExecution = NoTools(self.on_tool_outcome)
+        self._metrics = metrics or StreamMetrics()
         self._out: asyncio.Queue[object] = asyncio.Queue()
         self._commands: asyncio.Queue[ev.BackendCommand | None] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -194,6 +197,7 @@ class Conversation:
                 raise IdleTimeout(
                     "IDLE_TIMEOUT", f"no message from the client for {self._idle_timeout_s:g} s"
                 ) from None
+            self._metrics.on_input(event)
             self.session.receive_client(event, self._clock())
             self._flush()
 
@@ -247,6 +251,7 @@ class Conversation:
         if self._done:
             return
         for output in self.session.outputs_to_send():
+            self._metrics.on_output(output)
             self._out.put_nowait(output)
         for command in self.session.commands_to_send():
             self._commands.put_nowait(command)

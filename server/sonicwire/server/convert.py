@@ -250,7 +250,7 @@ def response_from_output(output: ev.ClientOutput) -> pb.ConverseResponse:
             return pb.ConverseResponse(
                 speech_activity=pb.SpeechActivity(kind=kind, offset_ms=offset_ms)
             )
-        case ev.InterruptionOut(turn_id, played_ms, source):
+        case ev.InterruptionOut(turn_id, played_ms, source, _):
             return pb.ConverseResponse(
                 interruption=pb.Interruption(
                     turn_id=turn_id, played_ms=played_ms, source=_SOURCE[source]

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 
-from sonicwire.server import convert
+from sonicwire.server import convert, metrics
 from sonicwire.server.core import events as ev
-from sonicwire.server.core.errors import IdleTimeout, ProtocolError, SonicwireError
+from sonicwire.server.core.errors import (
+    BackendError,
+    IdleTimeout,
+    ProtocolError,
+    SonicwireError,
+)
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.status import grpc_code, status_trailers
 from sonicwire.v1 import voice_service_pb2 as pb
@@ -33,6 +38,14 @@ async def _client_events(
         yield convert.event_from_request(request)
 
 
+def _request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[tuple[str, str], ...]:
+    """The caller's ``x-request-id``, echoed back so requests can be traced end to end."""
+    for key, value in metadata or ():
+        if key == "x-request-id" and isinstance(value, str) and len(value) <= 128:
+            return (("x-request-id", value),)
+    return ()
+
+
 class VoiceServicer(pb_grpc.VoiceServiceServicer):
     def __init__(self, runtime: ServerRuntime) -> None:
         self._runtime = runtime
@@ -45,18 +58,32 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         runtime = self._runtime
         try:
             runtime.check_accepting()
-            caller = runtime.authenticator.authenticate(context.invocation_metadata())
+            metadata = context.invocation_metadata()
+            caller = runtime.authenticator.authenticate(metadata)
+            request_id = _request_id(metadata)
             with runtime.limiter.acquire(caller):
                 first = await self._first_message(request_iterator)
                 if first is None:
                     return  # an empty stream is a complete, if short, conversation
                 async with runtime.conversation(first, caller) as (conversation, started):
-                    yield pb.ConverseResponse(session_started=started)
-                    events = _client_events(request_iterator)
-                    async for output in conversation.outputs(events):
-                        yield convert.response_from_output(output)
+                    await context.send_initial_metadata(
+                        (*request_id, ("x-sonicwire-session-id", started.session_id))
+                    )
+                    context.set_trailing_metadata(request_id)
+                    metrics.STREAMS_TOTAL.inc()
+                    metrics.ACTIVE_STREAMS.inc()
+                    try:
+                        yield pb.ConverseResponse(session_started=started)
+                        events = _client_events(request_iterator)
+                        async for output in conversation.outputs(events):
+                            yield convert.response_from_output(output)
+                    finally:
+                        metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:
             log.info("stream ended: %s %s", error.reason, error.message)
+            metrics.STREAMS_REJECTED.labels(error.reason).inc()
+            if isinstance(error, BackendError):
+                metrics.BACKEND_ERRORS.labels(error.reason).inc()
             await context.abort(
                 grpc_code(error), error.message, trailing_metadata=status_trailers(error)
             )

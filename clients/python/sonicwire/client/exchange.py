@@ -7,8 +7,10 @@ answer each, half-closes, and returns every event plus the reply audio.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -58,6 +60,17 @@ class TalkResult:
         return " ".join(t.text for t in self.transcripts if t.role is role)
 
 
+_SIGNAL_PEAK = 500  # about -36 dBFS: anything quieter is not worth waiting for an answer to
+
+
+def _has_signal(pcm: bytes) -> bool:
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return bool(samples) and (max(samples) > _SIGNAL_PEAK or min(samples) < -_SIGNAL_PEAK)
+
+
 def _config_for(config: pb.SessionConfig | None, audio: PcmAudio | None) -> pb.SessionConfig:
     if config is None:
         return session_config(sample_rate_hz=audio.sample_rate_hz if audio else 16000)
@@ -88,9 +101,10 @@ async def talk(
     """Run one exchange: send ``text`` and/or ``audio``, collect the answers, hang up.
 
     The typed turn goes first; the audio is streamed once the assistant has answered it.
-    After each input the assistant's answer is awaited (at most ``reply_timeout`` seconds,
-    and only when the server showed it heard something), then the stream is half-closed and
-    read to its end.
+    After each input the assistant's answer (a ``TurnComplete`` other than for tool use) is
+    awaited, at most ``reply_timeout`` seconds: always after text, and after audio when the
+    audio is not near-silent or the server reported user speech. Then the stream is
+    half-closed (so client tools can be answered until then) and read to its end.
 
     Args:
         client: the client to talk through.
@@ -139,6 +153,10 @@ async def talk(
                 await conversation.send_text(text)
                 await wait_for_answer()
             if audio is not None:
+                if _has_signal(audio.pcm):
+                    # Expect an answer even if the server has not reported speech by the time
+                    # the audio is sent (faster than real time, or a slow server).
+                    expect_answer()
                 rate = audio.sample_rate_hz
                 padded = PcmAudio(audio.pcm + silence(trailing_silence_ms, rate), rate)
                 sent_ms = await stream_audio(

@@ -15,7 +15,6 @@ shared between threads.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
@@ -63,6 +62,7 @@ class SyncClient:
             ValueError: ``insecure=True`` together with ``tls``.
         """
         self._runner = asyncio.Runner()
+        self._closed = False
         self._client = Client(
             target,
             api_key=api_key,
@@ -92,9 +92,13 @@ class SyncClient:
 
     def close(self) -> None:
         """Close the channel and the private event loop. Idempotent."""
-        with contextlib.suppress(RuntimeError):  # already closed
+        if self._closed:
+            return
+        self._closed = True
+        try:
             self._run(self._client.close())
-        self._runner.close()
+        finally:
+            self._runner.close()
 
     def list_voices(self, backend: str = "") -> list[Voice]:
         """Blocking ``Client.list_voices``; raises ``SonicwireError`` subclasses likewise."""

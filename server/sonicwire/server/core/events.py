@@ -353,6 +353,7 @@ class InterruptionOut:
     turn_id: str
     played_ms: int
     source: InterruptionSource
+    dropped_ms: int = 0  # queued assistant audio that was never sent (for metrics)
 
 
 @dataclass(frozen=True, slots=True)

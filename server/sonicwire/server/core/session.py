@@ -455,7 +455,8 @@ class Session:
         played = self._played_ms(turn, now)
         text = " ".join(turn.final_text)
         heard = truncate_to_heard(text, played, round(turn.received_ms))
-        self._outputs.append(ev.InterruptionOut(turn.turn_id, played, source))
+        dropped_ms = _samples_to_ms(len(turn.ref_queue) // 2)
+        self._outputs.append(ev.InterruptionOut(turn.turn_id, played, source, dropped_ms))
         # Audio the client flushed will never reach the speaker, so it must leave the echo
         # reference too, or the canceller would model echo that never comes.
         self._front_end.truncate_far_end(turn.far_end_start + played * SAMPLE_RATE // 1000)

@@ -34,16 +34,18 @@ __all__ = ["AlignmentPolicy", "EchoStage"]
 class AlignmentPolicy:
     """Where the echo should sit inside the canceller's tail (all in milliseconds)."""
 
-    lead_ms: int = 30
+    lead_ms: int = 10
     """Target position of the echo's first arrival inside the tail after a realignment."""
-    zone_low_ms: int = 8
+    zone_low_ms: int = 3
     """Realign when the first arrival comes earlier than this (risk of a non-causal path)."""
-    zone_high_ms: int = 80
+    zone_high_ms: int = 60
     """Realign when it comes later than this (too little tail left for the reverberation)."""
     retrain_secs: float = 1.5
     """Buffered audio replayed through the canceller after a realignment."""
     retrain_passes: int = 2
     """How many times that audio is replayed."""
+    converged_db: float = 18.0
+    """Echo reduction of the linear filter at which it counts as converged (cold start)."""
 
 
 class EchoStage:
@@ -71,6 +73,7 @@ class EchoStage:
         self._timeline = timeline
         self._mic_log = mic_log
         self.policy = policy
+        self._converged_ratio = 10.0 ** (policy.converged_db / 10.0)
         self._tail = max(FRAME_SAMPLES, echo_tail_ms * SAMPLE_RATE // 1000)
         self._ms = SAMPLE_RATE // 1000
         self._echo: EchoCanceller | None = None
@@ -93,6 +96,15 @@ class EchoStage:
         self.offset = 0
         """Alignment offset in samples: the reference for mic position t is timeline[t - offset]."""
         self.delay: int | None = None
+        self.converged = False
+        """Whether the linear filter, trained on the current alignment, removes
+        ``policy.converged_db`` of echo (cleared by every realignment)."""
+        self._trained = False
+        self._mic_power = 0.0
+        self._out_power = 0.0
+        self._converged_frames = 0
+        self._mic_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        self._out_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.realignments = 0
         self.retrained_frames = 0
 
@@ -108,9 +120,7 @@ class EchoStage:
     def _far_active(self, position: int) -> bool:
         # the reference frame or the tail behind it still holds queued far-end audio
         ref_start = position - self.offset
-        return ref_start - self._tail < self._timeline.queue_end and (
-            self._timeline.queue_end > 0
-        )
+        return ref_start - self._tail < self._timeline.queue_end and (self._timeline.queue_end > 0)
 
     def process(self, frame: bytes, position: int) -> bytes:
         """Cancel echo in (and clean) the mic frame that starts at ``position``."""
@@ -122,6 +132,8 @@ class EchoStage:
                 self._linked = True
             ref = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
             echo.cancel_into(frame, ref, out)
+            if self._trained and not self.converged:
+                self._track_convergence(frame, out)
         else:
             if self._linked and self._pre is not None:
                 # nothing to cancel: skip the filter and keep stale residual-echo estimates
@@ -132,6 +144,22 @@ class EchoStage:
         if self._pre is not None:
             self._pre.run_inplace(out)
         return bytes(out)
+
+    def _track_convergence(self, frame: bytes, out: bytearray) -> None:
+        # echo return loss enhancement of the linear filter, smoothed over ~200 ms
+        m, o = self._mic_f32, self._out_f32
+        np.copyto(m, np.frombuffer(frame, dtype=np.int16))
+        np.copyto(o, np.frombuffer(out, dtype=np.int16))
+        self._mic_power = 0.9 * self._mic_power + 0.1 * float(np.dot(m, m))
+        self._out_power = 0.9 * self._out_power + 0.1 * float(np.dot(o, o))
+        floor = FRAME_SAMPLES * 100.0**2  # ignore near-silence (about -50 dBFS)
+        if self._mic_power > floor and self._mic_power > self._converged_ratio * self._out_power:
+            # sustained, not a lucky frame at the end of a word
+            self._converged_frames += 1
+            if self._converged_frames >= 10:
+                self.converged = True
+        elif self._mic_power > floor:
+            self._converged_frames = 0
 
     def target_offset(self, delay: int) -> int:
         return max(0, delay - self.policy.lead_ms * self._ms)
@@ -158,6 +186,10 @@ class EchoStage:
         self.offset = self.target_offset(delay)
         self.realignments += 1
         self._retrain(position)
+        self._trained = True
+        self.converged = False
+        self._converged_frames = 0
+        self._mic_power = self._out_power = 0.0
         return True
 
     def _retrain(self, position: int) -> None:

@@ -85,7 +85,7 @@ class FrontEnd:
 
     ESTIMATE_WINDOW_MS = 500
     ACQUIRE_HOP_FRAMES = 10
-    TRACK_HOP_FRAMES = 25
+    TRACK_HOP_FRAMES = 50
     NO_ECHO_SECS = 2.0
 
     def __init__(self, settings: FrontEndSettings | None = None) -> None:
@@ -185,9 +185,7 @@ class FrontEnd:
             mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
             events = self._vad.process(cleaned, mean_square, allow_speech=not self._echo_hold())
             out.append(
-                FrontEndFrame(
-                    cleaned, position - self._latency, self._vad.in_speech, tuple(events)
-                )
+                FrontEndFrame(cleaned, position - self._latency, self._vad.in_speech, tuple(events))
             )
         return out
 
@@ -239,15 +237,15 @@ class FrontEnd:
     def _echo_hold(self) -> bool:
         """Whether speech must be ignored because it may be echo the filter cannot cancel yet.
 
-        Until the estimator has confirmed the delay (and the canceller has been retrained on
-        it), far-end audio that may be reaching the mic passes through almost uncancelled and
+        Until the estimator has confirmed the delay and the canceller, retrained on it, removes
+        most of the echo (``EchoStage.converged``), far-end audio that may be reaching the mic passes through almost uncancelled and
         would trigger the VAD: the assistant interrupting itself. Hold while far-end audio
         could be audible, the filter is untrained, and the far end has played for less than
         ``NO_ECHO_SECS`` (past that without a lock there is no echo to find: headphones).
         """
-        if not self._aec or self._tracker.locked:
+        if not self._aec or self._echo.converged:
             return False
-        if self._far_audible_frames >= self._no_echo_frames:
+        if self._far_audible_frames >= self._no_echo_frames or self._timeline.queue_end <= 0:
             return False
         return self._timeline.queue_end > self._position - self._estimator.max_delay - (
             self.settings.echo_tail_ms * _MS
@@ -255,9 +253,7 @@ class FrontEnd:
 
     def _estimate(self) -> None:
         tracker = self._tracker
-        self._until_estimate = (
-            self.TRACK_HOP_FRAMES if tracker.locked else self.ACQUIRE_HOP_FRAMES
-        )
+        self._until_estimate = self.TRACK_HOP_FRAMES if tracker.locked else self.ACQUIRE_HOP_FRAMES
         t = self._position
         est = self._estimator
         self._timeline.forget_before(t - self._keep_far)
@@ -278,5 +274,7 @@ class FrontEnd:
         if delay is None or not self._aec:
             return
         if self._echo.set_delay(delay, self._position, exact=exact):
+            # a realignment restarts the filter: hold barge-in again until it reconverges
+            self._far_audible_frames = 0
             self.stats.realignments = self._echo.realignments
             self.stats.retrained_frames = self._echo.retrained_frames

@@ -270,9 +270,7 @@ class SileroEngine:
             rest = self._fill - self.CHUNK
             self._pending[:rest] = self._pending[self.CHUNK : self._fill]
             self._fill = rest
-            out, state = self._session.run(
-                None, {"input": x, "state": self._state, "sr": self._sr}
-            )
+            out, state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
             self._state = state
             self._prob = float(out[0, 0])
             self.chunks += 1

@@ -31,11 +31,11 @@ import re
 import ssl
 import tempfile
 import uuid
-from urllib.parse import unquote
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote
 
 import h2.config
 import h2.connection
@@ -131,6 +131,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._server._connections.discard(self)
+        self._server._disconnected.set()
         for stream in list(self._streams.values()):
             self._finish(stream)
         self._streams.clear()
@@ -237,6 +238,7 @@ class _Connection(asyncio.Protocol):
                 # Nova's stream time limit, compressed: the stream ends with an error.
                 if script is not None:
                     script.cancel()
+                fake.time_limit_hit = True
                 await fake.send_exception(
                     "ModelTimeoutException", "stream time limit reached (fake)"
                 )
@@ -339,6 +341,7 @@ class FakeBedrock:
         self._server: asyncio.Server | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._streams_changed = asyncio.Event()
+        self._disconnected = asyncio.Event()
         self.port = 0
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -441,7 +444,8 @@ class FakeBedrock:
         """Wait until no client connection is open."""
         async with asyncio.timeout(timeout):
             while self._connections:
-                await asyncio.sleep(0.01)
+                self._disconnected.clear()
+                await self._disconnected.wait()
 
     def _next_index(self) -> int:
         index = self._requests

@@ -86,6 +86,7 @@ class FakeStream:
         self.end_envelope_received = False
         self.closed = False
         self.response_ended = False
+        self.time_limit_hit = False  # the plan's time limit ended it (ModelTimeoutException)
         self.session_id = str(uuid.uuid4())
         self.completion_id = str(uuid.uuid4())
         self._wire = wire

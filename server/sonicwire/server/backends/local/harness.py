@@ -4,9 +4,9 @@ The pieces, each usable alone:
 
 - `speak`: test speech in voices other than the engine's own (espeak-ng variants, and flite's
   voices when Debian's ``flite`` is installed), as 16 kHz mono s16le.
-- `mic_commands`: what the session core would send for a microphone stream that carries the
-  speech: 20 ms `SendAudio` frames (silence and a low noise floor included) and the VAD's
-  `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with ``start_secs`` /
+- `MicStream` / `mic_commands`: what the session core sends for a microphone stream that
+  carries the speech: 20 ms `SendAudio` frames (silence and a low noise floor included) and
+  the VAD's `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with ``start_secs`` /
   ``stop_secs`` would send them. The stop marker's offset is where the speech ended; it
   arrives ``stop_secs`` later on the stream, as the front end's VAD does it.
 - `ToolBox`: the real built-in tools (``get_date_time``, ``track_order`` on a SQLite store),
@@ -39,6 +39,7 @@ __all__ = [
     "ESPEAK_TEST_VOICES",
     "FLITE_TEST_VOICES",
     "MicCommands",
+    "MicStream",
     "ToolBox",
     "TurnResult",
     "mic_commands",
@@ -95,51 +96,80 @@ def speak(text: str, voice: str = "espeak:en-us") -> bytes:
 
 @dataclass(frozen=True)
 class MicCommands:
-    """A mic stream as backend commands; ``stop_index`` is the index of the stop marker."""
+    """Part of a mic stream as backend commands; ``stop_index`` indexes the stop marker
+    (-1: none); ``speech_start``/``speech_end`` are stream offsets in samples."""
 
     commands: list[ev.BackendCommand]
-    stop_index: int
-    speech_start: int
-    speech_end: int
+    stop_index: int = -1
+    speech_start: int = 0
+    speech_end: int = 0
 
 
-def mic_commands(
-    speech: bytes,
-    *,
-    lead_ms: int = 400,
-    start_secs: float = 0.2,
-    stop_secs: float = 0.5,
-    tail_ms: int = 200,
-    noise_dbfs: float = -60.0,
-    seed: int = 0,
-) -> MicCommands:
-    """The commands a session core sends for ``lead_ms`` of room noise, ``speech``, then
-    ``stop_secs + tail_ms`` of room noise (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
-    lead = SAMPLE_RATE * lead_ms // 1000
-    tail = int(SAMPLE_RATE * stop_secs) + SAMPLE_RATE * tail_ms // 1000
-    total = lead + voice.size + tail
-    total += -total % _FRAME
-    signal = rng.normal(0.0, 32768 * 10 ** (noise_dbfs / 20), total)
-    signal[lead : lead + voice.size] += voice
-    pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16).tobytes()
+class MicStream:
+    """A session's microphone stream, continuous across turns (offsets keep counting).
 
-    start, end = lead, lead + voice.size
-    started_at = start + int(SAMPLE_RATE * start_secs)
-    stopped_at = end + int(SAMPLE_RATE * stop_secs)
-    commands: list[ev.BackendCommand] = []
-    stop_index = -1
-    position = 0
-    for offset in range(0, len(pcm), _FRAME * 2):
-        commands.append(ev.SendAudio(pcm[offset : offset + _FRAME * 2]))
-        position += _FRAME
-        if position - _FRAME < started_at <= position:
-            commands.append(ev.UserSpeechStarted(start))
-        if position - _FRAME < stopped_at <= position:
-            stop_index = len(commands)
-            commands.append(ev.UserSpeechStopped(end))
-    return MicCommands(commands, stop_index, start, end)
+    Args:
+        start_secs, stop_secs: the VAD's: the start marker comes ``start_secs`` after the
+            onset, the stop marker ``stop_secs`` after the end of speech.
+        noise_dbfs: level of the room's noise floor (white noise), present throughout.
+        seed: seeds the noise, so streams are repeatable.
+    """
+
+    def __init__(
+        self,
+        *,
+        start_secs: float = 0.2,
+        stop_secs: float = 0.5,
+        noise_dbfs: float = -60.0,
+        seed: int = 0,
+    ) -> None:
+        self._start_secs = start_secs
+        self._stop_secs = stop_secs
+        self._noise = 32768 * 10 ** (noise_dbfs / 20)
+        self._rng = np.random.default_rng(seed)
+        self.position = 0
+
+    def silence(self, ms: int) -> MicCommands:
+        """``ms`` of room noise (for instance while the user listens to the answer)."""
+        return MicCommands(self._frames(np.zeros(SAMPLE_RATE * ms // 1000)))
+
+    def utterance(self, speech: bytes, *, lead_ms: int = 400, tail_ms: int = 200) -> MicCommands:
+        """``lead_ms`` of room noise, ``speech``, then ``stop_secs + tail_ms`` of noise, with
+        the VAD markers where the front end would put them (see the module docstring)."""
+        voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
+        lead = SAMPLE_RATE * lead_ms // 1000
+        tail = int(SAMPLE_RATE * self._stop_secs) + SAMPLE_RATE * tail_ms // 1000
+        signal = np.zeros(lead + voice.size + tail)
+        signal[lead : lead + voice.size] = voice
+        base = self.position
+        start, end = base + lead, base + lead + voice.size
+        started_at = start + int(SAMPLE_RATE * self._start_secs)
+        stopped_at = end + int(SAMPLE_RATE * self._stop_secs)
+        commands: list[ev.BackendCommand] = []
+        stop_index = -1
+        for frame in self._frames(signal):
+            commands.append(frame)
+            if self.position - _FRAME < started_at <= self.position:
+                commands.append(ev.UserSpeechStarted(start))
+            if self.position - _FRAME < stopped_at <= self.position:
+                stop_index = len(commands)
+                commands.append(ev.UserSpeechStopped(end))
+        return MicCommands(commands, stop_index, start, end)
+
+    def _frames(self, signal: np.ndarray[Any, Any]) -> list[ev.BackendCommand]:
+        signal = np.concatenate([signal, np.zeros(-signal.size % _FRAME)])
+        signal = signal + self._rng.normal(0.0, self._noise, signal.size)
+        pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16)
+        frames: list[ev.BackendCommand] = []
+        for offset in range(0, pcm.size, _FRAME):
+            frames.append(ev.SendAudio(pcm[offset : offset + _FRAME].tobytes()))
+            self.position += _FRAME
+        return frames
+
+
+def mic_commands(speech: bytes, **settings: Any) -> MicCommands:
+    """One utterance on a fresh `MicStream` (``settings`` go to its constructor)."""
+    return MicStream(**settings).utterance(speech)
 
 
 class ToolBox:

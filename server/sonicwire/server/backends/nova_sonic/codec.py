@@ -28,7 +28,7 @@ import base64
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sonicwire.server.backends.base import ToolDescription
@@ -76,7 +76,7 @@ class StreamSetup:
     voice: str
     output_sample_rate: int
     system_prompt: str = ""
-    inference: InferenceSettings = InferenceSettings()
+    inference: InferenceSettings = field(default_factory=InferenceSettings)
     tools: Sequence[ToolDescription] = ()
     # Nova 2 takes turn-detection settings and interactive text input; Nova 1 rejects both.
     nova2: bool = True
@@ -522,8 +522,11 @@ class OutputDecoder:
             value = fields.get(key, 0)
             return int(value) if isinstance(value, int | float) else 0
 
-        self.usage = (number("totalInputTokens"), number("totalOutputTokens"),
-                      number("totalTokens"))
+        self.usage = (
+            number("totalInputTokens"),
+            number("totalOutputTokens"),
+            number("totalTokens"),
+        )
         return [ev.UsageReported(*self.usage)]
 
     def cancel_response(self) -> list[ev.BackendEvent]:

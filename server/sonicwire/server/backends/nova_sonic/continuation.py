@@ -213,7 +213,11 @@ async def run_continuation(host: ContinuationHost, policy: ContinuationPolicy) -
             await asyncio.sleep(policy.retry_s)
             continue
         try:
-            while not host.is_quiet() and loop.time() < deadline:
+            # Quietness depends on elapsed time too (an unanswered utterance expires), so
+            # this polls rather than waiting for an event.
+            while loop.time() < deadline:
+                if host.is_quiet():
+                    break
                 await asyncio.sleep(policy.poll_s)
         except BaseException:
             await host.discard(prepared)

@@ -81,7 +81,7 @@ class StreamOpener:
                 )
             )
         if s.credentials == "environment":
-            return EnvironmentCredentialsResolver()
+            return EnvironmentCredentialsResolver()  # type: ignore[no-untyped-call]
         if s.credentials in ("container", "imds"):
             # Metadata endpoints are plain http://, so not the HTTP/2-only stream transport.
             self._credentials_http = AWSCRTHTTPClient(eventloop=shared_event_loop())

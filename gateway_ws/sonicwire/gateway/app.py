@@ -1,0 +1,204 @@
+"""The gateway server: the browser page, ``/health`` and ``WS /ws`` on one port.
+
+::
+
+    async with Gateway(GatewayConfig(port=0, grpc_target=target)) as gateway:
+        print(gateway.url)          # http://127.0.0.1:PORT/
+
+Routes (``GET`` only): ``/`` and the page's static files; ``/health`` (200 with
+``{"status": "ok", "service": "sonicwire-gateway", "grpc": "SERVING"}`` when the gRPC server
+is serving, else 503 with ``"status": "degraded"``); ``/livez`` (200 while the process runs);
+``/ws`` (the WebSocket, see ``docs/gateway.md``). Everything else is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+from http import HTTPStatus
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from .config import GatewayConfig
+from .connection import Connection, GatewayStats, reject
+from .protocol import CloseCode, Reason, error_event
+from .routes import StaticFiles, json_response, origin_allowed, select_subprotocol, text_response
+from .upstream import Upstream
+
+__all__ = ["SERVICE_NAME", "Gateway", "run_gateway"]
+
+log = logging.getLogger("sonicwire.gateway")
+
+SERVICE_NAME = "sonicwire-gateway"
+"""The ``service`` reported by ``/health``."""
+
+WS_PATH = "/ws"
+
+
+class Gateway:
+    """A running WebSocket gateway. Use ``async with`` or :meth:`start` / :meth:`aclose`."""
+
+    def __init__(self, config: GatewayConfig, *, upstream: Upstream | None = None) -> None:
+        """Prepare the gateway; nothing is bound until :meth:`start`.
+
+        Args:
+            config: the settings.
+            upstream: the gRPC side to use; by default one is made from ``config`` (and
+                closed with the gateway).
+        """
+        self.config = config
+        self.stats = GatewayStats()
+        self._upstream = upstream
+        self._owns_upstream = upstream is None
+        self._server: Server | None = None
+        self._static: StaticFiles | None = None
+        self.port = config.port
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def upstream(self) -> Upstream:
+        """The gRPC side (available after :meth:`start`)."""
+        if self._upstream is None:
+            raise RuntimeError("the gateway has not started")
+        return self._upstream
+
+    @property
+    def url(self) -> str:
+        """The page's URL."""
+        scheme = "https" if self.config.tls_cert else "http"
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket's URL."""
+        return self.url.replace("http", "ws", 1) + WS_PATH.lstrip("/")
+
+    async def start(self) -> None:
+        """Bind and start serving.
+
+        Raises:
+            OSError: the address cannot be bound or a file cannot be read.
+        """
+        config = self.config
+        self._static = StaticFiles(config.static_dir)
+        if self._upstream is None:
+            self._upstream = Upstream(config)
+        context = None
+        if config.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(config.tls_cert, config.tls_key)
+        ping = config.ping_interval_s or None
+        self._server = await serve(
+            self._handle,
+            config.host,
+            config.port,
+            process_request=self._process_request,
+            select_subprotocol=select_subprotocol,
+            # Audio does not compress; deflate would only cost CPU and memory per socket.
+            compression=None,
+            max_size=config.max_message_bytes,
+            ping_interval=ping,
+            ping_timeout=ping,
+            close_timeout=2.0,
+            server_header=SERVICE_NAME,
+            ssl=context,
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("gateway on %s (gRPC %s)", self.url, self._upstream.target)
+
+    async def aclose(self) -> None:
+        """Stop: close every socket with 1001 (going away), then the gRPC channel."""
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+            self._server = None
+        if self._upstream is not None and self._owns_upstream:
+            await self._upstream.aclose()
+            self._upstream = None
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == WS_PATH:
+            origin = request.headers.get("Origin")
+            if not origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
+                log.info("refused a WebSocket from origin %r", origin)
+                return text_response(HTTPStatus.FORBIDDEN, "origin not allowed")
+            return None
+        if path == "/health":
+            grpc_status = await self.upstream.health()
+            ok = grpc_status == "SERVING"
+            return json_response(
+                HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE,
+                {
+                    "status": "ok" if ok else "degraded",
+                    "service": SERVICE_NAME,
+                    "grpc": grpc_status,
+                    "connections": self.stats.connections_active,
+                },
+            )
+        if path == "/livez":
+            return json_response(HTTPStatus.OK, {"status": "ok", "service": SERVICE_NAME})
+        assert self._static is not None
+        found = self._static.response(path)
+        return found or text_response(HTTPStatus.NOT_FOUND, "not found")
+
+    # -- WebSocket ---------------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        stats = self.stats
+        stats.connections_total += 1
+        if stats.connections_active >= self.config.max_connections:
+            stats.closes[CloseCode.TRY_AGAIN_LATER] += 1
+            stats.errors[Reason.GATEWAY_CONNECTION_LIMIT] += 1
+            await reject(
+                ws,
+                CloseCode.TRY_AGAIN_LATER,
+                error_event(
+                    "RESOURCE_EXHAUSTED",
+                    Reason.GATEWAY_CONNECTION_LIMIT,
+                    "the gateway is at its connection limit; try again later",
+                    fatal=True,
+                ),
+            )
+            return
+        stats.connections_active += 1
+        log.info("ws %s: opened from %s", ws.id, ws.remote_address)
+        try:
+            await Connection(ws, upstream=self.upstream, config=self.config, stats=stats).run()
+        finally:
+            stats.connections_active -= 1
+
+
+async def run_gateway(config: GatewayConfig) -> None:
+    """Run a gateway until SIGTERM or SIGINT, printing the page's URL."""
+    async with Gateway(config) as gateway:
+        print(f"sonicwire gateway: open {gateway.url} (gRPC {config.grpc_target})", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("signal received: closing sockets")

@@ -1,0 +1,105 @@
+"""A bounded outbound queue for one WebSocket: a client that stops reading cannot make the
+gateway buffer without limit.
+
+Producers :meth:`Outbox.put` messages without waiting; one writer task (:meth:`Outbox.run`)
+sends them in order. Two things count as a slow consumer and raise :class:`SlowConsumer`:
+more than ``max_bytes`` queued, or one send waiting longer than ``send_timeout_s`` for the
+client to read (the socket's write buffer is full). Memory per socket is therefore bounded by
+``max_bytes`` plus the WebSocket library's write limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+__all__ = ["Outbox", "SlowConsumer"]
+
+
+class SlowConsumer(Exception):
+    """The client is not reading fast enough (buffer full, or a send timed out)."""
+
+
+class Outbox:
+    """Bounded FIFO of outbound messages with a single writer."""
+
+    def __init__(
+        self,
+        send: Callable[[str | bytes], Awaitable[None]],
+        *,
+        max_bytes: int,
+        send_timeout_s: float,
+    ) -> None:
+        """Wrap ``send`` (e.g. ``ServerConnection.send``).
+
+        Args:
+            send: sends one message; may wait for the client to read.
+            max_bytes: most bytes queued (not yet handed to ``send``).
+            send_timeout_s: longest a single ``send`` may wait.
+        """
+        self._send = send
+        self._max_bytes = max_bytes
+        self._send_timeout_s = send_timeout_s
+        self._queue: deque[str | bytes] = deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self.peak_bytes = 0
+        """The most bytes ever queued at once."""
+        self.sent_messages = 0
+        """How many messages were sent."""
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued and not yet sent."""
+        return self._queued_bytes
+
+    def put(self, message: str | bytes) -> None:
+        """Queue a message.
+
+        Raises:
+            SlowConsumer: the queue would exceed ``max_bytes``.
+            RuntimeError: the outbox was closed.
+        """
+        if self._closed:
+            raise RuntimeError("outbox closed")
+        size = len(message)
+        if self._queued_bytes + size > self._max_bytes:
+            raise SlowConsumer(
+                f"send buffer full ({self._queued_bytes} bytes queued, limit {self._max_bytes})"
+            )
+        self._queue.append(message)
+        self._queued_bytes += size
+        self.peak_bytes = max(self.peak_bytes, self._queued_bytes)
+        self._wakeup.set()
+
+    def close(self) -> None:
+        """Accept no more messages; :meth:`run` returns once the queue is sent."""
+        self._closed = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Send queued messages until :meth:`close` and an empty queue.
+
+        Raises:
+            SlowConsumer: a send waited longer than ``send_timeout_s``.
+            Whatever ``send`` raises (e.g. ``ConnectionClosed``).
+        """
+        while True:
+            while not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            message = self._queue[0]
+            try:
+                async with asyncio.timeout(self._send_timeout_s):
+                    await self._send(message)
+            except TimeoutError:
+                raise SlowConsumer(
+                    f"a send waited more than {self._send_timeout_s:g}s for the client to read"
+                ) from None
+            self._queue.popleft()
+            self._queued_bytes -= len(message)
+            self.sent_messages += 1

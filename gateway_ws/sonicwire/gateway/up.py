@@ -1,0 +1,140 @@
+"""``sonicwire up``: the gRPC server and the WebSocket gateway in one process.
+
+The server takes its usual flags (``sonicwire serve --help``); the gateway's flags are
+prefixed: ``--gateway-host``, ``--gateway-port``, ``--gateway-allowed-origins``, ... The
+gateway talks to the server over loopback with no key of its own, so when the server requires
+API keys every browser must offer one (the page has a field for it).
+
+On SIGTERM or SIGINT the server drains first (browsers get ``going_away``, then close code
+1001), then the gateway closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .app import Gateway
+from .config import GatewayConfig, add_gateway_arguments, gateway_config_from_args
+
+if TYPE_CHECKING:
+    from sonicwire.server.config import ServerConfig
+
+__all__ = ["build_parser", "loopback_target", "run_up", "up_main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sonicwire up`` parser: the server's flags plus ``--gateway-*`` flags."""
+    from sonicwire.server.config import add_server_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="sonicwire up",
+        description="Run the Sonicwire gRPC server and the browser gateway together.",
+    )
+    add_server_arguments(parser)
+    add_gateway_arguments(parser, prefix="gateway-", upstream=False)
+    return parser
+
+
+def loopback_target(host: str, port: int) -> str:
+    """The gRPC target the gateway uses to reach a server bound to ``host``."""
+    if host in ("", "0.0.0.0"):
+        return f"127.0.0.1:{port}"
+    if host in ("::", "[::]"):
+        return f"[::1]:{port}"
+    if ":" in host and not host.startswith("["):
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+async def run_up(
+    server_config: ServerConfig,
+    gateway_config: GatewayConfig,
+    *,
+    ready: asyncio.Future[tuple[str, str]] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Start the server and the gateway, print the URL, run until ``stop`` or a signal.
+
+    Args:
+        server_config: the gRPC server's settings.
+        gateway_config: the gateway's settings (its gRPC target is filled in here).
+        ready: resolved with ``(page URL, gRPC target)`` once both are serving.
+        stop: set it to shut down; by default SIGTERM/SIGINT do.
+
+    Raises:
+        ValueError: an unsafe or unsupported configuration.
+        OSError: an address cannot be bound.
+    """
+    from dataclasses import replace
+
+    from sonicwire.server.app import start_server
+
+    if server_config.tls_cert:
+        raise ValueError(
+            "sonicwire up connects the gateway to the server over loopback without TLS; "
+            "with --tls-cert run `sonicwire serve` and `sonicwire gateway --grpc-ca ...` "
+            "separately"
+        )
+    server = await start_server(server_config)
+    try:
+        target = loopback_target(server_config.host, server.port)
+        gateway = Gateway(replace(gateway_config, grpc_target=target, api_key=""))
+        await gateway.start()
+    except BaseException:
+        await server.stop()
+        raise
+    try:
+        keys = " (the server requires an API key: enter it on the page)"
+        print(
+            f"Sonicwire is up: open {gateway.url} in a browser\n"
+            f"  gRPC {target}, backend {server.runtime.backend.name}"
+            f"{keys if server.runtime.authenticator.enabled else ''}",
+            flush=True,
+        )
+        if ready is not None and not ready.done():
+            ready.set_result((gateway.url, target))
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await server.drain()
+        await gateway.aclose()
+
+
+def up_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``sonicwire up``.
+
+    Args:
+        argv: the flags (without the program name); ``None`` reads ``sys.argv``.
+
+    Returns:
+        The exit status: 0 after a clean stop, 2 for an unusable configuration.
+    """
+    from sonicwire.server.cli import setup_logging
+    from sonicwire.server.config import config_from_args
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    server_config = config_from_args(args)
+    overrides: dict[str, Any] = {"log_level": server_config.log_level}
+    try:
+        gateway_config = gateway_config_from_args(args, **overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    setup_logging(server_config)
+    try:
+        asyncio.run(run_up(server_config, gateway_config))
+    except (ValueError, OSError) as error:
+        print(f"sonicwire up: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,150 @@
+"""The gateway's side of gRPC: everything it needs from the Sonicwire client SDK.
+
+One :class:`Upstream` per gateway owns a single gRPC channel; each WebSocket gets its own
+lightweight SDK ``Client`` on that channel, carrying the socket's API key as ``x-api-key``
+metadata, so sockets with different keys share one HTTP/2 connection.
+"""
+
+from __future__ import annotations
+
+import grpc  # type: ignore[import-untyped, unused-ignore]
+from grpc import aio
+
+from sonicwire.client import (
+    Client,
+    Conversation,
+    DeadlineExceededError,
+    NotFoundError,
+    RetryPolicy,
+    SonicwireError,
+    UnavailableError,
+    session_config,
+)
+from sonicwire.v1 import voice_service_pb2 as pb
+
+from .config import GatewayConfig
+from .protocol import Configure
+
+__all__ = ["VOICE_SERVICE", "Upstream", "session_config_for"]
+
+VOICE_SERVICE = "sonicwire.v1.VoiceService"
+"""The health-checked service name."""
+
+_VAD_ENGINES = {"webrtc": pb.VAD_ENGINE_WEBRTC, "silero": pb.VAD_ENGINE_SILERO}
+
+
+def session_config_for(command: Configure) -> pb.SessionConfig:
+    """Build the ``SessionConfig`` for a socket's ``config`` message (or the defaults)."""
+    config = session_config(
+        sample_rate_hz=command.sample_rate_hz,
+        output_sample_rate_hz=command.effective_output_rate_hz,
+        voice=command.voice,
+        system_prompt=command.system_prompt,
+        barge_in=command.barge_in,
+        echo_cancellation=command.echo_cancellation,
+        noise_suppression=command.noise_suppression,
+        endpointing=command.endpointing,  # type: ignore[arg-type]  # validated by protocol
+        server_tools=command.server_tools,
+        resume_session_id=command.resume_session_id,
+    )
+    vad = command.vad
+    if vad.engine is not None:
+        config.vad.engine = _VAD_ENGINES[vad.engine]
+    config.vad.confidence = vad.confidence
+    config.vad.start_secs = vad.start_secs
+    config.vad.stop_secs = vad.stop_secs
+    config.vad.min_volume = vad.min_volume
+    config.vad.speech_pad_ms = vad.speech_pad_ms
+    config.barge_in.min_speech_ms = command.barge_in_min_speech_ms
+    for tool in command.client_tools:
+        config.client_tools.add(
+            name=tool.name,
+            description=tool.description,
+            parameters_json_schema=tool.parameters_json_schema,
+            timeout_ms=tool.timeout_ms,
+        )
+    return config
+
+
+class Upstream:
+    """The gRPC server as seen by the gateway: one channel, conversations and health checks.
+
+    Create it inside the running event loop; call :meth:`aclose` when done.
+    """
+
+    def __init__(self, config: GatewayConfig, *, start_timeout_s: float = 10.0) -> None:
+        """Open the channel to ``config.grpc_target`` (lazily connected by gRPC).
+
+        Args:
+            config: the gateway configuration (target, TLS, fallback API key).
+            start_timeout_s: how long a conversation may take to start (``SessionStarted``).
+
+        Raises:
+            OSError: the CA file cannot be read.
+        """
+        self.target = config.grpc_target
+        self._default_key = config.api_key
+        self._start_timeout_s = start_timeout_s
+        probe = Client(config.grpc_target, insecure=config.grpc_insecure)
+        options = [
+            ("grpc.primary_user_agent", "sonicwire-gateway"),
+            # Reconnect quickly once the server is back: browsers retry by hand.
+            ("grpc.initial_reconnect_backoff_ms", 250),
+            ("grpc.min_reconnect_backoff_ms", 250),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ]
+        if probe.insecure:
+            self.channel = aio.insecure_channel(self.target, options=options)
+        else:
+            root = None
+            if config.grpc_ca:
+                with open(config.grpc_ca, "rb") as f:
+                    root = f.read()
+            if config.grpc_server_name:
+                options.append(("grpc.ssl_target_name_override", config.grpc_server_name))
+            credentials = grpc.ssl_channel_credentials(root_certificates=root)
+            self.channel = aio.secure_channel(self.target, credentials, options=options)
+
+    def client(self, api_key: str | None) -> Client:
+        """An SDK client on the shared channel, sending ``api_key`` (or the gateway's key)."""
+        return Client(
+            self.target,
+            api_key=api_key or self._default_key or None,
+            channel=self.channel,
+            timeout=self._start_timeout_s,
+        )
+
+    def converse(self, api_key: str | None, command: Configure) -> tuple[Client, Conversation]:
+        """Prepare (not start) a conversation for a socket.
+
+        Returns:
+            The client (close it after the conversation) and the conversation.
+        """
+        client = self.client(api_key)
+        return client, client.converse(session_config_for(command))
+
+    async def health(self, timeout_s: float = 1.0) -> str:
+        """The gRPC server's health as a short word for ``GET /health``.
+
+        Returns:
+            ``SERVING``, ``NOT_SERVING``, ``SERVICE_UNKNOWN``, ``UNKNOWN``, ``UNREACHABLE``
+            (no connection or no answer in ``timeout_s``), or another gRPC status name.
+        """
+        client = Client(
+            self.target, channel=self.channel, timeout=timeout_s, retry=RetryPolicy.none()
+        )
+        try:
+            status = await client.health(VOICE_SERVICE)
+        except NotFoundError:
+            return "SERVICE_UNKNOWN"
+        except (UnavailableError, DeadlineExceededError):
+            return "UNREACHABLE"
+        except SonicwireError as error:
+            return error.code.name if error.code is not None else "UNKNOWN"
+        return status.name
+
+    async def aclose(self) -> None:
+        """Close the channel; live conversations on it end."""
+        await self.channel.close()

@@ -1,0 +1,452 @@
+"""The Nova Sonic backend: `NovaSonicBackend` (per process) and `NovaSonicSession` (per call).
+
+Wiring: ``backend = NovaSonicBackend.from_options(**options)`` (options and environment are
+described in ``config.py``), then per conversation ``session = await backend.open(options)``;
+pump commands into ``await session.send(command)``, iterate ``session.events()``, and finish
+with ``await session.aclose()``. `open` raises `BackendError`; failures later arrive as one
+`BackendFailed` event, after which `events` ends.
+
+A session keeps one *current* Nova stream (`_Link`) and replaces it when needed:
+
+- continuation (``continuation.py``): before Nova's ~8-minute limit, in a quiet moment;
+- reconnect: after a transient failure (stream error, 5xx, connection loss, stream limit),
+  once per failure, with the history and recent audio replayed; if that fails too, the
+  session reports `BackendFailed` with the reason from ``errors.py``.
+
+Only the current stream's output reaches the core; a replaced stream is closed in the
+background (its late output is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sonicwire.server.backends.base import BackendOptions, VoiceInfo
+from sonicwire.server.backends.nova_sonic import codec
+from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
+from sonicwire.server.backends.nova_sonic.continuation import (
+    AudioRing,
+    ContinuationPolicy,
+    QuietTracker,
+    ReplayLog,
+    run_continuation,
+)
+from sonicwire.server.backends.nova_sonic.errors import is_transient
+from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import BackendError
+from sonicwire.server.core.history import Message
+
+__all__ = ["NOVA_VOICES", "NovaSonicBackend", "NovaSonicSession"]
+
+_log = logging.getLogger(__name__)
+
+# Nova Sonic voices (ids are lowercase). The first eleven exist on Nova 1 and 2; the rest are
+# Nova 2 only.
+NOVA_VOICES: tuple[VoiceInfo, ...] = (
+    VoiceInfo("matthew", "en-US", default=True),
+    VoiceInfo("tiffany", "en-US"),
+    VoiceInfo("amy", "en-GB"),
+    VoiceInfo("ambre", "fr-FR"),
+    VoiceInfo("florian", "fr-FR"),
+    VoiceInfo("beatrice", "it-IT"),
+    VoiceInfo("lorenzo", "it-IT"),
+    VoiceInfo("greta", "de-DE"),
+    VoiceInfo("lennart", "de-DE"),
+    VoiceInfo("lupe", "es-US"),
+    VoiceInfo("carlos", "es-US"),
+    VoiceInfo("olivia", "en-AU"),
+    VoiceInfo("kiara", "hi-IN"),
+    VoiceInfo("arjun", "hi-IN"),
+    VoiceInfo("carolina", "pt-BR"),
+    VoiceInfo("leo", "pt-BR"),
+)
+_NOVA1_VOICES = 11
+
+
+@dataclass(eq=False)
+class _Link:
+    """One stream in use by the session, with its per-stream protocol state."""
+
+    stream: NovaStream
+    prompt_name: str
+    decoder: codec.OutputDecoder
+    opened_at: float
+    generation: int
+    audio_content: str | None = None
+    pump: asyncio.Task[None] | None = None
+    healthy: bool = False
+    tool_calls: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    stream: NovaStream
+    prompt_name: str
+    opened_at: float
+    generation: int
+
+
+class NovaSonicSession:
+    """One conversation over Nova streams. Create with `NovaSonicBackend.open`."""
+
+    def __init__(
+        self,
+        opener: StreamOpener,
+        setup: codec.StreamSetup,
+        options: BackendOptions,
+        new_name: Callable[[], str] | None = None,
+    ) -> None:
+        s = opener.settings
+        self.session_id = options.session_id
+        self._opener = opener
+        self._settings = s
+        self._setup = setup
+        self._new_name = new_name or (lambda: str(uuid.uuid4()))
+        self._policy = ContinuationPolicy(
+            threshold_s=s.continuation_threshold_s,
+            max_defer_s=s.continuation_max_defer_s,
+            audio_replay_ms=s.audio_replay_ms,
+            retry_s=min(5.0, max(s.continuation_threshold_s / 4, 0.05)),
+        )
+        self._ring = AudioRing(max(s.audio_replay_ms, 0) + 20_000)
+        self._log = ReplayLog(options.history)
+        self._quiet = QuietTracker(self._policy.answer_wait_s)
+        self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
+        self._link: _Link | None = None
+        self._generation = 0
+        self._reconnects_left = s.reconnects
+        self._usage_base = (0, 0, 0)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._continuation: asyncio.Task[None] | None = None
+        self._finishing: asyncio.Task[None] | None = None
+        self._closed = False
+        self._ended = False  # a failure ended the conversation; commands are ignored
+        self.streams_opened = 0
+
+    # --- public --------------------------------------------------------------------------
+
+    @property
+    def history(self) -> tuple[Message, ...]:
+        """The conversation as it would be replayed into a fresh stream now."""
+        return self._log.messages
+
+    async def start(self) -> None:
+        """Open the first stream. Raises `BackendError`."""
+        prepared = await self._prepare(" #1")
+        self._attach(prepared, replay_audio=[])
+        self._continuation = self._spawn(
+            run_continuation(_Host(self), self._policy), "nova-continuation"
+        )
+
+    async def send(self, command: ev.BackendCommand) -> None:
+        """Deliver a command; never blocks on the network."""
+        if self._closed or self._ended or self._finishing is not None:
+            return
+        link = self._link
+        now = asyncio.get_running_loop().time()
+        match command:
+            case ev.SendAudio(pcm):
+                self._ring.append(pcm)
+                if link is not None and link.audio_content is not None and pcm:
+                    link.stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
+            case ev.UserSpeechStarted():
+                self._quiet.speech_started()
+            case ev.UserSpeechStopped():
+                self._quiet.speech_stopped(now)
+            case ev.SendText(text):
+                self._send_text(link, text, now)
+            case ev.SendToolResult(call_id, name, result_json, _status):
+                if link is not None and call_id in link.tool_calls:
+                    link.tool_calls.discard(call_id)
+                    link.stream.send_many(
+                        codec.tool_result(link.prompt_name, self._new_name(), call_id, result_json)
+                    )
+                else:
+                    _log.warning(
+                        "nova %s: dropping result of %s (%s): its stream is gone",
+                        self.session_id,
+                        name,
+                        call_id,
+                    )
+            case ev.CancelResponse(heard_text, _played_ms):
+                answer_open = link is not None and link.decoder.turn_open
+                self._log.cancelled(heard_text, answer_open=answer_open)
+                if link is not None:
+                    link.tool_calls.clear()
+                    for event in link.decoder.cancel_response():
+                        self._emit(event)
+            case ev.EndSession():
+                self._finishing = self._spawn(self._finish(), "nova-finish")
+
+    def _send_text(self, link: _Link | None, text: str, now: float) -> None:
+        self._log.user_typed(text)
+        self._quiet.user_turn_sent(now)
+        if link is None:
+            return  # reconnecting: the text is in the history the new stream gets
+        if not self._setup.nova2:
+            _log.warning(
+                "nova %s: Nova 1 takes no typed turns; kept in history only", self.session_id
+            )
+            return
+        link.stream.send_many(codec.text_turn(link.prompt_name, self._new_name(), text))
+
+    async def events(self) -> AsyncIterator[ev.BackendEvent]:
+        """Core events in order; ends after `EndSession`, a `BackendFailed`, or `aclose`."""
+        while (event := await self._events.get()) is not None:
+            yield event
+
+    async def aclose(self) -> None:
+        """Close promptly: end the current stream (briefly graceful), cancel every task."""
+        if self._closed:
+            return
+        if self._finishing is not None:
+            with contextlib.suppress(Exception, TimeoutError):
+                async with asyncio.timeout(self._settings.close_timeout_s + 1):
+                    await asyncio.shield(self._finishing)
+        self._closed = True
+        link, self._link = self._link, None
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if link is not None:
+            await self._close_link(
+                link, graceful=True, timeout=min(self._settings.close_timeout_s, 0.5)
+            )
+        self._events.put_nowait(None)
+
+    # --- streams -------------------------------------------------------------------------
+
+    async def _prepare(self, label: str) -> _Prepared:
+        prompt_name = self._new_name()
+        generation = self._generation
+        stream = await self._opener.open(
+            codec.opening_events(self._setup, prompt_name, self._new_name), label=label
+        )
+        self.streams_opened += 1
+        return _Prepared(stream, prompt_name, asyncio.get_running_loop().time(), generation)
+
+    def _attach(self, prepared: _Prepared, replay_audio: list[bytes]) -> _Link:
+        """Make ``prepared`` the current stream: replay history and audio, start its pump.
+
+        Synchronous on purpose: no audio frame can slip between the old stream and this one.
+        """
+        self._generation += 1
+        link = _Link(
+            prepared.stream,
+            prepared.prompt_name,
+            codec.OutputDecoder(self._setup.output_sample_rate),
+            prepared.opened_at,
+            self._generation,
+        )
+        stream = link.stream
+        stream.send_many(codec.history_events(link.prompt_name, self._log.messages, self._new_name))
+        link.audio_content = self._new_name()
+        stream.send(codec.audio_start(link.prompt_name, link.audio_content))
+        for pcm in replay_audio:
+            stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
+        self._link = link
+        link.pump = self._spawn(self._pump(link), f"nova-pump-{link.generation}")
+        return link
+
+    def _retire(self, old: _Link, *, graceful: bool) -> None:
+        """Stop using ``old``: end its open answer for the core, close it in the background."""
+        for event in old.decoder.close_turn(ev.StopReason.END_TURN):
+            self._emit(event)
+        inp, out, total = old.decoder.usage
+        base = self._usage_base
+        self._usage_base = (base[0] + inp, base[1] + out, base[2] + total)
+        if old.pump is not None and old.pump is not asyncio.current_task():
+            old.pump.cancel()
+        self._spawn(
+            self._close_link(old, graceful=graceful, timeout=self._settings.close_timeout_s),
+            f"nova-close-{old.generation}",
+        )
+
+    def _switch(self, prepared: _Prepared) -> bool:
+        old = self._link
+        if old is None or prepared.generation != self._generation or self._finishing:
+            return False
+        replay = self._ring.last(self._policy.audio_replay_ms)
+        self._attach(prepared, replay)
+        self._retire(old, graceful=True)
+        _log.info(
+            "nova %s: continued on a new stream (replayed %d messages, %d audio frames)",
+            self.session_id,
+            len(self._log.messages),
+            len(replay),
+        )
+        return True
+
+    async def _close_link(self, link: _Link, *, graceful: bool, timeout: float) -> None:
+        closing = codec.closing_events(link.prompt_name, link.audio_content)
+        await link.stream.close(closing, timeout=timeout if graceful else 0)
+
+    # --- output --------------------------------------------------------------------------
+
+    async def _pump(self, link: _Link) -> None:
+        try:
+            while (raw := await link.stream.receive()) is not None:
+                if link is not self._link:
+                    return
+                if not link.healthy:
+                    link.healthy = True
+                    self._reconnects_left = self._settings.reconnects
+                for event in link.decoder.decode(raw):
+                    if isinstance(event, ev.ToolRequested):
+                        link.tool_calls.add(event.call_id)
+                    self._emit(event)
+        except BackendError as error:
+            if link is self._link:
+                await self._recover(link, error)
+
+    def _emit(self, event: ev.BackendEvent) -> None:
+        self._log.observe(event)
+        match event:
+            case ev.UsageReported(inp, out, total):
+                base = self._usage_base
+                event = ev.UsageReported(base[0] + inp, base[1] + out, base[2] + total)
+            case ev.AssistantText() | ev.AssistantAudio() | ev.ToolRequested():
+                self._quiet.answer_started()
+            case _:
+                pass
+        self._events.put_nowait(event)
+
+    async def _recover(self, failed: _Link, error: BackendError) -> None:
+        """The current stream failed: reconnect once with history, or report the failure."""
+        self._link = None
+        position = self._ring.position
+        self._retire(failed, graceful=False)
+        if not is_transient(error) or self._reconnects_left <= 0 or self._finishing:
+            self._fail(error)
+            return
+        self._reconnects_left -= 1
+        _log.warning("nova %s: %s; reconnecting with history", self.session_id, error.message)
+        try:
+            prepared = await self._prepare(f" #{self.streams_opened + 1} (reconnect)")
+        except BackendError as again:
+            self._fail(again)
+            return
+        if self._finishing is not None or self._ended:
+            await prepared.stream.close(timeout=0)
+            return
+        back = position - self._ring.samples(self._policy.audio_replay_ms)
+        self._attach(prepared, self._ring.since(back))
+
+    def _fail(self, error: BackendError) -> None:
+        _log.warning("nova %s: failed: %s (%s)", self.session_id, error.message, error.reason)
+        self._events.put_nowait(ev.BackendFailed(error.reason, error.message, error.retryable))
+        self._events.put_nowait(None)
+        self._ended = True
+        if self._continuation is not None:
+            self._continuation.cancel()
+
+    async def _finish(self) -> None:
+        """`EndSession`: close the stream orderly, then end `events`."""
+        if self._continuation is not None:
+            self._continuation.cancel()
+        link, self._link = self._link, None
+        if link is not None:
+            if link.pump is not None:
+                link.pump.cancel()
+            await self._close_link(link, graceful=True, timeout=self._settings.close_timeout_s)
+        self._events.put_nowait(None)
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+class _Host:
+    """The session as `run_continuation` sees it."""
+
+    def __init__(self, session: NovaSonicSession) -> None:
+        self._s = session
+
+    def stream_age(self) -> float | None:
+        link = self._s._link
+        if link is None:
+            return None
+        return asyncio.get_running_loop().time() - link.opened_at
+
+    def is_quiet(self) -> bool:
+        link = self._s._link
+        busy = link is None or link.decoder.turn_open or bool(link.tool_calls)
+        return self._s._quiet.quiet(asyncio.get_running_loop().time(), assistant_busy=busy)
+
+    async def prepare_stream(self) -> object:
+        return await self._s._prepare(f" #{self._s.streams_opened + 1}")
+
+    def switch_to(self, prepared: object) -> bool:
+        assert isinstance(prepared, _Prepared)
+        return self._s._switch(prepared)
+
+    async def discard(self, prepared: object) -> None:
+        assert isinstance(prepared, _Prepared)
+        await prepared.stream.close(codec.closing_events(prepared.prompt_name, None), timeout=0.5)
+
+
+class NovaSonicBackend:
+    """Amazon Nova Sonic over Bedrock's bidirectional stream. One per process."""
+
+    name = "nova-sonic"
+
+    def __init__(self, settings: NovaSonicSettings) -> None:
+        self.settings = settings
+        self._opener = StreamOpener(settings)
+        self._sessions: weakref.WeakSet[NovaSonicSession] = weakref.WeakSet()
+
+    @classmethod
+    def from_options(cls, **options: Any) -> NovaSonicBackend:
+        """Build from keyword options with environment fallbacks (see ``config.py``).
+        Raises `BackendError` (``BACKEND_CONFIG_INVALID``) for unknown options or bad values."""
+        return cls(NovaSonicSettings.from_options(**options))
+
+    def voices(self) -> list[VoiceInfo]:
+        voices = NOVA_VOICES if self.settings.nova2 else NOVA_VOICES[:_NOVA1_VOICES]
+        default = self.settings.voice
+        return [VoiceInfo(v.id, v.language_code, default=v.id == default) for v in voices]
+
+    def setup_for(self, options: BackendOptions) -> codec.StreamSetup:
+        """The opening configuration of a conversation (voice, rate, prompt, tools)."""
+        inference = options.inference
+        if inference.endpointing_sensitivity is None and self.settings.endpointing_sensitivity:
+            inference = replace(
+                inference, endpointing_sensitivity=self.settings.endpointing_sensitivity
+            )
+        return codec.StreamSetup(
+            voice=(options.voice or self.settings.voice).strip().lower(),
+            output_sample_rate=self.settings.output_rate_for(options.output_sample_rate),
+            system_prompt=options.system_prompt,
+            inference=inference,
+            tools=tuple(options.tools),
+            nova2=self.settings.nova2,
+        )
+
+    async def open(self, options: BackendOptions) -> NovaSonicSession:
+        """Start a conversation: resolve credentials, open the first stream.
+        Raises `BackendError` (auth, throttling, validation, unreachable endpoint)."""
+        await self._opener.check_credentials()
+        session = NovaSonicSession(self._opener, self.setup_for(options), options)
+        try:
+            await session.start()
+        except BaseException:
+            await session.aclose()
+            raise
+        self._sessions.add(session)
+        return session
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = list(self._sessions), weakref.WeakSet()
+        await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
+        await self._opener.aclose()

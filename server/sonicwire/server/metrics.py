@@ -1,0 +1,96 @@
+"""Prometheus metrics (``prometheus-client``), observed at the driver edge.
+
+The session core stays pure: the driver shows every client input and output to a
+`StreamMetrics`, which counts and times what operators watch. Metric names are documented in
+docs/operations.md; they live in the default registry and are served by `serve_metrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from sonicwire.server.core import events as ev
+
+__all__ = [
+    "ACTIVE_STREAMS",
+    "BACKEND_ERRORS",
+    "SESSION_CONTINUATIONS",
+    "STREAMS_REJECTED",
+    "StreamMetrics",
+    "serve_metrics",
+]
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+ACTIVE_STREAMS = Gauge("sonicwire_active_streams", "Conversations in progress.")
+STREAMS_TOTAL = Counter("sonicwire_streams_total", "Conversations started.")
+STREAMS_REJECTED = Counter(
+    "sonicwire_streams_rejected_total", "Streams ended with an error, by reason.", ["reason"]
+)
+FRAMES_IN = Counter("sonicwire_frames_in_total", "Audio messages received from clients.")
+FRAMES_OUT = Counter("sonicwire_frames_out_total", "Audio messages sent to clients.")
+DROPPED_FRAMES = Counter(
+    "sonicwire_dropped_frames_total", "Assistant audio dropped by barge-in, in 20 ms frames."
+)
+BARGE_INS = Counter(
+    "sonicwire_barge_ins_total", "Interruptions of the assistant, by source.", ["source"]
+)
+TURN_LATENCY = Histogram(
+    "sonicwire_turn_latency_seconds",
+    "End of user speech to final user transcript.",
+    buckets=_LATENCY_BUCKETS,
+)
+FIRST_AUDIO = Histogram(
+    "sonicwire_time_to_first_audio_seconds",
+    "End of user speech to the first assistant audio sent.",
+    buckets=_LATENCY_BUCKETS,
+)
+TOOL_DURATION = Histogram(
+    "sonicwire_tool_duration_seconds",
+    "Tool call durations, by tool.",
+    ["tool"],
+    buckets=_LATENCY_BUCKETS,
+)
+TOOL_ERRORS = Counter(
+    "sonicwire_tool_errors_total",
+    "Tool calls that did not end OK, by tool and status.",
+    ["tool", "status"],
+)
+BACKEND_ERRORS = Counter(
+    "sonicwire_backend_errors_total", "Backend failures, by reason.", ["reason"]
+)
+SESSION_CONTINUATIONS = Counter(
+    "sonicwire_session_continuations_total", "Backend stream switches (Nova Sonic continuation)."
+)
+
+
+class StreamMetrics:
+    """Observes one conversation's traffic; cheap enough for every 20 ms frame."""
+
+    def on_input(self, event: ev.ClientEvent) -> None:
+        if isinstance(event, ev.AudioReceived):
+            FRAMES_IN.inc()
+
+    def on_output(self, output: ev.ClientOutput) -> None:
+        match output:
+            case ev.AudioOut():
+                FRAMES_OUT.inc()
+            case ev.InterruptionOut(source=source, dropped_ms=dropped_ms):
+                BARGE_INS.labels(source.value).inc()
+                DROPPED_FRAMES.inc(dropped_ms // 20)
+            case ev.TurnCompleteOut(first_audio_ms=first_audio, transcript_ms=transcript):
+                if first_audio:
+                    FIRST_AUDIO.observe(first_audio / 1000)
+                if transcript:
+                    TURN_LATENCY.observe(transcript / 1000)
+            case ev.ToolCallResultOut(name=name, status=status, duration_ms=duration):
+                TOOL_DURATION.labels(name).observe(duration / 1000)
+                if status is not ev.ToolStatus.OK:
+                    TOOL_ERRORS.labels(name, status.value).inc()
+            case _:
+                pass
+
+
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Serve /metrics on ``host:port`` from a daemon thread (prometheus-client's server)."""
+    start_http_server(port, addr=host)
