@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import urllib.request
 from pathlib import Path
@@ -106,7 +107,10 @@ async def test_metrics_count_streams_and_frames(speech_16k: bytes) -> None:
             requests = [config_request(), *audio_requests(audio)]
             responses = [r async for r in stub.Converse(request_stream(requests))]
         assert any(r.HasField("turn_complete") for r in responses)
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        url = f"http://127.0.0.1:{port}/metrics"
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
     values = {
         line.split(" ")[0]: float(line.split(" ")[1])
         for line in text.splitlines()
