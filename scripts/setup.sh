@@ -32,14 +32,14 @@ install_apt() {
 
 find_python() {
   # The AWS SDK needs Python >= 3.12; the machine's default python3 may be older.
-  local candidates=(python3.13 python3.12 python3)
+  local candidates=(python3.12 python3.13 python3)
   if command -v pyenv >/dev/null; then
     local root; root=$(pyenv root)
-    for v in "$root"/versions/3.13.* "$root"/versions/3.12.*; do
+    for v in "$root"/versions/3.12.* "$root"/versions/3.13.*; do
       [[ -x "$v/bin/python3" ]] && candidates+=("$v/bin/python3")
     done
   fi
-  for dir in /root/.pyenv/versions/3.13.* /root/.pyenv/versions/3.12.* "$HOME"/.pyenv/versions/3.1[23].*; do
+  for dir in /root/.pyenv/versions/3.12.* /root/.pyenv/versions/3.13.* "$HOME"/.pyenv/versions/3.1[23].*; do
     [[ -x "$dir/bin/python3" ]] && candidates+=("$dir/bin/python3")
   done
   for py in "${candidates[@]}"; do

@@ -47,3 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def up_main(argv: Sequence[str] | None = None) -> int:
+    """`sonicwire up`: the gRPC server and the browser gateway in one process."""
+    try:
+        from sonicwire.gateway.up import up_main as gateway_up_main
+    except ImportError as error:
+        print(f"sonicwire up needs the gateway: pip install 'sonicwire[gateway]' ({error})")
+        return 2
+    return gateway_up_main(argv)

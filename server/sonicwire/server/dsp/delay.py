@@ -96,7 +96,7 @@ class SampleLog:
             self._end = max(position, self._base)
 
     def read(self, start: int, count: int) -> Int16Array:
-        """Samples ``[start, start + count)``: a view when all were written, else a zero-filled copy.
+        """Samples ``[start, start + count)``: a view if all were written, else zero-filled.
 
         The result may be a view into the log: copy it before the next write if you keep it.
         """

@@ -238,10 +238,11 @@ class FrontEnd:
         """Whether speech must be ignored because it may be echo the filter cannot cancel yet.
 
         Until the estimator has confirmed the delay and the canceller, retrained on it, removes
-        most of the echo (``EchoStage.converged``), far-end audio that may be reaching the mic passes through almost uncancelled and
-        would trigger the VAD: the assistant interrupting itself. Hold while far-end audio
-        could be audible, the filter is untrained, and the far end has played for less than
-        ``NO_ECHO_SECS`` (past that without a lock there is no echo to find: headphones).
+        most of the echo (``EchoStage.converged``), far-end audio reaching the mic passes
+        almost uncancelled and would trigger the VAD: the assistant interrupting itself. Hold
+        while far-end audio could be audible and the filter is not converged, for at most
+        ``NO_ECHO_SECS`` of far-end playback since the last (re)alignment (past that without
+        convergence there is no echo to find, e.g. headphones, or it is double talk).
         """
         if not self._aec or self._echo.converged:
             return False

@@ -160,7 +160,7 @@ class EchoCanceller:
             ffi.from_buffer("spx_int16_t[]", far),
             self._out,
         )
-        return self._out_buffer[:]
+        return bytes(self._out_buffer[:])
 
     def cancel_into(self, mic: Buffer, far: Buffer, out: Buffer) -> None:
         """Like :meth:`cancel` but writes into ``out`` (a writable frame-sized buffer).
@@ -321,7 +321,7 @@ class Preprocessor:
         _check_frame(frame, self._frame_bytes, "preprocess")
         ffi.memmove(self._buf, frame, self._frame_bytes)
         self._lib.speex_preprocess_run(self._state, self._buf)
-        return self._buffer[:]
+        return bytes(self._buffer[:])
 
     def run_inplace(self, frame: Buffer) -> None:
         """Process one frame in place (``frame`` must be writable and frame-sized; unchecked)."""

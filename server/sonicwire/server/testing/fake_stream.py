@@ -137,6 +137,16 @@ class FakeStream:
         return len(self.audio) // 2 * 1000 // _INPUT_RATE
 
     @property
+    def output_rate(self) -> int:
+        """The assistant audio rate the client asked for in ``promptStart`` (24 kHz if none)."""
+        for event in self.events:
+            start = event.get("event", {}).get("promptStart")
+            if isinstance(start, dict):
+                rate = start.get("audioOutputConfiguration", {}).get("sampleRateHertz")
+                return int(rate) if isinstance(rate, int) else 24_000
+        return 24_000
+
+    @property
     def prompt_name(self) -> str:
         for event in self.events:
             start = event.get("event", {}).get("promptStart")
@@ -277,13 +287,15 @@ class FakeStream:
         self,
         pcm: bytes,
         *,
-        sample_rate: int = 24_000,
+        sample_rate: int | None = None,
         chunk_ms: int = 100,
         stop_reason: str = "END_TURN",
         pace: float = 0.0,
     ) -> None:
-        """One ASSISTANT AUDIO content block carrying ``pcm`` in ``chunk_ms`` pieces, sleeping
-        ``pace`` seconds between pieces (0: as fast as flow control allows)."""
+        """One ASSISTANT AUDIO content block carrying ``pcm`` (at ``sample_rate``, default the
+        requested rate) in ``chunk_ms`` pieces, sleeping ``pace`` seconds between pieces (0: as
+        fast as flow control allows)."""
+        sample_rate = sample_rate or self.output_rate
         await self.completion_start()
         block = await self._start(
             "AUDIO",
@@ -316,7 +328,7 @@ class FakeStream:
         sentences: Sequence[str],
         *,
         audio_ms: int = 300,
-        sample_rate: int = 24_000,
+        sample_rate: int | None = None,
         pace: float = 0.0,
     ) -> None:
         """The assistant says ``sentences``: per sentence a SPECULATIVE text, its audio and the
@@ -324,9 +336,10 @@ class FakeStream:
         for i, sentence in enumerate(sentences):
             last = i == len(sentences) - 1
             reason = "END_TURN" if last else "PARTIAL_TURN"
+            rate = sample_rate or self.output_rate
             await self.text("ASSISTANT", "SPECULATIVE", sentence, "PARTIAL_TURN")
             await self.audio_block(
-                tone(audio_ms, sample_rate), sample_rate=sample_rate, stop_reason=reason, pace=pace
+                tone(audio_ms, rate), sample_rate=rate, stop_reason=reason, pace=pace
             )
             await self.text("ASSISTANT", "FINAL", sentence, reason)
 
@@ -336,7 +349,7 @@ class FakeStream:
         assistant_text: str | Sequence[str],
         *,
         audio_ms: int = 300,
-        sample_rate: int = 24_000,
+        sample_rate: int | None = None,
     ) -> None:
         """A whole turn: the user's transcript, then the assistant speaking, then usage."""
         sentences = [assistant_text] if isinstance(assistant_text, str) else list(assistant_text)
