@@ -85,6 +85,7 @@ class Run:
     frames: int = 0
     delay: int | None = None
     realignments: int = 0
+    replayed_frames: int = 0
 
 
 def run_frontend(
@@ -127,6 +128,7 @@ def run_frontend(
     run.frames = len(mic) // N
     run.delay = fe.echo_delay
     run.realignments = fe.stats.realignments
+    run.replayed_frames = fe.stats.retrained_frames
     fe.close()
     return run
 
@@ -168,8 +170,14 @@ def erle_metrics(mic: Int16, out: Int16, onset: int, *, from_s: float = 3.0) -> 
 
 
 def make_echo_clip(
-    far: Float, delay_ms: int, seed: int, seconds: float, *, drift: float = DRIFT_PPM,
-    rt60: float = 0.3, echo_dbfs: float = ECHO_DBFS,
+    far: Float,
+    delay_ms: int,
+    seed: int,
+    seconds: float,
+    *,
+    drift: float = DRIFT_PPM,
+    rt60: float = 0.3,
+    echo_dbfs: float = ECHO_DBFS,
 ) -> tuple[Int16, Int16, Float, int]:
     """Echo-only mic clip: returns (mic, far int16, echo float, echo onset sample)."""
     n = int(seconds * FS)
@@ -190,8 +198,9 @@ def settings_linear() -> FrontEndSettings:
     return FrontEndSettings(noise_suppression=False, residual_echo_suppression=False)
 
 
-def evaluate_erle(far: Float, delays: Sequence[int], seconds: float, baselines: bool,
-                  nlms_delays: Sequence[int]) -> dict[str, Any]:
+def evaluate_erle(
+    far: Float, delays: Sequence[int], seconds: float, baselines: bool, nlms_delays: Sequence[int]
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     false_starts = 0
     for d in delays:
@@ -245,8 +254,9 @@ def evaluate_drift(far: Float, skews: Sequence[float], seconds: float) -> list[d
     return rows
 
 
-def evaluate_jump(far: Float, seconds: float, before_ms: int, after_ms: int,
-                  at_s: float) -> dict[str, Any]:
+def evaluate_jump(
+    far: Float, seconds: float, before_ms: int, after_ms: int, at_s: float
+) -> dict[str, Any]:
     """The client's buffer grows mid-stream: the bulk delay jumps from before to after."""
     n = int(seconds * FS)
     x = far[:n]
@@ -262,8 +272,9 @@ def evaluate_jump(far: Float, seconds: float, before_ms: int, after_ms: int,
     far16 = sig.to_int16(x)
     result: dict[str, Any] = {"before_ms": before_ms, "after_ms": after_ms, "at_s": at_s}
     for with_reports in (False, True):
-        rep = (Reports(delay=before_ms * 16, jump=(at + gap, after_ms * 16))
-               if with_reports else None)
+        rep = (
+            Reports(delay=before_ms * 16, jump=(at + gap, after_ms * 16)) if with_reports else None
+        )
         r = run_frontend(mic, far16, settings_full(), reports=rep)
         lin = run_frontend(mic, far16, settings_linear(), reports=rep)
         key = "reports" if with_reports else "no_reports"
@@ -293,16 +304,23 @@ def evaluate_hard_echo(far: Float, seconds: float, delays: Sequence[int]) -> dic
                     r = run_frontend(mic, far16, st, reports=rep)
                     starts = sum(1 for e in r.events if e[2] == "start")
                     total += starts
-                    cases.append({
-                        "delay_ms": d, "echo_dbfs": echo_dbfs, "rt60": rt60, "engine": engine,
-                        "reports": with_reports, "speech_started": starts,
-                        "erle": erle_metrics(mic, r.out, onset)["mean_db"],
-                    })
+                    cases.append(
+                        {
+                            "delay_ms": d,
+                            "echo_dbfs": echo_dbfs,
+                            "rt60": rt60,
+                            "engine": engine,
+                            "reports": with_reports,
+                            "speech_started": starts,
+                            "erle": erle_metrics(mic, r.out, onset)["mean_db"],
+                        }
+                    )
     return {"cases": cases, "speech_started_total": total}
 
 
-def evaluate_double_talk(far: Float, near: Float, delays: Sequence[int], seconds: float
-                         ) -> list[dict[str, Any]]:
+def evaluate_double_talk(
+    far: Float, near: Float, delays: Sequence[int], seconds: float
+) -> list[dict[str, Any]]:
     rows = []
     n = int(seconds * FS)
     near_start = 4 * FS
@@ -337,7 +355,9 @@ def evaluate_double_talk(far: Float, near: Float, delays: Sequence[int], seconds
     return rows
 
 
-def evaluate_vad_latency(far: Float, clips: list[Float], delays: Sequence[int]) -> dict[str, Any]:
+def evaluate_vad_latency(
+    far: Float, clips: list[Float], delays: Sequence[int], near_dbfs: float = NEAR_DBFS
+) -> dict[str, Any]:
     """Speech onset -> SpeechStarted, alone and as a barge-in over assistant playback."""
     result: dict[str, Any] = {}
     for engine in ("webrtc", "silero"):
@@ -367,7 +387,7 @@ def evaluate_vad_latency(far: Float, clips: list[Float], delays: Sequence[int]) 
                 n = int(seconds * FS)
                 seed = 200 + i + d
                 _mic, far16, echo, _o = make_echo_clip(far, d, seed, seconds)
-                talk = sig.set_level(clip, NEAR_DBFS)
+                talk = sig.set_level(clip, near_dbfs)
                 start = int((3.5 + 0.25 * (i % 4)) * FS)
                 near_mic = np.zeros(n)
                 near_mic[start : start + len(talk)] = talk[: n - start]
@@ -383,9 +403,12 @@ def evaluate_vad_latency(far: Float, clips: list[Float], delays: Sequence[int]) 
                 else:
                     missed += 1
         result[engine] = {
-            "quiet_ms": _stats(quiet), "quiet_missed": missed_quiet,
-            "barge_in_ms": _stats(barge), "barge_in_missed": missed,
-            "barge_in_false_before_onset": false_before, "clips": len(clips),
+            "quiet_ms": _stats(quiet),
+            "quiet_missed": missed_quiet,
+            "barge_in_ms": _stats(barge),
+            "barge_in_missed": missed,
+            "barge_in_false_before_onset": false_before,
+            "clips": len(clips),
         }
         print(f"  vad latency {engine}: {result[engine]}", flush=True)
     return result
@@ -396,9 +419,11 @@ def _stats(values: list[float]) -> dict[str, float | int | None]:
         return {"n": 0, "mean": None, "median": None, "p90": None, "max": None}
     a = np.array(values)
     return {
-        "n": len(values), "mean": round(float(a.mean()), 1),
+        "n": len(values),
+        "mean": round(float(a.mean()), 1),
         "median": round(float(np.median(a)), 1),
-        "p90": round(float(np.percentile(a, 90)), 1), "max": round(float(a.max()), 1),
+        "p90": round(float(np.percentile(a, 90)), 1),
+        "max": round(float(a.max()), 1),
     }
 
 
@@ -408,8 +433,13 @@ def evaluate_vad_accuracy(clips: list[Float], far: Float, quick: bool) -> dict[s
     if not quick:
         pieces = [far[i : i + 3 * FS] for i in range(0, min(len(far), 24 * FS), 3 * FS)]
         sets["piper_tts"] = pieces
-    conditions = [("quiet", "pink", None), ("pink_20dB", "pink", 20.0), ("pink_10dB", "pink", 10.0),
-                  ("pink_5dB", "pink", 5.0), ("alsa_noise_10dB", "alsa", 10.0)]
+    conditions = [
+        ("quiet", "pink", None),
+        ("pink_20dB", "pink", 20.0),
+        ("pink_10dB", "pink", 10.0),
+        ("pink_5dB", "pink", 5.0),
+        ("alsa_noise_10dB", "alsa", 10.0),
+    ]
     result: dict[str, Any] = {}
     for set_name, items in sets.items():
         parts: list[Float] = []
@@ -425,9 +455,9 @@ def evaluate_vad_accuracy(clips: list[Float], far: Float, quick: bool) -> dict[s
             cleaned = run_frontend(mic, None, FrontEndSettings()).out
             frames = len(mic) // N
             raw = webrtcvad.Vad(3)
-            raw_dec = np.array([
-                raw.is_speech(cleaned[i * N : (i + 1) * N].tobytes(), FS) for i in range(frames)
-            ])
+            raw_dec = np.array(
+                [raw.is_speech(cleaned[i * N : (i + 1) * N].tobytes(), FS) for i in range(frames)]
+            )
             row: dict[str, Any] = {"frames": frames, "speech_frames": int(labels[:frames].sum())}
             row["webrtcvad_raw_mode3"] = _acc(raw_dec, labels[:frames])
             for engine in ("webrtc", "silero"):
@@ -467,18 +497,20 @@ def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[
     frames = [mic[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
     result: dict[str, Any] = {"seconds": seconds, "frames": len(frames)}
 
-    def whole(settings: FrontEndSettings) -> tuple[float, int]:
+    def whole(settings: FrontEndSettings) -> tuple[float, Run]:
         best = float("inf")
-        realign = 0
+        run = None
         for _ in range(repeats):
             r = run_frontend(mic, far16, settings, reports=Reports(delay=d * 16))
-            best = min(best, r.cpu_s / r.frames)
-            realign = r.realignments
-        return best * 1e6, realign
+            if r.cpu_s / r.frames < best:
+                best, run = r.cpu_s / r.frames, r
+        assert run is not None
+        return best * 1e6, run
 
-    fe_us, realign = whole(FrontEndSettings())
+    fe_us, fe_run = whole(FrontEndSettings())
     result["frontend_us"] = round(fe_us, 1)
-    result["frontend_realignments"] = realign
+    result["frontend_realignments"] = fe_run.realignments
+    result["frontend_replayed_frames"] = fe_run.replayed_frames
     sil_us, _ = whole(FrontEndSettings(vad=VadSettings(engine="silero")))
     result["frontend_silero_us"] = round(sil_us, 1)
 
@@ -530,6 +562,10 @@ def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[
         "sum": round(kernels, 1),
     }
     result["ratio"] = round(fe_us / kernels, 2)
+    # the same without the replay bursts of realignments (each replayed frame is one AEC call)
+    steady = fe_us - fe_run.replayed_frames * aec_us / len(frames)
+    result["frontend_steady_us"] = round(steady, 1)
+    result["steady_ratio"] = round(steady / kernels, 2)
     print(f"  cpu: {result}", flush=True)
     return result
 
@@ -549,8 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     delays = [0, 400, 800] if quick else list(range(0, 801, 100))
     seconds = 8.0 if quick else 12.0
     print("ERLE sweep", flush=True)
-    erle = evaluate_erle(far, delays, seconds, baselines=True,
-                         nlms_delays=[400] if quick else delays)
+    erle = evaluate_erle(
+        far, delays, seconds, baselines=True, nlms_delays=[400] if quick else delays
+    )
     print("clock skew", flush=True)
     drift = evaluate_drift(far, [20.0, 100.0] if quick else [10.0, 20.0, 50.0, 100.0], seconds)
     print("delay jump", flush=True)
@@ -562,6 +599,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("VAD latency", flush=True)
     lat = evaluate_vad_latency(
         far, clips[:4] if quick else clips, [400] if quick else [0, 400, 800]
+    )
+    lat["quiet_user"] = {"near_dbfs": -34.0}
+    lat["quiet_user"].update(
+        evaluate_vad_latency(far, clips[:4] if quick else clips, [400], near_dbfs=-34.0)
     )
     print("VAD accuracy", flush=True)
     acc = evaluate_vad_accuracy(clips, far, quick)
@@ -575,11 +616,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": platform.machine(),
             "far_end_speech": far_sp.source,
             "near_end_speech": near_sp.source,
-            "echo_dbfs": ECHO_DBFS, "noise_dbfs": NOISE_DBFS, "near_dbfs": NEAR_DBFS,
-            "clip_seconds": seconds, "drift_ppm": DRIFT_PPM, "rt60_s": 0.3,
-            "alignment": vars(AlignmentPolicy()) if hasattr(AlignmentPolicy(), "__dict__")
+            "echo_dbfs": ECHO_DBFS,
+            "noise_dbfs": NOISE_DBFS,
+            "near_dbfs": NEAR_DBFS,
+            "clip_seconds": seconds,
+            "drift_ppm": DRIFT_PPM,
+            "rt60_s": 0.3,
+            "alignment": vars(AlignmentPolicy())
+            if hasattr(AlignmentPolicy(), "__dict__")
             else {k: getattr(AlignmentPolicy(), k) for k in AlignmentPolicy.__slots__},
-            "release_lead_ms": RELEASE_LEAD / 16, "device_latency_ms": DEVICE_LATENCY / 16,
+            "release_lead_ms": RELEASE_LEAD / 16,
+            "device_latency_ms": DEVICE_LATENCY / 16,
             "report_every_ms": REPORT_EVERY / 16,
             "runtime_s": round(time.time() - started, 1),
         },
@@ -605,4 +652,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-

@@ -59,10 +59,25 @@ def wrote(kind: str, count: int = 1) -> WaitFor:
 HALF_CLOSED = WaitFor(lambda call: call.half_closed)
 
 
+@dataclass(frozen=True)
+class Overwritten:
+    """The server ends the call with ``real``, then grpc.aio overwrites it with INTERNAL
+    "Internal error from Core" because a write failed at that moment (grpc/grpc#36066)."""
+
+    real: aio.AioRpcError
+
+
+CORE_WRITE_ERROR = aio.AioRpcError(
+    grpc.StatusCode.INTERNAL, aio.Metadata(), aio.Metadata(), "Internal error from Core"
+)
+
+
 class FakeCall:
     """A scripted stand-in for ``grpc.aio.StreamStreamCall``."""
 
-    def __init__(self, script: Iterable[pb.ConverseResponse | aio.AioRpcError | WaitFor]) -> None:
+    def __init__(
+        self, script: Iterable[pb.ConverseResponse | aio.AioRpcError | WaitFor | Overwritten]
+    ) -> None:
         self.script = deque(script)
         self.writes: list[pb.ConverseRequest] = []
         self.half_closed = False
@@ -71,6 +86,16 @@ class FakeCall:
         self.error: aio.AioRpcError | None = None
         self.finished = False
         self._changed = asyncio.Event()
+        self._done_callbacks: list[Callable[[FakeCall], None]] = []
+
+    def add_done_callback(self, callback: Callable[[FakeCall], None]) -> None:
+        self._done_callbacks.append(callback)
+
+    def _finish(self, error: aio.AioRpcError | None) -> None:
+        self.error, self.finished = error, True
+        callbacks, self._done_callbacks = self._done_callbacks, []
+        for callback in callbacks:
+            callback(self)
 
     def written(self, kind: str) -> list[Any]:
         return [getattr(w, kind) for w in self.writes if w.WhichOneof("request") == kind]
@@ -88,6 +113,8 @@ class FakeCall:
 
     def cancel(self) -> bool:
         self.cancelled = True
+        if not self.finished:
+            self._finish(aio.AioRpcError(grpc.StatusCode.CANCELLED, aio.Metadata(), aio.Metadata()))
         self._changed.set()
         return True
 
@@ -104,11 +131,16 @@ class FakeCall:
                 await self._changed.wait()
                 continue
             self.script.popleft()
+            if isinstance(item, Overwritten):
+                self._finish(item.real)
+                self.error = CORE_WRITE_ERROR
+                raise CORE_WRITE_ERROR
             if isinstance(item, aio.AioRpcError):
-                self.error, self.finished = item, True
+                self._finish(item)
                 raise item
             return item
-        self.finished = True
+        if not self.finished:
+            self._finish(None)
         return aio.EOF
 
     async def code(self) -> grpc.StatusCode:

@@ -17,6 +17,7 @@ from sonicwire.client import (
     Usage,
     read_wav,
     stream_audio,
+    stream_wav,
     write_wav,
 )
 from sonicwire.client.audio import iter_chunks, silence
@@ -153,3 +154,11 @@ def test_collector_keeps_audio_at_the_session_rate(tmp_path: Path) -> None:
     assert read_wav(tmp_path / "reply.wav") == PcmAudio(
         b"\x01\x00" * 480 + b"\x02\x00" * 480, 24000
     )
+
+
+async def test_stream_wav_reads_and_sends(speech_wav: Path) -> None:
+    clock = FakeClock()
+    sink = Sink(clock)
+    sent = await stream_wav(sink, speech_wav, speed=0)
+    assert sent == 200 and len(sink.sent) == 10
+    assert b"".join(chunk for _, chunk in sink.sent) == read_wav(speech_wav).pcm

@@ -214,9 +214,18 @@ def test_server_commands_are_delegated_with_their_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     received: list[tuple[str, list[str]]] = []
+
+    def serve_main(argv: list[str]) -> int:
+        received.append(("main", argv))
+        return 0
+
+    def up_main(argv: list[str]) -> int:
+        received.append(("up", argv))
+        return 3
+
     fake_cli = types.ModuleType("sonicwire.server.cli")
-    fake_cli.main = lambda argv: received.append(("main", argv)) or 0  # type: ignore[attr-defined]
-    fake_cli.up_main = lambda argv: received.append(("up", argv)) or 3  # type: ignore[attr-defined]
+    fake_cli.main = serve_main  # type: ignore[attr-defined]
+    fake_cli.up_main = up_main  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "sonicwire.server.cli", fake_cli)
     assert main(["serve", "--port", "0", "--help"]) == 0
     assert main(["up"]) == 3

@@ -22,6 +22,7 @@ from sonicwire.client import (
     TlsOptions,
     ToolCall,
     Transcript,
+    UnauthenticatedError,
     UnavailableError,
     Usage,
     session_config,
@@ -33,6 +34,7 @@ from .fake_stub import (
     FakeCall,
     FakeStub,
     FakeUnary,
+    Overwritten,
     Sleeps,
     WaitFor,
     rpc_error,
@@ -384,3 +386,23 @@ async def test_session_before_start_is_an_error() -> None:
         _ = conversation.session
     with pytest.raises(RuntimeError):
         await conversation.send_text("x")
+
+
+async def test_the_servers_status_survives_grpcs_internal_overwrite() -> None:
+    # grpc/grpc#36066: a write failing as the server ends the stream turns its status into
+    # INTERNAL "Internal error from Core"; the client reports the server's own status.
+    real = rpc_error(grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "bad key")
+    client, _ = client_for(FakeStub(FakeCall([Overwritten(real)])))
+    with pytest.raises(UnauthenticatedError) as info:
+        async with client.converse():
+            pass
+    assert info.value.reason == "UNAUTHENTICATED"
+
+    midway = rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "AUDIO_CHUNK_TOO_LARGE", "too big")
+    call = FakeCall([started(), Overwritten(midway)])
+    async with client_for(FakeStub(call))[0].converse() as conversation:
+        with pytest.raises(InvalidArgumentError) as too_big:
+            await collect(conversation)
+        with pytest.raises(InvalidArgumentError):
+            await conversation.send_audio(b"\x00\x00")
+    assert too_big.value.reason == "AUDIO_CHUNK_TOO_LARGE"

@@ -254,3 +254,16 @@ async def test_talk_needs_some_input(server: LoopbackServer) -> None:
     async with Client(server.target) as client:
         with pytest.raises(ValueError, match="needs audio, text or both"):
             await talk(client)
+
+
+async def test_early_rejection_keeps_its_status_every_time(
+    server: LoopbackServer, fake: FakeVoiceService
+) -> None:
+    # The server rejects the stream before reading the config while the client is writing
+    # it: grpc.aio alone reports INTERNAL for a good share of these (grpc/grpc#36066).
+    fake.fail_converse = (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", "bad key")
+    async with Client(server.target, retry=RetryPolicy.none()) as client:
+        for _ in range(30):
+            with pytest.raises(UnauthenticatedError):
+                async with client.converse():
+                    pass

@@ -167,3 +167,8 @@ def test_tool_call_arguments_parse_leniently() -> None:
 def test_speech_activity_started_property() -> None:
     assert SpeechActivity(SpeechActivityKind.STARTED, 0).started
     assert not SpeechActivity(SpeechActivityKind.STOPPED, 0).started
+
+
+def test_enums_print_as_their_names_and_compare_as_numbers() -> None:
+    assert str(Role.USER) == "USER" and f"{StopReason.END_TURN}" == "END_TURN"
+    assert Role.USER == pb.ROLE_USER

@@ -193,3 +193,13 @@ def test_transition_table_rejects_illegal_moves() -> None:
     fresh = TurnMachine()
     with pytest.raises(IllegalTransition):
         fresh.fire(Trigger.BARGE_IN)
+
+
+def test_client_tool_after_half_close_is_answered_at_once() -> None:
+    session = Session("s", quiet_settings(client_tools=frozenset({"lookup"})))
+    session.receive_backend(ev.AssistantAudio(ONE_SECOND, 16_000), now=0.0)
+    session.close(now=0.1)
+    session.receive_backend(ev.ToolRequested("c9", "lookup", "{}"), now=0.2)
+    assert session.tool_actions() == []
+    [result] = of_type(session.commands_to_send(), ev.SendToolResult)
+    assert result.status is ev.ToolStatus.CANCELLED and "error" in result.result_json

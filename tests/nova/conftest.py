@@ -54,7 +54,9 @@ class Collector:
         self.ended = True
         self._changed.set()
 
-    async def wait(self, predicate: Callable[[list[ev.BackendEvent]], bool], timeout: float = 10) -> None:
+    async def wait(
+        self, predicate: Callable[[list[ev.BackendEvent]], bool], timeout: float = 10
+    ) -> None:
         async with asyncio.timeout(timeout):
             while not predicate(self.events):
                 if self.ended:
@@ -100,7 +102,9 @@ def normalized(events: Iterable[RecordedEvent]) -> list[dict[str, Any]]:
 
     def fix(value: Any) -> Any:
         if isinstance(value, str):
-            return _UUID.sub(lambda m: names.setdefault(m.group(0), f"name-{len(names) + 1}"), value)
+            return _UUID.sub(
+                lambda m: names.setdefault(m.group(0), f"name-{len(names) + 1}"), value
+            )
         if isinstance(value, dict):
             return {k: fix(v) for k, v in value.items()}
         if isinstance(value, list):

@@ -29,8 +29,11 @@ TOOL = ToolDescription(
 
 
 async def test_full_turn_audio_in_transcripts_and_audio_out() -> None:
-    async with FakeBedrock(answer_each_utterance(after_audio_ms=200, user_text="What time is it?",
-                                                 assistant_text=["It is noon.", "Bye."])) as fake:
+    async with FakeBedrock(
+        answer_each_utterance(
+            after_audio_ms=200, user_text="What time is it?", assistant_text=["It is noon.", "Bye."]
+        )
+    ) as fake:
         backend, session, got = await open_session(fake)
         await send_frames(session, 0, 10)
         await got.wait_for(ev.AssistantTurnEnded)
@@ -73,18 +76,23 @@ async def test_scripted_conversation_sends_the_golden_sequence() -> None:
             session_id="golden",
             voice="Tiffany",
             system_prompt="You are a helpful assistant.",
-            inference=InferenceSettings(max_tokens=512, temperature=0.5, endpointing_sensitivity="MEDIUM"),
+            inference=InferenceSettings(
+                max_tokens=512, temperature=0.5, endpointing_sensitivity="MEDIUM"
+            ),
             tools=(TOOL,),
             output_sample_rate=48_000,
-            history=(Message(ev.Role.USER, "My name is Ada."),
-                     Message(ev.Role.ASSISTANT, "Hello Ada.")),
+            history=(
+                Message(ev.Role.USER, "My name is Ada."),
+                Message(ev.Role.ASSISTANT, "Hello Ada."),
+            ),
         )
         backend, session, got = await open_session(fake, options)
         await send_frames(session, 0, 10)
         (call,) = await got.wait_for(ev.ToolRequested)
         assert call == ev.ToolRequested("tool-1", "get_date_time", '{"timezone": "UTC"}')
-        await session.send(ev.SendToolResult("tool-1", "get_date_time", '{"time": "12:00"}',
-                                             ev.ToolStatus.OK))
+        await session.send(
+            ev.SendToolResult("tool-1", "get_date_time", '{"time": "12:00"}', ev.ToolStatus.OK)
+        )
         await got.wait_for(ev.AssistantTurnEnded)
         assert ev.AssistantText("It is 12:00.", True) in got.events
         assert all(a.sample_rate == 24_000 for a in got.of(ev.AssistantAudio))  # 48k: native

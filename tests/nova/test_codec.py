@@ -36,7 +36,9 @@ def test_scripted_conversation_matches_golden() -> None:
         voice="tiffany",
         output_sample_rate=24_000,
         system_prompt="You are a helpful assistant.",
-        inference=InferenceSettings(max_tokens=512, temperature=0.5, endpointing_sensitivity="HIGH"),
+        inference=InferenceSettings(
+            max_tokens=512, temperature=0.5, endpointing_sensitivity="HIGH"
+        ),
         tools=(TOOL,),
         nova2=True,
     )
@@ -64,7 +66,9 @@ def test_tools_carry_the_schema_as_a_json_string() -> None:
     assert isinstance(spec["inputSchema"]["json"], str)
     assert json.loads(spec["inputSchema"]["json"]) == TOOL.parameters
     assert start["toolUseOutputConfiguration"] == {"mediaType": "application/json"}
-    no_tools = codec.prompt_start("p", codec.StreamSetup(voice="matthew", output_sample_rate=16_000))
+    no_tools = codec.prompt_start(
+        "p", codec.StreamSetup(voice="matthew", output_sample_rate=16_000)
+    )
     assert "toolConfiguration" not in no_tools["event"]["promptStart"]
 
 
@@ -148,7 +152,9 @@ def answer(prefix: str, sentences: list[str], pcm: bytes) -> list[dict[str, obje
     return events
 
 
-def decode_all(decoder: codec.OutputDecoder, events: list[dict[str, object]]) -> list[ev.BackendEvent]:
+def decode_all(
+    decoder: codec.OutputDecoder, events: list[dict[str, object]]
+) -> list[ev.BackendEvent]:
     return [e for event in events for e in decoder.decode(event)]
 
 
@@ -183,8 +189,13 @@ def test_tool_use_keeps_the_turn_open_and_passes_arguments_as_a_string() -> None
         decoder,
         [
             block("TOOL", "TOOL", "FINAL", "t1"),
-            out("toolUse", contentId="t1", toolName="get_date_time", toolUseId="id-1",
-                content='{"timezone": "UTC"}'),
+            out(
+                "toolUse",
+                contentId="t1",
+                toolName="get_date_time",
+                toolUseId="id-1",
+                content='{"timezone": "UTC"}',
+            ),
             end("t1", "TOOL", "TOOL_USE"),
         ],
     )
@@ -213,8 +224,13 @@ def test_interrupted_marker_and_stop_reason_make_one_interruption_and_drop_lefto
     assert decoded == [ev.AssistantInterrupted()]
     assert not decoder.turn_open
     # The user's next turn lifts the suppression.
-    nxt = decode_all(decoder, [block("TEXT", "USER", "FINAL", "u2"),
-                               out("textOutput", contentId="u2", role="USER", content="Stop.")])
+    nxt = decode_all(
+        decoder,
+        [
+            block("TEXT", "USER", "FINAL", "u2"),
+            out("textOutput", contentId="u2", role="USER", content="Stop."),
+        ],
+    )
     assert nxt == [ev.UserTranscript("Stop.", True)]
     assert decode_all(decoder, answer("b", ["OK."], pcm))[-1] == ev.AssistantTurnEnded(
         ev.StopReason.END_TURN

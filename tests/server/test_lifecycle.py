@@ -93,3 +93,19 @@ async def test_idle_timeout() -> None:
             except grpc.aio.AioRpcError as error:
                 assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
                 assert error_reason(error) == "IDLE_TIMEOUT"
+
+
+async def test_half_close_right_after_speech_still_gets_the_answer(speech_16k: bytes) -> None:
+    """Audio sent faster than real time, then a half-close mid-utterance (no trailing silence):
+    the utterance is cut at the end of input and answered, and the stream ends OK."""
+    from .helpers import audio_requests, request_stream
+
+    async with running_server(backend=EchoBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            requests = [config_request(), *audio_requests(bytes(6400) + speech_16k, chunk=8000)]
+            call = stub.Converse(request_stream(requests))
+            responses = [r async for r in call]
+            assert await call.code() == grpc.StatusCode.OK
+    assert any(r.HasField("turn_complete") for r in responses)
+    assert any(r.HasField("audio") for r in responses)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import ssl
 from http import HTTPStatus
@@ -23,15 +24,23 @@ from typing import Self
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import InvalidHeader
 from websockets.http11 import Request, Response
 
 from .config import GatewayConfig
 from .connection import Connection, GatewayStats, reject
 from .protocol import CloseCode, Reason, error_event
-from .routes import StaticFiles, json_response, origin_allowed, select_subprotocol, text_response
+from .routes import (
+    StaticFiles,
+    json_response,
+    offered_subprotocols,
+    origin_allowed,
+    select_subprotocol,
+    text_response,
+)
 from .upstream import Upstream
 
-__all__ = ["SERVICE_NAME", "Gateway", "run_gateway"]
+__all__ = ["SERVICE_NAME", "Gateway", "RedactKeys", "run_gateway"]
 
 log = logging.getLogger("sonicwire.gateway")
 
@@ -39,6 +48,24 @@ SERVICE_NAME = "sonicwire-gateway"
 """The ``service`` reported by ``/health``."""
 
 WS_PATH = "/ws"
+
+_KEY_IN_TEXT = re.compile(r"key\.[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class RedactKeys(logging.Filter):
+    """Masks ``key.<token>`` subprotocols in log records: websockets logs handshake headers
+    at DEBUG level, and API keys must never reach the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _KEY_IN_TEXT.sub("key.<redacted>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_ws_log = logging.getLogger("sonicwire.gateway.websockets")
+_ws_log.addFilter(RedactKeys())
 
 
 class Gateway:
@@ -120,6 +147,7 @@ class Gateway:
             ping_timeout=ping,
             close_timeout=2.0,
             server_header=SERVICE_NAME,
+            logger=_ws_log,
             ssl=context,
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -146,6 +174,16 @@ class Gateway:
             if not origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
                 log.info("refused a WebSocket from origin %r", origin)
                 return text_response(HTTPStatus.FORBIDDEN, "origin not allowed")
+            try:
+                offered_subprotocols(request.headers)
+            except InvalidHeader:
+                # Checked here so that websockets' own 400 page, which quotes the header
+                # (and so the key), is never sent.
+                return text_response(
+                    HTTPStatus.BAD_REQUEST,
+                    "malformed Sec-WebSocket-Protocol header: offer 'sonicwire.v1' and "
+                    "'key.<token>' (API keys must be token characters, e.g. base64url)",
+                )
             return None
         if path == "/health":
             grpc_status = await self.upstream.health()

@@ -174,9 +174,6 @@ class Connection:
                 await self._conversation.aclose()
             if self._client is not None:
                 await self._client.close()
-            self._stats.peak_send_buffer_bytes = max(
-                self._stats.peak_send_buffer_bytes, self._outbox.peak_bytes
-            )
         await self._finish_socket(outcome, writer)
         return outcome.code
 
@@ -250,6 +247,8 @@ class Connection:
         if event.get("event") == "error":
             self._count_error(event)
         self._outbox.put(encode(event))
+        stats = self._stats
+        stats.peak_send_buffer_bytes = max(stats.peak_send_buffer_bytes, self._outbox.queued_bytes)
 
     # -- reader ------------------------------------------------------------------------------
 

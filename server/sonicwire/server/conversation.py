@@ -214,12 +214,14 @@ class Conversation:
             await self._backend.send(command)
 
     async def _tick(self) -> None:
-        while True:
+        while not self._done:
             now = self._clock()
             deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             self._wake.clear()
-            if timeout is None or timeout > 0:
+            if timeout == 0:
+                await asyncio.sleep(0)  # a due deadline must still let the loop run
+            else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
             now = self._clock()

@@ -19,7 +19,7 @@ Modules: ``client`` (``Client``), ``conversation``, ``events`` (typed events), `
 code and no numeric libraries.
 """
 
-from .audio import AudioCollector, PcmAudio, read_wav, stream_audio, write_wav
+from .audio import AudioCollector, PcmAudio, read_wav, stream_audio, stream_wav, write_wav
 from .client import DEFAULT_TARGET, Client, HealthStatus, ServerTool, TlsOptions, Voice
 from .config import SUPPORTED_SAMPLE_RATES, SessionConfig, session_config
 from .conversation import Conversation
@@ -120,6 +120,7 @@ __all__ = [
     "read_wav",
     "session_config",
     "stream_audio",
+    "stream_wav",
     "talk",
     "write_wav",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "read_wav",
     "silence",
     "stream_audio",
+    "stream_wav",
     "write_wav",
 ]
 
@@ -194,6 +195,28 @@ async def stream_audio(
         if on_progress is not None:
             on_progress(sent_samples * 1000 // audio.sample_rate_hz, total_ms)
     return sent_samples * 1000 // audio.sample_rate_hz
+
+
+async def stream_wav(
+    sink: AudioSink,
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    chunk_ms: int = 20,
+    speed: float = 1.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Read a WAV file and send it like a live microphone: :func:`read_wav` then
+    :func:`stream_audio`. The session's input rate must be the file's rate.
+
+    Returns:
+        Milliseconds of audio sent.
+
+    Raises:
+        AudioFormatError: the file is not 16-bit PCM at 8/16/24/48 kHz.
+        OSError: the file cannot be read.
+    """
+    audio = read_wav(source)
+    return await stream_audio(sink, audio, chunk_ms=chunk_ms, speed=speed, on_progress=on_progress)
 
 
 class AudioCollector:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as _metadata
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import grpc
 from grpc import aio
@@ -36,12 +36,18 @@ from .errors import DeadlineExceededError, UnavailableError, error_from_rpc
 from .retry import RetryPolicy
 from .tools import ClientTool, ToolHandler, declare_tools
 
-__all__ = ["DEFAULT_TARGET", "Client", "HealthStatus", "ServerTool", "TlsOptions", "Voice"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "Client",
+    "HealthStatus",
+    "ServerTool",
+    "TlsOptions",
+    "Voice",
+    "is_loopback",
+]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 """Where a local Sonicwire server listens by default."""
-
-_T = TypeVar("_T")
 
 
 def _version() -> str:
@@ -97,12 +103,18 @@ class TlsOptions:
 
 
 class HealthStatus(enum.IntEnum):
-    """Serving status from ``grpc.health.v1``."""
+    """Serving status from ``grpc.health.v1``; prints as its name (``SERVING``)."""
 
     UNKNOWN = 0
     SERVING = 1
     NOT_SERVING = 2
     SERVICE_UNKNOWN = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +292,7 @@ class Client:
 
     # -- unary calls -----------------------------------------------------------------------
 
-    async def _unary(self, method: Callable[..., Awaitable[_T]], request: Any) -> _T:
+    async def _unary[T](self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         loop = asyncio.get_running_loop()
         timeout = self.timeout
         deadline = None if timeout is None else loop.time() + timeout

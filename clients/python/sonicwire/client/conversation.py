@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -48,9 +48,46 @@ from .tools import ClientTool, run_tool
 __all__ = ["Conversation"]
 
 _log = logging.getLogger("sonicwire.client")
-
 StartCall = Callable[[], Any]
 """Opens a new ``Converse`` call (a ``grpc.aio.StreamStreamCall`` or a test double)."""
+
+_CORE_WRITE_ERROR = "Internal error from Core"
+
+
+def _result_now[T](coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that completes without suspending (a finished call's status getters)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coroutine.close()
+    raise RuntimeError("the call has not finished")
+
+
+class _FirstStatus:
+    """Records the first status a call ends with.
+
+    grpc.aio replaces a call's status with INTERNAL "Internal error from Core" when a write
+    fails because the server has just ended the stream (grpc/grpc#36066), which would turn e.g.
+    UNAUTHENTICATED or AUDIO_CHUNK_TOO_LARGE into an opaque INTERNAL. Done callbacks run the
+    moment the server's status is set, before any such overwrite, so this keeps the real one.
+    """
+
+    def __init__(self) -> None:
+        self.error: SonicwireError | None = None
+
+    def __call__(self, call: Any) -> None:
+        try:
+            code = _result_now(call.code())
+            if code == grpc.StatusCode.OK or code == grpc.StatusCode.CANCELLED:
+                return
+            details = _result_now(call.details())
+            if code == grpc.StatusCode.INTERNAL and details == _CORE_WRITE_ERROR:
+                return
+            self.error = error_from_status(code, details, _result_now(call.trailing_metadata()))
+        except Exception:  # never let a status probe break the call's callbacks
+            _log.debug("could not record the status of a Converse call", exc_info=True)
 
 
 class Conversation:
@@ -90,6 +127,7 @@ class Conversation:
         self._start_timeout = start_timeout
         self._sleep = sleep
         self._call: Any = None
+        self._status = _FirstStatus()
         self._session: SessionStarted | None = None
         self._pending: deque[Event] = deque()
         self._write_lock = asyncio.Lock()
@@ -153,6 +191,10 @@ class Conversation:
         self, deadline: float | None, loop: asyncio.AbstractEventLoop
     ) -> SessionStarted:
         call = self._call = self._start_call()
+        self._status = _FirstStatus()
+        add_done_callback = getattr(call, "add_done_callback", None)
+        if add_done_callback is not None:
+            add_done_callback(self._status)
         try:
             # If the call already ended, read() below raises its status.
             with contextlib.suppress(aio.AioRpcError, asyncio.InvalidStateError):
@@ -161,7 +203,7 @@ class Conversation:
             async with asyncio.timeout(remaining):
                 first = await call.read()
         except aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+            raise self._error(exc) from None
         except TimeoutError:
             call.cancel()
             raise DeadlineExceededError(
@@ -310,11 +352,16 @@ class Conversation:
             try:
                 await call.write(request)
             except aio.AioRpcError as exc:
-                raise error_from_rpc(exc) from None
+                raise self._error(exc) from None
             except asyncio.InvalidStateError:
                 raise await self._ended_error(call) from None
 
+    def _error(self, exc: aio.AioRpcError) -> SonicwireError:
+        return self._status.error or error_from_rpc(exc)
+
     async def _ended_error(self, call: Any) -> SonicwireError:
+        if self._status.error is not None:
+            return self._status.error
         code = await call.code()
         if code is not None and code != grpc.StatusCode.OK:
             details = await call.details()
@@ -354,7 +401,7 @@ class Conversation:
                 message = await call.read()
             except aio.AioRpcError as exc:
                 self._finished = True
-                raise error_from_rpc(exc) from None
+                raise self._error(exc) from None
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if self._closed and (task is None or task.cancelling() == 0):

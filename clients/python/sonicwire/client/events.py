@@ -50,11 +50,20 @@ __all__ = [
 
 
 class _ProtoEnum(enum.IntEnum):
-    """An IntEnum mirroring a proto enum; unknown numbers map to ``UNSPECIFIED``."""
+    """An IntEnum mirroring a proto enum; unknown numbers map to ``UNSPECIFIED``.
+
+    It prints as its name (``USER``), and compares equal to the proto's number.
+    """
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
         return cls(0)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
 
 
 class Role(_ProtoEnum):

@@ -95,6 +95,7 @@ async def talk(
     chunk_ms: int = 20,
     trailing_silence_ms: int = 1000,
     reply_timeout: float = 30.0,
+    hear_timeout: float = 2.0,
     on_event: Callable[[Event], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> TalkResult:
@@ -102,9 +103,9 @@ async def talk(
 
     The typed turn goes first; the audio is streamed once the assistant has answered it.
     After each input the assistant's answer (a ``TurnComplete`` other than for tool use) is
-    awaited, at most ``reply_timeout`` seconds: always after text, and after audio when the
-    audio is not near-silent or the server reported user speech. Then the stream is
-    half-closed (so client tools can be answered until then) and read to its end.
+    awaited, at most ``reply_timeout`` seconds: always after text, and after audio once the
+    server has reported user speech. Then the stream is half-closed (client tools can be
+    answered until then) and read to its end.
 
     Args:
         client: the client to talk through.
@@ -117,6 +118,8 @@ async def talk(
         trailing_silence_ms: silence sent after the audio so the server's voice activity
             detector sees the end of speech.
         reply_timeout: longest wait for an answer before half-closing.
+        hear_timeout: after audio that is not near-silent, longest wait for the server to
+            report the user's speech (when it has not yet) before concluding it heard none.
         on_event: called with every event as it arrives.
         on_progress: called with ``(sent_ms, total_ms)`` while audio is sent.
 
@@ -133,6 +136,7 @@ async def talk(
     collector = AudioCollector()
     answered = asyncio.Event()
     answered.set()
+    heard = asyncio.Event()
     sent_ms = 0
 
     def expect_answer() -> None:
@@ -153,15 +157,17 @@ async def talk(
                 await conversation.send_text(text)
                 await wait_for_answer()
             if audio is not None:
-                if _has_signal(audio.pcm):
-                    # Expect an answer even if the server has not reported speech by the time
-                    # the audio is sent (faster than real time, or a slow server).
-                    expect_answer()
                 rate = audio.sample_rate_hz
                 padded = PcmAudio(audio.pcm + silence(trailing_silence_ms, rate), rate)
                 sent_ms = await stream_audio(
                     conversation, padded, chunk_ms=chunk_ms, speed=speed, on_progress=on_progress
                 )
+                if _has_signal(audio.pcm) and not heard.is_set():
+                    # The server may lag behind audio sent faster than real time: give it a
+                    # moment to report the user's speech before deciding nobody spoke.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(hear_timeout):
+                            await heard.wait()
                 await wait_for_answer()
             await conversation.end_input()
 
@@ -184,6 +190,7 @@ async def talk(
                 match event:
                     case SpeechActivity(started=True) | Transcript(role=Role.USER):
                         expect_answer()
+                        heard.set()
                     case TurnComplete(stop_reason=reason) if reason is not StopReason.TOOL_USE:
                         answered.set()
                     case _:

@@ -18,7 +18,7 @@ import asyncio
 import os
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
@@ -31,8 +31,6 @@ from .retry import RetryPolicy
 from .tools import ClientTool, ToolHandler
 
 __all__ = ["SyncClient"]
-
-_T = TypeVar("_T")
 
 
 class SyncClient:
@@ -76,7 +74,7 @@ class SyncClient:
             health_stub=health_stub,
         )
 
-    def _run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+    def _run[T](self, coro: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(coro)
 
     def __enter__(self) -> Self:

@@ -42,6 +42,8 @@ class EchoSession:
                 # out of the collector on a later SendAudio too.
             case ev.SendText(text):
                 self._reply_text(text)
+            case ev.InputEnded():
+                self._collector.flush()
             case ev.SendToolResult() | ev.CancelResponse():
                 pass  # nothing is generated incrementally, so there is nothing to cancel
             case ev.EndSession():

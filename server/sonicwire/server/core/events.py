@@ -20,6 +20,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from sonicwire.server.core.errors import ErrorCode
+
 __all__ = [
     "AssistantAudio",
     "AssistantInterrupted",
@@ -37,6 +39,7 @@ __all__ = [
     "DeliverToolResult",
     "EndSession",
     "GoingAwayOut",
+    "InputEnded",
     "InterruptionOut",
     "InterruptionSource",
     "PlaybackReported",
@@ -200,6 +203,7 @@ class BackendFailed:
     reason: str
     message: str
     retryable: bool = False
+    code: ErrorCode | None = None  # None: UNAVAILABLE, the usual meaning of a backend failure
 
 
 type BackendEvent = (
@@ -264,6 +268,11 @@ class CancelResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class InputEnded:
+    """The client half-closed: no more user audio will come, so cut any utterance now."""
+
+
+@dataclass(frozen=True, slots=True)
 class EndSession:
     """The conversation is over: close orderly."""
 
@@ -275,6 +284,7 @@ type BackendCommand = (
     | SendText
     | SendToolResult
     | CancelResponse
+    | InputEnded
     | EndSession
 )
 

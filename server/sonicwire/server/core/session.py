@@ -18,6 +18,7 @@ client, and (resampled to 16 kHz) into the front end as the echo reference.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sonicwire.server.core import events as ev
@@ -158,6 +159,19 @@ class Session:
                     if name in self.settings.client_tools
                     else ev.ToolExecutor.SERVER
                 )
+                if executor is ev.ToolExecutor.CLIENT and self._client_closed:
+                    # A half-closed client can no longer send a ToolResult: answer the model
+                    # at once instead of letting the call run into its timeout.
+                    result = json.dumps(
+                        {"error": {"type": "unavailable", "message": "the client has ended input"}}
+                    )
+                    self._outputs.append(
+                        ev.ToolCallResultOut(call_id, name, ev.ToolStatus.CANCELLED, result, 0)
+                    )
+                    self._commands.append(
+                        ev.SendToolResult(call_id, name, result, ev.ToolStatus.CANCELLED)
+                    )
+                    return
                 self._pending_tools[call_id] = executor
                 call = ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
                 if executor is ev.ToolExecutor.CLIENT:
@@ -180,8 +194,8 @@ class Session:
                 self._discarding = False
             case ev.UsageReported(inp, out, total):
                 self._outputs.append(ev.UsageOut(inp, out, total))
-            case ev.BackendFailed(reason, message, retryable):
-                raise BackendError(reason, message, retryable=retryable)
+            case ev.BackendFailed(reason, message, retryable, code):
+                raise BackendError(reason, message, code=code, retryable=retryable)
         self._maybe_end()
 
     def receive_tool_dispatched(self, call_id: str) -> None:
@@ -222,6 +236,7 @@ class Session:
             # The stream ended mid-utterance: treat its end as the end of speech so the last
             # thing the user said is still answered.
             self._on_speech_stopped(self._front_end_position(), now)
+        self._commands.append(ev.InputEnded())
         self._maybe_end()
 
     def go_away(self, reason: str, grace_ms: int) -> None:

@@ -96,6 +96,8 @@ class EchoStage:
         self.offset = 0
         """Alignment offset in samples: the reference for mic position t is timeline[t - offset]."""
         self.delay: int | None = None
+        self.far_active = False
+        """Whether the last frame went through the canceller (far-end audio within reach)."""
         self.converged = False
         """Whether the linear filter, trained on the current alignment, removes
         ``policy.converged_db`` of echo (cleared by every realignment)."""
@@ -126,7 +128,9 @@ class EchoStage:
         """Cancel echo in (and clean) the mic frame that starts at ``position``."""
         out = self._out
         echo = self._echo
-        if echo is not None and self._far_active(position):
+        self.far_active = echo is not None and self._far_active(position)
+        if self.far_active:
+            assert echo is not None
             if not self._linked and self._res and self._pre is not None:
                 self._pre.link_echo(echo)
                 self._linked = True

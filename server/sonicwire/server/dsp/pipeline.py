@@ -25,7 +25,8 @@ import numpy as np
 from .aec import AlignmentPolicy, EchoStage
 from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
-from .vad import SpeechStarted, SpeechStopped, Vad, VadSettings
+from .gate import EchoGate
+from .vad import SpeechStarted, SpeechStopped, Vad, VadSettings, VadState
 
 __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
 
@@ -45,6 +46,11 @@ class FrontEndSettings:
     residual_echo_suppression: bool = True
     """Link the preprocessor to the echo state (speex residual echo suppression)."""
     vad: VadSettings = field(default_factory=VadSettings)
+    echo_vad_gate_db: float | None = 15.0
+    """While far-end audio is being cancelled, a frame counts as speech only if cleaning took
+    less than a threshold off its energy (echo alone loses 20 dB or more, a user talking over
+    it far less). The threshold starts here and adapts up to 25 dB as the stream's echo
+    attenuation is measured (:mod:`.gate`). None disables the gate."""
     max_echo_delay_ms: int = 1000
     """Largest bulk delay (network + client buffer + device) the estimator searches."""
     alignment: AlignmentPolicy = field(default_factory=AlignmentPolicy)
@@ -123,6 +129,11 @@ class FrontEnd:
         self._far_audible_frames = 0
         self._no_echo_frames = int(self.NO_ECHO_SECS * SAMPLE_RATE) // FRAME_SAMPLES
         self._ms_scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
+        gate_db = settings.echo_vad_gate_db
+        self._gate: EchoGate | None = None
+        if gate_db is not None and self._aec:
+            self._gate = EchoGate(floor_db=gate_db, ceiling_db=max(gate_db, 25.0))
+        self._prev_mic_ms = 0.0
         self.stats = FrontEndStats()
         self._closed = False
 
@@ -170,6 +181,13 @@ class FrontEnd:
             if self._aec:
                 self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
             cleaned = self._echo.process(frame, position)
+            mic_ms = 0.0
+            if self._gate and self._echo.far_active:
+                np.copyto(scratch, np.frombuffer(frame, dtype=np.int16))
+                mic_ms = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
+            if self._latency:
+                # the cleaned frame carries the previous input frame
+                mic_ms, self._prev_mic_ms = self._prev_mic_ms, mic_ms
             self._position = position + FRAME_SAMPLES
             self.stats.frames += 1
             if self._aec:
@@ -183,7 +201,11 @@ class FrontEnd:
                 continue
             np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
             mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
-            events = self._vad.process(cleaned, mean_square, allow_speech=not self._echo_hold())
+            allow = not self._echo_hold()
+            if allow and self._gate is not None and mic_ms > 0.0:
+                learn = self._vad.state is VadState.QUIET and self._echo.converged
+                allow = self._gate.allow(mic_ms, mean_square, learn=learn)
+            events = self._vad.process(cleaned, mean_square, allow_speech=allow)
             out.append(
                 FrontEndFrame(cleaned, position - self._latency, self._vad.in_speech, tuple(events))
             )

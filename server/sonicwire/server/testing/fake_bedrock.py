@@ -358,7 +358,12 @@ class FakeBedrock:
         cert.configure_cert(context)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), "127.0.0.1", 0, ssl=context
+            lambda: _Connection(self),
+            "127.0.0.1",
+            0,
+            ssl=context,
+            # A client that distrusts the certificate can leave the handshake hanging.
+            ssl_handshake_timeout=1.0,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ca_path = str(ca_path)

@@ -87,7 +87,7 @@ _TIME_WORDS = frozenset({"time", "clock"})
 _DATE_WORDS = frozenset({"date", "day", "today's", "month", "year", "weekday"})
 _GREETING_WORDS = frozenset({"hello", "hi", "hey", "howdy", "greetings"})
 _HELP_PHRASES = (
-    "help", "what can you do", "what can i ask", "what do you do", "how can you",
+    "help", "what can you", "can you do", "what can i ask", "what do you do", "how can you",
     "what are you", "who are you",
 )  # fmt: skip
 _THANKS_WORDS = frozenset({"thank", "thanks"})

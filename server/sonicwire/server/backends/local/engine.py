@@ -30,6 +30,7 @@ from sonicwire.server.core.errors import BackendError, ErrorCode
 from .session import LocalSession
 from .stt import LanguageModel, RecognizerUnavailable, SpeechRecognizer
 from .tts import (
+    CachedSynthesizer,
     EspeakSynthesizer,
     Synthesizer,
     SynthesizerUnavailable,
@@ -122,7 +123,11 @@ class LocalBackend:
             )
         recognizer, synthesizer = await self._models(voice)
         session = LocalSession(
-            options, recognizer=recognizer, synthesizer=synthesizer, executor=self._executor
+            options,
+            recognizer=recognizer,
+            synthesizer=synthesizer,
+            executor=self._executor,
+            on_close=self._sessions.discard,
         )
         self._sessions.add(session)
         return session
@@ -166,9 +171,10 @@ class LocalBackend:
             if synthesizer is None:
                 log.info("loading voice %s", voice)
                 if voice.startswith("espeak-"):
-                    synthesizer = EspeakSynthesizer(voice.removeprefix("espeak-"))
+                    inner: Synthesizer = EspeakSynthesizer(voice.removeprefix("espeak-"))
                 else:
-                    synthesizer = load_synthesizer(self._tts_engine, voice)
+                    inner = load_synthesizer(self._tts_engine, voice)
+                synthesizer = CachedSynthesizer(inner)
                 self._synthesizers[voice] = synthesizer
             return self._recognizer, synthesizer
 

@@ -6,9 +6,9 @@ The pieces, each usable alone:
   voices when Debian's ``flite`` is installed), as 16 kHz mono s16le.
 - `MicStream` / `mic_commands`: what the session core sends for a microphone stream that
   carries the speech: 20 ms `SendAudio` frames (silence and a low noise floor included) and
-  the VAD's `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with ``start_secs`` /
-  ``stop_secs`` would send them. The stop marker's offset is where the speech ended; it
-  arrives ``stop_secs`` later on the stream, as the front end's VAD does it.
+  the VAD's `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with
+  ``start_secs`` / ``stop_secs`` would send them. The stop marker's offset is where the
+  speech ended; it arrives ``stop_secs`` later on the stream, as the front end's VAD does it.
 - `ToolBox`: the real built-in tools (``get_date_time``, ``track_order`` on a SQLite store),
   called directly instead of through the server's tool runner.
 - `run_turn`: feeds the commands into a session, answers its tool requests from a `ToolBox`,
@@ -147,11 +147,12 @@ class MicStream:
         stopped_at = end + int(SAMPLE_RATE * self._stop_secs)
         commands: list[ev.BackendCommand] = []
         stop_index = -1
-        for frame in self._frames(signal):
+        for index, frame in enumerate(self._frames(signal)):
             commands.append(frame)
-            if self.position - _FRAME < started_at <= self.position:
+            end_of_frame = base + (index + 1) * _FRAME
+            if end_of_frame - _FRAME < started_at <= end_of_frame:
                 commands.append(ev.UserSpeechStarted(start))
-            if self.position - _FRAME < stopped_at <= self.position:
+            if end_of_frame - _FRAME < stopped_at <= end_of_frame:
                 stop_index = len(commands)
                 commands.append(ev.UserSpeechStopped(end))
         return MicCommands(commands, stop_index, start, end)

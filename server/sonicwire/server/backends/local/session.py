@@ -5,6 +5,7 @@ at a time:
 
     utterance (UtteranceCollector, cut by the front end's VAD markers)
       -> recognise (executor)      -> UserTranscript
+         (usually already done: `EarlyCut` starts it in the VAD's stop_secs wait)
       -> Dialogue.respond          -> Reply, or ToolRequested ... SendToolResult -> Reply
       -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
       -> AssistantTurnEnded(END_TURN)
@@ -30,13 +31,15 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
 from .dialogue import Dialogue, Reply, ToolCall
-from .stt import SpeechRecognizer
+from .early import EarlyCut, Guess
+from .stt import SpeechRecognizer, Transcript
 from .tts import Synthesizer
 
 __all__ = ["LocalSession"]
@@ -57,6 +60,14 @@ _TOOL_WAIT_S = 30.0
 _call_ids = itertools.count(1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Utterance:
+    """A user utterance to answer; ``early`` is its recognition, started before the marker."""
+
+    pcm: bytes
+    early: asyncio.Future[Transcript] | None = None
+
+
 class LocalSession:
     """See the module docstring. Built by `LocalBackend.open` inside the running loop."""
 
@@ -67,8 +78,10 @@ class LocalSession:
         recognizer: SpeechRecognizer,
         synthesizer: Synthesizer,
         executor: Executor,
+        on_close: Callable[[LocalSession], None] | None = None,
     ) -> None:
         self._options = options
+        self._on_close = on_close
         self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._executor = executor
@@ -76,7 +89,10 @@ class LocalSession:
         self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
         self._dialogue = Dialogue(tools=[tool.name for tool in options.tools])
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
-        self._jobs: asyncio.Queue[bytes | str] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Utterance | str] = asyncio.Queue()
+        self._early = EarlyCut(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
+        self._guess: tuple[Guess, asyncio.Future[Transcript]] | None = None
+        self._recognized: asyncio.Future[Transcript] | None = None  # for the next utterance
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         self._turn: asyncio.Task[None] | None = None
         # True once the current turn produced output the core has seen (a tool call, text,
@@ -87,6 +103,7 @@ class LocalSession:
         self._in_utterance = False
         self._utterance_overlaps_floor = False
         self._closed = False
+        self._shut_down = False
         self._worker = asyncio.create_task(self._work(), name=f"local-{options.session_id}")
 
     # --- BackendSession -----------------------------------------------------------------------
@@ -98,14 +115,22 @@ class LocalSession:
             case ev.SendAudio(pcm):
                 self._collector.push_audio(pcm)
                 self._position += len(pcm) // 2
+                guess = self._early.push_audio(pcm)
+                if guess is not None:
+                    self._recognize_early(guess)
             case ev.UserSpeechStarted(offset):
                 self._collector.speech_started(offset)
+                self._early.speech_started(offset)
                 if not self._in_utterance:
                     self._in_utterance = True
                     self._utterance_overlaps_floor = (
                         offset < self._floor_until - _FLOOR_SLACK_SAMPLES
                     )
             case ev.UserSpeechStopped(offset):
+                guess = self._early.speech_stopped(offset)
+                if guess is not None and self._guess is not None and self._guess[0] is guess:
+                    self._recognized = self._guess[1]
+                self._guess = None
                 self._collector.speech_stopped(offset)
             case ev.SendText(text):
                 self._jobs.put_nowait(text)
@@ -136,11 +161,19 @@ class LocalSession:
     def _queue_utterances(self) -> None:
         for utterance in self._collector.take():
             self._in_utterance = False
+            recognized, self._recognized = self._recognized, None
             if self._utterance_overlaps_floor:
                 self._utterance_overlaps_floor = False
                 log.debug("dropped %d ms of speech over the assistant", len(utterance) // 32)
                 continue
-            self._jobs.put_nowait(utterance)
+            self._jobs.put_nowait(_Utterance(utterance, recognized))
+
+    def _recognize_early(self, guess: Guess) -> None:
+        """Start recognising a guessed utterance (see ``early.py``); a newer guess replaces
+        an older one, whose result is then never used."""
+        future = self._loop.run_in_executor(self._executor, self._recognizer.recognize, guess.pcm)
+        future.add_done_callback(_consume)
+        self._guess = (guess, future)
 
     def _cancel_response(self) -> None:
         self._floor_until = self._position  # the client flushed our audio
@@ -166,11 +199,14 @@ class LocalSession:
                 self._finish_events()
                 return
 
-    async def _answer(self, job: bytes | str) -> None:
+    async def _answer(self, job: _Utterance | str) -> None:
         """One user turn, from audio (or typed text) to the end of the spoken answer."""
         try:
-            if isinstance(job, bytes):
-                heard = await self._run(self._recognizer.recognize, job)
+            if isinstance(job, _Utterance):
+                if job.early is not None:
+                    heard = await job.early
+                else:
+                    heard = await self._run(self._recognizer.recognize, job.pcm)
                 text = heard.text
                 if text:
                     self._emit(ev.UserTranscript(text, True))
@@ -230,6 +266,11 @@ class LocalSession:
             self._events.put_nowait(None)  # ends events()
 
     async def _shutdown(self) -> None:
+        if self._shut_down:
+            return
+        self._shut_down = True
+        if self._on_close is not None:
+            self._on_close(self)
         self._finish_events()
         for waiter in self._tool_waits.values():
             waiter.cancel()
@@ -243,3 +284,10 @@ class LocalSession:
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 log.debug("local session task ended with %r", task.exception())
+
+
+def _consume(future: asyncio.Future[Transcript]) -> None:
+    # A guess nobody awaits must not log "exception was never retrieved"; a failure that
+    # matters shows again when the utterance is recognised.
+    if not future.cancelled():
+        future.exception()

@@ -131,6 +131,10 @@ class SpeechRecognizer:
         if not audio:
             return Transcript("", 0.0)
         with self._decoder() as decoder:
+            # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which
+            # made one decoder's results depend on what it heard before (and on which pooled
+            # decoder a call got). Costs ~0.1 ms.
+            decoder.reinit_feat()
             decoder.start_utt()
             decoder.process_raw(audio, full_utt=True)
             decoder.end_utt()

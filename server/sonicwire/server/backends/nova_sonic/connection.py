@@ -20,7 +20,6 @@ background (its late output is dropped).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 import weakref
@@ -204,15 +203,16 @@ class NovaSonicSession:
             yield event
 
     async def aclose(self) -> None:
-        """Close promptly: end the current stream (briefly graceful), cancel every task."""
+        """Close promptly: give an orderly close (after `EndSession`) a moment, then end the
+        current stream briefly gracefully and cancel every task. Safe to call twice."""
         if self._closed:
             return
-        if self._finishing is not None:
-            with contextlib.suppress(Exception, TimeoutError):
-                async with asyncio.timeout(self._settings.close_timeout_s + 1):
-                    await asyncio.shield(self._finishing)
         self._closed = True
+        finishing = self._finishing
+        if finishing is not None and not finishing.done():
+            await asyncio.wait({finishing}, timeout=min(self._settings.close_timeout_s, 1.0))
         link, self._link = self._link, None
+        # Cancelling is safe everywhere: a stream being closed still frees its connection.
         tasks = [t for t in self._tasks if not t.done()]
         for task in tasks:
             task.cancel()
@@ -343,7 +343,9 @@ class NovaSonicSession:
 
     def _fail(self, error: BackendError) -> None:
         _log.warning("nova %s: failed: %s (%s)", self.session_id, error.message, error.reason)
-        self._events.put_nowait(ev.BackendFailed(error.reason, error.message, error.retryable))
+        self._events.put_nowait(
+            ev.BackendFailed(error.reason, error.message, error.retryable, error.code)
+        )
         self._events.put_nowait(None)
         self._ended = True
         if self._continuation is not None:

@@ -123,18 +123,17 @@ class StreamOpener:
             overrides["region"] = s.region
         if s.endpoint_url:
             overrides["endpoint_uri"] = s.endpoint_url
-        client: AsyncBedrockRuntimeClient | None = None
+        stream: NovaStream | None = None
         try:
             config = await AsyncBedrockRuntimeConfig.resolve(profile=s.profile, **overrides)
             if not config.region:
                 config.region = "us-east-1"
-            client = AsyncBedrockRuntimeClient(config=config)
-            stream = NovaStream(client, label)
+            stream = NovaStream(AsyncBedrockRuntimeClient(config=config), label)
             async with asyncio.timeout(s.open_timeout_s):
                 await stream._start(s.model_id, opening)
         except BaseException as exc:
-            if client is not None:
-                await _close_client(client)
+            if stream is not None:
+                await asyncio.shield(stream._release())
             if isinstance(exc, Exception):
                 raise to_backend_error(exc, f"opening the Nova Sonic stream{label}") from exc
             raise
@@ -164,18 +163,23 @@ class NovaStream:
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._body_task: asyncio.Task[Any] | None = None
         self._input_closed = False
         self._closed = False
         self.failure: BackendError | None = None
 
     async def _start(self, model_id: str, opening: Sequence[dict[str, Any]]) -> None:
+        before = asyncio.all_tasks()
         self._duplex = await self._client.invoke_model_with_bidirectional_stream(
             InvokeModelWithBidirectionalStreamOperationInput(model_id=model_id)
         )
         self._writer = asyncio.create_task(self._write_loop(), name=f"nova-writer{self.label}")
         # Bedrock may hold its response headers until the session starts: send first.
         self.send_many(opening)
-        _, self._receiver = await self._duplex.await_output()
+        try:
+            _, self._receiver = await self._duplex.await_output()
+        finally:
+            self._body_task = _body_task(asyncio.all_tasks() - before)
         self._reader = asyncio.create_task(self._read_loop(), name=f"nova-reader{self.label}")
 
     # --- input ---------------------------------------------------------------------------
@@ -262,17 +266,25 @@ class NovaStream:
     async def close(self, closing: Sequence[dict[str, Any]] = (), *, timeout: float = 3.0) -> None:
         """End the stream: queue ``closing`` and the end of input, give Bedrock up to
         ``timeout`` seconds to finish its output (which is discarded), then release the
-        connection and tasks. With ``timeout=0`` it is abrupt. Safe to call twice."""
+        connection and tasks. With ``timeout=0`` it is abrupt. Safe to call twice; if the
+        caller is cancelled midway, the release still completes before the cancel propagates."""
         if self._closed:
             return
         self._closed = True
-        if self.failure is None and timeout > 0:
-            self.end_input(closing)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    while await self._drain_one():
-                        pass
-        await self._release()
+        try:
+            if self.failure is None and timeout > 0:
+                self.end_input(closing)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        while await self._drain_one():
+                            pass
+        finally:
+            release = asyncio.ensure_future(self._release())
+            try:
+                await asyncio.shield(release)
+            except asyncio.CancelledError:
+                await release  # bounded: finish freeing the connection, then propagate
+                raise
 
     async def _drain_one(self) -> bool:
         try:
@@ -281,9 +293,49 @@ class NovaStream:
             return False
 
     async def _release(self) -> None:
+        """Free everything: request body, connection, tasks. Bounded in time."""
         self._input_closed = True
-        tasks = [t for t in (self._writer, self._reader) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        writer, reader = self._writer, self._reader
+        if writer is not None and not writer.done():
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+        if self._duplex is not None:
+            # Ending the request body lets the CRT's body task finish instead of waiting
+            # forever for data (it is the SDK's task, not ours, so we cannot cancel it).
+            with contextlib.suppress(Exception, TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await self._duplex.input_stream.close()
         await _close_client(self._client)
+        # With the connection gone the reader's pending receive ends by itself; cancelling
+        # it instead makes the CRT complain about a cancelled future.
+        if reader is not None and not reader.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await asyncio.wait({reader})
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        await _settle(self._body_task)
+
+
+async def _settle(task: asyncio.Task[Any] | None) -> None:
+    """Let the CRT's request-body task end and consume its outcome: when Bedrock ended the
+    stream first, writing the final empty frame fails, which is expected here and would
+    otherwise be logged as an unretrieved task exception."""
+    if task is None:
+        return
+    if not task.done():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await asyncio.wait({task})
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _body_task(new_tasks: set[asyncio.Task[Any]]) -> asyncio.Task[Any] | None:
+    """Find the CRT's request-body task among tasks created while the stream was opened."""
+    for task in new_tasks:
+        coro = task.get_coro()
+        if getattr(coro, "__qualname__", "").endswith("_set_request_body_generator"):
+            return task
+    return None

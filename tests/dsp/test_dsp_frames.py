@@ -10,7 +10,9 @@ def test_constants() -> None:
     assert (SAMPLE_RATE, FRAME_SAMPLES, FRAME_BYTES) == (16000, 320, 640)
 
 
-@pytest.mark.parametrize("sizes", [[640], [1], [7, 633, 1], [1280, 3], [639, 1, 641, 639], [3] * 500])
+@pytest.mark.parametrize(
+    "sizes", [[640], [1], [7, 633, 1], [1280, 3], [639, 1, 641, 639], [3] * 500]
+)
 def test_split_invariance(sizes: list[int]) -> None:
     data = np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes()
     chunker = FrameChunker()

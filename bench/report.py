@@ -1,0 +1,394 @@
+"""Render ``docs/BENCHMARKS.md`` and its plots from the results of ``bench.run``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render", "write_report"]
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    head = list(header)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+def _steps_table(steps: list[dict[str, Any]], probe: bool = True) -> str:
+    header = ["N", "CPU ms/stream-s", "cores", "RSS MB/stream"]
+    if probe:
+        header += ["p50 ms", "p99 ms", "front end+core mean/p99 ms", "loop lag p99 ms"]
+    header += ["late (jb60)", "dropped", "replies", "client cores", "other load", "result"]
+    rows = []
+    for r in steps:
+        if "error" in r:
+            rows.append([r["n"], *(["-"] * (len(header) - 2)), "error: " + r["error"][:80]])
+            continue
+        row = [
+            r["n"],
+            _f(r.get("cpu_ms_per_stream_s"), 2),
+            _f(r.get("cores_used"), 2),
+            _f(r.get("rss_per_stream_mb"), 2),
+        ]
+        if probe:
+            row += [
+                _f(r.get("latency_p50_ms"), 2),
+                _f(r.get("latency_p99_ms"), 2),
+                f"{_f(r.get('processing_mean_ms'), 3)} / {_f(r.get('processing_p99_ms'), 2)}",
+                _f(r.get("loop_lag_p99_ms"), 1),
+            ]
+        dropped = (r.get("gap_frames") or 0) + (r.get("frames_unprocessed") or 0)
+        row += [
+            f"{r.get('late_frames')} ({r.get('late_frames_jb60')})",
+            dropped,
+            r.get("replies"),
+            _f(r.get("client_cores_used"), 2),
+            _f(r.get("foreign_cores_used"), 2),
+            "pass" if r.get("pass") else "FAIL: " + "; ".join(r.get("fail_reasons", [])),
+        ]
+        rows.append(row)
+    return _table(header, rows)
+
+
+def _plots(results: dict[str, Any], img: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    img.mkdir(parents=True, exist_ok=True)
+    made = []
+    series = {
+        "Sonicwire (full front end, echo backend)": results.get("search", {}).get("steps", []),
+        "bare grpc.aio echo": results.get("bare_echo", {}).get("steps", []),
+        "pipecat (Silero VAD + echo)": results.get("pipecat", {}).get("steps", []),
+        "gateway + Sonicwire": results.get("gateway", {}).get("steps", []),
+    }
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, steps in series.items():
+        pts = [(r["n"], r["cpu_ms_per_stream_s"]) for r in steps if "cpu_ms_per_stream_s" in r]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=label)
+    kernel = results.get("kernels", {}).get("cpu_ms_per_stream_s")
+    if kernel:
+        ax.axhline(kernel, color="grey", linestyle="--", label="DSP kernels alone")
+        ax.axhline(2 * kernel, color="red", linestyle=":", label="target: 2x kernels")
+    ax.set_xlabel("concurrent streams (N), one server process")
+    ax.set_ylabel("server CPU ms per stream-second")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(img / "bench_cpu_vs_n.png", dpi=110)
+    plt.close(fig)
+    made.append("bench_cpu_vs_n.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, steps, keys in (
+        (
+            "Sonicwire",
+            series["Sonicwire (full front end, echo backend)"],
+            ("latency_p50_ms", "latency_p99_ms"),
+        ),
+        ("bare echo", series["bare grpc.aio echo"], ("latency_p50_ms", "latency_p99_ms")),
+    ):
+        for key, style in zip(keys, ("-", "--"), strict=True):
+            pts = [(r["n"], r[key]) for r in steps if r.get(key) is not None]
+            if pts:
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    marker="o",
+                    linestyle=style,
+                    label=f"{label} {key.split('_')[1]}",
+                )
+    ax.axhline(10, color="red", linestyle=":", label="target p99 10 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent streams (N), one server process")
+    ax.set_ylabel("added latency, client send -> frame out of the front end (ms)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(img / "bench_latency_vs_n.png", dpi=110)
+    plt.close(fig)
+    made.append("bench_latency_vs_n.png")
+    return made
+
+
+def render(results: dict[str, Any], images: list[str]) -> str:
+    s = results.get("summary", {})
+    k = results.get("kernels", {})
+    m = results.get("machine", {})
+    v = results.get("versions", {})
+    cfg = results.get("step_config", {})
+    out: list[str] = []
+    add = out.append
+    add("# Benchmarks\n")
+    add(
+        f"Generated by `python -m bench.run{' --quick' if results.get('mode') == 'quick' else ''}`"
+        f" ({results.get('mode')} mode) on {results.get('started_at')}, "
+        f"{_f(results.get('elapsed_s'), 0)} s. Raw figures: `bench/results/latest.json`. "
+        "Regenerate with `make bench` (full) or `make bench-quick` (under 3 minutes).\n"
+    )
+    add(
+        f"Machine: {m.get('cpus')} CPUs ({m.get('cpu_model')}), {m.get('memory_gb')} GiB, "
+        f"Linux {m.get('kernel')}; load average at start {m.get('loadavg_at_start')}. "
+        f"Python {v.get('python')}, grpcio {v.get('grpcio')}, protobuf {v.get('protobuf')}, "
+        f"numpy {v.get('numpy')}, webrtcvad-wheels {v.get('webrtcvad-wheels')}.\n"
+    )
+    add("## Against the targets\n")
+    t = s.get("targets", {})
+    add(
+        _table(
+            ["target", "measured", "status"],
+            [
+                [
+                    "server CPU per stream <= 2x the DSP kernels alone",
+                    f"{_f(s.get('sonicwire_cpu_ms_per_stream_s'), 2)} ms vs "
+                    f"{_f(s.get('kernel_cpu_ms_per_stream_s'), 2)} ms per stream-second = "
+                    f"**{_f(s.get('ratio_to_kernels'), 2)}x**",
+                    t.get("cpu_le_2x_kernels"),
+                ],
+                [
+                    ">= 150 real-time streams per core, p99 added latency <= 10 ms",
+                    f"**{_f(s.get('max_streams_one_process'))}** streams in one process "
+                    "pinned to one core",
+                    t.get("streams_per_core_ge_150"),
+                ],
+                [
+                    "memory < 1 MB per stream beyond idle",
+                    f"at most {_f(s.get('rss_per_stream_mb_max'), 2)} MB per stream",
+                    t.get("rss_per_stream_lt_1mb"),
+                ],
+                [
+                    "idle server < 150 MB RSS with nova-sonic configured",
+                    f"{_f(s.get('idle_rss_nova_mb'), 1)} MB",
+                    t.get("idle_nova_lt_150mb"),
+                ],
+            ],
+        )
+    )
+    add("")
+    add("## Headline\n")
+    lines = [
+        f"- DSP kernels alone (webrtcvad {_f(k.get('webrtcvad_us_per_frame'), 1)} µs + speex echo "
+        f"cancel {_f(k.get('speex_echo_us_per_frame'), 1)} µs + speex preprocess "
+        f"{_f(k.get('speex_preprocess_us_per_frame'), 1)} µs per 20 ms frame): "
+        f"**{_f(s.get('kernel_cpu_ms_per_stream_s'), 2)} ms CPU per stream-second**, a limit of "
+        f"{_f(k.get('streams_per_core'), 0)} streams per core.",
+        f"- Sonicwire at N={s.get('reference_n')} (the largest passing step): "
+        f"**{_f(s.get('sonicwire_cpu_ms_per_stream_s'), 2)} ms per stream-second** = "
+        f"{_f(s.get('ratio_to_kernels'), 2)}x the kernels, "
+        f"{_f(s.get('ratio_to_bare_echo'), 2)}x a bare "
+        f"grpc.aio echo ({_f(s.get('bare_echo_cpu_ms_per_stream_s'), 2)} ms) at the same N; "
+        f"its CPU alone would allow ~{_f(s.get('cpu_bound_streams_per_core'), 0)} "
+        "streams per core.",
+        f"- Largest N one process (one core) sustains with p99 <= 10 ms and no late or dropped "
+        f"frames: **{s.get('max_streams_one_process')}**; two processes sharing one port on the "
+        f"2-core machine: **{s.get('max_streams_two_processes')}** (with the load generator "
+        "sharing those cores).",
+    ]
+    for c in s.get("vs_pipecat", []):
+        lines.append(
+            f"- vs pipecat at N={c['n']}: Sonicwire "
+            f"{_f(c['sonicwire_cpu_ms_per_stream_s'], 2)} ms, "
+            f"pipecat {_f(c['pipecat_cpu_ms_per_stream_s'], 2)} ms per stream-second: "
+            f"**{_f(c['ratio'], 2)}x** pipecat's CPU (memory "
+            f"{_f(c['sonicwire_rss_per_stream_mb'], 2)} "
+            f"vs {_f(c['pipecat_rss_per_stream_mb'], 2)} MB per stream)."
+        )
+    if s.get("pipecat_max_streams") is not None:
+        lines.append(
+            f"- pipecat's largest passing N in one process: {s.get('pipecat_max_streams')}."
+        )
+    add("\n".join(lines) + "\n")
+    foreign = s.get("max_foreign_cores_during_search")
+    if foreign and foreign > 0.2:
+        add(
+            f"> **Caveat: the machine was shared.** Other processes used up to {_f(foreign, 2)} "
+            "cores during the search (column *other load*). CPU per stream-second is process CPU "
+            "time and barely moves with that; latency, late frames and therefore the capacity "
+            "figures are pessimistic for the steps where other load was high. Re-run on a quiet "
+            "machine before drawing conclusions from the capacity numbers.\n"
+        )
+    for image in images:
+        add(f"![{image}](img/{image})\n")
+
+    def section(title: str, key: str, probe: bool, intro: str) -> None:
+        data = results.get(key)
+        add(f"## {title}\n")
+        add(intro + "\n")
+        if data is None:
+            add(f"Not run: {results.get('skipped', {}).get(key, 'not reached')}.\n")
+            return
+        if data.get("error") and not data.get("steps"):
+            add(f"**Not measured:** {data['error']}\n")
+            return
+        add(_steps_table(data.get("steps", []), probe=probe) + "\n")
+
+    section(
+        "Sonicwire, one process on one core",
+        "search",
+        True,
+        "The server (`bench/probe_server.py`: the real server, echo backend, default front end "
+        "— speex echo cancellation 200 ms tail, preprocessor at -30 dB linked for residual echo "
+        "suppression, webrtcvad) is pinned to CPU 1, the load generator to CPU 0. N rises until a "
+        "step fails. *late*: assistant frames arriving after their playback time for a client "
+        "that starts playing on the first frame (in brackets: with a 60 ms jitter buffer); "
+        "*dropped*: gaps in the output offsets plus input frames the server never processed.",
+    )
+    section(
+        "The transport limit: bare grpc.aio echo",
+        "bare_echo",
+        True,
+        "A minimal servicer (`bench/bare_echo.py`) that answers every `AudioInput` with an "
+        "`AudioOutput` of the same bytes, at the same N: 50 messages in and 50 out per "
+        "stream-second (Sonicwire sends audio out only while replying, ~40% of the time here). "
+        "Its late-frame column is meaningless (no pacing) and is not judged.",
+    )
+    section(
+        "The peer: pipecat",
+        "pipecat",
+        False,
+        "pipecat-ai 1.14.0 (`bench/pipecat_peer.py`): FastAPI WebSocket transport per connection "
+        "(uvicorn), `VADProcessor(SileroVADAnalyzer)` on onnxruntime (no torch), an echo "
+        "processor that plays each utterance back, output paced in 20 ms chunks; RTVI, turn "
+        "tracking and the idle watchdog off, logging at WARNING. Same load generator over the "
+        "seed's JSON WebSocket protocol. pipecat sends audio at real time with no lead, so its "
+        "late frames are judged with a 60 ms client jitter buffer. It runs from its own venv "
+        "because pipecat-ai requires protobuf < 7 (see Gaps).",
+    )
+    prof = results.get("profile")
+    add("## Where Sonicwire's CPU goes (py-spy)\n")
+    if prof and prof.get("self"):
+        add(
+            f"py-spy (`--nonblocking`, 200 Hz) on the server at N={prof.get('n')} "
+            f"({prof.get('samples')} samples of busy CPU). Self time is where the CPU is spent; "
+            "inclusive time is what a call and everything under it costs. C code (speex, "
+            "webrtcvad, gRPC core) is charged to the Python function that called it.\n"
+        )
+        add("Top self time:\n")
+        add(
+            _table(
+                ["function", "% of samples"],
+                [[f"`{r['function']}`", _f(r["percent"], 1)] for r in prof["self"]],
+            )
+            + "\n"
+        )
+        add("Top inclusive time:\n")
+        add(
+            _table(
+                ["function", "% of samples"],
+                [[f"`{r['function']}`", _f(r["percent"], 1)] for r in prof["inclusive"]],
+            )
+            + "\n"
+        )
+    else:
+        why = (prof or {}).get("error") or results.get("skipped", {}).get("profile", "not reached")
+        add(f"Not measured: {why}.\n")
+    section(
+        "Scaling on one machine: two processes, one port",
+        "scaling",
+        True,
+        "Two server processes bind the same port with `grpc.so_reuseport=1` (set by the bench "
+        "wrapper; the server's own default is 0), the kernel spreads connections (one per stream) "
+        "between them. Nothing is pinned: the two servers and the load generator share the "
+        "machine's 2 cores, so the load generator's own CPU (column *client cores*) comes out of "
+        "the servers' capacity.",
+    )
+    section(
+        "WebSocket gateway in front of Sonicwire",
+        "gateway",
+        True,
+        "`python -m sonicwire.gateway` bridging the seed's JSON protocol to the gRPC server; both "
+        "pinned to CPU 1. CPU and RSS columns are gateway + server together; latency is still "
+        "measured at the gRPC server's front end (the gateway's own hop is not in it).",
+    )
+    nova = results.get("nova_idle", {})
+    add("## Idle memory\n")
+    rows = []
+    for backend, r in nova.items():
+        if isinstance(r, dict):
+            rows.append(
+                [
+                    backend,
+                    _f(r.get("rss_mb"), 1),
+                    _f(r.get("aws_crt_loaded")),
+                    r.get("error", "")[:120],
+                ]
+            )
+    add(_table(["backend", "idle RSS MB", "AWS CRT loaded", "error"], rows) + "\n")
+    add(
+        "Measured with `python -m sonicwire.server --backend B --port 0` and fake AWS "
+        "credentials (`AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y`), 1.5 s "
+        "after it reported ready, before any stream.\n"
+    )
+    add("## Method\n")
+    add(
+        "- Load: N concurrent `Converse` streams (`bench/loadgen.py`, its own process), each its "
+        "own "
+        "TCP connection, sending real speech — the alsa-utils voice samples resampled to 16 kHz — "
+        "in 20 ms frames on an absolute real-time schedule, each clip followed by a pause long "
+        "enough for the VAD to end the utterance and for the echo reply to play out, so every "
+        "utterance is answered. Streams start staggered over the ramp; figures cover a window of "
+        f"{cfg.get('duration_s')} s after {cfg.get('ramp_s')} s ramp + "
+        f"{cfg.get('warmup_s')} s warm-up. "
+        "A fresh server process is started for every step.\n"
+        "- CPU per stream-second: the server processes' user+system CPU time (psutil) over the "
+        "window, divided by N x window. RSS per stream: (RSS at the end of the window - RSS idle "
+        "before the load) / N.\n"
+        "- Added latency: a bench-only wrapper (`bench/probe_server.py`) times "
+        "`Session.receive_client` for every audio frame in the server process; the client records "
+        "when it wrote each frame; both use the same monotonic clock, so *p50/p99* is the time "
+        "from the client's write to the cleaned frame coming out of the front end (transport, "
+        "event-loop "
+        "queueing and processing; the preprocessor's fixed one-frame algorithmic delay is not in "
+        "it). *front end+core* is the processing alone. No server code is modified.\n"
+        "- Late frames: per assistant turn the client starts playback when the first frame arrives "
+        "and a frame is late if it arrives after its offset in the turn (Sonicwire paces at real "
+        "time + 120 ms lead, so the lead is the margin).\n"
+        "- Each step reports how much CPU the rest of the machine used (*other load*); before a "
+        "step "
+        "the runner waits briefly for the machine to be quiet, and servers and load generator run "
+        "at nice -10. A step is also marked failed when the load generator itself was saturated "
+        "(its send slip p99 > 5 ms or > 0.9 core), since it then bounds the result.\n"
+    )
+    add("## Gaps and caveats\n")
+    gaps = [
+        "- pipecat cannot be a plain extra of this project: pipecat-ai 1.14.0 requires "
+        "`protobuf<7` (and `soxr~=1.0`), while Sonicwire's generated stubs need protobuf >= 7.35. "
+        "The bench builds a separate venv from the pinned `bench/pipecat-requirements.txt` "
+        "(`python -m bench.peer_env`; `~/.cache/sonicwire/bench-pipecat-venv`). It pulls no torch "
+        "or CUDA (Silero runs on onnxruntime).",
+        "- The load generator runs on the same 2-core machine. One generator core drives roughly "
+        "120-150 streams; beyond that results are marked client-bound.",
+        "- Per-core capacity is measured with one server process pinned to one core; the "
+        "two-process "
+        "scaling test cannot isolate cores from the load generator on a 2-core machine.",
+    ]
+    for key, why in results.get("skipped", {}).items():
+        gaps.append(f"- Skipped `{key}`: {why}.")
+    for key in ("pipecat", "gateway", "profile", "scaling", "bare_echo", "search"):
+        data = results.get(key)
+        if isinstance(data, dict) and data.get("error"):
+            gaps.append(f"- `{key}` failed: {data['error'][:300]}")
+    add("\n".join(gaps) + "\n")
+    return "\n".join(out)
+
+
+def write_report(results: dict[str, Any], doc: Path, img: Path) -> None:
+    images = _plots(results, img)
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(render(results, images))

@@ -1,0 +1,353 @@
+"""One measurement step: fresh server process(es) + the load generator at one N.
+
+`run_step` starts the target (Sonicwire with probes, the bare echo, the pipecat peer, or the
+gateway in front of Sonicwire), records its idle RSS, runs ``bench.loadgen`` as a separate
+process, stops the servers (which writes the probe data), and returns one flat dict of figures.
+Servers and load generator are pinned to different cores when ``pin`` is set, so "one server
+process" means "one core" and the generator never steals the server's CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.procs import PYTHON, Child, Children, wait_quiet
+
+__all__ = ["StepConfig", "latency_from_probe", "run_step", "step_passes"]
+
+SERVER_CPU = "1"
+CLIENT_CPU = "0"
+LATENCY_P99_LIMIT_MS = 10.0
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    duration_s: float
+    warmup_s: float
+    ramp_s: float
+    drain_s: float
+    seed: int = 1
+    quiet_wait_s: float = 10.0
+
+
+def latency_from_probe(
+    probe_file: Path, times_file: Path, window: tuple[float, float]
+) -> dict[str, Any]:
+    """Correlate client send times with the server's per-frame probe (same monotonic clock)."""
+    probe = np.load(probe_file)
+    sends = np.load(times_file)
+    latency: list[np.ndarray] = []
+    processing: list[np.ndarray] = []
+    unprocessed = 0
+    matched = 0
+    for key in sends.files:
+        sid = key.split(":", 1)[1]
+        sent = sends[key]
+        in_window = (sent >= window[0]) & (sent < window[1])
+        if f"end:{sid}" not in probe.files:
+            unprocessed += int(in_window.sum())
+            continue
+        matched += 1
+        end = probe[f"end:{sid}"]
+        start = probe[f"start:{sid}"]
+        m = min(len(sent), len(end))
+        unprocessed += int(in_window[m:].sum())
+        mask = in_window[:m]
+        latency.append((end[:m] - sent[:m])[mask])
+        processing.append((end[:m] - start[:m])[mask])
+    lat = np.concatenate(latency) * 1000 if latency else np.zeros(0)
+    proc = np.concatenate(processing) * 1000 if processing else np.zeros(0)
+    lag = probe["loop_lag"] * 1000 if "loop_lag" in probe.files else np.zeros(0)
+
+    def pct(a: np.ndarray, q: float) -> float | None:
+        return float(np.percentile(a, q)) if len(a) else None
+
+    return {
+        "latency_frames": len(lat),
+        "latency_p50_ms": pct(lat, 50),
+        "latency_p99_ms": pct(lat, 99),
+        "latency_max_ms": float(lat.max()) if len(lat) else None,
+        "processing_p50_ms": pct(proc, 50),
+        "processing_p99_ms": pct(proc, 99),
+        "processing_mean_ms": float(proc.mean()) if len(proc) else None,
+        "loop_lag_p50_ms": pct(lag, 50),
+        "loop_lag_p99_ms": pct(lag, 99),
+        "frames_unprocessed": unprocessed,
+        "streams_probed": matched,
+    }
+
+
+def _start_servers(
+    children: Children, target: str, processes: int, pin: bool, step_dir: Path
+) -> tuple[list[Child], list[Path], str, str]:
+    """Start the target's server(s); return (children, probe files, mode, url/target)."""
+    servers: list[Child] = []
+    probes: list[Path] = []
+    cpus = ["--cpus", SERVER_CPU] if pin else []
+    if target in ("sonicwire", "bare-echo"):
+        port = 0
+        for i in range(processes):
+            probe = step_dir / f"probe-{i}.npz"
+            argv = [PYTHON, "-m", "bench.probe_server", "--kind", target, "--port", str(port)]
+            argv += ["--probe-out", str(probe), *cpus]
+            if processes > 1:
+                argv.append("--reuseport")
+            child = children.start(f"{target}-{i}", argv)
+            port = child.port
+            servers.append(child)
+            probes.append(probe)
+        return servers, probes, "grpc", f"127.0.0.1:{port}"
+    if target == "gateway":
+        probe = step_dir / "probe-0.npz"
+        server = children.start(
+            "sonicwire-for-gateway",
+            [PYTHON, "-m", "bench.probe_server", "--probe-out", str(probe), *cpus],
+        )
+        argv = [
+            PYTHON,
+            "-m",
+            "sonicwire.gateway",
+            "--port",
+            "0",
+            "--grpc-target",
+            server.target,
+            "--log-level",
+            "WARNING",
+        ]
+        if pin:
+            argv = ["taskset", "-c", SERVER_CPU, *argv]
+        gateway = children.start(
+            "gateway",
+            argv,
+            env={"SONICWIRE_GATEWAY_MAX_MESSAGES_PER_SECOND": "1000"},
+        )
+        return [server, gateway], [probe], "ws", f"ws://127.0.0.1:{gateway.port}/ws"
+    if target == "pipecat":
+        from bench.peer_env import ensure_peer_env
+
+        python = str(ensure_peer_env())
+        script = str(Path(__file__).with_name("pipecat_peer.py"))
+        argv = [python, script, "--port", "0"]
+        if pin:
+            argv = ["taskset", "-c", SERVER_CPU, *argv]
+        child = children.start("pipecat", argv, env={"PYTHONWARNINGS": "ignore"})
+        return [child], [], "ws", f"ws://127.0.0.1:{child.port}/ws"
+    raise ValueError(f"unknown target {target!r}")
+
+
+def run_step(
+    children: Children,
+    scratch: Path,
+    target: str,
+    n: int,
+    config: StepConfig,
+    *,
+    processes: int = 1,
+    pin: bool = True,
+    profile_out: Path | None = None,
+) -> dict[str, Any]:
+    """Measure ``target`` at ``n`` streams. Never raises for a failed step: see ``error``.
+
+    With ``profile_out``, py-spy samples the first server process during the window and its
+    collapsed stacks are written there.
+    """
+    if target == "pipecat":
+        # pipecat builds a Silero ONNX session per connection (~0.14 s, blocking its loop):
+        # connect slower than that and give the backlog time to clear before measuring.
+        config = replace(config, ramp_s=max(config.ramp_s, 0.2 * n), warmup_s=config.warmup_s + 2)
+    step_dir = scratch / f"{target}-p{processes}-n{n}-{time.monotonic_ns()}"
+    step_dir.mkdir(parents=True)
+    result: dict[str, Any] = {
+        "target": target,
+        "n": n,
+        "processes": processes,
+        "pinned": pin,
+        "ramp_s": config.ramp_s,
+        "warmup_s": config.warmup_s,
+    }
+    servers: list[Child] = []
+    result["machine_busy_cores_before"] = wait_quiet(config.quiet_wait_s)
+    try:
+        servers, probes, mode, url = _start_servers(children, target, processes, pin, step_dir)
+        time.sleep(0.5)
+        idle_rss = sum(s.rss() for s in servers)
+        out = step_dir / "load.json"
+        times = step_dir / "times.npz"
+        argv = [
+            PYTHON,
+            "-m",
+            "bench.loadgen",
+            "--mode",
+            mode,
+            "--target",
+            url,
+            "--n",
+            str(n),
+            "--duration",
+            str(config.duration_s),
+            "--warmup",
+            str(config.warmup_s),
+            "--ramp",
+            str(config.ramp_s),
+            "--drain",
+            str(config.drain_s),
+            "--seed",
+            str(config.seed),
+            "--out",
+            str(out),
+            "--times-out",
+            str(times),
+            "--lead-ms",
+            "0" if target == "pipecat" else "120",
+        ]
+        for s in servers:
+            argv += ["--server-pid", str(s.pid)]
+        if pin:
+            argv += ["--cpus", CLIENT_CPU]
+        budget = config.ramp_s + config.warmup_s + config.duration_s + config.drain_s + 40
+        if profile_out is not None:
+            load = _run_profiled(children, argv, out, budget, servers[0], config, profile_out)
+        else:
+            load = children.run_json(f"loadgen-{target}-{n}", argv, out, budget)
+        for s in servers:
+            children.stop(s)
+        servers = []
+        window = load["window_s"]
+        cpu = sum(load["server_cpu_s"].values())
+        rss = sum(load["server_rss"].values())
+        result.update(
+            window_s=window,
+            server_cpu_s=cpu,
+            cores_used=cpu / window,
+            cpu_ms_per_stream_s=cpu / window / n * 1000,
+            idle_rss_mb=idle_rss / 1e6,
+            rss_mb=rss / 1e6,
+            rss_per_stream_mb=(rss - idle_rss) / n / 1e6,
+            client_cores_used=load["client_cpu_s"] / window,
+            # CPU the rest of the machine used meanwhile (other work sharing the cores).
+            foreign_cores_used=max(
+                0.0, (load["system_busy_cpu_s"] - cpu - load["client_cpu_s"]) / window
+            ),
+            client_send_slip_p99_ms=load["send_slip_p99_ms"],
+            client_frames_sent_late=load["frames_sent_late"],
+            frames_sent=load["frames_sent"],
+            audio_frames_received=load["audio_frames_received"],
+            late_frames=load["late_frames"],
+            late_frames_jb60=load["late_frames_jb60"],
+            delivery_lag_p50_ms=load["delivery_lag_p50_ms"],
+            delivery_lag_p99_ms=load["delivery_lag_p99_ms"],
+            gap_frames=load["gap_frames"],
+            streams_failed=load["streams_failed"],
+            errors=load["errors"],
+            replies=load["turns"],
+            utterances=load["speech_stopped"],
+            interruptions=load["interruptions"],
+            clips=load["clips"],
+            audio_out_s=load["audio_out_s"],
+        )
+        if probes and all(p.exists() for p in probes):
+            merged = _merge_probes(probes, step_dir / "probe.npz")
+            result.update(
+                latency_from_probe(merged, times, (load["window_start"], load["window_end"]))
+            )
+        result["client_bound"] = bool(
+            result["client_cores_used"] > 0.9 or result["client_send_slip_p99_ms"] > 5.0
+        )
+    except Exception as error:  # a failed step is a result, not a crash
+        result["error"] = f"{type(error).__name__}: {error}"[:2000]
+    finally:
+        for s in servers:
+            with contextlib.suppress(Exception):
+                children.stop(s)
+    result["pass"], result["fail_reasons"] = step_passes(result)
+    return result
+
+
+def _run_profiled(
+    children: Children,
+    argv: list[str],
+    out: Path,
+    budget: float,
+    server: Child,
+    config: StepConfig,
+    profile_out: Path,
+) -> dict[str, Any]:
+    from bench.profile import py_spy_argv, py_spy_path
+
+    binary = py_spy_path()
+    if binary is None:
+        raise RuntimeError("py-spy is not installed")
+    loadgen = children.start("loadgen-profiled", argv, wait_ready=False)
+    spy: Child | None = None
+    try:
+        time.sleep(config.ramp_s + config.warmup_s + 0.7)  # ~ the generator's start-up
+        spy = children.start(
+            "py-spy",
+            py_spy_argv(binary, server.pid, config.duration_s - 0.5, profile_out),
+            wait_ready=False,
+            nice=0,
+        )
+        loadgen.popen.wait(budget)
+        spy.popen.wait(30)
+    finally:
+        children.stop(loadgen)
+        if spy is not None:
+            children.stop(spy)
+    if loadgen.popen.returncode != 0 or not out.exists():
+        raise RuntimeError(f"load generator failed:\n{loadgen.log_tail()}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def _merge_probes(files: list[Path], out: Path) -> Path:
+    if len(files) == 1:
+        return files[0]
+    data: dict[str, np.ndarray] = {}
+    lags = []
+    for f in files:
+        with np.load(f) as probe:
+            for key in probe.files:
+                if key == "loop_lag":
+                    lags.append(probe[key])
+                else:
+                    data[key] = probe[key]
+    data["loop_lag"] = np.concatenate(lags) if lags else np.zeros(0)
+    np.savez(out, **data)  # type: ignore[arg-type]
+    return out
+
+
+def step_passes(r: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Whether the step meets the bar: p99 <= 10 ms, no late or dropped frames, no failures."""
+    reasons = []
+    if "error" in r:
+        return False, ["step failed: " + r["error"].splitlines()[0]]
+    target = r["target"]
+    if r.get("streams_failed"):
+        reasons.append(f"{r['streams_failed']} streams failed")
+    if target == "pipecat":
+        # pipecat sends audio at real time with no lead: a client needs a jitter buffer.
+        if r.get("late_frames_jb60"):
+            reasons.append(f"{r['late_frames_jb60']} late frames (60 ms jitter buffer)")
+    elif target != "bare-echo" and r.get("late_frames"):
+        reasons.append(f"{r['late_frames']} late frames")
+    if r.get("gap_frames"):
+        reasons.append(f"{r['gap_frames']} dropped output frames")
+    if r.get("frames_unprocessed"):
+        reasons.append(f"{r['frames_unprocessed']} input frames never processed")
+    p99 = r.get("latency_p99_ms")
+    if p99 is not None and p99 > LATENCY_P99_LIMIT_MS:
+        reasons.append(f"p99 added latency {p99:.1f} ms > {LATENCY_P99_LIMIT_MS:g} ms")
+    if target in ("pipecat", "gateway") and r.get("cores_used", 0) > 0.95 * r["processes"]:
+        reasons.append("server CPU saturated")
+    if target != "bare-echo" and r.get("replies", 0) == 0:
+        reasons.append("no replies: the VAD never ended an utterance")
+    if r.get("client_bound"):
+        reasons.append("load generator saturated (result bounded by the client)")
+    return not reasons, reasons

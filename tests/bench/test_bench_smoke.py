@@ -1,0 +1,84 @@
+"""Smoke test of the benchmark: the load generator against a loopback echo server, ~3 s, N=2.
+
+It checks the shape of what the benchmark reports (keys present, values positive and finite),
+never how fast anything is: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.procs import Children
+from bench.report import render
+from bench.run import summarise
+from bench.steps import StepConfig, run_step
+
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/share/sounds/alsa/Front_Center.wav").exists(),
+    reason="needs the alsa-utils voice samples (installed by scripts/setup.sh)",
+)
+
+STEP_KEYS = {
+    "cpu_ms_per_stream_s",
+    "cores_used",
+    "idle_rss_mb",
+    "rss_mb",
+    "rss_per_stream_mb",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "processing_p50_ms",
+    "processing_p99_ms",
+    "loop_lag_p99_ms",
+    "late_frames",
+    "late_frames_jb60",
+    "gap_frames",
+    "frames_unprocessed",
+    "frames_sent",
+    "streams_failed",
+    "client_cores_used",
+    "foreign_cores_used",
+    "pass",
+    "fail_reasons",
+}
+POSITIVE = (
+    "cpu_ms_per_stream_s",
+    "cores_used",
+    "idle_rss_mb",
+    "rss_mb",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "processing_p50_ms",
+    "frames_sent",
+    "window_s",
+)
+
+
+def _finite(value: object) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def test_load_step_against_loopback_echo_server(tmp_path: Path) -> None:
+    children = Children(tmp_path)
+    config = StepConfig(duration_s=3.0, warmup_s=0.5, ramp_s=0.2, drain_s=0.5, quiet_wait_s=0.0)
+    try:
+        result = run_step(children, tmp_path, "sonicwire", 2, config, pin=False)
+    finally:
+        children.stop_all()
+    assert "error" not in result, result.get("error")
+    assert result.keys() >= STEP_KEYS
+    for key in POSITIVE:
+        assert result[key] > 0, (key, result[key])
+    for key, value in result.items():
+        assert _finite(value), (key, value)
+    for key in ("late_frames", "gap_frames", "frames_unprocessed", "streams_failed"):
+        assert result[key] >= 0
+    assert result["streams_probed"] == 2
+    # the results document round-trips through JSON and renders
+    results = json.loads(json.dumps({"mode": "quick", "search": {"steps": [result]}}))
+    results["summary"] = summarise(results)
+    assert results["summary"]["reference_n"] == 2
+    assert "Sonicwire, one process on one core" in render(results, [])

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sonicwire.server.dsp.delay import (
+    DelayEstimate,
+    DelayEstimator,
+    DelayTracker,
+    FarEndTimeline,
+    SampleLog,
+)
+
+from .dsp_testsignals import FS, bursts, room, to_int16
+
+
+def ramp(n: int, start: int = 1) -> np.ndarray:
+    return np.arange(start, start + n, dtype=np.int16)
+
+
+def test_sample_log_reads_views_and_zeros() -> None:
+    log = SampleLog(8)
+    log.write(0, ramp(4))
+    assert list(log.read(0, 4)) == [1, 2, 3, 4]
+    assert list(log.read(-2, 4)) == [0, 0, 1, 2]
+    assert list(log.read(3, 3)) == [4, 0, 0]
+    log.write(6, ramp(2, 10))  # gap at 4..5 reads as zeros
+    assert list(log.read(2, 6)) == [3, 4, 0, 0, 10, 11]
+    log.truncate(7)
+    assert list(log.read(6, 2)) == [10, 0]
+
+
+def test_sample_log_compacts_and_grows() -> None:
+    log = SampleLog(8)
+    for i in range(100):
+        log.forget_before(i * 4 - 8)
+        log.write(i * 4, ramp(4, i))
+    assert log.capacity <= 16
+    assert list(log.read(396, 4)) == list(ramp(4, 99))
+    log.write(400, ramp(50))  # bigger than the buffer: grows
+    assert list(log.read(400, 50)) == list(ramp(50))
+
+
+def test_timeline_schedules_back_to_back() -> None:
+    tl = FarEndTimeline(history=1000)
+    tl.push(ramp(100).tobytes(), mic_position=50)  # plays from 50
+    tl.push(ramp(100).tobytes(), mic_position=60)  # queued behind: from 150
+    assert tl.queue_end == 250
+    assert tl.scheduled(0) == 50 and tl.scheduled(150) == 200
+    tl.push(ramp(10).tobytes(), mic_position=400)  # queue had drained: starts at 400
+    assert tl.scheduled(200) == 400 and tl.far_total == 210
+    assert tl.scheduled(210) is None
+    assert list(tl.log.read(248, 4)) == [99, 100, 0, 0]
+
+
+def test_timeline_truncate_rebases_far_index() -> None:
+    tl = FarEndTimeline(history=1000)
+    tl.push(ramp(300).tobytes(), mic_position=0)
+    tl.truncate(120, mic_position=100)
+    assert tl.far_total == 120 and tl.queue_end == 120
+    assert tl.log.read(120, 10).tolist() == [0] * 10
+    tl.push(ramp(10, 500).tobytes(), mic_position=130)
+    assert tl.scheduled(120) == 130  # the next released sample is number 120
+
+
+@pytest.mark.parametrize("delay", [0, 4800, 12000])
+def test_estimator_finds_known_delay(delay: int) -> None:
+    far = to_int16(bursts(3.0, seed=delay))
+    path = room(1)
+    mic = np.convolve(np.concatenate([np.zeros(delay), far / 32768]), path)[: len(far)] * 0.3
+    mic += np.random.default_rng(1).standard_normal(len(mic)) * 1e-3
+    mic16 = to_int16(mic)
+    est = DelayEstimator()
+    reading = None
+    for t in range(est.window, len(far) + 1, 3200):
+        far_win = np.concatenate([np.zeros(est.window + est.max_delay, dtype=np.int16), far])
+        far_win = far_win[t : t + est.window + est.max_delay]
+        reading = est.update(mic16[t - est.window : t], far_win)
+    assert reading is not None
+    assert abs(reading.delay - delay) <= 8
+    assert reading.confidence > 15
+
+
+def test_estimator_ignores_uncorrelated_mic() -> None:
+    est = DelayEstimator()
+    far = to_int16(bursts(3.0, seed=9))
+    mic = to_int16(bursts(3.0, seed=10))
+    readings = []
+    for t in range(est.window + est.max_delay, len(far) + 1, 3200):
+        readings.append(
+            est.update(mic[t - est.window : t], far[t - est.window - est.max_delay : t])
+        )
+    assert all(r is None or r.confidence < 9 for r in readings)
+
+
+def test_tracker_needs_agreement_and_follows_reports() -> None:
+    tr = DelayTracker()
+    assert not tr.on_estimate(DelayEstimate(5000, 10.0))  # one moderate reading
+    assert tr.delay is None
+    assert tr.on_estimate(DelayEstimate(5010, 11.0))  # a second that agrees
+    assert tr.delay == 5010 and tr.locked
+    assert not tr.on_estimate(DelayEstimate(9000, 5.0))  # weak: ignored
+    tr2 = DelayTracker()
+    tr2.on_report(4000)
+    assert tr2.delay == 4000 and not tr2.locked
+    assert tr2.search_range() == (3200, 8800)
+    assert tr2.on_estimate(DelayEstimate(4600, 30.0))  # strong: one reading suffices
+    tr2.on_report(6000)  # the client's buffer grew by 2000 samples
+    assert tr2.delay == 6600
+    assert FS == 16000

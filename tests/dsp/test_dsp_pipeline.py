@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndFrame, FrontEndSettings
+from sonicwire.server.dsp.vad import SpeechStarted
+
+from .dsp_testsignals import FS, alsa_speech, bursts, room, to_int16
+
+N = 320
+LEAD = 1280  # the server releases far-end audio 80 ms ahead
+
+
+@dataclass
+class Scene:
+    mic: np.ndarray
+    far: np.ndarray
+    delay: int
+
+
+def scene(delay: int, seconds: float = 6.0, seed: int = 0) -> Scene:
+    far = to_int16(bursts(seconds, seed=seed))
+    echo = np.convolve(np.concatenate([np.zeros(delay), far / 32768]), room(seed + 1))[: len(far)]
+    noise = np.random.default_rng(seed).standard_normal(len(far)) * 1e-3
+    return Scene(to_int16(echo * 0.5 + noise), far, delay)
+
+
+def drive(
+    fe: FrontEnd,
+    sc: Scene,
+    sizes: list[int],
+    reports: int | None = None,
+) -> list[FrontEndFrame]:
+    """Feed the mic in pieces of ``sizes`` (cycled), releasing far-end audio every 20 ms."""
+    out: list[FrontEndFrame] = []
+    released = 0
+    pos = 0
+    k = 0
+    while pos < len(sc.mic):
+        if pos % N == 0:
+            while released < len(sc.far) and released - LEAD <= pos:
+                fe.push_far_end(sc.far[released : released + N].tobytes())
+                released += N
+            if reports is not None and pos and pos % 4000 == 0:
+                played = pos - reports
+                if 0 <= played < released:
+                    fe.report_playback(played)
+        size = sizes[k % len(sizes)]
+        k += 1
+        stop = min(len(sc.mic), pos + size, (pos // N + 1) * N)  # never cross a 20 ms mark
+        out += fe.process(sc.mic[pos:stop].tobytes())
+        pos = stop
+    return out
+
+
+def erle(sc: Scene, frames: list[FrontEndFrame], from_s: float) -> float:
+    out = np.zeros(len(sc.mic))
+    for f in frames:
+        out[f.offset : f.offset + N] = np.frombuffer(f.pcm, dtype=np.int16)
+    a = int(from_s * FS)
+    m = sc.mic[a:].astype(float)
+    return float(10 * np.log10(np.sum(m**2) / (np.sum(out[a:] ** 2) + 1e-9)))
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 333], [641, 2, 1001], [3], [320]])
+def test_split_at_odd_boundaries_gives_identical_output(sizes: list[int]) -> None:
+    sc = scene(4000, seconds=2.5)
+    reference = drive(FrontEnd(), sc, [N])
+    with FrontEnd() as fe:
+        assert drive(fe, sc, sizes) == reference
+    offsets = [f.offset for f in reference]
+    assert offsets == list(range(0, len(offsets) * N, N))
+
+
+def test_odd_byte_counts_are_carried_over() -> None:
+    sc = scene(1000, seconds=1.0)
+    pcm = sc.mic.tobytes()
+    a, b = FrontEnd(), FrontEnd()
+    whole = a.process(pcm)
+    pieces: list[FrontEndFrame] = []
+    for i in range(0, len(pcm), 331):  # odd byte counts: samples split across calls
+        pieces += b.process(pcm[i : i + 331])
+    assert pieces == whole
+    assert b.mic_position == len(pcm) // 2
+
+
+def test_alignment_without_reports() -> None:
+    sc = scene(8000)  # 500 ms bulk delay: far outside the 200 ms filter tail
+    with FrontEnd() as fe:
+        frames = drive(fe, sc, [N])
+        assert fe.delay_locked
+        assert fe.echo_delay is not None and abs(fe.echo_delay - 8000) <= 16
+        assert fe.alignment_offset == 8000 - 160  # the echo sits 10 ms into the tail
+    assert erle(sc, frames, 3.0) > 25.0
+    assert not any(isinstance(e, SpeechStarted) for f in frames for e in f.events)
+
+
+def test_alignment_from_playback_reports() -> None:
+    sc = scene(9600, seconds=3.0)
+    with FrontEnd() as fe:
+        # the client reports 40 ms less delay than the truth (its device latency)
+        frames = drive(fe, sc, [N], reports=9600 - 640)
+        assert fe.echo_delay is not None
+        assert abs(fe.echo_delay - 9600) <= 16
+    assert erle(sc, frames, 2.0) > 20.0
+
+
+def test_report_pins_delay_before_the_estimator() -> None:
+    with FrontEnd() as fe:
+        fe.push_far_end(bytes(2 * 16000))
+        fe.process(bytes(2 * 4000))
+        fe.report_playback(1000)  # sample 1000 (scheduled at 1000) plays at mic 4000
+        assert fe.echo_delay == 3000
+        assert not fe.delay_locked
+        fe.report_playback(16000)  # "everything played": no timing information, ignored
+        assert fe.echo_delay == 3000
+
+
+def test_truncate_far_end_cuts_the_queue() -> None:
+    with FrontEnd() as fe:
+        fe.push_far_end(np.full(16000, 1000, dtype=np.int16).tobytes())
+        fe.process(bytes(2 * 3200))
+        fe.truncate_far_end(3200)
+        fe.process(bytes(2 * 320))
+        fe.push_far_end(np.full(320, 7, dtype=np.int16).tobytes())  # plays right away
+        log = fe._timeline.log
+        assert log.read(3200, 320).tolist() == [0] * 320
+        assert fe._timeline.scheduled(3200) == 3520
+        assert log.read(3520, 320).tolist() == [7] * 320
+
+
+def test_passthrough_when_everything_is_off() -> None:
+    settings = FrontEndSettings(echo_cancellation=False, noise_suppression=False)
+    sc = scene(0, seconds=0.5)
+    with FrontEnd(settings) as fe:
+        assert fe.latency == 0
+        frames = fe.process(sc.mic.tobytes())
+    assert b"".join(f.pcm for f in frames) == sc.mic[: len(frames) * N].tobytes()
+
+
+def test_speech_events_on_real_speech() -> None:
+    speech = alsa_speech()
+    x = np.concatenate([np.zeros(FS // 2), speech / np.max(np.abs(speech)) * 0.3, np.zeros(FS)])
+    with FrontEnd() as fe:
+        frames = fe.process(to_int16(x).tobytes())
+    starts = [e for f in frames for e in f.events if isinstance(e, SpeechStarted)]
+    assert starts and abs(starts[0].offset - FS // 2) < 0.15 * FS
+    assert any(f.in_speech for f in frames)
+
+
+def test_close_is_idempotent() -> None:
+    fe = FrontEnd()
+    fe.close()
+    fe.close()
+    with pytest.raises(ValueError):
+        fe.process(bytes(640))
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValueError):
+        FrontEndSettings(echo_tail_ms=5)
+    with pytest.raises(ValueError):
+        FrontEndSettings(noise_suppress_db=10)

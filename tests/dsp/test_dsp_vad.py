@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sonicwire.server.dsp.vad import (
+    TRANSITIONS,
+    SileroEngine,
+    SpeechStarted,
+    SpeechStopped,
+    Vad,
+    VadInput,
+    VadSettings,
+    VadState,
+    find_silero_model,
+    volume,
+)
+
+from .dsp_testsignals import FS, alsa_speech, to_int16
+
+N = 320
+Q, ST, SP, SO = VadState.QUIET, VadState.STARTING, VadState.SPEAKING, VadState.STOPPING
+
+
+class Scripted:
+    """A VAD engine that returns scripted (confidence, raw) pairs."""
+
+    def __init__(self, script: list[float]) -> None:
+        self.script = list(script)
+
+    def analyze(self, frame: bytes) -> tuple[float, bool]:
+        c = self.script.pop(0)
+        return c, c >= 0.7
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+LOUD = (np.ones(N, dtype=np.int16) * 3000).tobytes()
+
+
+def run(script: list[float], **kw: float) -> tuple[list[VadState], list[list[object]]]:
+    settings = VadSettings(start_secs=kw.get("start", 0.06), stop_secs=kw.get("stop", 0.06))
+    vad = Vad(settings, engine=Scripted(script))
+    states, events = [], []
+    for _ in script:
+        events.append(list(vad.process(LOUD)))
+        states.append(vad.state)
+    return states, events
+
+
+def test_table_is_total() -> None:
+    for state in VadState:
+        assert set(TRANSITIONS[state]) == set(VadInput)
+
+
+# (confidences per frame, expected state after each frame); start/stop = 3 frames (60 ms)
+CASES = [
+    ([0, 0, 0], [Q, Q, Q]),
+    ([1, 0, 1, 0], [ST, Q, ST, Q]),  # blips never reach SPEAKING
+    ([1, 1, 1, 1], [ST, ST, SP, SP]),
+    ([1, 1, 1, 0, 1], [ST, ST, SP, SO, SP]),  # a short gap resumes speaking
+    ([1, 1, 1, 0, 0, 0, 0], [ST, ST, SP, SO, SO, Q, Q]),
+    ([0.5, 0.9, 0.9, 0.9, 0.2, 0.2, 0.2], [Q, ST, ST, SP, SO, SO, Q]),
+]
+
+
+@pytest.mark.parametrize(("script", "expected"), CASES)
+def test_transitions(script: list[float], expected: list[VadState]) -> None:
+    states, _ = run(script)
+    assert states == expected
+
+
+def test_event_offsets_are_onset_and_end() -> None:
+    _states, events = run([0, 0, 1, 1, 1, 1, 0, 0, 0, 0])
+    flat = [(i, e) for i, evs in enumerate(events) for e in evs]
+    assert flat == [(4, SpeechStarted(2 * N)), (8, SpeechStopped(6 * N))]
+
+
+def test_quiet_frames_are_not_speech() -> None:
+    vad = Vad(VadSettings(start_secs=0.0), engine=Scripted([1.0] * 3))
+    quiet = (np.ones(N, dtype=np.int16) * 3).tobytes()  # far below min_volume
+    assert vad.process(quiet) == []
+    assert vad.process(LOUD, allow_speech=False) == []
+    assert vad.process(LOUD) == [SpeechStarted(2 * N)]
+
+
+def test_volume_scale() -> None:
+    assert volume(0.0) == 0.0
+    assert volume((32767 / 10**0.5) ** 2) == pytest.approx(1.0, abs=0.01)  # -10 dBFS
+    full_scale_db = 20 * np.log10(32768)
+    ms_at = 10 ** ((0.6 * 100 - 20) / 10)
+    assert 20 * np.log10(np.sqrt(ms_at)) - full_scale_db == pytest.approx(-50.3, abs=0.1)
+    assert volume(ms_at) == pytest.approx(0.6)
+
+
+def test_settings_validation() -> None:
+    with pytest.raises(ValueError):
+        VadSettings(confidence=1.5)
+    with pytest.raises(ValueError):
+        VadSettings(engine="nope")  # type: ignore[arg-type]
+    assert VadSettings(speech_pad_ms=300).pad_samples == 4800
+
+
+def speech_then_noise() -> tuple[bytes, int, int]:
+    speech = alsa_speech()
+    speech = speech / np.sqrt(np.mean(speech**2)) * 0.05
+    rng = np.random.default_rng(2)
+    lead = np.zeros(FS)
+    x = np.concatenate([lead, speech, np.zeros(FS)])
+    x += rng.standard_normal(len(x)) * 0.001
+    return to_int16(x).tobytes(), FS, FS + len(speech)
+
+
+@pytest.mark.parametrize("engine", ["webrtc", "silero"])
+def test_real_speech_vs_noise(engine: str) -> None:
+    if engine == "silero":
+        try:
+            find_silero_model()
+        except FileNotFoundError:
+            pytest.skip("no silero model package")
+    pcm, start, end = speech_then_noise()
+    vad = Vad(VadSettings(engine=engine))  # type: ignore[arg-type]
+    events = []
+    for i in range(0, len(pcm) - 2 * N + 1, 2 * N):
+        for ev in vad.process(pcm[i : i + 2 * N]):
+            events.append((i // 2 + N, ev))
+    starts = [(t, e) for t, e in events if isinstance(e, SpeechStarted)]
+    stops = [(t, e) for t, e in events if isinstance(e, SpeechStopped)]
+    # "Front ... Center": two words about 0.5 s apart, so one or two utterances
+    assert 1 <= len(starts) <= 2 and len(stops) == len(starts)
+    emitted, started = starts[0]
+    assert abs(started.offset - start) < 0.15 * FS  # onset, within the clip's leading silence
+    assert emitted - started.offset >= 0.2 * FS  # start_secs holds
+    assert emitted - start < 0.35 * FS
+    assert stops[-1][1].offset <= end + 0.2 * FS
+    assert all(e.offset >= start - 0.15 * FS for _, e in events)
+
+
+def test_silero_engine_chunks() -> None:
+    try:
+        engine = SileroEngine(0.5)
+    except FileNotFoundError:
+        pytest.skip("no silero model package")
+    for _ in range(8):
+        engine.analyze(bytes(2 * N))
+    assert engine.chunks == 5  # 8 * 320 samples = 5 chunks of 512

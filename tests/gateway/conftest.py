@@ -1,0 +1,44 @@
+"""Fixtures: a loopback gRPC server with the echo backend and a gateway in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from sonicwire.gateway import Gateway, GatewayConfig
+from sonicwire.server.app import RunningServer
+from sonicwire.server.backends.echo import EchoBackend
+from sonicwire.server.testing.server import running_server
+
+GatewayFactory = Callable[..., AbstractAsyncContextManager[Gateway]]
+
+
+@pytest.fixture
+async def echo_server() -> AsyncIterator[RunningServer]:
+    """A real gRPC server on 127.0.0.1:<free port> with the echo backend."""
+    async with running_server(backend=EchoBackend()) as server:
+        yield server
+
+
+@pytest.fixture
+def make_gateway(echo_server: RunningServer) -> GatewayFactory:
+    """``async with make_gateway(**overrides) as gw``: a gateway on a free port."""
+
+    @asynccontextmanager
+    async def factory(**overrides: Any) -> AsyncIterator[Gateway]:
+        settings: dict[str, Any] = {"port": 0, "grpc_target": echo_server.target}
+        settings.update(overrides)
+        async with Gateway(GatewayConfig(**settings)) as gateway:
+            yield gateway
+
+    return factory
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> AsyncIterator[Gateway]:
+    """A gateway with the default settings in front of the echo server."""
+    async with make_gateway() as gw:
+        yield gw

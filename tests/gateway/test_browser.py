@@ -1,0 +1,174 @@
+"""End to end in headless Debian Chromium: a WAV file is the microphone, the page talks to the
+assistant through the gateway and a real gRPC server, and plays the reply.
+
+Chromium and Node are set up by ``scripts/setup.sh``; if they are missing the test fails
+(it does not skip): the browser page is part of the product.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sonicwire.gateway.config import STATIC_DIR
+from tests.conftest import read_wav_mono16, synthesize
+
+from .conftest import GatewayFactory
+
+REPO = Path(__file__).resolve().parents[2]
+BROWSER_DIR = Path(__file__).with_name("browser")
+CHROMIUM = Path("/usr/bin/chromium")
+SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
+SCREENSHOT = REPO / "test-artifacts" / "browser.png"
+LONG_SENTENCE = (
+    "Please read me the whole story about the little red train that climbed the tall green "
+    "mountain"
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing: run scripts/setup.sh")
+    return node
+
+
+def _require_browser() -> str:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/setup.sh (apt-get install chromium)")
+    if not (REPO / "node_modules" / "playwright-core").is_dir():
+        pytest.fail("playwright-core is missing: run scripts/setup.sh (npm ci)")
+    return _node()
+
+
+def _microphone_wav(path: Path) -> Path:
+    """The fake microphone: two utterances with silence around them, at 48 kHz.
+
+    First a long synthesised sentence (espeak-ng, one utterance: its reply lasts long enough
+    to be interrupted by a typed message), then real recorded speech whose reply is played
+    to the end.
+    """
+    import numpy as np
+    import soxr
+
+    rate = 48_000
+    long_sentence, espeak_rate = read_wav_mono16(synthesize(LONG_SENTENCE, path.with_suffix(".tts.wav")))
+    recorded, recorded_rate = read_wav_mono16(SPEECH_WAV)
+
+    def at_rate(pcm: bytes, source_rate: int) -> bytes:
+        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+        out = soxr.resample(samples, source_rate, rate)
+        return np.clip(out, -32768, 32767).astype(np.int16).tobytes()
+
+    def silence(seconds: float) -> bytes:
+        return bytes(int(rate * seconds) * 2)
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(
+            silence(0.5)
+            + at_rate(long_sentence, espeak_rate)
+            + silence(6.0)
+            + at_rate(recorded, recorded_rate)
+            + silence(4.0)
+        )
+    return path
+
+
+async def _run(node: str, *args: str, timeout: float) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        node,
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_page_talks_to_the_assistant_in_chromium(
+    tmp_path: Path, make_gateway: GatewayFactory
+) -> None:
+    node = _require_browser()
+    wav = _microphone_wav(tmp_path / "microphone.wav")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    async with make_gateway() as gateway:
+        options = {
+            "url": gateway.url,
+            "wav": str(wav),
+            "screenshot": str(SCREENSHOT),
+            "chromium": str(CHROMIUM),
+            "timeoutMs": 30_000,
+        }
+        code, out, err = await _run(
+            node, str(BROWSER_DIR / "e2e.mjs"), json.dumps(options), timeout=150
+        )
+        stats = gateway.stats
+    try:
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        pytest.fail(f"the browser script printed no result (exit {code}):\n{out}\n{err}")
+    assert result["ok"], f"failed at stage {result['stage']!r}: {result['error']}\n{result}\n{err}"
+    assert code == 0
+    assert SCREENSHOT.stat().st_size > 0
+
+    page = result["stats"]
+    # The page connected and the server heard both utterances (its VAD saw speech start).
+    assert page["sessionId"].startswith("sw_")
+    assert page["speechStarted"] >= 2
+    assert page["framesSent"] > 0 and page["framesDropped"] == 0
+    assert stats.messages_in["audio"] == page["framesSent"]
+    # The typed message interrupted the first reply; queued audio was dropped, not played.
+    assert page["interruptions"] >= 1
+    interrupted = result["interruptedReply"]
+    assert 300 <= interrupted["playedMs"] <= interrupted["mediaMs"]
+    # A later reply was played to the end, and the page reported it to the server.
+    played = result["playedReply"]
+    assert played["mediaMs"] > 0 and played["playedMs"] >= played["mediaMs"] - 50
+    assert page["reportsSent"] > 0
+    assert stats.messages_in["playback"] == page["reportsSent"]
+    # Transcripts appear on the page.
+    shown = [(t["role"], t["text"]) for t in result["transcripts"] if t["final"]]
+    assert ("user", "[utterance 1]") in shown
+    assert ("assistant", "(echo of utterance 1)") in shown
+    assert ("user", "hello there") in shown
+    assert ("assistant", "You said: hello there") in shown
+    assert result["consoleErrors"] == []
+    assert not stats.errors, "the page sent nothing malformed"
+
+
+async def test_worklet_resampler_is_flat_and_rejects_aliases() -> None:
+    code, out, err = await _run(
+        _node(),
+        str(BROWSER_DIR / "resampler_check.mjs"),
+        str(STATIC_DIR / "audio-worklets.js"),
+        timeout=60,
+    )
+    assert code == 0, err
+    cases = {(c["inRate"], c["outRate"], c["freq"]): c for c in json.loads(out)["cases"]}
+    for key, case in cases.items():
+        in_rate, out_rate, freq = key
+        expected_len = case["inSamples"] * out_rate / in_rate
+        assert abs(case["outSamples"] - expected_len) <= 64, key  # only the filter's delay
+        if freq < 0.4 * min(in_rate, out_rate):
+            assert abs(case["gainDb"]) < 0.1, key  # passband: speech is untouched
+        elif freq > 0.5 * out_rate:
+            assert case["gainDb"] < -60, key  # would alias: removed before decimation

@@ -1,0 +1,360 @@
+"""The local backend end to end at the backend boundary: mic frames and VAD markers of
+synthesised speech in, events out; the reply audio is transcribed by the recogniser's general
+model and checked. Test speakers are espeak-ng voices, never the engine's own piper voice."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.backends.local import engine as engine_module
+from sonicwire.server.backends.local.engine import LocalBackend
+from sonicwire.server.backends.local.harness import MicStream, ToolBox, run_turn
+from sonicwire.server.backends.local.session import LocalSession
+from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.backends.registry import create_backend
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import BackendError, ErrorCode
+
+Say = Callable[..., bytes]
+
+
+async def _open(backend: LocalBackend, toolbox: ToolBox | None, **fields: object) -> LocalSession:
+    tools = toolbox.descriptions if toolbox is not None else []
+    return await backend.open(BackendOptions(session_id="t", tools=tools, **fields))  # type: ignore[arg-type]
+
+
+async def test_what_time_is_it(
+    backend: LocalBackend, toolbox: ToolBox, reply_recognizer: SpeechRecognizer, say: Say
+) -> None:
+    session = await _open(backend, toolbox)
+    mic = MicStream()
+    utterance = mic.utterance(say("what time is it", "espeak:en-us"))
+    turn = await run_turn(session, utterance.commands, toolbox=toolbox)
+    await session.aclose()
+
+    assert turn.user_text == "what time is it"
+    assert [(c.name, c.arguments_json) for c in turn.tool_calls] == [("get_date_time", "{}")]
+    assert turn.assistant_text == ["It's 3:47 PM."]  # the tools' clock is FIXED_NOW, in UTC
+    assert turn.stop_reason is ev.StopReason.END_TURN
+    heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
+    assert "three forty seven" in heard
+
+
+async def test_what_time_is_it_now(
+    backend: LocalBackend, orders_db: Path, reply_recognizer: SpeechRecognizer, say: Say
+) -> None:
+    """As the end-to-end test does it: the real clock; the reply must say the current time."""
+    toolbox = ToolBox(orders_db)
+    session = await _open(backend, toolbox)
+    before = datetime.now(UTC)
+    turn = await run_turn(
+        session, MicStream().utterance(say("what time is it", "espeak:en-us")).commands,
+        toolbox=toolbox,
+    )  # fmt: skip
+    after = datetime.now(UTC)
+    await session.aclose()
+    heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
+    assert any(_spoken_time(moment) in heard for moment in {before, after}), heard
+
+
+def _spoken_time(moment: datetime) -> str:
+    from sonicwire.server.backends.local.numbers import say_number
+
+    hour, minute = moment.hour % 12 or 12, moment.minute
+    said = say_number(hour)
+    if minute == 0:
+        said += " o'clock"
+    elif minute < 10:
+        said += f" oh {say_number(minute)}"
+    else:
+        said += f" {say_number(minute)}"
+    return said.replace("-", " ")
+
+
+async def test_where_is_my_order(
+    backend: LocalBackend, toolbox: ToolBox, reply_recognizer: SpeechRecognizer, say: Say
+) -> None:
+    session = await _open(backend, toolbox)
+    speech = say("where is my order one zero zero one", "espeak:en-us")
+    turn = await run_turn(session, MicStream().utterance(speech).commands, toolbox=toolbox)
+    await session.aclose()
+
+    assert [(c.name, c.arguments_json) for c in turn.tool_calls] == [
+        ("track_order", '{"order_id":"1001"}')
+    ]
+    assert turn.assistant_text[0] == "Order 1001 has shipped with UPS."  # the demo store's
+    heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
+    assert "one zero zero one has shipped" in heard
+
+
+async def test_order_number_in_a_second_turn(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    session = await _open(backend, toolbox)
+    mic = MicStream()
+    first = await run_turn(
+        session, mic.utterance(say("where is my order", "espeak:en-us")).commands, toolbox=toolbox
+    )
+    assert first.assistant_text == ["Sure. What's your order number?"]
+    # The user listens to the question, then answers.
+    for command in mic.silence(len(first.audio) * 1000 // 2 // first.sample_rate).commands:
+        await session.send(command)
+    second = await run_turn(
+        session, mic.utterance(say("ten oh three", "espeak:en-us")).commands, toolbox=toolbox
+    )
+    await session.aclose()
+    assert [c.arguments_json for c in second.tool_calls] == ['{"order_id":"1003"}']
+    assert second.assistant_text[0] == "Order 1003 was delivered."
+
+
+async def test_typed_turn_is_answered_without_a_user_transcript(
+    backend: LocalBackend, toolbox: ToolBox
+) -> None:
+    session = await _open(backend, toolbox)
+    turn = await run_turn(session, [ev.SendText("Hello")], toolbox=toolbox)
+    await session.aclose()
+    assert turn.user_text == ""
+    assert not any(isinstance(e, ev.UserTranscript) for e in turn.events)
+    assert turn.assistant_text == ["Hello! How can I help?"]
+    assert turn.audio and turn.sample_rate == 22_050
+    # Text comes before the audio it speaks, and audio comes in chunks of at most 200 ms.
+    kinds = [type(e) for e in turn.events]
+    assert kinds.index(ev.AssistantText) < kinds.index(ev.AssistantAudio)
+    chunks = [e.pcm for e in turn.events if isinstance(e, ev.AssistantAudio)]
+    assert max(map(len, chunks)) <= 22_050 * 2 // 5
+
+
+async def test_tools_not_offered_are_not_requested(backend: LocalBackend, say: Say) -> None:
+    session = await _open(backend, None)
+    turn = await run_turn(
+        session, MicStream().utterance(say("what time is it", "espeak:en-us")).commands
+    )
+    await session.aclose()
+    assert turn.tool_calls == []
+    assert turn.assistant_text == ["Sorry, I can't check the clock."]
+
+
+async def test_noise_gets_an_honest_answer(backend: LocalBackend, toolbox: ToolBox) -> None:
+    import numpy as np
+
+    hum = (np.sin(np.arange(16_000) * 2 * np.pi * 120 / 16_000) * 3000).astype(np.int16)
+    session = await _open(backend, toolbox)
+    turn = await run_turn(session, MicStream().utterance(hum.tobytes()).commands, toolbox=toolbox)
+    await session.aclose()
+    assert turn.tool_calls == []
+    assert turn.assistant_text[0] == "Sorry, I didn't catch that."
+
+
+async def test_barge_in_cuts_the_answer_at_once(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    session = await _open(backend, toolbox)
+    events = session.events()
+    await session.send(ev.SendText("what can you do"))  # a two-sentence answer
+    seen: list[ev.BackendEvent] = []
+    async for event in events:
+        seen.append(event)
+        if isinstance(event, ev.AssistantAudio):
+            break
+    await session.send(ev.CancelResponse(heard_text="", played_ms=0))
+    async for event in events:
+        seen.append(event)
+        if isinstance(event, ev.AssistantTurnEnded):
+            break
+    await session.aclose()
+    assert isinstance(seen[-1], ev.AssistantTurnEnded)
+    assert seen[-1].stop_reason is ev.StopReason.INTERRUPTED
+    texts = [e.text for e in seen if isinstance(e, ev.AssistantText)]
+    assert texts == ["I can tell you the time and the date, and track your orders."]
+
+
+async def test_cancel_while_waiting_for_a_tool(backend: LocalBackend, toolbox: ToolBox) -> None:
+    session = await _open(backend, toolbox)
+    events = session.events()
+    await session.send(ev.SendText("what time is it"))
+    request = await anext(events)
+    assert isinstance(request, ev.ToolRequested)
+    await session.send(ev.CancelResponse(heard_text="", played_ms=0))
+    assert await anext(events) == ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)
+    # The runner's late (cancelled) result is ignored; the next turn works.
+    await session.send(
+        ev.SendToolResult(request.call_id, request.name, "{}", ev.ToolStatus.CANCELLED)
+    )
+    turn = await run_turn(session, [ev.SendText("hi")], toolbox=toolbox)
+    await session.aclose()
+    assert turn.assistant_text == ["Hello! How can I help?"]
+
+
+async def test_cancel_after_the_answer_ended_sends_nothing(
+    backend: LocalBackend, toolbox: ToolBox
+) -> None:
+    session = await _open(backend, toolbox)
+    await run_turn(session, [ev.SendText("hi")], toolbox=toolbox)
+    # The core still plays the audio and cancels it: the generation had already ended.
+    await session.send(ev.CancelResponse(heard_text="Hello!", played_ms=300))
+    await session.send(ev.EndSession())
+    assert [event async for event in session.events()] == []
+
+
+async def test_short_speech_over_the_answer_is_not_a_turn(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """Speech the core did not treat as a barge-in (no CancelResponse) while the assistant
+    was talking gets no answer; the same speech after the answer does."""
+    session = await _open(backend, toolbox)
+    mic = MicStream()
+    answer = await run_turn(session, [ev.SendText("what can you do")], toolbox=toolbox)
+    blip = mic.utterance(say("hello", "espeak:en-us"), lead_ms=100)
+    for command in blip.commands:
+        await session.send(command)
+    long_enough = len(answer.audio) * 1000 // 2 // answer.sample_rate
+    for command in mic.silence(long_enough).commands:
+        await session.send(command)
+    turn = await run_turn(
+        session, mic.utterance(say("hello", "espeak:en-us")).commands, toolbox=toolbox
+    )
+    await session.aclose()
+    transcripts = [e for e in turn.events if isinstance(e, ev.UserTranscript)]
+    assert len(transcripts) == 1 and turn.assistant_text == ["Hello! How can I help?"]
+
+
+async def test_barge_in_speech_is_answered(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    session = await _open(backend, toolbox)
+    mic = MicStream()
+    await run_turn(session, [ev.SendText("what can you do")], toolbox=toolbox)
+    interrupting = mic.utterance(say("what time is it", "espeak:en-us"), lead_ms=100)
+    # The core saw enough speech over the answer: it cancels, then the utterance ends.
+    commands = list(interrupting.commands)
+    started = next(i for i, c in enumerate(commands) if isinstance(c, ev.UserSpeechStarted))
+    commands.insert(started + 10, ev.CancelResponse(heard_text="I can tell", played_ms=400))
+    turn = await run_turn(session, commands, toolbox=toolbox)
+    await session.aclose()
+    assert turn.user_text == "what time is it"
+    assert turn.assistant_text == ["It's 3:47 PM."]
+
+
+async def test_end_session_ends_events_and_leaves_no_tasks(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    before = asyncio.all_tasks()
+    session = await _open(backend, toolbox)
+    await session.send(ev.SendText("what can you do"))
+    await session.send(ev.EndSession())
+    remaining = [event async for event in session.events()]
+    assert all(not isinstance(e, ev.AssistantTurnEnded) for e in remaining)
+    await session.send(ev.SendText("ignored after the end"))
+    await session.aclose()
+    await session.aclose()
+    assert asyncio.all_tasks() == before
+
+
+async def test_speech_work_runs_off_the_event_loop(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await _open(backend, toolbox)
+    threads: list[str] = []
+
+    def spy(work: Callable[[object], object]) -> Callable[[object], object]:
+        def run(arg: object) -> object:
+            threads.append(threading.current_thread().name)
+            return work(arg)
+
+        return run
+
+    monkeypatch.setattr(session._recognizer, "recognize", spy(session._recognizer.recognize))
+    monkeypatch.setattr(session._synthesizer, "synthesize", spy(session._synthesizer.synthesize))
+    await run_turn(
+        session, MicStream().utterance(say("hello", "espeak:en-us")).commands, toolbox=toolbox
+    )
+    await session.aclose()
+    assert len(threads) == 2  # one recognition, one sentence synthesised
+    assert all(name.startswith("sonicwire-local") for name in threads)
+
+
+async def test_models_load_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[str] = []
+    real_load = SpeechRecognizer.load
+
+    def counting_load(*args: object, **kwargs: object) -> SpeechRecognizer:
+        loads.append("stt")
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module.SpeechRecognizer, "load", counting_load)
+    local = create_backend("local", tts="espeak", unknown_option=True)
+    assert isinstance(local, LocalBackend)
+    try:
+        sessions = await asyncio.gather(*(local.open(BackendOptions("s")) for _ in range(3)))
+        assert loads == ["stt"]
+        assert len({id(s._recognizer) for s in sessions}) == 1
+    finally:
+        await local.aclose()
+    assert not [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith("sonicwire-local") and t.is_alive() and _owned_by(t, local)
+    ]
+
+
+def _owned_by(thread: threading.Thread, backend: LocalBackend) -> bool:
+    return thread in getattr(backend._executor, "_threads", set())
+
+
+async def test_voices_and_unknown_voice(backend: LocalBackend) -> None:
+    voices = backend.voices()
+    assert voices[0].id == "joe" and voices[0].default
+    assert {"espeak-en-us", "espeak-en-gb"} <= {v.id for v in voices}
+    with pytest.raises(BackendError) as caught:
+        await backend.open(BackendOptions("s", voice="nobody"))
+    assert caught.value.reason == "VOICE_UNKNOWN"
+    assert caught.value.code is ErrorCode.INVALID_ARGUMENT
+
+
+async def test_espeak_voice_session(backend: LocalBackend, toolbox: ToolBox) -> None:
+    session = await _open(backend, toolbox, voice="espeak-en-gb")
+    turn = await run_turn(session, [ev.SendText("thanks")], toolbox=toolbox)
+    await session.aclose()
+    assert turn.assistant_text == ["You're welcome!"] and turn.audio
+
+
+async def test_closed_backend_refuses_sessions() -> None:
+    local = LocalBackend(tts_engine="espeak")
+    await local.aclose()
+    with pytest.raises(BackendError) as caught:
+        await local.open(BackendOptions("s"))
+    assert caught.value.reason == "BACKEND_UNAVAILABLE"
+
+
+def test_bad_tts_option() -> None:
+    with pytest.raises(BackendError):
+        LocalBackend.from_options(tts="festival")
+
+
+async def test_recognition_starts_before_the_stop_marker(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transcript comes from the early guess: recognised once, without the final pad."""
+    session = await _open(backend, toolbox)
+    lengths: list[int] = []
+    recognize = session._recognizer.recognize
+
+    def spy(pcm: bytes) -> object:
+        lengths.append(len(pcm))
+        return recognize(pcm)
+
+    monkeypatch.setattr(session._recognizer, "recognize", spy)
+    utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
+    turn = await run_turn(session, utterance.commands, toolbox=toolbox)
+    await session.aclose()
+    assert turn.user_text == "what time is it"
+    pad = 16 * 300
+    full = 2 * (utterance.speech_end + pad - (utterance.speech_start - pad))
+    assert len(lengths) == 1 and lengths[0] < full

@@ -1,0 +1,100 @@
+"""Offline recognition of spoken commands (test speakers: espeak-ng voices)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from sonicwire.server.backends.local.dialogue import Intent, understand
+from sonicwire.server.backends.local.harness import mic_commands
+from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer
+from sonicwire.server.core import events as ev
+
+
+def _mic_audio(speech: bytes) -> bytes:
+    """The speech as the engine gets it: with room noise around it."""
+    commands = mic_commands(speech).commands
+    return b"".join(c.pcm for c in commands if isinstance(c, ev.SendAudio))
+
+
+@pytest.mark.parametrize(
+    ("text", "voice"),
+    [
+        ("what time is it", "espeak:en-us"),
+        ("where is my order one zero zero one", "espeak:en-us"),
+        ("where is my order ten oh one", "espeak:en-gb"),
+        ("what's the date today", "espeak:en-us+f2"),
+        ("track order one thousand and two", "espeak:en-us+m3"),
+    ],
+)
+def test_domain_model_hears_commands(
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes], text: str, voice: str
+) -> None:
+    heard = domain_recognizer.recognize(_mic_audio(say(text, voice)))
+    assert heard.text == text
+    assert 0.0 < heard.confidence <= 1.0
+
+
+def test_recognition_is_repeatable(
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+) -> None:
+    audio = _mic_audio(say("what's the time in london", "espeak:en-gb"))
+    first = domain_recognizer.recognize(audio)
+    assert domain_recognizer.recognize(audio) == first
+    assert understand(first.text).intent is Intent.TIME
+
+
+def test_silence_and_empty_audio_give_no_text(domain_recognizer: SpeechRecognizer) -> None:
+    assert domain_recognizer.recognize(b"").text == ""
+    assert domain_recognizer.recognize(bytes(16_000)).text == ""
+
+
+def test_other_sample_rates_are_resampled(
+    reply_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+) -> None:
+    import numpy as np
+    import soxr
+
+    speech = np.frombuffer(_mic_audio(say("hello", "espeak:en-us")), dtype=np.int16)
+    at_22k = np.asarray(soxr.resample(speech, 16_000, 22_050), dtype=np.int16).tobytes()
+    assert reply_recognizer.recognize(at_22k, 22_050).text == "hello"
+
+
+def test_concurrent_calls_use_separate_decoders(
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+) -> None:
+    audio = _mic_audio(say("what time is it", "espeak:en-us"))
+    results: list[str] = []
+
+    def work() -> None:
+        results.append(domain_recognizer.recognize(audio).text)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["what time is it"] * 3
+
+
+def test_closed_recognizer_refuses_work() -> None:
+    recognizer = SpeechRecognizer.load("domain", sentences=["hello there", "what time is it"])
+    recognizer.close()
+    recognizer.close()
+    with pytest.raises(RecognizerUnavailable):
+        recognizer.recognize(bytes(3200))
+
+
+def test_words_missing_from_the_dictionary_are_left_out() -> None:
+    recognizer = SpeechRecognizer.load("domain", sentences=["hello there", "zzxqv hello"])
+    try:
+        assert recognizer.recognize(bytes(3200)).text == ""
+    finally:
+        recognizer.close()
+
+
+def test_unknown_language_model() -> None:
+    with pytest.raises(ValueError):
+        SpeechRecognizer.load("klingon")  # type: ignore[arg-type]
