@@ -25,8 +25,13 @@ lint:
 typecheck:
 	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
 
+# Breaking-change check against main (FILE rules): on a branch it compares with main's proto;
+# on main it compares with the last commit there.
+BREAKING_AGAINST ?= .git\#branch=main
+
 proto-check:
 	buf lint
+	buf breaking --against '$(BREAKING_AGAINST)'
 	scripts/gen_proto.sh --check
 
 gen:

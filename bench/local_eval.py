@@ -228,6 +228,7 @@ def recognizer_pass(samples: Sequence[Sample]) -> dict[str, Any]:
     for model in ("domain", "general"):
         recognizer = SpeechRecognizer.load(model)  # type: ignore[arg-type]
         rows = []
+        cpu_ms: list[float] = []
         for index, sample in enumerate(samples):
             stream = MicStream(seed=index)
             mic = stream.utterance(sample.speech)
@@ -235,13 +236,15 @@ def recognizer_pass(samples: Sequence[Sample]) -> dict[str, Any]:
             # The utterance as the collector cuts it: speech plus 300 ms pads.
             pad = 16 * 300
             lo, hi = (mic.speech_start - pad) * 2, (mic.speech_end + pad) * 2
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             heard = recognizer.recognize(audio[lo:hi])
             elapsed = (time.perf_counter() - started) * 1000
+            cpu_ms.append((time.process_time() - cpu) * 1000)
             rows.append((sample, heard.text, elapsed))
         recognizer.close()
         out[model] = summarise(rows)
         out[model]["recognition_ms"] = percentiles([r[2] for r in rows])
+        out[model]["recognition_cpu_ms"] = percentiles(cpu_ms)
     return out
 
 
@@ -421,7 +424,7 @@ def stage_costs() -> dict[str, Any]:
     from sonicwire.server.backends.local.tts import PiperSynthesizer
 
     synthesizer = PiperSynthesizer.load()
-    times = []
+    times, cpu_ms = [], []
     for text in (
         "It's three forty-seven PM.",
         "Order one zero zero one has shipped with UPS.",
@@ -429,10 +432,14 @@ def stage_costs() -> dict[str, Any]:
         "Hello! How can I help?",
         "Sorry, I didn't catch that.",
     ) * 3:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         synthesizer.synthesize(text)
         times.append((time.perf_counter() - started) * 1000)
-    return {"tts_first_sentence_ms": percentiles(times)}
+        cpu_ms.append((time.process_time() - cpu) * 1000)
+    return {
+        "tts_first_sentence_ms": percentiles(times),
+        "tts_first_sentence_cpu_ms": percentiles(cpu_ms),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -446,6 +453,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         voices = [v for v in voices if v in (ESPEAK_TEST_VOICES[0], "flite:slt")]
     print(f"voices: {', '.join(voices)}; commands: {len(COMMANDS)}", flush=True)
     samples = build_samples(voices, with_recordings=True)
+    load_before = os.getloadavg()
     started = time.perf_counter()
     recognizer = recognizer_pass(samples)
     print(f"recogniser pass done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -455,7 +463,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.local_eval" + (" --quick" if args.quick else ""),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            # Other work on the machine slows every wall-clock figure: kept for context.
+            "load_average_1m_before_after": [
+                round(load_before[0], 2),
+                round(os.getloadavg()[0], 2),
+            ],
+        },
         "voices": voices,
         "commands": [asdict(c) | {"intent": c.intent.value} for c in COMMANDS],
         "utterances": len(samples),

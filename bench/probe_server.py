@@ -12,7 +12,7 @@ installed in this process only:
   began and when it returned (the cleaned frame has come out of the front end and is queued
   for the backend). With the client's send times (same machine, same monotonic clock) this
   gives the server-added latency of every frame, queueing on the event loop included.
-* an event-loop lag probe: a task that sleeps 5 ms and records how late it wakes up.
+* an event-loop lag probe: a task that sleeps 20 ms and records how late it wakes up.
 * ``--reuseport`` wraps ``grpc.aio.server`` to set ``grpc.so_reuseport`` to 1 (the server's
   own default is 0), so several processes can serve one port.
 
@@ -65,7 +65,7 @@ class FrameProbe:
         np.savez(tmp, **data)
         os.replace(tmp, path)
 
-    async def watch_loop(self, period: float = 0.005) -> None:
+    async def watch_loop(self, period: float = 0.02) -> None:
         clock = time.monotonic
         lag = self.loop_lag
         while True:

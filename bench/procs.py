@@ -83,8 +83,9 @@ class Child:
 class Children:
     """Registry of the benchmark's child processes."""
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, *, realtime: bool = False) -> None:
         self.scratch = scratch
+        self.realtime = realtime
         self._live: list[Child] = []
         self._count = 0
 
@@ -97,8 +98,13 @@ class Children:
         ready_timeout_s: float = 60.0,
         wait_ready: bool = True,
         nice: int = -10,
+        measured: bool = True,
     ) -> Child:
-        """Start ``argv``; if ``wait_ready``, wait for its READY line (raises `ChildFailed`)."""
+        """Start ``argv``; if ``wait_ready``, wait for its READY line (raises `ChildFailed`).
+
+        ``measured`` processes (servers, load generator) run at nice ``nice``, or in the
+        round-robin real-time class when the registry is ``realtime``.
+        """
         self._count += 1
         log = self.scratch / f"{self._count:03d}-{name}.log"
         full_env = dict(os.environ)
@@ -117,9 +123,13 @@ class Children:
         child = Child(name, popen, log)
         self._live.append(child)
         # Other work may share this machine: a higher priority keeps it from disturbing the
-        # measured processes as much (it changes no CPU time, only who waits).
+        # measured processes as much (it changes no CPU time, only who waits). Threads the
+        # child starts later inherit the setting.
         with contextlib.suppress(psutil.Error, OSError):
-            psutil.Process(popen.pid).nice(nice)
+            if measured and self.realtime:
+                os.sched_setscheduler(popen.pid, os.SCHED_RR, os.sched_param(1))
+            else:
+                psutil.Process(popen.pid).nice(nice if measured else 0)
         if wait_ready:
             self._wait_ready(child, ready_timeout_s)
         return child

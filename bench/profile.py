@@ -13,6 +13,18 @@ __all__ = ["py_spy_argv", "py_spy_path", "summarise_raw"]
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]+)(?::\d+)?\)$")
 
+# What some frames stand for: C work is charged to the Python frame that runs it.
+NOTES = {
+    "Thread.run (threading.py)": "gRPC core's completion-queue poller thread "
+    "(grpc.aio `_poll_wrapper`): C-core I/O, HTTP/2 framing, epoll, outside the GIL",
+    "_client_events (server/servicer.py)": "awaiting the next request: "
+    "grpc.aio's Cython read path and protobuf parsing are charged here",
+    "Handle._run (asyncio/events.py)": "asyncio callback dispatch, incl. grpc.aio's "
+    "Cython callbacks",
+    "Preprocessor.run_inplace (server/dsp/speex.py)": "speex preprocess (C)",
+    "EchoCanceller.cancel_into (server/dsp/speex.py)": "speex echo cancel (C)",
+}
+
 
 def py_spy_path() -> str | None:
     """The py-spy binary next to this interpreter, or on PATH."""
@@ -36,6 +48,7 @@ def py_spy_argv(binary: str, pid: int, duration_s: float, out: Path, rate: int =
         str(rate),
         "--format",
         "raw",
+        "--threads",
         "--output",
         str(out),
         "--nonblocking",
@@ -46,40 +59,109 @@ def _short(frame: str, root: str) -> str:
     match = _FRAME.match(frame.strip())
     if not match:
         return frame.strip()
-    path = match.group("file")
-    for marker in ("/site-packages/", root + "/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
-    else:
-        path = Path(path).name
+    path = match.group("file")  # py-spy already shortens it to the package, e.g. server/...
+    if path.startswith("/"):
+        for marker in (root + "/", "/site-packages/"):
+            if marker in path:
+                path = path.split(marker, 1)[1]
+                break
+        else:
+            path = Path(path).name
     return f"{match.group('func')} ({path})"
 
 
+# Leaf frames that mean "waiting", not computing: a woken thread that has not run yet.
+_WAITING = ("EpollSelector.select (", "select (selectors.py")
+
+
 def summarise_raw(raw: Path, root: str, top: int = 15) -> dict[str, Any]:
-    """Top functions by self and by inclusive samples from py-spy's collapsed-stack output."""
+    """Hot spots of the main thread (the asyncio loop) from py-spy's ``--threads`` raw output.
+
+    The main thread runs all of the server's Python code; other threads (gRPC C-core's
+    poller) are counted separately — their CPU share is measured exactly from per-thread CPU
+    times by the benchmark, not estimated from samples.
+    """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
+    waiting = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_short(f, root) for f in stack.split(";") if f.strip()]
-        # the first entry is the thread ("process ... thread ..."); skip non-frames
+        parts = stack.split(";")
+        thread = parts[0].split(": ", 1)[-1] if parts[0].startswith("thread (") else "?"
+        threads[thread] += count
+        if thread != "MainThread":
+            continue
+        frames = [_short(f, root) for f in parts[1:] if f.strip()]
         frames = [f for f in frames if "(" in f]
         if not frames:
+            continue
+        if frames[-1].startswith(_WAITING):
+            waiting += count
             continue
         total += count
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
 
-    def table(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [
-            {"function": name, "samples": n, "percent": 100.0 * n / total}
-            for name, n in counter.most_common(top)
-        ]
+    def table(counter: Counter[str], keep: Any = None) -> list[dict[str, Any]]:
+        rows = []
+        for name, n in counter.most_common():
+            if keep is not None and not keep(name):
+                continue
+            row = {"function": name, "samples": n, "percent": 100.0 * n / max(1, total)}
+            if name in NOTES:
+                row["note"] = NOTES[name]
+            rows.append(row)
+            if len(rows) == top:
+                break
+        return rows
 
-    return {"samples": total, "self": table(own), "inclusive": table(inclusive)}
+    def project_or_grpc(name: str) -> bool:
+        # the server's own code and grpc.aio: the frames the lead can act on
+        return "(server/" in name or "(grpc/" in name or "(sonicwire/" in name
+
+    return {
+        "samples": total,
+        "waiting_samples": waiting,
+        "thread_samples": dict(threads),
+        "self": table(own),
+        "inclusive": table(inclusive, project_or_grpc),
+        "breakdown": breakdown(own, inclusive, total),
+    }
+
+
+def _sum(counter: Counter[str], prefix: str) -> int:
+    return sum(n for name, n in counter.items() if name.startswith(prefix))
+
+
+def breakdown(own: Counter[str], inclusive: Counter[str], total: int) -> dict[str, float]:
+    """Shares (percent of the main thread's busy samples) of the layers a frame goes through."""
+    if not total:
+        return {}
+    front_end = _sum(inclusive, "FrontEnd.process (")
+    session = _sum(inclusive, "Session.receive_client (")
+    driver = sum(
+        _sum(inclusive, f"Conversation.{name} (")
+        for name in ("_tick", "_flush", "_send_commands", "_pump_backend", "outputs")
+    )
+    grpc_read = _sum(own, "_client_events (")
+    dispatch = sum(
+        _sum(own, name)
+        for name in ("Handle._run (", "BaseEventLoop._run_once (", "BaseEventLoop.create_future (")
+    )
+    outputs = _sum(inclusive, "response_from_output (") + _sum(inclusive, "VoiceServicer.")
+    known = front_end + max(0, session - front_end) + driver + grpc_read + dispatch + outputs
+    return {
+        "front_end": 100.0 * front_end / total,
+        "session_core_excl_front_end": 100.0 * max(0, session - front_end) / total,
+        "conversation_driver_tasks": 100.0 * driver / total,
+        "grpc_aio_request_read": 100.0 * grpc_read / total,
+        "asyncio_and_grpc_callbacks": 100.0 * dispatch / total,
+        "response_conversion_and_write": 100.0 * outputs / total,
+        "other": 100.0 * max(0, total - known) / total,
+    }

@@ -30,7 +30,13 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
 def _steps_table(steps: list[dict[str, Any]], probe: bool = True) -> str:
     header = ["N", "CPU ms/stream-s", "cores", "RSS MB/stream"]
     if probe:
-        header += ["p50 ms", "p99 ms", "front end+core mean/p99 ms", "loop lag p99 ms"]
+        header += [
+            "loop thread %",
+            "p50 ms",
+            "p99 ms",
+            "front end+core mean/p99 ms",
+            "loop lag p99 ms",
+        ]
     header += ["late (jb60)", "dropped", "replies", "client cores", "other load", "result"]
     rows = []
     for r in steps:
@@ -44,15 +50,18 @@ def _steps_table(steps: list[dict[str, Any]], probe: bool = True) -> str:
             _f(r.get("rss_per_stream_mb"), 2),
         ]
         if probe:
+            share = r.get("main_thread_share")
             row += [
+                "-" if share is None else f"{100 * share:.0f}",
                 _f(r.get("latency_p50_ms"), 2),
                 _f(r.get("latency_p99_ms"), 2),
                 f"{_f(r.get('processing_mean_ms'), 3)} / {_f(r.get('processing_p99_ms'), 2)}",
                 _f(r.get("loop_lag_p99_ms"), 1),
             ]
         dropped = (r.get("gap_frames") or 0) + (r.get("frames_unprocessed") or 0)
+        late = f"{r.get('late_frames')} ({r.get('late_frames_jb60')})"
         row += [
-            f"{r.get('late_frames')} ({r.get('late_frames_jb60')})",
+            "n/a" if r.get("target") == "bare-echo" else late,
             dropped,
             r.get("replies"),
             _f(r.get("client_cores_used"), 2),
@@ -192,7 +201,8 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         f"**{_f(s.get('sonicwire_cpu_ms_per_stream_s'), 2)} ms per stream-second** = "
         f"{_f(s.get('ratio_to_kernels'), 2)}x the kernels, "
         f"{_f(s.get('ratio_to_bare_echo'), 2)}x a bare "
-        f"grpc.aio echo ({_f(s.get('bare_echo_cpu_ms_per_stream_s'), 2)} ms) at the same N; "
+        f"grpc.aio echo ({_f(s.get('bare_echo_cpu_ms_per_stream_s'), 2)} ms at "
+        f"N={s.get('bare_echo_n')}); "
         f"its CPU alone would allow ~{_f(s.get('cpu_bound_streams_per_core'), 0)} "
         "streams per core.",
         f"- Largest N one process (one core) sustains with p99 <= 10 ms and no late or dropped "
@@ -215,7 +225,14 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         )
     add("\n".join(lines) + "\n")
     foreign = s.get("max_foreign_cores_during_search")
-    if foreign and foreign > 0.2:
+    if foreign and foreign > 0.2 and str(results.get("priority", "")).startswith("SCHED_RR"):
+        add(
+            f"> **The machine was shared:** other processes used up to {_f(foreign, 2)} cores "
+            "during the search (column *other load*). The servers and the load generator ran in "
+            "the real-time scheduling class (`--realtime`), so that work waited for them rather "
+            "than the reverse; CPU per stream-second is process CPU time either way.\n"
+        )
+    elif foreign and foreign > 0.2:
         add(
             f"> **Caveat: the machine was shared.** Other processes used up to {_f(foreign, 2)} "
             "cores during the search (column *other load*). CPU per stream-second is process CPU "
@@ -279,15 +296,46 @@ def render(results: dict[str, Any], images: list[str]) -> str:
             "inclusive time is what a call and everything under it costs. C code (speex, "
             "webrtcvad, gRPC core) is charged to the Python function that called it.\n"
         )
-        add("Top self time:\n")
+        shares = prof.get("breakdown") or {}
+        if shares:
+            labels = {
+                "grpc_aio_request_read": "grpc.aio request read + protobuf parse",
+                "asyncio_and_grpc_callbacks": "asyncio loop + grpc.aio callbacks",
+                "front_end": "front end (`FrontEnd.process`: speex, VAD, alignment)",
+                "session_core_excl_front_end": "session core outside the front end",
+                "conversation_driver_tasks": "conversation driver tasks (tick, flush, backend)",
+                "response_conversion_and_write": "response conversion (proto building)",
+                "other": "other",
+            }
+            share = prof.get("main_thread_share")
+            if share is not None:
+                add(
+                    f"Threads (exact, from per-thread CPU times): the main thread — the asyncio "
+                    f"loop running all Python code — used **{100 * share:.0f}%** of the "
+                    f"server's CPU; the other {100 * (1 - share):.0f}% is gRPC C-core's "
+                    "completion-queue poller thread (epoll, HTTP/2 framing, socket I/O, "
+                    "outside the GIL) and any other native threads.\n"
+                )
+            add("The main thread's CPU by layer (share of its busy samples):\n")
+            add(
+                _table(
+                    ["layer", "%"],
+                    [[labels.get(key, key), _f(value, 1)] for key, value in shares.items()],
+                )
+                + "\n"
+            )
+        add("Top self time (main thread):\n")
         add(
             _table(
-                ["function", "% of samples"],
-                [[f"`{r['function']}`", _f(r["percent"], 1)] for r in prof["self"]],
+                ["function", "% of samples", "what it is"],
+                [
+                    [f"`{r['function']}`", _f(r["percent"], 1), r.get("note", "")]
+                    for r in prof["self"]
+                ],
             )
             + "\n"
         )
-        add("Top inclusive time:\n")
+        add("Top inclusive time (main thread), the server's own code and grpc.aio:\n")
         add(
             _table(
                 ["function", "% of samples"],
@@ -360,10 +408,11 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "and a frame is late if it arrives after its offset in the turn (Sonicwire paces at real "
         "time + 120 ms lead, so the lead is the margin).\n"
         "- Each step reports how much CPU the rest of the machine used (*other load*); before a "
-        "step "
-        "the runner waits briefly for the machine to be quiet, and servers and load generator run "
-        "at nice -10. A step is also marked failed when the load generator itself was saturated "
-        "(its send slip p99 > 5 ms or > 0.9 core), since it then bounds the result.\n"
+        "step the runner waits briefly for the machine to be quiet, and servers and load "
+        f"generator run at priority `{results.get('priority', 'nice -10')}` (`--realtime` "
+        "selects SCHED_RR, for a machine shared with other work). A step is also marked failed "
+        "when the load generator itself was saturated (its send slip p99 > 5 ms or > 0.9 core), "
+        "since it then bounds the result.\n"
     )
     add("## Gaps and caveats\n")
     gaps = [

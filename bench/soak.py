@@ -153,9 +153,7 @@ class ServerProcess:
 
     def start(self) -> None:
         env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen(
-            self.command, stdout=subprocess.PIPE, env=env, cwd=ROOT, start_new_session=True
-        )
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, env=env, cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
         match = re.search(r"gRPC on (\S+)", line)
@@ -170,14 +168,19 @@ class ServerProcess:
         self, t_s: float, phase: str, client_streams: int, health_ms: float | None
     ) -> Sample:
         assert self.ps is not None and self.proc is not None
+        # Process figures first: the metrics scrape itself opens a socket and a thread.
+        rss = self.ps.memory_info().rss
+        fds = len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+        threads = self.ps.num_threads()
+        cpu = self.ps.cpu_percent(None)
         metrics = _scrape(self.metrics_port)
         return Sample(
             t_s=round(t_s, 1),
             phase=phase,
-            rss_mb=round(self.ps.memory_info().rss / 2**20, 1),
-            fds=len(os.listdir(f"/proc/{self.proc.pid}/fd")),
-            threads=self.ps.num_threads(),
-            cpu_percent=round(self.ps.cpu_percent(None), 1),
+            rss_mb=round(rss / 2**20, 1),
+            fds=fds,
+            threads=threads,
+            cpu_percent=round(cpu, 1),
             active_streams=metrics.get("sonicwire_active_streams"),
             gc_objects=metrics.get("python_gc_objects_collected_total"),
             client_streams=client_streams,
@@ -223,25 +226,33 @@ async def _conversation(
     chunk_ms: int,
     tally: Tally,
 ) -> None:
+    """One conversation: stream ``audio`` in real time, then half-close or cancel."""
     chunk = 2 * RATE * chunk_ms // 1000
     call = stub.Converse()
     tally.started += 1
     tally.live += 1
+    cancelled = False
 
     async def reader() -> None:
-        async for response in call:
-            match response.WhichOneof("response"):
-                case "audio":
-                    tally.audio_out_s += len(response.audio.audio) / (2 * RATE)
-                case "turn_complete":
-                    tally.turns += 1
-                    if response.turn_complete.latency.first_audio_ms:
-                        tally.first_audio_ms.append(response.turn_complete.latency.first_audio_ms)
-                case "interruption":
-                    tally.interruptions += 1
+        try:
+            async for response in call:
+                match response.WhichOneof("response"):
+                    case "audio":
+                        tally.audio_out_s += len(response.audio.audio) / (2 * RATE)
+                    case "turn_complete":
+                        tally.turns += 1
+                        first_audio = response.turn_complete.latency.first_audio_ms
+                        if first_audio:
+                            tally.first_audio_ms.append(first_audio)
+                    case "interruption":
+                        tally.interruptions += 1
+        except asyncio.CancelledError:
+            if not cancelled:  # grpc.aio raises CancelledError in readers of a cancelled call
+                raise
+        except grpc.aio.AioRpcError:
+            pass  # the status is read from the call below
 
     read = asyncio.create_task(reader())
-    cancelled = False
     try:
         await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
         start = time.monotonic()
@@ -261,19 +272,23 @@ async def _conversation(
             if delay > 0:
                 await asyncio.sleep(delay)
         if cancel_at_s is not None and not read.done():
-            cancelled = call.cancel()
-            tally.cancelled += cancelled
+            cancelled = True
+            call.cancel()
+            tally.cancelled += 1
         else:
             await call.done_writing()
-        await asyncio.wait_for(asyncio.shield(read), 120)
-    except (grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError):
-        pass
-    except asyncio.CancelledError:
-        call.cancel()
-        raise
+        # A half-closed stream ends once the server has finished the turn in progress.
+        await asyncio.wait({read}, timeout=120)
+    except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+        pass  # the server ended the stream while we were writing: its status says why
     finally:
-        if not read.done():
+        hung = not read.done()
+        if hung:
+            # Never expected: the server must end a half-closed stream (or report why).
+            cancelled = True
+            call.cancel()
             read.cancel()
+            tally.errors["no status 120 s after half-close (client cancelled)"] += 1
         await asyncio.gather(read, return_exceptions=True)
         tally.live -= 1
     if not cancelled:
@@ -489,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the server process is stopped in `run`'s finally.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = asyncio.run(run(args))
     print(markdown(result))
     if not args.no_write:

@@ -227,6 +227,8 @@ def run_step(
             server_cpu_s=cpu,
             cores_used=cpu / window,
             cpu_ms_per_stream_s=cpu / window / n * 1000,
+            # the asyncio loop's thread; the rest is gRPC C-core's poller and other threads
+            main_thread_share=load.get("server_main_thread_cpu_s", 0.0) / cpu if cpu else None,
             idle_rss_mb=idle_rss / 1e6,
             rss_mb=rss / 1e6,
             rss_per_stream_mb=(rss - idle_rss) / n / 1e6,
@@ -292,7 +294,6 @@ def _run_profiled(
             "py-spy",
             py_spy_argv(binary, server.pid, config.duration_s - 0.5, profile_out),
             wait_ready=False,
-            nice=0,
         )
         loadgen.popen.wait(budget)
         spy.popen.wait(30)

@@ -86,5 +86,7 @@ def of_kind(events: list[Event], kind: str) -> list[Event]:
 async def wait_for(predicate: Callable[[], bool], timeout: float = TIMEOUT_S) -> None:
     """Poll ``predicate`` until true (for gateway-side counters updated after a close)."""
     async with asyncio.timeout(timeout):
-        while not predicate():
+        while True:
+            if predicate():
+                return
             await asyncio.sleep(0.01)

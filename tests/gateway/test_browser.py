@@ -16,10 +16,14 @@ from typing import Any
 
 import pytest
 
+from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.gateway.config import STATIC_DIR
+from sonicwire.server.backends.echo import EchoBackend
+from sonicwire.server.testing.server import running_server
 from tests.conftest import read_wav_mono16, synthesize
 
 from .conftest import GatewayFactory
+from .test_gateway_http import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSER_DIR = Path(__file__).with_name("browser")
@@ -27,8 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
 SCREENSHOT = REPO / "test-artifacts" / "browser.png"
 LONG_SENTENCE = (
-    "Please read me the whole story about the little red train that climbed the tall green "
-    "mountain"
+    "Please read me the whole story about the little red train that climbed the tall green mountain"
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -60,13 +63,15 @@ def _microphone_wav(path: Path) -> Path:
     import soxr
 
     rate = 48_000
-    long_sentence, espeak_rate = read_wav_mono16(synthesize(LONG_SENTENCE, path.with_suffix(".tts.wav")))
+    long_sentence, espeak_rate = read_wav_mono16(
+        synthesize(LONG_SENTENCE, path.with_suffix(".tts.wav"))
+    )
     recorded, recorded_rate = read_wav_mono16(SPEECH_WAV)
 
     def at_rate(pcm: bytes, source_rate: int) -> bytes:
         samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
         out = soxr.resample(samples, source_rate, rate)
-        return np.clip(out, -32768, 32767).astype(np.int16).tobytes()
+        return bytes(np.clip(out, -32768, 32767).astype(np.int16).tobytes())
 
     def silence(seconds: float) -> bytes:
         return bytes(int(rate * seconds) * 2)
@@ -135,7 +140,8 @@ async def test_page_talks_to_the_assistant_in_chromium(
     assert page["sessionId"].startswith("sw_")
     assert page["speechStarted"] >= 2
     assert page["framesSent"] > 0 and page["framesDropped"] == 0
-    assert stats.messages_in["audio"] == page["framesSent"]
+    # (the page keeps streaming after its counters were read, so the gateway may have more)
+    assert stats.messages_in["audio"] >= page["framesSent"]
     # The typed message interrupted the first reply; queued audio was dropped, not played.
     assert page["interruptions"] >= 1
     interrupted = result["interruptedReply"]
@@ -144,7 +150,7 @@ async def test_page_talks_to_the_assistant_in_chromium(
     played = result["playedReply"]
     assert played["mediaMs"] > 0 and played["playedMs"] >= played["mediaMs"] - 50
     assert page["reportsSent"] > 0
-    assert stats.messages_in["playback"] == page["reportsSent"]
+    assert stats.messages_in["playback"] >= page["reportsSent"]
     # Transcripts appear on the page.
     shown = [(t["role"], t["text"]) for t in result["transcripts"] if t["final"]]
     assert ("user", "[utterance 1]") in shown
@@ -153,6 +159,37 @@ async def test_page_talks_to_the_assistant_in_chromium(
     assert ("assistant", "You said: hello there") in shown
     assert result["consoleErrors"] == []
     assert not stats.errors, "the page sent nothing malformed"
+
+
+async def test_page_explains_failures_in_chromium() -> None:
+    """Microphone denied, gRPC server down, wrong API key: the page says which."""
+    node = _require_browser()
+    async with running_server(backend=EchoBackend(), api_keys=("right-key",)) as keyed:
+        down = GatewayConfig(port=0, grpc_target=f"127.0.0.1:{free_port()}")
+        needs_key = GatewayConfig(port=0, grpc_target=keyed.target)
+        async with Gateway(down) as gw_down, Gateway(needs_key) as gw_key:
+            options = {
+                "chromium": str(CHROMIUM),
+                "timeoutMs": 20_000,
+                "scenarios": [
+                    {"name": "server down", "url": gw_down.url},
+                    {"name": "wrong key", "url": gw_key.url, "key": "wrong-key"},
+                ],
+            }
+            code, out, err = await _run(
+                node, str(BROWSER_DIR / "errors.mjs"), json.dumps(options), timeout=120
+            )
+    output = json.loads(out.strip().splitlines()[-1])
+    assert output["ok"] and code == 0, f"{output}\n{err}"
+    results = {r["name"]: r for r in output["results"]}
+    for result in results.values():
+        assert result["errors"][0].startswith("Microphone access was denied")
+    down_result = results["server down"]
+    assert down_result["closeCode"] == 4503
+    assert "The voice server is unavailable" in down_result["banner"]
+    key_result = results["wrong key"]
+    assert key_result["closeCode"] == 4401
+    assert "The API key is missing or wrong." in key_result["banner"]
 
 
 async def test_worklet_resampler_is_flat_and_rejects_aliases() -> None:

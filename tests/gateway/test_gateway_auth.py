@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.server.app import RunningServer
@@ -39,7 +40,8 @@ async def test_good_key_is_passed_upstream_and_never_echoed(
     keyed_gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with connect(keyed_gateway.ws_url, subprotocols=["sonicwire.v1", f"key.{KEY}"]) as ws:
+    offer = [Subprotocol("sonicwire.v1"), Subprotocol(f"key.{KEY}")]
+    async with connect(keyed_gateway.ws_url, subprotocols=offer) as ws:
         await ws.send(json.dumps({"action": "config"}))
         started = await recv_event(ws)
         assert ws.subprotocol == "sonicwire.v1"
@@ -114,9 +116,7 @@ async def test_same_host_origin_is_accepted_by_default(gateway: Gateway) -> None
         assert (await recv_event(ws))["event"] == "session_started"
 
 
-@pytest.mark.parametrize(
-    "origin", ["http://evil.example", "null", "http://127.0.0.1:1", "file://"]
-)
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1", "file://"])
 async def test_foreign_origin_is_refused_with_403(gateway: Gateway, origin: str) -> None:
     with pytest.raises(InvalidStatus) as refused:
         async with connect(gateway.ws_url, origin=origin):  # type: ignore[arg-type]

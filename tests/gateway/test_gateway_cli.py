@@ -62,7 +62,16 @@ def test_help_never_shows_the_api_key(
 
 def test_up_takes_server_flags_and_prefixed_gateway_flags() -> None:
     args = build_parser().parse_args(
-        ["--port", "0", "--backend", "echo", "--gateway-port", "0", "--gateway-max-connections", "3"]
+        [
+            "--port",
+            "0",
+            "--backend",
+            "echo",
+            "--gateway-port",
+            "0",
+            "--gateway-max-connections",
+            "3",
+        ]
     )
     assert (args.port, args.backend) == (0, "echo")
     assert (args.gateway_port, args.gateway_max_connections) == (0, 3)

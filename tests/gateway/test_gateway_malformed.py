@@ -93,7 +93,9 @@ NON_FATAL: list[tuple[str, str | bytes, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("frame", "reason"), [c[1:] for c in NON_FATAL], ids=[c[0] for c in NON_FATAL])
+@pytest.mark.parametrize(
+    ("frame", "reason"), [c[1:] for c in NON_FATAL], ids=[c[0] for c in NON_FATAL]
+)
 async def test_malformed_message_gets_an_error_event(
     gateway: Gateway, frame: str | bytes, reason: str
 ) -> None:

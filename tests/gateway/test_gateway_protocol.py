@@ -85,18 +85,34 @@ def _b64(data: bytes) -> str:
 
 
 INBOUND: list[tuple[str, str | bytes]] = [
-    ("seed audiostream", json.dumps({"action": "audiostream", "audioData": _b64(b"\x01\x00\xff\x7f")})),
-    ("audiostream extra field ignored", json.dumps({"action": "audiostream", "audioData": _b64(b"\0\0"), "seq": 3})),
+    (
+        "seed audiostream",
+        json.dumps({"action": "audiostream", "audioData": _b64(b"\x01\x00\xff\x7f")}),
+    ),
+    (
+        "audiostream extra field ignored",
+        json.dumps({"action": "audiostream", "audioData": _b64(b"\0\0"), "seq": 3}),
+    ),
     ("binary frame", b"\x01\x00\x02\x00"),
     ("text", json.dumps({"action": "text", "text": "héllo"})),
     ("text at limit", json.dumps({"action": "text", "text": "é" * 8})),
     ("text over limit", json.dumps({"action": "text", "text": "é" * 9})),
     ("playback", json.dumps({"action": "playback", "turn_id": "t1", "played_ms": 1200})),
     ("playback float ms", json.dumps({"action": "playback", "turn_id": "t1", "played_ms": 5.0})),
-    ("tool result string", json.dumps({"action": "tool_result", "tool_call_id": "c1", "content": "42"})),
+    (
+        "tool result string",
+        json.dumps({"action": "tool_result", "tool_call_id": "c1", "content": "42"}),
+    ),
     (
         "tool result object",
-        json.dumps({"action": "tool_result", "tool_call_id": "c1", "content": {"ok": True}, "is_error": False}),
+        json.dumps(
+            {
+                "action": "tool_result",
+                "tool_call_id": "c1",
+                "content": {"ok": True},
+                "is_error": False,
+            }
+        ),
     ),
     ("end", json.dumps({"action": "end"})),
     ("config empty", json.dumps({"action": "config"})),
@@ -162,7 +178,10 @@ INBOUND: list[tuple[str, str | bytes]] = [
     ("config barge_in string", json.dumps({"action": "config", "barge_in": "no"})),
     ("config tools not list", json.dumps({"action": "config", "server_tools": "all"})),
     ("config tool not object", json.dumps({"action": "config", "client_tools": ["x"]})),
-    ("config tool params not object", json.dumps({"action": "config", "client_tools": [{"name": "x", "parameters": []}]})),
+    (
+        "config tool params not object",
+        json.dumps({"action": "config", "client_tools": [{"name": "x", "parameters": []}]}),
+    ),
 ]
 
 
@@ -204,7 +223,9 @@ EVENTS: list[tuple[str, Event]] = [
     ),
     (
         "tool_call bad json",
-        ToolCall(id="c2", name="x", arguments_json="{oops", executor=ToolExecutor.SERVER, turn_id=""),
+        ToolCall(
+            id="c2", name="x", arguments_json="{oops", executor=ToolExecutor.SERVER, turn_id=""
+        ),
     ),
     (
         "tool_result",
@@ -248,7 +269,7 @@ def test_outbound_golden() -> None:
 
 def test_every_event_type_is_rendered() -> None:
     covered = {type(event) for _, event in EVENTS}
-    assert covered == set(Event.__args__)  # type: ignore[attr-defined]
+    assert covered == set(Event.__args__)
 
 
 def test_close_codes_are_in_their_ranges() -> None:
@@ -260,10 +281,14 @@ def test_close_codes_are_in_their_ranges() -> None:
 
 
 def test_encode_is_compact_utf8() -> None:
-    assert encode({"event": "transcript", "text": "héllo"}) == '{"event":"transcript","text":"héllo"}'
+    assert (
+        encode({"event": "transcript", "text": "héllo"}) == '{"event":"transcript","text":"héllo"}'
+    )
 
 
-@pytest.mark.parametrize(("size", "limit", "chunks"), [(10, 4, [4, 4, 2]), (8, 5, [4, 4]), (0, 4, [])])
+@pytest.mark.parametrize(
+    ("size", "limit", "chunks"), [(10, 4, [4, 4, 2]), (8, 5, [4, 4]), (0, 4, [])]
+)
 def test_split_audio_keeps_whole_samples(size: int, limit: int, chunks: list[int]) -> None:
     assert [len(c) for c in split_audio(bytes(size), limit)] == chunks
 
@@ -275,4 +300,7 @@ def test_split_audio_needs_room_for_a_sample() -> None:
 
 def test_configure_output_rate_defaults_to_input_rate() -> None:
     assert Configure(sample_rate_hz=48000).effective_output_rate_hz == 48000
-    assert Configure(sample_rate_hz=48000, output_sample_rate_hz=16000).effective_output_rate_hz == 16000
+    assert (
+        Configure(sample_rate_hz=48000, output_sample_rate_hz=16000).effective_output_rate_hz
+        == 16000
+    )

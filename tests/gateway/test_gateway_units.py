@@ -253,3 +253,16 @@ def test_default_session_config_is_16k_mono_pcm() -> None:
             1,
         )
     assert not config.barge_in.disabled
+
+
+def test_token_bucket_credit_covers_time_not_reading() -> None:
+    bucket = TokenBucket(rate=50, burst=10, now=0.0)
+    # The gateway was busy for 4 s; a fair 50/s client queued 200 messages meanwhile.
+    bucket.credit(4.0)
+    assert all(bucket.take(4.0) for _ in range(210))
+    assert bucket.take(4.0) is False
+    # The credit is not clipped by a refill, but it is not replenished either.
+    bucket = TokenBucket(rate=50, burst=10, now=0.0)
+    bucket.credit(1.0)
+    assert bucket.take(0.5) is True
+    assert sum(bucket.take(0.5) for _ in range(100)) == 59

@@ -49,6 +49,8 @@ class GatewayConfig:
             consumer (close 4507).
         send_timeout_s: longest a single send may wait for the client to read (close 4507).
         first_message_timeout_s: how long a new socket may stay silent (close 4408).
+        start_timeout_s: how long a conversation may take to start, retries of an unreachable
+            server included (then close 4408, or 4503 when it stayed unreachable).
         ping_interval_s: WebSocket keepalive ping interval; 0 disables keepalive.
         tls_cert: PEM certificate chain: serve https/wss.
         tls_key: PEM private key of ``tls_cert``.
@@ -71,6 +73,7 @@ class GatewayConfig:
     send_buffer_bytes: int = 1024 * 1024
     send_timeout_s: float = 10.0
     first_message_timeout_s: float = 30.0
+    start_timeout_s: float = 30.0
     ping_interval_s: float = 20.0
     tls_cert: str = ""
     tls_key: str = ""
@@ -129,6 +132,13 @@ _OPTIONS: tuple[_Option, ...] = (
         "close sockets silent this long after connecting",
         False,
     ),
+    (
+        "start_timeout_s",
+        "start-timeout-seconds",
+        float,
+        "longest wait for a conversation to start",
+        False,
+    ),
     ("ping_interval_s", "ping-interval-seconds", float, "keepalive pings; 0 = off", False),
     ("tls_cert", "tls-cert", str, "PEM certificate chain: serve https/wss", False),
     ("tls_key", "tls-key", str, "PEM private key for --tls-cert", False),
@@ -162,6 +172,7 @@ def add_gateway_arguments(
         group.add_argument(
             f"--{prefix}{flag}",
             dest=f"gateway_{name}",
+            metavar=flag.rsplit("-", 1)[-1].upper(),
             type=convert,
             default=default,
             help=help_text,

@@ -156,6 +156,7 @@ class Connection:
                 fatal=True,
             )
             self._count_error(event)
+            self._stats.closes[CloseCode.UNAUTHENTICATED] += 1
             await reject(self._ws, CloseCode.UNAUTHENTICATED, event)
             return CloseCode.UNAUTHENTICATED
         loop = asyncio.get_running_loop()
@@ -261,7 +262,8 @@ class Connection:
             async with asyncio.timeout(self._config.first_message_timeout_s or None):
                 data = await self._ws.recv()
             while True:
-                if not bucket.take(loop.time()):
+                started = loop.time()
+                if not bucket.take(started):
                     self._fail(
                         CloseCode.RATE_LIMITED,
                         error_event(
@@ -275,6 +277,9 @@ class Connection:
                     return
                 if not await self._handle(data, api_key):
                     return
+                # While a message is handled (a conversation starting, gRPC flow control) the
+                # socket is not read and the client's messages queue up: not its fault.
+                bucket.credit(loop.time() - started)
                 data = await self._ws.recv()
         except TimeoutError:
             self._fail(

@@ -9,6 +9,10 @@ class TokenBucket:
     """A token bucket: ``rate`` tokens per second, holding at most ``burst``.
 
     ``rate <= 0`` disables the limit (every :meth:`take` succeeds).
+
+    :meth:`credit` exists because a socket's messages queue up while the gateway is not
+    reading (e.g. while a conversation starts): a client that sent at a fair pace must not be
+    charged for the burst it finds when reading resumes.
     """
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
@@ -24,8 +28,15 @@ class TokenBucket:
             return True
         elapsed = max(now - self._last, 0.0)
         self._last = now
-        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        # Refill up to the burst, but never clip a credit granted above it.
+        self._tokens = max(self._tokens, min(self.burst, self._tokens + elapsed * self.rate))
         if self._tokens < tokens:
             return False
         self._tokens -= tokens
         return True
+
+    def credit(self, seconds: float) -> None:
+        """Allow what a fair client could have sent during ``seconds`` of not being read,
+        above the burst if need be."""
+        if self.rate > 0 and seconds > 0:
+            self._tokens += seconds * self.rate

@@ -72,19 +72,18 @@ class Upstream:
     Create it inside the running event loop; call :meth:`aclose` when done.
     """
 
-    def __init__(self, config: GatewayConfig, *, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, config: GatewayConfig) -> None:
         """Open the channel to ``config.grpc_target`` (lazily connected by gRPC).
 
         Args:
-            config: the gateway configuration (target, TLS, fallback API key).
-            start_timeout_s: how long a conversation may take to start (``SessionStarted``).
+            config: the gateway configuration (target, TLS, fallback API key, start timeout).
 
         Raises:
             OSError: the CA file cannot be read.
         """
         self.target = config.grpc_target
         self._default_key = config.api_key
-        self._start_timeout_s = start_timeout_s
+        self._start_timeout_s = config.start_timeout_s
         probe = Client(config.grpc_target, insecure=config.grpc_insecure)
         options = [
             ("grpc.primary_user_agent", "sonicwire-gateway"),

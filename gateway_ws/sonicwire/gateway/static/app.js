@@ -294,7 +294,9 @@ function onCaptureFrame(s, data) {
   const level = data.rms > 0 ? Math.max(0, Math.min(1, (20 * Math.log10(data.rms) + 60) / 60)) : 0;
   ui.meterBar.style.width = `${Math.round(level * 100)}%`;
   const ws = s.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  // Stream only once the session has started: a wrong key or a server that is down is
+  // reported first, and nothing piles up while the server gets ready.
+  if (!ws || ws.readyState !== WebSocket.OPEN || stats.state !== 'live') return;
   if (ws.bufferedAmount > MAX_SOCKET_BACKLOG) {
     stats.framesDropped += 1; // the network is not keeping up; drop rather than lag
     return;

@@ -284,6 +284,11 @@ class DelayEstimator:
         self._floor = (10 ** (floor_dbfs / 20) * 32768 * decimation) ** 2
         self._early = early_window // decimation
         self._ones: Float32Array = np.ones(decimation, dtype=np.float32)
+        self._phat: Complex64Array = np.zeros(n // 2 + 1, dtype=np.complex64)
+        self._mag: Float32Array = np.zeros(hi - lo, dtype=np.float32)
+        self._last_block: Complex64Array | None = None
+        self.block_estimate: DelayEstimate | None = None
+        """The reading from the last informative block alone (fast, noisier)."""
         self.blocks = 0
 
     def reset(self) -> None:
@@ -298,12 +303,20 @@ class DelayEstimator:
         return out
 
     def update(
-        self, mic: Int16Array, far: Int16Array, search: tuple[int, int] | None = None
+        self,
+        mic: Int16Array,
+        far: Int16Array,
+        search: tuple[int, int] | None = None,
+        *,
+        block_estimate: bool = True,
+        estimate: bool = True,
     ) -> DelayEstimate | None:
         """Add one block and return the current estimate (None if nothing is known yet).
 
         ``search`` limits the answer to delays in ``[lo, hi]`` samples (e.g. around a
-        playback report); the accumulated cross-spectrum is unaffected.
+        playback report); the accumulated cross-spectrum is unaffected. Without
+        ``block_estimate`` the single-block reading is skipped, without ``estimate`` the
+        accumulated one (each costs an inverse FFT).
         """
         if len(mic) != self.window or len(far) != self.window + self.max_delay:
             raise ValueError("mic/far block sizes do not match the estimator")
@@ -313,26 +326,42 @@ class DelayEstimator:
         # far-end energy that could have reached this mic window, for any searched delay
         far_power = float(np.dot(f, f)) / len(f)
         if mic_power > self._floor and far_power > self._floor:
-            m -= m.mean()
-            f -= f.mean()
+            # no mean removal: DC lies outside the band the PHAT weighting keeps
             spec_f = np.fft.rfft(f, self._nfft)
             spec_m = np.fft.rfft(m, self._nfft)
             block = spec_f * np.conj(spec_m)
             # normalise each block so one loud block does not drown the others
             block /= np.float32(np.sqrt(mic_power * far_power) * len(m))
+            block64 = block.astype(np.complex64)
             self._cross *= np.float32(self.forget)
-            self._cross += block.astype(np.complex64)
+            self._cross += block64
             self._weight = self._weight * self.forget + 1.0
             self.blocks += 1
-        if self._weight < 1.5:
+            self._last_block = block64
+            self.block_estimate = self._peak(search, block64) if block_estimate else None
+        else:
+            self._last_block = None
+            self.block_estimate = None
+        if self._weight < 1.5 or not estimate:
             return None
-        return self._peak(search)
+        return self._peak(search, self._cross)
 
-    def _peak(self, search: tuple[int, int] | None) -> DelayEstimate | None:
-        phat = np.zeros_like(self._cross)
-        band = self._cross[self._band]
-        phat[self._band] = band / (np.abs(band) + np.float32(1e-12))
-        corr = np.fft.irfft(phat, self._nfft)
+    def restart_from_last_block(self) -> None:
+        """Forget the accumulated history but the last block (after a confirmed delay jump)."""
+        last = self._last_block
+        self.reset()
+        if last is not None:
+            self._cross[:] = last
+            self._weight = 1.0
+            self.blocks = 1
+
+    def _peak(self, search: tuple[int, int] | None, cross: Complex64Array) -> DelayEstimate | None:
+        band = cross[self._band]
+        mag = self._mag
+        np.abs(band, out=mag)
+        mag += np.float32(1e-12)
+        np.divide(band, mag, out=self._phat[self._band])  # outside the band stays zero
+        corr = np.fft.irfft(self._phat, self._nfft)
         # corr[k] pairs mic[n] with far[n + k]; delay d (decimated) sits at k = max_lag - d
         lags = corr[: self._max_lag + 1][::-1]  # index = delay in decimated samples
         lo, hi = 0, self._max_lag
@@ -391,6 +420,7 @@ class DelayTracker:
         self._report_delay: int | None = None
         self._candidate: int | None = None
         self._count = 0
+        self._jump: int | None = None
 
     @property
     def report_delay(self) -> int | None:
@@ -427,6 +457,31 @@ class DelayTracker:
                 self.delay = delay
             self._candidate = None
             self._count = 0
+
+    def on_block(self, estimate: DelayEstimate | None) -> bool:
+        """Take a single-block reading; return True when it moved a locked ``delay``.
+
+        The accumulated estimate follows a sudden jump of the delay only after its history
+        has decayed; two consecutive strong single-block readings that agree with each other
+        and not with the belief move it at once (the caller then restarts the estimator).
+        """
+        if (
+            not self.locked
+            or self.delay is None
+            or estimate is None
+            or estimate.confidence < 2 * self.lock_confidence
+            or abs(estimate.delay - self.delay) <= self.agree_tolerance
+        ):
+            self._jump = None
+            return False
+        if self._jump is not None and abs(estimate.delay - self._jump) <= self.agree_tolerance:
+            self._jump = None
+            self.delay = estimate.delay
+            self._candidate = estimate.delay
+            self._count = self.agree
+            return True
+        self._jump = estimate.delay
+        return False
 
     def on_estimate(self, estimate: DelayEstimate | None) -> bool:
         """Take one estimator reading; return True when ``delay`` changed."""

@@ -182,7 +182,7 @@ class FrontEnd:
                 self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
             cleaned = self._echo.process(frame, position)
             mic_ms = 0.0
-            if self._gate and self._echo.far_active:
+            if self._gate is not None and self._echo.far_active:
                 np.copyto(scratch, np.frombuffer(frame, dtype=np.int16))
                 mic_ms = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
             if self._latency:
@@ -285,12 +285,25 @@ class FrontEnd:
             return  # no far-end audio could have reached this mic window
         mic = self._mic_log.read(t - est.window, est.window)
         far = self._timeline.log.read(t - est.window - est.max_delay, est.window + est.max_delay)
-        reading = est.update(mic, far, tracker.search_range())
+        # locked: the single-block reading watches for jumps every time, the accumulated
+        # one (slow drift) every other time
         self.stats.estimates += 1
+        reading = est.update(
+            mic,
+            far,
+            tracker.search_range(),
+            block_estimate=tracker.locked,
+            estimate=not tracker.locked or self.stats.estimates % 2 == 0,
+        )
         was_locked = tracker.locked
         if tracker.on_estimate(reading):
             # the first confirmation from the signals places the echo exactly at the lead
             self._apply_delay(exact=not was_locked)
+        elif tracker.on_block(est.block_estimate):
+            # the delay jumped (e.g. the client's buffer grew): follow now, forget the past
+            est.restart_from_last_block()
+            self._until_estimate = self.ACQUIRE_HOP_FRAMES
+            self._apply_delay()
 
     def _apply_delay(self, *, exact: bool = False) -> None:
         delay = self._tracker.delay

@@ -141,6 +141,7 @@ class SpeechStopped:
 
 SpeechEvent = SpeechStarted | SpeechStopped
 
+_MAX_BACKDATE = 8 * FRAME_SAMPLES  # 160 ms
 _LSB_DB_MIN = -20.0  # pipecat's loudness scale on raw int16 values: -20 .. 80 dB -> 0 .. 1
 _LSB_DB_SPAN = 100.0
 
@@ -170,21 +171,30 @@ class VadEngine(Protocol):
 
 
 class WebrtcEngine:
-    """webrtcvad decisions averaged over a short window into a confidence."""
+    """webrtcvad decisions averaged over a short window into a confidence.
 
-    def __init__(self, aggressiveness: int = 3, window: int = 3) -> None:
+    The instantaneous verdict (which dates the onset) comes from a second, lenient webrtcvad
+    (``onset_aggressiveness``): aggressive modes reject unvoiced onsets such as /s/, which
+    would otherwise date "Side left" 100 ms late.
+    """
+
+    def __init__(
+        self, aggressiveness: int = 3, window: int = 3, onset_aggressiveness: int = 1
+    ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
+        self._onset_vad = webrtcvad.Vad(onset_aggressiveness)
         self._window = window
         self._history = [False] * window
         self._i = 0
         self._count = 0
 
     def analyze(self, frame: bytes) -> tuple[float, bool]:
-        raw = bool(self._vad.is_speech(frame, SAMPLE_RATE))
+        decision = bool(self._vad.is_speech(frame, SAMPLE_RATE))
         i = self._i
-        self._count += int(raw) - int(self._history[i])
-        self._history[i] = raw
+        self._count += int(decision) - int(self._history[i])
+        self._history[i] = decision
         self._i = (i + 1) % self._window
+        raw = decision or bool(self._onset_vad.is_speech(frame, SAMPLE_RATE))
         return self._count / self._window, raw
 
     def reset(self) -> None:
@@ -251,6 +261,7 @@ class SileroEngine:
         )
         self._state: npt.NDArray[np.float32] = np.zeros((2, 1, 128), dtype=np.float32)
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._onset_vad = webrtcvad.Vad(1)
         self._pending: npt.NDArray[np.float32] = np.zeros(
             self.CHUNK + FRAME_SAMPLES, dtype=np.float32
         )
@@ -274,7 +285,12 @@ class SileroEngine:
             self._state = state
             self._prob = float(out[0, 0])
             self.chunks += 1
-        return self._prob, self._prob >= self._threshold
+        # Silero's own hysteresis (speech continues down to threshold - 0.15), or a lenient
+        # webrtcvad for unvoiced onsets the model scores low (see WebrtcEngine)
+        raw = self._prob >= self._threshold - 0.15 or bool(
+            self._onset_vad.is_speech(frame, SAMPLE_RATE)
+        )
+        return self._prob, raw
 
     def reset(self) -> None:
         self._input[:] = 0
@@ -358,7 +374,10 @@ class Vad:
         if speech:
             if state in (VadState.QUIET, VadState.STARTING):
                 if state is VadState.QUIET:
-                    self._onset = self._raw_start if self._raw_start is not None else offset
+                    onset = self._raw_start if self._raw_start is not None else offset
+                    # date the onset back over the engine's lenient verdicts, but never so
+                    # far that a noise run could stand in for most of start_secs
+                    self._onset = max(onset, offset - _MAX_BACKDATE)
                 held = end - self._onset >= self._start_samples
             else:
                 held = False

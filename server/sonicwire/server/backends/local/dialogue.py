@@ -84,7 +84,11 @@ _ORDER_WORDS = frozenset(
     {"order", "orders", "package", "parcel", "shipment", "delivery", "track", "tracking"}
 )
 _TIME_WORDS = frozenset({"time", "clock"})
-_DATE_WORDS = frozenset({"date", "day", "today's", "month", "year", "weekday"})
+_DATE_WORDS = frozenset({"date", "today's", "weekday"})
+# "day", "month" and "year" only ask for the date in a question ("what day is it"): alone
+# they are what the recogniser makes of much out-of-domain speech ("rear" -> "year").
+_CALENDAR_WORDS = frozenset({"day", "month", "year"})
+_QUESTION_WORDS = frozenset({"what", "what's", "which", "today"})
 _GREETING_WORDS = frozenset({"hello", "hi", "hey", "howdy", "greetings"})
 _HELP_PHRASES = (
     "help", "what can you", "can you do", "what can i ask", "what do you do", "how can you",
@@ -167,7 +171,8 @@ def understand(text: str, *, expecting_order_id: bool = False) -> Understanding:
     if _TIME_WORDS.intersection(words) or "what hour" in joined:
         place = _place(joined)
         return Understanding(Intent.TIME, place=place, timezone=PLACES.get(place or ""))
-    if _DATE_WORDS.intersection(words) or joined in ("today", "what's today", "what is today"):
+    asks_calendar = _CALENDAR_WORDS.intersection(words) and _QUESTION_WORDS.intersection(words)
+    if _DATE_WORDS.intersection(words) or asks_calendar or joined in ("what's today", "today"):
         return Understanding(Intent.DATE)
     if any(_has_phrase(joined, phrase) for phrase in _HELP_PHRASES):
         return Understanding(Intent.HELP)

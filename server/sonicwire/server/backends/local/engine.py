@@ -12,7 +12,8 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     voice            default voice id: "joe" (piper), "espeak-en-us", ...; "" = the engine's own
     tts / tts_engine "piper" (default) or "espeak"
     language_model   "domain" (default) or "general" (see ``stt.py``)
-    workers          threads for speech work (default: CPU count, at least 2)
+    workers          speech work in parallel: synthesis threads and recogniser processes
+                     (default: CPU count, at least 2)
 """
 
 from __future__ import annotations
@@ -66,12 +67,21 @@ class LocalBackend:
                 f"unknown TTS engine {tts_engine!r}; choose piper or espeak",
                 code=ErrorCode.INVALID_ARGUMENT,
             )
+        if language_model not in ("domain", "general"):
+            raise BackendError(
+                "BACKEND_MISCONFIGURED",
+                f"unknown language model {language_model!r}; choose domain or general",
+                code=ErrorCode.INVALID_ARGUMENT,
+            )
         self._tts_engine: TtsEngine = tts_engine
         self._default_voice = voice or (_PIPER_VOICE if tts_engine == "piper" else "espeak-en-us")
         self._language_model: LanguageModel = language_model
+        workers = workers or max(2, os.cpu_count() or 2)
+        self._recognizer_processes = workers
+        # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
+        # worker processes (see stt.py for why recognition needs processes).
         self._executor = ThreadPoolExecutor(
-            max_workers=workers or max(2, os.cpu_count() or 2),
-            thread_name_prefix="sonicwire-local",
+            max_workers=workers, thread_name_prefix="sonicwire-local"
         )
         self._load_lock = threading.Lock()
         self._recognizer: SpeechRecognizer | None = None
@@ -84,11 +94,19 @@ class LocalBackend:
         """Build from loose keyword options (flags, env); see the module docstring."""
         tts = options.get("tts_engine") or options.get("tts") or "piper"
         workers = options.get("workers")
+        try:
+            count = int(workers) if workers else None
+        except ValueError:
+            raise BackendError(
+                "BACKEND_MISCONFIGURED",
+                f"workers must be a number, got {workers!r}",
+                code=ErrorCode.INVALID_ARGUMENT,
+            ) from None
         return cls(
             voice=str(options.get("voice") or ""),
             tts_engine=str(tts).lower(),  # type: ignore[arg-type]  # checked in __init__
             language_model=str(options.get("language_model") or "domain"),  # type: ignore[arg-type]
-            workers=int(workers) if workers else None,
+            workers=count,
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -166,7 +184,9 @@ class LocalBackend:
         with self._load_lock:
             if self._recognizer is None:
                 log.info("loading the speech recogniser (%s model)", self._language_model)
-                self._recognizer = SpeechRecognizer.load(self._language_model)
+                self._recognizer = SpeechRecognizer.load(
+                    self._language_model, processes=self._recognizer_processes
+                )
             synthesizer = self._synthesizers.get(voice)
             if synthesizer is None:
                 log.info("loading voice %s", voice)

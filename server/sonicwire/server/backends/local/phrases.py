@@ -81,11 +81,24 @@ def _order_numbers() -> list[int]:
     return [*range(1000, 1011), *(1000 + (137 * k) % 9000 for k in range(1, 40))]
 
 
+# People wrap requests in politeness; the model should expect that around any request.
+_PREFIXES = ("please", "can you", "could you", "hey")
+_SUFFIXES = ("please", "for me", "thanks")
+
+
 def training_sentences() -> list[str]:
     """The language model's training text: one lower-case sentence per item."""
-    out = [*_TIME, *_DATE, *_ORDER, *_OTHER]
+    requests = [*_TIME, *_DATE, *_ORDER]
+    out = [*requests, *_OTHER]
+    out += [f"{prefix} {r}" for prefix in _PREFIXES for r in requests]
+    out += [f"{r} {suffix}" for suffix in _SUFFIXES for r in requests]
     places = [place for place in PLACES if place != "utc"]
     out += [template.format(place) for template in _TIME_IN for place in places]
     ids = [form for number in _order_numbers() for form in spoken_order_ids(number)]
     out += [template.format(form).strip() for template in _ORDER_WITH_ID for form in ids]
+    demo_ids = [form for number in range(1000, 1011) for form in spoken_order_ids(number)]
+    out += [
+        f"{wrap} order {form}" for wrap in ("please track", "can you track") for form in demo_ids
+    ]
+    out += [f"track order {form} {suffix}" for suffix in _SUFFIXES for form in demo_ids]
     return out

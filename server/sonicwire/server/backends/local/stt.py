@@ -2,9 +2,15 @@
 
 `SpeechRecognizer` turns one utterance (16-bit mono PCM) into text. It is built once per
 process; `recognize` blocks for tens to hundreds of milliseconds, so callers run it in an
-executor, never on the event loop. It is thread-safe: pocketsphinx decoders are not, so each
-call borrows a decoder from a small pool (one per concurrently recognising thread); every
-decoder in the pool shares the same model files.
+executor, never on the event loop.
+
+The decoding itself runs in worker processes, not threads: pocketsphinx holds the GIL for the
+whole of a decode, so a recognition in a thread froze the event loop for as long as it took
+(measured here: 0.1 s for a command, 3 s for a long utterance with the general model under
+load). Feeding the decoder in small chunks bounds the freeze only partly (the final search
+pass is one long call) and lost accuracy (whole-utterance feature normalisation helps). In a
+worker process the loop never waits; the calling thread just waits for the answer. Each
+worker loads the model once and keeps one decoder, so it recognises one utterance at a time.
 
 Two language models:
 - ``"domain"`` (default): a trigram model trained at load time on the assistant's own command
@@ -22,11 +28,12 @@ from __future__ import annotations
 import importlib
 import io
 import logging
+import multiprocessing
 import os
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -70,12 +77,10 @@ class SpeechRecognizer:
     """Recognises utterances; see the module docstring. Build with `load`."""
 
     def __init__(
-        self, make_decoder: Callable[[], Any], *, workdir: tempfile.TemporaryDirectory[str] | None
+        self, pool: ProcessPoolExecutor, *, workdir: tempfile.TemporaryDirectory[str] | None
     ) -> None:
-        self._make_decoder = make_decoder
+        self._pool = pool
         self._workdir = workdir
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
         self._closed = False
 
     @classmethod
@@ -84,16 +89,21 @@ class SpeechRecognizer:
         language_model: LanguageModel = "domain",
         *,
         sentences: Sequence[str] | None = None,
+        processes: int = 1,
     ) -> SpeechRecognizer:
-        """Load the acoustic model and build the language model; one decoder is made now.
+        """Build the language model and start ``processes`` workers with the models loaded.
 
         Args:
             language_model: ``"domain"`` or ``"general"`` (see the module docstring).
             sentences: the domain model's training text; default `phrases.training_sentences`.
+            processes: utterances that can be recognised at the same time.
 
         Raises:
             RecognizerUnavailable: the model could not be loaded.
+            ValueError: unknown ``language_model``.
         """
+        if language_model not in ("domain", "general"):
+            raise ValueError(f"unknown language model {language_model!r}")
         try:
             import pocketsphinx
         except ImportError as exc:  # the [local] extra is not installed
@@ -111,62 +121,81 @@ class SpeechRecognizer:
                 sentences, model_dir / "en-us" / "cmudict-en-us.dict", Path(workdir.name)
             )
             config |= {"lm": str(lm_path), "dict": str(dict_path)}
-        elif language_model != "general":
-            raise ValueError(f"unknown language model {language_model!r}")
-
-        def make_decoder() -> Any:
-            return pocketsphinx.Decoder(**config)
-
-        recognizer = cls(make_decoder, workdir=workdir)
+        # "spawn": forking a process that runs gRPC threads is unsafe.
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, processes),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(config,),
+        )
+        recognizer = cls(pool, workdir=workdir)
         try:
-            recognizer._idle.append(make_decoder())  # fail now, not on the first utterance
+            # Start every worker now (each loads the model): fail here, not in a user's turn.
+            warm = [pool.submit(_recognize_in_worker, b"") for _ in range(max(1, processes))]
+            wait(warm)
+            for future in warm:
+                future.result()
         except Exception as exc:
             recognizer.close()
             raise RecognizerUnavailable(f"pocketsphinx could not load its model: {exc}") from exc
         return recognizer
 
     def recognize(self, pcm: bytes, sample_rate: int = _SAMPLE_RATE) -> Transcript:
-        """Recognise one utterance of mono s16le ``pcm``. Blocking; thread-safe."""
+        """Recognise one utterance of mono s16le ``pcm``. Blocking; thread-safe.
+
+        Raises:
+            RecognizerUnavailable: the recogniser is closed or a worker died.
+        """
+        if self._closed:
+            raise RecognizerUnavailable("the recogniser is closed")
         audio = _to_16k(pcm, sample_rate)
         if not audio:
             return Transcript("", 0.0)
-        with self._decoder() as decoder:
-            # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which
-            # made one decoder's results depend on what it heard before (and on which pooled
-            # decoder a call got). Costs ~0.1 ms.
-            decoder.reinit_feat()
-            decoder.start_utt()
-            decoder.process_raw(audio, full_utt=True)
-            decoder.end_utt()
-            hyp = decoder.hyp()
-            if hyp is None:
-                return Transcript("", 0.0)
-            words = [w for w in hyp.hypstr.split() if w.lower() not in _FILLERS]
-            return Transcript(" ".join(words), float(hyp.prob))
+        try:
+            text, confidence = self._pool.submit(_recognize_in_worker, audio).result()
+        except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
+            raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
+        return Transcript(text, confidence)
 
     def close(self) -> None:
-        """Drop the decoders and the model files. Safe to call twice."""
-        with self._lock:
-            self._closed = True
-            self._idle.clear()
+        """Stop the workers and delete the model files. Safe to call twice."""
+        self._closed = True
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
 
-    @contextmanager
-    def _decoder(self) -> Iterator[Any]:
-        with self._lock:
-            if self._closed:
-                raise RecognizerUnavailable("the recogniser is closed")
-            decoder = self._idle.pop() if self._idle else None
-        if decoder is None:
-            decoder = self._make_decoder()
-        try:
-            yield decoder
-        finally:
-            with self._lock:
-                if not self._closed:
-                    self._idle.append(decoder)
+
+# --- in the worker processes -------------------------------------------------------------------
+
+_decoder: Any = None
+
+
+def _start_worker(config: dict[str, Any]) -> None:
+    global _decoder
+    import pocketsphinx
+
+    _decoder = pocketsphinx.Decoder(**config)
+
+
+def _recognize_in_worker(audio: bytes) -> tuple[str, float]:
+    decoder = _decoder
+    if not audio:
+        return "", 0.0
+    # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
+    # a decoder's results depend on what it heard before. Costs ~0.1 ms.
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(audio, full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    if hyp is None:
+        return "", 0.0
+    words = [w for w in hyp.hypstr.split() if w.lower() not in _FILLERS]
+    return " ".join(words), float(hyp.prob)
+
+
+# --- in the calling process --------------------------------------------------------------------
 
 
 def _to_16k(pcm: bytes, sample_rate: int) -> bytes:

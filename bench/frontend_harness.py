@@ -1,0 +1,183 @@
+"""Harness for the front-end evaluation: drive a FrontEnd like a server would, measure ERLE.
+
+Used by bench/frontend_cases.py; see bench/frontend_eval.py for the entry point.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "server") not in sys.path:
+    sys.path.insert(0, str(ROOT / "server"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+from bench import frontend_signals as sig  # noqa: E402
+from sonicwire.server.dsp.frames import FRAME_SAMPLES  # noqa: E402
+from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings  # noqa: E402
+from sonicwire.server.dsp.vad import SpeechStarted  # noqa: E402
+
+FS = sig.FS
+N = FRAME_SAMPLES
+Float = npt.NDArray[np.float64]
+Int16 = npt.NDArray[np.int16]
+
+ECHO_DBFS = -22.0
+NOISE_DBFS = -60.0
+NEAR_DBFS = -26.0
+RELEASE_LEAD = 80 * 16  # the server releases audio 80 ms ahead of real time
+DEVICE_LATENCY = 40 * 16  # playback latency the client's PlaybackUpdate cannot see
+REPORT_EVERY = 250 * 16
+REPORT_QUANTUM = 10 * 16
+DRIFT_PPM = 0.0  # main sweep: speaker and mic share a clock (see evaluate_drift)
+ACTIVE_DBFS = -40.0
+
+
+@dataclass(frozen=True)
+class Reports:
+    """How the simulated client reports playback (its counter misses the device latency)."""
+
+    delay: int
+    drift_ppm: float = 0.0
+    device_latency: int = DEVICE_LATENCY
+    every: int = REPORT_EVERY
+    quantum: int = REPORT_QUANTUM
+    jump: tuple[int, int] | None = None  # (mic position, new delay)
+
+    def played(self, t: int, far_start: int) -> int:
+        delay = self.delay
+        if self.jump is not None and t >= self.jump[0]:
+            delay = self.jump[1]
+        k = (t + self.device_latency - far_start - delay) / (1 + self.drift_ppm * 1e-6)
+        return int(k // self.quantum * self.quantum)
+
+
+@dataclass
+class Run:
+    out: Int16
+    events: list[tuple[int, int, str]] = field(default_factory=list)  # (emitted, offset, kind)
+    speech_frames: list[tuple[int, bool]] = field(default_factory=list)  # (offset, in_speech)
+    cpu_s: float = 0.0
+    frames: int = 0
+    delay: int | None = None
+    realignments: int = 0
+    replayed_frames: int = 0
+
+
+def run_frontend(
+    mic: Int16,
+    far: Int16 | None,
+    settings: FrontEndSettings,
+    *,
+    far_start: int = 0,
+    reports: Reports | None = None,
+    chunk: int = N,
+) -> Run:
+    """Feed ``mic`` in ``chunk``-sample pieces, releasing ``far`` like the server would."""
+    fe = FrontEnd(settings)
+    out = np.zeros(len(mic), dtype=np.int16)
+    run = Run(out)
+    released = 0
+    cpu = 0.0
+    far_len = 0 if far is None else len(far)
+    next_report = far_start + REPORT_EVERY
+    for t in range(0, len(mic) - chunk + 1, chunk):
+        t0 = time.process_time()
+        if far is not None and t >= far_start:
+            while released < far_len and far_start + released - RELEASE_LEAD <= t:
+                fe.push_far_end(far[released : released + N].tobytes())
+                released += N
+        if reports is not None and t >= next_report:
+            next_report += reports.every
+            played = reports.played(t, far_start)
+            if 0 <= played < released:
+                fe.report_playback(played)
+        frames = fe.process(mic[t : t + chunk].tobytes())
+        cpu += time.process_time() - t0
+        for fr in frames:
+            out[fr.offset : fr.offset + N] = np.frombuffer(fr.pcm, dtype=np.int16)
+            run.speech_frames.append((fr.offset, fr.in_speech))
+            for ev in fr.events:
+                kind = "start" if isinstance(ev, SpeechStarted) else "stop"
+                run.events.append((t + chunk, ev.offset, kind))
+    run.cpu_s = cpu
+    run.frames = len(mic) // N
+    run.delay = fe.echo_delay
+    run.realignments = fe.stats.realignments
+    run.replayed_frames = fe.stats.retrained_frames
+    fe.close()
+    return run
+
+
+def erle_metrics(mic: Int16, out: Int16, onset: int, *, from_s: float = 3.0) -> dict[str, Any]:
+    """ERLE over 0.5 s windows (hop 0.25 s) where the mic is above -40 dBFS, and overall.
+
+    ``t20_s``: time from echo onset to the end of the first window at >= 20 dB;
+    ``t20_settled_s``: ... of the first window after which every window stays >= 20 dB;
+    ``mean_db``: 10 log10 of mic energy over output energy from ``from_s`` to the end.
+    """
+    m = mic.astype(np.float64)
+    o = out.astype(np.float64)
+    win, hop = FS // 2, FS // 4
+    floor = win * (10 ** (ACTIVE_DBFS / 10)) * 32768.0**2
+    curve: list[tuple[float, float]] = []
+    for i in range(onset, len(m) - win + 1, hop):
+        pm = float(np.sum(m[i : i + win] ** 2))
+        if pm < floor:
+            continue
+        po = float(np.sum(o[i : i + win] ** 2)) + 1e-9
+        curve.append(((i + win - onset) / FS, 10 * np.log10(pm / po)))
+    t20 = next((t for t, e in curve if e >= 20), None)
+    settled = None
+    for j in range(len(curve)):
+        if all(e >= 20 for _, e in curve[j:]):
+            settled = curve[j][0]
+            break
+    a = int(from_s * FS)
+    mean = 10 * np.log10(np.sum(m[a:] ** 2) / (np.sum(o[a:] ** 2) + 1e-9))
+    return {
+        "mean_db": round(float(mean), 1),
+        "t20_s": None if t20 is None else round(t20, 2),
+        "t20_settled_s": None if settled is None else round(settled, 2),
+        "min_window_db_after_3s": round(
+            min((e for t, e in curve if t + onset / FS >= from_s), default=float("nan")), 1
+        ),
+    }
+
+
+def make_echo_clip(
+    far: Float,
+    delay_ms: int,
+    seed: int,
+    seconds: float,
+    *,
+    drift: float = DRIFT_PPM,
+    rt60: float = 0.3,
+    echo_dbfs: float = ECHO_DBFS,
+) -> tuple[Int16, Int16, Float, int]:
+    """Echo-only mic clip: returns (mic, far int16, echo float, echo onset sample)."""
+    n = int(seconds * FS)
+    x = far[:n]
+    rir = sig.room_ir(seed, rt60)
+    delay = delay_ms * 16
+    echo = sig.echo_path(x, rir, delay=delay, drift_ppm=drift, level_dbfs=echo_dbfs, length=n)
+    noise = sig.noise(n, seed, "pink") * 10 ** (NOISE_DBFS / 20)
+    mic = sig.to_int16(echo + noise)
+    return mic, sig.to_int16(x), echo, delay + int(np.argmax(np.abs(rir)))
+
+
+def settings_full() -> FrontEndSettings:
+    return FrontEndSettings()
+
+
+def settings_linear() -> FrontEndSettings:
+    return FrontEndSettings(noise_suppression=False, residual_echo_suppression=False)
