@@ -520,6 +520,9 @@ NOTES = """## Design notes
   locked, every second after. A delay is believed after two agreeing readings above
   confidence 9 (peak over the standard deviation of the curve; uncorrelated speech gives
   about 5), or one above 18. With reports the search is narrowed to -50/+300 ms around them.
+  Once locked, each block's own reading is checked too: two consecutive strong single-block
+  readings away from the belief move it at once (a jump of the client's buffer) instead of
+  waiting for the accumulated history to decay.
 * **Alignment with hysteresis.** The reference is the timeline shifted so the echo lands 10 ms
   into the 200 ms tail; it is only moved when the echo leaves 3-60 ms, so slow delay changes
   are left to the adaptive filter. A later echo position costs speex ERLE (measured on one

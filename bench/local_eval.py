@@ -228,7 +228,6 @@ def recognizer_pass(samples: Sequence[Sample]) -> dict[str, Any]:
     for model in ("domain", "general"):
         recognizer = SpeechRecognizer.load(model)  # type: ignore[arg-type]
         rows = []
-        cpu_ms: list[float] = []
         for index, sample in enumerate(samples):
             stream = MicStream(seed=index)
             mic = stream.utterance(sample.speech)
@@ -236,15 +235,13 @@ def recognizer_pass(samples: Sequence[Sample]) -> dict[str, Any]:
             # The utterance as the collector cuts it: speech plus 300 ms pads.
             pad = 16 * 300
             lo, hi = (mic.speech_start - pad) * 2, (mic.speech_end + pad) * 2
-            started, cpu = time.perf_counter(), time.process_time()
+            started = time.perf_counter()
             heard = recognizer.recognize(audio[lo:hi])
             elapsed = (time.perf_counter() - started) * 1000
-            cpu_ms.append((time.process_time() - cpu) * 1000)
             rows.append((sample, heard.text, elapsed))
         recognizer.close()
         out[model] = summarise(rows)
         out[model]["recognition_ms"] = percentiles([r[2] for r in rows])
-        out[model]["recognition_cpu_ms"] = percentiles(cpu_ms)
     return out
 
 

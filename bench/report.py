@@ -383,6 +383,20 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "credentials (`AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y`), 1.5 s "
         "after it reported ready, before any stream.\n"
     )
+    add("## How to run\n")
+    add(
+        "```\n"
+        "make bench-quick                      # python -m bench.run --quick   (< 3 minutes)\n"
+        "make bench                            # python -m bench.run           (~25 minutes)\n"
+        ".venv/bin/python -m bench.run --priority realtime|nice|auto   # see Method\n"
+        ".venv/bin/python -m bench.peer_env    # build the pipecat venv ahead of a run\n"
+        ".venv/bin/python -m bench.kernels     # the DSP kernels alone\n"
+        "```\n"
+        "Pieces run on their own too: `python -m bench.probe_server --kind sonicwire|bare-echo` "
+        "(a server with the probes) and `python -m bench.loadgen --target HOST:PORT --n N "
+        "--out load.json` (the load generator). Results of each step, including the errors of "
+        "a failed one, are in `bench/results/latest.json`.\n"
+    )
     add("## Method\n")
     add(
         "- Load: N concurrent `Converse` streams (`bench/loadgen.py`, its own process), each its "
@@ -409,8 +423,9 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "time + 120 ms lead, so the lead is the margin).\n"
         "- Each step reports how much CPU the rest of the machine used (*other load*); before a "
         "step the runner waits briefly for the machine to be quiet, and servers and load "
-        f"generator run at priority `{results.get('priority', 'nice -10')}` (`--realtime` "
-        "selects SCHED_RR, for a machine shared with other work). A step is also marked failed "
+        f"generator run at priority `{results.get('priority', 'nice -10')}` (`--priority "
+        "realtime` selects SCHED_RR, for a machine shared with other work; the default picks it "
+        "when running as root on a busy machine). A step is also marked failed "
         "when the load generator itself was saturated (its send slip p99 > 5 ms or > 0.9 core), "
         "since it then bounds the result.\n"
     )

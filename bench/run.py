@@ -1,7 +1,11 @@
 """The benchmark: capacity, latency and memory against the limit and a peer, in one command.
 
-    python -m bench.run            # full mode (make bench), ~15-25 minutes
+    python -m bench.run            # full mode (make bench), ~25 minutes
     python -m bench.run --quick    # short mode (make bench-quick), under 3 minutes
+
+On a machine shared with other work the measured processes run in the SCHED_RR real-time class
+(``--priority``; by default when running as root and the machine is busy at the start), so
+the other work waits for them instead of inflating their latency.
 
 Phases, in order (each bounded; a phase past the run's time budget is skipped and says so):
 
@@ -36,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -427,20 +431,37 @@ def _check(value: Any, ok: Callable[[Any], bool]) -> str:
     return "met" if ok(value) else "missed"
 
 
+def _use_realtime(priority: str) -> bool:
+    if priority != "auto":
+        return priority == "realtime"
+    if os.geteuid() != 0:
+        return False
+    from bench.procs import busy_cores
+
+    return busy_cores(1.0) > 0.3
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run")
     parser.add_argument("--quick", action="store_true", help="short mode (under 3 minutes)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write files")
     parser.add_argument(
-        "--realtime",
-        action="store_true",
-        help="run servers and load generator in the SCHED_RR real-time class (root; for a "
-        "machine shared with other work: they then preempt it)",
+        "--priority",
+        choices=("auto", "realtime", "nice"),
+        default="auto",
+        help="realtime: servers and load generator in the SCHED_RR class (root), so other "
+        "work on a shared machine waits for them; nice: nice -10; auto (default): realtime "
+        "when running as root on a machine that is busy at the start, else nice",
     )
+    parser.add_argument("--realtime", action="store_const", const="realtime", dest="priority")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
+    realtime = _use_realtime(args.priority)
+    if realtime:
+        # other work cannot delay the measured processes, so do not wait for it to stop
+        mode = replace(mode, step=replace(mode.step, quiet_wait_s=min(2.0, mode.step.quiet_wait_s)))
     scratch = Path(tempfile.mkdtemp(prefix="sonicwire-bench-"))
-    children = Children(scratch, realtime=args.realtime)
+    children = Children(scratch, realtime=realtime)
     atexit.register(children.stop_all)
 
     def on_signal(signum: int, _frame: object) -> None:

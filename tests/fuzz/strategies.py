@@ -11,6 +11,7 @@ Every property counts its cases in `CASES`; ``tests/fuzz/conftest.py`` prints th
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -86,12 +87,29 @@ def _integers(low: int, high: int) -> st.SearchStrategy[int]:
 # --- field overrides ------------------------------------------------------------------------
 
 
+@functools.cache
+def _speech() -> bytes:
+    """About 1.5 s of recorded speech at 16 kHz ("Front Center" from alsa-utils)."""
+    import numpy as np
+    import soxr
+
+    from tests.conftest import ALSA_SAMPLES, read_wav_mono16
+
+    pcm, rate = read_wav_mono16(ALSA_SAMPLES / "Front_Center.wav")
+    samples = soxr.resample(np.frombuffer(pcm, dtype=np.int16).astype(np.float32), rate, 16_000)
+    return np.clip(samples, -32768, 32767).astype(np.int16).tobytes()
+
+
 def _make_audio(size: int, kind: str, seed: int) -> bytes:
     match kind:
         case "silence":
             return bytes(size)
         case "noise":
             return random.Random(seed).randbytes(size)
+        case "speech":  # real speech from a random offset, so the echo backend answers
+            speech = _speech()
+            start = (seed % len(speech)) & ~1
+            return (speech[start:] + speech * (size // len(speech) + 1))[:size]
         case _:  # a loud tone, which the VAD may take for speech
             period = 2 * (20 + seed % 60)
             wave = bytes(((i // period) % 2) * 0x3F for i in range(2 * period))
@@ -106,7 +124,7 @@ audio_bytes: st.SearchStrategy[bytes] = st.builds(
         st.integers(65_537, 250_000),  # over the chunk limit, under the message limit
         st.integers(2_000, 24_000),  # up to 0.75 s at 16 kHz
     ),
-    st.sampled_from(["silence", "noise", "tone"]),
+    st.sampled_from(["silence", "noise", "tone", "speech"]),
     st.integers(0, 2**32),
 )
 
@@ -288,6 +306,13 @@ def _member(name: str) -> st.SearchStrategy[pb.ConverseRequest]:
 
 
 _audio_requests = _member("audio")
+_speech_requests = st.builds(
+    lambda size, seed: pb.ConverseRequest(
+        audio=pb.AudioInput(audio=_make_audio(size * 2, "speech", seed))
+    ),
+    st.integers(1_600, 24_000),
+    st.integers(0, 2**32),
+)
 # After the config: mostly what a live stream carries, sometimes anything at all.
 later_requests: st.SearchStrategy[pb.ConverseRequest] = st.one_of(
     _audio_requests,
@@ -306,7 +331,15 @@ def request_streams() -> st.SearchStrategy[list[pb.ConverseRequest]]:
         session_configs.map(_first),
         requests,
     )
+    plain = st.just(pb.ConverseRequest(config=pb.SessionConfig()))
     return st.one_of(
         st.just([]),
         st.builds(_stream, first, st.lists(later_requests, max_size=6)),
+        # A live conversation: speech the echo backend answers (paced audio, turns, barge-in
+        # by typed text), mixed with anything else.
+        st.builds(
+            _stream,
+            plain,
+            st.lists(st.one_of(_speech_requests, later_requests), min_size=1, max_size=6),
+        ),
     )

@@ -154,6 +154,8 @@ async def _check_stream(
         if stream:
             assert stream[0].WhichOneof("request") == "config"
             assert responses and responses[0].WhichOneof("response") == "session_started"
+        if any(r.WhichOneof("response") == "audio" for r in responses):
+            return "OK, with assistant audio"
         return "OK"
     assert code in CLIENT_CODES, f"{code.name} {details!r} for {stream}"
     assert details, "a status without a message"

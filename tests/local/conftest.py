@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("pocketsphinx")
 
 from sonicwire.server.backends.local.engine import LocalBackend
-from sonicwire.server.backends.local.harness import ToolBox, speak
+from sonicwire.server.backends.local.harness import ToolBox, load_reply_recognizer, speak
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 
 #: The clock the tools see in these tests: replies are predictable.
@@ -46,8 +46,8 @@ def domain_recognizer() -> Iterator[SpeechRecognizer]:
 
 @pytest.fixture(scope="session")
 def reply_recognizer() -> Iterator[SpeechRecognizer]:
-    """The general English model: transcribes replies without knowing what they should be."""
-    recognizer = SpeechRecognizer.load("general")
+    """Transcribes the assistant's audio (`harness.load_reply_recognizer`)."""
+    recognizer = load_reply_recognizer()
     yield recognizer
     recognizer.close()
 

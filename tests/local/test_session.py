@@ -15,7 +15,7 @@ import pytest
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local import engine as engine_module
 from sonicwire.server.backends.local.engine import LocalBackend
-from sonicwire.server.backends.local.harness import MicStream, ToolBox, run_turn
+from sonicwire.server.backends.local.harness import MicStream, ToolBox, run_turn, says_time
 from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.backends.registry import create_backend
@@ -61,21 +61,7 @@ async def test_what_time_is_it_now(
     after = datetime.now(UTC)
     await session.aclose()
     heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
-    assert any(_spoken_time(moment) in heard for moment in {before, after}), heard
-
-
-def _spoken_time(moment: datetime) -> str:
-    from sonicwire.server.backends.local.numbers import say_number
-
-    hour, minute = moment.hour % 12 or 12, moment.minute
-    said = say_number(hour)
-    if minute == 0:
-        said += " o'clock"
-    elif minute < 10:
-        said += f" oh {say_number(minute)}"
-    else:
-        said += f" {say_number(minute)}"
-    return said.replace("-", " ")
+    assert says_time(heard, before, after), heard
 
 
 async def test_where_is_my_order(

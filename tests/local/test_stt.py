@@ -52,14 +52,14 @@ def test_silence_and_empty_audio_give_no_text(domain_recognizer: SpeechRecognize
 
 
 def test_other_sample_rates_are_resampled(
-    reply_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes]
 ) -> None:
     import numpy as np
     import soxr
 
     speech = np.frombuffer(_mic_audio(say("hello", "espeak:en-us")), dtype=np.int16)
     at_22k = np.asarray(soxr.resample(speech, 16_000, 22_050), dtype=np.int16).tobytes()
-    assert reply_recognizer.recognize(at_22k, 22_050).text == "hello"
+    assert domain_recognizer.recognize(at_22k, 22_050).text == "hello"
 
 
 def test_concurrent_calls_use_separate_decoders(

@@ -37,6 +37,7 @@ __all__ = [
     "Reply",
     "ToolCall",
     "Understanding",
+    "say_time",
     "tokenize",
     "understand",
 ]
@@ -290,7 +291,7 @@ def _clock_reply(call: ToolCall, result: dict[str, Any]) -> Reply:
         text, spoken = _say_date(moment[0], year=True)
         return _reply(Intent.DATE, Line(f"Today is {text}{where}.", f"Today is {spoken}{where}."))
     if call.intent is Intent.TIME and moment is not None and moment[1] is not None:
-        text, spoken = _say_time(moment[1])
+        text, spoken = say_time(moment[1])
         return _reply(Intent.TIME, Line(f"It's {text}{where}.", f"It's {spoken}{where}."))
     what = "the date" if call.intent is Intent.DATE else "the time"
     return _reply(call.intent, Line.plain(f"Sorry, I couldn't get {what}{where}."))
@@ -390,7 +391,7 @@ def _parse_date(value: object) -> date | None:
         return None
 
 
-def _say_time(moment: time) -> tuple[str, str]:
+def say_time(moment: time) -> tuple[str, str]:
     """("3:47 PM", "three forty-seven PM") on a 12-hour clock, as US English speaks it."""
     hour = moment.hour % 12 or 12
     suffix = "AM" if moment.hour < 12 else "PM"

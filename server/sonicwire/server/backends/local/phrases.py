@@ -12,10 +12,13 @@ Pure: `training_sentences` returns lower-case sentences of dictionary words.
 
 from __future__ import annotations
 
-from .dialogue import PLACES
-from .numbers import DIGIT_WORDS, say_number
+import calendar
+from datetime import time
 
-__all__ = ["spoken_order_ids", "training_sentences"]
+from .dialogue import PLACES, say_time
+from .numbers import DIGIT_WORDS, say_number, say_ordinal
+
+__all__ = ["reply_sentences", "spoken_order_ids", "training_sentences"]
 
 _TIME = (
     "what time is it", "what's the time", "what is the time", "tell me the time",
@@ -101,4 +104,52 @@ def training_sentences() -> list[str]:
         f"{wrap} order {form}" for wrap in ("please track", "can you track") for form in demo_ids
     ]
     out += [f"track order {form} {suffix}" for suffix in _SUFFIXES for form in demo_ids]
+    return out
+
+
+# How the reply recogniser spells what piper spells out letter by letter.
+_CARRIERS = ("u p s", "fedex", "d h l", "u s p s")
+
+
+def reply_sentences() -> list[str]:
+    """What the assistant says, as a recogniser writes it: the training text of a model that
+    checks replies (tests, benchmark). Its vocabulary is the replies', so a wrong minute or
+    order number is still a wrong word, but "won all five" cannot stand in for "one oh five".
+    """
+    out: list[str] = []
+    for hour in range(24):
+        for minute in range(60):
+            spoken = say_time(time(hour, minute))[1].lower().replace("-", " ")
+            out += [
+                f"it's {spoken}",
+                f"it's {spoken.replace(' am', ' a m').replace(' pm', ' p m')}",
+            ]
+    places = [place for place in PLACES if place != "utc"]
+    out += [f"it's {say_number(h)} {say_number(m).replace('-', ' ')} pm in {place}"
+            for place in places for h in (1, 12) for m in (15, 45)]  # fmt: skip
+    days = [day.lower() for day in calendar.day_name]
+    months = [month.lower() for month in calendar.month_name[1:]]
+    dates = [f"{d} {m} {say_ordinal(n).replace('-', ' ')}" for d in days for m in months
+             for n in range(1, 32)]  # fmt: skip
+    years = [f"twenty {say_number(y).replace('-', ' ')}" for y in range(20, 40)]
+    out += [f"today is {date} {year}" for date in dates[:: len(days)] for year in years[:4]]
+    out += [f"today is {date}" for date in dates]
+    out += [f"it should arrive on {date}" for date in dates]
+    out += [f"it arrived on {date}" for date in dates]
+    ids = [" ".join(DIGIT_WORDS[int(d)] for d in str(n)) for n in range(1000, 1100)]
+    for order in ids:
+        out += [f"order {order} has shipped with {c}" for c in _CARRIERS]
+        out += [f"order {order} is out for delivery with {c}" for c in _CARRIERS]
+        out += [f"order {order} {status}" for status in (
+            "is being prepared", "was delivered", "was cancelled", "was returned",
+        )]  # fmt: skip
+        out += [f"i couldn't find an order with the number {order}",
+                f"sorry i couldn't look up order {order}"]  # fmt: skip
+    out += [
+        "sorry i didn't catch that", "you can ask me for the time the date or where your order is",
+        "hello how can i help", "sure what's your order number", "you're welcome", "goodbye",
+        "i can tell you the time and the date and track your orders",
+        "try what time is it in tokyo or where is my order one zero zero one",
+        "sorry i can't check the clock", "sorry i can't look up orders",
+    ]  # fmt: skip
     return out
