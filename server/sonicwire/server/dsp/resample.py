@@ -24,7 +24,8 @@ class Resampler:
     filter delay); ``flush()`` returns the rest at end of stream. Equal rates take a fast path
     that returns the input unchanged. An odd trailing byte is kept for the next call.
 
-    Raises :class:`ValueError` for a rate outside :data:`SUPPORTED_RATES`.
+    Raises :class:`ValueError` for a rate outside 1-192 kHz (clients are held to
+    :data:`SUPPORTED_RATES` at the edge; backends may speak at any rate).
     """
 
     def __init__(self, in_rate: int, out_rate: int, *, quality: str = "HQ") -> None:

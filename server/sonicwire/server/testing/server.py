@@ -22,11 +22,16 @@ __all__ = ["running_server"]
 
 @asynccontextmanager
 async def running_server(
-    backend: Backend | None = None, **config: Any
+    backend: Backend | str | None = None, **config: Any
 ) -> AsyncIterator[RunningServer]:
-    """Start a server with ``ServerConfig(host="127.0.0.1", port=0, **config)``."""
-    settings = dataclasses.replace(ServerConfig(host="127.0.0.1", port=0, backend="echo"), **config)
-    server = await start_server(settings, backend)
+    """Start a server with ``ServerConfig(host="127.0.0.1", port=0, **config)``.
+
+    ``backend`` is a backend object, or a backend name ("echo", "local", "nova-sonic") that the
+    server creates itself as ``sonicwire serve --backend NAME`` would; default "echo".
+    """
+    name = backend if isinstance(backend, str) else "echo"
+    settings = dataclasses.replace(ServerConfig(host="127.0.0.1", port=0, backend=name), **config)
+    server = await start_server(settings, None if isinstance(backend, str) else backend)
     try:
         yield server
     finally:
