@@ -21,9 +21,6 @@ import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any
-from unittest import mock
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -31,11 +28,11 @@ from hypothesis import given
 
 from sonicwire.server.app import RunningServer
 from sonicwire.server.backends.echo import EchoBackend
-from sonicwire.server.servicer import VoiceServicer
 from sonicwire.server.status import ERROR_DOMAIN
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+from tests.faults.streams import CORE_ARTEFACT, ServerEnd, record_server_ends
 
 from .strategies import CASES, FUZZ_SETTINGS, request_streams
 
@@ -53,35 +50,6 @@ CLIENT_CODES = {
     grpc.StatusCode.FAILED_PRECONDITION,
 }
 REASON = re.compile(r"[A-Z][A-Z0-9_]*")
-# grpc.aio's client-side status when its write fails after the server already ended the call.
-CORE_ARTEFACT = (grpc.StatusCode.INTERNAL, "Internal error from Core")
-
-
-@dataclass
-class ServerEnd:
-    """How the servicer's handler ended: the exception (None if it returned) and the status."""
-
-    exception: type[BaseException] | None
-    code: grpc.StatusCode | None
-    details: str | None
-
-
-SERVER_ENDS: list[ServerEnd] = []
-
-
-def _recording(converse: Any) -> Any:
-    """Wrap `VoiceServicer.Converse` to record how each handler ended."""
-
-    async def wrapper(self: VoiceServicer, requests: Any, context: Any) -> Any:
-        try:
-            async for response in converse(self, requests, context):
-                yield response
-        except BaseException as error:
-            SERVER_ENDS.append(ServerEnd(type(error), context.code(), context.details()))
-            raise
-        SERVER_ENDS.append(ServerEnd(None, context.code(), context.details()))
-
-    return wrapper
 
 
 async def _requests(stream: Sequence[pb.ConverseRequest]) -> AsyncIterator[pb.ConverseRequest]:
@@ -116,15 +84,18 @@ async def _converse(
     return await call.code(), await call.details() or "", await call.trailing_metadata(), responses
 
 
-async def _wait_released(server: RunningServer) -> None:
+async def _wait_released(server: RunningServer, ends: list[ServerEnd]) -> None:
     """Poll until the handler has ended and released everything (bounded by the caller)."""
     runtime = server.runtime
-    while runtime.conversations or runtime.limiter.active or not SERVER_ENDS:  # noqa: ASYNC110
+    while runtime.conversations or runtime.limiter.active or not ends:  # noqa: ASYNC110
         await asyncio.sleep(0.005)
 
 
 async def _check_stream(
-    server: RunningServer, stub: pb_grpc.VoiceServiceStub, stream: list[pb.ConverseRequest]
+    server: RunningServer,
+    stub: pb_grpc.VoiceServiceStub,
+    ends: list[ServerEnd],
+    stream: list[pb.ConverseRequest],
 ) -> str:
     try:
         async with asyncio.timeout(CASE_TIMEOUT_S):
@@ -133,21 +104,21 @@ async def _check_stream(
         raise AssertionError(f"stream did not end within {CASE_TIMEOUT_S} s: {stream}") from None
     try:
         async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-            await _wait_released(server)
+            await _wait_released(server, ends)
     except TimeoutError:
         raise AssertionError(
             f"leaked: {len(server.runtime.conversations)} conversations, "
             f"{server.runtime.limiter.active} stream slots after {code}: {stream}"
         ) from None
 
-    (end,) = SERVER_ENDS
-    SERVER_ENDS.clear()
+    (end,) = ends
+    ends.clear()
     artefact = (code, details) == CORE_ARTEFACT and not trailers
     if artefact:
         # The client lost the status; judge what the server sent.
         assert end.code is not None, f"the server ended with {end} for {stream}"
         assert end.code in CLIENT_CODES, f"server sent {end} for {stream}"
-        assert end.details
+        assert end.details and REASON.fullmatch(end.reason), end
         return "client lost the status (grpc.aio INTERNAL 'Internal error from Core')"
     assert end.code in (code, None if code == grpc.StatusCode.OK else code), (end, code)
     if code == grpc.StatusCode.OK:
@@ -171,20 +142,18 @@ async def _check_stream(
 
 def test_any_request_stream_ends_cleanly_with_a_well_formed_status() -> None:
     outcomes: dict[str, int] = {}
-    recording = _recording(VoiceServicer.Converse)
-    with mock.patch.object(VoiceServicer, "Converse", recording), asyncio.Runner() as runner:
+    with record_server_ends() as ends, asyncio.Runner() as runner:
         stack = AsyncExitStack()
         server = runner.run(stack.enter_async_context(running_server(backend=EchoBackend())))
         channel = runner.run(stack.enter_async_context(grpc.aio.insecure_channel(server.target)))
         stub = pb_grpc.VoiceServiceStub(channel)
-        SERVER_ENDS.clear()
         try:
 
             @FUZZ_SETTINGS
             @given(request_streams())
             def property_(stream: list[pb.ConverseRequest]) -> None:
                 CASES["grpc request streams"] += 1
-                outcome = runner.run(_check_stream(server, stub, stream))
+                outcome = runner.run(_check_stream(server, stub, ends, stream))
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
             property_()

@@ -32,7 +32,7 @@ KEY = "s3cret-key_A1"
         ((("authorization", KEY),), False),
         ((("x-api-key", KEY), ("x-api-key", KEY)), False),
         ((("x-api-key", KEY), ("authorization", f"Bearer {KEY}")), False),
-        ((("x-api-key", "k" * 8_000),), False),
+        ((("x-api-key", "k" * 2_000),), False),  # past our 1 KiB cap, under gRPC's 8 KiB
     ],
 )
 async def test_unary_auth_over_the_wire(metadata: tuple[tuple[str, str], ...], ok: bool) -> None:

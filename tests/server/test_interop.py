@@ -76,12 +76,9 @@ async def test_cancel_after_first_response() -> None:
 async def test_one_millisecond_deadline() -> None:
     async with running_server(backend=EchoBackend()) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
-            call = pb_grpc.VoiceServiceStub(channel).Converse(
-                request_stream([config_request(), text("hi")]), timeout=0.001
-            )
+            call = pb_grpc.VoiceServiceStub(channel).Converse(timeout=0.001)
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                async for _ in call:
-                    pass
+                await call.read()
             assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert await _wait_idle(server)
 
@@ -154,8 +151,9 @@ async def test_concurrent_stream_limit_in_repeated_waves() -> None:
                     assert (await call.read()).HasField("session_started")
                     calls.append(call)
                 extra = stub.Converse()
+                # The limit is checked before the first message is read, so no write is needed;
+                # a write racing the refusal can turn the status into INTERNAL (grpc#36066).
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
-                    await extra.write(config_request())
                     await extra.read()
                 assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert error_reason(caught.value) == "SESSION_LIMIT_REACHED"
@@ -177,7 +175,6 @@ async def test_per_key_limit_does_not_starve_other_keys() -> None:
             assert (await a.read()).HasField("session_started")
             a2 = stub.Converse(metadata=(("x-api-key", "key-a"),))
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await a2.write(config_request())
                 await a2.read()
             assert error_reason(caught.value) == "KEY_SESSION_LIMIT_REACHED"
             b = stub.Converse(metadata=(("x-api-key", "key-b"),))

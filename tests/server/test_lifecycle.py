@@ -54,10 +54,15 @@ async def test_deadline_tears_down_session() -> None:
     async with running_server(backend=EchoBackend()) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
             stub = pb_grpc.VoiceServiceStub(channel)
-            call = stub.Converse(_endless_audio(), timeout=0.5)
+            call = stub.Converse(timeout=1.0)
+            await call.write(config_request())
+            assert (await call.read()).HasField("session_started")
+            # Nothing is written after this point, so no write can race the deadline (a racing
+            # write can turn the status into INTERNAL on the client, grpc#36066).
             try:
-                async for _ in call:
+                while await call.read() is not grpc.aio.EOF:
                     pass
+                raise AssertionError("the deadline should have ended the call")
             except grpc.aio.AioRpcError as error:
                 assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert await _wait_until(lambda: not server.runtime.conversations)

@@ -245,7 +245,7 @@ async def test_backend_errors_become_statuses(
             # on the client: grpc/grpc#36066).
             with contextlib.suppress(grpc.aio.AioRpcError, asyncio.InvalidStateError):
                 await call.write(pb.ConverseRequest(config=RAW_AUDIO))
-                await send_frames(call, 0, 15)
+                await send_frames(call, 0, 8, pace=0)  # 160 ms: past the 100 ms trigger
 
         writer = asyncio.create_task(microphone())
         with pytest.raises(grpc.aio.AioRpcError) as caught:

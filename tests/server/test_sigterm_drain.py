@@ -66,8 +66,8 @@ async def test_sigterm_drains_then_exits() -> None:
             assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
             refused = stub.Converse()
             try:
-                # The refusal may land before the write completes; either call then raises.
-                await refused.write(config_request())
+                # Refused before the first message is read: no write, so none can race the
+                # refusal (a racing write can turn the status into INTERNAL, grpc#36066).
                 await refused.read()
                 raise AssertionError("a new stream must be refused while draining")
             except grpc.aio.AioRpcError as error:

@@ -158,8 +158,11 @@ class LocalBackend:
         sessions, self._sessions = list(self._sessions), set()
         for session in sessions:
             await session.aclose()
-        # shutdown(wait=True) blocks until running speech work ends: not on the loop.
+        # Both wait for running speech work and worker processes to end: not on the loop.
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._release_models)
+
+    def _release_models(self) -> None:
         with self._load_lock:
             if self._recognizer is not None:
                 self._recognizer.close()

@@ -80,7 +80,6 @@ class LocalSession:
         executor: Executor,
         on_close: Callable[[LocalSession], None] | None = None,
     ) -> None:
-        self._options = options
         self._on_close = on_close
         self._recognizer = recognizer
         self._synthesizer = synthesizer
