@@ -187,8 +187,8 @@ def real_recordings() -> list[tuple[str, bytes]]:
         with wave.open(path) as wav:
             rate, channels = wav.getframerate(), wav.getnchannels()
             samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-        samples = samples.reshape(-1, channels).mean(axis=1)
-        pcm = np.asarray(soxr.resample(samples, rate, 16_000), dtype=np.int16)
+        mono = samples.reshape(-1, channels).mean(axis=1)
+        pcm = np.asarray(soxr.resample(mono, rate, 16_000), dtype=np.int16)
         loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
         if loud.size:
             pcm = pcm[loud[0] : loud[-1] + 1]
@@ -226,7 +226,7 @@ def build_samples(voices: Sequence[str], *, with_recordings: bool) -> list[Sampl
 def recognizer_pass(samples: Sequence[Sample]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in ("domain", "general"):
-        recognizer = SpeechRecognizer.load(model)  # type: ignore[arg-type]
+        recognizer = SpeechRecognizer.load(model)
         rows = []
         for index, sample in enumerate(samples):
             stream = MicStream(seed=index)
@@ -366,8 +366,10 @@ async def paced_turn(
     return result, engine, total
 
 
-async def backend_pass(samples: Sequence[Sample], orders_db: Path) -> dict[str, Any]:
-    backend = LocalBackend()
+async def backend_pass(
+    samples: Sequence[Sample], orders_db: Path, *, reply_cache: int
+) -> dict[str, Any]:
+    backend = LocalBackend(reply_cache=reply_cache)
     await backend.warm_up()
     toolbox = ToolBox(orders_db)
     rows: list[tuple[Sample, str, float]] = []
@@ -375,7 +377,7 @@ async def backend_pass(samples: Sequence[Sample], orders_db: Path) -> dict[str, 
     engine_ms: list[float] = []
     total_ms: list[float] = []
     per_intent: dict[str, list[float]] = {}
-    turns = []
+    turns: list[dict[str, Any]] = []
     try:
         for index, sample in enumerate(samples):
             commands, end_index, stop_index = front_end_commands(sample.speech, seed=index)
@@ -411,6 +413,7 @@ async def backend_pass(samples: Sequence[Sample], orders_db: Path) -> dict[str, 
             "engine_by_intent": {k: percentiles(v) for k, v in per_intent.items()},
             "target_end_to_end": TARGET_MS,
             "vad_stop_secs": STOP_SECS,
+            "reply_cache": reply_cache,
         },
         "turns": turns,
     }
@@ -443,6 +446,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two voices only")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--reply-cache",
+        type=int,
+        default=0,
+        help="sentences of reply audio the engine may reuse (default 0: every reply is "
+        "synthesised, the worst case; the server's default is 64)",
+    )
     args = parser.parse_args(argv)
 
     voices = test_voices()
@@ -455,11 +465,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     recognizer = recognizer_pass(samples)
     print(f"recogniser pass done in {time.perf_counter() - started:.0f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        backend = asyncio.run(backend_pass(samples, Path(tmp) / "orders.db"))
+        backend = asyncio.run(
+            backend_pass(samples, Path(tmp) / "orders.db", reply_cache=args.reply_cache)
+        )
     print(f"backend pass done in {time.perf_counter() - started:.0f} s", flush=True)
     report = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m bench.local_eval" + (" --quick" if args.quick else ""),
+        "command": "python -m bench.local_eval"
+        + (" --quick" if args.quick else "")
+        + (f" --reply-cache {args.reply_cache}" if args.reply_cache else ""),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),

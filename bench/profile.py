@@ -83,6 +83,7 @@ def summarise_raw(raw: Path, root: str, top: int = 15) -> dict[str, Any]:
     """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     total = 0
     waiting = 0
@@ -104,6 +105,7 @@ def summarise_raw(raw: Path, root: str, top: int = 15) -> dict[str, Any]:
             waiting += count
             continue
         total += count
+        layers[classify(frames)] += count
         own[frames[-1]] += count
         for name in set(frames):
             inclusive[name] += count
@@ -131,37 +133,28 @@ def summarise_raw(raw: Path, root: str, top: int = 15) -> dict[str, Any]:
         "thread_samples": dict(threads),
         "self": table(own),
         "inclusive": table(inclusive, project_or_grpc),
-        "breakdown": breakdown(own, inclusive, total),
+        "breakdown": {
+            layer: 100.0 * layers[layer] / max(1, total)
+            for layer in [name for name, _ in _LAYERS] + ["other"]
+        },
     }
 
 
-def _sum(counter: Counter[str], prefix: str) -> int:
-    return sum(n for name, n in counter.items() if name.startswith(prefix))
+# Layers a main-thread sample is charged to: the first rule whose marker is in its stack.
+_LAYERS = (
+    ("front_end", ("FrontEnd.process (",)),
+    ("echo_backend", ("EchoSession.", "EchoBackend.")),
+    ("session_core_excl_front_end", ("Session.",)),
+    ("response_conversion_and_write", ("response_from_output (", "VoiceServicer.Converse (")),
+    ("grpc_aio_request_read", ("_client_events (",)),
+    ("conversation_driver_tasks", ("Conversation.",)),
+    ("asyncio_and_grpc_callbacks", ("(asyncio/", "(grpc/")),
+)
 
 
-def breakdown(own: Counter[str], inclusive: Counter[str], total: int) -> dict[str, float]:
-    """Shares (percent of the main thread's busy samples) of the layers a frame goes through."""
-    if not total:
-        return {}
-    front_end = _sum(inclusive, "FrontEnd.process (")
-    session = _sum(inclusive, "Session.receive_client (")
-    driver = sum(
-        _sum(inclusive, f"Conversation.{name} (")
-        for name in ("_tick", "_flush", "_send_commands", "_pump_backend", "outputs")
-    )
-    grpc_read = _sum(own, "_client_events (")
-    dispatch = sum(
-        _sum(own, name)
-        for name in ("Handle._run (", "BaseEventLoop._run_once (", "BaseEventLoop.create_future (")
-    )
-    outputs = _sum(inclusive, "response_from_output (") + _sum(inclusive, "VoiceServicer.")
-    known = front_end + max(0, session - front_end) + driver + grpc_read + dispatch + outputs
-    return {
-        "front_end": 100.0 * front_end / total,
-        "session_core_excl_front_end": 100.0 * max(0, session - front_end) / total,
-        "conversation_driver_tasks": 100.0 * driver / total,
-        "grpc_aio_request_read": 100.0 * grpc_read / total,
-        "asyncio_and_grpc_callbacks": 100.0 * dispatch / total,
-        "response_conversion_and_write": 100.0 * outputs / total,
-        "other": 100.0 * max(0, total - known) / total,
-    }
+def classify(frames: list[str]) -> str:
+    """The layer a sampled main-thread stack belongs to (see ``_LAYERS``)."""
+    for layer, markers in _LAYERS:
+        if any(marker in frame for frame in frames for marker in markers):
+            return layer
+    return "other"

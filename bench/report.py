@@ -178,7 +178,10 @@ def render(results: dict[str, Any], images: list[str]) -> str:
                 ],
                 [
                     "memory < 1 MB per stream beyond idle",
-                    f"at most {_f(s.get('rss_per_stream_mb_max'), 2)} MB per stream",
+                    f"{_f(s.get('rss_per_stream_mb_at_reference'), 2)} MB per stream at "
+                    f"N={s.get('reference_n')} (RSS - idle RSS) / N; marginal "
+                    f"{_f(s.get('rss_marginal_mb_per_stream'), 2)} MB (slope over N); at most "
+                    f"{_f(s.get('rss_per_stream_mb_max'), 2)} MB at any N",
                     t.get("rss_per_stream_lt_1mb"),
                 ],
                 [
@@ -229,7 +232,8 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         add(
             f"> **The machine was shared:** other processes used up to {_f(foreign, 2)} cores "
             "during the search (column *other load*). The servers and the load generator ran in "
-            "the real-time scheduling class (`--realtime`), so that work waited for them rather "
+            "the real-time scheduling class (`--priority realtime`), so that work waited for them "
+            "rather "
             "than the reverse; CPU per stream-second is process CPU time either way.\n"
         )
     elif foreign and foreign > 0.2:
@@ -300,11 +304,12 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         if shares:
             labels = {
                 "grpc_aio_request_read": "grpc.aio request read + protobuf parse",
-                "asyncio_and_grpc_callbacks": "asyncio loop + grpc.aio callbacks",
+                "asyncio_and_grpc_callbacks": "asyncio loop + grpc.aio callbacks (no server frame)",
                 "front_end": "front end (`FrontEnd.process`: speex, VAD, alignment)",
+                "echo_backend": "echo backend (utterance collection, reply chunks)",
                 "session_core_excl_front_end": "session core outside the front end",
-                "conversation_driver_tasks": "conversation driver tasks (tick, flush, backend)",
-                "response_conversion_and_write": "response conversion (proto building)",
+                "conversation_driver_tasks": "conversation driver tasks (queues, tick, wake-ups)",
+                "response_conversion_and_write": "responses: proto building and grpc.aio write",
                 "other": "other",
             }
             share = prof.get("main_thread_share")
@@ -316,13 +321,21 @@ def render(results: dict[str, Any], images: list[str]) -> str:
                     "completion-queue poller thread (epoll, HTTP/2 framing, socket I/O, "
                     "outside the GIL) and any other native threads.\n"
                 )
-            add("The main thread's CPU by layer (share of its busy samples):\n")
+            cpu = prof.get("cpu_ms_per_stream_s")
+            main = cpu * share if cpu is not None and share is not None else None
+            rows = []
+            for key, value in shares.items():
+                ms = None if main is None else main * value / 100.0
+                rows.append([labels.get(key, key), _f(value, 1), _f(ms, 2)])
+            if cpu is not None and share is not None:
+                rows.append(["gRPC C-core poller + native threads", "-", _f(cpu * (1 - share), 2)])
+                rows.append(["**total**", "", f"**{_f(cpu, 2)}**"])
             add(
-                _table(
-                    ["layer", "%"],
-                    [[labels.get(key, key), _f(value, 1)] for key, value in shares.items()],
-                )
-                + "\n"
+                f"The CPU of one stream-second at N={prof.get('n')} by layer (main-thread "
+                "samples, scaled by the measured CPU):\n"
+            )
+            add(
+                _table(["layer", "% of main-thread samples", "≈ ms per stream-second"], rows) + "\n"
             )
         add("Top self time (main thread):\n")
         add(
@@ -356,6 +369,17 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "machine's 2 cores, so the load generator's own CPU (column *client cores*) comes out of "
         "the servers' capacity.",
     )
+    if s.get("two_cores_cpu_bound_streams") is not None:
+        add(
+            f"Capacity grows from {s.get('max_streams_one_process')} streams (one process, one "
+            f"dedicated core) to {s.get('max_streams_two_processes')} (two processes, the "
+            f"generator using {_f(s.get('two_process_client_cores'), 2)} of the 2 cores). The "
+            "processes share nothing, so with dedicated cores (load from other machines) it "
+            "scales with cores: at the two processes' measured "
+            f"{_f(s.get('two_process_cpu_ms_per_stream_s'), 2)} ms per stream-second, 2 whole "
+            f"cores carry ~{_f(s.get('two_cores_cpu_bound_streams'), 0)} streams before CPU "
+            "saturation (latency gives out somewhat earlier, as in the one-process search).\n"
+        )
     section(
         "WebSocket gateway in front of Sonicwire",
         "gateway",
@@ -387,7 +411,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     add(
         "```\n"
         "make bench-quick                      # python -m bench.run --quick   (< 3 minutes)\n"
-        "make bench                            # python -m bench.run           (~25 minutes)\n"
+        "make bench                            # python -m bench.run           (~10-15 minutes)\n"
         ".venv/bin/python -m bench.run --priority realtime|nice|auto   # see Method\n"
         ".venv/bin/python -m bench.peer_env    # build the pipecat venv ahead of a run\n"
         ".venv/bin/python -m bench.kernels     # the DSP kernels alone\n"

@@ -7,6 +7,7 @@ its cancellation cannot hold the session open: the runner gives up on it at sess
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -30,6 +31,10 @@ def _fresh_tools() -> Iterator[None]:
     hanging_tools.reset()
     yield
     hanging_tools.release_stubborn_tools()
+
+
+def _stubborn_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if "ignore_cancel" in t.get_name() and not t.done()]
 
 
 def _result(responses: list[pb.ConverseResponse]) -> pb.ToolCallResult:
@@ -87,8 +92,14 @@ async def test_tool_that_ignores_cancellation_cannot_hold_the_session_open(
             await eventually(lambda: bool(hanging_tools.IGNORED_CANCELS))
 
             await call.done_writing()
-            # The runner waits a bounded grace (5 s) for the handler, then leaves it behind.
-            outcome = await read_to_end(call, timeout_s=20)
-            assert outcome.code == grpc.StatusCode.OK, outcome
-            await eventually(lambda: released(server), timeout_s=10)
-            assert any("still running" in r.getMessage() for r in caplog.records)
+            try:
+                # The runner waits a bounded grace (5 s) for the handler, then leaves it behind.
+                outcome = await read_to_end(call, timeout_s=20)
+                assert outcome.code == grpc.StatusCode.OK, outcome
+                await eventually(lambda: released(server), timeout_s=10)
+                assert any("still running" in r.getMessage() for r in caplog.records)
+            finally:
+                # The abandoned handler still runs on this loop: let it return, or closing the
+                # loop (which cancels and awaits every task) would wait for it forever.
+                hanging_tools.release_stubborn_tools()
+                await eventually(lambda: not _stubborn_tasks(), timeout_s=5)

@@ -115,8 +115,18 @@ def test_order_replies() -> None:
     shipped = {"found": True, "order_id": "1001", "status": "shipped", "carrier": "UPS",
                "eta": "2026-05-07"}  # fmt: skip
     reply = dialogue.answer(call, json.dumps(shipped))
-    assert reply.text == "Order 1001 has shipped with UPS. It should arrive on Thursday, May 7."
-    assert reply.lines[0].spoken == "Order one zero zero one has shipped with UPS."
+    assert (
+        reply.text == "Order 1001 has shipped. It's with UPS and should arrive on Thursday, May 7."
+    )
+    assert reply.lines[0].spoken == "Order one zero zero one has shipped."
+    processing = {"found": True, "order_id": "1002", "status": "processing", "eta": "2026-05-10"}
+    assert dialogue.answer(call, json.dumps(processing)).text == (
+        "Order 1002 is being prepared. It should arrive on Sunday, May 10."
+    )
+    out = {"found": True, "order_id": "1005", "status": "out_for_delivery", "carrier": "USPS"}
+    assert dialogue.answer(call, json.dumps(out)).text == (
+        "Order 1005 is out for delivery. It's with USPS."
+    )
 
     delivered = {"found": True, "order_id": "1003", "status": "delivered",
                  "delivered_on": "2026-05-04"}  # fmt: skip

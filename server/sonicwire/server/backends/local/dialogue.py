@@ -324,17 +324,27 @@ def _order_reply(asked_id: str, result: dict[str, Any]) -> Reply:
         "cancelled": "was cancelled",
         "returned": "was returned",
     }.get(status, f"is {status.replace('_', ' ')}")
-    on_the_way = status in ("shipped", "out_for_delivery")
-    with_carrier = f" with {carrier}" if carrier and on_the_way else ""
-    lines = [Line(f"{shown} {first}{with_carrier}.", f"{said} {first}{with_carrier}.")]
+    # The status alone first: it is the answer, and a short sentence is heard soonest.
+    lines = [Line(f"{shown} {first}.", f"{said} {first}.")]
     delivered_on = _parse_date(result.get("delivered_on"))
     eta = _parse_date(result.get("eta"))
     if status == "delivered" and (delivered_on or eta):
         text, spoken = _say_date(delivered_on or eta)  # type: ignore[arg-type]
         lines.append(Line(f"It arrived on {text}.", f"It arrived on {spoken}."))
-    elif eta and status in ("processing", "shipped", "out_for_delivery"):
-        text, spoken = _say_date(eta)
-        lines.append(Line(f"It should arrive on {text}.", f"It should arrive on {spoken}."))
+    elif status in ("processing", "shipped", "out_for_delivery"):
+        on_the_way = status != "processing" and carrier
+        with_carrier = f"It's with {carrier}" if on_the_way else ""
+        if eta:
+            text, spoken = _say_date(eta)
+            arrive = "and should arrive" if with_carrier else "It should arrive"
+            lines.append(
+                Line(
+                    f"{with_carrier} {arrive} on {text}.".lstrip(),
+                    f"{with_carrier} {arrive} on {spoken}.".lstrip(),
+                )
+            )
+        elif with_carrier:
+            lines.append(Line.plain(f"{with_carrier}."))
     return _reply(Intent.ORDER, *lines)
 
 

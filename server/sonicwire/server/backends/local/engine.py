@@ -14,6 +14,7 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     language_model   "domain" (default) or "general" (see ``stt.py``)
     workers          speech work in parallel: synthesis threads and recogniser processes
                      (default: CPU count, at least 2)
+    reply_cache      sentences whose audio is kept for reuse (default 64; 0: none)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class LocalBackend:
         tts_engine: TtsEngine = "piper",
         language_model: LanguageModel = "domain",
         workers: int | None = None,
+        reply_cache: int = 64,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -76,6 +78,7 @@ class LocalBackend:
         self._tts_engine: TtsEngine = tts_engine
         self._default_voice = voice or (_PIPER_VOICE if tts_engine == "piper" else "espeak-en-us")
         self._language_model: LanguageModel = language_model
+        self._reply_cache = reply_cache
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -93,13 +96,14 @@ class LocalBackend:
     def from_options(cls, **options: Any) -> LocalBackend:
         """Build from loose keyword options (flags, env); see the module docstring."""
         tts = options.get("tts_engine") or options.get("tts") or "piper"
-        workers = options.get("workers")
+        workers, cache = options.get("workers"), options.get("reply_cache", 64)
         try:
             count = int(workers) if workers else None
+            cache_size = int(cache)
         except ValueError:
             raise BackendError(
                 "BACKEND_MISCONFIGURED",
-                f"workers must be a number, got {workers!r}",
+                f"workers and reply_cache must be numbers, got {workers!r}, {cache!r}",
                 code=ErrorCode.INVALID_ARGUMENT,
             ) from None
         return cls(
@@ -107,6 +111,7 @@ class LocalBackend:
             tts_engine=str(tts).lower(),  # type: ignore[arg-type]  # checked in __init__
             language_model=str(options.get("language_model") or "domain"),  # type: ignore[arg-type]
             workers=count,
+            reply_cache=cache_size,
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -197,7 +202,11 @@ class LocalBackend:
                     inner: Synthesizer = EspeakSynthesizer(voice.removeprefix("espeak-"))
                 else:
                     inner = load_synthesizer(self._tts_engine, voice)
-                synthesizer = CachedSynthesizer(inner)
+                synthesizer = (
+                    CachedSynthesizer(inner, max_sentences=self._reply_cache)
+                    if self._reply_cache > 0
+                    else inner
+                )
                 self._synthesizers[voice] = synthesizer
             return self._recognizer, synthesizer
 

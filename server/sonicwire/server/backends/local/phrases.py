@@ -135,13 +135,14 @@ def reply_sentences() -> list[str]:
     out += [f"today is {date} {year}" for date in dates[:: len(days)] for year in years[:4]]
     out += [f"today is {date}" for date in dates]
     out += [f"it should arrive on {date}" for date in dates]
+    out += [f"it's with {c} and should arrive on {d}" for c in _CARRIERS for d in dates]
+    out += [f"it's with {c}" for c in _CARRIERS]
     out += [f"it arrived on {date}" for date in dates]
     ids = [" ".join(DIGIT_WORDS[int(d)] for d in str(n)) for n in range(1000, 1100)]
     for order in ids:
-        out += [f"order {order} has shipped with {c}" for c in _CARRIERS]
-        out += [f"order {order} is out for delivery with {c}" for c in _CARRIERS]
         out += [f"order {order} {status}" for status in (
-            "is being prepared", "was delivered", "was cancelled", "was returned",
+            "has shipped", "is out for delivery", "is being prepared", "was delivered",
+            "was cancelled", "was returned",
         )]  # fmt: skip
         out += [f"i couldn't find an order with the number {order}",
                 f"sorry i couldn't look up order {order}"]  # fmt: skip
