@@ -94,6 +94,7 @@ class Conversation:
         self._out: asyncio.Queue[object] = asyncio.Queue()
         self._commands: asyncio.Queue[ev.BackendCommand | None] = asyncio.Queue()
         self._wake = asyncio.Event()
+        self._sleep_until: float | None = None  # the deadline the ticker sleeps towards
         self._failure: SonicwireError | None = None
         self._done = False
         self._started_at = clock()
@@ -214,14 +215,17 @@ class Conversation:
             await self._backend.send(command)
 
     async def _tick(self) -> None:
+        # Inputs already release audio as they arrive (the session ticks itself); this task only
+        # covers the gaps between inputs, so it sleeps until the next deadline and is woken
+        # only when a new deadline comes sooner (`_flush`): not once per 20 ms input frame.
         while not self._done:
             now = self._clock()
-            deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
-            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            deadline = self._sleep_until = self._next_deadline()
             self._wake.clear()
-            if timeout == 0:
+            if deadline is not None and deadline <= now:
                 await asyncio.sleep(0)  # a due deadline must still let the loop run
             else:
+                timeout = None if deadline is None else deadline - now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
             now = self._clock()
@@ -230,6 +234,10 @@ class Conversation:
             self._flush()
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
+        return min(deadlines) if deadlines else None
 
     def _limit_deadline(self) -> float | None:
         deadlines = []
@@ -265,7 +273,9 @@ class Conversation:
             )
         elif self.session.ended:
             self._finish()
-        self._wake.set()
+        deadline = self._next_deadline()
+        if deadline is not None and (self._sleep_until is None or deadline < self._sleep_until):
+            self._wake.set()
 
     def _finish(self) -> None:
         if not self._done:
