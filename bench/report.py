@@ -126,7 +126,7 @@ def _plots(results: dict[str, Any], img: Path) -> list[str]:
     ax.axhline(10, color="red", linestyle=":", label="target p99 10 ms")
     ax.set_yscale("log")
     ax.set_xlabel("concurrent streams (N), one server process")
-    ax.set_ylabel("added latency, client send -> frame out of the front end (ms)")
+    ax.set_ylabel("added latency (ms): client send -> front-end output")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

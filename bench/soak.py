@@ -108,9 +108,10 @@ class Sample:
     threads: int
     cpu_percent: float
     active_streams: float | None
-    gc_objects: float | None
+    gc_collected: float | None
     client_streams: int
     health_ms: float | None
+    load_avg_1m: float | None = None
 
 
 def _scrape(metrics_port: int) -> dict[str, float]:
@@ -182,9 +183,10 @@ class ServerProcess:
             threads=threads,
             cpu_percent=round(cpu, 1),
             active_streams=metrics.get("sonicwire_active_streams"),
-            gc_objects=metrics.get("python_gc_objects_collected_total"),
+            gc_collected=metrics.get("python_gc_objects_collected_total"),
             client_streams=client_streams,
             health_ms=None if health_ms is None else round(health_ms, 1),
+            load_avg_1m=round(os.getloadavg()[0], 2),
         )
 
     def terminate(self, timeout_s: float) -> tuple[int | None, float]:
@@ -338,39 +340,61 @@ class SoakResult:
     summary: dict[str, Any]
 
 
+WARM_UP_S = 60.0
+"""Conversations last 10-60 s: before a minute has passed, turns, barge-ins and cancels have
+not all happened yet and the process is still growing its steady-state working set."""
+
+
 def _summary(samples: list[Sample]) -> dict[str, Any]:
+    """Flatness figures: phases, and the steady state (the load after `WARM_UP_S`)."""
+
     def pick(phase: str) -> Sample:
         return next(s for s in samples if s.phase == phase)
 
     loaded = [s for s in samples if s.phase in ("load-start", "load", "load-end")]
-    times = [s.t_s for s in loaded]
+    start = loaded[0].t_s if loaded else 0.0
+    steady = [s for s in loaded if s.t_s - start >= WARM_UP_S] or loaded
     slope = 0.0
-    if len(loaded) >= 3 and max(times) > min(times):
-        slope = float(np.polyfit(times, [s.rss_mb for s in loaded], 1)[0]) * 60
+    times = [s.t_s for s in steady]
+    if len(steady) >= 3 and max(times) > min(times):
+        slope = float(np.polyfit(times, [s.rss_mb for s in steady], 1)[0]) * 60
+    rss = [s.rss_mb for s in steady]
     health = [s.health_ms for s in loaded if s.health_ms is not None]
-    failed_health = sum(1 for s in loaded if s.health_ms is None)
     rows = {}
     for phase in ("idle-before", "load-start", "load-end", "idle-after"):
-        s = pick(phase)
+        sample = pick(phase)
         rows[phase] = {
-            "rss_mb": s.rss_mb,
-            "fds": s.fds,
-            "threads": s.threads,
-            "active_streams": s.active_streams,
-            "client_streams": s.client_streams,
+            "t_s": sample.t_s,
+            "rss_mb": sample.rss_mb,
+            "fds": sample.fds,
+            "threads": sample.threads,
+            "active_streams": sample.active_streams,
+            "client_streams": sample.client_streams,
         }
     return {
         "phases": rows,
-        "rss_growth_under_load_mb": round(pick("load-end").rss_mb - pick("load-start").rss_mb, 1),
-        "rss_slope_under_load_mb_per_min": round(slope, 2),
+        "steady_state": {
+            "from_t_s": steady[0].t_s if steady else None,
+            "samples": len(steady),
+            "rss_mb_min": min(rss) if rss else None,
+            "rss_mb_median": statistics.median(rss) if rss else None,
+            "rss_mb_max": max(rss) if rss else None,
+            "rss_slope_mb_per_min": round(slope, 2),
+            "fds_min_max": [min(s.fds for s in steady), max(s.fds for s in steady)]
+            if steady
+            else None,
+            "threads_min_max": [min(s.threads for s in steady), max(s.threads for s in steady)]
+            if steady
+            else None,
+        },
         "fds_idle_before_after": [pick("idle-before").fds, pick("idle-after").fds],
         "threads_idle_before_after": [pick("idle-before").threads, pick("idle-after").threads],
         "cpu_percent_under_load_median": statistics.median(s.cpu_percent for s in loaded)
         if loaded
         else 0.0,
-        "health_ms_max": max(health) if health else None,
         "health_ms_median": statistics.median(health) if health else None,
-        "health_failures": failed_health,
+        "health_ms_max": max(health) if health else None,
+        "health_failures": sum(1 for s in loaded if s.health_ms is None),
     }
 
 
@@ -460,26 +484,28 @@ async def run(args: argparse.Namespace) -> SoakResult:
 
 def markdown(result: SoakResult) -> str:
     s = result.summary
+    steady = s["steady_state"]
     lines = [
         f"{result.config['streams']} streams, {result.config['minutes']} min, "
         f"{result.machine['cpus']} CPUs, cancel ratio {result.config['cancel_ratio']}",
         "",
-        "| phase | RSS MB | fds | threads | active streams (server) | client streams |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| phase | t (s) | RSS MB | fds | threads | active streams (server) | client streams |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for phase, row in s["phases"].items():
         lines.append(
-            f"| {phase} | {row['rss_mb']} | {row['fds']} | {row['threads']} | "
+            f"| {phase} | {row['t_s']} | {row['rss_mb']} | {row['fds']} | {row['threads']} | "
             f"{row['active_streams']} | {row['client_streams']} |"
         )
     c = result.conversations
     lines += [
         "",
-        f"RSS growth under load: {s['rss_growth_under_load_mb']} MB "
-        f"(slope {s['rss_slope_under_load_mb_per_min']} MB/min); "
-        f"server CPU median {s['cpu_percent_under_load_median']} %; "
-        f"health check median {s['health_ms_median']} ms, max {s['health_ms_max']} ms, "
-        f"failures {s['health_failures']}.",
+        f"Steady state (from t = {steady['from_t_s']} s, {steady['samples']} samples): RSS "
+        f"{steady['rss_mb_min']}-{steady['rss_mb_max']} MB (median {steady['rss_mb_median']}, "
+        f"slope {steady['rss_slope_mb_per_min']} MB/min), fds {steady['fds_min_max']}, "
+        f"threads {steady['threads_min_max']}; server CPU median "
+        f"{s['cpu_percent_under_load_median']} %; health check median {s['health_ms_median']} "
+        f"ms, max {s['health_ms_max']} ms, failures {s['health_failures']}.",
         f"Conversations: {c['started']} started, {c['ended_ok']} OK, "
         f"{c['cancelled_by_client']} cancelled by the client, errors {c['errors'] or 'none'}; "
         f"{c['assistant_turns']} assistant turns, {c['interruptions']} interruptions; "
@@ -488,6 +514,14 @@ def markdown(result: SoakResult) -> str:
         f"SIGTERM: exit code {result.drain['exit_code']} after {result.drain['seconds']} s.",
     ]
     return "\n".join(lines)
+
+
+def resummarize(path: Path) -> SoakResult:
+    """Recompute the summary of a saved run (after a change to `_summary`)."""
+    data = json.loads(path.read_text())
+    data["samples"] = [Sample(**sample) for sample in data["samples"]]
+    data["summary"] = _summary(data["samples"])
+    return SoakResult(**data)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,7 +537,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--resummarize", type=Path, metavar="JSON", help="recompute a saved run's summary"
+    )
     args = parser.parse_args(argv)
+    if args.resummarize:
+        result = resummarize(args.resummarize)
+        print(markdown(result))
+        if not args.no_write:
+            args.resummarize.write_text(json.dumps(asdict(result), indent=2) + "\n")
+        return 0
     # SIGTERM unwinds like Ctrl-C, so the server process is stopped in `run`'s finally.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = asyncio.run(run(args))
