@@ -8,15 +8,12 @@ silently dropped (the backend received every audio frame the server accepted, in
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import struct
 
 import grpc
 import pytest
 
-from sonicwire.server import runtime as runtime_module
-from sonicwire.server.conversation import Conversation
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError
 from sonicwire.server.testing.server import running_server
@@ -173,16 +170,11 @@ async def test_backend_that_never_answers_is_bounded_by_the_session_length() -> 
         assert (outcome.code, outcome.reason) == expected, outcome
 
 
-async def test_backend_that_does_not_close_after_the_last_turn_ends_ok(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_backend_that_does_not_close_after_the_last_turn_ends_ok() -> None:
     """Half-close after an answered turn; the backend never ends its stream. Nothing is lost,
     so the close timeout ends the conversation with OK."""
-    monkeypatch.setattr(
-        runtime_module, "Conversation", functools.partial(Conversation, close_timeout_s=1.0)
-    )
     backend = ScriptedBackend(Replies(close_on_end=False))
-    async with running_server(backend=backend) as server:
+    async with running_server(backend=backend, backend_timeout_s=1.0) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
             call = pb_grpc.VoiceServiceStub(channel).Converse()
             await call.write(RAW_CONFIG)
@@ -194,20 +186,14 @@ async def test_backend_that_does_not_close_after_the_last_turn_ends_ok(
             await eventually(lambda: released(server) and backend.sessions[0].closed.is_set())
 
 
-async def test_backend_that_never_answers_the_last_turn_is_reported_after_half_close(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_backend_that_never_answers_the_last_turn_is_reported_after_half_close() -> None:
     """Half-close right after a typed turn; the backend never answers it.
 
-    The close timeout must not end the stream with OK: the user's last turn got no answer,
-    and a clean OK says the conversation completed. The client needs a status that says the
-    backend did not answer (BUG, see the report: conversation.py `_check_limits`).
+    The close timeout (`--backend-timeout-seconds`) must not end the stream with OK: the user's
+    last turn got no answer, and a clean OK would say the conversation completed.
     """
-    monkeypatch.setattr(
-        runtime_module, "Conversation", functools.partial(Conversation, close_timeout_s=1.0)
-    )
     backend = ScriptedBackend(Hang())
-    async with running_server(backend=backend) as server:
+    async with running_server(backend=backend, backend_timeout_s=1.0) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
             call = pb_grpc.VoiceServiceStub(channel).Converse()
             await call.write(RAW_CONFIG)
@@ -224,8 +210,8 @@ async def test_backend_that_never_answers_the_last_turn_is_reported_after_half_c
 
 
 async def test_backend_open_that_hangs_is_released_when_the_client_gives_up() -> None:
-    """`Backend.open` never returns; the client's deadline ends the call and the server lets go
-    of the stream slot and the pending open. (The server itself has no open timeout.)"""
+    """`Backend.open` never returns; the client's deadline (shorter than the server's backend
+    timeout) ends the call and the server lets go of the stream slot and the pending open."""
     backend = HangingOpenBackend()
     async with running_server(backend=backend) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
@@ -233,5 +219,22 @@ async def test_backend_open_that_hangs_is_released_when_the_client_gives_up() ->
             await call.write(RAW_CONFIG)
             outcome = await read_to_end(call)
             assert outcome.code == grpc.StatusCode.DEADLINE_EXCEEDED, outcome
+            await eventually(lambda: released(server) and backend.opening == 0)
+            assert backend.cancelled == 1
+
+
+async def test_backend_open_that_hangs_meets_the_backend_timeout() -> None:
+    """With a patient client, the server's own backend timeout ends a hung `Backend.open`
+    with DEADLINE_EXCEEDED / BACKEND_TIMEOUT and releases everything."""
+    backend = HangingOpenBackend()
+    async with running_server(backend=backend, backend_timeout_s=0.5) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse(timeout=30.0)
+            await call.write(RAW_CONFIG)
+            outcome = await read_to_end(call)
+            assert (outcome.code, outcome.reason) == (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "BACKEND_TIMEOUT",
+            ), outcome
             await eventually(lambda: released(server) and backend.opening == 0)
             assert backend.cancelled == 1

@@ -96,7 +96,8 @@ async def test_sigterm_during_a_turn_sends_going_away_then_server_draining(
 
 async def test_sigterm_exits_even_with_a_tool_that_ignores_cancellation() -> None:
     """A plugin tool that swallows CancelledError is abandoned by the runner at session end.
-    The process must still exit after the drain (BUG, see the report: cli.py asyncio.run)."""
+    The process must still exit after the drain, and the client must still get the drain's
+    status: `run_until_drained` bounds the final clean-up where `asyncio.run` waits forever."""
     async with server_process(
         "-m",
         "tests.faults.serve_scripted",

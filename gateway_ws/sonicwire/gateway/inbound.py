@@ -166,6 +166,10 @@ def parse_message(data: str | bytes, limits: ProtocolLimits | None = None) -> Co
         message = json.loads(data)
     except ValueError as exc:
         raise InvalidMessage(Reason.INVALID_JSON, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        # A few KB of nested brackets exhaust the parser's recursion limit: hostile, not JSON
+        # we can use, and never a reason to drop the connection.
+        raise InvalidMessage(Reason.INVALID_JSON, "JSON nested too deeply") from None
     if not isinstance(message, dict):
         raise InvalidMessage(
             Reason.INVALID_MESSAGE, f"expected a JSON object, got {json_type(message)}"

@@ -6,7 +6,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from sonicwire.server.app import serve
 from sonicwire.server.config import ServerConfig, parse_server_args
@@ -40,13 +41,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_server_args(argv)
     setup_logging(config)
     try:
-        asyncio.run(serve(config))
+        run_until_drained(serve(config))
     except ValueError as error:
         print(f"sonicwire serve: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def run_until_drained(main: Coroutine[Any, Any, None], *, cleanup_s: float = 2.0) -> None:
+    """Run ``main`` on a fresh loop, then exit even if some task refuses to be cancelled.
+
+    ``asyncio.run`` waits without limit for every task it cancels at the end, so one tool that
+    swallows CancelledError would keep a drained server alive until the kubelet kills it.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=cleanup_s))
+        stubborn = [task for task in pending if not task.done()]
+        if stubborn:
+            logging.getLogger(__name__).warning(
+                "exiting with %d task(s) that ignored cancellation", len(stubborn)
+            )
+        loop.run_until_complete(
+            asyncio.wait([loop.create_task(loop.shutdown_default_executor())], timeout=cleanup_s)
+        )
+        loop.close()
 
 
 def up_main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,7 @@ class ServerConfig:
     max_session_s: float = 0.0
     idle_timeout_s: float = 60.0
     drain_grace_s: float = 10.0
+    backend_timeout_s: float = 30.0
     tools: tuple[str, ...] = ()
     tls_cert: str = ""
     tls_key: str = ""
@@ -122,6 +123,14 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="end streams silent this long; 0 = never [SONICWIRE_IDLE_TIMEOUT_SECONDS]",
     )
     add(
+        "--backend-timeout-seconds",
+        dest="backend_timeout_s",
+        type=float,
+        default=float(_env("BACKEND_TIMEOUT_SECONDS", str(d.backend_timeout_s))),
+        help="limit for opening a backend session and for an answer owed after the client "
+        "ended its input [SONICWIRE_BACKEND_TIMEOUT_SECONDS]",
+    )
+    add(
         "--drain-grace-seconds",
         dest="drain_grace_s",
         type=float,
@@ -210,6 +219,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_session_s=args.max_session_s,
         idle_timeout_s=args.idle_timeout_s,
         drain_grace_s=args.drain_grace_s,
+        backend_timeout_s=args.backend_timeout_s,
         tools=tuple(args.tools),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

@@ -27,6 +27,8 @@ from typing import Protocol
 from sonicwire.server.backends.base import BackendSession
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import (
+    BackendError,
+    ErrorCode,
     IdleTimeout,
     LimitExceeded,
     SonicwireError,
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 # About 40 s of 20 ms audio: a client that stops reading for longer is dropped, not buffered
 # without bound.
 MAX_PENDING_OUTPUTS = 2000
+TEARDOWN_TIMEOUT_S = 1.0
 _DONE = object()
 
 
@@ -163,7 +166,15 @@ class Conversation:
                 await asyncio.wait({sender}, timeout=1.0)
             sender.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._tools.aclose()
+            # A tool that ignores cancellation must not hold the stream's status hostage.
+            try:
+                await asyncio.wait_for(self._tools.aclose(), TEARDOWN_TIMEOUT_S)
+            except TimeoutError:
+                log.warning(
+                    "session %s: tool calls still running %.1f s after the end; left behind",
+                    self.session.session_id,
+                    TEARDOWN_TIMEOUT_S,
+                )
             await self._backend.aclose()
 
     # --- tasks -----------------------------------------------------------------------------
@@ -254,7 +265,14 @@ class Conversation:
                 f"the conversation reached the maximum length of {self._max_session_s:g} s",
             )
         if self._closed_at is not None and now - self._closed_at >= self._close_timeout_s:
-            log.info("session %s: backend did not finish after half-close", self.session.session_id)
+            if self.session.awaiting_response:
+                # The client ended its input and is still owed an answer: say that it never
+                # came rather than ending with OK as if the conversation were complete.
+                raise BackendError(
+                    "BACKEND_TIMEOUT",
+                    f"the backend did not answer within {self._close_timeout_s:g} s",
+                    code=ErrorCode.DEADLINE_EXCEEDED,
+                )
             self._finish()
 
     def _flush(self) -> None:

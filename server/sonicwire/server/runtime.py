@@ -13,7 +13,7 @@ from sonicwire.server.auth import ApiKeyAuthenticator, load_keys
 from sonicwire.server.backends.base import Backend, BackendOptions, ToolDescription
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.conversation import Conversation
-from sonicwire.server.core.errors import ProtocolError, ServerDraining
+from sonicwire.server.core.errors import BackendError, ErrorCode, ProtocolError, ServerDraining
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES
 from sonicwire.server.limits import StreamLimiter
@@ -77,13 +77,23 @@ class ServerRuntime:
             output_sample_rate=settings.output_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
         )
-        backend_session = await self.backend.open(options)
+        try:
+            async with asyncio.timeout(self.config.backend_timeout_s or None):
+                backend_session = await self.backend.open(options)
+        except TimeoutError:
+            raise BackendError(
+                "BACKEND_TIMEOUT",
+                f"the {self.backend.name} backend did not open within "
+                f"{self.config.backend_timeout_s:g} s",
+                code=ErrorCode.DEADLINE_EXCEEDED,
+            ) from None
         session = Session(session_id, settings)
         conversation = Conversation(
             session,
             backend_session,
             idle_timeout_s=self.config.idle_timeout_s,
             max_session_s=self.config.max_session_s,
+            close_timeout_s=self.config.backend_timeout_s or 30.0,
         )
         holder.append(conversation)
         conversation.attach_tools(tools)

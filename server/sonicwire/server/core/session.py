@@ -102,6 +102,16 @@ class Session:
         return self._ended
 
     @property
+    def awaiting_response(self) -> bool:
+        """True while the user waits for the assistant: a turn or a tool call is open, or the
+        user finished speaking and nothing has come back yet."""
+        return (
+            self._turn is not None
+            or bool(self._pending_tools)
+            or self._machine.state is TurnState.THINKING
+        )
+
+    @property
     def current_turn_id(self) -> str | None:
         return self._turn.turn_id if self._turn else None
 
@@ -223,6 +233,8 @@ class Session:
 
     def tick(self, now: float) -> None:
         """Let time pass: release paced audio and finish turns whose audio is all out."""
+        if self._ended:
+            return
         if self._turn is not None:
             self._release(now)
         self._maybe_end()
