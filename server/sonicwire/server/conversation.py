@@ -100,7 +100,7 @@ class Conversation:
         self._sleep_until: float | None = None  # the deadline the ticker sleeps towards
         self._failure: SonicwireError | None = None
         self._done = False
-        self._started_at = clock()
+        self._started_at = self._last_input_at = clock()
         self._closed_at: float | None = None
 
     def attach_tools(self, tools: ToolExecution) -> None:
@@ -191,13 +191,12 @@ class Conversation:
             self._fail(SonicwireError("INTERNAL", f"internal error: {type(error).__name__}"))
 
     async def _pump_inputs(self, inputs: AsyncIterator[ev.ClientEvent]) -> None:
+        # The idle timeout is a deadline the ticker watches (`_limit_deadline`), not a timer
+        # armed around every read: at 50 messages a second per stream that timer was a
+        # measurable share of the driver's CPU.
         while True:
             try:
-                if self._idle_timeout_s:
-                    async with asyncio.timeout(self._idle_timeout_s):
-                        event = await anext(inputs)
-                else:
-                    event = await anext(inputs)
+                event = await anext(inputs)
             except StopAsyncIteration:
                 # A half-close, or (in grpc.aio) a client cancel that looks like one: either
                 # way the session finishes its turn; a cancel arrives as CancelledError later.
@@ -205,12 +204,9 @@ class Conversation:
                 self.session.close(self._closed_at)
                 self._flush()
                 return
-            except TimeoutError:
-                raise IdleTimeout(
-                    "IDLE_TIMEOUT", f"no message from the client for {self._idle_timeout_s:g} s"
-                ) from None
+            now = self._last_input_at = self._clock()
             self._metrics.on_input(event)
-            self.session.receive_client(event, self._clock())
+            self.session.receive_client(event, now)
             self._flush()
 
     async def _pump_backend(self) -> None:
@@ -252,6 +248,8 @@ class Conversation:
 
     def _limit_deadline(self) -> float | None:
         deadlines = []
+        if self._idle_timeout_s and self._closed_at is None:
+            deadlines.append(self._last_input_at + self._idle_timeout_s)
         if self._max_session_s:
             deadlines.append(self._started_at + self._max_session_s)
         if self._closed_at is not None and self._close_timeout_s:
@@ -259,6 +257,14 @@ class Conversation:
         return min(deadlines) if deadlines else None
 
     def _check_limits(self, now: float) -> None:
+        if (
+            self._idle_timeout_s
+            and self._closed_at is None
+            and now - self._last_input_at >= self._idle_timeout_s
+        ):
+            raise IdleTimeout(
+                "IDLE_TIMEOUT", f"no message from the client for {self._idle_timeout_s:g} s"
+            )
         if self._max_session_s and now - self._started_at >= self._max_session_s:
             raise LimitExceeded(
                 "SESSION_TOO_LONG",
