@@ -79,3 +79,19 @@ def test_no_guess_outside_an_utterance_or_past_the_limit() -> None:
     cut.speech_started(16 * 800)
     _feed(cut, _frames(-15, 1500))
     assert _feed(cut, _frames(-60, 500)) == []
+
+
+def test_current_is_the_standing_guess() -> None:
+    cut = EarlyCut(pad_ms=300, silence_ms=200)
+    _feed(cut, _frames(-60, 400))
+    cut.speech_started(16 * 400)
+    _feed(cut, _frames(-15, 600, seed=1))
+    assert cut.current is None
+    (guess,) = _feed(cut, _frames(-60, 240, seed=2))
+    assert cut.current is guess
+    _feed(cut, _frames(-15, 100, seed=3))  # speech resumed
+    assert cut.current is None
+    (again,) = _feed(cut, _frames(-60, 240, seed=4))
+    assert cut.current is again
+    cut.speech_stopped(again.silence_start)
+    assert cut.current is None

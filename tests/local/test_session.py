@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sonicwire.server.backends.base import BackendOptions
@@ -21,6 +22,8 @@ from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode
+
+from .conftest import FIXED_NOW
 
 Say = Callable[..., bytes]
 
@@ -344,3 +347,164 @@ async def test_recognition_starts_before_the_stop_marker(
     pad = 16 * 300
     full = 2 * (utterance.speech_end + pad - (utterance.speech_start - pad))
     assert len(lengths) == 1 and lengths[0] < full
+
+
+# --- answers prepared in the VAD's stop wait ---------------------------------------------------
+
+
+def _spy_synthesis(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    synthesize = session._synthesizer.synthesize
+
+    def spy(text: str) -> bytes:
+        calls.append(text)
+        return synthesize(text)
+
+    monkeypatch.setattr(session._synthesizer, "synthesize", spy)
+    return calls
+
+
+async def _send_until_guess(
+    session: LocalSession, commands: list[ev.BackendCommand], start: int = 0
+) -> int:
+    """Send ``commands[start:]`` until the session makes a new early guess; returns the index
+    of the next command to send."""
+    before = session._guess
+    for index in range(start, len(commands)):
+        await session.send(commands[index])
+        await asyncio.sleep(0)
+        if session._guess is not None and session._guess is not before:
+            return index + 1
+    raise AssertionError("no early guess")
+
+
+async def _prepared(session: LocalSession) -> Any:
+    assert session._guess is not None
+    return await session._guess[1]
+
+
+async def test_the_first_sentence_is_ready_at_the_stop_marker(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await _open(backend, toolbox)
+    calls = _spy_synthesis(session, monkeypatch)
+    utterance = MicStream().utterance(say("hello", "espeak:en-us"))
+    sent = await _send_until_guess(session, utterance.commands)
+    assert sent < utterance.stop_index
+    prepared = await _prepared(session)
+    assert prepared.spoken == "Hello! How can I help?"
+    assert prepared.audio is not None and await prepared.audio
+    assert session._events.empty()  # nothing is said before the stop marker
+    turn = await run_turn(session, utterance.commands[sent:], toolbox=toolbox)
+    await session.aclose()
+    assert turn.user_text == "hello"
+    assert turn.assistant_text == ["Hello! How can I help?"]
+    assert calls == ["Hello! How can I help?"]  # synthesised once, in the stop wait
+    assert bytes(turn.audio).startswith(await prepared.audio)
+
+
+async def test_a_clock_answer_is_prepared_from_the_predicted_result(
+    backend: LocalBackend,
+    toolbox: ToolBox,
+    reply_recognizer: SpeechRecognizer,
+    say: Say,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = await _open(backend, toolbox)
+    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW)
+    monkeypatch.setitem(session._clock_zones, "{}", "UTC")  # as a first call would learn it
+    calls = _spy_synthesis(session, monkeypatch)
+    utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
+    sent = await _send_until_guess(session, utterance.commands)
+    assert (await _prepared(session)).spoken == "It's three forty-seven PM."
+    assert session._events.empty()  # the tool is only requested after the marker
+    turn = await run_turn(session, utterance.commands[sent:], toolbox=toolbox)
+    await session.aclose()
+    assert [(c.name, c.arguments_json) for c in turn.tool_calls] == [("get_date_time", "{}")]
+    assert turn.assistant_text == ["It's 3:47 PM."]
+    assert calls == ["It's three forty-seven PM."]
+    heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
+    assert "three forty seven" in heard
+
+
+async def test_a_wrong_prediction_is_not_spoken(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The minute turned over between the prediction and the tool call: the tool wins."""
+    session = await _open(backend, toolbox)
+    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW + timedelta(minutes=1))
+    monkeypatch.setitem(session._clock_zones, "{}", "UTC")
+    calls = _spy_synthesis(session, monkeypatch)
+    utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
+    sent = await _send_until_guess(session, utterance.commands)
+    assert (await _prepared(session)).spoken == "It's three forty-eight PM."
+    turn = await run_turn(session, utterance.commands[sent:], toolbox=toolbox)
+    await session.aclose()
+    assert turn.assistant_text == ["It's 3:47 PM."]
+    assert calls == ["It's three forty-eight PM.", "It's three forty-seven PM."]
+
+
+async def test_an_answer_prepared_for_a_pause_is_discarded_when_speech_resumes(
+    backend: LocalBackend,
+    toolbox: ToolBox,
+    reply_recognizer: SpeechRecognizer,
+    say: Say,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = await _open(backend, toolbox)
+    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW)
+    monkeypatch.setitem(session._clock_zones, "{}", "UTC")
+    calls = _spy_synthesis(session, monkeypatch)
+    pause = bytes(2 * 16 * 300)
+    speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
+    utterance = MicStream().utterance(speech)
+    sent = await _send_until_guess(session, utterance.commands)
+    first = await _prepared(session)
+    assert first.spoken == "It's three forty-seven PM."  # the pause looked like the end
+    sent = await _send_until_guess(session, utterance.commands, sent)  # after "in tokyo"
+    assert sent < utterance.stop_index
+    await _prepared(session)
+    assert session._events.empty()
+    turn = await run_turn(session, utterance.commands[sent:], toolbox=toolbox)
+    await session.aclose()
+    assert [(c.name, c.arguments_json) for c in turn.tool_calls] == [
+        ("get_date_time", '{"timezone":"Asia/Tokyo"}')
+    ]
+    assert turn.assistant_text == ["It's 12:47 AM in Tokyo."]
+    assert calls[0] == "It's three forty-seven PM." and calls.count(calls[0]) == 1
+    assert "It's twelve forty-seven AM in Tokyo." in calls
+    heard = reply_recognizer.recognize(bytes(turn.audio), turn.sample_rate).text
+    assert "twelve forty seven" in heard and "three" not in heard
+
+
+async def test_the_core_takes_an_answer_before_the_stop_marker_for_a_barge_in(
+    say: Say,
+) -> None:
+    """Why the engine waits for the marker: while the VAD waits out stop_secs the core still
+    counts the user as speaking, so assistant audio that arrives then is cut at once."""
+    from sonicwire.server.core.session import Session
+    from sonicwire.server.core.settings import SessionSettings
+
+    core = Session("s", SessionSettings())
+    rng = np.random.default_rng(0)
+    voice = np.frombuffer(say("what time is it", "espeak:en-us"), dtype=np.int16)
+    signal = rng.normal(0, 30, 16 * 400 + voice.size + 16 * 260)
+    signal[16 * 400 : 16 * 400 + voice.size] += voice
+    pcm = np.clip(signal, -32768, 32767).astype(np.int16).tobytes()
+    now = 0.0
+    for offset in range(0, len(pcm) - 639, 640):
+        core.receive_client(ev.AudioReceived(pcm[offset : offset + 640]), now)
+        now += 0.02
+    sent = core.commands_to_send()
+    assert any(isinstance(c, ev.UserSpeechStarted) for c in sent)
+    assert not any(isinstance(c, ev.UserSpeechStopped) for c in sent)  # in the stop wait
+    core.outputs_to_send()
+    core.receive_backend(ev.AssistantText("Hello! How can I help?", True), now)
+    core.receive_backend(ev.AssistantAudio(bytes(6400), 16_000), now)
+    core.receive_client(ev.AudioReceived(pcm[-640:]), now + 0.02)
+    outputs = core.outputs_to_send()
+    assert any(
+        isinstance(o, ev.InterruptionOut) and o.source is ev.InterruptionSource.BARGE_IN
+        for o in outputs
+    )
+    assert any(isinstance(c, ev.CancelResponse) for c in core.commands_to_send())

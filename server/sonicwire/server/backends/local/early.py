@@ -76,6 +76,11 @@ class EarlyCut:
         self._guess: Guess | None = None
         self._guesses = 0
 
+    @property
+    def current(self) -> Guess | None:
+        """The guess that still stands: None once speech resumed or the utterance ended."""
+        return self._guess
+
     def push_audio(self, pcm: bytes) -> Guess | None:
         """Take the next audio; returns a new guess when the speech seems to have ended."""
         offset = self._position

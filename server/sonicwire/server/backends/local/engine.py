@@ -90,6 +90,8 @@ class LocalBackend:
         self._recognizer: SpeechRecognizer | None = None
         self._synthesizers: dict[str, Synthesizer] = {}
         self._sessions: set[LocalSession] = set()
+        # Zones get_date_time reported, by arguments: its answers are predicted (predict.py).
+        self._clock_zones: dict[str, str] = {}
         self._closed = False
 
     @classmethod
@@ -151,6 +153,7 @@ class LocalBackend:
             synthesizer=synthesizer,
             executor=self._executor,
             on_close=self._sessions.discard,
+            clock_zones=self._clock_zones,
         )
         self._sessions.add(session)
         return session

@@ -8,7 +8,20 @@ at a time:
          (usually already done: `EarlyCut` starts it in the VAD's stop_secs wait)
       -> Dialogue.respond          -> Reply, or ToolRequested ... SendToolResult -> Reply
       -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
+         (the first sentence usually already done, see below)
       -> AssistantTurnEnded(END_TURN)
+
+Answers prepared in the stop wait: when `EarlyCut` guesses that the user stopped, the session
+recognises the guess and, still before the VAD's stop marker, works out the reply on a copy of
+the dialogue (for ``get_date_time`` with a predicted result, ``predict.py``) and synthesises
+its first sentence. Nothing is emitted then: the turn starts at the marker as always, and the
+prepared audio is used only if the marker confirms the guess and the real reply's first
+sentence is the prepared one word for word. Resumed speech or a disagreeing marker discards
+it. Why not answer at the guess itself: until the stop marker the core's VAD still reports the
+user speaking, and the core treats assistant output that opens a turn then as talked over:
+the next mic frame is a barge-in (the utterance is longer than ``barge_in_min_ms``), which
+cancels the answer; and answering 200 ms into a pause would answer pauses inside a sentence,
+which ``stop_secs`` exists to wait out.
 
 Barge-in: `CancelResponse` cancels the turn in progress at once; a synthesis already running in
 the executor finishes there but its audio is dropped. The session core discards backend output
@@ -27,11 +40,14 @@ came for it.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
@@ -39,6 +55,7 @@ from sonicwire.server.core.utterance import UtteranceCollector
 
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
+from .predict import learn, predict
 from .stt import SpeechRecognizer, Transcript
 from .tts import Synthesizer
 
@@ -60,12 +77,22 @@ _TOOL_WAIT_S = 30.0
 _call_ids = itertools.count(1)
 
 
+@dataclass(slots=True)
+class _Prepared:
+    """What an early guess prepared: its transcript and, when the reply could be foreseen,
+    the synthesis (started before the marker) of the reply's first sentence."""
+
+    transcript: Transcript
+    spoken: str | None = None
+    audio: asyncio.Future[bytes] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Utterance:
-    """A user utterance to answer; ``early`` is its recognition, started before the marker."""
+    """A user utterance to answer; ``early`` is its answer, prepared before the marker."""
 
     pcm: bytes
-    early: asyncio.Future[Transcript] | None = None
+    early: asyncio.Task[_Prepared] | None = None
 
 
 class LocalSession:
@@ -79,8 +106,14 @@ class LocalSession:
         synthesizer: Synthesizer,
         executor: Executor,
         on_close: Callable[[LocalSession], None] | None = None,
+        clock_zones: MutableMapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._on_close = on_close
+        # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
+        # the clock its results are predicted with: see predict.py.
+        self._clock_zones: MutableMapping[str, str] = {} if clock_zones is None else clock_zones
+        self._clock = clock
         self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._executor = executor
@@ -90,8 +123,10 @@ class LocalSession:
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Utterance | str] = asyncio.Queue()
         self._early = EarlyCut(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
-        self._guess: tuple[Guess, asyncio.Future[Transcript]] | None = None
-        self._recognized: asyncio.Future[Transcript] | None = None  # for the next utterance
+        self._guess: tuple[Guess, asyncio.Task[_Prepared]] | None = None
+        self._recognized: asyncio.Task[_Prepared] | None = None  # for the next utterance
+        self._confirmed: Guess | None = None  # the guess the last stop marker confirmed
+        self._preparing: set[asyncio.Task[_Prepared]] = set()
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         self._turn: asyncio.Task[None] | None = None
         # True once the current turn produced output the core has seen (a tool call, text,
@@ -129,6 +164,7 @@ class LocalSession:
                 guess = self._early.speech_stopped(offset)
                 if guess is not None and self._guess is not None and self._guess[0] is guess:
                     self._recognized = self._guess[1]
+                    self._confirmed = guess
                 self._guess = None
                 self._collector.speech_stopped(offset)
             case ev.SendText(text):
@@ -168,11 +204,36 @@ class LocalSession:
             self._jobs.put_nowait(_Utterance(utterance, recognized))
 
     def _recognize_early(self, guess: Guess) -> None:
-        """Start recognising a guessed utterance (see ``early.py``); a newer guess replaces
-        an older one, whose result is then never used."""
+        """Start preparing the answer to a guessed utterance (see ``early.py``); a newer guess
+        replaces an older one, whose result is then never used."""
         future = self._loop.run_in_executor(self._executor, self._recognizer.recognize, guess.pcm)
         future.add_done_callback(_consume)
-        self._guess = (guess, future)
+        task = self._loop.create_task(self._prepare(guess, future))
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+        task.add_done_callback(_consume)
+        self._guess = (guess, task)
+
+    async def _prepare(self, guess: Guess, recognition: asyncio.Future[Transcript]) -> _Prepared:
+        """Recognise the guess, foresee the reply on a copy of the dialogue, and start
+        synthesising its first sentence while the guess still stands."""
+        prepared = _Prepared(await recognition)
+        if self._early.current is not guess and self._confirmed is not guess:
+            return prepared  # speech resumed (or a marker disagreed): no synthesis for it
+        dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
+        action = dialogue.respond(prepared.transcript.text)
+        if isinstance(action, ToolCall):
+            result = predict(action, self._clock(), self._clock_zones)
+            if result is None:
+                return prepared
+            action = dialogue.answer(action, result)
+        if action.lines:
+            prepared.spoken = action.lines[0].spoken
+            prepared.audio = self._loop.run_in_executor(
+                self._executor, self._synthesizer.synthesize, prepared.spoken
+            )
+            prepared.audio.add_done_callback(_consume)
+        return prepared
 
     def _cancel_response(self) -> None:
         self._floor_until = self._position  # the client flushed our audio
@@ -200,10 +261,12 @@ class LocalSession:
 
     async def _answer(self, job: _Utterance | str) -> None:
         """One user turn, from audio (or typed text) to the end of the spoken answer."""
+        prepared: _Prepared | None = None
         try:
             if isinstance(job, _Utterance):
                 if job.early is not None:
-                    heard = await job.early
+                    prepared = await job.early
+                    heard = prepared.transcript
                 else:
                     heard = await self._run(self._recognizer.recognize, job.pcm)
                 text = heard.text
@@ -213,7 +276,7 @@ class LocalSession:
                 text = job  # typed: the core already shows and records the user's text
             action = self._dialogue.respond(text)
             reply = await self._call_tool(action) if isinstance(action, ToolCall) else action
-            await self._speak(reply)
+            await self._speak(reply, prepared)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
             if self._response_open:
@@ -234,12 +297,21 @@ class LocalSession:
             result_json = '{"error": {"type": "timeout", "message": "no tool result"}}'
         finally:
             self._tool_waits.pop(call_id, None)
+        learn(call, result_json, self._clock_zones)
         return self._dialogue.answer(call, result_json)
 
-    async def _speak(self, reply: Reply) -> None:
+    async def _speak(self, reply: Reply, prepared: _Prepared | None = None) -> None:
         rate = self._synthesizer.sample_rate
-        for line in reply.lines:
-            pcm = await self._run(self._synthesizer.synthesize, line.spoken)
+        for index, line in enumerate(reply.lines):
+            if (
+                index == 0
+                and prepared is not None
+                and prepared.audio is not None
+                and prepared.spoken == line.spoken
+            ):
+                pcm = await prepared.audio  # synthesised in the stop wait
+            else:
+                pcm = await self._run(self._synthesizer.synthesize, line.spoken)
             rate = self._synthesizer.sample_rate
             self._response_open = True
             self._emit(ev.AssistantText(line.text, True))
@@ -274,7 +346,8 @@ class LocalSession:
         for waiter in self._tool_waits.values():
             waiter.cancel()
         self._tool_waits.clear()
-        tasks = [task for task in (self._turn, self._worker) if task is not None]
+        tasks: list[asyncio.Task[Any]] = [t for t in (self._turn, self._worker) if t is not None]
+        tasks += self._preparing
         for task in tasks:
             task.cancel()
         # Wait for the tasks to unwind so none outlives the session (work already running in
@@ -285,7 +358,7 @@ class LocalSession:
                 log.debug("local session task ended with %r", task.exception())
 
 
-def _consume(future: asyncio.Future[Transcript]) -> None:
+def _consume(future: asyncio.Future[Any]) -> None:
     # A guess nobody awaits must not log "exception was never retrieved"; a failure that
     # matters shows again when the utterance is recognised.
     if not future.cancelled():
