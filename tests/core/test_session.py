@@ -92,6 +92,33 @@ def test_speech_during_playback_barges_in(speech_16k: bytes) -> None:
     assert of_type(session.outputs_to_send(), ev.AudioOut)
 
 
+@pytest.mark.parametrize("min_ms", [200, 300])
+def test_barge_in_interrupts_in_the_frame_the_minimum_is_reached(
+    speech_16k: bytes, min_ms: int
+) -> None:
+    # No delay in the core: with the default minimum (= the VAD's start_secs, 200 ms) the
+    # Interruption comes out of the same 20 ms frame as SpeechStarted; a longer minimum
+    # adds exactly the difference, counted from the speech onset.
+    session = Session("s", quiet_settings(barge_in_min_ms=min_ms))
+    session.receive_backend(ev.AssistantAudio(ONE_SECOND * 10, 16_000), now=0.0)
+    session.outputs_to_send()
+    started_at = interrupted_at = None
+    onset_ms = 0
+    for k in range(len(speech_16k) // 640):
+        session.receive_client(ev.AudioReceived(speech_16k[k * 640 : (k + 1) * 640]), 1 + k / 50)
+        for out in session.outputs_to_send():
+            if isinstance(out, ev.SpeechActivityOut) and out.started and started_at is None:
+                started_at, onset_ms = k, out.offset_ms
+            if isinstance(out, ev.InterruptionOut):
+                interrupted_at = k
+        if interrupted_at is not None:
+            break
+    assert started_at is not None and interrupted_at is not None
+    assert interrupted_at - started_at == (min_ms - 200) // 20
+    # the frame that interrupts ends min_ms after the onset (20 ms frames, so within one)
+    assert 0 <= (interrupted_at + 1) * 20 - onset_ms - min_ms < 20
+
+
 def test_no_barge_in_when_disabled(speech_16k: bytes) -> None:
     session = Session("s", quiet_settings(barge_in=False))
     session.receive_backend(ev.AssistantAudio(ONE_SECOND * 3, 16_000), now=0.0)

@@ -39,12 +39,12 @@ def room(seed: int, length: int = 1600) -> npt.NDArray[np.float64]:
     return h / np.sqrt(np.sum(h**2))
 
 
-def alsa_speech() -> npt.NDArray[np.float64]:
+def alsa_speech(name: str = "Front_Center") -> npt.NDArray[np.float64]:
     """Real recorded speech from alsa-utils (16 kHz float); skips the test when absent."""
     import soxr
     from scipy.io import wavfile
 
-    path = ALSA / "Front_Center.wav"
+    path = ALSA / f"{name}.wav"
     if not path.exists():
         pytest.skip("alsa-utils voice samples not installed")
     rate, data = wavfile.read(path)

@@ -148,3 +148,65 @@ def test_silero_engine_chunks() -> None:
     for _ in range(8):
         engine.analyze(bytes(2 * N))
     assert engine.chunks == 5  # 8 * 320 samples = 5 chunks of 512
+
+
+class Pairs:
+    """A VAD engine that returns scripted (confidence, raw verdict) pairs."""
+
+    def __init__(self, script: list[tuple[float, bool]]) -> None:
+        self.script = list(script)
+
+    def analyze(self, frame: bytes) -> tuple[float, bool]:
+        return self.script.pop(0)
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# an unvoiced onset: 4 frames only the lenient verdict calls speech, then confident speech
+ONSET = [(0.0, True)] * 4 + [(1.0, True)] * 10
+
+
+def first_start(script: list[tuple[float, bool]], refused: set[int]) -> SpeechStarted:
+    vad = Vad(VadSettings(start_secs=0.2), engine=Pairs(script))
+    for i in range(len(script)):
+        for e in vad.process(LOUD, allow_speech=i not in refused):
+            if isinstance(e, SpeechStarted):
+                return e
+    raise AssertionError("no SpeechStarted")
+
+
+def test_onset_is_dated_at_the_first_lenient_frame() -> None:
+    assert first_start(ONSET, set()).offset == 0
+
+
+def test_a_refused_frame_does_not_end_the_onset_run() -> None:
+    # e.g. the echo gate refuses a frame where the user dips under the echo: not speech,
+    # but the onset stays where the speech began instead of moving to the vowel
+    assert first_start(ONSET, {2}).offset == 0
+    assert first_start(ONSET, {1, 3}).offset == 0
+
+
+def test_refused_frames_in_a_row_or_too_many_end_the_run() -> None:
+    assert first_start(ONSET, {1, 2}).offset == 3 * N
+    script = [(0.0, True)] * 6 + [(1.0, True)] * 10
+    assert first_start(script, {1, 3, 5}).offset == 6 * N
+
+
+def test_a_refused_frame_is_not_speech() -> None:
+    vad = Vad(VadSettings(start_secs=0.0), engine=Pairs([(1.0, True)]))
+    assert vad.process(LOUD, allow_speech=False) == []
+    assert vad.state is Q and not vad.last_speech
+
+
+def test_onset_pending() -> None:
+    vad = Vad(VadSettings(start_secs=0.2), engine=Pairs([(0.0, False), (0.0, True), (1.0, True)]))
+    vad.process(LOUD)
+    assert not vad.onset_pending
+    vad.process(LOUD)
+    assert vad.onset_pending and vad.state is Q  # a lenient run is open
+    vad.process(LOUD)
+    assert vad.onset_pending and vad.state is ST

@@ -8,11 +8,20 @@ stream actually achieves: a low quantile of the loss on frames known not to be s
 a margin, clamped to ``[floor_db, ceiling_db]``. It starts at ``floor_db`` (strict) and opens
 up as the canceller proves itself, so a quiet user can still barge in on a well-cancelled
 stream while a reverberant room with a loud loudspeaker keeps it strict.
+
+"Known not to be speech" is decided in hindsight: a frame the caller offers for learning is
+queued, and only enters the statistics once :meth:`EchoGate.settle` says it did not belong to
+speech. Without that, the first frames of a user barging in (quiet, unvoiced, not yet
+confirmed by the VAD, losing only a few dB) would be learned as echo and pull the threshold
+down by ~2 dB each, exactly while the onset is being timed: one later frame of the onset in
+which the user dips under the echo is then refused, which breaks the onset run and dates
+the speech 100-150 ms late.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 
 __all__ = ["EchoGate"]
 
@@ -29,6 +38,7 @@ class EchoGate:
         margin_db: float = 10.0,
         quantile: float = 0.1,
         step_db: float = 2.0,
+        max_pending: int = 16,
     ) -> None:
         if floor_db > ceiling_db:
             raise ValueError("floor_db must not exceed ceiling_db")
@@ -39,21 +49,45 @@ class EchoGate:
         self._step = step_db
         self._q = floor_db + margin_db
         self.threshold_db = floor_db
+        self._pending: deque[float] = deque()
+        self._max_pending = max_pending
 
     def allow(self, mic_ms: float, out_ms: float, *, learn: bool) -> bool:
         """Whether a frame with raw mean square ``mic_ms`` and cleaned ``out_ms`` may be speech.
 
         ``mic_ms`` is 0 when no far-end audio was within reach (always allowed). With
-        ``learn`` the frame is taken as echo-only and updates the loss statistics.
+        ``learn`` the frame is offered as echo-only: its loss is queued for the statistics
+        (see :meth:`settle`); the decision uses the threshold learned so far.
         """
         if mic_ms < _QUIET_MS:
             return True
         loss = 10.0 * math.log10(mic_ms / max(out_ms, 1e-3))
         if learn:
-            # stochastic quantile tracking: settles where P(loss < q) = quantile
-            if loss < self._q:
-                self._q -= self._step * (1.0 - self._quantile)
-            else:
-                self._q += self._step * self._quantile
-            self.threshold_db = min(self.ceiling_db, max(self.floor_db, self._q - self.margin_db))
+            self._pending.append(loss)
+            while len(self._pending) > self._max_pending:
+                self._learn(self._pending.popleft())
         return loss <= self.threshold_db
+
+    def settle(self, speech: bool | None) -> None:
+        """Decide the queued frames: ``False`` they were not speech (learn them), ``True`` they
+        were the start of speech (forget them), ``None`` still open (keep them; beyond
+        ``max_pending`` the oldest are learned anyway)."""
+        if speech is None:
+            return
+        if not speech:
+            for loss in self._pending:
+                self._learn(loss)
+        self._pending.clear()
+
+    @property
+    def pending(self) -> int:
+        """Frames offered for learning and not yet settled."""
+        return len(self._pending)
+
+    def _learn(self, loss: float) -> None:
+        # stochastic quantile tracking: settles where P(loss < q) = quantile
+        if loss < self._q:
+            self._q -= self._step * (1.0 - self._quantile)
+        else:
+            self._q += self._step * self._quantile
+        self.threshold_db = min(self.ceiling_db, max(self.floor_db, self._q - self.margin_db))

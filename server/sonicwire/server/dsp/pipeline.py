@@ -206,6 +206,13 @@ class FrontEnd:
                 learn = self._vad.state is VadState.QUIET and self._echo.converged
                 allow = self._gate.allow(mic_ms, mean_square, learn=learn)
             events = self._vad.process(cleaned, mean_square, allow_speech=allow)
+            if self._gate is not None and self._gate.pending:
+                # the gate learns echo from frames that turned out not to be speech: frames
+                # of an onset still being confirmed stay queued, the user's own are dropped
+                if any(isinstance(e, SpeechStarted) for e in events):
+                    self._gate.settle(True)
+                elif not self._vad.onset_pending:
+                    self._gate.settle(False)
             out.append(
                 FrontEndFrame(cleaned, position - self._latency, self._vad.in_speech, tuple(events))
             )

@@ -142,6 +142,7 @@ class SpeechStopped:
 SpeechEvent = SpeechStarted | SpeechStopped
 
 _MAX_BACKDATE = 8 * FRAME_SAMPLES  # 160 ms
+_MAX_REFUSED_IN_ONSET = 2  # refused frames (never two in a row) an onset run may span
 _LSB_DB_MIN = -20.0  # pipecat's loudness scale on raw int16 values: -20 .. 80 dB -> 0 .. 1
 _LSB_DB_SPAN = 100.0
 
@@ -331,6 +332,8 @@ class Vad:
         self._stop_samples = round(settings.stop_secs * SAMPLE_RATE)
         self._min_ms = _inverse_volume(settings.min_volume)
         self._raw_start: int | None = None  # first frame of the current run of raw speech
+        self._refused_in_run = 0  # frames refused by the caller inside that run
+        self._refused_last = False
         self._onset = 0  # onset of the speech being confirmed (STARTING)
         self._silence_start = 0  # first silent frame of the current STOPPING run
         self.confidence = 0.0
@@ -346,6 +349,15 @@ class Vad:
     @property
     def in_speech(self) -> bool:
         return self.state in (VadState.SPEAKING, VadState.STOPPING)
+
+    @property
+    def onset_pending(self) -> bool:
+        """Whether speech may be starting: STARTING, or QUIET with a run of frames open that
+        the engine's lenient verdict calls speech (its first frame would date the onset)."""
+        state = self.state
+        return state is VadState.STARTING or (
+            state is VadState.QUIET and self._raw_start is not None
+        )
 
     def process(
         self, frame: bytes, mean_square: float | None = None, *, allow_speech: bool = True
@@ -367,6 +379,21 @@ class Vad:
         if raw and loud:
             if self._raw_start is None:
                 self._raw_start = offset
+                self._refused_in_run = 0
+            self._refused_last = False
+        elif (
+            raw
+            and not allow_speech
+            and mean_square >= self._min_ms
+            and self._raw_start is not None
+            and not self._refused_last
+            and self._refused_in_run < _MAX_REFUSED_IN_ONSET
+        ):
+            # the caller could not tell (e.g. the echo gate, on a frame where the user dips
+            # under the echo): such a frame is not speech, but it does not end the run that
+            # dates the onset either
+            self._refused_last = True
+            self._refused_in_run += 1
         else:
             self._raw_start = None
 
