@@ -1,7 +1,8 @@
 """Evaluate the local engine: word error rate, intent accuracy and turn latency.
 
-    .venv/bin/python -m bench.local_eval            # full set (about 5-8 minutes)
-    .venv/bin/python -m bench.local_eval --quick    # two voices, for a smoke run
+    .venv/bin/python -m bench.local_eval                # full set (about 10 minutes)
+    .venv/bin/python -m bench.local_eval --quick        # two voices, for a smoke run
+    .venv/bin/python -m bench.local_eval --render-only  # re-render the doc from the JSON
 
 The spoken commands (`COMMANDS`: several phrasings per intent, some of them not in the
 recogniser's training sentences, plus requests the assistant cannot serve) are synthesised
@@ -23,7 +24,9 @@ Two passes:
    intent), engine latency (stop marker -> first assistant audio) and end-to-end latency (end
    of the user's speech -> first assistant audio = the VAD's stop wait + engine latency).
 
-Writes ``bench/results/local.json``; docs/LOCAL_ENGINE.md quotes it.
+Writes ``bench/results/local.json`` and renders its numbers into docs/LOCAL_ENGINE.md, between
+the ``<!-- local_eval:begin -->`` and ``<!-- local_eval:end -->`` markers (``--render-only``
+does only that, from the JSON already there): the doc's numbers are never typed by hand.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.core import events as ev
 
 RESULTS = Path(__file__).parent / "results" / "local.json"
+DOC = Path(__file__).parent.parent / "docs" / "LOCAL_ENGINE.md"
+BEGIN, END, PLACEHOLDER = "<!-- local_eval:begin", "<!-- local_eval:end -->", "RESULTS_PLACEHOLDER"
 TARGET_MS = 500
 STOP_SECS = 0.5
 FRAME_BYTES = 640
@@ -377,6 +382,7 @@ async def backend_pass(
     engine_ms: list[float] = []
     total_ms: list[float] = []
     per_intent: dict[str, list[float]] = {}
+    per_intent_total: dict[str, list[float]] = {}
     turns: list[dict[str, Any]] = []
     try:
         for index, sample in enumerate(samples):
@@ -394,6 +400,7 @@ async def backend_pass(
                 engine_ms.append(engine)
                 total_ms.append(total)
                 per_intent.setdefault(sample.command.intent.value, []).append(engine)
+                per_intent_total.setdefault(sample.command.intent.value, []).append(total)
             turns.append({
                 "voice": sample.voice, "said": sample.command.text, "heard": turn.user_text,
                 "tools": [[c.name, c.arguments_json] for c in turn.tool_calls],
@@ -410,7 +417,9 @@ async def backend_pass(
         "latency_ms": {
             "engine": percentiles(engine_ms),
             "end_to_end": percentiles(total_ms),
+            "stop_wait": percentiles([t - e for t, e in zip(total_ms, engine_ms, strict=True)]),
             "engine_by_intent": {k: percentiles(v) for k, v in per_intent.items()},
+            "end_to_end_by_intent": {k: percentiles(v) for k, v in per_intent_total.items()},
             "target_end_to_end": TARGET_MS,
             "vad_stop_secs": STOP_SECS,
             "reply_cache": reply_cache,
@@ -446,6 +455,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two voices only")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--doc", type=Path, default=DOC, help="the doc to render the numbers into")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="only re-render the doc's numbers from the results file (--out); no evaluation",
+    )
     parser.add_argument(
         "--reply-cache",
         type=int,
@@ -454,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "synthesised, the worst case; the server's default is 64)",
     )
     args = parser.parse_args(argv)
+    if args.render_only:
+        render_doc(json.loads(args.out.read_text()), args.doc)
+        print(f"rendered {args.out} into {args.doc}")
+        return
 
     voices = test_voices()
     if args.quick:
@@ -494,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_summary(report)
     print(f"wrote {args.out}")
+    render_doc(report, args.doc)
+    print(f"rendered the numbers into {args.doc}")
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -514,6 +535,139 @@ def print_summary(report: dict[str, Any]) -> None:
         f"end-to-end p50/p95 {lat['end_to_end'].get('p50')}/{lat['end_to_end'].get('p95')} ms "
         f"(target {TARGET_MS} ms; includes the VAD's {int(STOP_SECS * 1000)} ms stop wait)"
     )
+
+
+# --- the doc ------------------------------------------------------------------------------------
+
+_SUBSETS = (
+    ("all", "all spoken commands"),
+    ("in_training_sentences", "in-training phrasings"),
+    ("held_out_phrasings", "held-out phrasings"),
+    ("out_of_domain", "out-of-domain requests (intent: rejected)"),
+    ("real_recordings_rejected", "real recordings, out of domain (rejected)"),
+)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ms(stats: dict[str, Any], key: str) -> str:
+    value = stats.get(key)
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render_numbers(report: dict[str, Any]) -> str:
+    """The doc's "Numbers" section body, from a results dict (as written to local.json)."""
+    machine, backend = report["machine"], report["backend"]
+    latency = backend["latency_ms"]
+    domain, general = report["recognizer"]["domain"], report["recognizer"]["general"]
+    transcripts = backend["transcripts"]
+    load = machine.get("load_average_1m_before_after") or [None, None]
+    voices = report["voices"]
+    recordings = domain["real_recordings_rejected"]["utterances"]
+    target = latency.get("target_end_to_end")
+    stop_ms = round(latency.get("vad_stop_secs", 0) * 1000)
+    out = [
+        f"{BEGIN} generated by bench/local_eval.py from bench/results/local.json; "
+        "edit the script, not this section -->",
+        f"Run `{report['command']}` at {report['generated']} on {machine['cores']} cores "
+        f"({machine['cpu']}), 1-minute load average {_num(load[0], 2)} before and "
+        f"{_num(load[1], 2)} after (other jobs share the machine; every wall-clock figure "
+        f"depends on it). {report['utterances']} utterances: {len(report['commands'])} "
+        f"commands x {len(voices)} test voices ({', '.join(voices)}), plus {recordings} real "
+        "recordings of out-of-domain speech.",
+        "",
+        f"**Turn latency**, at the default VAD settings (stop marker {stop_ms} ms after the end "
+        f"of speech), reply cache {latency.get('reply_cache')} (every reply synthesised):",
+        "",
+    ]
+    e2e, engine, wait = latency["end_to_end"], latency["engine"], latency.get("stop_wait", {})
+    rows = [
+        ["end of user speech → first assistant audio byte", _ms(e2e, "p50"), _ms(e2e, "p95"),
+         _ms(e2e, "mean"), _ms(e2e, "max"), f"{target} ms (the seed's, end to end)"],
+        ["of which the VAD's stop wait (end of speech → stop marker)", _ms(wait, "p50"),
+         _ms(wait, "p95"), _ms(wait, "mean"), _ms(wait, "max"), ""],
+        ["engine: stop marker → first assistant audio byte", _ms(engine, "p50"),
+         _ms(engine, "p95"), _ms(engine, "mean"), _ms(engine, "max"), ""],
+    ]  # fmt: skip
+    out += _table(["turn latency, ms", "p50", "p95", "mean", "max", "target"], rows)
+    by_total = latency.get("end_to_end_by_intent", {})
+    out += ["", "By intent (the clock and order intents wait for a tool at the marker):", ""]
+    rows = []
+    for intent, stats in latency["engine_by_intent"].items():
+        total = by_total.get(intent, {})
+        rows.append([intent, str(stats.get("n")), _ms(total, "p50"), _ms(total, "p95"),
+                     _ms(stats, "p50"), _ms(stats, "p95")])  # fmt: skip
+    out += _table(["intent", "turns", "end to end p50", "p95", "engine p50", "p95"], rows)
+    turns = sum(1 for t in backend.get("turns", []) if "correct" in t)
+    out += [
+        "",
+        f"**Turn accuracy** (the whole backend through the real front end: the right tool "
+        f"call with the right arguments, or the right reply): {_num(backend['turn_accuracy'])} "
+        f"over {turns} turns.",
+        "",
+        "**Word error rate and intent accuracy** on the spoken commands: the recogniser alone "
+        "with the command (domain) and the general language model, and the whole backend "
+        "(domain model, through the front end). Out-of-domain rows count a rejection "
+        '("Sorry, I didn\'t catch that") as the right intent; recordings have no reference '
+        "text, so no WER.",
+        "",
+    ]
+    rows = []
+    for key, label in _SUBSETS:
+        d, g, b = domain[key], general[key], transcripts[key]
+        rows.append([label, str(d["utterances"]), _num(d["wer"]), _num(d["intent_accuracy"]),
+                     _num(g["wer"]), _num(g["intent_accuracy"]), _num(b["wer"]),
+                     _num(b["intent_accuracy"])])  # fmt: skip
+    header = ["subset", "n", "domain WER", "intent", "general WER", "intent", "backend WER",
+              "intent"]  # fmt: skip
+    out += _table(header, rows)
+    out += ["", "By voice:", ""]
+    rows = []
+    for voice, d in domain["by_voice"].items():
+        g = general["by_voice"].get(voice, {})
+        b = transcripts["by_voice"].get(voice, {})
+        rows.append([voice, str(d["utterances"]), _num(d["wer"]), _num(d["intent_accuracy"]),
+                     _num(g.get("wer")), _num(g.get("intent_accuracy")), _num(b.get("wer")),
+                     _num(b.get("intent_accuracy"))])  # fmt: skip
+    out += _table(["voice", *header[1:]], rows)
+    dr, gr = domain["recognition_ms"], general["recognition_ms"]
+    tts = report.get("stages", {}).get("tts_first_sentence_ms", {})
+    out += [
+        "",
+        f"Recognition time per utterance: domain model p50 {_ms(dr, 'p50')} ms / p95 "
+        f"{_ms(dr, 'p95')} ms, general model p50 {_ms(gr, 'p50')} ms / p95 {_ms(gr, 'p95')} "
+        f"ms. Synthesis of a typical first sentence (piper, uncached): p50 {_ms(tts, 'p50')} "
+        f"ms / p95 {_ms(tts, 'p95')} ms.",
+        END,
+    ]
+    return "\n".join(out)
+
+
+def render_doc(report: dict[str, Any], doc: Path = DOC) -> None:
+    """Replace the doc's numbers (between the markers, or the placeholder) with ``report``'s."""
+    text = doc.read_text()
+    section = render_numbers(report)
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    elif PLACEHOLDER in text:
+        text = text.replace(PLACEHOLDER, section, 1)
+    else:
+        raise SystemExit(f"{doc} has neither the {BEGIN} ... {END} markers nor {PLACEHOLDER}")
+    doc.write_text(text)
 
 
 if __name__ == "__main__":

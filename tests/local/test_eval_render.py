@@ -1,0 +1,54 @@
+"""bench/local_eval renders the doc's numbers from the results file (no evaluation run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import local_eval
+
+
+def _report() -> dict[str, object]:
+    report = json.loads(local_eval.RESULTS.read_text())
+    assert isinstance(report, dict)
+    return report
+
+
+def test_the_placeholder_is_replaced_and_rerendering_is_stable(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Doc\n\n## Numbers\n\nRESULTS_PLACEHOLDER\n\n## Gaps\n\n- some\n")
+    report = _report()
+    local_eval.render_doc(report, doc)
+    once = doc.read_text()
+    assert "RESULTS_PLACEHOLDER" not in once
+    assert once.startswith("# Doc\n\n## Numbers\n\n<!-- local_eval:begin")
+    assert once.endswith("<!-- local_eval:end -->\n\n## Gaps\n\n- some\n")
+    latency = report["backend"]["latency_ms"]  # type: ignore[index]
+    e2e = latency["end_to_end"]
+    assert f"| {e2e['p50']:.0f} | {e2e['p95']:.0f} |" in once
+    assert f"{latency['target_end_to_end']} ms" in once
+    assert str(report["generated"]) in once
+    local_eval.render_doc(report, doc)
+    assert doc.read_text() == once
+
+
+def test_render_only_updates_the_doc_between_the_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("a\n<!-- local_eval:begin old -->\nstale 707 ms\n<!-- local_eval:end -->\nb\n")
+    results = tmp_path / "local.json"
+    report = _report()
+    report["generated"] = "2000-01-01T00:00:00+00:00"
+    results.write_text(json.dumps(report))
+    local_eval.main(["--render-only", "--out", str(results), "--doc", str(doc)])
+    text = doc.read_text()
+    assert "stale" not in text and "2000-01-01T00:00:00+00:00" in text
+    assert text.startswith("a\n<!-- local_eval:begin") and text.endswith("-->\nb\n")
+
+
+def test_a_doc_without_a_place_for_the_numbers_is_an_error(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("no numbers here\n")
+    with pytest.raises(SystemExit):
+        local_eval.render_doc(_report(), doc)
