@@ -26,6 +26,7 @@ from bench.frontend_harness import (
     erle_metrics,
     make_echo_clip,
     run_frontend,
+    run_session,
     settings_full,
     settings_linear,
 )
@@ -207,7 +208,8 @@ def evaluate_double_talk(
 def evaluate_vad_latency(
     far: Float, clips: list[Float], delays: Sequence[int], near_dbfs: float = NEAR_DBFS
 ) -> dict[str, Any]:
-    """Speech onset -> SpeechStarted, alone and as a barge-in over assistant playback."""
+    """Speech onset -> SpeechStarted alone (front end); as a barge-in over assistant playback,
+    onset -> SpeechActivity and -> Interruption out of the real session core."""
     result: dict[str, Any] = {}
     for engine in ("webrtc", "silero"):
         st = FrontEndSettings(vad=VadSettings(engine=engine))
@@ -228,7 +230,9 @@ def evaluate_vad_latency(
             else:
                 missed_quiet += 1
         barge: list[float] = []
+        interrupted: list[float] = []
         false_before = 0
+        false_interruptions = 0
         missed = 0
         for d in delays:
             for i, clip in enumerate(clips):
@@ -243,20 +247,26 @@ def evaluate_vad_latency(
                 noise = sig.noise(n, seed, "pink") * 10 ** (NOISE_DBFS / 20)
                 mic = sig.to_int16(echo + noise + near_mic)
                 on = sig.onset(near_mic)
-                r = run_frontend(mic, far16, st, reports=Reports(delay=d * 16, drift_ppm=DRIFT_PPM))
-                starts = [e for e in r.events if e[2] == "start"]
-                false_before += sum(1 for e in starts if e[0] <= on)
-                after = [e for e in starts if e[0] > on]
+                # through the real session core: the latency is to the Interruption it emits
+                sr = run_session(mic, far16, st, reports=Reports(delay=d * 16, drift_ppm=DRIFT_PPM))
+                false_before += sum(1 for e in sr.speech_started if e[0] <= on)
+                false_interruptions += sum(1 for e in sr.interruptions if e <= on)
+                after = [e for e in sr.speech_started if e[0] > on]
+                cut = [e for e in sr.interruptions if e > on]
                 if after:
                     barge.append((after[0][0] - on) / 16)
+                if cut:
+                    interrupted.append((cut[0] - on) / 16)
                 else:
                     missed += 1
         result[engine] = {
             "quiet_ms": _stats(quiet),
             "quiet_missed": missed_quiet,
             "barge_in_ms": _stats(barge),
+            "barge_in_interruption_ms": _stats(interrupted),
             "barge_in_missed": missed,
             "barge_in_false_before_onset": false_before,
+            "barge_in_false_interruptions": false_interruptions,
             "clips": len(clips),
         }
         print(f"  vad latency {engine}: {result[engine]}", flush=True)

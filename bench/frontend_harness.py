@@ -22,6 +22,9 @@ if str(ROOT) not in sys.path:
 
 
 from bench import frontend_signals as sig  # noqa: E402
+from sonicwire.server.core import events as cev  # noqa: E402
+from sonicwire.server.core.session import Session  # noqa: E402
+from sonicwire.server.core.settings import SessionSettings  # noqa: E402
 from sonicwire.server.dsp.frames import FRAME_SAMPLES  # noqa: E402
 from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings  # noqa: E402
 from sonicwire.server.dsp.vad import SpeechStarted  # noqa: E402
@@ -115,6 +118,61 @@ def run_frontend(
     run.realignments = fe.stats.realignments
     run.replayed_frames = fe.stats.retrained_frames
     fe.close()
+    return run
+
+
+@dataclass
+class SessionRun:
+    """Client-visible events of a :func:`run_session` (mic sample at which each came out)."""
+
+    speech_started: list[tuple[int, int]] = field(default_factory=list)  # (emitted, offset)
+    interruptions: list[int] = field(default_factory=list)  # emitted
+    released: int = 0  # far-end samples the client received
+
+
+def run_session(
+    mic: Int16,
+    far: Int16,
+    settings: FrontEndSettings,
+    *,
+    reports: Reports | None = None,
+    chunk: int = N,
+) -> SessionRun:
+    """Barge-in through the real session core: ``far`` is one assistant turn from the
+    backend at t = 0, paced out by the session (which feeds its own echo reference), played
+    by the client back to back from t = 0; ``mic`` goes in as client audio, ``chunk`` samples
+    at a time, with ``now`` the time its last sample arrived. Records when SpeechActivity
+    (started) and Interruption come out."""
+    session = Session("bench", SessionSettings(front_end=settings))
+    run = SessionRun()
+    turn_id: str | None = None
+    next_report = REPORT_EVERY
+
+    def drain(emitted: int) -> None:
+        nonlocal turn_id
+        for out in session.outputs_to_send():
+            if isinstance(out, cev.AudioOut):
+                turn_id = out.turn_id
+                run.released += len(out.audio) // 2
+            elif isinstance(out, cev.SpeechActivityOut) and out.started:
+                run.speech_started.append((emitted, out.offset_ms * 16))
+            elif isinstance(out, cev.InterruptionOut):
+                run.interruptions.append(emitted)
+        session.commands_to_send()
+
+    session.receive_backend(cev.AssistantAudio(far.tobytes(), FS), now=0.0)
+    drain(0)
+    for t in range(0, len(mic) - chunk + 1, chunk):
+        session.tick(t / FS)
+        drain(t)
+        if reports is not None and t >= next_report and turn_id is not None:
+            next_report += reports.every
+            played = reports.played(t, 0)
+            if 0 <= played < run.released:
+                session.receive_client(cev.PlaybackReported(turn_id, played // 16), t / FS)
+        session.receive_client(cev.AudioReceived(mic[t : t + chunk].tobytes()), (t + chunk) / FS)
+        drain(t + chunk)
+    session.abort()
     return run
 
 
