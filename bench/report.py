@@ -136,6 +136,27 @@ def _plots(results: dict[str, Any], img: Path) -> list[str]:
     return made
 
 
+def _floor_lines(s: dict[str, Any]) -> list[str]:
+    """The floor of this stack: the kernels plus a bare grpc.aio stream, both measured in this
+    run, against what the two CPU targets allow per stream-second."""
+    kernels = s.get("kernel_cpu_ms_per_stream_s")
+    bare = s.get("bare_echo_cpu_ms_per_stream_s")
+    ours = s.get("sonicwire_cpu_ms_per_stream_s")
+    if not (kernels and bare and ours):
+        return []
+    floor = kernels + bare
+    return [
+        f"- The floor, from this run: the DSP kernels ({_f(kernels, 2)} ms) plus a bare grpc.aio "
+        f"stream ({_f(bare, 2)} ms; it answers every input frame, so it writes more than "
+        f"Sonicwire does) = **{_f(floor, 2)} ms per stream-second**, already "
+        f"{_f(floor / kernels, 2)}x the kernels and ~{_f(1000 / floor, 0)} streams per core. The "
+        f"targets allow {_f(2 * kernels, 2)} ms (2x the kernels) and {_f(1000 / 150, 2)} ms "
+        "(150 streams per core): below what the transport alone costs in Python at 50 messages "
+        f"a second per stream. Sonicwire's own driver and session core add "
+        f"{_f(ours - floor, 2)} ms above that floor.",
+    ]
+
+
 def render(results: dict[str, Any], images: list[str]) -> str:
     s = results.get("summary", {})
     k = results.get("kernels", {})
@@ -213,6 +234,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         f"2-core machine: **{s.get('max_streams_two_processes')}** (with the load generator "
         "sharing those cores).",
     ]
+    lines.extend(_floor_lines(s))
     for c in s.get("vs_pipecat", []):
         lines.append(
             f"- vs pipecat at N={c['n']}: Sonicwire "

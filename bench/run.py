@@ -78,7 +78,7 @@ QUICK = Mode(
     bisect_rounds=0,
     peer_ladder=(20,),
     gateway_ladder=(10,),
-    scaling_factors=(1.25, 1.5),
+    scaling_factors=(0.75, 1.0),
     profile_s=3.0,
 )
 FULL = Mode(
@@ -89,7 +89,7 @@ FULL = Mode(
     bisect_rounds=2,
     peer_ladder=(10, 20, 30, 40, 50, 60),
     gateway_ladder=(10, 20, 30, 40),
-    scaling_factors=(1.0, 1.25, 1.5, 1.75, 2.0),
+    scaling_factors=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
     profile_s=10.0,
 )
 

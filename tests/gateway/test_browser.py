@@ -19,6 +19,7 @@ import pytest
 from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.gateway.config import STATIC_DIR
 from sonicwire.server.backends.echo import EchoBackend
+from sonicwire.server.backends.local.harness import speak
 from sonicwire.server.testing.server import running_server
 from tests.conftest import read_wav_mono16, synthesize
 
@@ -30,6 +31,7 @@ BROWSER_DIR = Path(__file__).with_name("browser")
 CHROMIUM = Path("/usr/bin/chromium")
 SPEECH_WAV = Path("/usr/share/sounds/alsa/Front_Center.wav")
 SCREENSHOT = REPO / "test-artifacts" / "browser.png"
+LOCAL_SCREENSHOT = REPO / "test-artifacts" / "browser-local.png"
 LONG_SENTENCE = (
     "Please read me the whole story about the little red train that climbed the tall green mountain"
 )
@@ -52,6 +54,28 @@ def _require_browser() -> str:
     return _node()
 
 
+def _write_48k_wav(path: Path, pieces: list[tuple[bytes, int] | float]) -> Path:
+    """Write mono 48 kHz (a common device rate): (pcm, rate) pieces resampled, floats as
+    seconds of silence."""
+    import numpy as np
+    import soxr
+
+    rate = 48_000
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        for piece in pieces:
+            if isinstance(piece, float):
+                out.writeframes(bytes(int(rate * piece) * 2))
+                continue
+            pcm, source_rate = piece
+            samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
+            resampled = soxr.resample(samples, source_rate, rate)
+            out.writeframes(np.clip(resampled, -32768, 32767).astype(np.int16).tobytes())
+    return path
+
+
 def _microphone_wav(path: Path) -> Path:
     """The fake microphone: two utterances with silence around them, at 48 kHz.
 
@@ -59,35 +83,9 @@ def _microphone_wav(path: Path) -> Path:
     to be interrupted by a typed message), then real recorded speech whose reply is played
     to the end.
     """
-    import numpy as np
-    import soxr
-
-    rate = 48_000
-    long_sentence, espeak_rate = read_wav_mono16(
-        synthesize(LONG_SENTENCE, path.with_suffix(".tts.wav"))
-    )
-    recorded, recorded_rate = read_wav_mono16(SPEECH_WAV)
-
-    def at_rate(pcm: bytes, source_rate: int) -> bytes:
-        samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
-        out = soxr.resample(samples, source_rate, rate)
-        return bytes(np.clip(out, -32768, 32767).astype(np.int16).tobytes())
-
-    def silence(seconds: float) -> bytes:
-        return bytes(int(rate * seconds) * 2)
-
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(
-            silence(0.5)
-            + at_rate(long_sentence, espeak_rate)
-            + silence(6.0)
-            + at_rate(recorded, recorded_rate)
-            + silence(4.0)
-        )
-    return path
+    long_sentence = read_wav_mono16(synthesize(LONG_SENTENCE, path.with_suffix(".tts.wav")))
+    recorded = read_wav_mono16(SPEECH_WAV)
+    return _write_48k_wav(path, [0.5, long_sentence, 6.0, recorded, 4.0])
 
 
 async def _run(node: str, *args: str, timeout: float) -> tuple[int, str, str]:
@@ -159,6 +157,50 @@ async def test_page_talks_to_the_assistant_in_chromium(
     assert ("assistant", "You said: hello there") in shown
     assert result["consoleErrors"] == []
     assert not stats.errors, "the page sent nothing malformed"
+
+
+async def test_page_talks_to_the_offline_assistant_in_chromium(tmp_path: Path) -> None:
+    """What `make run` gives a newcomer: the page, the gateway and the gRPC server on the
+    default local engine. Two spoken requests; the answers appear and are played."""
+    node = _require_browser()
+    # Test speech as the local engine's own tests make it (espeak-ng, never the engine's voice).
+    questions = [
+        (speak(text, "espeak:en-us"), 16_000)
+        for text in ["what time is it", "where is my order one zero zero one"]
+    ]
+    # Each answer plays out before the next question (no barge-in).
+    wav = _write_48k_wav(tmp_path / "microphone.wav", [1.0, questions[0], 7.0, questions[1], 9.0])
+    LOCAL_SCREENSHOT.parent.mkdir(exist_ok=True)
+    LOCAL_SCREENSHOT.unlink(missing_ok=True)
+    async with running_server(backend="local") as server:
+        async with Gateway(GatewayConfig(port=0, grpc_target=server.target)) as gateway:
+            options = {
+                "url": gateway.url,
+                "wav": str(wav),
+                "screenshot": str(LOCAL_SCREENSHOT),
+                "chromium": str(CHROMIUM),
+                "timeoutMs": 40_000,
+                "scenario": "assistant",
+                "answers": 2,
+            }
+            code, out, err = await _run(
+                node, str(BROWSER_DIR / "e2e.mjs"), json.dumps(options), timeout=150
+            )
+    try:
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        pytest.fail(f"the browser script printed no result (exit {code}):\n{out}\n{err}")
+    assert result["ok"], f"failed at stage {result['stage']!r}: {result['error']}\n{result}\n{err}"
+    assert LOCAL_SCREENSHOT.stat().st_size > 0
+    shown = [(t["role"], t["text"]) for t in result["transcripts"] if t["final"]]
+    assert ("user", "what time is it") in shown, shown
+    assert any(role == "assistant" and text.startswith("It's ") for role, text in shown), shown
+    assert ("user", "where is my order one zero zero one") in shown, shown
+    assert any(
+        role == "assistant" and text.startswith("Order 1001 has shipped.") for role, text in shown
+    ), shown
+    assert result["stats"]["interruptions"] == 0
+    assert result["consoleErrors"] == []
 
 
 async def test_page_explains_failures_in_chromium() -> None:

@@ -1,10 +1,12 @@
 // End-to-end check of the Sonicwire page in headless Debian Chromium, driven by playwright-core.
 //
 // Usage: node e2e.mjs '<json options>'
-//   {url, wav, screenshot, chromium, timeoutMs}
+//   {url, wav, screenshot, chromium, timeoutMs, scenario: 'echo' | 'assistant', answers}
 // Chromium gets the WAV file as its microphone. The script opens the page, presses Start, waits
 // until the server has heard the speech, the assistant's audio has been played back and the
-// transcripts are on the page, takes a screenshot, and prints one JSON line with the result:
+// transcripts are on the page ('echo', the default: the echo backend's interruption and
+// playback checks; 'assistant': `answers` spoken answers of the offline assistant), takes a
+// screenshot, and prints one JSON line with the result:
 //   {ok, stage, stats, transcripts, consoleErrors, error}
 // It exits 0 when every check passed and 1 otherwise (the JSON says which stage failed).
 
@@ -50,41 +52,56 @@ try {
   result.stage = 'start';
   await page.click('#start');
 
-  const waitFor = async (stage, predicate) => {
+  const waitFor = async (stage, predicate, arg = null) => {
     result.stage = stage;
-    await page.waitForFunction(predicate, null, { timeout: timeoutMs, polling: 100 });
+    await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
   };
   await waitFor('connect', () => window.sonicwire.stats.state === 'live');
 
-  // 1. A long first utterance: the server hears it and echoes it back. While the reply plays,
-  //    a typed message interrupts it and the page must drop the queued audio at once.
-  await waitFor('server hears speech', () => window.sonicwire.stats.speechStarted >= 1);
-  await waitFor('user transcript', () =>
-    window.sonicwire.stats.transcripts.some((t) => t.role === 'user'));
-  await waitFor('assistant audio', () => window.sonicwire.stats.mediaChunks > 0);
-  await waitFor('first reply playing', () => {
-    const first = window.sonicwire.stats.turns[0];
-    return first !== undefined && first.playedMs >= 300;
-  });
-  result.stage = 'type';
-  await page.fill('#text-input', 'hello there');
-  await page.click('#send');
-  await waitFor('interruption', () => window.sonicwire.stats.interruptions >= 1);
-  await waitFor('playback flushed', () => window.sonicwire.stats.bufferedMs === 0);
-  await waitFor('typed reply', () =>
-    window.sonicwire.stats.transcripts.some((t) => t.text === 'You said: hello there'));
-  result.interruptedReply = await page.evaluate(() => ({ ...window.sonicwire.stats.turns[0] }));
+  if (options.scenario === 'assistant') {
+    // The offline assistant: each spoken request gets a spoken answer that plays to the end.
+    const answers = options.answers || 1;
+    await waitFor('server hears speech', () => window.sonicwire.stats.speechStarted >= 1);
+    await waitFor('user transcripts', (n) => window.sonicwire.stats.transcripts.filter(
+      (t) => t.role === 'user').length >= n, answers);
+    await waitFor('answers played', (n) => {
+      const s = window.sonicwire.stats;
+      const played = s.turns.filter((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
+      return s.bufferedMs === 0 && played.length >= n;
+    }, answers);
+    result.playedReply = await page.evaluate(() =>
+      window.sonicwire.stats.turns.find((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50));
+  } else {
+    // 1. A long first utterance: the server hears it and echoes it back. While the reply plays,
+    //    a typed message interrupts it and the page must drop the queued audio at once.
+    await waitFor('server hears speech', () => window.sonicwire.stats.speechStarted >= 1);
+    await waitFor('user transcript', () =>
+      window.sonicwire.stats.transcripts.some((t) => t.role === 'user'));
+    await waitFor('assistant audio', () => window.sonicwire.stats.mediaChunks > 0);
+    await waitFor('first reply playing', () => {
+      const first = window.sonicwire.stats.turns[0];
+      return first !== undefined && first.playedMs >= 300;
+    });
+    result.stage = 'type';
+    await page.fill('#text-input', 'hello there');
+    await page.click('#send');
+    await waitFor('interruption', () => window.sonicwire.stats.interruptions >= 1);
+    await waitFor('playback flushed', () => window.sonicwire.stats.bufferedMs === 0);
+    await waitFor('typed reply', () =>
+      window.sonicwire.stats.transcripts.some((t) => t.text === 'You said: hello there'));
+    result.interruptedReply = await page.evaluate(() => ({ ...window.sonicwire.stats.turns[0] }));
 
-  // 2. A second utterance (real recorded speech): its reply is played to the end and the
-  //    page reports what it played.
-  await waitFor('second utterance heard', () => window.sonicwire.stats.speechStarted >= 2);
-  await waitFor('second reply played', () => {
-    const s = window.sonicwire.stats;
-    return s.bufferedMs === 0 && s.turns.slice(1).some((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
-  });
-  await waitFor('playback reported', () => window.sonicwire.stats.reportsSent > 0);
-  result.playedReply = await page.evaluate(() =>
-    window.sonicwire.stats.turns.slice(1).find((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50));
+    // 2. A second utterance (real recorded speech): its reply is played to the end and the
+    //    page reports what it played.
+    await waitFor('second utterance heard', () => window.sonicwire.stats.speechStarted >= 2);
+    await waitFor('second reply played', () => {
+      const s = window.sonicwire.stats;
+      return s.bufferedMs === 0 && s.turns.slice(1).some((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
+    });
+    await waitFor('playback reported', () => window.sonicwire.stats.reportsSent > 0);
+    result.playedReply = await page.evaluate(() =>
+      window.sonicwire.stats.turns.slice(1).find((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50));
+  }
 
   result.stage = 'screenshot';
   if (options.screenshot) await page.screenshot({ path: options.screenshot, fullPage: true });
