@@ -169,7 +169,7 @@ async def test_page_talks_to_the_offline_assistant_in_chromium(tmp_path: Path) -
         for text in ["what time is it", "where is my order one zero zero one"]
     ]
     # Each answer plays out before the next question (no barge-in).
-    wav = _write_48k_wav(tmp_path / "microphone.wav", [1.0, questions[0], 7.0, questions[1], 9.0])
+    wav = _write_48k_wav(tmp_path / "microphone.wav", [2.0, questions[0], 7.0, questions[1], 9.0])
     LOCAL_SCREENSHOT.parent.mkdir(exist_ok=True)
     LOCAL_SCREENSHOT.unlink(missing_ok=True)
     async with running_server(backend="local") as server:

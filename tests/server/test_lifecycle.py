@@ -114,3 +114,42 @@ async def test_half_close_right_after_speech_still_gets_the_answer(speech_16k: b
             assert await call.code() == grpc.StatusCode.OK
     assert any(r.HasField("turn_complete") for r in responses)
     assert any(r.HasField("audio") for r in responses)
+
+
+class _SlowWarmUpBackend(EchoBackend):
+    """Records its warm-up; the second instance's warm-up never finishes, the third fails."""
+
+    def __init__(self, behaviour: str) -> None:
+        super().__init__()
+        self.behaviour = behaviour
+        self.warmed = asyncio.Event()
+        self.cancelled = False
+
+    async def warm_up(self) -> None:
+        if self.behaviour == "fail":
+            raise RuntimeError("no model here")
+        if self.behaviour == "hang":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        self.warmed.set()
+
+
+async def test_the_backend_warms_up_in_the_background_and_stop_cancels_it() -> None:
+    ready = _SlowWarmUpBackend("ok")
+    async with running_server(backend=ready) as server:
+        await asyncio.wait_for(ready.warmed.wait(), 5)
+        assert server.warm_up is not None and server.warm_up.done()
+    hanging = _SlowWarmUpBackend("hang")
+    async with running_server(backend=hanging) as server:
+        # Serving does not wait for the warm-up: a conversation works meanwhile.
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse(iter([config_request()]))
+            assert [r.WhichOneof("response") async for r in call][0] == "session_started"
+    assert hanging.cancelled
+    failing = _SlowWarmUpBackend("fail")
+    async with running_server(backend=failing) as server:
+        assert server.warm_up is not None
+        await asyncio.wait_for(asyncio.shield(server.warm_up), 5)  # logged, not raised

@@ -57,6 +57,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     port: int
     health_server: grpc.aio.Server | None = None
+    warm_up: asyncio.Task[None] | None = None
 
     @property
     def target(self) -> str:
@@ -81,12 +82,19 @@ class RunningServer:
         # Give the terminated streams a moment to send their status, then stop for good.
         await self.server.stop(1.0)
         await self._stop_health()
+        await self._stop_warm_up()
         await runtime.backend.aclose()
 
     async def stop(self) -> None:
         await self.server.stop(None)
         await self._stop_health()
+        await self._stop_warm_up()
         await self.runtime.backend.aclose()
+
+    async def _stop_warm_up(self) -> None:
+        if self.warm_up is not None and not self.warm_up.done():
+            self.warm_up.cancel()
+            await asyncio.gather(self.warm_up, return_exceptions=True)
 
     async def _stop_health(self) -> None:
         if self.health_server is not None:
@@ -164,7 +172,23 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     if config.metrics_port:
         serve_metrics(config.metrics_port, config.host)
     log.info("sonicwire listening on %s:%d (backend %s)", config.host, port, runtime.backend.name)
-    return RunningServer(server, runtime, health_servicer, port, health_server)
+    warm_up = asyncio.create_task(_warm_up(runtime.backend), name="backend warm-up")
+    return RunningServer(server, runtime, health_servicer, port, health_server, warm_up)
+
+
+async def _warm_up(backend: Backend) -> None:
+    """Load a backend's models now, in the background, so the first caller does not wait for
+    them (the local engine's take 1-2 s). Backends without ``warm_up`` need none. A failure is
+    logged, not fatal: the first conversation then reports it with its own status."""
+    warm_up = getattr(backend, "warm_up", None)
+    if warm_up is None:
+        return
+    try:
+        await warm_up()
+    except Exception as error:
+        log.warning("backend %s failed to warm up: %s", backend.name, error)
+    else:
+        log.info("backend %s ready", backend.name)
 
 
 async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:
