@@ -147,7 +147,8 @@ async def test_the_backend_warms_up_in_the_background_and_stop_cancels_it() -> N
         # Serving does not wait for the warm-up: a conversation works meanwhile.
         async with grpc.aio.insecure_channel(server.target) as channel:
             call = pb_grpc.VoiceServiceStub(channel).Converse(iter([config_request()]))
-            assert [r.WhichOneof("response") async for r in call][0] == "session_started"
+            kinds = [r.WhichOneof("response") async for r in call]
+            assert kinds[:1] == ["session_started"], kinds
     assert hanging.cancelled
     failing = _SlowWarmUpBackend("fail")
     async with running_server(backend=failing) as server:
