@@ -15,10 +15,9 @@ random moment. The slot then opens a new conversation.
 What is measured from outside the server process, at idle before the load, when the load is
 up, every ``--sample-seconds`` under load, at the end of the load, and at idle after it:
 resident memory (RSS), open file descriptors (``/proc/PID/fd``), OS threads, CPU, and from the
-server's own Prometheus endpoint ``sonicwire_active_streams`` and the Python GC object
-counts. The server's asyncio task count is not observable from outside: it has no endpoint for
-it, so it is not reported; live conversations (``sonicwire_active_streams``) and threads and
-fds stand in for it. A grpc.health.v1 check every ``--sample-seconds`` tracks event-loop
+server's own Prometheus endpoint ``sonicwire_active_streams``, ``sonicwire_event_loop_tasks``
+(the asyncio tasks alive in the server's loop) and the Python GC object counts. A
+grpc.health.v1 check every ``--sample-seconds`` tracks event-loop
 health. Finally the server gets SIGTERM and must drain and exit 0.
 
 Writes ``bench/results/soak.json`` (``--no-write`` to skip) and prints a Markdown summary for
@@ -112,6 +111,7 @@ class Sample:
     client_streams: int
     health_ms: float | None
     load_avg_1m: float | None = None
+    tasks: float | None = None
 
 
 def _scrape(metrics_port: int) -> dict[str, float]:
@@ -185,6 +185,7 @@ class ServerProcess:
             active_streams=metrics.get("sonicwire_active_streams"),
             gc_collected=metrics.get("python_gc_objects_collected_total"),
             client_streams=client_streams,
+            tasks=metrics.get("sonicwire_event_loop_tasks"),
             health_ms=None if health_ms is None else round(health_ms, 1),
             load_avg_1m=round(os.getloadavg()[0], 2),
         )
@@ -369,6 +370,7 @@ def _summary(samples: list[Sample]) -> dict[str, Any]:
             "fds": sample.fds,
             "threads": sample.threads,
             "active_streams": sample.active_streams,
+            "tasks": sample.tasks,
             "client_streams": sample.client_streams,
         }
     return {
@@ -489,13 +491,14 @@ def markdown(result: SoakResult) -> str:
         f"{result.config['streams']} streams, {result.config['minutes']} min, "
         f"{result.machine['cpus']} CPUs, cancel ratio {result.config['cancel_ratio']}",
         "",
-        "| phase | t (s) | RSS MB | fds | threads | active streams (server) | client streams |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| phase | t (s) | RSS MB | fds | threads | asyncio tasks | active streams (server) "
+        "| client streams |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase, row in s["phases"].items():
         lines.append(
             f"| {phase} | {row['t_s']} | {row['rss_mb']} | {row['fds']} | {row['threads']} | "
-            f"{row['active_streams']} | {row['client_streams']} |"
+            f"{row.get('tasks')} | {row['active_streams']} | {row['client_streams']} |"
         )
     c = result.conversations
     lines += [

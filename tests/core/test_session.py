@@ -151,6 +151,20 @@ def test_text_input_interrupts_and_is_sent() -> None:
     assert session.state is TurnState.THINKING
 
 
+@pytest.mark.parametrize(("delay_s", "expected_ms"), [(0.0, 1), (0.25, 250)])
+def test_turn_latency_is_measured_and_never_reported_as_not_measured(
+    delay_s: float, expected_ms: int
+) -> None:
+    """0 means "not measured" on the wire: an answer in the same millisecond reads as 1 ms."""
+    session = Session("s", quiet_settings())
+    session.receive_client(ev.TextReceived("what time is it?"), now=5.0)
+    session.receive_backend(ev.AssistantAudio(bytes(3_200), 16_000), now=5.0 + delay_s)
+    session.receive_backend(ev.AssistantTurnEnded(ev.StopReason.END_TURN), now=5.0 + delay_s)
+    session.tick(7.0)
+    (done,) = of_type(session.outputs_to_send(), ev.TurnCompleteOut)
+    assert done.first_audio_ms == expected_ms
+
+
 @pytest.mark.parametrize(
     ("event", "reason"),
     [

@@ -121,3 +121,37 @@ async def test_metrics_count_streams_and_frames(speech_16k: bytes) -> None:
     assert values["sonicwire_streams_total"] >= 1
     assert values["sonicwire_time_to_first_audio_seconds_count"] >= 1
     assert values["sonicwire_active_streams"] == 0
+
+
+async def test_metrics_count_the_event_loop_tasks_of_live_conversations() -> None:
+    """`sonicwire_event_loop_tasks` rises with live conversations (4 driver tasks each) and
+    falls back when they end: what a soak watches for leaked tasks."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    async def tasks_metric() -> float:
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
+        (line,) = [x for x in text.splitlines() if x.startswith("sonicwire_event_loop_tasks ")]
+        return float(line.split(" ")[1])
+
+    async with running_server(backend=EchoBackend(), metrics_port=port) as server:
+        idle = await tasks_metric()
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            calls = [stub.Converse() for _ in range(3)]
+            for call in calls:
+                await call.write(config_request())
+                await call.read()  # SessionStarted: the conversation is running
+            busy = await tasks_metric()
+            for call in calls:
+                call.cancel()
+        for _ in range(100):
+            if not server.runtime.conversations:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        after = await tasks_metric()
+    assert busy >= idle + 3 * 4, (idle, busy)
+    assert after <= idle + 1, (idle, busy, after)  # nothing left behind

@@ -7,6 +7,8 @@ docs/operations.md; they live in the default registry and are served by `serve_m
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from sonicwire.server.core import events as ev
@@ -14,6 +16,7 @@ from sonicwire.server.core import events as ev
 __all__ = [
     "ACTIVE_STREAMS",
     "BACKEND_ERRORS",
+    "EVENT_LOOP_TASKS",
     "SESSION_CONTINUATIONS",
     "STREAMS_REJECTED",
     "StreamMetrics",
@@ -91,6 +94,18 @@ class StreamMetrics:
                 pass
 
 
+EVENT_LOOP_TASKS = Gauge(
+    "sonicwire_event_loop_tasks",
+    "asyncio tasks alive in the server's event loop (each conversation runs 4 plus gRPC's own).",
+)
+
+
 def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Serve /metrics on ``host:port`` from a daemon thread (prometheus-client's server)."""
+    """Serve /metrics on ``host:port`` from a daemon thread (prometheus-client's server).
+
+    Call it from the server's event loop: `EVENT_LOOP_TASKS` counts that loop's tasks at each
+    scrape (`asyncio.all_tasks` is written to be called from another thread).
+    """
+    loop = asyncio.get_running_loop()
+    EVENT_LOOP_TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
     start_http_server(port, addr=host)

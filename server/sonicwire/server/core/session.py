@@ -158,7 +158,7 @@ class Session:
                 if final:
                     self.history.add(ev.Role.USER, text)
                     if self._user_stopped_at is not None:
-                        self._transcript_ms = round((now - self._user_stopped_at) * 1000)
+                        self._transcript_ms = _measured_ms(self._user_stopped_at, now)
                 self._outputs.append(
                     ev.TranscriptOut(ev.Role.USER, text, final, f"u{self._user_turn}")
                 )
@@ -512,7 +512,7 @@ class Session:
             self.history.add(ev.Role.ASSISTANT, text)
         first_audio_ms = 0
         if turn.first_audio_at is not None and self._user_stopped_at is not None:
-            first_audio_ms = max(0, round((turn.first_audio_at - self._user_stopped_at) * 1000))
+            first_audio_ms = _measured_ms(self._user_stopped_at, turn.first_audio_at)
         self._outputs.append(
             ev.TurnCompleteOut(
                 turn.turn_id,
@@ -538,3 +538,9 @@ class Session:
             self._ended = True
             self._commands.append(ev.EndSession())
             self._machine.fire(Trigger.CLOSE)
+
+
+def _measured_ms(start: float, end: float) -> int:
+    """A latency in whole milliseconds, at least 1: on the wire 0 means "not measured", and an
+    answer within the same millisecond (the echo backend's) was measured."""
+    return max(1, round((end - start) * 1000))
