@@ -403,6 +403,17 @@ async def test_the_first_sentence_is_ready_at_the_stop_marker(
     assert bytes(turn.audio).startswith(await prepared.audio)
 
 
+async def _clocked_session(
+    backend: LocalBackend, toolbox: ToolBox, monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> tuple[LocalSession, list[str]]:
+    """A session whose clock predictions see ``now`` in UTC (as a first call would learn the
+    zone), and the list its synthesis calls are recorded in."""
+    session = await _open(backend, toolbox)
+    monkeypatch.setattr(session, "_clock", lambda: now)
+    monkeypatch.setitem(session._clock_zones, "{}", "UTC")
+    return session, _spy_synthesis(session, monkeypatch)
+
+
 async def test_a_clock_answer_is_prepared_from_the_predicted_result(
     backend: LocalBackend,
     toolbox: ToolBox,
@@ -410,10 +421,7 @@ async def test_a_clock_answer_is_prepared_from_the_predicted_result(
     say: Say,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    session = await _open(backend, toolbox)
-    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW)
-    monkeypatch.setitem(session._clock_zones, "{}", "UTC")  # as a first call would learn it
-    calls = _spy_synthesis(session, monkeypatch)
+    session, calls = await _clocked_session(backend, toolbox, monkeypatch, FIXED_NOW)
     utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
     sent = await _send_until_guess(session, utterance.commands)
     assert (await _prepared(session)).spoken == "It's three forty-seven PM."
@@ -431,10 +439,9 @@ async def test_a_wrong_prediction_is_not_spoken(
     backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The minute turned over between the prediction and the tool call: the tool wins."""
-    session = await _open(backend, toolbox)
-    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW + timedelta(minutes=1))
-    monkeypatch.setitem(session._clock_zones, "{}", "UTC")
-    calls = _spy_synthesis(session, monkeypatch)
+    session, calls = await _clocked_session(
+        backend, toolbox, monkeypatch, FIXED_NOW + timedelta(minutes=1)
+    )
     utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
     sent = await _send_until_guess(session, utterance.commands)
     assert (await _prepared(session)).spoken == "It's three forty-eight PM."
@@ -451,10 +458,7 @@ async def test_an_answer_prepared_for_a_pause_is_discarded_when_speech_resumes(
     say: Say,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    session = await _open(backend, toolbox)
-    monkeypatch.setattr(session, "_clock", lambda: FIXED_NOW)
-    monkeypatch.setitem(session._clock_zones, "{}", "UTC")
-    calls = _spy_synthesis(session, monkeypatch)
+    session, calls = await _clocked_session(backend, toolbox, monkeypatch, FIXED_NOW)
     pause = bytes(2 * 16 * 300)
     speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
     utterance = MicStream().utterance(speech)
