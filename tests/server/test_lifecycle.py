@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import grpc
 
@@ -154,3 +156,37 @@ async def test_the_backend_warms_up_in_the_background_and_stop_cancels_it() -> N
     async with running_server(backend=failing) as server:
         assert server.warm_up is not None
         await asyncio.wait_for(asyncio.shield(server.warm_up), 5)  # logged, not raised
+
+
+async def test_an_ended_conversation_is_freed_without_the_cyclic_gc() -> None:
+    """No reference cycle may hold a conversation's state (front end, buffers, backend
+    session): with the cyclic collector off, each ended conversation must be gone at once.
+    A cycle through the tool callbacks once made RSS climb ~2 MB/s under load."""
+    gc.collect()
+    gc.disable()
+    try:
+        async with running_server(backend=EchoBackend()) as server:
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                stub = pb_grpc.VoiceServiceStub(channel)
+                refs: list[weakref.ref[object]] = []
+                for cancel in (False, True):
+                    call = stub.Converse()
+                    await call.write(config_request())
+                    await call.read()  # SessionStarted: the conversation exists
+                    (conversation,) = server.runtime.conversations
+                    refs.append(weakref.ref(conversation))
+                    del conversation
+                    await call.write(pb.ConverseRequest(audio=pb.AudioInput(audio=bytes(640))))
+                    if cancel:
+                        call.cancel()
+                    else:
+                        await call.done_writing()
+                        while await call.read() is not grpc.aio.EOF:
+                            pass
+                    assert await _wait_until(lambda: not server.runtime.conversations)
+                    del call
+                await asyncio.sleep(0.1)
+                alive = [ref() for ref in refs if ref() is not None]
+                assert not alive, [gc.get_referrers(obj) for obj in alive]
+    finally:
+        gc.enable()
