@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.markdown import number, table
+
 TARGETS = {
     "erle_mean_db": 30.0,
     "t20_s": 2.0,
@@ -14,11 +16,7 @@ TARGETS = {
 
 
 def _f(v: Any, nd: int = 1) -> str:
-    if v is None:
-        return "never"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
+    return number(v, nd, missing="never")
 
 
 def _barge(x: dict[str, Any]) -> dict[str, Any]:
@@ -29,12 +27,6 @@ def _barge(x: dict[str, Any]) -> dict[str, Any]:
 
 def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _t20_ok(v: Any) -> bool:
@@ -138,7 +130,7 @@ def render(r: dict[str, Any]) -> str:
             _mark(cpu["ratio"] <= TARGETS["cpu_ratio"]),
         ]
     )
-    out.append(_table(["what", "target", "measured", ""], rows) + "\n")
+    out.append(table(["what", "target", "measured", ""], rows) + "\n")
 
     # ---- set-up
     out.append("## Set-up\n")
@@ -202,7 +194,7 @@ def render(r: dict[str, Any]) -> str:
                 _f(row["no_reports"]["estimated_delay_ms"], 2),
             ]
         )
-    out.append(_table(head, trows) + "\n")
+    out.append(table(head, trows) + "\n")
     out.append(
         "The estimated delay is the first strong arrival (bulk delay + 3-4 ms of sound path "
         "and pyroomacoustics' fractional-delay filter). t20 is measured from the echo's "
@@ -227,7 +219,7 @@ def render(r: dict[str, Any]) -> str:
         "1 + skew, so its delay grows continuously), 400 ms bulk delay:\n"
     )
     out.append(
-        _table(
+        table(
             [
                 "skew ppm",
                 "front end mean dB / settled s",
@@ -270,7 +262,7 @@ def render(r: dict[str, Any]) -> str:
         "segment:\n"
     )
     out.append(
-        _table(
+        table(
             [
                 "delay ms",
                 "unprocessed mix",
@@ -308,7 +300,7 @@ def render(r: dict[str, Any]) -> str:
         for c in hard
     ]
     out.append(
-        _table(
+        table(
             [
                 "delay ms",
                 "echo dBFS",
@@ -364,7 +356,7 @@ def render(r: dict[str, Any]) -> str:
                 ]
             )
     out.append(
-        _table(["engine", "case", "n", "median ms", "p90 ms", "max ms", "missed"], lrows) + "\n"
+        table(["engine", "case", "n", "median ms", "p90 ms", "max ms", "missed"], lrows) + "\n"
     )
     qu = lat.get("quiet_user")
     if qu:
@@ -428,7 +420,7 @@ def render(r: dict[str, Any]) -> str:
                 ]
             )
     out.append(
-        _table(["speech", "noise", "webrtc engine", "silero engine", "raw webrtcvad mode 3"], arows)
+        table(["speech", "noise", "webrtc engine", "silero engine", "raw webrtcvad mode 3"], arows)
         + "\n"
     )
     out.append(
@@ -446,7 +438,7 @@ def render(r: dict[str, Any]) -> str:
         "frames in all are included in the whole-front-end figure; *steady* leaves them out.\n"
     )
     out.append(
-        _table(
+        table(
             ["", "us per frame"],
             [
                 ["whole FrontEnd (webrtc VAD)", _f(cpu["frontend_us"])],

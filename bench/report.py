@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from bench.markdown import table
 
 __all__ = ["render", "write_report"]
 
@@ -19,15 +20,7 @@ def _f(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    head = list(header)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c) for c in row) + " |")
-    return "\n".join(lines)
-
-
-def _steps_table(steps: list[dict[str, Any]], probe: bool = True) -> str:
+def _stepstable(steps: list[dict[str, Any]], probe: bool = True) -> str:
     header = ["N", "CPU ms/stream-s", "cores", "RSS MB/stream"]
     if probe:
         header += [
@@ -69,7 +62,7 @@ def _steps_table(steps: list[dict[str, Any]], probe: bool = True) -> str:
             "pass" if r.get("pass") else "FAIL: " + "; ".join(r.get("fail_reasons", [])),
         ]
         rows.append(row)
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _plots(results: dict[str, Any], img: Path) -> list[str]:
@@ -189,7 +182,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     add("## Against the targets\n")
     t = s.get("targets", {})
     add(
-        _table(
+        table(
             ["target", "measured", "status"],
             [
                 [
@@ -287,7 +280,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         if data.get("error") and not data.get("steps"):
             add(f"**Not measured:** {data['error']}\n")
             return
-        add(_steps_table(data.get("steps", []), probe=probe) + "\n")
+        add(_stepstable(data.get("steps", []), probe=probe) + "\n")
 
     section(
         "Sonicwire, one process on one core",
@@ -364,12 +357,10 @@ def render(results: dict[str, Any], images: list[str]) -> str:
                 f"The CPU of one stream-second at N={prof.get('n')} by layer (main-thread "
                 "samples, scaled by the measured CPU):\n"
             )
-            add(
-                _table(["layer", "% of main-thread samples", "≈ ms per stream-second"], rows) + "\n"
-            )
+            add(table(["layer", "% of main-thread samples", "≈ ms per stream-second"], rows) + "\n")
         add("Top self time (main thread):\n")
         add(
-            _table(
+            table(
                 ["function", "% of samples", "what it is"],
                 [
                     [f"`{r['function']}`", _f(r["percent"], 1), r.get("note", "")]
@@ -380,7 +371,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         )
         add("Top inclusive time (main thread), the server's own code and grpc.aio:\n")
         add(
-            _table(
+            table(
                 ["function", "% of samples"],
                 [[f"`{r['function']}`", _f(r["percent"], 1)] for r in prof["inclusive"]],
             )
@@ -431,7 +422,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
                     r.get("error", "")[:120],
                 ]
             )
-    add(_table(["backend", "idle RSS MB", "AWS CRT loaded", "error"], rows) + "\n")
+    add(table(["backend", "idle RSS MB", "AWS CRT loaded", "error"], rows) + "\n")
     add(
         "Measured with `python -m sonicwire.server --backend B --port 0` and fake AWS "
         "credentials (`AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y`), 1.5 s "
