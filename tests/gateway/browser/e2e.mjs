@@ -106,7 +106,8 @@ try {
   result.stage = 'screenshot';
   if (options.screenshot) await page.screenshot({ path: options.screenshot, fullPage: true });
   result.transcripts = await page.$$eval('#transcripts li', (items) =>
-    items.map((li) => ({ role: li.dataset.role, final: li.dataset.final === 'true', text: li.textContent })));
+    items.map((li) => ({ role: li.dataset.role, final: li.dataset.final === 'true', text: li.querySelector('.text').textContent,
+      meta: li.querySelector('.meta') ? li.querySelector('.meta').textContent : '' })));
   result.stats = await page.evaluate(() => window.sonicwire.stats);
   result.ok = true;
   result.stage = 'done';

@@ -29,7 +29,10 @@ try {
   for (const scenario of options.scenarios) {
     const page = await context.newPage();
     await page.goto(scenario.url);
-    if (scenario.key) await page.fill('#api-key', scenario.key);
+    if (scenario.key) {
+      await page.click('#settings summary');
+      await page.fill('#api-key', scenario.key);
+    }
     await page.click('#start');
     await page.waitForFunction(() => window.sonicwire.stats.state === 'error', null,
       { timeout: timeoutMs, polling: 100 });
@@ -39,6 +42,7 @@ try {
       state: stats.state,
       closeCode: stats.closeCode,
       errors: stats.errors,
+      notices: stats.notices,
       banner: await page.textContent('#error'),
     });
     await page.close();

@@ -3,7 +3,16 @@
 // Microphone -> capture worklet (device rate -> 16 kHz PCM, 20 ms frames) -> binary frames.
 // `media` events -> playback worklet (ring buffer at the device rate), flushed at once on
 // `interruption`; the worklet's progress becomes `playback` reports (played_ms per turn).
+// A "call" is what the user started with Start (or by typing): its audio graph outlives the
+// sockets, so a server restart is bridged by reconnecting (resuming when the server gave a
+// resume token) without asking for the microphone again.
 // Protocol reference: docs/gateway.md.
+
+import {
+  addLine, addSeparator, clearConversation, clearError, entries, exportConversation, logEvent,
+  markInterrupted, noteTurn, rmsToLevel, setActivity, setLevel, setPill, setTurnLatency,
+  showError, showNotice, ui,
+} from './view.js';
 
 const SUBPROTOCOL = 'sonicwire.v1';
 const INPUT_RATE = 16000;
@@ -11,17 +20,26 @@ const SERVER_RATES = [8000, 16000, 24000, 48000];
 const REPORT_EVERY_MS = 200;
 const MAX_SOCKET_BACKLOG = 256 * 1024; // bytes queued in the socket before mic frames are dropped
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/; // what a Sec-WebSocket-Protocol token may hold
+const KEEPALIVE_MS = 100; // text-only calls send this much silence this often (the server's idle timer)
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000];
+const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4503]);
+const MAX_HELD_FRAMES = 250; // 5 s of 20 ms microphone frames kept while reconnecting
+const RESUME_REFUSED = new Set(['SESSION_NOT_FOUND', 'PERMISSION_DENIED', 'SESSION_RESUME_UNAVAILABLE']);
+const VAD_PRESETS = {
+  high: { confidence: 0.5, min_volume: 0.3 },
+  low: { confidence: 0.85, min_volume: 0.75 },
+};
 
 const CLOSE_MESSAGES = {
   1000: 'The conversation ended.',
-  1001: 'The server is going away (restart or deploy). Press Start to reconnect.',
+  1001: 'The server went away (restart or deploy). Press Start to begin again.',
   1006: 'Lost the connection to the gateway (is it running?).',
   1007: 'The gateway received text that is not UTF-8.',
   1009: 'A message was too large for the gateway.',
   1011: 'The gateway hit an internal error.',
   1013: 'The gateway is busy. Try again in a moment.',
   4400: 'The server rejected the request.',
-  4401: 'The API key is missing or wrong.',
+  4401: 'This server needs an API key, or the key is wrong: enter it under Settings › API key above and press Start.',
   4403: 'This API key is not allowed to talk to the assistant.',
   4408: 'The conversation timed out.',
   4429: 'Too many messages: the connection was rate limited.',
@@ -30,30 +48,18 @@ const CLOSE_MESSAGES = {
   4507: 'The connection was too slow to keep up with the audio.',
 };
 
-const $ = (id) => document.getElementById(id);
-const ui = {
-  start: $('start'),
-  state: $('state'),
-  apiKey: $('api-key'),
-  error: $('error'),
-  meterBar: $('meter-bar'),
-  speaking: $('speaking'),
-  transcripts: $('transcripts'),
-  textForm: $('text-form'),
-  textInput: $('text-input'),
-  send: $('send'),
-  stats: $('stats'),
-  sessionId: $('session-id'),
-  played: $('played'),
-  buffered: $('buffered'),
-};
-
-// Counters the end-to-end test reads (window.sonicwire.stats).
+// Counters the end-to-end tests read (window.sonicwire.stats). `state` is the connection:
+// idle, connecting, live, reconnecting or error; `activity` is what the pill shows when live.
 const stats = {
   state: 'idle',
+  activity: 'idle',
   sessionId: '',
+  textOnly: false,
+  muted: false,
   framesSent: 0,
+  silentFrames: 0,
   framesDropped: 0,
+  framesHeld: 0,
   mediaChunks: 0,
   mediaMs: 0,
   playedMs: 0,
@@ -63,10 +69,18 @@ const stats = {
   interruptions: 0,
   speechStarted: 0,
   transcripts: [],
+  latencies: [], // first_audio_ms of each answered turn
   errors: [],
+  notices: [],
   closeCode: null,
+  reconnects: 0,
+  resumed: 0,
+  sessions: 0,
+  devices: { inputs: 0, outputs: 0 },
 };
 window.sonicwire = { stats };
+
+let call = null; // the running call, see start()
 
 function turnStats(turnId) {
   let turn = stats.turns.find((t) => t.turnId === turnId);
@@ -77,49 +91,57 @@ function turnStats(turnId) {
   return turn;
 }
 
-let session = null; // the live conversation, see start()
-
-function setState(state, text) {
-  stats.state = state;
-  ui.state.dataset.state = state;
-  ui.state.textContent = text;
-}
-
-function showError(text) {
+function fail(text) {
   stats.errors.push(text);
-  ui.error.textContent = text;
-  ui.error.hidden = false;
+  showError(text);
 }
 
-function clearError() {
-  ui.error.hidden = true;
-  ui.error.textContent = '';
+function notice(text) {
+  if (text) stats.notices.push(text);
+  showNotice(text);
 }
 
-function addLine(role, text, { final = true, turnId = '' } = {}) {
-  // An interim transcript is replaced by later text of the same turn and role.
-  const key = `${role}:${turnId}`;
-  let li = turnId ? ui.transcripts.querySelector(`li[data-key="${CSS.escape(key)}"][data-final="false"]`) : null;
-  if (!li) {
-    li = document.createElement('li');
-    li.dataset.role = role;
-    li.dataset.key = key;
-    ui.transcripts.append(li);
+function setConnection(state) {
+  stats.state = state;
+  refreshPill();
+}
+
+/** The pill: the connection state, and once live what the conversation is doing. */
+function refreshPill() {
+  const c = call;
+  let activity = stats.state;
+  let text = { idle: 'Not connected', connecting: 'Connecting…', error: 'Disconnected' }[stats.state];
+  if (stats.state === 'reconnecting') {
+    text = c && c.goingAway ? 'Server restarting: reconnecting…' : 'Reconnecting…';
+  } else if (stats.state === 'live' && c) {
+    if (c.muted) [activity, text] = ['muted', 'Muted: the assistant cannot hear you'];
+    else if (c.userSpeaking) [activity, text] = ['user-speaking', 'You are speaking…'];
+    else if (stats.bufferedMs > 0) [activity, text] = ['assistant-speaking', 'Assistant speaking'];
+    else if (c.thinking) [activity, text] = ['thinking', 'Thinking…'];
+    else if (c.textOnly) [activity, text] = ['live', 'Live: type a message'];
+    else if (c.ptt && !c.pttDown) [activity, text] = ['live', 'Live: hold to talk, or type'];
+    else [activity, text] = ['live', 'Listening: speak or type'];
   }
-  li.dataset.final = String(final);
-  li.textContent = text;
-  ui.transcripts.scrollTop = ui.transcripts.scrollHeight;
-}
-
-function setLive(live) {
-  ui.textInput.disabled = !live;
-  ui.send.disabled = !live;
+  stats.activity = activity;
+  setPill(activity, text);
 }
 
 function updateStats() {
   ui.stats.dataset.playedMs = String(stats.playedMs);
   ui.stats.dataset.mediaChunks = String(stats.mediaChunks);
   ui.played.textContent = (stats.playedMs / 1000).toFixed(1);
+  ui.buffered.textContent = String(stats.bufferedMs);
+}
+
+function resetSessionStats() {
+  Object.assign(stats, {
+    sessionId: '', framesSent: 0, silentFrames: 0, framesDropped: 0, framesHeld: 0, mediaChunks: 0, mediaMs: 0,
+    playedMs: 0, bufferedMs: 0, reportsSent: 0, turns: [], interruptions: 0, speechStarted: 0,
+    latencies: [],
+  });
+  ui.sessionId.textContent = '–';
+  ui.latency.textContent = '–';
+  updateStats();
 }
 
 function decodeBase64Pcm(data) {
@@ -133,249 +155,584 @@ function decodeBase64Pcm(data) {
   return samples;
 }
 
-async function openMicrophone() {
+// -- settings and devices ---------------------------------------------------------------------
+
+/** The config message for a new (or resumed) conversation, from the Settings panel. */
+function configMessage(c) {
+  const outputRate = SERVER_RATES.includes(c.ctx.sampleRate) ? c.ctx.sampleRate : 16000;
+  const message = { action: 'config', sample_rate: INPUT_RATE, output_sample_rate: outputRate };
+  const { voice, systemPrompt, vad, bargeIn } = c.settings;
+  if (voice) message.voice = voice;
+  if (systemPrompt) message.system_prompt = systemPrompt;
+  if (!bargeIn) message.barge_in = false;
+  if (VAD_PRESETS[vad]) message.vad = VAD_PRESETS[vad];
+  if (c.resume) {
+    message.resume_session_id = c.resume.sessionId;
+    message.resume_token = c.resume.token;
+  }
+  return message;
+}
+
+function readSettings() {
+  return {
+    voice: ui.voice.value.trim(),
+    systemPrompt: ui.systemPrompt.value.trim(),
+    vad: ui.vad.value,
+    bargeIn: ui.bargeIn.checked,
+    pushToTalk: ui.pushToTalk.checked,
+    browserAec: ui.browserAec.checked,
+    micId: ui.micSelect.value,
+  };
+}
+
+function fillSelect(select, devices, defaultLabel) {
+  const chosen = select.value;
+  const options = [new Option(defaultLabel, '')];
+  devices.forEach((d, i) => options.push(new Option(d.label || `${defaultLabel} ${i + 1}`, d.deviceId)));
+  select.replaceChildren(...options);
+  if (devices.some((d) => d.deviceId === chosen)) select.value = chosen;
+}
+
+async function refreshDevices() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+  const all = await navigator.mediaDevices.enumerateDevices();
+  // Before permission, browsers list devices without ids or labels: nothing to pick yet.
+  const inputs = all.filter((d) => d.kind === 'audioinput' && d.deviceId && d.deviceId !== 'default');
+  const outputs = all.filter((d) => d.kind === 'audiooutput' && d.deviceId && d.deviceId !== 'default');
+  fillSelect(ui.micSelect, inputs, 'Default microphone');
+  fillSelect(ui.speakerSelect, outputs, 'Default speaker');
+  stats.devices = { inputs: inputs.length, outputs: outputs.length };
+  const canPickOutput = typeof AudioContext !== 'undefined' && 'setSinkId' in AudioContext.prototype;
+  ui.speakerSelect.disabled = !canPickOutput;
+  ui.speakerSelect.title = canPickOutput ? '' : 'This browser cannot choose the output device';
+}
+
+async function applySpeaker(c) {
+  if (!c || !c.ctx || !('setSinkId' in c.ctx)) return;
+  try {
+    await c.ctx.setSinkId(ui.speakerSelect.value);
+  } catch (err) {
+    fail(`Could not switch the speaker: ${err.message}`);
+  }
+}
+
+// -- audio ------------------------------------------------------------------------------------
+
+async function openMicrophone(settings) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     throw new Error('The microphone needs a secure page: open it over https or http://localhost.');
   }
+  // Raw microphone audio by default: the server cancels echo against the audio it sent
+  // (aligned by our playback reports) and suppresses noise itself. The browser's adaptive
+  // processing on top made the offline recogniser mishear short commands; it stays an option
+  // for rooms where the server's canceller alone is not enough.
+  const aec = settings.browserAec;
+  const audio = { channelCount: 1, echoCancellation: aec, noiseSuppression: aec, autoGainControl: aec };
+  if (settings.micId) audio.deviceId = { exact: settings.micId };
   try {
-    // Raw microphone audio: the server cancels echo with the audio it sent as the reference
-    // (aligned by our playback reports) and suppresses noise itself. The browser's own
-    // processing on top is adaptive and unrepeatable: with it, the offline recogniser misheard
-    // a short command in about one run of three of the browser test; without it, never.
-    return await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-    });
+    return await navigator.mediaDevices.getUserMedia({ audio });
   } catch (err) {
     if (err.name === 'NotAllowedError' || err.name === 'SecurityError') {
-      throw new Error('Microphone access was denied. Allow the microphone for this page and press Start again (typing still works).');
+      throw new Error('Microphone access was denied, so this is a text-only conversation: type below. To talk, allow the microphone for this page, press Stop, then Start talking.');
     }
     if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError') {
-      throw new Error('No microphone was found (typing still works).');
+      throw new Error('No microphone was found, so this is a text-only conversation: type below.');
     }
-    throw new Error(`Could not open the microphone: ${err.message}`);
+    throw new Error(`Could not open the microphone (${err.message}); this is a text-only conversation.`);
   }
 }
 
-async function start() {
+function attachMicrophone(c, stream) {
+  if (c.source) c.source.disconnect();
+  if (c.stream && c.stream !== stream) c.stream.getTracks().forEach((track) => track.stop());
+  c.stream = stream;
+  c.source = c.ctx.createMediaStreamSource(stream);
+  if (!c.capture) {
+    c.capture = new AudioWorkletNode(c.ctx, 'sonicwire-capture', {
+      numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
+      processorOptions: { targetRate: INPUT_RATE, frameMs: 20 },
+    });
+    c.capture.connect(c.ctx.destination); // silent output; keeps the node pulled everywhere
+    c.capture.port.onmessage = (event) => onCaptureFrame(c, event.data);
+  }
+  c.source.connect(c.capture);
+}
+
+async function startAudio(c) {
+  // The AudioContext runs at the device's rate; the worklets resample.
+  c.ctx = new AudioContext({ latencyHint: 'interactive' });
+  await c.ctx.audioWorklet.addModule('audio-worklets.js');
+  c.playback = new AudioWorkletNode(c.ctx, 'sonicwire-playback', {
+    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
+  });
+  c.playback.connect(c.ctx.destination);
+  c.playback.port.onmessage = (event) => onPlaybackProgress(c, event.data);
+  if (ui.speakerSelect.value) await applySpeaker(c);
+  if (!c.textOnly) {
+    try {
+      attachMicrophone(c, await openMicrophone(c.settings));
+    } catch (err) {
+      c.textOnly = true;
+      notice(err.message);
+    }
+  }
+  await c.ctx.resume();
+}
+
+/** Is the gateway there at all? Any HTTP answer counts (503 means the gRPC server is down,
+ * which the socket will report precisely). */
+async function gatewayReachable() {
+  try {
+    await fetch('health', { cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// -- the call ---------------------------------------------------------------------------------
+
+async function start({ textOnly = false, firstText = '' } = {}) {
+  if (call) return;
   clearError();
+  notice('');
   const key = ui.apiKey.value.trim();
   if (key && !TOKEN.test(key)) {
-    showError('The API key may only contain letters, digits and !#$%&\'*+-.^_`|~ (use a base64url key).');
+    fail('The API key may only contain letters, digits and !#$%&\'*+-.^_`|~ (use a base64url key).');
+    ui.settings.open = true;
+    ui.apiKey.focus();
     return;
   }
-  ui.start.disabled = true;
-  setState('connecting', 'Connecting…');
-  const s = { ws: null, ctx: null, stream: null, capture: null, playback: null, lastReport: new Map(), opened: false, ended: false };
-  session = s;
+  const c = {
+    key, settings: readSettings(), textOnly, ws: null, ctx: null, stream: null, source: null,
+    capture: null, playback: null, lastReport: new Map(), interrupted: new Map(), opened: false,
+    live: false, ended: false, reconnecting: false, attempt: 0, resume: null, goingAway: false,
+    muted: false, ptt: false, pttDown: false, userSpeaking: false, thinking: false,
+    held: [], pendingText: firstText, keepalive: null, timer: null, resumeRefused: false,
+  };
+  c.ptt = c.settings.pushToTalk;
+  call = c;
+  ui.start.textContent = 'Stop';
+  ui.start.classList.add('stop');
+  ui.start.setAttribute('aria-busy', 'true');
+  ui.apiKey.readOnly = true;
+  setConnection('connecting');
+  if (!(await gatewayReachable())) {
+    finish(c, `Cannot reach the Sonicwire gateway at ${location.host}. Is it running? Start it (for example with "make run"), then press Start again.`);
+    return;
+  }
+  if (c.ended) return;
   try {
-    // The AudioContext runs at the device's rate; the worklets resample.
-    s.ctx = new AudioContext({ latencyHint: 'interactive' });
-    await s.ctx.audioWorklet.addModule('audio-worklets.js');
-    s.playback = new AudioWorkletNode(s.ctx, 'sonicwire-playback', {
-      numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
-    });
-    s.playback.connect(s.ctx.destination);
-    s.playback.port.onmessage = (event) => onPlaybackProgress(s, event.data);
-    try {
-      s.stream = await openMicrophone();
-    } catch (err) {
-      showError(err.message);
-    }
-    if (s.stream) {
-      const source = s.ctx.createMediaStreamSource(s.stream);
-      s.capture = new AudioWorkletNode(s.ctx, 'sonicwire-capture', {
-        numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
-        processorOptions: { targetRate: INPUT_RATE, frameMs: 20 },
-      });
-      source.connect(s.capture);
-      s.capture.connect(s.ctx.destination); // silent output; keeps the node pulled everywhere
-      s.capture.port.onmessage = (event) => onCaptureFrame(s, event.data);
-    }
-    await s.ctx.resume();
+    await startAudio(c);
   } catch (err) {
-    showError(`Audio could not start: ${err.message}`);
-    stop(s);
-    setState('error', 'Audio failed');
+    finish(c, `Audio could not start: ${err.message}`);
     return;
   }
-  connect(s, key);
+  if (c.ended) return;
+  stats.textOnly = c.textOnly;
+  if (c.textOnly) c.keepalive = setInterval(() => sendSilence(c, (INPUT_RATE * KEEPALIVE_MS) / 1000), KEEPALIVE_MS);
+  ui.mute.disabled = c.textOnly;
+  ui.ptt.hidden = c.textOnly || !c.ptt;
+  refreshDevices().catch(() => {});
+  connect(c);
 }
 
-function connect(s, key) {
+function connect(c) {
   const protocols = [SUBPROTOCOL];
-  if (key) protocols.push(`key.${key}`);
+  if (c.key) protocols.push(`key.${c.key}`);
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   let ws;
   try {
     ws = new WebSocket(url, protocols);
   } catch (err) {
-    showError(`Could not open the WebSocket: ${err.message}`);
-    stop(s);
-    setState('error', 'Not connected');
+    finish(c, `Could not open the WebSocket: ${err.message}`);
     return;
   }
-  s.ws = ws;
+  c.ws = ws;
+  c.opened = false;
+  c.lastError = null;
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => {
-    s.opened = true;
-    setState('connecting', 'Starting the session…');
-    const outputRate = SERVER_RATES.includes(s.ctx.sampleRate) ? s.ctx.sampleRate : 16000;
-    ws.send(JSON.stringify({ action: 'config', sample_rate: INPUT_RATE, output_sample_rate: outputRate }));
-    ui.start.textContent = 'Stop';
-    ui.start.classList.add('stop');
-    ui.start.disabled = false;
+    c.opened = true;
+    const message = configMessage(c);
+    ws.send(JSON.stringify(message));
+    logEvent('out', { ...message, resume_token: message.resume_token ? '…' : undefined });
   };
   ws.onmessage = (event) => {
-    if (typeof event.data !== 'string') return;
+    if (typeof event.data !== 'string' || ws !== c.ws) return;
     let msg;
     try {
       msg = JSON.parse(event.data);
     } catch {
       return;
     }
-    onEvent(s, msg);
+    logEvent('in', msg.event === 'media' ? `media ${msg.turn_id} @${msg.offset_ms} ms` : msg);
+    onEvent(c, msg);
   };
-  ws.onclose = (event) => onClose(s, event);
+  ws.onclose = (event) => onClose(c, ws, event);
 }
 
-function onEvent(s, msg) {
+function send(c, message) {
+  if (!c.ws || c.ws.readyState !== WebSocket.OPEN || !c.live) return false;
+  c.ws.send(JSON.stringify(message));
+  if (message.action !== 'playback') logEvent('out', message);
+  return true;
+}
+
+function onSessionStarted(c, msg) {
+  const resumed = Boolean(c.resume) && (msg.resumed === true || msg.session_id === c.resume.sessionId);
+  if (c.reconnecting) {
+    stats.reconnects += 1;
+    if (resumed) {
+      stats.resumed += 1;
+      addSeparator('Reconnected: the conversation continues');
+    } else {
+      addSeparator('Reconnected as a new conversation: the assistant does not remember the earlier part');
+      notice('The server could not continue the earlier conversation, so a new one started.');
+    }
+  } else if (entries.length > 0) {
+    addSeparator('New conversation');
+  }
+  if (!resumed) resetSessionStats();
+  stats.sessions += 1;
+  c.reconnecting = false;
+  c.goingAway = false;
+  c.attempt = 0;
+  c.live = true;
+  c.resume = msg.resume_token ? { sessionId: msg.session_id, token: msg.resume_token } : null;
+  stats.sessionId = msg.session_id;
+  ui.sessionId.textContent = msg.session_id;
+  ui.start.removeAttribute('aria-busy');
+  clearError();
+  setConnection('live');
+  // Audio captured while the server was away is sent only into the same conversation.
+  const held = c.held;
+  c.held = [];
+  if (resumed) held.forEach((pcm) => sendFrame(c, pcm));
+  if (c.textOnly && document.activeElement === ui.start) ui.textInput.focus();
+  if (c.pendingText) {
+    sendText(c, c.pendingText);
+    c.pendingText = '';
+  }
+}
+
+function onEvent(c, msg) {
   switch (msg.event) {
     case 'session_started':
-      stats.sessionId = msg.session_id;
-      ui.sessionId.textContent = msg.session_id;
-      setState('live', s.stream ? 'Live: speak or type' : 'Live: type a message');
-      setLive(true);
+      onSessionStarted(c, msg);
       break;
     case 'media': {
       const samples = decodeBase64Pcm(msg.data);
+      const ms = (samples.length * 1000) / msg.sample_rate;
       stats.mediaChunks += 1;
-      stats.mediaMs += (samples.length * 1000) / msg.sample_rate;
-      turnStats(msg.turn_id).mediaMs += (samples.length * 1000) / msg.sample_rate;
-      s.playback.port.postMessage(
+      stats.mediaMs += ms;
+      turnStats(msg.turn_id).mediaMs += ms;
+      c.thinking = false;
+      c.playback.port.postMessage(
         { type: 'audio', turnId: msg.turn_id, rate: msg.sample_rate, samples }, [samples.buffer]);
       updateStats();
       break;
     }
     case 'transcript':
       addLine(msg.role, msg.text, { final: msg.final, turnId: msg.turn_id });
+      if (msg.role === 'assistant') noteTurn(msg.turn_id, c.interrupted.get(msg.turn_id));
       if (msg.final) stats.transcripts.push({ role: msg.role, text: msg.text });
+      if (msg.role === 'user' && msg.final) c.thinking = true;
+      refreshPill();
       break;
     case 'speech_activity':
       if (msg.kind === 'started') stats.speechStarted += 1;
-      ui.speaking.hidden = msg.kind !== 'started';
+      c.userSpeaking = msg.kind === 'started';
+      if (!c.userSpeaking) c.thinking = true;
+      ui.speaking.hidden = !c.userSpeaking;
+      refreshPill();
       break;
     case 'interruption':
       // Stop talking over the user: drop everything queued for playback right now.
-      s.playback.port.postMessage({ type: 'flush' });
+      c.playback.port.postMessage({ type: 'flush' });
       stats.interruptions += 1;
-      addLine('system', 'Interrupted.');
+      c.interrupted.set(msg.turn_id, { heardMs: msg.played_ms });
+      markInterrupted(msg.turn_id, msg.played_ms);
       break;
-    case 'turn_complete':
-      s.playback.port.postMessage({ type: 'end', turnId: msg.turn_id });
+    case 'turn_complete': {
+      c.playback.port.postMessage({ type: 'end', turnId: msg.turn_id });
+      const firstAudio = msg.latency && msg.latency.first_audio_ms;
+      if (firstAudio > 0) {
+        stats.latencies.push(firstAudio);
+        setTurnLatency(msg.turn_id, firstAudio);
+        ui.latency.textContent = `${firstAudio} ms`;
+      }
+      if (msg.stop_reason !== 'tool_use') c.thinking = false;
+      refreshPill();
       break;
+    }
     case 'tool_call':
-      addLine('system', `Calling ${msg.name}(${JSON.stringify(msg.arguments ?? {})})…`);
+      // Tool traffic goes to the activity line and the developer log, not the conversation:
+      // screen readers should read answers, not JSON.
+      setActivity(`Looking something up (${msg.name})…`);
       break;
     case 'tool_result':
-      addLine('system', `${msg.name}: ${msg.status} ${JSON.stringify(msg.result ?? null)}`);
+      setActivity(msg.status === 'ok'
+        ? `Looked up ${msg.name} in ${msg.duration_ms} ms.`
+        : `The ${msg.name} lookup did not work (${msg.status.replace(/_/g, ' ')}).`);
       break;
     case 'going_away':
-      addLine('system', `Server going away: ${msg.reason}`);
+      c.goingAway = true;
+      notice(ui.autoReconnect.checked
+        ? 'The server is restarting; the page will reconnect by itself.'
+        : 'The server is restarting; press Start again when it is back.');
+      stats.state = 'reconnecting';
+      refreshPill();
       break;
     case 'warning':
       addLine('system', `Warning: ${msg.message}`);
       break;
     case 'error':
-      showError(`${msg.message} (${msg.reason})`);
+      c.lastError = msg;
+      if (msg.fatal && RESUME_REFUSED.has(msg.reason) && c.resume) return; // handled on close
+      fail(`${msg.message} (${msg.reason})`);
       break;
     default:
       break;
   }
 }
 
-function onCaptureFrame(s, data) {
-  if (data.type !== 'audio') return;
-  const level = data.rms > 0 ? Math.max(0, Math.min(1, (20 * Math.log10(data.rms) + 60) / 60)) : 0;
-  ui.meterBar.style.width = `${Math.round(level * 100)}%`;
-  const ws = s.ws;
-  // Stream only once the session has started: a wrong key or a server that is down is
-  // reported first, and nothing piles up while the server gets ready.
-  if (!ws || ws.readyState !== WebSocket.OPEN || stats.state !== 'live') return;
+function sendFrame(c, pcm) {
+  const ws = c.ws;
   if (ws.bufferedAmount > MAX_SOCKET_BACKLOG) {
     stats.framesDropped += 1; // the network is not keeping up; drop rather than lag
     return;
   }
-  ws.send(data.pcm); // binary frame: raw PCM s16le, 16 kHz mono
+  ws.send(pcm); // binary frame: raw PCM s16le, 16 kHz mono
   stats.framesSent += 1;
 }
 
-function onPlaybackProgress(s, data) {
+function sendSilence(c, samples) {
+  if (!c.live || !c.ws || c.ws.readyState !== WebSocket.OPEN) return;
+  sendFrame(c, new ArrayBuffer(samples * 2));
+  stats.silentFrames += 1;
+}
+
+function onCaptureFrame(c, data) {
+  if (data.type !== 'audio') return;
+  const silent = c.muted || (c.ptt && !c.pttDown);
+  setLevel(ui.micMeter, ui.meterBar, silent ? 0 : rmsToLevel(data.rms));
+  if (c.reconnecting && !silent) {
+    // Keep what the user says while the server is away (sent if the conversation resumes).
+    c.held.push(data.pcm);
+    stats.framesHeld += 1;
+    if (c.held.length > MAX_HELD_FRAMES) c.held.shift();
+    return;
+  }
+  // Stream only once the session has started: a wrong key or a server that is down is
+  // reported first, and nothing piles up while the server gets ready.
+  if (!c.live || !c.ws || c.ws.readyState !== WebSocket.OPEN) return;
+  if (silent) {
+    // Muted is silence, not nothing: the conversation stays open and the server's VAD
+    // sees the user stop.
+    sendSilence(c, data.pcm.byteLength / 2);
+    return;
+  }
+  sendFrame(c, data.pcm);
+}
+
+function onPlaybackProgress(c, data) {
   if (data.type !== 'progress') return;
-  ui.buffered.textContent = String(data.bufferedMs);
+  const wasPlaying = stats.bufferedMs > 0;
   stats.bufferedMs = data.bufferedMs;
-  const ws = s.ws;
+  setLevel(ui.outMeter, ui.outBar, data.bufferedMs > 0 ? rmsToLevel(data.rms || 0) : 0);
   for (const { turnId, playedMs } of data.turns) {
     turnStats(turnId).playedMs = playedMs;
-    const last = s.lastReport.get(turnId) || 0;
+    const last = c.lastReport.get(turnId) || 0;
     const drained = data.bufferedMs === 0;
     if (playedMs > last && (playedMs - last >= REPORT_EVERY_MS || drained)) {
       stats.playedMs += playedMs - last;
-      s.lastReport.set(turnId, playedMs);
-      if (ws && ws.readyState === WebSocket.OPEN) {
-        ws.send(JSON.stringify({ action: 'playback', turn_id: turnId, played_ms: playedMs }));
-        stats.reportsSent += 1;
-      }
+      c.lastReport.set(turnId, playedMs);
+      if (send(c, { action: 'playback', turn_id: turnId, played_ms: playedMs })) stats.reportsSent += 1;
     }
   }
   updateStats();
+  if (wasPlaying !== stats.bufferedMs > 0) refreshPill();
 }
 
-function onClose(s, event) {
+function scheduleReconnect(c) {
+  if (c.attempt >= RECONNECT_DELAYS_MS.length) {
+    finish(c, 'Lost the server and could not reconnect. Press Start to try again.');
+    return;
+  }
+  const delay = RECONNECT_DELAYS_MS[c.attempt];
+  c.attempt += 1;
+  c.reconnecting = true;
+  c.live = false;
+  setConnection('reconnecting');
+  logEvent('page', `reconnect attempt ${c.attempt} in ${delay} ms`);
+  c.timer = setTimeout(async () => {
+    c.timer = null;
+    if (c.ended) return;
+    if (await gatewayReachable()) connect(c);
+    else scheduleReconnect(c);
+  }, delay);
+}
+
+function onClose(c, ws, event) {
+  if (ws !== c.ws) return; // an older socket of this call
   stats.closeCode = event.code;
-  if (s.ended) return; // the user pressed Stop
-  stop(s);
+  logEvent('page', `socket closed ${event.code}${event.reason ? ` ${event.reason}` : ''}`);
+  if (c.ended) return; // the user pressed Stop
+  const wasLive = c.live;
+  c.live = false;
+  const refused = c.lastError && RESUME_REFUSED.has(c.lastError.reason);
+  if (refused && c.resume) {
+    // The conversation could not be continued (expired, or another key): start a new one.
+    c.resume = null;
+    c.held = [];
+    connect(c);
+    return;
+  }
+  if (ui.autoReconnect.checked && (wasLive || c.reconnecting) && RECONNECT_CODES.has(event.code)) {
+    scheduleReconnect(c);
+    return;
+  }
   if (event.code === 1000) {
-    setState('idle', 'Conversation ended');
+    finish(c, '');
+    setConnection('idle');
+    notice('The conversation ended.');
     return;
   }
   let text = CLOSE_MESSAGES[event.code] || `Disconnected (code ${event.code}).`;
-  if (event.code === 1006 && !s.opened) {
-    text = 'Could not reach the gateway (is the server running?).';
+  if (event.code === 1006 && !c.opened) text = 'Could not reach the gateway (is the server running?).';
+  if (event.code === 4408 && c.lastError && c.lastError.reason === 'IDLE_TIMEOUT') {
+    text = 'The conversation timed out because the server heard nothing for too long. Press Start to begin again.';
   }
-  if (event.reason && event.code >= 4000) text += ` [${event.reason}]`;
-  showError(text);
-  setState('error', 'Disconnected');
+  if (event.reason && event.code >= 4000 && !text.includes(event.reason)) text += ` [${event.reason}]`;
+  finish(c, text);
+  if (event.code === 4401) {
+    ui.settings.open = true;
+    ui.apiKey.focus();
+  }
 }
 
-function stop(s) {
-  if (session === s) session = null;
-  setLive(false);
+/** End the call: release audio and socket, reset the controls; `error` shown if given. */
+function finish(c, error) {
+  c.ended = true;
+  if (call === c) call = null;
+  if (c.timer) clearTimeout(c.timer);
+  if (c.keepalive) clearInterval(c.keepalive);
+  if (c.capture) c.capture.port.postMessage({ type: 'stop' });
+  if (c.stream) c.stream.getTracks().forEach((track) => track.stop());
+  if (c.ctx && c.ctx.state !== 'closed') c.ctx.close();
+  if (c.ws && c.ws.readyState <= WebSocket.OPEN) c.ws.close(1000);
+  c.live = false;
   ui.speaking.hidden = true;
-  ui.meterBar.style.width = '0%';
+  setLevel(ui.micMeter, ui.meterBar, 0);
+  setLevel(ui.outMeter, ui.outBar, 0);
   ui.start.textContent = 'Start talking';
   ui.start.classList.remove('stop');
-  ui.start.disabled = false;
-  if (s.capture) s.capture.port.postMessage({ type: 'stop' });
-  if (s.stream) s.stream.getTracks().forEach((track) => track.stop());
-  if (s.ctx && s.ctx.state !== 'closed') s.ctx.close();
-  if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close(1000);
+  ui.start.removeAttribute('aria-busy');
+  ui.mute.disabled = true;
+  ui.mute.setAttribute('aria-pressed', 'false');
+  ui.mute.textContent = 'Mute';
+  ui.ptt.hidden = true;
+  ui.apiKey.readOnly = false;
+  stats.muted = false;
+  stats.bufferedMs = 0;
+  if (error) {
+    fail(error);
+    setConnection('error');
+  } else {
+    setConnection('idle');
+  }
 }
 
+function sendText(c, text) {
+  if (send(c, { action: 'text', text })) {
+    c.thinking = true;
+    refreshPill();
+    return true;
+  }
+  return false;
+}
+
+function submitText(text) {
+  if (!text) return;
+  if (!call) {
+    // Typing with nothing running starts a text-only conversation (no microphone prompt).
+    start({ textOnly: true, firstText: text });
+    notice('Text-only conversation: replies are spoken and shown here. To use the microphone, press Stop, then Start talking.');
+    return;
+  }
+  if (!sendText(call, text)) call.pendingText = text; // sent once the session (re)starts
+}
+
+function setMuted(c, muted) {
+  c.muted = muted;
+  stats.muted = muted;
+  ui.mute.setAttribute('aria-pressed', String(muted));
+  ui.mute.textContent = muted ? 'Unmute' : 'Mute';
+  refreshPill();
+}
+
+function setTalking(down) {
+  if (!call || !call.ptt) return;
+  call.pttDown = down;
+  ui.ptt.classList.toggle('active', down);
+  refreshPill();
+}
+
+// -- wiring -----------------------------------------------------------------------------------
+
 ui.start.addEventListener('click', () => {
-  if (session) {
-    session.ended = true;
-    const s = session;
-    stop(s);
-    setState('idle', 'Not connected');
+  if (call) {
+    finish(call, '');
+    notice('');
   } else {
     start();
   }
 });
 
+ui.mute.addEventListener('click', () => {
+  if (call) setMuted(call, !call.muted);
+});
+
+ui.ptt.addEventListener('pointerdown', () => setTalking(true));
+for (const type of ['pointerup', 'pointerleave', 'pointercancel']) {
+  ui.ptt.addEventListener(type, () => setTalking(false));
+}
+document.addEventListener('keydown', (event) => {
+  if (event.code === 'Space' && !event.repeat && call && call.ptt && !event.target.closest('input, textarea, select')) {
+    event.preventDefault();
+    setTalking(true);
+  }
+});
+document.addEventListener('keyup', (event) => {
+  if (event.code === 'Space') setTalking(false);
+});
+
 ui.textForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const text = ui.textInput.value.trim();
-  if (!text || !session || !session.ws || session.ws.readyState !== WebSocket.OPEN) return;
-  session.ws.send(JSON.stringify({ action: 'text', text }));
   ui.textInput.value = '';
+  submitText(text);
 });
+
+for (const button of document.querySelectorAll('button.example')) {
+  button.addEventListener('click', () => submitText(button.textContent));
+}
+
+ui.micSelect.addEventListener('change', async () => {
+  const c = call;
+  if (!c || c.textOnly || !c.ctx) return;
+  try {
+    attachMicrophone(c, await openMicrophone({ ...c.settings, micId: ui.micSelect.value }));
+  } catch (err) {
+    fail(err.message);
+  }
+});
+ui.speakerSelect.addEventListener('change', () => applySpeaker(call));
+ui.clear.addEventListener('click', () => clearConversation());
+ui.exportText.addEventListener('click', () => exportConversation('text', { session_id: stats.sessionId }));
+ui.exportJson.addEventListener('click', () => exportConversation('json', { session_id: stats.sessionId }));
+if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+  navigator.mediaDevices.addEventListener('devicechange', () => refreshDevices().catch(() => {}));
+}
+refreshDevices().catch(() => {});

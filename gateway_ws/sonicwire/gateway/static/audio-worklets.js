@@ -158,6 +158,7 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.reportEvery = Math.round(sampleRate / 10);
     this.wasPlaying = false;
     this.dropped = 0;
+    this.energy = 0; // sum of squares played since the last report (the output level)
     this.port.onmessage = (event) => this.onMessage(event.data);
   }
 
@@ -236,8 +237,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     }
     this.changed.clear();
     const bufferedMs = Math.floor(((this.writePos - this.readPos) * 1000) / sampleRate);
-    this.port.postMessage({ type: 'progress', turns, bufferedMs, dropped: this.dropped });
+    const rms = this.sinceReport > 0 ? Math.sqrt(this.energy / this.sinceReport) : 0;
+    this.port.postMessage({ type: 'progress', turns, bufferedMs, dropped: this.dropped, rms });
     this.sinceReport = 0;
+    this.energy = 0;
   }
 
   process(inputs, outputs) {
@@ -246,7 +249,11 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     const frames = first.length;
     const available = this.writePos - this.readPos;
     const n = Math.min(frames, available);
-    for (let i = 0; i < n; i++) first[i] = this.ring[(this.readPos + i) % this.capacity];
+    for (let i = 0; i < n; i++) {
+      const v = this.ring[(this.readPos + i) % this.capacity];
+      first[i] = v;
+      this.energy += v * v;
+    }
     first.fill(0, n);
     for (let c = 1; c < output.length; c++) output[c].set(first);
     if (n > 0) {
