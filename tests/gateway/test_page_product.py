@@ -203,5 +203,5 @@ async def test_page_tour_devices_latency_export_and_accessibility(tmp_path: Path
     assert result["exportJson"]["session_id"].startswith("sw_")
     assert result["linesAfterClear"] == 0
     assert result["consoleErrors"] == []
-    for path in shots.values():
-        assert Path(path).stat().st_size > 0
+    sizes = [await asyncio.to_thread(lambda p=p: Path(p).stat().st_size) for p in shots.values()]
+    assert all(size > 0 for size in sizes)
