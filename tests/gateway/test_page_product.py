@@ -195,6 +195,7 @@ async def test_page_tour_devices_latency_export_and_accessibility(tmp_path: Path
     assert any(meta.startswith("Interrupted: you heard") for meta in result["metas"])
     assert any("Answered" in meta for meta in result["metas"])
     assert result["logLines"] > 0
+    assert '"time_zone":' in result["configLine"]  # the browser's zone, for get_date_time
     assert result["smallTargets"] == []
     assert "user: hello there" in result["exportText"]
     assert "assistant: You said: hello there" in result["exportText"]

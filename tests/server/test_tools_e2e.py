@@ -116,3 +116,39 @@ async def test_list_tools_returns_builtins() -> None:
     assert {"get_date_time", "track_order"} <= names
     for tool in reply.tools:
         assert json.loads(tool.parameters_json_schema)["type"] == "object"
+
+
+async def test_session_time_zone_is_the_tools_default_zone() -> None:
+    """`SessionConfig.time_zone` (the browser page sends the user's) is get_date_time's zone
+    when the model names none; a zone the model names still wins."""
+    async with running_server(backend=ToolCallingBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse()
+            await call.write(pb.ConverseRequest(config=pb.SessionConfig(time_zone="asia/tokyo")))
+            started = (await call.read()).session_started
+            assert started.config.time_zone == "Asia/Tokyo"  # canonical, as the tools use it
+            zones = []
+            for arguments in ("{}", '{"timezone": "Europe/Paris"}'):
+                await call.write(text(f"call get_date_time {arguments}"))
+                seen = await _read_until(call, "turn_complete")
+                outcome = next(r.tool_call_result for r in seen if r.HasField("tool_call_result"))
+                assert outcome.status == pb.TOOL_STATUS_OK
+                zones.append(json.loads(outcome.result_json)["timezone"])
+            assert zones == ["Asia/Tokyo", "Europe/Paris"]
+            await call.done_writing()
+
+
+async def test_unknown_time_zone_is_invalid_argument() -> None:
+    async with running_server(backend=ToolCallingBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            for zone in ("Mars/Olympus_Mons", "../../etc/passwd", "x" * 5000):
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+                await call.write(pb.ConverseRequest(config=pb.SessionConfig(time_zone=zone)))
+                try:
+                    await call.read()
+                except grpc.aio.AioRpcError as error:
+                    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+                    assert "TIME_ZONE_INVALID" in str(error.trailing_metadata())
+                    assert len(error.details() or "") < 200  # the input is not echoed whole
+                else:
+                    raise AssertionError(f"time_zone {zone[:20]!r} was accepted")

@@ -93,6 +93,7 @@ class Configure:
     server_tools: tuple[str, ...] = ()
     client_tools: tuple[ClientToolSpec, ...] = ()
     resume_session_id: str = ""
+    time_zone: str = ""
 
     @property
     def effective_output_rate_hz(self) -> int:
@@ -229,6 +230,7 @@ _CONFIG_FIELDS = frozenset(
         "server_tools",
         "client_tools",
         "resume_session_id",
+        "time_zone",
     }
 )
 _VAD_FIELDS = frozenset(
@@ -281,6 +283,7 @@ def _parse_config(fields: Fields, limits: ProtocolLimits) -> Configure:
         server_tools=tuple(server_tools),
         client_tools=tuple(client_tools),
         resume_session_id=fields.string("resume_session_id", "", max_chars=128),
+        time_zone=fields.string("time_zone", "", max_chars=64),
     )
 
 

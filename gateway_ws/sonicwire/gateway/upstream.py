@@ -46,6 +46,7 @@ def session_config_for(command: Configure) -> pb.SessionConfig:
         endpointing=command.endpointing,  # type: ignore[arg-type]  # validated by protocol
         server_tools=command.server_tools,
         resume_session_id=command.resume_session_id,
+        time_zone=command.time_zone,
     )
     vad = command.vad
     if vad.engine is not None:

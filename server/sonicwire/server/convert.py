@@ -21,6 +21,7 @@ from sonicwire.server.core.settings import (
 from sonicwire.server.dsp.pipeline import FrontEndSettings
 from sonicwire.server.dsp.vad import VadSettings
 from sonicwire.server.tools.spec import ToolExecutor, ToolSpec, ToolSpecError
+from sonicwire.server.tools.zones import canonical_zone
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = [
@@ -86,6 +87,20 @@ def _in_range(value: float, low: float, high: float, what: str) -> float:
     if not low <= value <= high:
         raise ProtocolError("CONFIG_INVALID", f"{what} must be within [{low}, {high}], got {value}")
     return value
+
+
+def _time_zone(name: str) -> str:
+    """``name`` as a canonical IANA zone key, "" when empty. Raises `ProtocolError`."""
+    if not name:
+        return ""
+    canonical = canonical_zone(name)
+    if canonical is None:
+        # Cut: the name is client input and goes into the status message.
+        raise ProtocolError(
+            "TIME_ZONE_INVALID",
+            f"time_zone {name[:64]!r} is not an IANA time zone (e.g. 'Europe/Paris')",
+        )
+    return canonical
 
 
 def _vad(config: pb.VadSettings) -> VadSettings:
@@ -164,6 +179,7 @@ def settings_from_config(config: pb.SessionConfig) -> SessionSettings:
     )
     client_tools = client_tools_from_config(config)
     return SessionSettings(
+        time_zone=_time_zone(config.time_zone),
         input_sample_rate=input_rate,
         output_sample_rate=output_rate,
         voice=config.voice,
@@ -193,6 +209,7 @@ def effective_config(
     config.output_format.sample_rate_hz = settings.output_sample_rate
     config.output_format.channels = 1
     config.voice = voice
+    config.time_zone = settings.time_zone
     config.vad.engine = pb.VAD_ENGINE_SILERO if vad.engine == "silero" else pb.VAD_ENGINE_WEBRTC
     config.vad.confidence = vad.confidence
     config.vad.start_secs = vad.start_secs

@@ -77,6 +77,7 @@ class ServerRuntime:
                 on_outcome=on_outcome,
                 on_dispatch=on_dispatch,
                 session_id=session_id,
+                context_extras={"time_zone": settings.time_zone} if settings.time_zone else None,
             )
         except ToolSpecError as error:
             raise ProtocolError("CLIENT_TOOL_INVALID", str(error)) from None

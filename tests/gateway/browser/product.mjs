@@ -145,6 +145,7 @@ async function scenarioTour() {
   await page.click('#settings summary');
   await page.click('#dev summary');
   result.logLines = await page.$$eval('#event-log li', (items) => items.length);
+  result.configLine = await page.$eval('#event-log li', (li) => li.textContent);
   await axeScan('desktop: live, settings and log open');
   await shoot('desktop-live');
 

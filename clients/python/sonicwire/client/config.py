@@ -50,6 +50,7 @@ def session_config(
     temperature: float = 0.0,
     top_p: float = 0.0,
     resume_session_id: str = "",
+    time_zone: str = "",
 ) -> pb.SessionConfig:
     """Build a ``SessionConfig`` with sane defaults: 16 kHz mono PCM s16le in and out.
 
@@ -69,6 +70,8 @@ def session_config(
         temperature: sampling temperature; 0 for the backend default.
         top_p: nucleus sampling mass; 0 for the backend default.
         resume_session_id: continue an earlier session on the same server.
+        time_zone: the user's IANA time zone (e.g. ``"Europe/Paris"``), context for tools
+            such as ``get_date_time``; empty for the server's default zone.
 
     Returns:
         A new ``sonicwire.v1.SessionConfig`` message. Client-side tools are added by
@@ -95,6 +98,7 @@ def session_config(
         inference=pb.InferenceSettings(max_tokens=max_tokens, temperature=temperature, top_p=top_p),
         server_tools=list(server_tools),
         resume_session_id=resume_session_id,
+        time_zone=time_zone,
     )
     if vad_engine is not None:
         if vad_engine not in _VAD_ENGINES:

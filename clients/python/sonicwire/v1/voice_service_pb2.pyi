@@ -179,7 +179,7 @@ class ToolDefinition(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class SessionConfig(_message.Message):
-    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id")
+    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone")
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,7 @@ class SessionConfig(_message.Message):
     CLIENT_TOOLS_FIELD_NUMBER: _ClassVar[int]
     SERVER_TOOLS_FIELD_NUMBER: _ClassVar[int]
     RESUME_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     input_format: AudioFormat
     output_format: AudioFormat
     voice: str
@@ -204,7 +205,8 @@ class SessionConfig(_message.Message):
     client_tools: _containers.RepeatedCompositeFieldContainer[ToolDefinition]
     server_tools: _containers.RepeatedScalarFieldContainer[str]
     resume_session_id: str
-    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ...) -> None: ...
+    time_zone: str
+    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class AudioInput(_message.Message):
     __slots__ = ("audio",)

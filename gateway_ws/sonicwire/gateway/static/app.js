@@ -161,6 +161,9 @@ function decodeBase64Pcm(data) {
 function configMessage(c) {
   const outputRate = SERVER_RATES.includes(c.ctx.sampleRate) ? c.ctx.sampleRate : 16000;
   const message = { action: 'config', sample_rate: INPUT_RATE, output_sample_rate: outputRate };
+  // Tools answer "what time is it" in the user's zone, not the server's.
+  const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (timeZone) message.time_zone = timeZone;
   const { voice, systemPrompt, vad, bargeIn } = c.settings;
   if (voice) message.voice = voice;
   if (systemPrompt) message.system_prompt = systemPrompt;

@@ -47,6 +47,8 @@ class SessionSettings:
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     # Names of tools the calling client executes; every other tool runs on the server.
     client_tools: frozenset[str] = frozenset()
+    # The user's IANA time zone ("" = the server's default), context for tools.
+    time_zone: str = ""
     # The server releases assistant audio at real time plus this lead, so a barge-in finds
     # little audio already in flight at the client.
     playback_lead_ms: int = 120

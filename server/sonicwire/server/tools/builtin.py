@@ -6,7 +6,6 @@ default time zone, a clock) so tests and deployments can choose them.
 
 from __future__ import annotations
 
-import functools
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 from .orders import OrderStore, normalize_order_id
 from .spec import ToolExecutor, ToolSpec
 from .tool import Tool, ToolContext, ToolError
+from .zones import canonical_zone
 
 __all__ = [
     "GET_DATE_TIME",
@@ -72,23 +72,13 @@ TRACK_ORDER = ToolSpec(
 )
 
 
-@functools.cache
-def _zones_by_folded_name() -> dict[str, str]:
-    return {name.casefold(): name for name in zoneinfo.available_timezones()}
-
-
 def resolve_timezone(name: str) -> zoneinfo.ZoneInfo:
     """The zone for an IANA name; case-insensitive as a fallback ("europe/paris").
 
     Raises:
         ToolError: (type ``invalid_timezone``) when no such zone exists.
     """
-    key = name.strip()
-    try:
-        return zoneinfo.ZoneInfo(key)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        pass
-    canonical = _zones_by_folded_name().get(key.casefold())
+    canonical = canonical_zone(name)
     if canonical is not None:
         return zoneinfo.ZoneInfo(canonical)
     raise ToolError(
@@ -132,7 +122,8 @@ def builtin_tools(
     store = order_store if order_store is not None else OrderStore()
 
     async def get_date_time(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-        name = args.get("timezone")
+        # The model's zone, else the user's (the session's `time_zone`), else the server's.
+        name = args.get("timezone") or ctx.extras.get("time_zone")
         zone = resolve_timezone(name) if name else default_zone
         return _describe(now(), zone)
 
