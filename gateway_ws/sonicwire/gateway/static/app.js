@@ -13,6 +13,7 @@ import {
   markInterrupted, noteTurn, rmsToLevel, setActivity, setLevel, setPill, setTurnLatency,
   showError, showNotice, ui,
 } from './view.js';
+import { applySpeaker, openMicrophone, readSettings, refreshDevices } from './devices.js';
 
 const SUBPROTOCOL = 'sonicwire.v1';
 const INPUT_RATE = 16000;
@@ -155,8 +156,6 @@ function decodeBase64Pcm(data) {
   return samples;
 }
 
-// -- settings and devices ---------------------------------------------------------------------
-
 /** The config message for a new (or resumed) conversation, from the Settings panel. */
 function configMessage(c) {
   const outputRate = SERVER_RATES.includes(c.ctx.sampleRate) ? c.ctx.sampleRate : 16000;
@@ -176,72 +175,17 @@ function configMessage(c) {
   return message;
 }
 
-function readSettings() {
-  return {
-    voice: ui.voice.value.trim(),
-    systemPrompt: ui.systemPrompt.value.trim(),
-    vad: ui.vad.value,
-    bargeIn: ui.bargeIn.checked,
-    pushToTalk: ui.pushToTalk.checked,
-    browserAec: ui.browserAec.checked,
-    micId: ui.micSelect.value,
-  };
+function listDevices() {
+  refreshDevices().then((counts) => {
+    if (counts) stats.devices = counts;
+  }).catch(() => {});
 }
 
-function fillSelect(select, devices, defaultLabel) {
-  const chosen = select.value;
-  const options = [new Option(defaultLabel, '')];
-  devices.forEach((d, i) => options.push(new Option(d.label || `${defaultLabel} ${i + 1}`, d.deviceId)));
-  select.replaceChildren(...options);
-  if (devices.some((d) => d.deviceId === chosen)) select.value = chosen;
-}
-
-async function refreshDevices() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-  const all = await navigator.mediaDevices.enumerateDevices();
-  // Before permission, browsers list devices without ids or labels: nothing to pick yet.
-  const inputs = all.filter((d) => d.kind === 'audioinput' && d.deviceId && d.deviceId !== 'default');
-  const outputs = all.filter((d) => d.kind === 'audiooutput' && d.deviceId && d.deviceId !== 'default');
-  fillSelect(ui.micSelect, inputs, 'Default microphone');
-  fillSelect(ui.speakerSelect, outputs, 'Default speaker');
-  stats.devices = { inputs: inputs.length, outputs: outputs.length };
-  const canPickOutput = typeof AudioContext !== 'undefined' && 'setSinkId' in AudioContext.prototype;
-  ui.speakerSelect.disabled = !canPickOutput;
-  ui.speakerSelect.title = canPickOutput ? '' : 'This browser cannot choose the output device';
-}
-
-async function applySpeaker(c) {
-  if (!c || !c.ctx || !('setSinkId' in c.ctx)) return;
+async function switchSpeaker(c) {
   try {
-    await c.ctx.setSinkId(ui.speakerSelect.value);
+    await applySpeaker(c && c.ctx);
   } catch (err) {
     fail(`Could not switch the speaker: ${err.message}`);
-  }
-}
-
-// -- audio ------------------------------------------------------------------------------------
-
-async function openMicrophone(settings) {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    throw new Error('The microphone needs a secure page: open it over https or http://localhost.');
-  }
-  // Raw microphone audio by default: the server cancels echo against the audio it sent
-  // (aligned by our playback reports) and suppresses noise itself. The browser's adaptive
-  // processing on top made the offline recogniser mishear short commands; it stays an option
-  // for rooms where the server's canceller alone is not enough.
-  const aec = settings.browserAec;
-  const audio = { channelCount: 1, echoCancellation: aec, noiseSuppression: aec, autoGainControl: aec };
-  if (settings.micId) audio.deviceId = { exact: settings.micId };
-  try {
-    return await navigator.mediaDevices.getUserMedia({ audio });
-  } catch (err) {
-    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') {
-      throw new Error('Microphone access was denied, so this is a text-only conversation: type below. To talk, allow the microphone for this page, press Stop, then Start talking.');
-    }
-    if (err.name === 'NotFoundError' || err.name === 'OverconstrainedError') {
-      throw new Error('No microphone was found, so this is a text-only conversation: type below.');
-    }
-    throw new Error(`Could not open the microphone (${err.message}); this is a text-only conversation.`);
   }
 }
 
@@ -270,7 +214,7 @@ async function startAudio(c) {
   });
   c.playback.connect(c.ctx.destination);
   c.playback.port.onmessage = (event) => onPlaybackProgress(c, event.data);
-  if (ui.speakerSelect.value) await applySpeaker(c);
+  if (ui.speakerSelect.value) await switchSpeaker(c);
   if (!c.textOnly) {
     try {
       attachMicrophone(c, await openMicrophone(c.settings));
@@ -336,7 +280,7 @@ async function start({ textOnly = false, firstText = '' } = {}) {
   if (c.textOnly) c.keepalive = setInterval(() => sendSilence(c, (INPUT_RATE * KEEPALIVE_MS) / 1000), KEEPALIVE_MS);
   ui.mute.disabled = c.textOnly;
   ui.ptt.hidden = c.textOnly || !c.ptt;
-  refreshDevices().catch(() => {});
+  listDevices();
   connect(c);
 }
 
@@ -731,11 +675,11 @@ ui.micSelect.addEventListener('change', async () => {
     fail(err.message);
   }
 });
-ui.speakerSelect.addEventListener('change', () => applySpeaker(call));
+ui.speakerSelect.addEventListener('change', () => switchSpeaker(call));
 ui.clear.addEventListener('click', () => clearConversation());
 ui.exportText.addEventListener('click', () => exportConversation('text', { session_id: stats.sessionId }));
 ui.exportJson.addEventListener('click', () => exportConversation('json', { session_id: stats.sessionId }));
 if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
-  navigator.mediaDevices.addEventListener('devicechange', () => refreshDevices().catch(() => {}));
+  navigator.mediaDevices.addEventListener('devicechange', listDevices);
 }
-refreshDevices().catch(() => {});
+listDevices();
