@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sets up everything Sonicwire needs on a fresh Debian machine, idempotently:
-#   Debian packages (SpeexDSP, espeak-ng; flite and alsa voice samples for the local engine's
-#   evaluation; chromium for the browser test),
+#   Debian packages (SpeexDSP, libopus, espeak-ng; sox and ffmpeg as reference codecs for the
+#   codec tests; flite and alsa voice samples for the local engine's evaluation; chromium for
+#   the browser test),
 #   a Python >= 3.12 virtual environment at .venv with pinned packages, and npm tools (buf).
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libspeexdsp1 espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core)
+APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 

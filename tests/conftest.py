@@ -46,3 +46,14 @@ def speech_16k(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     out = soxr.resample(samples, rate, 16_000)
     return np.clip(out, -32768, 32767).astype(np.int16).tobytes()
+
+
+@pytest.fixture(scope="session")
+def speech_8k(speech_16k: bytes) -> bytes:
+    """The same speech at 8 kHz (telephone band), as a carrier would carry it."""
+    import numpy as np
+    import soxr
+
+    samples = np.frombuffer(speech_16k, dtype=np.int16).astype(np.float32)
+    out = soxr.resample(samples, 16_000, 8_000)
+    return np.clip(out, -32768, 32767).astype(np.int16).tobytes()

@@ -3,21 +3,29 @@
 `settings_from_config` validates a `SessionConfig` and fills in defaults (raising
 `ProtocolError` with a stable reason); `event_from_request` and `response_from_output` translate
 stream messages. `effective_config` renders the settings in force back into a proto for
-`SessionStarted`.
+`SessionStarted`; `wire_formats` and `audio_path` say which audio formats a stream uses
+(encoded audio is decoded and encoded by ``transcode.py``; the core sees PCM only).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from sonicwire.server.codecs import (
+    SUPPORTED_FORMATS,
+    Encoding,
+    UnsupportedFormat,
+    WireFormat,
+    resolve_format,
+)
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import ProtocolError
 from sonicwire.server.core.settings import (
-    DEFAULT_SAMPLE_RATE,
-    SUPPORTED_SAMPLE_RATES,
+    MAX_AUDIO_CHUNK_BYTES,
     InferenceSettings,
     SessionSettings,
 )
+from sonicwire.server.dsp.frames import SAMPLE_RATE
 from sonicwire.server.dsp.pipeline import FrontEndSettings
 from sonicwire.server.dsp.vad import VadSettings
 from sonicwire.server.tools.spec import ToolExecutor, ToolSpec, ToolSpecError
@@ -25,12 +33,29 @@ from sonicwire.server.tools.zones import canonical_zone
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = [
+    "audio_path",
     "client_tools_from_config",
     "effective_config",
     "event_from_request",
     "response_from_output",
     "settings_from_config",
+    "supported_audio_formats",
+    "wire_formats",
 ]
+
+_ENCODINGS = {
+    pb.AUDIO_ENCODING_UNSPECIFIED: Encoding.PCM_S16LE,
+    pb.AUDIO_ENCODING_PCM_S16LE: Encoding.PCM_S16LE,
+    pb.AUDIO_ENCODING_MULAW: Encoding.MULAW,
+    pb.AUDIO_ENCODING_ALAW: Encoding.ALAW,
+    pb.AUDIO_ENCODING_OPUS: Encoding.OPUS,
+}
+_ENCODINGS_BACK = {
+    Encoding.PCM_S16LE: pb.AUDIO_ENCODING_PCM_S16LE,
+    Encoding.MULAW: pb.AUDIO_ENCODING_MULAW,
+    Encoding.ALAW: pb.AUDIO_ENCODING_ALAW,
+    Encoding.OPUS: pb.AUDIO_ENCODING_OPUS,
+}
 
 _ENDPOINTING = {
     pb.ENDPOINTING_SENSITIVITY_HIGH: "HIGH",
@@ -64,23 +89,55 @@ _STOP = {
 }
 
 
-def _audio_rate(fmt: pb.AudioFormat, which: str) -> int:
-    if fmt.encoding not in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
+def _wire_format(fmt: pb.AudioFormat, which: str) -> WireFormat:
+    encoding = _ENCODINGS.get(fmt.encoding)
+    if encoding is None:
         raise ProtocolError(
-            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: only PCM_S16LE audio is supported"
+            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: unknown audio encoding {fmt.encoding}"
         )
-    if fmt.channels not in (0, 1):
-        raise ProtocolError(
-            "AUDIO_FORMAT_UNSUPPORTED",
-            f"{which}: only mono audio is supported, got {fmt.channels} channels",
+    try:
+        return resolve_format(encoding, fmt.sample_rate_hz, fmt.channels)
+    except UnsupportedFormat as error:
+        raise ProtocolError("AUDIO_FORMAT_UNSUPPORTED", f"{which}: {error}") from None
+
+
+def wire_formats(config: pb.SessionConfig) -> tuple[WireFormat, WireFormat]:
+    """The validated input and output formats. Raises `ProtocolError` AUDIO_FORMAT_UNSUPPORTED."""
+    return (
+        _wire_format(config.input_format, "input_format"),
+        _wire_format(config.output_format, "output_format"),
+    )
+
+
+def _format_proto(fmt: WireFormat) -> pb.AudioFormat:
+    return pb.AudioFormat(
+        encoding=_ENCODINGS_BACK[fmt.encoding], sample_rate_hz=fmt.sample_rate, channels=1
+    )
+
+
+def audio_path(config: pb.SessionConfig) -> pb.AudioPath:
+    """The effective audio path of a (validated) config, for `SessionStarted.audio_path`."""
+    input_format, output_format = wire_formats(config)
+    return pb.AudioPath(
+        input_format=_format_proto(input_format),
+        output_format=_format_proto(output_format),
+        output_packet_ms=output_format.packet_ms,
+        max_input_chunk_bytes=MAX_AUDIO_CHUNK_BYTES,
+        processing_sample_rate_hz=SAMPLE_RATE,
+    )
+
+
+def supported_audio_formats() -> list[pb.SupportedAudioFormat]:
+    """Every encoding and rate the server takes, for `ListVoicesResponse.audio_formats`."""
+    return [
+        pb.SupportedAudioFormat(
+            encoding=_ENCODINGS_BACK[support.encoding],
+            sample_rates_hz=list(support.sample_rates),
+            default_sample_rate_hz=support.default_rate,
+            output_packet_ms=support.packet_ms,
         )
-    rate = fmt.sample_rate_hz or DEFAULT_SAMPLE_RATE
-    if rate not in SUPPORTED_SAMPLE_RATES:
-        supported = ", ".join(str(r) for r in sorted(SUPPORTED_SAMPLE_RATES))
-        raise ProtocolError(
-            "AUDIO_FORMAT_UNSUPPORTED", f"{which}: sample rate {rate} Hz is not one of {supported}"
-        )
-    return rate
+        for support in SUPPORTED_FORMATS
+    ]
 
 
 def _in_range(value: float, low: float, high: float, what: str) -> float:
@@ -151,8 +208,7 @@ def client_tools_from_config(config: pb.SessionConfig) -> list[ToolSpec]:
 
 def settings_from_config(config: pb.SessionConfig) -> SessionSettings:
     """Validate ``config`` and return the settings in force. Raises `ProtocolError`."""
-    input_rate = _audio_rate(config.input_format, "input_format")
-    output_rate = _audio_rate(config.output_format, "output_format")
+    input_format, output_format = wire_formats(config)
     if len(config.system_prompt.encode()) > 40_000:
         raise ProtocolError("CONFIG_INVALID", "system_prompt exceeds 40000 UTF-8 bytes")
     front = FrontEndSettings(
@@ -180,8 +236,9 @@ def settings_from_config(config: pb.SessionConfig) -> SessionSettings:
     client_tools = client_tools_from_config(config)
     return SessionSettings(
         time_zone=_time_zone(config.time_zone),
-        input_sample_rate=input_rate,
-        output_sample_rate=output_rate,
+        # Decoded input and not-yet-encoded output are PCM at the wire format's rate.
+        input_sample_rate=input_format.sample_rate,
+        output_sample_rate=output_format.sample_rate,
         voice=config.voice,
         system_prompt=config.system_prompt,
         front_end=front,
@@ -202,12 +259,9 @@ def effective_config(
     vad = front.vad
     config = pb.SessionConfig()
     config.CopyFrom(original)
-    config.input_format.encoding = pb.AUDIO_ENCODING_PCM_S16LE
-    config.input_format.sample_rate_hz = settings.input_sample_rate
-    config.input_format.channels = 1
-    config.output_format.encoding = pb.AUDIO_ENCODING_PCM_S16LE
-    config.output_format.sample_rate_hz = settings.output_sample_rate
-    config.output_format.channels = 1
+    input_format, output_format = wire_formats(original)
+    config.input_format.CopyFrom(_format_proto(input_format))
+    config.output_format.CopyFrom(_format_proto(output_format))
     config.voice = voice
     config.time_zone = settings.time_zone
     config.vad.engine = pb.VAD_ENGINE_SILERO if vad.engine == "silero" else pb.VAD_ENGINE_WEBRTC

@@ -120,6 +120,7 @@ class ServerRuntime:
                 idle_timeout_seconds=int(self.config.idle_timeout_s),
             ),
             tools=[spec.name for spec in tools.specs],
+            audio_path=convert.audio_path(config),
         )
         self.conversations.add(conversation)
         self._idle.clear()
@@ -164,7 +165,8 @@ class ServerRuntime:
                     default=v.default,
                 )
                 for v in self.backend.voices()
-            ]
+            ],
+            audio_formats=convert.supported_audio_formats(),
         )
 
     def list_tools(self) -> pb.ListToolsResponse:

@@ -23,6 +23,7 @@ from sonicwire.server.core.errors import (
 )
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.status import grpc_code, status_trailers
+from sonicwire.server.transcode import StreamAudio
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
@@ -32,10 +33,16 @@ log = logging.getLogger(__name__)
 
 
 async def _client_events(
-    requests: AsyncIterator[pb.ConverseRequest],
+    requests: AsyncIterator[pb.ConverseRequest], audio: StreamAudio | None = None
 ) -> AsyncIterator[ev.ClientEvent]:
     async for request in requests:
-        yield convert.event_from_request(request)
+        event = convert.event_from_request(request)
+        if audio is not None and isinstance(event, ev.AudioReceived):
+            # Encoded input (G.711, Opus) is decoded here: the core sees PCM only.
+            for pcm in audio.decode_input(event.audio):
+                yield ev.AudioReceived(pcm)
+        else:
+            yield event
 
 
 def _request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[tuple[str, str], ...]:
@@ -72,11 +79,17 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                     context.set_trailing_metadata(request_id)
                     metrics.STREAMS_TOTAL.inc()
                     metrics.ACTIVE_STREAMS.inc()
+                    audio = StreamAudio(*convert.wire_formats(first))
                     try:
                         yield pb.ConverseResponse(session_started=started)
-                        events = _client_events(request_iterator)
+                        decode = None if audio.input_format.is_pcm else audio
+                        events = _client_events(request_iterator, decode)
                         async for output in conversation.outputs(events):
-                            yield convert.response_from_output(output)
+                            if audio.output_format.is_pcm:
+                                yield convert.response_from_output(output)
+                                continue
+                            for encoded in audio.encode_outputs((output,)):
+                                yield convert.response_from_output(encoded)
                     finally:
                         metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:

@@ -11,6 +11,9 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_PCM_S16LE: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_MULAW: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_ALAW: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_OPUS: _ClassVar[AudioEncoding]
 
 class VadEngine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -69,6 +72,9 @@ class StopReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STOP_REASON_ERROR: _ClassVar[StopReason]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_PCM_S16LE: AudioEncoding
+AUDIO_ENCODING_MULAW: AudioEncoding
+AUDIO_ENCODING_ALAW: AudioEncoding
+AUDIO_ENCODING_OPUS: AudioEncoding
 VAD_ENGINE_UNSPECIFIED: VadEngine
 VAD_ENGINE_WEBRTC: VadEngine
 VAD_ENGINE_SILERO: VadEngine
@@ -263,18 +269,46 @@ class SessionLimits(_message.Message):
     def __init__(self, max_audio_chunk_bytes: _Optional[int] = ..., max_session_seconds: _Optional[int] = ..., idle_timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class SessionStarted(_message.Message):
-    __slots__ = ("session_id", "config", "backend", "limits", "tools")
+    __slots__ = ("session_id", "config", "backend", "limits", "tools", "audio_path")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_PATH_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     config: SessionConfig
     backend: str
     limits: SessionLimits
     tools: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., config: _Optional[_Union[SessionConfig, _Mapping]] = ..., backend: _Optional[str] = ..., limits: _Optional[_Union[SessionLimits, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ...) -> None: ...
+    audio_path: AudioPath
+    def __init__(self, session_id: _Optional[str] = ..., config: _Optional[_Union[SessionConfig, _Mapping]] = ..., backend: _Optional[str] = ..., limits: _Optional[_Union[SessionLimits, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., audio_path: _Optional[_Union[AudioPath, _Mapping]] = ...) -> None: ...
+
+class AudioPath(_message.Message):
+    __slots__ = ("input_format", "output_format", "output_packet_ms", "max_input_chunk_bytes", "processing_sample_rate_hz")
+    INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PACKET_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INPUT_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSING_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    input_format: AudioFormat
+    output_format: AudioFormat
+    output_packet_ms: int
+    max_input_chunk_bytes: int
+    processing_sample_rate_hz: int
+    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_packet_ms: _Optional[int] = ..., max_input_chunk_bytes: _Optional[int] = ..., processing_sample_rate_hz: _Optional[int] = ...) -> None: ...
+
+class SupportedAudioFormat(_message.Message):
+    __slots__ = ("encoding", "sample_rates_hz", "default_sample_rate_hz", "output_packet_ms")
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATES_HZ_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PACKET_MS_FIELD_NUMBER: _ClassVar[int]
+    encoding: AudioEncoding
+    sample_rates_hz: _containers.RepeatedScalarFieldContainer[int]
+    default_sample_rate_hz: int
+    output_packet_ms: int
+    def __init__(self, encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rates_hz: _Optional[_Iterable[int]] = ..., default_sample_rate_hz: _Optional[int] = ..., output_packet_ms: _Optional[int] = ...) -> None: ...
 
 class AudioOutput(_message.Message):
     __slots__ = ("audio", "turn_id", "offset_ms")
@@ -437,10 +471,12 @@ class Voice(_message.Message):
     def __init__(self, id: _Optional[str] = ..., language_code: _Optional[str] = ..., backend: _Optional[str] = ..., default: _Optional[bool] = ...) -> None: ...
 
 class ListVoicesResponse(_message.Message):
-    __slots__ = ("voices",)
+    __slots__ = ("voices", "audio_formats")
     VOICES_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FORMATS_FIELD_NUMBER: _ClassVar[int]
     voices: _containers.RepeatedCompositeFieldContainer[Voice]
-    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ...) -> None: ...
+    audio_formats: _containers.RepeatedCompositeFieldContainer[SupportedAudioFormat]
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., audio_formats: _Optional[_Iterable[_Union[SupportedAudioFormat, _Mapping]]] = ...) -> None: ...
 
 class ListToolsRequest(_message.Message):
     __slots__ = ()
