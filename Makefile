@@ -25,13 +25,12 @@ lint:
 typecheck:
 	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
 
-# Breaking-change check against main (FILE rules): on a branch it compares with main's proto;
-# on main it compares with the last commit there.
-BREAKING_AGAINST ?= .git\#branch=main
-
+# Breaking-change check (FILE rules) against a baseline that is not the code under test: the last
+# release tag, else the parent of the newest commit that changed proto/ (plus the merge base with
+# main on a branch). scripts/proto_breaking.sh computes it; BREAKING_AGAINST=<buf input> overrides.
 proto-check:
 	buf lint
-	buf breaking --against '$(BREAKING_AGAINST)'
+	scripts/proto_breaking.sh
 	scripts/gen_proto.sh --check
 
 gen:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +49,14 @@ from sonicwire.gateway.protocol import (
     upstream_error_event,
 )
 from sonicwire.v1 import voice_service_pb2 as pb
+from tests.golden import updating_golden
 
 GOLDEN = Path(__file__).with_name("golden")
-UPDATE = os.environ.get("SONICWIRE_UPDATE_GOLDEN") == "1"
 
 
 def _check_golden(name: str, actual: Any) -> None:
     path = GOLDEN / name
-    if UPDATE:
+    if updating_golden():
         path.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n")
     assert actual == json.loads(path.read_text())
 

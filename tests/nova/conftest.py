@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -15,6 +14,7 @@ from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend, NovaSonicSession
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.fake_bedrock import FakeBedrock, RecordedEvent
+from tests.golden import updating_golden
 
 GOLDEN = Path(__file__).parent / "golden"
 FRAME_SAMPLES = 320  # 20 ms at 16 kHz
@@ -121,12 +121,12 @@ def normalized(events: Iterable[RecordedEvent]) -> list[dict[str, Any]]:
 
 
 def check_golden(name: str, lines: list[dict[str, Any]]) -> None:
-    """Compare with ``golden/<name>``; UPDATE_GOLDEN=1 rewrites it."""
+    """Compare with ``golden/<name>``; SONICWIRE_UPDATE_GOLDEN=1 rewrites it."""
     path = GOLDEN / name
     text = "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines)
-    if os.environ.get("UPDATE_GOLDEN"):
+    if updating_golden():
         path.write_text(text)
-    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1"
+    assert path.exists(), f"missing golden file {path}; run with SONICWIRE_UPDATE_GOLDEN=1"
     assert text.splitlines() == path.read_text().splitlines()
 
 

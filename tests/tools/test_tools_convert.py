@@ -7,7 +7,6 @@ review the diff.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from sonicwire.server.tools import (
     to_nova_tool_configuration,
 )
 from sonicwire.server.tools.builtin import GET_DATE_TIME, TRACK_ORDER
+from tests.golden import updating_golden
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -53,7 +53,7 @@ CASES = [GET_DATE_TIME, TRACK_ORDER, BOOK_TABLE]
 def check_golden(name: str, produced: Any) -> None:
     path = GOLDEN / name
     text = json.dumps(produced, indent=2, ensure_ascii=False) + "\n"
-    if os.environ.get("SONICWIRE_UPDATE_GOLDEN"):
+    if updating_golden():
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"missing golden file {path}; run with SONICWIRE_UPDATE_GOLDEN=1"
     assert json.loads(path.read_text(encoding="utf-8")) == produced
