@@ -20,8 +20,8 @@ server's own Prometheus endpoint ``sonicwire_active_streams``, ``sonicwire_event
 grpc.health.v1 check every ``--sample-seconds`` tracks event-loop
 health. Finally the server gets SIGTERM and must drain and exit 0.
 
-Writes ``bench/results/soak.json`` (``--no-write`` to skip) and prints a Markdown summary for
-docs/soak.md.
+Writes ``bench/results/soak.json`` (``--no-write`` to skip), prints a Markdown summary and
+re-renders docs/soak.md from the JSON (``bench/soak_report.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import urllib.request
 import wave
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,8 @@ class SoakResult:
     conversations: dict[str, Any]
     drain: dict[str, Any]
     summary: dict[str, Any]
+    #: When the run started (UTC, ISO 8601); empty in runs recorded before it was kept.
+    started_at: str = ""
 
 
 WARM_UP_S = 60.0
@@ -402,6 +405,7 @@ def _summary(samples: list[Sample]) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> SoakResult:
     speech = _speech_16k()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     server = ServerProcess(args)
     server.start()
     samples: list[Sample] = []
@@ -481,6 +485,7 @@ async def run(args: argparse.Namespace) -> SoakResult:
         conversations=conversations,
         drain={"exit_code": code, "seconds": round(drain_s, 2)},
         summary=_summary(samples),
+        started_at=started_at,
     )
 
 
@@ -558,6 +563,10 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(asdict(result), indent=2) + "\n")
         print(f"wrote {args.output}")
+        if args.output.resolve() == RESULTS:
+            from bench.soak_report import main as render_doc
+
+            render_doc()  # docs/soak.md is generated from this file
     return 0
 
 

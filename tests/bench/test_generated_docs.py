@@ -1,0 +1,286 @@
+"""The generated docs agree with the JSON they were generated from.
+
+Two kinds of check, both on the committed files:
+
+- re-render each doc from its committed JSON and compare with the committed doc: a hand edit of
+  generated prose, or a generator change not followed by a re-render, fails;
+- read the numbers and verdicts out of the prose and check them against the data itself (not
+  against the generator's own helpers), so a generator that words a result wrongly fails too.
+
+Plus the bench's judging rules on planted steps: an unmeasured p99 fails a probed step, and a
+retried step keeps both tries in the results and the report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import local_report, soak_report
+from bench.frontend_report import render as render_frontend
+from bench.report import render as render_benchmarks
+from bench.run import rejudge, summarise
+from bench.steps import step_passes
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+IMAGES = ["bench_cpu_vs_n.png", "bench_latency_vs_n.png"]
+
+
+def _json(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((RESULTS / name).read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict[str, Any]:
+    return _json("latest.json")
+
+
+@pytest.fixture(scope="module")
+def bench_doc() -> str:
+    return (DOCS / "BENCHMARKS.md").read_text()
+
+
+# --- re-render and compare -------------------------------------------------------------------
+
+REGENERATE = {
+    "BENCHMARKS.md": ".venv/bin/python -m bench.run --render-only",
+    "FRONTEND.md": ".venv/bin/python -m bench.frontend_eval --render",
+    "LOCAL_ENGINE.md": ".venv/bin/python -m bench.local_eval --render-only",
+    "soak.md": ".venv/bin/python -m bench.soak_report",
+}
+
+
+def _same(doc: str, rendered: str) -> None:
+    committed = (DOCS / doc).read_text()
+    assert committed == rendered, (
+        f"docs/{doc} differs from what its JSON renders to: edit the generator, not the doc, "
+        f"and re-render ({REGENERATE[doc]})"
+    )
+
+
+def test_benchmarks_doc_is_its_json_rendered(bench: dict[str, Any]) -> None:
+    _same("BENCHMARKS.md", render_benchmarks(bench, IMAGES))
+
+
+def test_frontend_doc_is_its_json_rendered() -> None:
+    _same("FRONTEND.md", render_frontend(_json("frontend.json")))
+
+
+def test_local_engine_numbers_are_its_json_rendered() -> None:
+    report = _json("local.json")
+    doc = (DOCS / "LOCAL_ENGINE.md").read_text()
+    begin = doc.index(local_report.BEGIN)
+    end = doc.index(local_report.END) + len(local_report.END)
+    committed = doc[begin:end].strip()
+    assert committed == local_report.render_numbers(report).strip(), (
+        f"the Numbers section differs from local.json: {REGENERATE['LOCAL_ENGINE.md']}"
+    )
+
+
+def test_soak_doc_is_its_json_rendered() -> None:
+    _same("soak.md", soak_report.render_files())
+
+
+def test_summary_is_derived_from_the_steps(bench: dict[str, Any]) -> None:
+    # The summary the doc is rendered from is what the recorded steps give, and every step's
+    # verdict is what today's criteria give for its figures.
+    again = copy.deepcopy(bench)
+    assert rejudge(again) == []
+    assert again["summary"] == bench["summary"]
+    assert summarise(bench) == bench["summary"]
+
+
+def test_a_changed_figure_changes_the_doc(bench: dict[str, Any], bench_doc: str) -> None:
+    # The comparison above can fail: one gateway figure changed in the JSON changes the doc.
+    planted = copy.deepcopy(bench)
+    planted["gateway"]["steps"][0]["cpu_ms_per_stream_s"] *= 0.4
+    planted["summary"] = summarise(planted)
+    assert render_benchmarks(planted, IMAGES) != bench_doc
+
+
+# --- the prose against the data ----------------------------------------------------------------
+
+
+def _section(doc: str, title: str) -> str:
+    start = doc.index(f"## {title}")
+    nxt = doc.find("\n## ", start + 1)
+    return doc[start : nxt if nxt != -1 else len(doc)]
+
+
+def test_like_for_like_table_comes_first_and_matches_the_steps(
+    bench: dict[str, Any], bench_doc: str
+) -> None:
+    first = bench_doc.index("\n## ")
+    assert bench_doc[first:].startswith("\n## Like for like")
+    section = _section(bench_doc, "Like for like")
+    assert "webrtcvad" in section and "Silero" in section  # VAD difference stated
+    assert "JSON" in section and "WebSocket" in section  # same transport stated
+    gateway = {r["n"]: r for r in bench["gateway"]["steps"]}
+    pipecat = {r["n"]: r for r in bench["pipecat"]["steps"]}
+    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| \*\*([\d.]+)x\*\* \|", section, re.M)
+    assert sorted(int(n) for n, *_ in rows) == sorted(set(gateway) & set(pipecat))
+    ratios = []
+    for n, g_cpu, p_cpu, ratio in rows:
+        g, p = gateway[int(n)]["cpu_ms_per_stream_s"], pipecat[int(n)]["cpu_ms_per_stream_s"]
+        assert float(g_cpu) == pytest.approx(g, abs=0.005)
+        assert float(p_cpu) == pytest.approx(p, abs=0.005)
+        assert float(ratio) == pytest.approx(g / p, abs=0.005)
+        ratios.append(g / p)
+    verdict = "missed" if max(ratios) > 0.5 else "within the <= 0.5x target"
+    assert verdict in section
+    if max(ratios) < 1.0:
+        assert "Sonicwire is" in section and "cheaper at every N" in section
+    elif min(ratios) > 1.0:
+        assert "pipecat is" in section and "cheaper at every N" in section
+
+
+def test_target_verdicts_match_the_figures(bench: dict[str, Any], bench_doc: str) -> None:
+    s = bench["summary"]
+    section = _section(bench_doc, "Against the targets")
+    passing = [r["n"] for r in bench["search"]["steps"] if r["pass"]]
+    ref = next(
+        r
+        for r in bench["search"]["steps"]
+        if r["n"] == max(passing) and not r.get("superseded_by_retry")
+    )
+    kernels = bench["kernels"]["cpu_ms_per_stream_s"]
+    expected = {
+        "2x the DSP kernels": ref["cpu_ms_per_stream_s"] <= 2 * kernels,
+        ">= 150 real-time streams": max(passing) >= 150,
+        "above the floor": s["above_floor_ms_per_stream_s"] <= 1.0,
+        "like for like": s["like_for_like_worst_ratio"] <= 0.5,
+        "memory < 1 MB": ref["rss_per_stream_mb"] < 1.0,
+        "idle server < 150 MB": bench["nova_idle"]["nova-sonic"]["rss_mb"] < 150.0,
+    }
+    for label, met in expected.items():
+        row = next(line for line in section.splitlines() if label in line)
+        assert row.rstrip().endswith("| met |" if met else "| missed |"), row
+
+
+def test_capacity_sentences_follow_the_numbers(bench: dict[str, Any], bench_doc: str) -> None:
+    one = max(r["n"] for r in bench["search"]["steps"] if r["pass"])
+    two = max(r["n"] for r in bench["scaling"]["steps"] if r["pass"])
+    sentences = re.findall(r"capacity (?:grows|does not grow|drops)[^.]*", bench_doc)
+    assert sentences, "no capacity sentence in the doc"
+    for sentence in sentences:
+        if two > one:
+            assert sentence.startswith("capacity grows"), sentence
+        elif two == one:
+            assert sentence.startswith("capacity does not grow"), sentence
+        else:
+            assert sentence.startswith("capacity drops"), sentence
+        numbers = [int(x) for x in re.findall(r"\b\d+\b", sentence)]
+        assert numbers[:1] == [one] and two in numbers, sentence
+    # The two-cores figure is a projection and says so.
+    for line in bench_doc.splitlines():
+        if "two whole cores" in line or "2 whole cores" in line:
+            assert "Projection, not measured" in line
+
+
+def test_no_fixed_prose_survives(bench_doc: str) -> None:
+    for stale in ("2-core machine", "~40% of the time", "120-150 streams", "retried_after"):
+        assert stale not in bench_doc
+    soak = (DOCS / "soak.md").read_text()
+    assert "quiet otherwise" not in soak  # the load is reported from the samples instead
+    frontend = (DOCS / "FRONTEND.md").read_text()
+    assert "2 cores shared" not in frontend
+    assert "The targets are met by the front end's output" not in frontend
+
+
+def test_local_engine_says_missed_for_a_missed_target() -> None:
+    report = _json("local.json")
+    latency = report["backend"]["latency_ms"]
+    target, e2e = latency["target_end_to_end"], latency["end_to_end"]
+    doc = (DOCS / "LOCAL_ENGINE.md").read_text()
+    verdict = re.search(r"End to end against the (\d+) ms target: p50 ([\d.]+) ms: (\S+?);", doc)
+    assert verdict, "the end-to-end verdict line is missing"
+    assert int(verdict.group(1)) == target
+    assert float(verdict.group(2)) == pytest.approx(e2e["p50"], abs=0.05)
+    assert verdict.group(3) == ("met" if e2e["p50"] <= target else "**missed**")
+    if e2e["p50"] > target:
+        assert "is reached" not in doc
+
+
+def test_soak_prose_numbers_are_the_json() -> None:
+    soak = _json("soak.json")
+    doc = (DOCS / "soak.md").read_text()
+    c, steady = soak["conversations"], soak["summary"]["steady_state"]
+    assert f"**{c['started']:,}** started" in doc
+    assert f"**RSS {steady['rss_mb_min']:.1f}-{steady['rss_mb_max']:.1f} MB" in doc
+    assert f"slope {steady['rss_slope_mb_per_min']:.2f} MB/min" in doc
+    phases = soak["summary"]["phases"]
+    per_stream = (phases["load-end"]["rss_mb"] - phases["idle-before"]["rss_mb"]) / 100
+    assert f"= {per_stream:.2f} MB per live stream" in doc
+
+
+# --- judging rules, on planted steps --------------------------------------------------------
+
+
+def _step(target: str, **figures: Any) -> dict[str, Any]:
+    base = {
+        "target": target,
+        "n": 10,
+        "processes": 1,
+        "streams_failed": 0,
+        "late_frames": 0,
+        "late_frames_jb60": 0,
+        "gap_frames": 0,
+        "frames_unprocessed": 0,
+        "latency_p99_ms": 2.0,
+        "cores_used": 0.2,
+        "replies": 30,
+        "client_bound": False,
+    }
+    return {**base, **figures}
+
+
+@pytest.mark.parametrize("target", ["sonicwire", "bare-echo", "gateway"])
+def test_unmeasured_p99_fails_a_probed_step(target: str) -> None:
+    ok, reasons = step_passes(_step(target, latency_p99_ms=None))
+    assert not ok
+    assert any("not measured" in r for r in reasons)
+    assert step_passes(_step(target))[0]
+
+
+def test_pipecat_is_judged_without_latency_and_says_so(bench: dict[str, Any]) -> None:
+    assert step_passes(_step("pipecat", latency_p99_ms=None)) == (True, [])
+    assert step_passes(_step("pipecat", late_frames_jb60=3))[0] is False
+    assert any("NOT a criterion" in rule for rule in bench["criteria"]["pipecat"])
+
+
+def test_a_retried_step_keeps_both_tries(bench: dict[str, Any]) -> None:
+    planted = copy.deepcopy(bench)
+    steps = planted["search"]["steps"]
+    second = next(r for r in steps if r["n"] == planted["summary"]["reference_n"])
+    first = copy.deepcopy(second)
+    first.update(
+        attempt=1,
+        superseded_by_retry=True,
+        foreign_cores_used=0.6,
+        latency_p99_ms=25.0,
+    )
+    first["pass"], first["fail_reasons"] = step_passes(first)
+    second.update(attempt=2, first_try_fail_reasons=first["fail_reasons"])
+    second["first_try_foreign_cores_used"] = 0.6
+    steps.insert(steps.index(second), first)
+    planted["summary"] = summarise(planted)
+    assert planted["summary"]["retries"] == [
+        {
+            "n": second["n"],
+            "first_try_fail_reasons": first["fail_reasons"],
+            "first_try_foreign_cores_used": 0.6,
+            "second_try_pass": True,
+        }
+    ]
+    doc = render_benchmarks(planted, IMAGES)
+    assert "(try 1 of 2" in doc and "(try 2 of 2)" in doc
+    assert f"N={second['n']} was measured twice" in doc
+    assert "passed on a second try" in doc
