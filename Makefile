@@ -15,7 +15,8 @@ run: setup
 serve: setup
 	$(VENV)/sonicwire serve
 
-## test: lint, type check, proto lint + generated-code drift, then the test suite
+## test: lint, type check (Python, TypeScript, Go), proto lint + generated-code drift (every
+## language), then the test suite
 test: setup lint typecheck proto-check pytest
 
 lint:
@@ -24,6 +25,8 @@ lint:
 
 typecheck:
 	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
+	tsc -p clients/typescript --noEmit
+	tsc -p clients/typescript/examples
 
 # Breaking-change check (FILE rules) against a baseline that is not the code under test: the last
 # release tag, else the parent of the newest commit that changed proto/ (plus the merge base with

@@ -3,12 +3,19 @@
 #   Debian packages (SpeexDSP, libopus, espeak-ng; sox and ffmpeg as reference codecs for the
 #   codec tests; flite and alsa voice samples for the local engine's evaluation; chromium for
 #   the browser test),
-#   a Python >= 3.12 virtual environment at .venv with pinned packages, and npm tools (buf).
+#   Debian's Go toolchain, protoc plugins and packaged gRPC/protobuf libraries for the Go client,
+#   a Python >= 3.12 virtual environment at .venv with pinned packages, npm tools (buf) and the
+#   TypeScript client's pinned packages (an npm workspace), and the TypeScript client's build.
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core)
+# The Go client (clients/go): no Go module proxy is needed, it builds in GOPATH mode against
+# Debian's packaged libraries (scripts/go). golang-github-golang-protobuf-1-5-dev: without it apt
+# picks the 1.3 package, whose runtime panics on the generated code. About 590 MB installed.
+APT_PACKAGES+=(golang-go protobuf-compiler protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev)
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
@@ -72,12 +79,27 @@ install_npm() {
   local stamp=node_modules/.sonicwire-setup
   local want; want=$(sha256sum package-lock.json | cut -c1-16)
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
-  log "installing npm tools (buf, playwright-core)"
+  log "installing npm tools (buf, playwright-core) and the TypeScript client's packages"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$want" > "$stamp"
+}
+
+build_typescript() {
+  # The Node client runs from its build (clients/typescript/dist, not committed): rebuilt
+  # whenever its sources, its configuration or the installed packages change.
+  local stamp=clients/typescript/dist/.sonicwire-setup
+  local want; want=$(cat package-lock.json clients/typescript/package.json \
+    clients/typescript/tsconfig.json $(find clients/typescript/src -name '*.ts' | sort) |
+    sha256sum | cut -c1-16)
+  if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then return 0; fi
+  log "building the TypeScript client (clients/typescript/dist)"
+  rm -rf clients/typescript/dist
+  node_modules/.bin/tsc -p clients/typescript
   echo "$want" > "$stamp"
 }
 
 install_apt
 install_venv
 install_npm
+build_typescript
 log "ready"
