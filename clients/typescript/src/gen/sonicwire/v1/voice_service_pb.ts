@@ -10,10 +10,14 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sonicwire/v1/voice_service.proto.
  */
 export const file_sonicwire_v1_voice_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBzb25pY3dpcmUvdjEvdm9pY2Vfc2VydmljZS5wcm90bxIMc29uaWN3aXJlLnYxImYKC0F1ZGlvRm9ybWF0Ei0KCGVuY29kaW5nGAEgASgOMhsuc29uaWN3aXJlLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAiABKAUSEAoIY2hhbm5lbHMYAyABKAUinAEKC1ZhZFNldHRpbmdzEicKBmVuZ2luZRgBIAEoDjIXLnNvbmljd2lyZS52MS5WYWRFbmdpbmUSEgoKY29uZmlkZW5jZRgCIAEoAhISCgpzdGFydF9zZWNzGAMgASgCEhEKCXN0b3Bfc2VjcxgEIAEoAhISCgptaW5fdm9sdW1lGAUgASgCEhUKDXNwZWVjaF9wYWRfbXMYBiABKAUiOgoPQmFyZ2VJblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhUKDW1pbl9zcGVlY2hfbXMYAiABKAUiPQoYRWNob0NhbmNlbGxhdGlvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEg8KB3RhaWxfbXMYAiABKAUiTgoYTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhMKC3N1cHByZXNzX2RiGAIgASgFEgsKA2FnYxgDIAEoCCKSAQoRSW5mZXJlbmNlU2V0dGluZ3MSEgoKbWF4X3Rva2VucxgBIAEoBRITCgt0ZW1wZXJhdHVyZRgCIAEoAhINCgV0b3BfcBgDIAEoAhJFChdlbmRwb2ludGluZ19zZW5zaXRpdml0eRgEIAEoDjIkLnNvbmljd2lyZS52MS5FbmRwb2ludGluZ1NlbnNpdGl2aXR5ImcKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSHgoWcGFyYW1ldGVyc19qc29uX3NjaGVtYRgDIAEoCRISCgp0aW1lb3V0X21zGAQgASgFIpAECg1TZXNzaW9uQ29uZmlnEi8KDGlucHV0X2Zvcm1hdBgBIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb0Zvcm1hdBIwCg1vdXRwdXRfZm9ybWF0GAIgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvRm9ybWF0Eg0KBXZvaWNlGAMgASgJEhUKDXN5c3RlbV9wcm9tcHQYBCABKAkSJgoDdmFkGAUgASgLMhkuc29uaWN3aXJlLnYxLlZhZFNldHRpbmdzEi8KCGJhcmdlX2luGAYgASgLMh0uc29uaWN3aXJlLnYxLkJhcmdlSW5TZXR0aW5ncxJBChFlY2hvX2NhbmNlbGxhdGlvbhgHIAEoCzImLnNvbmljd2lyZS52MS5FY2hvQ2FuY2VsbGF0aW9uU2V0dGluZ3MSQQoRbm9pc2Vfc3VwcHJlc3Npb24YCCABKAsyJi5zb25pY3dpcmUudjEuTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEjIKCWluZmVyZW5jZRgJIAEoCzIfLnNvbmljd2lyZS52MS5JbmZlcmVuY2VTZXR0aW5ncxIyCgxjbGllbnRfdG9vbHMYCiADKAsyHC5zb25pY3dpcmUudjEuVG9vbERlZmluaXRpb24SFAoMc2VydmVyX3Rvb2xzGAsgAygJEhkKEXJlc3VtZV9zZXNzaW9uX2lkGAwgASgJIhsKCkF1ZGlvSW5wdXQSDQoFYXVkaW8YASABKAwiGQoJVGV4dElucHV0EgwKBHRleHQYASABKAkiRQoKVG9vbFJlc3VsdBIUCgx0b29sX2NhbGxfaWQYASABKAkSDwoHY29udGVudBgCIAEoCRIQCghpc19lcnJvchgDIAEoCCI0Cg5QbGF5YmFja1VwZGF0ZRIPCgd0dXJuX2lkGAEgASgJEhEKCXBsYXllZF9tcxgCIAEoAyKCAgoPQ29udmVyc2VSZXF1ZXN0Ei0KBmNvbmZpZxgBIAEoCzIbLnNvbmljd2lyZS52MS5TZXNzaW9uQ29uZmlnSAASKQoFYXVkaW8YAiABKAsyGC5zb25pY3dpcmUudjEuQXVkaW9JbnB1dEgAEicKBHRleHQYAyABKAsyFy5zb25pY3dpcmUudjEuVGV4dElucHV0SAASLwoLdG9vbF9yZXN1bHQYBCABKAsyGC5zb25pY3dpcmUudjEuVG9vbFJlc3VsdEgAEjAKCHBsYXliYWNrGAUgASgLMhwuc29uaWN3aXJlLnYxLlBsYXliYWNrVXBkYXRlSABCCQoHcmVxdWVzdCJpCg1TZXNzaW9uTGltaXRzEh0KFW1heF9hdWRpb19jaHVua19ieXRlcxgBIAEoBRIbChNtYXhfc2Vzc2lvbl9zZWNvbmRzGAIgASgFEhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAMgASgFIp4BCg5TZXNzaW9uU3RhcnRlZBISCgpzZXNzaW9uX2lkGAEgASgJEisKBmNvbmZpZxgCIAEoCzIbLnNvbmljd2lyZS52MS5TZXNzaW9uQ29uZmlnEg8KB2JhY2tlbmQYAyABKAkSKwoGbGltaXRzGAQgASgLMhsuc29uaWN3aXJlLnYxLlNlc3Npb25MaW1pdHMSDQoFdG9vbHMYBSADKAkiQAoLQXVkaW9PdXRwdXQSDQoFYXVkaW8YASABKAwSDwoHdHVybl9pZBgCIAEoCRIRCglvZmZzZXRfbXMYAyABKAMiXAoKVHJhbnNjcmlwdBIgCgRyb2xlGAEgASgOMhIuc29uaWN3aXJlLnYxLlJvbGUSDAoEdGV4dBgCIAEoCRINCgVmaW5hbBgDIAEoCBIPCgd0dXJuX2lkGAQgASgJIlMKDlNwZWVjaEFjdGl2aXR5Ei4KBGtpbmQYASABKA4yIC5zb25pY3dpcmUudjEuU3BlZWNoQWN0aXZpdHlLaW5kEhEKCW9mZnNldF9tcxgCIAEoAyJkCgxJbnRlcnJ1cHRpb24SDwoHdHVybl9pZBgBIAEoCRIRCglwbGF5ZWRfbXMYAiABKAMSMAoGc291cmNlGAMgASgOMiAuc29uaWN3aXJlLnYxLkludGVycnVwdGlvblNvdXJjZSJ7CghUb29sQ2FsbBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJEiwKCGV4ZWN1dG9yGAQgASgOMhouc29uaWN3aXJlLnYxLlRvb2xFeGVjdXRvchIPCgd0dXJuX2lkGAUgASgJIn4KDlRvb2xDYWxsUmVzdWx0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKAoGc3RhdHVzGAMgASgOMhguc29uaWN3aXJlLnYxLlRvb2xTdGF0dXMSEwoLcmVzdWx0X2pzb24YBCABKAkSEwoLZHVyYXRpb25fbXMYBSABKAMiTgoLVHVybkxhdGVuY3kSFgoOZmlyc3RfYXVkaW9fbXMYASABKAMSFQoNdHJhbnNjcmlwdF9tcxgCIAEoAxIQCgh0b29sc19tcxgDIAEoAyKMAQoMVHVybkNvbXBsZXRlEg8KB3R1cm5faWQYASABKAkSLQoLc3RvcF9yZWFzb24YAiABKA4yGC5zb25pY3dpcmUudjEuU3RvcFJlYXNvbhIqCgdsYXRlbmN5GAMgASgLMhkuc29uaWN3aXJlLnYxLlR1cm5MYXRlbmN5EhAKCGF1ZGlvX21zGAQgASgDIkoKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhQKDHRvdGFsX3Rva2VucxgDIAEoAyItCglHb2luZ0F3YXkSDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlX21zGAIgASgDIioKB1dhcm5pbmcSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuwQKEENvbnZlcnNlUmVzcG9uc2USNwoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhwuc29uaWN3aXJlLnYxLlNlc3Npb25TdGFydGVkSAASKgoFYXVkaW8YAiABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9PdXRwdXRIABIuCgp0cmFuc2NyaXB0GAMgASgLMhguc29uaWN3aXJlLnYxLlRyYW5zY3JpcHRIABI3Cg9zcGVlY2hfYWN0aXZpdHkYBCABKAsyHC5zb25pY3dpcmUudjEuU3BlZWNoQWN0aXZpdHlIABIyCgxpbnRlcnJ1cHRpb24YBSABKAsyGi5zb25pY3dpcmUudjEuSW50ZXJydXB0aW9uSAASKwoJdG9vbF9jYWxsGAYgASgLMhYuc29uaWN3aXJlLnYxLlRvb2xDYWxsSAASOAoQdG9vbF9jYWxsX3Jlc3VsdBgHIAEoCzIcLnNvbmljd2lyZS52MS5Ub29sQ2FsbFJlc3VsdEgAEjMKDXR1cm5fY29tcGxldGUYCCABKAsyGi5zb25pY3dpcmUudjEuVHVybkNvbXBsZXRlSAASJAoFdXNhZ2UYCSABKAsyEy5zb25pY3dpcmUudjEuVXNhZ2VIABItCgpnb2luZ19hd2F5GAogASgLMhcuc29uaWN3aXJlLnYxLkdvaW5nQXdheUgAEigKB3dhcm5pbmcYCyABKAsyFS5zb25pY3dpcmUudjEuV2FybmluZ0gAQgoKCHJlc3BvbnNlIiQKEUxpc3RWb2ljZXNSZXF1ZXN0Eg8KB2JhY2tlbmQYASABKAkiTAoFVm9pY2USCgoCaWQYASABKAkSFQoNbGFuZ3VhZ2VfY29kZRgCIAEoCRIPCgdiYWNrZW5kGAMgASgJEg8KB2RlZmF1bHQYBCABKAgiOQoSTGlzdFZvaWNlc1Jlc3BvbnNlEiMKBnZvaWNlcxgBIAMoCzITLnNvbmljd2lyZS52MS5Wb2ljZSISChBMaXN0VG9vbHNSZXF1ZXN0IkkKBFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIeChZwYXJhbWV0ZXJzX2pzb25fc2NoZW1hGAMgASgJIjYKEUxpc3RUb29sc1Jlc3BvbnNlEiEKBXRvb2xzGAEgAygLMhIuc29uaWN3aXJlLnYxLlRvb2wqTQoNQXVkaW9FbmNvZGluZxIeChpBVURJT19FTkNPRElOR19VTlNQRUNJRklFRBAAEhwKGEFVRElPX0VOQ09ESU5HX1BDTV9TMTZMRRABKlUKCVZhZEVuZ2luZRIaChZWQURfRU5HSU5FX1VOU1BFQ0lGSUVEEAASFQoRVkFEX0VOR0lORV9XRUJSVEMQARIVChFWQURfRU5HSU5FX1NJTEVSTxACKqgBChZFbmRwb2ludGluZ1NlbnNpdGl2aXR5EicKI0VORFBPSU5USU5HX1NFTlNJVElWSVRZX1VOU1BFQ0lGSUVEEAASIAocRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfSElHSBABEiIKHkVORFBPSU5USU5HX1NFTlNJVElWSVRZX01FRElVTRACEh8KG0VORFBPSU5USU5HX1NFTlNJVElWSVRZX0xPVxADKj8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg0KCVJPTEVfVVNFUhABEhIKDlJPTEVfQVNTSVNUQU5UEAIqfgoSU3BlZWNoQWN0aXZpdHlLaW5kEiQKIFNQRUVDSF9BQ1RJVklUWV9LSU5EX1VOU1BFQ0lGSUVEEAASIAocU1BFRUNIX0FDVElWSVRZX0tJTkRfU1RBUlRFRBABEiAKHFNQRUVDSF9BQ1RJVklUWV9LSU5EX1NUT1BQRUQQAiqgAQoSSW50ZXJydXB0aW9uU291cmNlEiMKH0lOVEVSUlVQVElPTl9TT1VSQ0VfVU5TUEVDSUZJRUQQABIgChxJTlRFUlJVUFRJT05fU09VUkNFX0JBUkdFX0lOEAESHwobSU5URVJSVVBUSU9OX1NPVVJDRV9CQUNLRU5EEAISIgoeSU5URVJSVVBUSU9OX1NPVVJDRV9URVhUX0lOUFVUEAMqYQoMVG9vbEV4ZWN1dG9yEh0KGVRPT0xfRVhFQ1VUT1JfVU5TUEVDSUZJRUQQABIYChRUT09MX0VYRUNVVE9SX1NFUlZFUhABEhgKFFRPT0xfRVhFQ1VUT1JfQ0xJRU5UEAIqyQEKClRvb2xTdGF0dXMSGwoXVE9PTF9TVEFUVVNfVU5TUEVDSUZJRUQQABISCg5UT09MX1NUQVRVU19PSxABEhUKEVRPT0xfU1RBVFVTX0VSUk9SEAISIQodVE9PTF9TVEFUVVNfSU5WQUxJRF9BUkdVTUVOVFMQAxIXChNUT09MX1NUQVRVU19USU1FT1VUEAQSGQoVVE9PTF9TVEFUVVNfQ0FOQ0VMTEVEEAUSHAoYVE9PTF9TVEFUVVNfVU5LTk9XTl9UT09MEAYqkQEKClN0b3BSZWFzb24SGwoXU1RPUF9SRUFTT05fVU5TUEVDSUZJRUQQABIYChRTVE9QX1JFQVNPTl9FTkRfVFVSThABEhsKF1NUT1BfUkVBU09OX0lOVEVSUlVQVEVEEAISGAoUU1RPUF9SRUFTT05fVE9PTF9VU0UQAxIVChFTVE9QX1JFQVNPTl9FUlJPUhAEMvwBCgxWb2ljZVNlcnZpY2USTQoIQ29udmVyc2USHS5zb25pY3dpcmUudjEuQ29udmVyc2VSZXF1ZXN0Gh4uc29uaWN3aXJlLnYxLkNvbnZlcnNlUmVzcG9uc2UoATABEk8KCkxpc3RWb2ljZXMSHy5zb25pY3dpcmUudjEuTGlzdFZvaWNlc1JlcXVlc3QaIC5zb25pY3dpcmUudjEuTGlzdFZvaWNlc1Jlc3BvbnNlEkwKCUxpc3RUb29scxIeLnNvbmljd2lyZS52MS5MaXN0VG9vbHNSZXF1ZXN0Gh8uc29uaWN3aXJlLnYxLkxpc3RUb29sc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiBzb25pY3dpcmUvdjEvdm9pY2Vfc2VydmljZS5wcm90bxIMc29uaWN3aXJlLnYxImYKC0F1ZGlvRm9ybWF0Ei0KCGVuY29kaW5nGAEgASgOMhsuc29uaWN3aXJlLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAiABKAUSEAoIY2hhbm5lbHMYAyABKAUinAEKC1ZhZFNldHRpbmdzEicKBmVuZ2luZRgBIAEoDjIXLnNvbmljd2lyZS52MS5WYWRFbmdpbmUSEgoKY29uZmlkZW5jZRgCIAEoAhISCgpzdGFydF9zZWNzGAMgASgCEhEKCXN0b3Bfc2VjcxgEIAEoAhISCgptaW5fdm9sdW1lGAUgASgCEhUKDXNwZWVjaF9wYWRfbXMYBiABKAUiOgoPQmFyZ2VJblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhUKDW1pbl9zcGVlY2hfbXMYAiABKAUiPQoYRWNob0NhbmNlbGxhdGlvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEg8KB3RhaWxfbXMYAiABKAUiTgoYTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhMKC3N1cHByZXNzX2RiGAIgASgFEgsKA2FnYxgDIAEoCCKSAQoRSW5mZXJlbmNlU2V0dGluZ3MSEgoKbWF4X3Rva2VucxgBIAEoBRITCgt0ZW1wZXJhdHVyZRgCIAEoAhINCgV0b3BfcBgDIAEoAhJFChdlbmRwb2ludGluZ19zZW5zaXRpdml0eRgEIAEoDjIkLnNvbmljd2lyZS52MS5FbmRwb2ludGluZ1NlbnNpdGl2aXR5ImcKDlRvb2xEZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSHgoWcGFyYW1ldGVyc19qc29uX3NjaGVtYRgDIAEoCRISCgp0aW1lb3V0X21zGAQgASgFIqMECg1TZXNzaW9uQ29uZmlnEi8KDGlucHV0X2Zvcm1hdBgBIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb0Zvcm1hdBIwCg1vdXRwdXRfZm9ybWF0GAIgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvRm9ybWF0Eg0KBXZvaWNlGAMgASgJEhUKDXN5c3RlbV9wcm9tcHQYBCABKAkSJgoDdmFkGAUgASgLMhkuc29uaWN3aXJlLnYxLlZhZFNldHRpbmdzEi8KCGJhcmdlX2luGAYgASgLMh0uc29uaWN3aXJlLnYxLkJhcmdlSW5TZXR0aW5ncxJBChFlY2hvX2NhbmNlbGxhdGlvbhgHIAEoCzImLnNvbmljd2lyZS52MS5FY2hvQ2FuY2VsbGF0aW9uU2V0dGluZ3MSQQoRbm9pc2Vfc3VwcHJlc3Npb24YCCABKAsyJi5zb25pY3dpcmUudjEuTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEjIKCWluZmVyZW5jZRgJIAEoCzIfLnNvbmljd2lyZS52MS5JbmZlcmVuY2VTZXR0aW5ncxIyCgxjbGllbnRfdG9vbHMYCiADKAsyHC5zb25pY3dpcmUudjEuVG9vbERlZmluaXRpb24SFAoMc2VydmVyX3Rvb2xzGAsgAygJEhkKEXJlc3VtZV9zZXNzaW9uX2lkGAwgASgJEhEKCXRpbWVfem9uZRgoIAEoCSIbCgpBdWRpb0lucHV0Eg0KBWF1ZGlvGAEgASgMIhkKCVRleHRJbnB1dBIMCgR0ZXh0GAEgASgJIkUKClRvb2xSZXN1bHQSFAoMdG9vbF9jYWxsX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgiNAoOUGxheWJhY2tVcGRhdGUSDwoHdHVybl9pZBgBIAEoCRIRCglwbGF5ZWRfbXMYAiABKAMiggIKD0NvbnZlcnNlUmVxdWVzdBItCgZjb25maWcYASABKAsyGy5zb25pY3dpcmUudjEuU2Vzc2lvbkNvbmZpZ0gAEikKBWF1ZGlvGAIgASgLMhguc29uaWN3aXJlLnYxLkF1ZGlvSW5wdXRIABInCgR0ZXh0GAMgASgLMhcuc29uaWN3aXJlLnYxLlRleHRJbnB1dEgAEi8KC3Rvb2xfcmVzdWx0GAQgASgLMhguc29uaWN3aXJlLnYxLlRvb2xSZXN1bHRIABIwCghwbGF5YmFjaxgFIAEoCzIcLnNvbmljd2lyZS52MS5QbGF5YmFja1VwZGF0ZUgAQgkKB3JlcXVlc3QiaQoNU2Vzc2lvbkxpbWl0cxIdChVtYXhfYXVkaW9fY2h1bmtfYnl0ZXMYASABKAUSGwoTbWF4X3Nlc3Npb25fc2Vjb25kcxgCIAEoBRIcChRpZGxlX3RpbWVvdXRfc2Vjb25kcxgDIAEoBSLLAQoOU2Vzc2lvblN0YXJ0ZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIrCgZjb25maWcYAiABKAsyGy5zb25pY3dpcmUudjEuU2Vzc2lvbkNvbmZpZxIPCgdiYWNrZW5kGAMgASgJEisKBmxpbWl0cxgEIAEoCzIbLnNvbmljd2lyZS52MS5TZXNzaW9uTGltaXRzEg0KBXRvb2xzGAUgAygJEisKCmF1ZGlvX3BhdGgYCiABKAsyFy5zb25pY3dpcmUudjEuQXVkaW9QYXRoIsoBCglBdWRpb1BhdGgSLwoMaW5wdXRfZm9ybWF0GAEgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvRm9ybWF0EjAKDW91dHB1dF9mb3JtYXQYAiABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9Gb3JtYXQSGAoQb3V0cHV0X3BhY2tldF9tcxgDIAEoBRIdChVtYXhfaW5wdXRfY2h1bmtfYnl0ZXMYBCABKAUSIQoZcHJvY2Vzc2luZ19zYW1wbGVfcmF0ZV9oehgFIAEoBSKYAQoUU3VwcG9ydGVkQXVkaW9Gb3JtYXQSLQoIZW5jb2RpbmcYASABKA4yGy5zb25pY3dpcmUudjEuQXVkaW9FbmNvZGluZxIXCg9zYW1wbGVfcmF0ZXNfaHoYAiADKAUSHgoWZGVmYXVsdF9zYW1wbGVfcmF0ZV9oehgDIAEoBRIYChBvdXRwdXRfcGFja2V0X21zGAQgASgFIkAKC0F1ZGlvT3V0cHV0Eg0KBWF1ZGlvGAEgASgMEg8KB3R1cm5faWQYAiABKAkSEQoJb2Zmc2V0X21zGAMgASgDIlwKClRyYW5zY3JpcHQSIAoEcm9sZRgBIAEoDjISLnNvbmljd2lyZS52MS5Sb2xlEgwKBHRleHQYAiABKAkSDQoFZmluYWwYAyABKAgSDwoHdHVybl9pZBgEIAEoCSJTCg5TcGVlY2hBY3Rpdml0eRIuCgRraW5kGAEgASgOMiAuc29uaWN3aXJlLnYxLlNwZWVjaEFjdGl2aXR5S2luZBIRCglvZmZzZXRfbXMYAiABKAMiZAoMSW50ZXJydXB0aW9uEg8KB3R1cm5faWQYASABKAkSEQoJcGxheWVkX21zGAIgASgDEjAKBnNvdXJjZRgDIAEoDjIgLnNvbmljd2lyZS52MS5JbnRlcnJ1cHRpb25Tb3VyY2UiewoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIWCg5hcmd1bWVudHNfanNvbhgDIAEoCRIsCghleGVjdXRvchgEIAEoDjIaLnNvbmljd2lyZS52MS5Ub29sRXhlY3V0b3ISDwoHdHVybl9pZBgFIAEoCSJ+Cg5Ub29sQ2FsbFJlc3VsdBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEigKBnN0YXR1cxgDIAEoDjIYLnNvbmljd2lyZS52MS5Ub29sU3RhdHVzEhMKC3Jlc3VsdF9qc29uGAQgASgJEhMKC2R1cmF0aW9uX21zGAUgASgDIk4KC1R1cm5MYXRlbmN5EhYKDmZpcnN0X2F1ZGlvX21zGAEgASgDEhUKDXRyYW5zY3JpcHRfbXMYAiABKAMSEAoIdG9vbHNfbXMYAyABKAMijAEKDFR1cm5Db21wbGV0ZRIPCgd0dXJuX2lkGAEgASgJEi0KC3N0b3BfcmVhc29uGAIgASgOMhguc29uaWN3aXJlLnYxLlN0b3BSZWFzb24SKgoHbGF0ZW5jeRgDIAEoCzIZLnNvbmljd2lyZS52MS5UdXJuTGF0ZW5jeRIQCghhdWRpb19tcxgEIAEoAyJKCgVVc2FnZRIUCgxpbnB1dF90b2tlbnMYASABKAMSFQoNb3V0cHV0X3Rva2VucxgCIAEoAxIUCgx0b3RhbF90b2tlbnMYAyABKAMiLQoJR29pbmdBd2F5Eg4KBnJlYXNvbhgBIAEoCRIQCghncmFjZV9tcxgCIAEoAyIqCgdXYXJuaW5nEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIrsEChBDb252ZXJzZVJlc3BvbnNlEjcKD3Nlc3Npb25fc3RhcnRlZBgBIAEoCzIcLnNvbmljd2lyZS52MS5TZXNzaW9uU3RhcnRlZEgAEioKBWF1ZGlvGAIgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvT3V0cHV0SAASLgoKdHJhbnNjcmlwdBgDIAEoCzIYLnNvbmljd2lyZS52MS5UcmFuc2NyaXB0SAASNwoPc3BlZWNoX2FjdGl2aXR5GAQgASgLMhwuc29uaWN3aXJlLnYxLlNwZWVjaEFjdGl2aXR5SAASMgoMaW50ZXJydXB0aW9uGAUgASgLMhouc29uaWN3aXJlLnYxLkludGVycnVwdGlvbkgAEisKCXRvb2xfY2FsbBgGIAEoCzIWLnNvbmljd2lyZS52MS5Ub29sQ2FsbEgAEjgKEHRvb2xfY2FsbF9yZXN1bHQYByABKAsyHC5zb25pY3dpcmUudjEuVG9vbENhbGxSZXN1bHRIABIzCg10dXJuX2NvbXBsZXRlGAggASgLMhouc29uaWN3aXJlLnYxLlR1cm5Db21wbGV0ZUgAEiQKBXVzYWdlGAkgASgLMhMuc29uaWN3aXJlLnYxLlVzYWdlSAASLQoKZ29pbmdfYXdheRgKIAEoCzIXLnNvbmljd2lyZS52MS5Hb2luZ0F3YXlIABIoCgd3YXJuaW5nGAsgASgLMhUuc29uaWN3aXJlLnYxLldhcm5pbmdIAEIKCghyZXNwb25zZSIkChFMaXN0Vm9pY2VzUmVxdWVzdBIPCgdiYWNrZW5kGAEgASgJIkwKBVZvaWNlEgoKAmlkGAEgASgJEhUKDWxhbmd1YWdlX2NvZGUYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIPCgdkZWZhdWx0GAQgASgIInQKEkxpc3RWb2ljZXNSZXNwb25zZRIjCgZ2b2ljZXMYASADKAsyEy5zb25pY3dpcmUudjEuVm9pY2USOQoNYXVkaW9fZm9ybWF0cxgKIAMoCzIiLnNvbmljd2lyZS52MS5TdXBwb3J0ZWRBdWRpb0Zvcm1hdCISChBMaXN0VG9vbHNSZXF1ZXN0IkkKBFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIeChZwYXJhbWV0ZXJzX2pzb25fc2NoZW1hGAMgASgJIjYKEUxpc3RUb29sc1Jlc3BvbnNlEiEKBXRvb2xzGAEgAygLMhIuc29uaWN3aXJlLnYxLlRvb2wqmQEKDUF1ZGlvRW5jb2RpbmcSHgoaQVVESU9fRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIcChhBVURJT19FTkNPRElOR19QQ01fUzE2TEUQARIYChRBVURJT19FTkNPRElOR19NVUxBVxACEhcKE0FVRElPX0VOQ09ESU5HX0FMQVcQAxIXChNBVURJT19FTkNPRElOR19PUFVTEAQqVQoJVmFkRW5naW5lEhoKFlZBRF9FTkdJTkVfVU5TUEVDSUZJRUQQABIVChFWQURfRU5HSU5FX1dFQlJUQxABEhUKEVZBRF9FTkdJTkVfU0lMRVJPEAIqqAEKFkVuZHBvaW50aW5nU2Vuc2l0aXZpdHkSJwojRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfVU5TUEVDSUZJRUQQABIgChxFTkRQT0lOVElOR19TRU5TSVRJVklUWV9ISUdIEAESIgoeRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfTUVESVVNEAISHwobRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfTE9XEAMqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAip+ChJTcGVlY2hBY3Rpdml0eUtpbmQSJAogU1BFRUNIX0FDVElWSVRZX0tJTkRfVU5TUEVDSUZJRUQQABIgChxTUEVFQ0hfQUNUSVZJVFlfS0lORF9TVEFSVEVEEAESIAocU1BFRUNIX0FDVElWSVRZX0tJTkRfU1RPUFBFRBACKqABChJJbnRlcnJ1cHRpb25Tb3VyY2USIwofSU5URVJSVVBUSU9OX1NPVVJDRV9VTlNQRUNJRklFRBAAEiAKHElOVEVSUlVQVElPTl9TT1VSQ0VfQkFSR0VfSU4QARIfChtJTlRFUlJVUFRJT05fU09VUkNFX0JBQ0tFTkQQAhIiCh5JTlRFUlJVUFRJT05fU09VUkNFX1RFWFRfSU5QVVQQAyphCgxUb29sRXhlY3V0b3ISHQoZVE9PTF9FWEVDVVRPUl9VTlNQRUNJRklFRBAAEhgKFFRPT0xfRVhFQ1VUT1JfU0VSVkVSEAESGAoUVE9PTF9FWEVDVVRPUl9DTElFTlQQAirJAQoKVG9vbFN0YXR1cxIbChdUT09MX1NUQVRVU19VTlNQRUNJRklFRBAAEhIKDlRPT0xfU1RBVFVTX09LEAESFQoRVE9PTF9TVEFUVVNfRVJST1IQAhIhCh1UT09MX1NUQVRVU19JTlZBTElEX0FSR1VNRU5UUxADEhcKE1RPT0xfU1RBVFVTX1RJTUVPVVQQBBIZChVUT09MX1NUQVRVU19DQU5DRUxMRUQQBRIcChhUT09MX1NUQVRVU19VTktOT1dOX1RPT0wQBiqRAQoKU3RvcFJlYXNvbhIbChdTVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFFNUT1BfUkVBU09OX0VORF9UVVJOEAESGwoXU1RPUF9SRUFTT05fSU5URVJSVVBURUQQAhIYChRTVE9QX1JFQVNPTl9UT09MX1VTRRADEhUKEVNUT1BfUkVBU09OX0VSUk9SEAQy/AEKDFZvaWNlU2VydmljZRJNCghDb252ZXJzZRIdLnNvbmljd2lyZS52MS5Db252ZXJzZVJlcXVlc3QaHi5zb25pY3dpcmUudjEuQ29udmVyc2VSZXNwb25zZSgBMAESTwoKTGlzdFZvaWNlcxIfLnNvbmljd2lyZS52MS5MaXN0Vm9pY2VzUmVxdWVzdBogLnNvbmljd2lyZS52MS5MaXN0Vm9pY2VzUmVzcG9uc2USTAoJTGlzdFRvb2xzEh4uc29uaWN3aXJlLnYxLkxpc3RUb29sc1JlcXVlc3QaHy5zb25pY3dpcmUudjEuTGlzdFRvb2xzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
- * AudioFormat describes raw audio on the stream.
+ * AudioFormat describes the audio on the stream.
+ *
+ * Supported combinations: PCM_S16LE at 8000, 16000, 24000 or 48000 Hz; MULAW and ALAW at
+ * 8000 Hz; OPUS at 16000 or 48000 Hz. Anything else ends the stream with INVALID_ARGUMENT and
+ * the reason `AUDIO_FORMAT_UNSUPPORTED`. `ListVoicesResponse.audio_formats` lists them too.
  *
  * @generated from message sonicwire.v1.AudioFormat
  */
@@ -26,7 +30,8 @@ export type AudioFormat = Message<"sonicwire.v1.AudioFormat"> & {
   encoding: AudioEncoding;
 
   /**
-   * Samples per second: 8000, 16000, 24000 or 48000; 0 means 16000.
+   * Samples per second; 0 means the encoding's default: 16000 for PCM_S16LE, 8000 for MULAW
+   * and ALAW, 48000 for OPUS.
    *
    * @generated from field: int32 sample_rate_hz = 2;
    */
@@ -367,6 +372,14 @@ export type SessionConfig = Message<"sonicwire.v1.SessionConfig"> & {
    * @generated from field: string resume_session_id = 12;
    */
   resumeSessionId: string;
+
+  /**
+   * The user's IANA time zone, e.g. "Europe/Paris", given to tools as context: `get_date_time`
+   * answers in it when the model names no zone. Empty means the server's default zone.
+   *
+   * @generated from field: string time_zone = 40;
+   */
+  timeZone: string;
 };
 
 /**
@@ -622,6 +635,14 @@ export type SessionStarted = Message<"sonicwire.v1.SessionStarted"> & {
    * @generated from field: repeated string tools = 5;
    */
   tools: string[];
+
+  /**
+   * How the session's audio is carried and processed: the effective wire formats (also in
+   * `config`), the packet size of encoded output and the front end's processing rate.
+   *
+   * @generated from field: sonicwire.v1.AudioPath audio_path = 10;
+   */
+  audioPath?: AudioPath | undefined;
 };
 
 /**
@@ -630,6 +651,102 @@ export type SessionStarted = Message<"sonicwire.v1.SessionStarted"> & {
  */
 export const SessionStartedSchema: GenMessage<SessionStarted> = /*@__PURE__*/
   messageDesc(file_sonicwire_v1_voice_service, 14);
+
+/**
+ * AudioPath states the effective audio formats of a session. Encoded audio (G.711, Opus) is
+ * decoded and encoded at the edge of the server's front end; the front end itself processes
+ * 16-bit PCM at `processing_sample_rate_hz`.
+ *
+ * @generated from message sonicwire.v1.AudioPath
+ */
+export type AudioPath = Message<"sonicwire.v1.AudioPath"> & {
+  /**
+   * The format of `AudioInput.audio`, defaults filled in.
+   *
+   * @generated from field: sonicwire.v1.AudioFormat input_format = 1;
+   */
+  inputFormat?: AudioFormat | undefined;
+
+  /**
+   * The format of `AudioOutput.audio`, defaults filled in.
+   *
+   * @generated from field: sonicwire.v1.AudioFormat output_format = 2;
+   */
+  outputFormat?: AudioFormat | undefined;
+
+  /**
+   * Duration of every `AudioOutput` packet in milliseconds for packetised encodings (20 for
+   * OPUS); 0 for sample encodings, whose chunks follow the server's pacing (multiples of 20 ms,
+   * a shorter last chunk per turn).
+   *
+   * @generated from field: int32 output_packet_ms = 3;
+   */
+  outputPacketMs: number;
+
+  /**
+   * Largest accepted `AudioInput.audio` in this session's input encoding, in bytes.
+   *
+   * @generated from field: int32 max_input_chunk_bytes = 4;
+   */
+  maxInputChunkBytes: number;
+
+  /**
+   * Sample rate of the 16-bit PCM the front end (echo cancellation, noise suppression, VAD)
+   * works on: input audio is decoded and resampled to it.
+   *
+   * @generated from field: int32 processing_sample_rate_hz = 5;
+   */
+  processingSampleRateHz: number;
+};
+
+/**
+ * Describes the message sonicwire.v1.AudioPath.
+ * Use `create(AudioPathSchema)` to create a new message.
+ */
+export const AudioPathSchema: GenMessage<AudioPath> = /*@__PURE__*/
+  messageDesc(file_sonicwire_v1_voice_service, 15);
+
+/**
+ * SupportedAudioFormat is one audio encoding the server accepts and the rates it takes.
+ *
+ * @generated from message sonicwire.v1.SupportedAudioFormat
+ */
+export type SupportedAudioFormat = Message<"sonicwire.v1.SupportedAudioFormat"> & {
+  /**
+   * The encoding.
+   *
+   * @generated from field: sonicwire.v1.AudioEncoding encoding = 1;
+   */
+  encoding: AudioEncoding;
+
+  /**
+   * Accepted values of `AudioFormat.sample_rate_hz` for it (input and output alike).
+   *
+   * @generated from field: repeated int32 sample_rates_hz = 2;
+   */
+  sampleRatesHz: number[];
+
+  /**
+   * The rate used when `AudioFormat.sample_rate_hz` is 0.
+   *
+   * @generated from field: int32 default_sample_rate_hz = 3;
+   */
+  defaultSampleRateHz: number;
+
+  /**
+   * Duration of every output packet in milliseconds for packetised encodings; 0 otherwise.
+   *
+   * @generated from field: int32 output_packet_ms = 4;
+   */
+  outputPacketMs: number;
+};
+
+/**
+ * Describes the message sonicwire.v1.SupportedAudioFormat.
+ * Use `create(SupportedAudioFormatSchema)` to create a new message.
+ */
+export const SupportedAudioFormatSchema: GenMessage<SupportedAudioFormat> = /*@__PURE__*/
+  messageDesc(file_sonicwire_v1_voice_service, 16);
 
 /**
  * AudioOutput carries assistant audio, paced at about real time.
@@ -664,7 +781,7 @@ export type AudioOutput = Message<"sonicwire.v1.AudioOutput"> & {
  * Use `create(AudioOutputSchema)` to create a new message.
  */
 export const AudioOutputSchema: GenMessage<AudioOutput> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 15);
+  messageDesc(file_sonicwire_v1_voice_service, 17);
 
 /**
  * Transcript carries recognised user speech or assistant text.
@@ -706,7 +823,7 @@ export type Transcript = Message<"sonicwire.v1.Transcript"> & {
  * Use `create(TranscriptSchema)` to create a new message.
  */
 export const TranscriptSchema: GenMessage<Transcript> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 16);
+  messageDesc(file_sonicwire_v1_voice_service, 18);
 
 /**
  * SpeechActivity reports user speech detected on the cleaned microphone signal.
@@ -734,7 +851,7 @@ export type SpeechActivity = Message<"sonicwire.v1.SpeechActivity"> & {
  * Use `create(SpeechActivitySchema)` to create a new message.
  */
 export const SpeechActivitySchema: GenMessage<SpeechActivity> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 17);
+  messageDesc(file_sonicwire_v1_voice_service, 19);
 
 /**
  * Interruption tells the client to stop playback of the turn now and drop buffered audio.
@@ -769,7 +886,7 @@ export type Interruption = Message<"sonicwire.v1.Interruption"> & {
  * Use `create(InterruptionSchema)` to create a new message.
  */
 export const InterruptionSchema: GenMessage<Interruption> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 18);
+  messageDesc(file_sonicwire_v1_voice_service, 20);
 
 /**
  * ToolCall reports that the model called a tool.
@@ -818,7 +935,7 @@ export type ToolCall = Message<"sonicwire.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 19);
+  messageDesc(file_sonicwire_v1_voice_service, 21);
 
 /**
  * ToolCallResult reports the outcome of a tool call, as given to the model.
@@ -867,7 +984,7 @@ export type ToolCallResult = Message<"sonicwire.v1.ToolCallResult"> & {
  * Use `create(ToolCallResultSchema)` to create a new message.
  */
 export const ToolCallResultSchema: GenMessage<ToolCallResult> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 20);
+  messageDesc(file_sonicwire_v1_voice_service, 22);
 
 /**
  * TurnLatency holds latency figures of one turn, in milliseconds; 0 when not measured.
@@ -902,7 +1019,7 @@ export type TurnLatency = Message<"sonicwire.v1.TurnLatency"> & {
  * Use `create(TurnLatencySchema)` to create a new message.
  */
 export const TurnLatencySchema: GenMessage<TurnLatency> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 21);
+  messageDesc(file_sonicwire_v1_voice_service, 23);
 
 /**
  * TurnComplete ends an assistant turn.
@@ -944,7 +1061,7 @@ export type TurnComplete = Message<"sonicwire.v1.TurnComplete"> & {
  * Use `create(TurnCompleteSchema)` to create a new message.
  */
 export const TurnCompleteSchema: GenMessage<TurnComplete> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 22);
+  messageDesc(file_sonicwire_v1_voice_service, 24);
 
 /**
  * Usage reports token usage of the session so far.
@@ -979,7 +1096,7 @@ export type Usage = Message<"sonicwire.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 23);
+  messageDesc(file_sonicwire_v1_voice_service, 25);
 
 /**
  * GoingAway tells the client that the server is shutting down; the stream ends after the grace.
@@ -1007,7 +1124,7 @@ export type GoingAway = Message<"sonicwire.v1.GoingAway"> & {
  * Use `create(GoingAwaySchema)` to create a new message.
  */
 export const GoingAwaySchema: GenMessage<GoingAway> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 24);
+  messageDesc(file_sonicwire_v1_voice_service, 26);
 
 /**
  * Warning reports a non-fatal problem, e.g. a `ToolResult` for an unknown call.
@@ -1035,7 +1152,7 @@ export type Warning = Message<"sonicwire.v1.Warning"> & {
  * Use `create(WarningSchema)` to create a new message.
  */
 export const WarningSchema: GenMessage<Warning> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 25);
+  messageDesc(file_sonicwire_v1_voice_service, 27);
 
 /**
  * ConverseResponse is one message from the server on a `Converse` stream. The first message is
@@ -1145,7 +1262,7 @@ export type ConverseResponse = Message<"sonicwire.v1.ConverseResponse"> & {
  * Use `create(ConverseResponseSchema)` to create a new message.
  */
 export const ConverseResponseSchema: GenMessage<ConverseResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 26);
+  messageDesc(file_sonicwire_v1_voice_service, 28);
 
 /**
  * ListVoicesRequest asks for the available voices.
@@ -1166,7 +1283,7 @@ export type ListVoicesRequest = Message<"sonicwire.v1.ListVoicesRequest"> & {
  * Use `create(ListVoicesRequestSchema)` to create a new message.
  */
 export const ListVoicesRequestSchema: GenMessage<ListVoicesRequest> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 27);
+  messageDesc(file_sonicwire_v1_voice_service, 29);
 
 /**
  * Voice is one voice a backend can speak with.
@@ -1208,7 +1325,7 @@ export type Voice = Message<"sonicwire.v1.Voice"> & {
  * Use `create(VoiceSchema)` to create a new message.
  */
 export const VoiceSchema: GenMessage<Voice> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 28);
+  messageDesc(file_sonicwire_v1_voice_service, 30);
 
 /**
  * ListVoicesResponse lists voices.
@@ -1222,6 +1339,14 @@ export type ListVoicesResponse = Message<"sonicwire.v1.ListVoicesResponse"> & {
    * @generated from field: repeated sonicwire.v1.Voice voices = 1;
    */
   voices: Voice[];
+
+  /**
+   * The audio formats every voice can be heard in (`SessionConfig.output_format`) and the
+   * server accepts for input (`SessionConfig.input_format`).
+   *
+   * @generated from field: repeated sonicwire.v1.SupportedAudioFormat audio_formats = 10;
+   */
+  audioFormats: SupportedAudioFormat[];
 };
 
 /**
@@ -1229,7 +1354,7 @@ export type ListVoicesResponse = Message<"sonicwire.v1.ListVoicesResponse"> & {
  * Use `create(ListVoicesResponseSchema)` to create a new message.
  */
 export const ListVoicesResponseSchema: GenMessage<ListVoicesResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 29);
+  messageDesc(file_sonicwire_v1_voice_service, 31);
 
 /**
  * ListToolsRequest asks for the server's tools.
@@ -1244,7 +1369,7 @@ export type ListToolsRequest = Message<"sonicwire.v1.ListToolsRequest"> & {
  * Use `create(ListToolsRequestSchema)` to create a new message.
  */
 export const ListToolsRequestSchema: GenMessage<ListToolsRequest> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 30);
+  messageDesc(file_sonicwire_v1_voice_service, 32);
 
 /**
  * Tool describes one server-side tool.
@@ -1279,7 +1404,7 @@ export type Tool = Message<"sonicwire.v1.Tool"> & {
  * Use `create(ToolSchema)` to create a new message.
  */
 export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 31);
+  messageDesc(file_sonicwire_v1_voice_service, 33);
 
 /**
  * ListToolsResponse lists tools.
@@ -1300,7 +1425,7 @@ export type ListToolsResponse = Message<"sonicwire.v1.ListToolsResponse"> & {
  * Use `create(ListToolsResponseSchema)` to create a new message.
  */
 export const ListToolsResponseSchema: GenMessage<ListToolsResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 32);
+  messageDesc(file_sonicwire_v1_voice_service, 34);
 
 /**
  * AudioEncoding is the sample encoding of an audio stream.
@@ -1321,6 +1446,30 @@ export enum AudioEncoding {
    * @generated from enum value: AUDIO_ENCODING_PCM_S16LE = 1;
    */
   PCM_S16LE = 1,
+
+  /**
+   * G.711 mu-law (PCMU, what telephone networks and Twilio Media Streams carry): one byte per
+   * sample, 8000 Hz only. Chunks may have any number of bytes.
+   *
+   * @generated from enum value: AUDIO_ENCODING_MULAW = 2;
+   */
+  MULAW = 2,
+
+  /**
+   * G.711 A-law (PCMA, the European telephone networks' law): one byte per sample, 8000 Hz only.
+   *
+   * @generated from enum value: AUDIO_ENCODING_ALAW = 3;
+   */
+  ALAW = 3,
+
+  /**
+   * Opus (RFC 6716), mono, 16000 or 48000 Hz. Every `AudioInput` carries exactly one Opus
+   * packet (any duration Opus allows, up to 120 ms); every `AudioOutput` carries exactly one
+   * packet of 20 ms (the last of a turn is padded with silence to 20 ms).
+   *
+   * @generated from enum value: AUDIO_ENCODING_OPUS = 4;
+   */
+  OPUS = 4,
 }
 
 /**
