@@ -88,16 +88,28 @@ class InterruptionSource(enum.Enum):
     TEXT_INPUT = "text_input"
 
 
-class ToolExecutor(enum.Enum):
+# The one definition of who runs a tool and how a call ended: the tool layer
+# (`sonicwire.server.tools`) re-exports these, so core events and tool outcomes carry the same
+# members (StrEnum: a tool spec's "executor" string parses straight into it).
+class ToolExecutor(enum.StrEnum):
+    """Who runs a tool."""
+
+    #: A handler registered in this process (built-ins and plugins).
     SERVER = "server"
+    #: The calling client, over the same stream (``ToolCall`` out, ``ToolResult`` in).
     CLIENT = "client"
 
 
-class ToolStatus(enum.Enum):
+class ToolStatus(enum.StrEnum):
+    """How a tool call ended."""
+
     OK = "ok"
+    #: The handler raised, or the client reported an error.
     ERROR = "error"
+    #: The arguments did not parse or did not match the schema; nothing was executed.
     INVALID_ARGUMENTS = "invalid_arguments"
     TIMEOUT = "timeout"
+    #: Barge-in, session end, or an explicit cancel.
     CANCELLED = "cancelled"
     UNKNOWN_TOOL = "unknown_tool"
 

@@ -40,7 +40,7 @@ def to_tool_completed(outcome: ToolOutcome) -> ev.ToolCompleted:
     return ev.ToolCompleted(
         call_id=outcome.call_id,
         name=outcome.name,
-        status=ev.ToolStatus(outcome.status.value),
+        status=outcome.status,
         result_json=outcome.result_json,
         duration_ms=round(outcome.duration_s * 1000),
     )

@@ -17,12 +17,11 @@ and an optional ``details`` value (for example the schema violations).
 
 from __future__ import annotations
 
-import enum
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import ToolExecutor
+from sonicwire.server.core.events import ToolExecutor, ToolStatus
 
 __all__ = [
     "ToolDispatch",
@@ -31,20 +30,6 @@ __all__ = [
     "ToolStatus",
     "error_result_json",
 ]
-
-
-class ToolStatus(enum.StrEnum):
-    """How a call ended."""
-
-    OK = "ok"
-    #: The handler raised, or the client reported an error.
-    ERROR = "error"
-    #: The arguments did not parse or did not match the schema; nothing was executed.
-    INVALID_ARGUMENTS = "invalid_arguments"
-    TIMEOUT = "timeout"
-    #: Barge-in, session end, or an explicit cancel.
-    CANCELLED = "cancelled"
-    UNKNOWN_TOOL = "unknown_tool"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ plugin or a bad client declaration fails at registration or session start, never
 
 from __future__ import annotations
 
-import enum
 import json
 import math
 import re
@@ -25,6 +24,8 @@ import jsonschema
 import jsonschema.exceptions
 import jsonschema.protocols
 import jsonschema.validators
+
+from sonicwire.server.core.events import ToolExecutor
 
 __all__ = [
     "TOOL_NAME_PATTERN",
@@ -47,15 +48,6 @@ class ToolSpecError(ValueError):
     that does not provide tools. The message names the tool; the gRPC driver maps it to
     ``INVALID_ARGUMENT`` when it comes from a client's ``SessionConfig``.
     """
-
-
-class ToolExecutor(enum.StrEnum):
-    """Who runs a tool."""
-
-    #: A handler registered in this process (built-ins and plugins).
-    SERVER = "server"
-    #: The calling client, over the same stream (``ToolCall`` out, ``ToolResult`` in).
-    CLIENT = "client"
 
 
 def _check_json_value(value: Any, what: str) -> Any:
