@@ -17,6 +17,8 @@ from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode, ProtocolError, ServerDraining
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES
+from sonicwire.server.dsp.pipeline import FrontEnd
+from sonicwire.server.dsp.resample import Resampler
 from sonicwire.server.limits import StreamLimiter
 from sonicwire.server.tools.bridge import SessionTools
 from sonicwire.server.tools.outcome import ToolDispatch
@@ -100,7 +102,10 @@ class ServerRuntime:
                 f"{self.config.backend_timeout_s:g} s",
                 code=ErrorCode.DEADLINE_EXCEEDED,
             ) from None
-        session = Session(session_id, settings)
+        # The driver wires the core to the C-backed DSP (the core only knows `core.ports`).
+        session = Session(
+            session_id, settings, front_end=FrontEnd(settings.front_end), resampler=Resampler
+        )
         conversation = Conversation(
             session,
             backend_session,

@@ -24,16 +24,29 @@ from dataclasses import dataclass, field
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ProtocolError
 from sonicwire.server.core.history import History, truncate_to_heard
+from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory, ResamplerPort
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.core.state import Trigger, TurnMachine, TurnState
 from sonicwire.server.dsp.frames import SAMPLE_RATE
-from sonicwire.server.dsp.pipeline import FrontEnd
-from sonicwire.server.dsp.resample import Resampler
-from sonicwire.server.dsp.vad import SpeechStarted, SpeechStopped
+from sonicwire.server.dsp.settings import SpeechStarted, SpeechStopped
 
 __all__ = ["Session"]
 
 _RELEASE_STEP_MS = 20
+
+
+# The C-backed defaults, imported only when the caller injects none: the core itself stays
+# importable without libspeexdsp, webrtcvad, numpy and soxr.
+def _production_front_end(settings: SessionSettings) -> FrontEndPort:
+    from sonicwire.server.dsp.pipeline import FrontEnd
+
+    return FrontEnd(settings.front_end)
+
+
+def _production_resampler() -> ResamplerFactory:
+    from sonicwire.server.dsp.resample import Resampler
+
+    return Resampler
 
 
 def _samples_to_ms(samples: int, rate: int = SAMPLE_RATE) -> int:
@@ -62,15 +75,30 @@ class _AssistantTurn:
 class Session:
     """One conversation's state: turns, barge-in, audio pacing, far-end reference, history."""
 
-    def __init__(self, session_id: str, settings: SessionSettings) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        settings: SessionSettings,
+        *,
+        front_end: FrontEndPort | None = None,
+        resampler: ResamplerFactory | None = None,
+    ) -> None:
+        """``front_end`` and ``resampler`` are injected by the driver (`core.ports`); left out,
+        the production ones are built (`dsp.pipeline.FrontEnd` from ``settings.front_end``,
+        `dsp.resample.Resampler`), which need the DSP's C libraries."""
         self.session_id = session_id
         self.settings = settings
         self.history = History()
         self._machine = TurnMachine()
-        self._front_end = FrontEnd(settings.front_end)
-        self._input_resampler = Resampler(settings.input_sample_rate, SAMPLE_RATE)
-        self._ref_resamplers: dict[int, Resampler] = {}
-        self._out_resamplers: dict[int, Resampler] = {}
+        if front_end is None:
+            front_end = _production_front_end(settings)
+        if resampler is None:
+            resampler = _production_resampler()
+        self._front_end: FrontEndPort = front_end
+        self._new_resampler: ResamplerFactory = resampler
+        self._input_resampler = resampler(settings.input_sample_rate, SAMPLE_RATE)
+        self._ref_resamplers: dict[int, ResamplerPort] = {}
+        self._out_resamplers: dict[int, ResamplerPort] = {}
         self._outputs: list[ev.ClientOutput] = []
         self._commands: list[ev.BackendCommand] = []
         self._tool_actions: list[ev.ToolAction] = []
@@ -420,11 +448,10 @@ class Session:
         self._ref_resamplers.clear()
         self._out_resamplers.clear()
 
-    @staticmethod
-    def _resampler(cache: dict[int, Resampler], rate: int, target: int) -> Resampler:
+    def _resampler(self, cache: dict[int, ResamplerPort], rate: int, target: int) -> ResamplerPort:
         resampler = cache.get(rate)
         if resampler is None:
-            resampler = cache[rate] = Resampler(rate, target)
+            resampler = cache[rate] = self._new_resampler(rate, target)
         return resampler
 
     def _release(self, now: float) -> None:

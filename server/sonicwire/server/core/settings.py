@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sonicwire.server.dsp.pipeline import FrontEndSettings
+from sonicwire.server.dsp.settings import FrontEndSettings
 
 __all__ = [
     "DEFAULT_SAMPLE_RATE",

@@ -3,6 +3,7 @@
 Canonical audio is 16 kHz mono s16le in 20 ms frames (:mod:`.frames`). Modules:
 
 * :mod:`.frames` — constants and :class:`~.frames.FrameChunker`;
+* :mod:`.settings` — the front end's settings and the VAD's events (plain data, no C library);
 * :mod:`.resample` — soxr streaming resampler for the 8/16/24/48 kHz edges;
 * :mod:`.speex` — our cffi binding of libspeexdsp (echo canceller, preprocessor);
 * :mod:`.delay` — far-end timeline, GCC-PHAT delay estimator, delay tracker;

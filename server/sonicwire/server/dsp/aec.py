@@ -19,33 +19,14 @@ residual echo is still suppressed. The preprocessor delays its output by one fra
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from .settings import AlignmentPolicy
 from .speex import EchoCanceller, Preprocessor
 
 __all__ = ["AlignmentPolicy", "EchoStage"]
-
-
-@dataclass(frozen=True, slots=True)
-class AlignmentPolicy:
-    """Where the echo should sit inside the canceller's tail (all in milliseconds)."""
-
-    lead_ms: int = 10
-    """Target position of the echo's first arrival inside the tail after a realignment."""
-    zone_low_ms: int = 3
-    """Realign when the first arrival comes earlier than this (risk of a non-causal path)."""
-    zone_high_ms: int = 60
-    """Realign when it comes later than this (too little tail left for the reverberation)."""
-    retrain_secs: float = 1.5
-    """Buffered audio replayed through the canceller after a realignment."""
-    retrain_passes: int = 2
-    """How many times that audio is replayed."""
-    converged_db: float = 18.0
-    """Echo reduction of the linear filter at which it counts as converged (cold start)."""
 
 
 class EchoStage:

@@ -18,50 +18,20 @@ Synchronous and clock-free: suitable for the sans-I/O session core.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .aec import AlignmentPolicy, EchoStage
+from .aec import EchoStage
 from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
-from .vad import SpeechStarted, SpeechStopped, Vad, VadSettings, VadState
+from .settings import FrontEndSettings, SpeechStarted, SpeechStopped
+from .vad import Vad, VadState
 
 __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
 
 _MS = SAMPLE_RATE // 1000
-
-
-@dataclass(frozen=True)
-class FrontEndSettings:
-    """Per-session front-end configuration."""
-
-    echo_cancellation: bool = True
-    echo_tail_ms: int = 200
-    """Speex filter tail: room reverberation it can cancel after the aligned bulk delay."""
-    noise_suppression: bool = True
-    noise_suppress_db: int = -30
-    agc: bool = False
-    residual_echo_suppression: bool = True
-    """Link the preprocessor to the echo state (speex residual echo suppression)."""
-    vad: VadSettings = field(default_factory=VadSettings)
-    echo_vad_gate_db: float | None = 15.0
-    """While far-end audio is being cancelled, a frame counts as speech only if cleaning took
-    less than a threshold off its energy (echo alone loses 20 dB or more, a user talking over
-    it far less). The threshold starts here and adapts up to 25 dB as the stream's echo
-    attenuation is measured (:mod:`.gate`). None disables the gate."""
-    max_echo_delay_ms: int = 1000
-    """Largest bulk delay (network + client buffer + device) the estimator searches."""
-    alignment: AlignmentPolicy = field(default_factory=AlignmentPolicy)
-
-    def __post_init__(self) -> None:
-        if self.echo_tail_ms < 20 or self.echo_tail_ms > 1000:
-            raise ValueError("echo_tail_ms must be within 20..1000")
-        if not -100 <= self.noise_suppress_db <= 0:
-            raise ValueError("noise_suppress_db must be within -100..0")
-        if not 100 <= self.max_echo_delay_ms <= 4000:
-            raise ValueError("max_echo_delay_ms must be within 100..4000")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,17 +31,17 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum, IntEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import webrtcvad
 
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
+from .settings import SpeechEvent, SpeechStarted, SpeechStopped, VadSettings
 
 __all__ = [
     "TRANSITIONS",
@@ -58,47 +58,6 @@ __all__ = [
     "find_silero_model",
     "volume",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class VadSettings:
-    """Per-session VAD knobs (defaults follow pipecat's, except the engine)."""
-
-    engine: Literal["webrtc", "silero"] = "webrtc"
-    confidence: float = 0.7
-    """Minimum speech confidence (0..1) of a speech frame."""
-    start_secs: float = 0.2
-    """Speech must last this long from its onset before SpeechStarted."""
-    stop_secs: float = 0.5
-    """Silence must last this long before SpeechStopped."""
-    min_volume: float = 0.6
-    """Minimum normalised volume (0..1, see :func:`volume`) of a speech frame."""
-    speech_pad_ms: int = 300
-    """Padding consumers add around an utterance when they cut it (not used by the detector)."""
-    webrtc_aggressiveness: int = 3
-    """webrtcvad mode, 0 (least) to 3 (most aggressive in rejecting non-speech)."""
-    webrtc_window: int = 3
-    """Frames of webrtcvad decisions averaged into one confidence."""
-    silero_model_path: str | None = None
-    """Silero ONNX model file; None finds the packaged one (:func:`find_silero_model`)."""
-
-    def __post_init__(self) -> None:
-        if self.engine not in ("webrtc", "silero"):
-            raise ValueError(f"unknown VAD engine {self.engine!r}")
-        if not 0.0 <= self.confidence <= 1.0:
-            raise ValueError("confidence must be within 0..1")
-        if not 0.0 <= self.min_volume <= 1.0:
-            raise ValueError("min_volume must be within 0..1")
-        if self.start_secs < 0 or self.stop_secs < 0 or self.speech_pad_ms < 0:
-            raise ValueError("start_secs, stop_secs and speech_pad_ms must not be negative")
-        if self.webrtc_aggressiveness not in (0, 1, 2, 3):
-            raise ValueError("webrtc_aggressiveness must be 0, 1, 2 or 3")
-        if self.webrtc_window < 1:
-            raise ValueError("webrtc_window must be at least 1")
-
-    @property
-    def pad_samples(self) -> int:
-        return self.speech_pad_ms * SAMPLE_RATE // 1000
 
 
 class VadState(IntEnum):
@@ -126,20 +85,6 @@ TRANSITIONS: Mapping[VadState, Mapping[VadInput, VadState]] = {
 }
 """Every state change of the detector: ``TRANSITIONS[state][input] -> next state``."""
 
-
-@dataclass(frozen=True, slots=True)
-class SpeechStarted:
-    offset: int
-    """Mic-stream sample offset of the onset of the speech."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpeechStopped:
-    offset: int
-    """Mic-stream sample offset where the speech ended (start of the silence)."""
-
-
-SpeechEvent = SpeechStarted | SpeechStopped
 
 _MAX_BACKDATE = 8 * FRAME_SAMPLES  # 160 ms
 _MAX_REFUSED_IN_ONSET = 2  # refused frames (never two in a row) an onset run may span
