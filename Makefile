@@ -27,6 +27,8 @@ typecheck:
 	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
 	tsc -p clients/typescript --noEmit
 	tsc -p clients/typescript/examples
+	test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "gofmt: run gofmt -w clients/go" >&2; exit 1; }
+	scripts/go vet sonicwire.dev/go/sonicwire sonicwire.dev/go/sonicwirev1 ./clients/go/examples/talk
 
 # Breaking-change check (FILE rules) against a baseline that is not the code under test: the last
 # release tag, else the parent of the newest commit that changed proto/ (plus the merge base with

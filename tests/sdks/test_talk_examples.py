@@ -19,7 +19,7 @@ from .conftest import API_KEY, GO, ROOT, TS_TALK, Server, run_talk
 
 pytestmark = pytest.mark.slow
 
-LANGUAGES = ["typescript"]
+LANGUAGES = ["typescript", "go"]
 
 
 @pytest.fixture(scope="package")
@@ -141,3 +141,13 @@ def test_typed_text_turn_and_unreachable_server(
     )
     error = refused.last("error")
     assert error["code"] == "UNAVAILABLE" and refused.returncode == 3, error
+
+
+def test_documented_go_run_command(local_server: Server) -> None:
+    """`scripts/go run ./clients/go/examples/talk ...` (the command in docs/client.md) works."""
+    run = run_talk(
+        [str(GO), "run", "./clients/go/examples/talk"], "-text", "what is the date", "-no-save",
+        "-target", local_server.target, "-api-key", API_KEY,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert str(run.last("done")["assistant_text"]).startswith("Today is "), run.records
