@@ -3,8 +3,9 @@
 Where it lives, first match wins: the ``path`` argument (``--orders-db``), the environment
 variable ``SONICWIRE_ORDERS_DB``, ``$XDG_DATA_HOME/sonicwire/orders.db``, and
 ``~/.local/share/sonicwire/orders.db``. The first time a database file is opened, the schema is
-created and a handful of demo orders (``1001`` to ``1005``) are written, so the assistant has
-something to find out of the box.
+created and a handful of demo orders (``1001`` to ``1005``, from the data file
+``data/demo_orders.json`` next to this module) are written, so the assistant has something to
+find out of the box.
 
 Loading real orders (CSV with a header row, or JSON: a list of objects or ``{"orders": [...]}``)::
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import enum
 import io
 import json
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,7 @@ ENV_ORDERS_DB = "SONICWIRE_ORDERS_DB"
 _SCHEMA_VERSION = 1
 _FIELDS = ("order_id", "status", "carrier", "tracking_number", "eta", "items")
 _MAX_ORDER_ID = 64
+_DEMO_FILE = "data/demo_orders.json"
 
 
 class OrderStatus(enum.StrEnum):
@@ -120,53 +124,18 @@ def default_db_path() -> Path:
 
 
 def _demo_orders(today: date, now: datetime) -> list[Order]:
-    return [
-        Order(
-            "1001",
-            OrderStatus.SHIPPED,
-            "UPS",
-            "1Z999AA10123456784",
-            today + timedelta(days=2),
-            "Wireless headphones",
-            now,
-        ),
-        Order(
-            "1002",
-            OrderStatus.PROCESSING,
-            None,
-            None,
-            today + timedelta(days=5),
-            "Espresso machine",
-            now,
-        ),
-        Order(
-            "1003",
-            OrderStatus.DELIVERED,
-            "FedEx",
-            "612345678901",
-            today - timedelta(days=1),
-            "Running shoes",
-            now,
-        ),
-        Order(
-            "1004",
-            OrderStatus.SHIPPED,
-            "DHL",
-            "JD014600006281230704",
-            today + timedelta(days=1),
-            "Two paperback books",
-            now,
-        ),
-        Order(
-            "1005",
-            OrderStatus.OUT_FOR_DELIVERY,
-            "USPS",
-            "9400111899223344556677",
-            today,
-            "Phone case and charger",
-            now,
-        ),
-    ]
+    """The demo orders of ``data/demo_orders.json`` (data, not code: read only when a new
+    database is seeded), their ``eta_in_days`` made dates relative to ``today``."""
+    text = resources.files("sonicwire.server.tools").joinpath(_DEMO_FILE).read_text("utf-8")
+    orders = []
+    for n, record in enumerate(json.loads(text)["orders"]):
+        record = dict(record)
+        days = record.pop("eta_in_days", None)
+        if days is not None:
+            record["eta"] = (today + timedelta(days=days)).isoformat()
+        order = _order_from_record(record, f"{_DEMO_FILE} order {n + 1}")
+        orders.append(dataclasses.replace(order, updated_at=now))
+    return orders
 
 
 def _order_from_record(record: dict[str, Any], where: str) -> Order:
