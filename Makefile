@@ -10,10 +10,10 @@ setup:
 
 ## run: the offline assistant (gRPC server + browser gateway), no AWS account needed
 run: setup
-	$(VENV)/sonicwire up
+	$(VENV)/sonicwire-up
 
 serve: setup
-	$(VENV)/sonicwire serve
+	$(VENV)/sonicwire-server
 
 ## test: lint, type check (Python, TypeScript, Go), proto lint + generated-code drift (every
 ## language), then the test suite

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import subprocess
 import sys
-import types
 from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from sonicwire.client import read_wav
+from sonicwire.client import cli, read_wav
 from sonicwire.client.cli import (
     EXIT_NOT_SERVING,
     EXIT_OK,
@@ -191,45 +192,83 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.parametrize(
-    ("command", "module", "extra"),
+    ("command", "program", "extra"),
     [
-        ("serve", "sonicwire.server.cli", "server"),
-        ("up", "sonicwire.server.cli", "server"),
-        ("gateway", "sonicwire.gateway.cli", "gateway"),
+        ("serve", "sonicwire-server", "server"),
+        ("up", "sonicwire-up", "server,gateway"),
+        ("gateway", "sonicwire-gateway", "gateway"),
     ],
 )
-def test_server_commands_need_their_extra(
+def test_server_commands_need_their_program(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     command: str,
-    module: str,
+    program: str,
     extra: str,
 ) -> None:
-    monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
+    monkeypatch.setattr(cli, "_find_program", lambda name: None)  # not installed
     assert main([command, "--port", "0"]) == EXIT_USAGE
-    assert f"this command needs `pip install sonicwire[{extra}]`" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"runs {program}, which is not installed" in err
+    assert f"pip install sonicwire[{extra}]" in err
 
 
-def test_server_commands_are_delegated_with_their_arguments(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    received: list[tuple[str, list[str]]] = []
-
-    def serve_main(argv: list[str]) -> int:
-        received.append(("main", argv))
-        return 0
-
-    def up_main(argv: list[str]) -> int:
-        received.append(("up", argv))
-        return 3
-
-    fake_cli = types.ModuleType("sonicwire.server.cli")
-    fake_cli.main = serve_main  # type: ignore[attr-defined]
-    fake_cli.up_main = up_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sonicwire.server.cli", fake_cli)
+def test_server_commands_run_their_own_program(monkeypatch: pytest.MonkeyPatch) -> None:
+    executed: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(cli, "_find_program", lambda name: f"/opt/bin/{name}")
+    monkeypatch.setattr(cli, "_exec", lambda path, argv: executed.append((path, argv)))
     assert main(["serve", "--port", "0", "--help"]) == 0
-    assert main(["up"]) == 3
-    assert received == [("main", ["--port", "0", "--help"]), ("up", [])]
+    assert main(["up"]) == 0
+    assert main(["gateway", "--grpc-target", "h:1"]) == 0
+    assert executed == [
+        ("/opt/bin/sonicwire-server", ["/opt/bin/sonicwire-server", "--port", "0", "--help"]),
+        ("/opt/bin/sonicwire-up", ["/opt/bin/sonicwire-up"]),
+        ("/opt/bin/sonicwire-gateway", ["/opt/bin/sonicwire-gateway", "--grpc-target", "h:1"]),
+    ]
+
+
+def test_the_installed_programs_are_found() -> None:
+    # `make setup` installs the package, so its console scripts sit next to this interpreter.
+    for program in ("sonicwire-server", "sonicwire-gateway", "sonicwire-up"):
+        path = cli._find_program(program)
+        assert path is not None, f"{program} is not installed (re-run make setup)"
+
+
+CLIENT_PACKAGE = Path(cli.__file__).parent
+
+
+def test_the_client_package_never_imports_server_or_gateway_code() -> None:
+    offenders = []
+    for path in sorted(CLIENT_PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names = [node.value] if node.value.startswith("sonicwire.") else []
+            offenders += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.startswith(("sonicwire.server", "sonicwire.gateway"))
+            ]
+    assert offenders == []
+
+
+def test_running_the_client_command_loads_no_server_code() -> None:
+    code = (
+        "import sys\n"
+        "from sonicwire.client.cli import main\n"
+        "for argv in (['--help'], ['voices', '--help'], ['health', '--target', '127.0.0.1:1',"
+        " '--timeout', '0.2']):\n"
+        "    main(argv)\n"
+        "server = ('sonicwire.server', 'sonicwire.gateway')\n"
+        "print([m for m in sys.modules if m.startswith(server)])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 class _Tty(io.StringIO):

@@ -371,20 +371,26 @@ def test_expose_matches_the_grpc_port() -> None:
     assert int(_env().get("SONICWIRE_PORT", "50051")) in exposed
 
 
-def test_entrypoint_is_sonicwire_serve_with_flags_the_server_accepts() -> None:
+def test_entrypoint_is_the_server_program_with_flags_it_accepts() -> None:
     entrypoint = _entrypoint()
-    assert entrypoint[:2] == ["sonicwire", "serve"]
-    flags = {arg.split("=")[0] for arg in entrypoint[2:] if arg.startswith("--")}
+    assert entrypoint[:1] == ["sonicwire-server"]
+    flags = {arg.split("=")[0] for arg in entrypoint[1:] if arg.startswith("--")}
     assert flags <= _long_flags(_serve_help()), flags - _long_flags(_serve_help())
     host = entrypoint[entrypoint.index("--host") + 1]
     assert host == "0.0.0.0", "a container must listen on all interfaces"
 
 
-def test_the_console_script_delegates_serve_to_the_same_parser() -> None:
-    """`sonicwire serve --help` (the image's command) is the server's own parser."""
-    code = "import sys; from sonicwire.client.cli import main; sys.exit(main(sys.argv[1:]))"
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(Path(sys.executable).with_name("sonicwire-server"))],  # the image's program
+        [sys.executable, "-m", "sonicwire.client.cli", "serve"],  # `sonicwire serve` runs it
+    ],
+    ids=["sonicwire-server", "sonicwire serve"],
+)
+def test_the_server_programs_have_the_same_parser(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", code, *_entrypoint()[1:2], "--help"],
+        [*command, "--help"],
         capture_output=True,
         text=True,
         timeout=60,

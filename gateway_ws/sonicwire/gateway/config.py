@@ -217,7 +217,7 @@ def parse_gateway_args(argv: Sequence[str] | None = None) -> GatewayConfig:
         SystemExit: bad flags (argparse prints the usage).
     """
     parser = argparse.ArgumentParser(
-        prog="sonicwire gateway",
+        prog="sonicwire-gateway",
         description="Serve the browser page and bridge WebSockets to the Sonicwire gRPC server.",
     )
     add_gateway_arguments(parser)

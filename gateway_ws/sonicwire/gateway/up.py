@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     from sonicwire.server.config import add_server_arguments
 
     parser = argparse.ArgumentParser(
-        prog="sonicwire up",
+        prog="sonicwire-up",
         description="Run the Sonicwire gRPC server and the browser gateway together.",
     )
     add_server_arguments(parser)

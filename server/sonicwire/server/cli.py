@@ -1,4 +1,4 @@
-"""`sonicwire serve` (and `sonicwire up`, once the gateway exists)."""
+"""`sonicwire-server` (also run as `sonicwire serve`): the gRPC server's own entry point."""
 
 from __future__ import annotations
 
@@ -74,13 +74,3 @@ def run_until_drained(main: Coroutine[Any, Any, None], *, cleanup_s: float = 2.0
             asyncio.wait([loop.create_task(loop.shutdown_default_executor())], timeout=cleanup_s)
         )
         loop.close()
-
-
-def up_main(argv: Sequence[str] | None = None) -> int:
-    """`sonicwire up`: the gRPC server and the browser gateway in one process."""
-    try:
-        from sonicwire.gateway.up import up_main as gateway_up_main
-    except ImportError as error:
-        print(f"sonicwire up needs the gateway: pip install 'sonicwire[gateway]' ({error})")
-        return 2
-    return gateway_up_main(argv)

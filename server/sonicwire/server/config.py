@@ -236,7 +236,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def parse_server_args(argv: Sequence[str] | None = None) -> ServerConfig:
     parser = argparse.ArgumentParser(
-        prog="sonicwire serve", description="Run the Sonicwire gRPC server."
+        prog="sonicwire-server", description="Run the Sonicwire gRPC server."
     )
     add_server_arguments(parser)
     return config_from_args(parser.parse_args(argv))

@@ -7,8 +7,11 @@ Client commands (need only ``pip install sonicwire``)::
     sonicwire voices                                                   list voices
     sonicwire tools                                                    list server tools
 
-Server commands, imported only when used: ``serve`` and ``up`` need
-``pip install sonicwire[server]``, ``gateway`` needs ``pip install sonicwire[gateway]``.
+Server commands are separate programs of the same package, with their own entry points:
+``sonicwire-server`` (``pip install sonicwire[server]``), ``sonicwire-gateway`` and
+``sonicwire-up`` (server + gateway, ``sonicwire[server,gateway]``). ``sonicwire serve``, ``up``
+and ``gateway`` run them (the process becomes that program); this module never imports server
+or gateway code, so the client does not depend on them.
 
 Exit codes (stable; scripts may rely on them):
 
@@ -30,9 +33,9 @@ import argparse
 import asyncio
 import dataclasses
 import enum
-import importlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -95,12 +98,12 @@ EXIT_DEADLINE = 6
 EXIT_NOT_SERVING = 7
 EXIT_INTERRUPTED = 130
 
-# Server-side commands: (module, function, extra). Imported only when run, so the light
-# client never loads server code.
-_DELEGATED: dict[str, tuple[str, str, str]] = {
-    "serve": ("sonicwire.server.cli", "main", "server"),
-    "up": ("sonicwire.server.cli", "up_main", "server"),
-    "gateway": ("sonicwire.gateway.cli", "main", "gateway"),
+# Server-side commands: (program, extra). Each is its own console script; the client runs it
+# in place of itself (exec), so it never imports server or gateway code.
+_DELEGATED: dict[str, tuple[str, str]] = {
+    "serve": ("sonicwire-server", "server"),
+    "up": ("sonicwire-up", "server,gateway"),
+    "gateway": ("sonicwire-gateway", "gateway"),
 }
 
 
@@ -386,8 +389,8 @@ def _build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("voices", parents=[common], help="list the voices")
     v.add_argument("--backend", default="", help="only voices of this backend")
     sub.add_parser("tools", parents=[common], help="list the server-side tools")
-    for name, (_module, _func, extra) in _DELEGATED.items():
-        sub.add_parser(name, add_help=False, help=f"server command (needs sonicwire[{extra}])")
+    for name, (program, extra) in _DELEGATED.items():
+        sub.add_parser(name, add_help=False, help=f"runs {program} (needs sonicwire[{extra}])")
     return parser
 
 
@@ -512,21 +515,30 @@ class _UsageError(Exception):
     pass
 
 
+def _find_program(program: str) -> str | None:
+    """The console script next to this interpreter (same environment), else on PATH."""
+    here = os.path.dirname(sys.executable)
+    return shutil.which(program, path=os.pathsep.join([here, os.environ.get("PATH", "")]))
+
+
+#: Replaces this process with the program (a seam for tests).
+_exec: Callable[[str, list[str]], object] = os.execv
+
+
 def _delegate(command: str, argv: list[str]) -> int:
-    module_name, function, extra = _DELEGATED[command]
-    try:
-        module = importlib.import_module(module_name)
-        entry = getattr(module, function)
-    except (ImportError, AttributeError) as exc:
+    program, extra = _DELEGATED[command]
+    path = _find_program(program)
+    if path is None:
         print(
-            f"sonicwire {command}: this command needs `pip install sonicwire[{extra}]` ({exc})",
+            f"sonicwire {command}: runs {program}, which is not installed: "
+            f"`pip install sonicwire[{extra}]`",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    try:
-        return int(entry(argv) or 0)
-    except SystemExit as exc:  # argparse in the server command: --help or a usage error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _exec(path, [path, *argv])  # does not return, except from a test's stand-in
+    return EXIT_OK
 
 
 def _report(error: SonicwireError, args: argparse.Namespace, out: _Output) -> int:
