@@ -8,7 +8,8 @@
 Routes (``GET`` only): ``/`` and the page's static files; ``/health`` (200 with
 ``{"status": "ok", "service": "sonicwire-gateway", "grpc": "SERVING"}`` when the gRPC server
 is serving, else 503 with ``"status": "degraded"``); ``/livez`` (200 while the process runs);
-``/ws`` (the WebSocket, see ``docs/gateway.md``). Everything else is 404.
+``/ws`` (the WebSocket, see ``docs/gateway.md``); ``/twilio`` (Twilio Media Streams, see
+``docs/telephony.md``). Everything else is 404.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .routes import (
     select_subprotocol,
     text_response,
 )
+from .twilio import TWILIO_PATH, TwilioCall, TwilioStats, check_handshake, is_signed
 from .upstream import Upstream
 
 __all__ = ["SERVICE_NAME", "Gateway", "RedactKeys", "run_gateway"]
@@ -81,6 +83,7 @@ class Gateway:
         """
         self.config = config
         self.stats = GatewayStats()
+        self.twilio_stats = TwilioStats()
         self._upstream = upstream
         self._owns_upstream = upstream is None
         self._server: Server | None = None
@@ -169,6 +172,8 @@ class Gateway:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         path = urlsplit(request.path).path
+        if path == TWILIO_PATH:
+            return check_handshake(request, self.config)
         if path == WS_PATH:
             origin = request.headers.get("Origin")
             if not origin_allowed(origin, request.headers.get("Host"), self.config.allowed_origins):
@@ -225,6 +230,18 @@ class Gateway:
         stats.connections_active += 1
         log.info("ws %s: opened from %s", ws.id, ws.remote_address)
         try:
+            request = ws.request
+            if request is not None and urlsplit(request.path).path == TWILIO_PATH:
+                signed = is_signed(request, self.config)
+                call = TwilioCall(
+                    ws,
+                    upstream=self.upstream,
+                    config=self.config,
+                    stats=self.twilio_stats,
+                    signed=signed,
+                )
+                stats.closes[await call.run()] += 1
+                return
             await Connection(ws, upstream=self.upstream, config=self.config, stats=stats).run()
         finally:
             stats.connections_active -= 1

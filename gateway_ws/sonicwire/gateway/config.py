@@ -56,6 +56,12 @@ class GatewayConfig:
         tls_key: PEM private key of ``tls_cert``.
         static_dir: directory of the browser page.
         log_level: logging level name.
+        twilio_auth_token: the Twilio account's auth token: calls on ``/twilio`` whose
+            handshake carries a valid ``X-Twilio-Signature`` are accepted without an API key.
+        twilio_public_url: ``wss://host[:port]`` Twilio connects to, when a proxy or tunnel
+            makes the gateway see another host (signatures cover the URL Twilio used).
+        twilio_parameters: the ``customParameters`` a call may set (allow-list).
+        twilio_dtmf_timeout_s: keypad entry ends after this long without a key (or on ``#``).
     """
 
     host: str = "127.0.0.1"
@@ -79,6 +85,16 @@ class GatewayConfig:
     tls_key: str = ""
     static_dir: str = str(STATIC_DIR)
     log_level: str = "INFO"
+    twilio_auth_token: str = ""
+    twilio_public_url: str = ""
+    twilio_parameters: tuple[str, ...] = (
+        "voice",
+        "endpointing",
+        "bargeIn",
+        "serverTools",
+        "timeZone",
+    )
+    twilio_dtmf_timeout_s: float = 1.5
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1024:
@@ -143,6 +159,34 @@ _OPTIONS: tuple[_Option, ...] = (
     ("tls_cert", "tls-cert", str, "PEM certificate chain: serve https/wss", False),
     ("tls_key", "tls-key", str, "PEM private key for --tls-cert", False),
     ("static_dir", "static-dir", str, "directory of the browser page", False),
+    (
+        "twilio_auth_token",
+        "twilio-auth-token",
+        str,
+        "Twilio auth token: accept calls on /twilio with a valid X-Twilio-Signature",
+        False,
+    ),
+    (
+        "twilio_public_url",
+        "twilio-public-url",
+        str,
+        "wss://host[:port] Twilio connects to, if a proxy changes it (for signatures)",
+        False,
+    ),
+    (
+        "twilio_parameters",
+        "twilio-parameters",
+        _origins,
+        "comma-separated customParameters a call may set",
+        False,
+    ),
+    (
+        "twilio_dtmf_timeout_s",
+        "twilio-dtmf-timeout-seconds",
+        float,
+        "keypad entry ends after this pause (or #)",
+        False,
+    ),
 )
 
 
@@ -166,8 +210,10 @@ def add_gateway_arguments(
         default = convert(env_value) if env_value is not None else getattr(defaults, name)
         if name == "allowed_origins":
             shown = ",".join(default) or "same host"
+        elif name == "twilio_parameters":
+            shown = ",".join(default) or "none"
         else:
-            shown = "none" if name == "api_key" else default
+            shown = "none" if name in ("api_key", "twilio_auth_token") else default
         help_text = f"{text} (default: {shown}) [{env_name}]"
         group.add_argument(
             f"--{prefix}{flag}",

@@ -45,6 +45,7 @@ class Outbox:
         self._queued_bytes = 0
         self._wakeup = asyncio.Event()
         self._closed = False
+        self._in_flight = False  # the head of the queue is being sent
         self.peak_bytes = 0
         """The most bytes ever queued at once."""
         self.sent_messages = 0
@@ -74,6 +75,28 @@ class Outbox:
         self.peak_bytes = max(self.peak_bytes, self._queued_bytes)
         self._wakeup.set()
 
+    def put_first(
+        self, message: str | bytes, *, drop: Callable[[str | bytes], bool] | None = None
+    ) -> int:
+        """Queue ``message`` ahead of everything not yet being sent, first removing the queued
+        messages ``drop`` selects (e.g. audio an interruption makes pointless).
+
+        Returns:
+            How many queued messages were dropped.
+
+        Raises:
+            RuntimeError: the outbox was closed.
+        """
+        if self._closed:
+            raise RuntimeError("outbox closed")
+        head = [self._queue.popleft()] if self._in_flight and self._queue else []
+        kept = [m for m in self._queue if drop is None or not drop(m)]
+        dropped = len(self._queue) - len(kept)
+        self._queue = deque([*head, message, *kept])
+        self._queued_bytes = sum(len(m) for m in self._queue)
+        self._wakeup.set()
+        return dropped
+
     def close(self) -> None:
         """Accept no more messages; :meth:`run` returns once the queue is sent."""
         self._closed = True
@@ -93,6 +116,7 @@ class Outbox:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             message = self._queue[0]
+            self._in_flight = True
             try:
                 async with asyncio.timeout(self._send_timeout_s):
                     await self._send(message)
@@ -100,6 +124,8 @@ class Outbox:
                 raise SlowConsumer(
                     f"a send waited more than {self._send_timeout_s:g}s for the client to read"
                 ) from None
+            finally:
+                self._in_flight = False
             self._queue.popleft()
             self._queued_bytes -= len(message)
             self.sent_messages += 1
