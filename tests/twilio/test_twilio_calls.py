@@ -75,8 +75,6 @@ async def test_barge_in_sends_clear_at_once(
             assert not [m for m in late if m.name.split(":")[0] in cut_turn]
         assert len(call.events("clear")) == 1
         assert gateway.twilio_stats.clears_out == 1
-        # The cleared audio was not played: the carrier dropped its buffer.
-        assert len(call.played) < len(call.audio())
 
 
 async def test_hang_up_mid_answer_frees_everything(call_env: CallEnv, speech_16k: bytes) -> None:
