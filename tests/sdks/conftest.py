@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 from sonicwire.server.backends.local.harness import speak
 
@@ -63,6 +64,43 @@ def local_server() -> Iterator[Server]:
     yield from _start(
         ["-m", "sonicwire.server", "--backend", "local", "--host", "127.0.0.1", "--port", "0",
          "--api-key", API_KEY]
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A test CA, a server certificate for localhost/127.0.0.1 and a client certificate."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+@pytest.fixture(scope="package")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    ca = trustme.CA()
+    root = tmp_path_factory.mktemp("sdk-pki")
+    files = Pki(*(root / name for name in ("ca.pem", "server.pem", "server.key", "client.pem",
+                                            "client.key")))  # fmt: skip
+    ca.cert_pem.write_to_path(str(files.ca))
+    for name, issued in (("server", ca.issue_cert("localhost", "127.0.0.1")),
+                         ("client", ca.issue_cert("client.example"))):  # fmt: skip
+        cert, key = getattr(files, f"{name}_cert"), getattr(files, f"{name}_key")
+        for index, pem in enumerate(issued.cert_chain_pems):
+            pem.write_to_path(str(cert), append=index > 0)
+        issued.private_key_pem.write_to_path(str(key))
+    return files
+
+
+@pytest.fixture(scope="package")
+def tls_server(pki: Pki) -> Iterator[Server]:
+    """`sonicwire serve` with TLS that requires a client certificate (mTLS) and an API key."""
+    yield from _start(
+        ["-m", "sonicwire.server", "--backend", "local", "--host", "127.0.0.1", "--port", "0",
+         "--api-key", API_KEY, "--tls-cert", str(pki.server_cert), "--tls-key",
+         str(pki.server_key), "--tls-client-ca", str(pki.ca)]
     )  # fmt: skip
 
 

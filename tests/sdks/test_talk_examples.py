@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import API_KEY, GO, ROOT, TS_TALK, Server, run_talk
+from .conftest import API_KEY, GO, ROOT, TS_TALK, Pki, Server, run_talk
 
 pytestmark = pytest.mark.slow
 
@@ -151,3 +151,17 @@ def test_documented_go_run_command(local_server: Server) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert str(run.last("done")["assistant_text"]).startswith("Today is "), run.records
+
+
+def test_mutual_tls_with_an_api_key(talk_command: list[str], tls_server: Server, pki: Pki) -> None:
+    common = ["--text", "what is the date", "--no-save", "--api-key", API_KEY,
+              "--target", tls_server.target, "--server-name", "localhost"]  # fmt: skip
+    run = run_talk(
+        talk_command, *common,
+        "--ca", str(pki.ca), "--cert", str(pki.client_cert), "--key", str(pki.client_key),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert str(run.last("done")["assistant_text"]).startswith("Today is "), run.records
+    # Without the test CA the server's certificate is not trusted: no connection at all.
+    untrusted = run_talk(talk_command, *common, "--connect-retries", "0")
+    assert untrusted.last("error")["code"] == "UNAVAILABLE" and untrusted.returncode == 3

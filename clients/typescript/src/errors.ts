@@ -93,9 +93,26 @@ export function codeName(code: Code): string {
     .replace("CANCELED", "CANCELLED");
 }
 
+/** Node error codes of a connection that could not be made or was lost (no gRPC status). */
+const TRANSPORT_FAILURE = /^(ECONNRESET|EPIPE|EHOSTUNREACH|ENETUNREACH|ECONNABORTED|ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_HTTP2_(SESSION_ERROR|GOAWAY_SESSION|STREAM_CANCEL))/;
+
+function nodeErrorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let at = error, depth = 0; at instanceof Error && depth < 10; depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === "string") codes.push(code);
+    at = at.cause;
+  }
+  return codes;
+}
+
 /**
  * Turn anything a call threw into a {@link SonicwireError}: a `ConnectError` becomes the
  * subclass for its code, with the `ErrorInfo` reason; a `SonicwireError` is returned as is.
+ *
+ * connect-node reports a failed TLS handshake or a reset connection as INTERNAL or ABORTED;
+ * like the other gRPC implementations (and the Python and Go clients) we call it UNAVAILABLE,
+ * which is also what connection retries look for.
  */
 export function errorFromStatus(error: unknown): SonicwireError {
   if (error instanceof SonicwireError) {
@@ -103,9 +120,13 @@ export function errorFromStatus(error: unknown): SonicwireError {
   }
   const connect = ConnectError.from(error);
   const info = connect.findDetails(ErrorInfoSchema)[0];
-  const Class = CLASSES[connect.code] ?? ServerError;
+  const lostConnection =
+    (connect.code === Code.Internal || connect.code === Code.Aborted) &&
+    nodeErrorCodes(connect).some((code) => TRANSPORT_FAILURE.test(code));
+  const code = lostConnection ? Code.Unavailable : connect.code;
+  const Class = CLASSES[code] ?? ServerError;
   return new Class(connect.rawMessage, {
-    code: connect.code,
+    code,
     reason: info?.reason ?? "",
     domain: info?.domain ?? "",
     metadata: info?.metadata ?? {},
