@@ -69,6 +69,12 @@ class LoadSettings:
     seed: int = 1
     lead_ms: int = 120
     ws_subprotocol: str = ""
+    #: 20 ms frames per AudioInput message (gRPC only): 2 = 40 ms, 5 = 100 ms messages.
+    frames_per_message: int = 1
+
+    @property
+    def message_s(self) -> float:
+        return FRAME_S * self.frames_per_message
 
     @property
     def window_start(self) -> float:
@@ -102,21 +108,31 @@ class StreamStats:
 
 
 class _Pacer:
-    """Absolute 20 ms schedule; records how late each send is (the generator's own slip)."""
+    """Absolute schedule (one message per ``step``, 20 ms by default); records how late each
+    send is (the generator's own slip)."""
 
-    def __init__(self, start: float) -> None:
+    def __init__(self, start: float, step: float = FRAME_S) -> None:
         self.next = start
+        self.step = step
 
     async def wait(self) -> float:
         delay = self.next - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         due = self.next
-        self.next += FRAME_S
+        self.next += self.step
         return due
 
 
 # --- gRPC --------------------------------------------------------------------------------
+
+
+def _joined_payload(corpus: SpeechCorpus, indices: tuple[int, ...]) -> bytes:
+    """One AudioInput message carrying several consecutive 20 ms frames."""
+    from sonicwire.v1 import voice_service_pb2 as pb
+
+    audio = b"".join(corpus.frames[i] for i in indices)
+    return pb.ConverseRequest(audio=pb.AudioInput(audio=audio)).SerializeToString()
 
 
 def _grpc_payloads(corpus: SpeechCorpus) -> tuple[bytes, list[bytes]]:
@@ -204,16 +220,24 @@ async def _grpc_stream(
                 stats.interruptions += 1
 
     read_task = asyncio.create_task(reader())
+    k = settings.frames_per_message
+    joined: dict[tuple[int, ...], bytes] = {}  # serialized multi-frame messages, built once
     try:
         await call.write(config)
-        pacer = _Pacer(clock())
+        pacer = _Pacer(clock(), settings.message_s)
         while clock() < stop_at and not read_task.done():
             due = await pacer.wait()
-            index = program.next_index()
+            if k == 1:
+                payload = frames[program.next_index()]
+            else:
+                indices = tuple(program.next_index() for _ in range(k))
+                payload = joined.get(indices) or joined.setdefault(
+                    indices, _joined_payload(program.corpus, indices)
+                )
             sent = clock()
             stats.send_times.append(sent)
             stats.send_slip.append(sent - due)
-            await call.write(frames[index])
+            await call.write(payload)
         stats.clips = program.clips_started
         await call.done_writing()
         with contextlib.suppress(TimeoutError):
@@ -502,7 +526,8 @@ def _summarise(
         "send_slip_p50_ms": _pct(slip_all, 50) * 1000,
         "send_slip_p99_ms": _pct(slip_all, 99) * 1000,
         "send_slip_max_ms": float(slip_all.max() * 1000) if len(slip_all) else 0.0,
-        "frames_sent_late": int((slip_all > FRAME_S).sum()),
+        "frames_sent_late": int((slip_all > settings.message_s).sum()),
+        "frames_per_message": settings.frames_per_message,
         "audio_frames_received": audio_frames,
         "late_frames": late,
         "late_frames_jb60": late_jb,
@@ -545,6 +570,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ws-subprotocol", default="")
     parser.add_argument("--lead-ms", type=int, default=120, help="the server's pacing lead")
+    parser.add_argument(
+        "--frames-per-message",
+        type=int,
+        default=1,
+        choices=range(1, 11),
+        metavar="K",
+        help="20 ms frames per AudioInput message (gRPC): 2 = 40 ms, 5 = 100 ms client frames",
+    )
     parser.add_argument("--cpus", default="")
     parser.add_argument("--out", required=True)
     parser.add_argument("--times-out", default="")
@@ -563,7 +596,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         ws_subprotocol=args.ws_subprotocol,
         lead_ms=args.lead_ms,
+        frames_per_message=args.frames_per_message,
     )
+    if settings.mode != "grpc" and settings.frames_per_message != 1:
+        parser.error("--frames-per-message is for --mode grpc only")
     summary, stats = asyncio.run(run_load(settings))
     summary = {
         k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in summary.items()

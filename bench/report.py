@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.markdown import table
 from bench.report_headline import (
+    frame_size_section,
     headline_lines,
     like_for_like_section,
     pipecat_version,
@@ -407,6 +408,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "pinned to CPU 1. CPU and RSS columns are gateway + server together; latency is still "
         "measured at the gRPC server's front end (the gateway's own hop is not in it).",
     )
+    add(frame_size_section(results))
     nova = results.get("nova_idle", {})
     add("## Idle memory\n")
     rows = []

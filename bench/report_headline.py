@@ -238,3 +238,76 @@ def headline_lines(results: dict[str, Any]) -> list[str]:
             "(judged without a latency criterion: no probe inside pipecat)."
         )
     return lines
+
+
+def frame_size_section(results: dict[str, Any]) -> str:
+    """The gap to the floor per client message size, and the gateway path beside it."""
+    s = results.get("summary", {})
+    rows = s.get("by_frame_size") or []
+    out = [
+        "## The gap to the floor by client message size, and the gateway path\n",
+        "The same audio (16 kHz, real time) sent as one `AudioInput` per 20, 40 or 100 ms: "
+        "fewer messages per stream-second, the same DSP. Each size is measured against a bare "
+        "grpc.aio echo at the same size and N, so the floor (DSP kernels + bare echo) moves "
+        "with it. Target: Sonicwire <= 1.0 ms per stream-second above the floor.\n",
+    ]
+    table_rows = []
+    for r in rows:
+        above = r.get("above_floor_ms_per_stream_s")
+        verdict = "not measured" if above is None else ("met" if above <= 1.0 else "missed")
+        table_rows.append(
+            [
+                f"{r['frame_ms']} ms",
+                r["n"],
+                _f(r.get("sonicwire_cpu_ms_per_stream_s"), 2),
+                _f(r.get("bare_echo_cpu_ms_per_stream_s"), 2),
+                _f(r.get("floor_cpu_ms_per_stream_s"), 2),
+                _f(above, 2),
+                verdict,
+                _f(r.get("latency_p99_ms"), 2),
+                "pass" if r.get("pass") else "FAIL",
+            ]
+        )
+    gateway = [
+        g for g in results.get("gateway", {}).get("steps", []) if g.get("pass") and "error" not in g
+    ]
+    if gateway:
+        g = max(gateway, key=lambda r: r["n"])
+        table_rows.append(
+            [
+                "20 ms, via the gateway (JSON/WebSocket)",
+                g["n"],
+                _f(g.get("cpu_ms_per_stream_s"), 2),
+                "-",
+                "-",
+                "-",
+                "not measured: no bare WebSocket echo as its floor",
+                _f(g.get("latency_p99_ms"), 2),
+                "pass",
+            ]
+        )
+    if len(rows) <= 1:
+        why = results.get("skipped", {}).get("frame_sizes_40") or (
+            "this run predates the frame_sizes phase"
+            if "frame_sizes" not in results
+            else "see Gaps"
+        )
+        out.append(f"40 and 100 ms messages: **not measured** ({why}).\n")
+    out.append(
+        table(
+            [
+                "client message",
+                "N",
+                "Sonicwire ms CPU/stream-s",
+                "bare echo",
+                "floor",
+                "above floor",
+                "<= 1.0 ms",
+                "p99 ms",
+                "step",
+            ],
+            table_rows,
+        )
+        + "\n"
+    )
+    return "\n".join(out)

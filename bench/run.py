@@ -17,7 +17,8 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
 5. the pipecat peer (its own venv) at the same N, up to where it saturates;
 6. a py-spy profile of Sonicwire under load;
 7. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned;
-8. the WebSocket gateway in front of Sonicwire, when it is importable.
+8. the WebSocket gateway in front of Sonicwire, when it is importable;
+9. Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N.
 
 Writes ``bench/results/latest.json`` and ``docs/BENCHMARKS.md`` (plots in ``docs/img/``).
 Every child process is stopped at the end, also on error or Ctrl-C.
@@ -32,7 +33,6 @@ import datetime as dt
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import platform
 import signal
@@ -48,13 +48,18 @@ import psutil
 
 from bench.procs import PYTHON, ChildFailed, Children
 from bench.steps import CRITERIA, StepConfig, run_step
+from bench.summary import rejudge, summarise
 
-__all__ = ["main"]
+__all__ = ["main", "rejudge", "render_only", "summarise"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 IMG = ROOT / "docs" / "img"
+
+
+#: Client message sizes measured besides the default 20 ms (phase ``frame_sizes``).
+FRAME_SIZES_MS = (40, 100)
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,26 @@ class Runner:
             "max_streams": max(passing) if passing else 0,
         }
 
+    def frame_sizes(self) -> dict[str, Any]:
+        """Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N:
+        fewer messages per stream-second, the same audio."""
+        n = self.results.get("search", {}).get("max_streams") or 40
+        out: dict[str, Any] = {"n": n, "steps": []}
+        for frame_ms in FRAME_SIZES_MS:
+            config = replace(self.mode.step, frame_ms=frame_ms)
+            for target in ("sonicwire", "bare-echo"):
+                if self.left() < self.step_cost():
+                    self.results["skipped"][f"frame_sizes_{frame_ms}"] = "time budget"
+                    return out
+                r = run_step(self.children, self.scratch, target, n, config)
+                print(
+                    f"bench:   {target} {frame_ms} ms frames N={n}: cpu "
+                    f"{r.get('cpu_ms_per_stream_s')} -> {'PASS' if r['pass'] else 'FAIL'}",
+                    flush=True,
+                )
+                out["steps"].append(r)
+        return out
+
     def gateway(self) -> dict[str, Any]:
         if importlib.util.find_spec("sonicwire.gateway.app") is None:
             return {"error": "sonicwire.gateway is not importable", "steps": []}
@@ -363,176 +388,10 @@ class Runner:
         self.phase("profile", self.profile, min_left=cost)
         self.phase("scaling", self.scaling, min_left=cost)
         self.phase("gateway", self.gateway, min_left=cost)
+        self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
         self.results["summary"] = summarise(self.results)
         self.results["elapsed_s"] = time.monotonic() - self.started
         return self.results
-
-
-def _at(steps: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
-    for r in steps:
-        if r["n"] == n and "error" not in r:
-            return r
-    return None
-
-
-def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures and the targets, computed from the phases' results."""
-    kernels = results.get("kernels", {})
-    search = results.get("search", {})
-    all_tries = search.get("steps", [])
-    # A step measured twice (contention retry) counts by its second try; both stay in the
-    # results and the report, and the summary lists every retry.
-    steps = [r for r in all_tries if not r.get("superseded_by_retry")]
-    kernel_ms = kernels.get("cpu_ms_per_stream_s")
-    out: dict[str, Any] = {"kernel_cpu_ms_per_stream_s": kernel_ms}
-    out["retries"] = [
-        {
-            "n": r["n"],
-            "first_try_fail_reasons": r.get("first_try_fail_reasons", []),
-            "first_try_foreign_cores_used": r.get("first_try_foreign_cores_used"),
-            "second_try_pass": bool(r.get("pass")),
-        }
-        for r in steps
-        if r.get("attempt") == 2
-    ]
-    passing = [r for r in steps if r.get("pass")]
-    ref = max(passing, key=lambda r: r["n"]) if passing else (steps[0] if steps else None)
-    if ref is not None and "cpu_ms_per_stream_s" in ref:
-        cpu = ref["cpu_ms_per_stream_s"]
-        out["reference_n"] = ref["n"]
-        out["reference_passed"] = bool(ref.get("pass"))
-        out["reference_attempt"] = ref.get("attempt", 1)
-        out["sonicwire_cpu_ms_per_stream_s"] = cpu
-        out["sonicwire_latency_p99_ms"] = ref.get("latency_p99_ms")
-        out["sonicwire_processing_mean_ms"] = ref.get("processing_mean_ms")
-        out["cpu_bound_streams_per_core"] = 1000.0 / cpu if cpu else None
-        if kernel_ms:
-            out["ratio_to_kernels"] = cpu / kernel_ms
-        echo_steps = [r for r in results.get("bare_echo", {}).get("steps", []) if "error" not in r]
-        echo = min(echo_steps, key=lambda r: abs(r["n"] - ref["n"]), default=None)
-        if echo is not None:
-            out["bare_echo_n"] = echo["n"]
-            out["bare_echo_cpu_ms_per_stream_s"] = echo["cpu_ms_per_stream_s"]
-            out["ratio_to_bare_echo"] = cpu / echo["cpu_ms_per_stream_s"]
-    out["max_streams_one_process"] = search.get("max_streams")
-    # pipecat: compare at every N both ran
-    peer_steps = results.get("pipecat", {}).get("steps", [])
-    comparisons = []
-    for p in peer_steps:
-        s = _at(steps, p["n"])
-        if s is not None and "cpu_ms_per_stream_s" in p and "cpu_ms_per_stream_s" in s:
-            comparisons.append(
-                {
-                    "n": p["n"],
-                    "sonicwire_cpu_ms_per_stream_s": s["cpu_ms_per_stream_s"],
-                    "pipecat_cpu_ms_per_stream_s": p["cpu_ms_per_stream_s"],
-                    "ratio": s["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"],
-                    "sonicwire_rss_per_stream_mb": s.get("rss_per_stream_mb"),
-                    "pipecat_rss_per_stream_mb": p.get("rss_per_stream_mb"),
-                }
-            )
-    out["vs_pipecat"] = comparisons
-    out["pipecat_max_streams"] = results.get("pipecat", {}).get("max_streams")
-    out["like_for_like"] = _like_for_like(results)
-    ratios = [c["ratio"] for c in out["like_for_like"]]
-    out["like_for_like_worst_ratio"] = max(ratios) if ratios else None
-    bare = out.get("bare_echo_cpu_ms_per_stream_s")
-    if kernel_ms and bare and out.get("sonicwire_cpu_ms_per_stream_s"):
-        out["floor_cpu_ms_per_stream_s"] = kernel_ms + bare
-        out["above_floor_ms_per_stream_s"] = out["sonicwire_cpu_ms_per_stream_s"] - (
-            kernel_ms + bare
-        )
-    rss = [r["rss_per_stream_mb"] for r in steps if r.get("rss_per_stream_mb") is not None]
-    out["rss_per_stream_mb_max"] = max(rss) if rss else None
-    out["rss_per_stream_mb_at_reference"] = ref.get("rss_per_stream_mb") if ref else None
-    points = [(r["n"], r["rss_mb"]) for r in steps if r.get("rss_mb") is not None]
-    if len({n for n, _ in points}) >= 2:
-        # the slope of RSS against N: what one more stream costs, without one-time costs
-        xs, ys = zip(*points, strict=True)
-        mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-        var = sum((x - mean_x) ** 2 for x in xs)
-        cov = sum((x - mean_x) * (y - mean_y) for x, y in points)
-        out["rss_marginal_mb_per_stream"] = cov / var if var else None
-    nova = results.get("nova_idle", {}).get("nova-sonic", {})
-    out["idle_rss_nova_mb"] = nova.get("rss_mb")
-    scaling = results.get("scaling", {})
-    out["max_streams_two_processes"] = scaling.get("max_streams")
-    best2 = [r for r in scaling.get("steps", []) if r.get("pass")]
-    if best2:
-        top = max(best2, key=lambda r: r["n"])
-        out["two_process_n"] = top["n"]
-        out["two_process_cpu_ms_per_stream_s"] = top["cpu_ms_per_stream_s"]
-        out["two_process_client_cores"] = top["client_cores_used"]
-        # A projection, not a measurement: streams the two servers' CPU would carry on two
-        # whole cores at the measured cost per stream. The report labels it so.
-        out["two_cores_cpu_bound_streams_projection"] = 2000.0 / top["cpu_ms_per_stream_s"]
-    foreign = [r.get("foreign_cores_used", 0.0) for r in steps]
-    out["max_foreign_cores_during_search"] = max(foreign) if foreign else None
-    out["targets"] = {
-        "cpu_le_2x_kernels": _check(out.get("ratio_to_kernels"), lambda v: v <= 2.0),
-        "streams_per_core_ge_150": _check(out.get("max_streams_one_process"), lambda v: v >= 150),
-        "rss_per_stream_lt_1mb": _check(
-            out.get("rss_per_stream_mb_at_reference"), lambda v: v < 1.0
-        ),
-        "idle_nova_lt_150mb": _check(out.get("idle_rss_nova_mb"), lambda v: v < 150.0),
-        "above_floor_le_1ms": _check(out.get("above_floor_ms_per_stream_s"), lambda v: v <= 1.0),
-        "like_for_like_le_half_pipecat": _check(
-            out.get("like_for_like_worst_ratio"), lambda v: v <= 0.5
-        ),
-    }
-    return out
-
-
-def _like_for_like(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Sonicwire behind its WebSocket gateway vs pipecat, at every N both ran: the same JSON/
-    base64 protocol over WebSocket from the same load generator (the gRPC figures are not)."""
-    gateway = [r for r in results.get("gateway", {}).get("steps", []) if "error" not in r]
-    pipecat = [r for r in results.get("pipecat", {}).get("steps", []) if "error" not in r]
-    rows = []
-    for g in gateway:
-        p = _at(pipecat, g["n"])
-        if p is None or not g.get("cpu_ms_per_stream_s") or not p.get("cpu_ms_per_stream_s"):
-            continue
-        rows.append(
-            {
-                "n": g["n"],
-                "gateway_cpu_ms_per_stream_s": g["cpu_ms_per_stream_s"],
-                "pipecat_cpu_ms_per_stream_s": p["cpu_ms_per_stream_s"],
-                "ratio": g["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"],
-                "gateway_rss_per_stream_mb": g.get("rss_per_stream_mb"),
-                "pipecat_rss_per_stream_mb": p.get("rss_per_stream_mb"),
-                "gateway_pass": bool(g.get("pass")),
-                "pipecat_pass": bool(p.get("pass")),
-            }
-        )
-    return rows
-
-
-def _check(value: Any, ok: Callable[[Any], bool]) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "not measured"
-    return "met" if ok(value) else "missed"
-
-
-def rejudge(results: dict[str, Any]) -> list[str]:
-    """Apply today's pass criteria (``bench.steps.step_passes``) to every recorded step and
-    recompute the summary; returns one line per step whose verdict changed (kept in the JSON)."""
-    from bench.steps import step_passes
-
-    changed = []
-    for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway"):
-        for r in (
-            results.get(phase, {}).get("steps", []) if isinstance(results.get(phase), dict) else []
-        ):
-            ok, reasons = step_passes(r)
-            if ok != r.get("pass"):
-                changed.append(
-                    f"{phase} N={r['n']}: {r.get('pass')} -> {ok} ({'; '.join(reasons)})"
-                )
-            r["pass"], r["fail_reasons"] = ok, reasons
-    results["criteria"] = {target: list(rules) for target, rules in CRITERIA.items()}
-    results["summary"] = summarise(results)
-    return changed
 
 
 def render_only(results_path: Path, doc: Path, img: Path) -> int:

@@ -121,6 +121,11 @@ class StreamProgram:
         lead = self._rng.uniform(0.0, corpus.mean_clip_s * 2 + PAUSE_AFTER_CLIP_S)
         self._pause(lead)
 
+    @property
+    def corpus(self) -> SpeechCorpus:
+        """The shared frames this program indexes into."""
+        return self._corpus
+
     def _pause(self, seconds: float) -> None:
         silence = self._corpus.silence
         for _ in range(max(1, round(seconds / FRAME_S))):

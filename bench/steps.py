@@ -42,6 +42,8 @@ class StepConfig:
     drain_s: float
     seed: int = 1
     quiet_wait_s: float = 10.0
+    #: Client audio per AudioInput message, a multiple of 20 ms (gRPC targets only).
+    frame_ms: int = 20
 
 
 def latency_from_probe(
@@ -178,6 +180,7 @@ def run_step(
         "pinned": pin,
         "ramp_s": config.ramp_s,
         "warmup_s": config.warmup_s,
+        "frame_ms": config.frame_ms,
     }
     servers: list[Child] = []
     result["machine_busy_cores_before"] = wait_quiet(config.quiet_wait_s)
@@ -214,6 +217,10 @@ def run_step(
             "--lead-ms",
             "0" if target == "pipecat" else "120",
         ]
+        if config.frame_ms != 20:
+            if mode != "grpc" or config.frame_ms % 20:
+                raise ValueError(f"{config.frame_ms} ms client frames: gRPC targets, 20 ms steps")
+            argv += ["--frames-per-message", str(config.frame_ms // 20)]
         for s in servers:
             argv += ["--server-pid", str(s.pid)]
         if pin:

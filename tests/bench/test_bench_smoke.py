@@ -82,3 +82,21 @@ def test_load_step_against_loopback_echo_server(tmp_path: Path) -> None:
     results["summary"] = summarise(results)
     assert results["summary"]["reference_n"] == 2
     assert "Sonicwire, one process on one core" in render(results, [])
+
+
+def test_larger_client_messages_carry_the_same_audio(tmp_path: Path) -> None:
+    # 100 ms messages: a fifth as many messages for the same stream time, all processed.
+    children = Children(tmp_path)
+    config = StepConfig(
+        duration_s=3.0, warmup_s=0.5, ramp_s=0.2, drain_s=0.5, quiet_wait_s=0.0, frame_ms=100
+    )
+    try:
+        result = run_step(children, tmp_path, "sonicwire", 2, config, pin=False)
+    finally:
+        children.stop_all()
+    assert "error" not in result, result.get("error")
+    assert result["frame_ms"] == 100
+    # ~3 s window x 2 streams / 0.1 s per message (ramp and timer slack allowed)
+    assert 40 <= result["frames_sent"] <= 70, result["frames_sent"]
+    assert result["frames_unprocessed"] == 0
+    assert result["latency_p99_ms"] is not None

@@ -24,8 +24,8 @@ import pytest
 from bench import local_report, soak_report
 from bench.frontend_report import render as render_frontend
 from bench.report import render as render_benchmarks
-from bench.run import rejudge, summarise
 from bench.steps import step_passes
+from bench.summary import rejudge, summarise
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
