@@ -92,7 +92,11 @@ func ParseWAV(data []byte, name string) (PCM, error) {
 			at := f*frameBytes + c*sampleBytes
 			sum += int(int16(binary.LittleEndian.Uint16(samples[at : at+2])))
 		}
-		binary.LittleEndian.PutUint16(mono[f*sampleBytes:], uint16(int16(sum/int(channels))))
+		mean := sum / int(channels)
+		if sum%int(channels) != 0 && sum < 0 {
+			mean-- // floor, as the Python and TypeScript clients round
+		}
+		binary.LittleEndian.PutUint16(mono[f*sampleBytes:], uint16(int16(mean)))
 	}
 	return PCM{Data: mono, SampleRateHz: int(rate)}, nil
 }
