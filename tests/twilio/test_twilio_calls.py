@@ -41,7 +41,7 @@ async def test_signed_call_echoes_speech_in_20ms_frames_with_marks(
     async with call_env() as (_server, gateway):
         async with SimulatedCarrier(twilio_url(gateway), headers=signed_headers(gateway)) as call:
             await call.send_audio(SILENCE * 15 + speech + SILENCE * 50)
-            await _until(lambda: call.events("mark") and not call._out.queue)
+            await call.wait_answer(timeout_s=WAIT_S)
             await _until(lambda: gateway.twilio_stats.marks_echoed >= len(call.events("mark")))
         frames = call.events("media")
         assert frames and {len(f.payload) for f in frames} == {160}

@@ -3,8 +3,6 @@ Twilio, the spoken answer back as mu-law, checked by a speech recogniser."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,17 +28,6 @@ def reply_recognizer() -> Iterator[SpeechRecognizer]:
     recognizer.close()
 
 
-async def _answer(call: SimulatedCarrier, quiet_s: float = 2.0, timeout_s: float = 60) -> bytes:
-    """Wait for the answer: audio came and then nothing for ``quiet_s``; the mu-law heard."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        media = call.events("media")
-        if media and time.monotonic() - media[-1].at > quiet_s:
-            return call.played
-        await asyncio.sleep(0.1)
-    raise AssertionError("no complete answer in time")
-
-
 async def test_phone_call_asks_the_time_and_hears_it(
     call_env: CallEnv,
     tmp_path: Path,
@@ -54,7 +41,7 @@ async def test_phone_call_asks_the_time_and_hears_it(
         async with SimulatedCarrier(twilio_url(gateway), headers=headers) as call:
             before = datetime.now(UTC)
             await call.send_audio(SILENCE * 25 + question + SILENCE * 75)
-            heard_mulaw = await _answer(call)
+            heard_mulaw = await call.wait_answer(quiet_s=2.0)
             after = datetime.now(UTC)
         assert len(heard_mulaw) > 8000 * 0.5  # at least half a second of answer
         assert {len(m.payload) for m in call.events("media")} == {160}

@@ -205,6 +205,17 @@ class SimulatedCarrier:
 
     # -- what came back ----------------------------------------------------------------------
 
+    async def wait_answer(self, quiet_s: float = 1.0, timeout_s: float = 60.0) -> bytes:
+        """Wait until audio came, all of it was played and nothing new for ``quiet_s``;
+        returns the mu-law played. Raises `TimeoutError` after ``timeout_s``."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                media = self.events("media")
+                quiet = bool(media) and time.monotonic() - media[-1].at >= quiet_s
+                if quiet and not self._out.queue:
+                    return self.played
+                await asyncio.sleep(0.05)
+
     @property
     def played(self) -> bytes:
         """The mu-law the caller heard (what was played before any clear)."""
