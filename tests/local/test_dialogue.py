@@ -1,177 +1,200 @@
-"""The dialogue: intents, slots, tool calls and replies (pure, no speech)."""
+"""The dialogue learnt from tool specs: tool choice, slots, questions, answers (pure)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sonicwire.server.backends.local.dialogue import (
-    GET_DATE_TIME,
-    TRACK_ORDER,
-    Dialogue,
-    Intent,
-    Reply,
-    ToolCall,
-    understand,
+from sonicwire.server.backends.base import ToolDescription
+from sonicwire.server.backends.local.dialogue import Dialogue, Reply, ToolCall
+from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec
+from sonicwire.server.tools.builtin import GET_DATE_TIME, TRACK_ORDER
+
+sys.path.insert(0, str(Path(__file__).parents[2]))
+from examples.tools.weather import TOOLS as WEATHER
+
+BUILTINS = [describe_spec(GET_DATE_TIME), describe_spec(TRACK_ORDER)]
+ALL = [*BUILTINS, describe_spec(WEATHER[0].spec)]
+TODAY = date(2026, 5, 5)  # a Tuesday
+
+BOOK = ToolDescription(
+    "book_table",
+    "Book a table at the restaurant.",
+    {
+        "type": "object",
+        "properties": {
+            "party_size": {"type": "integer", "minimum": 1, "maximum": 12},
+            "day": {"type": "string", "format": "date"},
+            "time": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"},
+            "name": {"type": "string"},
+        },
+        "required": ["party_size", "day"],
+    },
+    examples=(
+        "book a table for {party_size} on {day} at {time}",
+        "book a table for {party_size} {day}",
+        "reserve a table for {party_size} people",
+        "a table for {party_size} under the name {name}",
+    ),
 )
+
+
+def dialogue(tools: list[ToolDescription] = ALL) -> Dialogue:
+    return Dialogue(ToolModel(tools))
+
+
+def call(text: str, tools: list[ToolDescription] = ALL) -> tuple[str, dict[str, Any]] | Reply:
+    action = dialogue(tools).respond(text, today=TODAY)
+    return (action.name, dict(action.arguments)) if isinstance(action, ToolCall) else action
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("what time is it", ("get_date_time", {})),
+        ("what time is it in tokyo", ("get_date_time", {"timezone": "Asia/Tokyo"})),
+        ("what's the time in new york please", ("get_date_time", {"timezone": "America/New_York"})),
+        ("which day of the week is it", ("get_date_time", {})),
+        ("where is my order one zero zero one", ("track_order", {"order_id": "1001"})),
+        ("track order ten oh two", ("track_order", {"order_id": "1002"})),
+        ("oh, where's order one thousand and three", ("track_order", {"order_id": "1003"})),
+        ("Where is order #1005?", ("track_order", {"order_id": "1005"})),
+        ("track order A-17B", ("track_order", {"order_id": "A-17B"})),
+        ("what's the weather in lyon", ("get_weather", {"city": "Lyon"})),
+        ("will it rain in paris tomorrow", ("get_weather", {"city": "Paris", "day": "tomorrow"})),
+    ],
+)
+def test_the_tool_and_its_arguments_come_from_the_specs(
+    text: str, expected: tuple[str, dict[str, Any]]
+) -> None:
+    assert call(text) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
-        ("what time is it", Intent.TIME),
-        ("do you have the time", Intent.TIME),
-        ("what's the date today", Intent.DATE),
-        ("what day is it", Intent.DATE),
-        ("where is my order one zero zero one", Intent.ORDER),
-        ("track my package", Intent.ORDER),
-        ("hello", Intent.GREETING),
-        ("good morning", Intent.GREETING),
-        ("what can you do", Intent.HELP),
-        ("help", Intent.HELP),
-        ("thanks a lot", Intent.THANKS),
-        ("goodbye", Intent.GOODBYE),
-        ("play some music", Intent.UNKNOWN),
-        ("turn on the kitchen lights", Intent.UNKNOWN),
+        ("hello", "greeting"),
+        ("good morning", "greeting"),
+        ("what can you do", "help"),
+        ("thanks a lot", "thanks"),
+        ("goodbye", "goodbye"),
+        ("play some music", "unknown"),
+        ("turn on the kitchen lights", "unknown"),
+        ("set an alarm for seven", "unknown"),
+        ("", "unknown"),
     ],
 )
-def test_intents(text: str, intent: Intent) -> None:
-    assert understand(text).intent is intent
+def test_small_talk_and_rejection(text: str, intent: str) -> None:
+    reply = call(text)
+    assert isinstance(reply, Reply) and reply.intent == intent
 
 
-def test_place_becomes_an_iana_timezone() -> None:
-    meaning = understand("what's the time in New York")
-    assert (meaning.intent, meaning.place, meaning.timezone) == (
-        Intent.TIME,
-        "new york",
-        "America/New_York",
+def test_a_tool_the_session_lacks_is_not_understood() -> None:
+    reply = call("what's the weather in lyon", BUILTINS)
+    assert isinstance(reply, Reply) and reply.intent == "unknown"
+    reply = call("what time is it", [describe_spec(TRACK_ORDER)])
+    assert isinstance(reply, Reply) and reply.text.startswith("Sorry, I didn't catch that.")
+
+
+def test_a_missing_required_argument_is_asked_for_and_filled_next_turn() -> None:
+    talk = dialogue()
+    reply = talk.respond("where is my order", today=TODAY)
+    assert isinstance(reply, Reply) and reply.text == "Sure. What's the order number?"
+    action = talk.respond("ten oh one", today=TODAY)
+    assert isinstance(action, ToolCall)
+    assert (action.name, action.arguments) == ("track_order", {"order_id": "1001"})
+    # Another request is answered as itself: the question does not capture it.
+    assert isinstance(talk.respond("where is my order", today=TODAY), Reply)
+    reply = talk.respond("hello", today=TODAY)
+    assert isinstance(reply, Reply) and reply.intent == "greeting"
+
+
+def test_slot_classes_from_the_schema() -> None:
+    assert call("book a table for four on friday at seven thirty p m", [BOOK]) == (
+        "book_table",
+        {"party_size": 4, "day": "2026-05-08", "time": "19:30"},
+    )
+    assert call("book a table for two tomorrow", [BOOK]) == (
+        "book_table",
+        {"party_size": 2, "day": "2026-05-06"},
+    )
+    assert call("a table for three under the name smith today", [BOOK]) == (
+        "book_table",
+        {"party_size": 3, "name": "smith today", "day": "2026-05-05"},
     )
 
 
-@pytest.mark.parametrize(
-    ("text", "order_id"),
-    [
-        ("where is my order one zero zero one", "1001"),
-        ("track order ten oh two", "1002"),
-        ("what's the status of order one thousand and three", "1003"),
-        ("oh, where's order ten oh four", "1004"),
-        ("Where is order #1005?", "1005"),
-        ("track order A-17B", "A-17B"),
-        ("where is my order", None),
-        ("track my order one", None),  # too short to be an order number
-    ],
-)
-def test_order_ids(text: str, order_id: str | None) -> None:
-    assert understand(text).order_id == order_id
+def test_an_argument_the_schema_rejects_is_asked_for_again() -> None:
+    talk = dialogue([BOOK])
+    reply = talk.respond("reserve a table for forty people", today=TODAY)
+    assert isinstance(reply, Reply)
+    assert reply.text == "Sorry, I didn't get the party size. What's the party size?"
+    reply = talk.respond("six", today=TODAY)
+    assert isinstance(reply, Reply) and reply.text == "Sure. What's the day?"
+    action = talk.respond("on monday", today=TODAY)
+    assert isinstance(action, ToolCall)
+    assert action.arguments == {"party_size": 6, "day": "2026-05-11"}
 
 
-def test_time_request_asks_the_tool_and_answers_from_its_result() -> None:
-    dialogue = Dialogue()
-    call = dialogue.respond("what time is it in Tokyo")
-    assert isinstance(call, ToolCall)
-    assert (call.name, json.loads(call.arguments_json)) == (
-        GET_DATE_TIME,
-        {"timezone": "Asia/Tokyo"},
-    )
-    result = {"timezone": "Asia/Tokyo", "datetime": "2026-05-05T15:47:12+09:00", "time": "15:47"}
-    reply = dialogue.answer(call, json.dumps(result))
-    assert reply.text == "It's 3:47 PM in Tokyo."
-    assert reply.lines[0].spoken == "It's three forty-seven PM in Tokyo."
-
-
-@pytest.mark.parametrize(
-    ("result", "spoken"),
-    [
-        ({"time": "09:05", "date": "2026-05-05"}, "It's nine oh five AM."),
-        ({"time": "12:00"}, "It's twelve o'clock PM."),
-        ({"time": "12:30 am"}, "It's twelve thirty AM."),
-        ({"now": "2026-05-05T00:15:00Z"}, "It's twelve fifteen AM."),
-        ({"error": {"type": "timeout"}}, "Sorry, I couldn't get the time."),
-        ({"unexpected": 1}, "Sorry, I couldn't get the time."),
-    ],
-)
-def test_time_reply_shapes(result: dict[str, object], spoken: str) -> None:
-    dialogue = Dialogue()
-    call = dialogue.respond("what's the time")
-    assert isinstance(call, ToolCall)
-    assert dialogue.answer(call, json.dumps(result)).lines[0].spoken == spoken
-
-
-def test_date_reply() -> None:
-    dialogue = Dialogue()
-    call = dialogue.respond("what is today's date")
-    assert isinstance(call, ToolCall) and call.intent is Intent.DATE
-    reply = dialogue.answer(call, json.dumps({"date": "2026-05-05", "weekday": "Tuesday"}))
-    assert reply.text == "Today is Tuesday, May 5, 2026."
-    assert reply.lines[0].spoken == "Today is Tuesday, May fifth, twenty twenty-six."
-
-
-def test_order_replies() -> None:
-    dialogue = Dialogue()
-    call = dialogue.respond("where is my order ten oh one")
-    assert isinstance(call, ToolCall)
-    assert (call.name, call.arguments) == (TRACK_ORDER, {"order_id": "1001"})
-    shipped = {"found": True, "order_id": "1001", "status": "shipped", "carrier": "UPS",
-               "eta": "2026-05-07"}  # fmt: skip
-    reply = dialogue.answer(call, json.dumps(shipped))
-    assert (
-        reply.text == "Order 1001 has shipped. It's with UPS and should arrive on Thursday, May 7."
-    )
-    assert reply.lines[0].spoken == "Order one zero zero one has shipped."
-    processing = {"found": True, "order_id": "1002", "status": "processing", "eta": "2026-05-10"}
-    assert dialogue.answer(call, json.dumps(processing)).text == (
-        "Order 1002 is being prepared. It should arrive on Sunday, May 10."
-    )
-    out = {"found": True, "order_id": "1005", "status": "out_for_delivery", "carrier": "USPS"}
-    assert dialogue.answer(call, json.dumps(out)).text == (
-        "Order 1005 is out for delivery. It's with USPS."
-    )
-
+def test_answers_follow_the_template_and_skip_sentences_without_data() -> None:
+    talk = dialogue()
+    clock = ToolCall("get_date_time", {"timezone": "Asia/Tokyo"})
+    result = {"timezone": "Asia/Tokyo", "date": "2026-05-05", "time": "15:47"}
+    reply = talk.answer(clock, json.dumps(result))
+    assert reply.text == "It's 3:47 PM. Today is Tuesday, May 5."
+    assert reply.lines[0].spoken == "It's three forty-seven PM."
+    order = ToolCall("track_order", {"order_id": "1001"})
+    shipped = {"found": True, "order_id": "1001", "status": "out_for_delivery",
+               "carrier": "UPS", "eta": "2026-01-17"}  # fmt: skip
+    reply = talk.answer(order, json.dumps(shipped))
+    assert [line.spoken for line in reply.lines] == [
+        "Order one zero zero one is out for delivery.",
+        "The carrier is UPS.",
+        "It should arrive on Saturday, January seventeenth.",
+    ]
     delivered = {"found": True, "order_id": "1003", "status": "delivered",
-                 "delivered_on": "2026-05-04"}  # fmt: skip
-    assert dialogue.answer(call, json.dumps(delivered)).text == (
-        "Order 1003 was delivered. It arrived on Monday, May 4."
+                 "delivered_on": "2026-01-02"}  # fmt: skip
+    assert talk.answer(order, json.dumps(delivered)).text == (
+        "Order 1003 is delivered. It was delivered on Friday, January 2."
     )
-    missing = {"found": False, "order_id": "1009", "message": "no such order"}
-    assert dialogue.answer(call, json.dumps(missing)).text == (
-        "I couldn't find an order with the number 1009."
-    )
-    failed = {"error": {"type": "timeout", "message": "slow"}}
-    assert dialogue.answer(call, json.dumps(failed)).text == "Sorry, I couldn't look up order 1001."
-    assert dialogue.answer(call, "not json").text == "Sorry, I couldn't look up order 1001."
 
 
-def test_order_number_can_come_in_the_next_turn() -> None:
-    dialogue = Dialogue()
-    ask = dialogue.respond("where is my order")
-    assert isinstance(ask, Reply) and ask.text == "Sure. What's your order number?"
-    call = dialogue.respond("ten oh three")
-    assert isinstance(call, ToolCall) and call.arguments == {"order_id": "1003"}
-    # Only right after the question is a bare number an order id.
-    assert isinstance(dialogue.respond("ten oh three"), Reply)
+def test_without_a_usable_template_the_message_or_a_generic_sentence_is_spoken() -> None:
+    talk = dialogue()
+    order = ToolCall("track_order", {"order_id": "9999"})
+    missing = {
+        "found": False,
+        "order_id": "9999",
+        "message": "There is no order with the number 9999.",
+    }
+    reply = talk.answer(order, json.dumps(missing))
+    assert reply.text == "There is no order with the number 9999."
+    assert reply.lines[0].spoken == "There is no order with the number nine nine nine nine."
+    plain = Dialogue(ToolModel([ToolDescription("ping", "Ping.", {"type": "object"})]))
+    reply = plain.answer(ToolCall("ping"), json.dumps({"rtt_ms": 12, "hops": [1, 2]}))
+    assert reply.text == "Done: ping."  # never raw JSON
+    assert "{" not in reply.lines[0].spoken
 
 
-def test_unknown_and_empty_are_answered_honestly() -> None:
-    dialogue = Dialogue()
-    for text in ("", "play some music"):
-        reply = dialogue.respond(text)
-        assert isinstance(reply, Reply)
-        assert reply.intent is Intent.UNKNOWN
-        assert reply.lines[0].text == "Sorry, I didn't catch that."
+def test_errors_are_explained_briefly() -> None:
+    talk = dialogue()
+    weather = ToolCall("get_weather", {"city": "Atlantis"})
+    own = {"error": {"type": "unknown_city", "message": "No forecast exists for Atlantis."}}
+    assert talk.answer(weather, json.dumps(own)).text == "Sorry. No forecast exists for Atlantis."
+    timeout = {"error": {"type": "timeout", "message": "no result within 5 s"}}
+    assert talk.answer(weather, json.dumps(timeout)).text == "Sorry, get weather took too long."
+    assert talk.answer(weather, "not json").text.startswith("Sorry, get weather")
 
 
-def test_only_offered_tools_are_requested() -> None:
-    dialogue = Dialogue(tools=[TRACK_ORDER])
-    reply = dialogue.respond("what time is it")
-    assert isinstance(reply, Reply) and "can't" in reply.text
-    assert isinstance(Dialogue(tools=[]).respond("track order ten oh one"), Reply)
-
-
-def test_help_and_greeting() -> None:
-    dialogue = Dialogue()
-    greeting = dialogue.respond("hi there")
-    assert isinstance(greeting, Reply) and greeting.text == "Hello! How can I help?"
-    help_reply = dialogue.respond("what can you do")
-    assert isinstance(help_reply, Reply)
-    assert "one zero zero one" in help_reply.lines[-1].spoken
+def test_the_language_model_text_has_every_example_with_slot_values() -> None:
+    sentences = set(ToolModel(ALL).sentences())
+    assert "what's the weather in lyon" in sentences
+    assert "what time is it in new york" in sentences
+    assert "where is my order ten oh one" in sentences
+    assert all("{" not in s for s in sentences)
+    assert "hello" in sentences  # small talk

@@ -70,8 +70,8 @@ def test_say_digits() -> None:
 
 
 def test_round_trip_of_every_demo_id_in_every_spoken_form() -> None:
-    from sonicwire.server.backends.local.phrases import spoken_order_ids
+    from sonicwire.server.backends.local.numbers import spoken_id_forms
 
     for number in range(1000, 1100):
-        for form in spoken_order_ids(number):
+        for form in spoken_id_forms(number):
             assert parse_number(form.split()) == str(number), form

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from sonicwire.server.backends.local.dialogue import Intent, understand
 from sonicwire.server.backends.local.harness import mic_commands
 from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer
+from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec
 from sonicwire.server.core import events as ev
+from sonicwire.server.tools.builtin import GET_DATE_TIME, TRACK_ORDER
 
 
 def _mic_audio(speech: bytes) -> bytes:
@@ -43,7 +44,8 @@ def test_recognition_is_repeatable(
     audio = _mic_audio(say("what's the time in london", "espeak:en-gb"))
     first = domain_recognizer.recognize(audio)
     assert domain_recognizer.recognize(audio) == first
-    assert understand(first.text).intent is Intent.TIME
+    model = ToolModel([describe_spec(GET_DATE_TIME), describe_spec(TRACK_ORDER)])
+    assert model.understand(first.text).name == "get_date_time"
 
 
 def test_silence_and_empty_audio_give_no_text(domain_recognizer: SpeechRecognizer) -> None:

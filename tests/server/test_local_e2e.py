@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from sonicwire.client import Client, PcmAudio, Role, ToolCall, read_wav, talk
+from sonicwire.client import Client, PcmAudio, Role, ToolCall, ToolExecutor, read_wav, talk
 from sonicwire.client.exchange import TalkResult
+from sonicwire.client.tools import ClientTool
 from sonicwire.server.backends.local.harness import load_reply_recognizer, says_time, speak
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.testing.server import running_server
@@ -87,7 +88,46 @@ async def test_where_is_my_order_over_grpc_reads_the_order_store(
     ]
     # The answer is the store's status for that order ("shipped", with its carrier), in the
     # transcript and in the audio as a recogniser hears it.
-    assert result.text().startswith(f"Order 1001 has {order.status.value}."), result.text()
+    assert result.text().startswith(f"Order 1001 is {order.status.value}."), result.text()
     assert order.carrier and order.carrier in result.text(), result.text()
     heard = _heard(reply_recognizer, result.reply)
-    assert f"order one zero zero one has {order.status.value}" in heard, heard
+    assert f"order one zero zero one is {order.status.value}" in heard, heard
+
+
+async def test_a_client_tool_is_learnt_from_its_examples_and_round_trips_over_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tool the client declares (with example utterances and an answer template) is heard,
+    called over the stream (ToolCall out, ToolResult in) and its result spoken, offline."""
+    monkeypatch.setenv("SONICWIRE_ORDERS_DB", str(tmp_path / "orders.db"))
+    asked: list[dict[str, object]] = []
+
+    def store_hours(args: dict[str, object]) -> dict[str, object]:
+        asked.append(args)
+        return {"store": str(args["store"]).title(), "opens": "09:00", "closes": "18:30"}
+
+    tool = ClientTool(
+        store_hours,
+        description="Opening hours of one of our stores.",
+        parameters={
+            "type": "object",
+            "properties": {"store": {"enum": ["lyon", "paris", "berlin"]}},
+            "required": ["store"],
+        },
+        examples=(
+            "when does the {store} store open",
+            "what are the opening hours of the {store} store",
+            "is the {store} store open",
+        ),
+        answer_template="The {store} store opens at {opens} and closes at {closes}.",
+    )
+    wav = read_wav(_spoken_wav("what are the opening hours in paris", tmp_path / "hours.wav"))
+    async with running_server(backend="local") as server:
+        async with Client(server.target) as client:
+            result = await talk(client, wav, tools={"store_hours": tool})
+    calls = _tool_calls(result)
+    assert [(c.name, c.arguments, c.executor) for c in calls] == [
+        ("store_hours", {"store": "paris"}, ToolExecutor.CLIENT)
+    ]
+    assert asked == [{"store": "paris"}]
+    assert result.text(Role.ASSISTANT) == "The Paris store opens at 9:00 AM and closes at 6:30 PM."

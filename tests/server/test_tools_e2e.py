@@ -116,6 +116,9 @@ async def test_list_tools_returns_builtins() -> None:
     assert {"get_date_time", "track_order"} <= names
     for tool in reply.tools:
         assert json.loads(tool.parameters_json_schema)["type"] == "object"
+    clock = next(t for t in reply.tools if t.name == "get_date_time")
+    assert "what time is it in {timezone}" in clock.examples
+    assert clock.answer_template.startswith("It's {time}.")
 
 
 async def test_session_time_zone_is_the_tools_default_zone() -> None:

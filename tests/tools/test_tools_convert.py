@@ -15,7 +15,6 @@ import pytest
 from sonicwire.server.tools import (
     ToolExecutor,
     ToolSpec,
-    to_local_intent,
     to_nova_tool,
     to_nova_tool_configuration,
 )
@@ -70,21 +69,6 @@ def test_nova_schema_is_a_json_string_of_the_parameters(spec: ToolSpec) -> None:
     schema_text = tool_spec["inputSchema"]["json"]
     assert isinstance(schema_text, str)
     assert json.loads(schema_text) == spec.parameters
-
-
-def test_local_intents_golden() -> None:
-    check_golden("local_intents.json", [to_local_intent(spec).to_dict() for spec in CASES])
-
-
-def test_local_intent_keywords_fall_back_to_name_and_description() -> None:
-    intent = to_local_intent(BOOK_TABLE)
-    assert intent.keywords[:2] == ("book", "table")
-    assert "the" not in intent.keywords and "for" not in intent.keywords
-    assert to_local_intent(TRACK_ORDER).keywords[0] == "order"
-    slots = {slot.name: slot for slot in intent.slots}
-    assert slots["notes"].type == "string"
-    assert slots["seating"].enum == ("indoor", "terrace")
-    assert slots["party_size"].required and not slots["notes"].required
 
 
 def test_nova_description_falls_back_to_the_name() -> None:

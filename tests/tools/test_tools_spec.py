@@ -92,3 +92,56 @@ def test_validate_arguments_reports_paths() -> None:
     assert spec.validate_arguments({"items": [1, 2]}) == []
     [problem] = spec.validate_arguments({"items": [1, "two"]})
     assert problem.startswith("$.items[1]: ")
+
+
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def test_examples_and_answer_are_kept_normalised() -> None:
+    spec = ToolSpec(
+        name="weather",
+        description="d",
+        parameters=CITY,
+        examples=["what's the  weather in {city}", "weather"],
+        answer=" It is {sky} in {city}. ",
+    )
+    assert spec.examples == ("what's the weather in {city}", "weather")
+    assert spec.answer == "It is {sky} in {city}."
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"examples": "weather in {city}"}, "list of strings"),
+        ({"examples": ["weather in {town}"]}, "not a property"),
+        ({"examples": ["weather in {city"]}, "unbalanced"),
+        ({"examples": ["weather in {}"]}, "unbalanced"),
+        ({"examples": [""]}, "non-empty"),
+        ({"examples": ["x" * 201]}, "longer than 200"),
+        ({"examples": ["weather"] * 101}, "at most 100"),
+        ({"answer": "It is {sky"}, "unbalanced"),
+        ({"answer": "x" * 501}, "longer than 500"),
+        ({"answer": 3}, "must be a string"),
+    ],
+)
+def test_bad_examples_and_answers(kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ToolSpecError, match=fragment):
+        ToolSpec(name="weather", description="d", parameters=CITY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_client_declarations_carry_examples_and_answer() -> None:
+    from sonicwire.server import convert
+    from sonicwire.server.core.errors import ProtocolError
+    from sonicwire.v1 import voice_service_pb2 as pb
+
+    definition = pb.ToolDefinition(
+        name="weather",
+        parameters_json_schema='{"type": "object", "properties": {"city": {"type": "string"}}}',
+        examples=["weather in {city}"],
+        answer_template="It is {sky}.",
+    )
+    (spec,) = convert.client_tools_from_config(pb.SessionConfig(client_tools=[definition]))
+    assert (spec.examples, spec.answer) == (("weather in {city}",), "It is {sky}.")
+    definition.examples.append("weather in {town}")
+    with pytest.raises(ProtocolError, match="not a property"):
+        convert.client_tools_from_config(pb.SessionConfig(client_tools=[definition]))

@@ -199,6 +199,8 @@ def client_tools_from_config(config: pb.SessionConfig) -> list[ToolSpec]:
                     tool.parameters_json_schema or '{"type": "object"}',
                     executor=ToolExecutor.CLIENT,
                     timeout_s=tool.timeout_ms / 1000 if tool.timeout_ms else None,
+                    examples=tuple(tool.examples),
+                    answer=tool.answer_template,
                 )
             )
         except ToolSpecError as error:

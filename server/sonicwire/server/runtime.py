@@ -88,7 +88,17 @@ class ServerRuntime:
             voice=voice,
             system_prompt=settings.system_prompt,
             inference=settings.inference,
-            tools=[ToolDescription(s.name, s.description, dict(s.parameters)) for s in tools.specs],
+            tools=[
+                ToolDescription(
+                    s.name,
+                    s.description,
+                    dict(s.parameters),
+                    examples=s.examples,
+                    answer=s.answer,
+                    keywords=s.keywords,
+                )
+                for s in tools.specs
+            ],
             output_sample_rate=settings.output_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
         )
@@ -181,6 +191,8 @@ class ServerRuntime:
                     name=spec.name,
                     description=spec.description,
                     parameters_json_schema=spec.parameters_json,
+                    examples=spec.examples,
+                    answer_template=spec.answer,
                 )
                 for spec in self.registry.specs()
             ]

@@ -53,12 +53,17 @@ class ClientTool:
         description: what the tool does, for the model; defaults to the handler's docstring.
         parameters: JSON schema (an object schema) of the arguments.
         timeout_ms: how long the server waits for the result; 0 for the server default.
+        examples: how users ask for the tool, with ``{prop}`` slots, for the offline engine
+            ("what are the opening hours of the {store} store"); see docs/tools.md.
+        answer_template: how the offline engine speaks the result ("{store} opens at {opens}.").
     """
 
     handler: ToolHandler
     description: str = ""
     parameters: Mapping[str, Any] = field(default_factory=lambda: dict(_ANY_OBJECT))
     timeout_ms: int = 0
+    examples: tuple[str, ...] = ()
+    answer_template: str = ""
 
     def definition(self, name: str) -> pb.ToolDefinition:
         """Return the ``ToolDefinition`` declaring this tool as ``name``.
@@ -76,6 +81,8 @@ class ClientTool:
             description=description,
             parameters_json_schema=json.dumps(dict(self.parameters)),
             timeout_ms=self.timeout_ms,
+            examples=list(self.examples),
+            answer_template=self.answer_template,
         )
 
 

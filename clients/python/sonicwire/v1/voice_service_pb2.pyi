@@ -173,16 +173,20 @@ class InferenceSettings(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., endpointing_sensitivity: _Optional[_Union[EndpointingSensitivity, str]] = ...) -> None: ...
 
 class ToolDefinition(_message.Message):
-    __slots__ = ("name", "description", "parameters_json_schema", "timeout_ms")
+    __slots__ = ("name", "description", "parameters_json_schema", "timeout_ms", "examples", "answer_template")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     parameters_json_schema: str
     timeout_ms: int
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    answer_template: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ...) -> None: ...
 
 class SessionConfig(_message.Message):
     __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone")
@@ -483,14 +487,18 @@ class ListToolsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Tool(_message.Message):
-    __slots__ = ("name", "description", "parameters_json_schema")
+    __slots__ = ("name", "description", "parameters_json_schema", "examples", "answer_template")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLES_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     parameters_json_schema: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ...) -> None: ...
+    examples: _containers.RepeatedScalarFieldContainer[str]
+    answer_template: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ...) -> None: ...
 
 class ListToolsResponse(_message.Message):
     __slots__ = ("tools",)

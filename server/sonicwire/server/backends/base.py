@@ -25,11 +25,18 @@ __all__ = ["Backend", "BackendOptions", "BackendSession", "ToolDescription", "Vo
 
 @dataclass(frozen=True, slots=True)
 class ToolDescription:
-    """A tool as a backend presents it to the model (neutral JSON-schema form)."""
+    """A tool as a backend presents it to the model (neutral JSON-schema form).
+
+    ``examples``, ``answer`` and ``keywords`` are the offline engine's hints (see ``ToolSpec``);
+    a model backend ignores them.
+    """
 
     name: str
     description: str
     parameters: dict[str, Any]
+    examples: tuple[str, ...] = ()
+    answer: str = ""
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ Modules (dependencies point down the list; none imports the session core, grpc o
     spec.py      ToolSpec, ToolExecutor, ToolSpecError     what a tool is
     tool.py      Tool, ToolContext, ToolError, @tool       a server tool = spec + async handler
     outcome.py   ToolInvocation, ToolDispatch, ToolOutcome, ToolStatus
-    convert.py   to_nova_tool, to_local_intent             per-backend forms (pure)
+    convert.py   to_nova_tool                              Nova's form (pure)
     registry.py  ToolRegistry, build_registry              built-ins, entry points, module:attr
     runner.py    ToolRunner                                one session's calls
     builtin.py   get_date_time, track_order                (import it directly)
@@ -28,13 +28,7 @@ not either, so that the framework itself does not import the session core. See
 ``docs/tools.md`` for writing a tool and wiring the runner.
 """
 
-from .convert import (
-    IntentSlot,
-    LocalIntent,
-    to_local_intent,
-    to_nova_tool,
-    to_nova_tool_configuration,
-)
+from .convert import to_nova_tool, to_nova_tool_configuration
 from .outcome import ToolDispatch, ToolInvocation, ToolOutcome, ToolStatus, error_result_json
 from .registry import (
     ENTRY_POINT_GROUP,
@@ -51,8 +45,6 @@ from .tool import Tool, ToolContext, ToolError, ToolHandler, tool
 __all__ = [
     "ENTRY_POINT_GROUP",
     "TOOL_NAME_PATTERN",
-    "IntentSlot",
-    "LocalIntent",
     "Tool",
     "ToolContext",
     "ToolDispatch",
@@ -71,7 +63,6 @@ __all__ = [
     "coerce_plugin",
     "error_result_json",
     "load_reference",
-    "to_local_intent",
     "to_nova_tool",
     "to_nova_tool_configuration",
     "tool",

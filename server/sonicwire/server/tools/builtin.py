@@ -20,8 +20,89 @@ __all__ = [
     "GET_DATE_TIME",
     "TRACK_ORDER",
     "builtin_tools",
+    "describe_moment",
     "resolve_timezone",
 ]
+
+#: Zones the offline engine can hear by their city ("what time is it in tokyo"): the schema's
+#: ``examples``, which it learns as the values of the ``timezone`` slot.
+_SPOKEN_ZONES = [
+    "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Rome",
+    "Europe/Moscow", "Asia/Dubai", "Asia/Kolkata", "Asia/Singapore", "Asia/Hong_Kong",
+    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney", "America/New_York", "America/Toronto",
+    "America/Chicago", "America/Denver", "America/Los_Angeles", "UTC",
+]  # fmt: skip
+
+#: How people ask for the built-ins: the offline engine learns them (ToolSpec.examples).
+_CLOCK_EXAMPLES = (
+    "what time is it",
+    "what's the time",
+    "what is the time",
+    "tell me the time",
+    "do you know what time it is",
+    "can you tell me the time",
+    "what time is it now",
+    "what's the time right now",
+    "do you have the time",
+    "the time please",
+    "current time",
+    "what's the current time",
+    "what time do you have",
+    "what time is it in {timezone}",
+    "what's the time in {timezone}",
+    "what is the time in {timezone}",
+    "time in {timezone}",
+    "tell me the time in {timezone}",
+    "what's the date",
+    "what is the date",
+    "what's the date today",
+    "what is today's date",
+    "what's today's date",
+    "what day is it",
+    "what day is it today",
+    "what day of the week is it",
+    "which day is it",
+    "what's the day today",
+    "tell me the date",
+    "what is the date today",
+    "what month is it",
+    "what year is it",
+    "what's today",
+)
+_ORDER_EXAMPLES = (
+    "where is my order {order_id}",
+    "where's my order {order_id}",
+    "track order {order_id}",
+    "track my order {order_id}",
+    "what's the status of order {order_id}",
+    "what is the status of order {order_id}",
+    "check order {order_id}",
+    "check on my order {order_id}",
+    "can you check on my order {order_id}",
+    "has my order {order_id} shipped",
+    "when will my order {order_id} arrive",
+    "order {order_id}",
+    "order number {order_id}",
+    "my order number is {order_id}",
+    "status of my order {order_id}",
+    "track my package {order_id}",
+    "where is my package {order_id}",
+    "can you track order {order_id}",
+    "i want to track order {order_id}",
+    "where is order {order_id}",
+    "the order number is {order_id}",
+    "where is my order",
+    "where's my order",
+    "track my order",
+    "track my package",
+    "where is my package",
+    "i want to track my order",
+    "check my order status",
+    "order status",
+    "has my order shipped",
+    "where is my delivery",
+    "track a package",
+)
 
 GET_DATE_TIME = ToolSpec(
     name="get_date_time",
@@ -38,13 +119,16 @@ GET_DATE_TIME = ToolSpec(
                     'IANA time zone name such as "Europe/Paris" or "America/New_York". '
                     "Omit it for the assistant's default time zone."
                 ),
+                "examples": _SPOKEN_ZONES,
             }
         },
         "additionalProperties": False,
     },
     executor=ToolExecutor.SERVER,
     timeout_s=2.0,
-    keywords=("time", "date", "day", "clock", "today", "hour"),
+    keywords=("time", "date", "clock", "today"),
+    examples=_CLOCK_EXAMPLES,
+    answer="It's {time}. Today is {date}.",
 )
 
 TRACK_ORDER = ToolSpec(
@@ -61,6 +145,8 @@ TRACK_ORDER = ToolSpec(
                 "minLength": 1,
                 "maxLength": 64,
                 "description": 'The order number the user gave, e.g. "1001".',
+                "title": "order number",
+                "examples": ["1001", "A-2001"],
             }
         },
         "required": ["order_id"],
@@ -68,7 +154,12 @@ TRACK_ORDER = ToolSpec(
     },
     executor=ToolExecutor.SERVER,
     timeout_s=5.0,
-    keywords=("order", "track", "package", "parcel", "delivery", "shipping", "shipped"),
+    keywords=("order", "track", "package", "parcel", "delivery", "shipment"),
+    examples=_ORDER_EXAMPLES,
+    answer=(
+        "Order {order_id} is {status}. The carrier is {carrier}. It should arrive on {eta}. "
+        "It was delivered on {delivered_on}."
+    ),
 )
 
 
@@ -88,7 +179,8 @@ def resolve_timezone(name: str) -> zoneinfo.ZoneInfo:
     )
 
 
-def _describe(moment: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+def describe_moment(moment: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    """The ``get_date_time`` result for ``moment`` (aware) in ``zone``."""
     local = moment.astimezone(zone)
     offset = local.strftime("%z")  # "+0200"
     return {
@@ -125,7 +217,7 @@ def builtin_tools(
         # The model's zone, else the user's (the session's `time_zone`), else the server's.
         name = args.get("timezone") or ctx.extras.get("time_zone")
         zone = resolve_timezone(name) if name else default_zone
-        return _describe(now(), zone)
+        return describe_moment(now(), zone)
 
     async def track_order(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         order_id = normalize_order_id(args["order_id"])

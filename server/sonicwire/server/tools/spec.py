@@ -4,7 +4,8 @@ A :class:`ToolSpec` says what a tool is called, what it does and which arguments
 schema object), and who executes it: the server (a registered async handler) or the calling client
 (declared in ``SessionConfig``; the client answers ``ToolCall`` with ``ToolResult``). Backends
 never see this class directly: :mod:`sonicwire.server.tools.convert` turns it into Nova's
-``toolSpec`` or the local engine's intent.
+``toolSpec``; the offline engine compiles it (with its example utterances and answer template)
+into its language model and dialogue (``backends/local/toolmodel.py``).
 
 A spec checks itself when built and raises :class:`ToolSpecError` when it is not usable, so a bad
 plugin or a bad client declaration fails at registration or session start, never mid-call.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -28,6 +29,9 @@ import jsonschema.validators
 from sonicwire.server.core.events import ToolExecutor
 
 __all__ = [
+    "MAX_ANSWER_CHARS",
+    "MAX_EXAMPLES",
+    "MAX_EXAMPLE_CHARS",
     "TOOL_NAME_PATTERN",
     "ToolExecutor",
     "ToolSpec",
@@ -36,6 +40,14 @@ __all__ = [
 
 #: Tool names as Nova (and most model APIs) accept them.
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
+
+#: Caps on the offline engine's hints: they become language-model text and are matched against
+#: every utterance, so a client cannot make a session's start (or each turn) arbitrarily slow.
+MAX_EXAMPLES = 100
+MAX_EXAMPLE_CHARS = 200
+MAX_ANSWER_CHARS = 500
+#: A slot in an example utterance: ``{city}`` names the property ``city``.
+_SLOT = re.compile(r"\{([^{}]*)\}")
 
 #: How many schema violations are reported back to the model for one call.
 _MAX_REPORTED_ERRORS = 5
@@ -72,8 +84,16 @@ class ToolSpec:
         executor: who runs the tool.
         timeout_s: this tool's own timeout in seconds; ``None`` uses the runner's default. The
             runner caps it at its ``max_timeout_s``.
-        keywords: optional trigger words for the offline engine's intent router; when empty,
-            they are derived from the name and description.
+        keywords: optional extra words that point at this tool for the offline engine (each
+            is learnt like a one-word example).
+        examples: optional example utterances for the offline engine, how a user asks for the
+            tool; ``{prop}`` marks where the value of the schema property ``prop`` is said
+            (``"what's the weather in {city}"``). At most :data:`MAX_EXAMPLES`, each at most
+            :data:`MAX_EXAMPLE_CHARS` characters; every slot must name a property.
+        answer: optional spoken-answer template for the offline engine: sentences with
+            ``{field}`` naming fields of the tool's (object) result, ``{a.b}`` for nested ones
+            (``"It's {time}. Today is {date}."``). A sentence naming a missing field is left out.
+            At most :data:`MAX_ANSWER_CHARS` characters.
 
     Raises:
         ToolSpecError: when any of the above does not hold.
@@ -85,6 +105,8 @@ class ToolSpec:
     executor: ToolExecutor = ToolExecutor.SERVER
     timeout_s: float | None = None
     keywords: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    answer: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not TOOL_NAME_PATTERN.fullmatch(self.name):
@@ -112,6 +134,10 @@ class ToolSpec:
             raise ToolSpecError(f"tool {self.name!r}: keywords must be non-empty strings")
         object.__setattr__(self, "keywords", keywords)
         object.__setattr__(self, "parameters", _check_schema(self.name, self.parameters))
+        object.__setattr__(
+            self, "examples", _check_examples(self.name, self.examples, self.parameters)
+        )
+        object.__setattr__(self, "answer", _check_answer(self.name, self.answer))
 
     @classmethod
     def from_json(
@@ -122,6 +148,8 @@ class ToolSpec:
         *,
         executor: ToolExecutor = ToolExecutor.CLIENT,
         timeout_s: float | None = None,
+        examples: Sequence[str] = (),
+        answer: str = "",
     ) -> ToolSpec:
         """Build a spec whose schema arrives as a JSON string (a client's ``SessionConfig``).
 
@@ -144,6 +172,8 @@ class ToolSpec:
             parameters=parameters,
             executor=executor,
             timeout_s=timeout_s,
+            examples=tuple(examples),
+            answer=answer,
         )
 
     @property
@@ -206,3 +236,47 @@ def _check_schema(name: str, parameters: Any) -> dict[str, Any]:
             f"tool {name!r}: parameters are not a valid JSON schema at {where}: {exc.message}"
         ) from exc
     return schema
+
+
+def _check_examples(name: str, examples: Any, schema: Mapping[str, Any]) -> tuple[str, ...]:
+    if isinstance(examples, str) or not isinstance(examples, Sequence):
+        raise ToolSpecError(f"tool {name!r}: examples must be a list of strings")
+    if len(examples) > MAX_EXAMPLES:
+        raise ToolSpecError(
+            f"tool {name!r}: {len(examples)} examples, at most {MAX_EXAMPLES} are allowed"
+        )
+    properties = schema.get("properties")
+    known = set(properties) if isinstance(properties, Mapping) else set()
+    out: list[str] = []
+    for example in examples:
+        if not isinstance(example, str) or not example.strip():
+            raise ToolSpecError(f"tool {name!r}: examples must be non-empty strings")
+        if len(example) > MAX_EXAMPLE_CHARS:
+            raise ToolSpecError(
+                f"tool {name!r}: the example {example[:40]!r}... is longer than "
+                f"{MAX_EXAMPLE_CHARS} characters"
+            )
+        if example.count("{") != example.count("}") or "{}" in example:
+            raise ToolSpecError(f"tool {name!r}: example {example!r} has an unbalanced slot")
+        for slot in _SLOT.findall(example):
+            if slot not in known:
+                raise ToolSpecError(
+                    f"tool {name!r}: example {example!r} names {{{slot}}}, which is not a "
+                    f"property of the parameters schema (properties: {sorted(known)})"
+                )
+        out.append(" ".join(example.split()))
+    return tuple(out)
+
+
+def _check_answer(name: str, answer: Any) -> str:
+    if not isinstance(answer, str):
+        raise ToolSpecError(f"tool {name!r}: the answer template must be a string")
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise ToolSpecError(
+            f"tool {name!r}: the answer template is longer than {MAX_ANSWER_CHARS} characters"
+        )
+    if answer.count("{") != answer.count("}") or "{}" in answer:
+        raise ToolSpecError(
+            f"tool {name!r}: the answer template {answer!r} has an unbalanced or empty field"
+        )
+    return answer.strip()

@@ -125,6 +125,8 @@ def tool(
     parameters: Mapping[str, Any] | None = None,
     timeout_s: float | None = None,
     keywords: tuple[str, ...] = (),
+    examples: tuple[str, ...] = (),
+    answer: str = "",
 ) -> Callable[[ToolHandler], Tool]:
     """Decorate an async handler into a :class:`Tool`.
 
@@ -133,7 +135,8 @@ def tool(
         description: defaults to the function's docstring.
         parameters: the JSON schema of the arguments; defaults to "no arguments".
         timeout_s: this tool's own timeout; ``None`` uses the runner's default.
-        keywords: trigger words for the offline engine (see :class:`ToolSpec`).
+        keywords, examples, answer: how the offline engine recognises the tool and speaks its
+            result (see :class:`ToolSpec`).
 
     Raises:
         ToolSpecError: when the resulting spec is invalid.
@@ -149,6 +152,8 @@ def tool(
             executor=ToolExecutor.SERVER,
             timeout_s=timeout_s,
             keywords=keywords,
+            examples=examples,
+            answer=answer,
         )
         return Tool(spec=spec, handler=handler)
 

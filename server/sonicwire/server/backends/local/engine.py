@@ -20,17 +20,20 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sonicwire.server.backends.base import BackendOptions, VoiceInfo
+from sonicwire.server.backends.base import BackendOptions, ToolDescription, VoiceInfo
 from sonicwire.server.core.errors import BackendError, ErrorCode
 
 from .session import LocalSession
 from .stt import LanguageModel, RecognizerUnavailable, SpeechRecognizer
+from .toolmodel import ToolModel
 from .tts import (
     CachedSynthesizer,
     EspeakSynthesizer,
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 #: espeak-ng voices offered besides the piper voice ("espeak-" + an espeak-ng voice name).
 ESPEAK_VOICES = ("en-us", "en-gb", "en-us+f3", "en-us+m3")
 _PIPER_VOICE = "joe"
+# Tool sets whose models are kept (clients may declare their own tools per session).
+_MAX_TOOL_MODELS = 32
 
 
 class LocalBackend:
@@ -92,6 +97,8 @@ class LocalBackend:
         self._sessions: set[LocalSession] = set()
         # Zones get_date_time reported, by arguments: its answers are predicted (predict.py).
         self._clock_zones: dict[str, str] = {}
+        # Tool sets learnt (ToolModel + language model key), by their description.
+        self._tool_models: dict[str, tuple[ToolModel, str | None]] = {}
         self._closed = False
 
     @classmethod
@@ -147,6 +154,7 @@ class LocalBackend:
                 code=ErrorCode.INVALID_ARGUMENT,
             )
         recognizer, synthesizer = await self._models(voice)
+        tool_model, language_model = await self._learn(recognizer, options.tools)
         session = LocalSession(
             options,
             recognizer=recognizer,
@@ -154,6 +162,8 @@ class LocalBackend:
             executor=self._executor,
             on_close=self._sessions.discard,
             clock_zones=self._clock_zones,
+            tool_model=tool_model,
+            language_model=language_model,
         )
         self._sessions.add(session)
         return session
@@ -176,6 +186,32 @@ class LocalBackend:
                 self._recognizer.close()
                 self._recognizer = None
             self._synthesizers.clear()
+
+    # --- the session's tools -------------------------------------------------------------------
+
+    async def _learn(
+        self, recognizer: SpeechRecognizer, tools: Sequence[ToolDescription]
+    ) -> tuple[ToolModel, str | None]:
+        """The tools learnt, and the recogniser's model of their phrasings: built once per
+        set of tools (sessions usually share one), in the pool (tens of milliseconds)."""
+        key = json.dumps(
+            [[t.name, t.description, t.parameters, t.examples, t.answer, t.keywords]
+             for t in tools],
+            sort_keys=True, default=str,
+        )  # fmt: skip
+        learnt = self._tool_models.get(key)
+        if learnt is None:
+            loop = asyncio.get_running_loop()
+            try:
+                learnt = await loop.run_in_executor(
+                    self._executor, _learn_tools, recognizer, list(tools)
+                )
+            except RecognizerUnavailable as exc:
+                raise BackendError("BACKEND_UNAVAILABLE", f"local engine: {exc}") from exc
+            if len(self._tool_models) >= _MAX_TOOL_MODELS:
+                self._tool_models.pop(next(iter(self._tool_models)))
+            self._tool_models[key] = learnt
+        return learnt
 
     # --- models -------------------------------------------------------------------------------
 
@@ -212,6 +248,13 @@ class LocalBackend:
                 )
                 self._synthesizers[voice] = synthesizer
             return self._recognizer, synthesizer
+
+
+def _learn_tools(
+    recognizer: SpeechRecognizer, tools: list[ToolDescription]
+) -> tuple[ToolModel, str | None]:
+    model = ToolModel(tools)
+    return model, recognizer.add_language_model(model.sentences())
 
 
 def _piper_installed() -> bool:

@@ -9,8 +9,8 @@ The pieces, each usable alone:
   the VAD's `UserSpeechStarted` / `UserSpeechStopped` markers at the times a VAD with
   ``start_secs`` / ``stop_secs`` would send them. The stop marker's offset is where the
   speech ended; it arrives ``stop_secs`` later on the stream, as the front end's VAD does it.
-- `ToolBox`: the real built-in tools (``get_date_time``, ``track_order`` on a SQLite store),
-  called directly instead of through the server's tool runner.
+- `ToolBox`: the real built-in tools (``get_date_time``, ``track_order`` on a SQLite store)
+  and any extra (plugin) tools, called directly instead of through the server's tool runner.
 - `run_turn`: feeds the commands into a session, answers its tool requests from a `ToolBox`,
   and collects one assistant turn, timing end of speech -> first assistant audio.
 - `load_reply_recognizer` and `says_time`: check what the assistant's audio says. The
@@ -201,24 +201,30 @@ def mic_commands(speech: bytes, **settings: Any) -> MicCommands:
 
 
 class ToolBox:
-    """The built-in tools, called in-process: ``await toolbox.call(name, arguments_json)``."""
+    """The built-in tools (and ``extra`` ones, e.g. a plugin), called in-process:
+    ``await toolbox.call(name, arguments_json)``."""
 
-    def __init__(self, orders_db: Path, *, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        orders_db: Path,
+        *,
+        now: Callable[[], datetime] | None = None,
+        extra: Sequence[Any] = (),
+    ) -> None:
         from sonicwire.server.tools.builtin import builtin_tools
         from sonicwire.server.tools.orders import OrderStore
 
         kwargs: dict[str, Any] = {"order_store": OrderStore(orders_db)}
         if now is not None:
             kwargs["now"] = now
-        self._tools = {tool.spec.name: tool for tool in builtin_tools(**kwargs)}
+        self._tools = {tool.spec.name: tool for tool in [*builtin_tools(**kwargs), *extra]}
 
     @property
     def descriptions(self) -> list[ToolDescription]:
-        """The tools as `BackendOptions.tools` lists them."""
-        return [
-            ToolDescription(t.spec.name, t.spec.description, dict(t.spec.parameters))
-            for t in self._tools.values()
-        ]
+        """The tools as `BackendOptions.tools` lists them (examples and answers included)."""
+        from .toolmodel import describe_spec
+
+        return [describe_spec(t.spec) for t in self._tools.values()]
 
     async def call(self, call_id: str, name: str, arguments_json: str) -> ev.SendToolResult:
         from sonicwire.server.tools.tool import ToolContext, ToolError

@@ -17,11 +17,13 @@ from collections.abc import Sequence
 __all__ = [
     "DIGIT_WORDS",
     "NUMBER_WORDS",
+    "number_spans",
     "parse_number",
     "parse_numbers",
     "say_digits",
     "say_number",
     "say_ordinal",
+    "spoken_id_forms",
 ]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -72,27 +74,36 @@ def parse_number(words: Sequence[str]) -> str | None:
 
 def parse_numbers(words: Sequence[str]) -> list[str]:
     """Every spoken number in ``words``, in order (see `parse_number` for the readings)."""
-    out: list[str] = []
-    for run in _runs(words):
+    return [number for _, _, number in number_spans(words)]
+
+
+def number_spans(words: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Every spoken number in ``words`` as ``(start, end, digits)``: ``words[start:end]``
+    says ``digits``."""
+    out: list[tuple[int, int, str]] = []
+    for start, end, run in _runs(words):
         number = _cardinal(run) if any(w in _SCALES for w in run) else _digit_by_digit(run)
         if number is not None:
-            out.append(number)
+            out.append((start, end, number))
     return out
 
 
-def _runs(words: Sequence[str]) -> list[list[str]]:
-    runs: list[list[str]] = []
+def _runs(words: Sequence[str]) -> list[tuple[int, int, list[str]]]:
+    runs: list[tuple[int, int, list[str]]] = []
     run: list[str] = []
+    start = 0
     for i, word in enumerate(words):
         if _is_number_word(word) and word not in _JOINERS:
+            if not run:
+                start = i
             run.append(word)
         elif run and word in _JOINERS and i + 1 < len(words) and _is_number_word(words[i + 1]):
             continue  # "one thousand and one": the joiner belongs to the number
         elif run:
-            runs.append(run)
+            runs.append((start, i, run))
             run = []
     if run:
-        runs.append(run)
+        runs.append((start, len(words), run))
     return runs
 
 
@@ -188,3 +199,24 @@ _NON_DIGIT = re.compile(r"\D")
 def say_digits(text: str) -> str:
     """Digits one by one, other characters dropped: "1001" -> "one zero zero one"."""
     return " ".join(DIGIT_WORDS[int(d)] for d in _NON_DIGIT.sub("", text))
+
+
+def spoken_id_forms(number: int) -> list[str]:
+    """Ways to say an identifier: 1001 -> "one zero zero one", "one oh oh one",
+    "ten oh one", "one thousand and one", "one thousand one"."""
+    digits = str(number)
+    forms = [
+        " ".join(DIGIT_WORDS[int(d)] for d in digits),
+        " ".join("oh" if d == "0" else DIGIT_WORDS[int(d)] for d in digits),
+    ]
+    if len(digits) == 4:
+        head, tail = int(digits[:2]), int(digits[2:])
+        if tail:
+            said_tail = f"oh {DIGIT_WORDS[tail]}" if tail < 10 else say_number(tail)
+            forms.append(f"{say_number(head)} {said_tail}".replace("-", " "))
+        if digits[1] == "0":
+            cardinal = say_number(number).replace("-", " ")
+            forms.append(cardinal)
+            if " thousand " in cardinal:
+                forms.append(cardinal.replace(" thousand ", " thousand and "))
+    return forms

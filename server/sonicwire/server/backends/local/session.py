@@ -7,6 +7,8 @@ at a time:
       -> recognise (executor)      -> UserTranscript
          (usually already done: `EarlyCut` starts it in the VAD's stop_secs wait)
       -> Dialogue.respond          -> Reply, or ToolRequested ... SendToolResult -> Reply
+         (the session's tools, learnt from their specs at open: `toolmodel.ToolModel`, and
+         the recogniser's language model built from their examples)
       -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
          (the first sentence usually already done, see below)
       -> AssistantTurnEnded(END_TURN)
@@ -57,6 +59,7 @@ from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .predict import learn, predict
 from .stt import SpeechRecognizer, Transcript
+from .toolmodel import ToolModel
 from .tts import Synthesizer
 
 __all__ = ["LocalSession"]
@@ -108,6 +111,8 @@ class LocalSession:
         on_close: Callable[[LocalSession], None] | None = None,
         clock_zones: MutableMapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tool_model: ToolModel | None = None,
+        language_model: str | None = None,
     ) -> None:
         self._on_close = on_close
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
@@ -119,7 +124,10 @@ class LocalSession:
         self._executor = executor
         self._loop = asyncio.get_running_loop()
         self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
-        self._dialogue = Dialogue(tools=[tool.name for tool in options.tools])
+        # The session's tools as the dialogue knows them, and the recogniser's model of their
+        # phrasings (None: the recogniser's own); both built by the backend, once per tool set.
+        self._dialogue = Dialogue(tool_model or ToolModel(options.tools))
+        self._language_model = language_model
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Utterance | str] = asyncio.Queue()
         self._early = EarlyCut(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
@@ -206,7 +214,7 @@ class LocalSession:
     def _recognize_early(self, guess: Guess) -> None:
         """Start preparing the answer to a guessed utterance (see ``early.py``); a newer guess
         replaces an older one, whose result is then never used."""
-        future = self._loop.run_in_executor(self._executor, self._recognizer.recognize, guess.pcm)
+        future = self._loop.run_in_executor(self._executor, self._recognize, guess.pcm)
         future.add_done_callback(_consume)
         task = self._loop.create_task(self._prepare(guess, future))
         self._preparing.add(task)
@@ -221,7 +229,7 @@ class LocalSession:
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared  # speech resumed (or a marker disagreed): no synthesis for it
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
-        action = dialogue.respond(prepared.transcript.text)
+        action = dialogue.respond(prepared.transcript.text, today=self._clock().date())
         if isinstance(action, ToolCall):
             result = predict(action, self._clock(), self._clock_zones)
             if result is None:
@@ -268,13 +276,13 @@ class LocalSession:
                     prepared = await job.early
                     heard = prepared.transcript
                 else:
-                    heard = await self._run(self._recognizer.recognize, job.pcm)
+                    heard = await self._run(self._recognize, job.pcm)
                 text = heard.text
                 if text:
                     self._emit(ev.UserTranscript(text, True))
             else:
                 text = job  # typed: the core already shows and records the user's text
-            action = self._dialogue.respond(text)
+            action = self._dialogue.respond(text, today=self._clock().date())
             reply = await self._call_tool(action) if isinstance(action, ToolCall) else action
             await self._speak(reply, prepared)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
@@ -320,6 +328,12 @@ class LocalSession:
                 self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
             played = len(pcm) // 2 * _SAMPLE_RATE // rate
             self._floor_until = max(self._floor_until, self._position) + played
+
+    def _recognize(self, pcm: bytes) -> Transcript:
+        """Recognise with this session's language model (blocking: runs in the executor)."""
+        if self._language_model is None:
+            return self._recognizer.recognize(pcm)
+        return self._recognizer.recognize(pcm, model=self._language_model)
 
     async def _run[A, R](self, work: Callable[[A], R], arg: A) -> R:
         # Speech work blocks for up to a few hundred ms: never on the loop.

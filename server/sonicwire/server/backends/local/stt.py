@@ -13,10 +13,13 @@ worker process the loop never waits; the calling thread just waits for the answe
 worker loads the model once and keeps one decoder, so it recognises one utterance at a time.
 
 Two language models:
-- ``"domain"`` (default): a trigram model trained at load time on the assistant's own command
-  phrasings (`phrases.training_sentences`) with a dictionary cut down to their words. It
-  expects commands, so it hears them far better than a general model in unfamiliar voices,
-  and it loads in tens of milliseconds instead of seconds.
+- ``"domain"`` (default): a trigram model trained on the commands of the session's tools
+  (`toolmodel.ToolModel.sentences`: their examples with slot values) with a dictionary cut
+  down to their words. It expects commands, so it hears them far better than a general model
+  in unfamiliar voices, and it builds and loads in tens of milliseconds instead of seconds.
+  `add_language_model` builds one per set of tools (cached by its text); each worker keeps a
+  decoder per model it has used (a few; the acoustic model is shared by the OS page cache and
+  a decoder over a small dictionary starts in ~10 ms). ``recognize(..., model=key)`` picks it.
 - ``"general"``: pocketsphinx's bundled en-US model (large vocabulary). The tests and the
   benchmark use it to transcribe the assistant's replies without biasing it towards them.
 
@@ -25,12 +28,15 @@ Raises `RecognizerUnavailable` when pocketsphinx or its model cannot be loaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import logging
 import multiprocessing
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -82,6 +88,11 @@ class SpeechRecognizer:
         self._pool = pool
         self._workdir = workdir
         self._closed = False
+        self._models: dict[str, tuple[str, str]] = {}
+        self._models_lock = threading.Lock()
+        self._dictionary: Path | None = None
+        self._general = workdir is None
+        self._hmm = ""
 
     @classmethod
     def load(
@@ -95,7 +106,8 @@ class SpeechRecognizer:
 
         Args:
             language_model: ``"domain"`` or ``"general"`` (see the module docstring).
-            sentences: the domain model's training text; default `phrases.training_sentences`.
+            sentences: the domain model's training text; default: the built-in tools'
+                (`toolmodel.builtin_sentences`).
             processes: utterances that can be recognised at the same time.
 
         Raises:
@@ -113,9 +125,9 @@ class SpeechRecognizer:
         workdir: tempfile.TemporaryDirectory[str] | None = None
         if language_model == "domain":
             if sentences is None:
-                from .phrases import training_sentences
+                from .toolmodel import builtin_sentences
 
-                sentences = training_sentences()
+                sentences = builtin_sentences()
             workdir = tempfile.TemporaryDirectory(prefix="sonicwire-stt-")
             lm_path, dict_path = _build_domain_model(
                 sentences, model_dir / "en-us" / "cmudict-en-us.dict", Path(workdir.name)
@@ -129,6 +141,8 @@ class SpeechRecognizer:
             initargs=(config,),
         )
         recognizer = cls(pool, workdir=workdir)
+        recognizer._dictionary = model_dir / "en-us" / "cmudict-en-us.dict"
+        recognizer._hmm = config["hmm"]
         try:
             # Start every worker now (each loads the model): fail here, not in a user's turn.
             warm = [pool.submit(_recognize_in_worker, b"") for _ in range(max(1, processes))]
@@ -140,11 +154,41 @@ class SpeechRecognizer:
             raise RecognizerUnavailable(f"pocketsphinx could not load its model: {exc}") from exc
         return recognizer
 
-    def recognize(self, pcm: bytes, sample_rate: int = _SAMPLE_RATE) -> Transcript:
-        """Recognise one utterance of mono s16le ``pcm``. Blocking; thread-safe.
+    def add_language_model(self, sentences: Sequence[str]) -> str | None:
+        """Build (once per text) a domain model of ``sentences``; returns its key for
+        `recognize`. Blocking (tens of milliseconds for a few thousand sentences); thread-safe.
+        None with the general model, which is used for everything.
+
+        Raises:
+            RecognizerUnavailable: the recogniser is closed, or no sentence can be pronounced.
+        """
+        if self._closed:
+            raise RecognizerUnavailable("the recogniser is closed")
+        if self._general or self._dictionary is None:
+            return None
+        text = "\n".join(sentences)
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        with self._models_lock:
+            if key in self._models:
+                return key
+            if self._workdir is None:
+                raise RecognizerUnavailable("the recogniser is closed")
+            folder = Path(self._workdir.name) / key
+            folder.mkdir(exist_ok=True)
+            lm, dictionary = _build_domain_model(sentences, self._dictionary, folder)
+            self._models[key] = (str(lm), str(dictionary))
+        return key
+
+    def recognize(
+        self, pcm: bytes, sample_rate: int = _SAMPLE_RATE, *, model: str | None = None
+    ) -> Transcript:
+        """Recognise one utterance of mono s16le ``pcm``, with the language model ``model``
+        (a key from `add_language_model`; None: the one the recogniser was loaded with).
+        Blocking; thread-safe.
 
         Raises:
             RecognizerUnavailable: the recogniser is closed or a worker died.
+            KeyError: ``model`` is not a key of this recogniser.
         """
         if self._closed:
             raise RecognizerUnavailable("the recogniser is closed")
@@ -152,7 +196,8 @@ class SpeechRecognizer:
         if not audio:
             return Transcript("", 0.0)
         try:
-            text, confidence = self._pool.submit(_recognize_in_worker, audio).result()
+            files = None if model is None else (self._hmm, *self._models[model])
+            text, confidence = self._pool.submit(_recognize_in_worker, audio, files).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return Transcript(text, confidence)
@@ -169,6 +214,10 @@ class SpeechRecognizer:
 # --- in the worker processes -------------------------------------------------------------------
 
 _decoder: Any = None
+# Decoders of the session models this worker used, by their files; a few at most (each holds
+# its search graph: a few MB).
+_session_decoders: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_MAX_SESSION_DECODERS = 8
 
 
 def _start_worker(config: dict[str, Any]) -> None:
@@ -178,10 +227,26 @@ def _start_worker(config: dict[str, Any]) -> None:
     _decoder = pocketsphinx.Decoder(**config)
 
 
-def _recognize_in_worker(audio: bytes) -> tuple[str, float]:
-    decoder = _decoder
+def _session_decoder(files: tuple[str, str, str]) -> Any:
+    decoder = _session_decoders.get(files)
+    if decoder is None:
+        import pocketsphinx
+
+        hmm, lm, dictionary = files
+        decoder = pocketsphinx.Decoder(hmm=hmm, lm=lm, dict=dictionary, loglevel="FATAL")
+        _session_decoders[files] = decoder
+        while len(_session_decoders) > _MAX_SESSION_DECODERS:
+            _session_decoders.popitem(last=False)
+    _session_decoders.move_to_end(files)
+    return decoder
+
+
+def _recognize_in_worker(
+    audio: bytes, files: tuple[str, str, str] | None = None
+) -> tuple[str, float]:
     if not audio:
         return "", 0.0
+    decoder = _decoder if files is None else _session_decoder(files)
     # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
     # a decoder's results depend on what it heard before. Costs ~0.1 ms.
     decoder.reinit_feat()
