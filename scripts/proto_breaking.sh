@@ -12,7 +12,8 @@
 # `buf breaking --against '.git#branch=main'` in a fresh clone of main compares main with itself
 # and can never fail; that is why the baseline is computed here.
 #
-# A ref that cannot be resolved (shallow clone, missing tag) fails with a message, never a pass.
+# A shallow clone is deepened from origin first; a ref that still cannot be resolved (shallow
+# clone without a reachable origin, missing tag) fails with a message, never a pass.
 # The only pass without a comparison is a proto/ created by the root commit and unchanged since,
 # and it says so.
 set -euo pipefail
@@ -30,10 +31,14 @@ if [[ -n "${BREAKING_AGAINST:-}" ]]; then
 fi
 
 git rev-parse --verify -q HEAD >/dev/null || fail "no commit in $root: nothing to compare proto/ with"
+shallow=0
 if [[ $(git rev-parse --is-shallow-repository) == true ]]; then
-  shallow=1
-else
-  shallow=0
+  # A shallow clone may lack the baseline: try once to fetch the history (needs the remote).
+  if git remote get-url origin >/dev/null 2>&1 && git fetch --quiet --unshallow --tags origin 2>/dev/null; then
+    log "shallow clone: fetched the full history from origin"
+  else
+    shallow=1
+  fi
 fi
 
 baselines=()  # "rev|reason"

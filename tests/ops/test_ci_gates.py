@@ -107,16 +107,23 @@ def test_release_tag_is_the_baseline_when_there_is_one(proto_repo: Path) -> None
     assert result.returncode == 1, result.stderr
 
 
-def test_shallow_clone_without_the_baseline_fails_loudly(proto_repo: Path) -> None:
+def test_shallow_clone_fetches_the_history_or_fails_loudly(proto_repo: Path) -> None:
     _edit_proto(proto_repo, FIELD, ADDED)
     _git(proto_repo, "commit", "-q", "-am", "add a field")
-    clone = proto_repo.parent / "shallow"
-    subprocess.run(
-        ["git", "clone", "-q", "--depth", "1", f"file://{proto_repo}", str(clone)], check=True
-    )
-    result = _breaking(clone)
-    assert result.returncode == 1
-    assert "shallow clone" in result.stderr
+    for name in ("reachable", "orphan"):
+        clone = proto_repo.parent / name
+        subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", f"file://{proto_repo}", str(clone)], check=True
+        )
+    # With its origin reachable, the check deepens the clone and compares for real.
+    reachable = _breaking(proto_repo.parent / "reachable")
+    assert reachable.returncode == 0, reachable.stderr
+    assert "fetched the full history" in reachable.stderr and "against" in reachable.stderr
+    # Without it, the baseline is missing: a failure with the reason, never a pass.
+    _git(proto_repo.parent / "orphan", "remote", "remove", "origin")
+    orphan = _breaking(proto_repo.parent / "orphan")
+    assert orphan.returncode == 1
+    assert "shallow clone" in orphan.stderr
 
 
 def test_working_tree_change_is_checked_too(proto_repo: Path) -> None:
