@@ -177,9 +177,11 @@ export async function streamAudio(
   let index = 0;
   for (const chunk of iterChunks(audio, chunkMs)) {
     if (speed > 0) {
-      const delay = start + (index * chunkMs) / speed - performance.now();
-      if (delay > 0) {
-        await sleep(delay, undefined, { signal });
+      const due = start + (index * chunkMs) / speed;
+      // Node's timers work in whole milliseconds from a cached loop time and can fire a little
+      // early: sleep again until the chunk is really due, so it never goes out ahead of time.
+      for (let delay = due - performance.now(); delay > 0; delay = due - performance.now()) {
+        await sleep(Math.ceil(delay), undefined, { signal });
       }
     }
     signal?.throwIfAborted();

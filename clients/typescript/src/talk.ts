@@ -164,6 +164,8 @@ export async function talk(client: Client, options: TalkOptions): Promise<TalkRe
       throw error;
     }
   });
+  sender.catch(() => undefined); // awaited below; until then a failure must not count as unhandled
+  let failure: { error: unknown } | undefined;
   try {
     for await (const event of conversation) {
       events.push(event);
@@ -191,10 +193,16 @@ export async function talk(client: Client, options: TalkOptions): Promise<TalkRe
       }
       onEvent?.(event);
     }
+  } catch (error) {
+    failure = { error };
   } finally {
     conversation.close();
     answered.raise(); // unblock the sender
     heard.raise();
+  }
+  if (failure !== undefined) {
+    await sender.catch(() => undefined); // the stream's own error is the one to report
+    throw failure.error;
   }
   await sender;
   const length = replyChunks.reduce((sum, chunk) => sum + chunk.length, 0);
