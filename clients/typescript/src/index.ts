@@ -12,6 +12,8 @@ export * from "./retry.js";
 export * from "./talk.js";
 export * from "./tools.js";
 export * as pb from "./gen/sonicwire/v1/voice_service_pb.js";
+/** google.rpc error details (`ErrorInfoSchema`, ...), for `ConnectError.findDetails`. */
+export * as rpc from "./gen/google/rpc/error_details_pb.js";
 export {
   AudioEncoding,
   InterruptionSource,

@@ -18,9 +18,12 @@ import {
   declareTools,
   errorFromStatus,
   pb,
+  rpc,
   sessionConfig,
 } from "@sonicwire/client";
-import { ErrorInfoSchema } from "../dist/gen/google/rpc/error_details_pb.js";
+
+const { ErrorInfoSchema } = rpc;
+
 
 const started = (id = "s1") =>
   create(pb.ConverseResponseSchema, {
