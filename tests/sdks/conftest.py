@@ -2,8 +2,8 @@
 `talk` examples as commands.
 
 Each server is a separate process (`python -m sonicwire.server`, i.e. `sonicwire serve`, with
-the offline local engine; and `tests.sdks.tool_server` for client tools) bound to 127.0.0.1
-port 0; the fixture reads the address from its banner and kills it afterwards.
+the offline local engine) bound to 127.0.0.1 port 0; the fixture reads the address from its
+banner and kills it afterwards.
 """
 
 from __future__ import annotations
@@ -104,24 +104,29 @@ def tls_server(pki: Pki) -> Iterator[Server]:
     )  # fmt: skip
 
 
-@pytest.fixture(scope="package")
-def tool_server() -> Iterator[Server]:
-    """A server whose backend turns ``call NAME {json}`` into a tool call."""
-    yield from _start(["-m", "tests.sdks.tool_server"])
-
-
-@pytest.fixture(scope="package")
-def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ "what time is it" in an espeak-ng voice (never the engine's own), 16 kHz, 0.5 s lead-in."""
+def spoken_wav(path: Path, text: str) -> Path:
+    """``text`` in an espeak-ng voice (never the engine's own), 16 kHz, after 0.5 s of silence."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is missing: run scripts/setup.sh")
-    path = tmp_path_factory.mktemp("sdk-audio") / "question.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(16_000)
-        out.writeframes(bytes(16_000) + speak("what time is it", "espeak:en-us"))
+        out.writeframes(bytes(16_000) + speak(text, "espeak:en-us"))
     return path
+
+
+@pytest.fixture(scope="package")
+def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ "what time is it", spoken."""
+    return spoken_wav(tmp_path_factory.mktemp("sdk-audio") / "question.wav", "what time is it")
+
+
+@pytest.fixture(scope="package")
+def weather_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ "what's the weather in lisbon", spoken: asks for the examples' client tool."""
+    path = tmp_path_factory.mktemp("sdk-audio") / "weather.wav"
+    return spoken_wav(path, "what's the weather in lisbon")
 
 
 @dataclass(frozen=True)

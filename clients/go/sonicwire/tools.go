@@ -27,6 +27,11 @@ type ClientTool struct {
 	Parameters map[string]interface{}
 	// Timeout is how long the server waits for the result; 0 for the server default.
 	Timeout time.Duration
+	// Examples say how users ask for the tool, with {property} slots ("weather in {city}"), for
+	// the offline local engine (ToolDefinition.examples).
+	Examples []string
+	// AnswerTemplate is how the offline engine speaks the result: "In {city} it is {forecast}.".
+	AnswerTemplate string
 }
 
 var toolName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,63}$`)
@@ -49,6 +54,8 @@ func (t ClientTool) Definition(name string) (*pb.ToolDefinition, error) {
 		Description:          t.Description,
 		ParametersJsonSchema: string(schema),
 		TimeoutMs:            int32(t.Timeout / time.Millisecond),
+		Examples:             append([]string(nil), t.Examples...),
+		AnswerTemplate:       t.AnswerTemplate,
 	}, nil
 }
 

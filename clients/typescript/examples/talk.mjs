@@ -94,21 +94,20 @@ const emit = (record) => {
   if (opts.json) process.stdout.write(`${JSON.stringify({ t: Number(stamp()), ...record })}\n`);
 };
 
-// A client tool the model can call (`--demo-tool`): it runs here, in this process.
+// A client tool the model can call (`--demo-tool`): it runs here, in this process. `examples`
+// and `answerTemplate` teach it to the offline local engine; Nova Sonic reads the description.
 const tools = opts["demo-tool"]
   ? {
-      lookup_order: {
-        description: "Look up an order by id.",
+      get_weather: {
+        description: "The weather forecast for a city.",
         parameters: {
           type: "object",
-          properties: { order_id: { type: "string" } },
-          required: ["order_id"],
+          properties: { city: { type: "string", enum: ["Lisbon", "Paris", "Tokyo"] } },
+          required: ["city"],
         },
-        handler: async (toolArgs) => ({
-          order_id: toolArgs.order_id,
-          status: "shipped",
-          answered_by: "node",
-        }),
+        examples: ["what's the weather in {city}", "weather in {city}", "is it raining in {city}"],
+        answerTemplate: "In {city} it is {forecast}.",
+        handler: async (args) => ({ city: args.city, forecast: "sunny", answered_by: "node" }),
       },
     }
   : undefined;

@@ -28,6 +28,10 @@ export interface ClientTool {
   parameters?: Record<string, unknown>;
   /** How long the server waits for the result; 0 or absent for the server default. */
   timeoutMs?: number;
+  /** How users ask for it, with `{property}` slots, for the offline engine (`ToolDefinition.examples`). */
+  examples?: readonly string[];
+  /** How the offline engine speaks the result, e.g. "In {city} it is {forecast}.". */
+  answerTemplate?: string;
 }
 
 const NAME = /^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/;
@@ -44,6 +48,8 @@ export function toolDefinition(name: string, tool: ClientTool): ToolDefinition {
     description: tool.description ?? "",
     parametersJsonSchema: JSON.stringify(tool.parameters ?? { type: "object" }),
     timeoutMs: tool.timeoutMs ?? 0,
+    examples: [...(tool.examples ?? [])],
+    answerTemplate: tool.answerTemplate ?? "",
   });
 }
 

@@ -64,7 +64,7 @@ func parse(args []string) (options, []string, error) {
 	fs.StringVar(&o.cert, "cert", "", "PEM client certificate (mutual TLS)")
 	fs.StringVar(&o.key, "key", "", "PEM client key (mutual TLS)")
 	fs.StringVar(&o.serverName, "server-name", "", "name expected in the server's certificate")
-	fs.BoolVar(&o.demoTool, "demo-tool", false, "offer the client tool lookup_order, run here")
+	fs.BoolVar(&o.demoTool, "demo-tool", false, "offer the client tool get_weather, run here")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per event")
 	var positionals []string
 	for {
@@ -257,16 +257,21 @@ func run() int {
 	talk.Config = sonicwire.SessionConfig(rate)
 	talk.Config.Voice = o.voice
 	if o.demoTool {
-		// A client tool the model can call: it runs here, in this process.
-		talk.Tools = map[string]sonicwire.ClientTool{"lookup_order": {
-			Description: "Look up an order by id.",
+		// A client tool the model can call: it runs here, in this process. Examples and
+		// AnswerTemplate teach it to the offline local engine; Nova Sonic reads the description.
+		talk.Tools = map[string]sonicwire.ClientTool{"get_weather": {
+			Description: "The weather forecast for a city.",
 			Parameters: map[string]interface{}{
-				"type":       "object",
-				"properties": map[string]interface{}{"order_id": map[string]string{"type": "string"}},
-				"required":   []string{"order_id"},
+				"type": "object",
+				"properties": map[string]interface{}{
+					"city": map[string]interface{}{"type": "string", "enum": []string{"Lisbon", "Paris", "Tokyo"}},
+				},
+				"required": []string{"city"},
 			},
+			Examples:       []string{"what's the weather in {city}", "weather in {city}", "is it raining in {city}"},
+			AnswerTemplate: "In {city} it is {forecast}.",
 			Handler: func(_ context.Context, args map[string]interface{}) (interface{}, error) {
-				return map[string]interface{}{"order_id": args["order_id"], "status": "shipped", "answered_by": "go"}, nil
+				return map[string]interface{}{"city": args["city"], "forecast": "sunny", "answered_by": "go"}, nil
 			},
 		}}
 	}
