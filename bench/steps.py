@@ -372,6 +372,20 @@ CRITERIA: dict[str, tuple[str, ...]] = {
 }
 
 
+def _required(target: str) -> tuple[str, ...]:
+    """The figures a step of ``target`` must have for its criteria to be judged at all."""
+    keys = ["streams_failed", "gap_frames", "client_bound", "cores_used"]
+    if target != "bare-echo":
+        keys.append("replies")
+    if target in ("sonicwire", "gateway"):
+        keys.append("late_frames")
+    if target == "pipecat":
+        keys.append("late_frames_jb60")
+    if target in PROBED_TARGETS:
+        keys.append("frames_unprocessed")
+    return tuple(keys)
+
+
 def step_passes(r: dict[str, Any]) -> tuple[bool, list[str]]:
     """Whether the step meets its target's criteria (``CRITERIA``); an unmeasured criterion
     is a failure, not a pass."""
@@ -379,6 +393,9 @@ def step_passes(r: dict[str, Any]) -> tuple[bool, list[str]]:
     if "error" in r:
         return False, ["step failed: " + r["error"].splitlines()[0]]
     target = r["target"]
+    for key in _required(target):
+        if r.get(key) is None:
+            reasons.append(f"{key} not measured")
     if r.get("streams_failed"):
         reasons.append(f"{r['streams_failed']} streams failed")
     if target == "pipecat":

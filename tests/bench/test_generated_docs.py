@@ -250,6 +250,12 @@ def test_unmeasured_p99_fails_a_probed_step(target: str) -> None:
     assert step_passes(_step(target))[0]
 
 
+@pytest.mark.parametrize("key", ["gap_frames", "replies", "late_frames", "frames_unprocessed"])
+def test_any_unmeasured_criterion_fails_the_step(key: str) -> None:
+    ok, reasons = step_passes(_step("sonicwire", **{key: None}))
+    assert not ok and f"{key} not measured" in reasons
+
+
 def test_pipecat_is_judged_without_latency_and_says_so(bench: dict[str, Any]) -> None:
     assert step_passes(_step("pipecat", latency_p99_ms=None)) == (True, [])
     assert step_passes(_step("pipecat", late_frames_jb60=3))[0] is False
