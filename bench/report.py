@@ -441,8 +441,8 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     add("## How to run\n")
     add(
         "```\n"
-        "make bench-quick                      # python -m bench.run --quick   (< 3 minutes)\n"
-        "make bench                            # python -m bench.run           (~10-15 minutes)\n"
+        "make bench-quick              # python -m bench.run --quick   (time budget < 3 minutes)\n"
+        "make bench                    # python -m bench.run           (time budget 40 minutes)\n"
         ".venv/bin/python -m bench.run --priority realtime|nice|auto   # see Method\n"
         ".venv/bin/python -m bench.peer_env    # build the pipecat venv ahead of a run\n"
         ".venv/bin/python -m bench.kernels     # the DSP kernels alone\n"
