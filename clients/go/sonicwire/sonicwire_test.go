@@ -200,7 +200,7 @@ func TestStartTimeoutAndProtocolError(t *testing.T) {
 
 func TestClientToolsAnsweredBeforeHalfClose(t *testing.T) {
 	tools := map[string]ClientTool{
-		"lookup": {Description: "Look up.", Handler: func(_ context.Context, args map[string]interface{}) (interface{}, error) {
+		"lookup": {Description: "Look up.", Examples: []string{"look up {id}"}, AnswerTemplate: "Found {id}.", Handler: func(_ context.Context, args map[string]interface{}) (interface{}, error) {
 			time.Sleep(20 * time.Millisecond) // still running when EndInput is called
 			return map[string]interface{}{"id": args["id"], "ok": true}, nil
 		}},
@@ -218,6 +218,9 @@ func TestClientToolsAnsweredBeforeHalfClose(t *testing.T) {
 	declared := map[string]string{}
 	for _, d := range stream.requests()[0].GetConfig().GetClientTools() {
 		declared[d.Name] = d.ParametersJsonSchema
+		if d.Name == "lookup" && (strings.Join(d.Examples, "|") != "look up {id}" || d.AnswerTemplate != "Found {id}.") {
+			t.Fatalf("examples %q, template %q", d.Examples, d.AnswerTemplate)
+		}
 	}
 	if len(declared) != 2 || declared["lookup"] != `{"type":"object"}` {
 		t.Fatalf("declared tools %v", declared)

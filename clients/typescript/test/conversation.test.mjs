@@ -138,13 +138,19 @@ test("no SessionStarted within the start timeout: DeadlineExceededError, call ca
 
 test("client tools are declared and answered before the half-close", async () => {
   const { config, tools } = declareTools(sessionConfig(), {
-    lookup: { handler: async ({ id }) => ({ id, ok: true }), description: "Look up." },
+    lookup: {
+      handler: async ({ id }) => ({ id, ok: true }),
+      description: "Look up.",
+      examples: ["look up {id}"],
+      answerTemplate: "Found {id}.",
+    },
     fails: () => {
       throw new TypeError("broken");
     },
   });
   assert.deepEqual(config.clientTools.map((t) => t.name), ["lookup", "fails"]);
   assert.equal(config.clientTools[0].parametersJsonSchema, '{"type":"object"}');
+  assert.deepEqual([config.clientTools[0].examples, config.clientTools[0].answerTemplate], [["look up {id}"], "Found {id}."]);
   assert.throws(() => declareTools(sessionConfig(), { "1bad": () => 1 }), RangeError);
   const client = pb.ToolExecutor.CLIENT;
   const { open, calls } = scripted(async function* (next) {
