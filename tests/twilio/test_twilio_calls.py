@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from websockets.exceptions import InvalidStatus
 
+from sonicwire.gateway.twilio.auth import expected_signature
 from sonicwire.gateway.twilio.carrier import SimulatedCarrier
 from sonicwire.server.codecs.g711 import mulaw_to_pcm
 from sonicwire.server.core import events as ev
@@ -200,3 +201,31 @@ async def test_malformed_first_message_closes_too(
             await asyncio.wait_for(ws.wait_closed(), WAIT_S)
             assert ws.close_code == 1007
         assert not server.runtime.conversations
+
+
+async def test_sonicwire_up_serves_twilio_with_its_prefixed_flag(speech_16k: bytes) -> None:
+    from sonicwire.gateway import GatewayConfig
+    from sonicwire.gateway.config import gateway_config_from_args
+    from sonicwire.gateway.up import build_parser, run_up
+    from sonicwire.server.config import ServerConfig
+
+    from .conftest import AUTH_TOKEN
+
+    args = build_parser().parse_args(
+        ["--gateway-port", "0", "--gateway-twilio-auth-token", AUTH_TOKEN]
+    )
+    config = gateway_config_from_args(args)
+    assert config.twilio_auth_token == AUTH_TOKEN and isinstance(config, GatewayConfig)
+    ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    server = ServerConfig(host="127.0.0.1", port=0, backend="echo")
+    task = asyncio.create_task(run_up(server, config, ready=ready, stop=stop))
+    url, _ = await asyncio.wait_for(ready, WAIT_S)
+    port = int(url.rsplit(":", 1)[1].rstrip("/"))
+    signature = expected_signature(AUTH_TOKEN, f"wss://127.0.0.1:{port}/twilio")
+    headers = {"X-Twilio-Signature": signature}
+    async with SimulatedCarrier(f"ws://127.0.0.1:{port}/twilio", headers=headers) as call:
+        await call.send_audio(SILENCE * 15 + to_mulaw_8k(speech_16k) + SILENCE * 50)
+        await _until(lambda: call.events("mark"))
+    stop.set()
+    await asyncio.wait_for(task, WAIT_S)
