@@ -10,6 +10,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from sonicwire.server.app import RunningServer
+from sonicwire.server.limits import InputLimits
+
 from .conftest import GatewayFactory
 from .helpers import wait_for
 
@@ -18,7 +21,11 @@ pytestmark = pytest.mark.timeout(60)
 SEND_BUFFER = 64 * 1024
 
 
-async def test_slow_reader_is_closed_with_bounded_memory(make_gateway: GatewayFactory) -> None:
+async def test_slow_reader_is_closed_with_bounded_memory(
+    make_gateway: GatewayFactory, echo_server: RunningServer
+) -> None:
+    # The flood below is typed text: lift the server's per-stream text rate limit for it.
+    echo_server.runtime.input_limits = InputLimits(text_rate_per_s=0)
     settings = {
         "send_buffer_bytes": SEND_BUFFER,
         "max_message_bytes": 16 * 1024,

@@ -30,9 +30,8 @@ from sonicwire.server.config import ServerConfig
 from sonicwire.server.core.errors import ServerDraining
 from sonicwire.server.metrics import serve_metrics
 from sonicwire.server.runtime import ServerRuntime
-from sonicwire.server.servicer import VoiceServicer
+from sonicwire.server.servicer import VoiceServicer, add_voice_service
 from sonicwire.v1 import voice_service_pb2 as pb
-from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
 __all__ = ["RunningServer", "is_loopback", "serve", "start_server"]
 
@@ -69,6 +68,7 @@ class RunningServer:
         grace = self.runtime.config.drain_grace_s if grace_s is None else grace_s
         runtime = self.runtime
         runtime.draining = True
+        runtime.drain_started.set()
         await self.health.enter_graceful_shutdown()
         live = list(runtime.conversations)
         log.info("draining: %d live conversations, grace %.1f s", len(live), grace)
@@ -145,7 +145,7 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
             ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
         ]
     server = grpc.aio.server(options=options)
-    pb_grpc.add_VoiceServiceServicer_to_server(VoiceServicer(runtime), server)
+    add_voice_service(VoiceServicer(runtime), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -39,6 +39,39 @@ class ServerConfig:
     log_level: str = "INFO"
     log_json: bool = False
     backend_options: dict[str, str] = field(default_factory=dict)
+    # Hardening limits (docs/operations.md "Limits"): what one client may ask of the server.
+    max_client_tools: int = 64
+    max_tool_schema_bytes: int = 16 * 1024
+    max_tool_schema_depth: int = 32
+    max_system_prompt_bytes: int = 40_000
+    max_tool_result_bytes: int = 64 * 1024
+    text_rate_per_s: float = 2.0
+    text_burst: int = 10
+    tool_result_rate_per_s: float = 20.0
+    tool_result_burst: int = 50
+    max_connections: int = 1000
+    handshake_timeout_s: float = 10.0
+
+
+# (flag, ServerConfig field, type, help): the hardening limits, each a flag and an env var.
+_LIMIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("max-client-tools", "max_client_tools", int, "client tools per session"),
+    ("max-tool-schema-bytes", "max_tool_schema_bytes", int, "size of one tool's JSON schema"),
+    ("max-tool-schema-depth", "max_tool_schema_depth", int, "nesting depth of a tool's schema"),
+    ("max-system-prompt-bytes", "max_system_prompt_bytes", int, "system prompt, UTF-8 bytes"),
+    ("max-tool-result-bytes", "max_tool_result_bytes", int, "one ToolResult's content"),
+    ("text-rate", "text_rate_per_s", float, "TextInput messages per second per stream"),
+    ("text-burst", "text_burst", int, "TextInput messages allowed at once"),
+    ("tool-result-rate", "tool_result_rate_per_s", float, "ToolResult messages per second"),
+    ("tool-result-burst", "tool_result_burst", int, "ToolResult messages allowed at once"),
+    ("max-connections", "max_connections", int, "open client connections; 0 = unlimited"),
+    (
+        "handshake-timeout-seconds",
+        "handshake_timeout_s",
+        float,
+        "time a new connection has to finish its TLS/HTTP2 handshake",
+    ),
+)
 
 
 def _env(name: str, default: str) -> str:
@@ -197,6 +230,15 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="option passed to the backend, e.g. region=us-east-1 [SONICWIRE_BACKEND_OPTIONS]",
     )
+    for flag, name, kind, text in _LIMIT_FLAGS:
+        env = flag.upper().replace("-", "_")
+        add(
+            f"--{flag}",
+            dest=name,
+            type=kind,
+            default=kind(_env(env, str(getattr(d, name)))),
+            help=f"{text} [SONICWIRE_{env}, default {getattr(d, name)}]",
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -231,6 +273,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         log_level=args.log_level,
         log_json=args.log_json,
         backend_options=options,
+        **{name: getattr(args, name) for _, name, _, _ in _LIMIT_FLAGS},
     )
 
 

@@ -9,10 +9,21 @@ runs four small tasks while it is iterated:
     sender  -> backend_session.send        (commands, in order)
 
 After every input the session's drained outputs go to a bounded queue that the generator
-yields from, commands to the sender's queue, tool actions to the `ToolExecution`. The session
-is never touched concurrently (one event loop, no awaits while it is being fed). Leaving the
-generator for any reason (end, error, client cancel) cancels the tasks and closes the backend
-session and tools in ``finally``: no task outlives the stream.
+yields from, commands to the sender's queue, tool actions to the `ToolExecution`.
+
+Backpressure, not buffering: the input task reads the next client message only while the
+stream's work is within budget (`Budget`: outputs the client has not taken yet, commands the
+backend has not taken yet, assistant audio not yet released by the pacing clock). Otherwise it
+waits, gRPC stops reading the stream, and HTTP/2 flow control slows the client down; a client
+that sends audio faster than real time is paced to the speed the conversation can go, and
+nothing is dropped. Per stream this bounds memory beyond the front end to about
+``Budget.pending_output_bytes`` + the two queues (< 2 MB with the defaults). A stream paused
+for longer than ``stall_timeout_s`` because its client does not read ends CLIENT_TOO_SLOW.
+
+The session is never touched concurrently (one event loop, no awaits while it is being fed).
+Leaving the generator for any reason (end, error, client cancel) cancels the tasks and closes
+the backend session and tools in ``finally`` (`aclose`, which the runtime also calls on every
+other exit path): no task outlives the stream.
 """
 
 from __future__ import annotations
@@ -21,7 +32,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sonicwire.server.backends.base import BackendSession
@@ -36,15 +48,29 @@ from sonicwire.server.core.errors import (
 from sonicwire.server.core.session import Session
 from sonicwire.server.metrics import StreamMetrics
 
-__all__ = ["Conversation", "NoTools", "ToolExecution"]
+__all__ = ["Budget", "Conversation", "NoTools", "ToolExecution"]
 
 log = logging.getLogger(__name__)
 
-# About 40 s of 20 ms audio: a client that stops reading for longer is dropped, not buffered
-# without bound.
+# A hard cap behind the budget below (only outputs caused by already-read input can pass it).
 MAX_PENDING_OUTPUTS = 2000
 TEARDOWN_TIMEOUT_S = 1.0
 _DONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How far one stream's work may run ahead before its input is paused."""
+
+    # Outputs queued for the client (about 1.3 s of 20 ms audio): past it, the client reads
+    # slower than the conversation produces.
+    pending_outputs: int = 64
+    # Commands queued for the backend: past it, the backend takes input slower than it comes.
+    pending_commands: int = 64
+    # Assistant audio received but not yet released at real time (~16 s at 16 kHz output).
+    pending_output_bytes: int = 1024 * 1024
+    # A stream paused this long because its client does not read ends CLIENT_TOO_SLOW.
+    stall_timeout_s: float = 30.0
 
 
 class ToolExecution(Protocol):
@@ -85,7 +111,11 @@ class Conversation:
         max_session_s: float = 0.0,
         close_timeout_s: float = 30.0,
         metrics: StreamMetrics | None = None,
+        budget: Budget | None = None,
+        admit: Callable[[ev.ClientEvent, float], None] | None = None,
     ) -> None:
+        """``admit(event, now)`` checks each client message before the session sees it (rates,
+        sizes: ``limits.InputPolicy.check``) and raises `SonicwireError` to end the stream."""
         self.session = session
         self._backend = backend
         self._clock = clock
@@ -102,6 +132,17 @@ class Conversation:
         self._done = False
         self._started_at = self._last_input_at = clock()
         self._closed_at: float | None = None
+        self._budget = budget or Budget()
+        self._admit = admit
+        self._room = asyncio.Event()  # set while the input task may read the next message
+        self._room.set()
+        self._paused_at: float | None = None
+        self._closed = False
+
+    def admit(self, check: Callable[[ev.ClientEvent, float], None]) -> None:
+        """Check each client message with ``check(event, now)`` before the session sees it
+        (call before iterating `outputs`); it raises `SonicwireError` to end the stream."""
+        self._admit = check
 
     def attach_tools(self, tools: ToolExecution) -> None:
         """Use ``tools`` to run tool calls (call before iterating `outputs`)."""
@@ -133,7 +174,7 @@ class Conversation:
 
     async def outputs(
         self, inputs: AsyncIterator[ev.ClientEvent]
-    ) -> AsyncIterator[ev.ClientOutput]:
+    ) -> AsyncGenerator[ev.ClientOutput]:
         """Yield everything for the client; raise the `SonicwireError` that ended the stream."""
         tasks = [
             asyncio.create_task(self._guard(self._pump_inputs(inputs)), name="inputs"),
@@ -144,6 +185,7 @@ class Conversation:
         try:
             while True:
                 item = await self._out.get()
+                self._update_room()
                 if item is _DONE or self._failure is not None:
                     break  # an error preempts whatever is still queued
                 yield item  # type: ignore[misc]
@@ -166,16 +208,24 @@ class Conversation:
                 await asyncio.wait({sender}, timeout=1.0)
             sender.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            # A tool that ignores cancellation must not hold the stream's status hostage.
-            try:
-                await asyncio.wait_for(self._tools.aclose(), TEARDOWN_TIMEOUT_S)
-            except TimeoutError:
-                log.warning(
-                    "session %s: tool calls still running %.1f s after the end; left behind",
-                    self.session.session_id,
-                    TEARDOWN_TIMEOUT_S,
-                )
-            await self._backend.aclose()
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the tools and the backend session (idempotent; `outputs` calls it when it ends,
+        the runtime on every other exit path)."""
+        if self._closed:
+            return
+        self._closed = self._done = True
+        # A tool that ignores cancellation must not hold the stream's status hostage.
+        try:
+            await asyncio.wait_for(self._tools.aclose(), TEARDOWN_TIMEOUT_S)
+        except TimeoutError:
+            log.warning(
+                "session %s: tool calls still running %.1f s after the end; left behind",
+                self.session.session_id,
+                TEARDOWN_TIMEOUT_S,
+            )
+        await self._backend.aclose()
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -195,6 +245,8 @@ class Conversation:
         # armed around every read: at 50 messages a second per stream that timer was a
         # measurable share of the driver's CPU.
         while True:
+            if not self._room.is_set():
+                await self._room.wait()  # backpressure: the client waits on flow control
             try:
                 event = await anext(inputs)
             except StopAsyncIteration:
@@ -205,6 +257,8 @@ class Conversation:
                 self._flush()
                 return
             now = self._last_input_at = self._clock()
+            if self._admit is not None:
+                self._admit(event, now)
             self._metrics.on_input(event)
             self.session.receive_client(event, now)
             self._flush()
@@ -219,6 +273,7 @@ class Conversation:
 
     async def _send_commands(self) -> None:
         while (command := await self._commands.get()) is not None:
+            self._update_room()
             await self._backend.send(command)
 
     async def _tick(self) -> None:
@@ -246,9 +301,28 @@ class Conversation:
         deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
         return min(deadlines) if deadlines else None
 
+    def _update_room(self) -> None:
+        """Open or close the input according to the `Budget` (see the module docstring)."""
+        budget = self._budget
+        behind = (
+            self._out.qsize() >= budget.pending_outputs
+            or self._commands.qsize() >= budget.pending_commands
+            or self.session.pending_output_bytes >= budget.pending_output_bytes
+        )
+        if behind and self._room.is_set():
+            self._room.clear()
+            self._paused_at = self._clock()
+        elif not behind and not self._room.is_set():
+            self._room.set()
+            # Time spent paused by the server is not the client's silence.
+            self._last_input_at = self._clock()
+            self._paused_at = None
+
     def _limit_deadline(self) -> float | None:
         deadlines = []
-        if self._idle_timeout_s and self._closed_at is None:
+        if self._paused_at is not None:
+            deadlines.append(self._paused_at + self._budget.stall_timeout_s)
+        if self._idle_timeout_s and self._closed_at is None and self._paused_at is None:
             deadlines.append(self._last_input_at + self._idle_timeout_s)
         if self._max_session_s:
             deadlines.append(self._started_at + self._max_session_s)
@@ -257,8 +331,15 @@ class Conversation:
         return min(deadlines) if deadlines else None
 
     def _check_limits(self, now: float) -> None:
+        if self._paused_at is not None and now - self._paused_at >= self._budget.stall_timeout_s:
+            raise LimitExceeded(
+                "CLIENT_TOO_SLOW",
+                f"the stream could not go on for {self._budget.stall_timeout_s:g} s: the client "
+                "is not reading the response stream",
+            )
         if (
             self._idle_timeout_s
+            and self._paused_at is None
             and self._closed_at is None
             and now - self._last_input_at >= self._idle_timeout_s
         ):
@@ -297,6 +378,7 @@ class Conversation:
             )
         elif self.session.ended:
             self._finish()
+        self._update_room()
         deadline = self._next_deadline()
         if deadline is not None and (self._sleep_until is None or deadline < self._sleep_until):
             self._wake.set()

@@ -1,14 +1,22 @@
-"""Concurrent-stream limits, global and per API key, so one key cannot starve another."""
+"""Limits per process and per stream.
+
+`StreamLimiter`: concurrent streams, global and per API key, so one key cannot starve another.
+`TokenBucket` and `InputPolicy`: what one stream may send after its config (typed text and tool
+results by rate and size), checked before a message reaches the session core. The caller passes
+the time in (the driver owns the clock).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
-from sonicwire.server.core.errors import LimitExceeded
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import LimitExceeded, ProtocolError
 
-__all__ = ["StreamLimiter"]
+__all__ = ["InputLimits", "InputPolicy", "StreamLimiter", "TokenBucket"]
 
 
 class StreamLimiter:
@@ -46,3 +54,74 @@ class StreamLimiter:
             self._per_key[key] -= 1
             if not self._per_key[key]:
                 del self._per_key[key]
+
+
+class TokenBucket:
+    """``rate`` tokens a second up to ``burst``; `take` says whether one was available."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._at = now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """Per-stream input limits (``ServerConfig`` fields; 0 rate = unlimited)."""
+
+    text_rate_per_s: float = 2.0
+    text_burst: int = 10
+    tool_result_rate_per_s: float = 20.0
+    tool_result_burst: int = 50
+    max_tool_result_bytes: int = 64 * 1024
+
+
+class InputPolicy:
+    """Checks one stream's messages against `InputLimits`.
+
+    Typed text and tool results each add to the conversation's history and to the backend's
+    work, so a flood of them would grow the session without bound: past the rate a stream
+    ends with RESOURCE_EXHAUSTED (TEXT_RATE_EXCEEDED / TOOL_RESULT_RATE_EXCEEDED). Audio needs
+    no rate limit: it is paced by backpressure (``conversation.py``).
+    """
+
+    def __init__(self, limits: InputLimits, now: float) -> None:
+        self.limits = limits
+        self._text = TokenBucket(limits.text_rate_per_s, limits.text_burst, now)
+        self._results = TokenBucket(limits.tool_result_rate_per_s, limits.tool_result_burst, now)
+
+    def check(self, event: ev.ClientEvent, now: float) -> None:
+        """Raise `LimitExceeded` or `ProtocolError` if ``event`` breaks a limit."""
+        limits = self.limits
+        match event:
+            case ev.TextReceived():
+                if limits.text_rate_per_s and not self._text.take(now):
+                    raise LimitExceeded(
+                        "TEXT_RATE_EXCEEDED",
+                        f"more than {limits.text_rate_per_s:g} text inputs a second "
+                        f"(burst {limits.text_burst})",
+                    )
+            case ev.ToolResultReceived(content=content):
+                if len(content) > limits.max_tool_result_bytes:
+                    raise ProtocolError(
+                        "TOOL_RESULT_TOO_LARGE",
+                        f"a tool result of {len(content)} characters; the limit is "
+                        f"{limits.max_tool_result_bytes}",
+                    )
+                if limits.tool_result_rate_per_s and not self._results.take(now):
+                    raise LimitExceeded(
+                        "TOOL_RESULT_RATE_EXCEEDED",
+                        f"more than {limits.tool_result_rate_per_s:g} tool results a second "
+                        f"(burst {limits.tool_result_burst})",
+                    )
+            case _:
+                pass

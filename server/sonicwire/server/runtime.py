@@ -5,30 +5,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sonicwire.server import convert
+from sonicwire.server import convert, validate
 from sonicwire.server.auth import ApiKeyAuthenticator, load_keys
-from sonicwire.server.backends.base import Backend, BackendOptions, ToolDescription
+from sonicwire.server.backends.base import (
+    Backend,
+    BackendOptions,
+    BackendSession,
+    ToolDescription,
+)
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.conversation import Conversation
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode, ProtocolError, ServerDraining
 from sonicwire.server.core.session import Session
-from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES
+from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES, SessionSettings
 from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.resample import Resampler
-from sonicwire.server.limits import StreamLimiter
+from sonicwire.server.limits import InputLimits, InputPolicy, StreamLimiter
 from sonicwire.server.tools.bridge import SessionTools
 from sonicwire.server.tools.outcome import ToolDispatch
 from sonicwire.server.tools.registry import build_registry
-from sonicwire.server.tools.spec import ToolSpecError
+from sonicwire.server.tools.spec import ToolSpec, ToolSpecError
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = ["ServerRuntime"]
 
 log = logging.getLogger(__name__)
+
+
+async def _close_quietly(tools: SessionTools, backend_session: BackendSession) -> None:
+    for close in (tools.aclose, backend_session.aclose):
+        try:
+            await close()
+        except Exception:
+            log.warning("closing after a failed start", exc_info=True)
 
 
 class ServerRuntime:
@@ -44,6 +58,21 @@ class ServerRuntime:
         self._idle.set()
         self.draining = False
         self.registry = build_registry(config.tools)
+        self.config_limits = validate.ConfigLimits(
+            max_client_tools=config.max_client_tools,
+            max_tool_schema_bytes=config.max_tool_schema_bytes,
+            max_tool_schema_depth=config.max_tool_schema_depth,
+            max_system_prompt_bytes=config.max_system_prompt_bytes,
+        )
+        self.input_limits = InputLimits(
+            text_rate_per_s=config.text_rate_per_s,
+            text_burst=config.text_burst,
+            tool_result_rate_per_s=config.tool_result_rate_per_s,
+            tool_result_burst=config.tool_result_burst,
+            max_tool_result_bytes=config.max_tool_result_bytes,
+        )
+        # Set when draining starts: streams still waiting for their config end at once.
+        self.drain_started = asyncio.Event()
 
     def check_accepting(self) -> None:
         if self.draining:
@@ -54,8 +83,7 @@ class ServerRuntime:
         self, config: pb.SessionConfig, caller: str
     ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
         """Open the backend session and the session core for one stream."""
-        settings = convert.settings_from_config(config)
-        client_tools = convert.client_tools_from_config(config)
+        settings, client_tools = await self.prepare(config)
         session_id = "sw_" + secrets.token_hex(8)
         voice = settings.voice or self._default_voice()
         # The conversation exists only after the backend opened, but a bad tool declaration
@@ -82,7 +110,8 @@ class ServerRuntime:
                 context_extras={"time_zone": settings.time_zone} if settings.time_zone else None,
             )
         except ToolSpecError as error:
-            raise ProtocolError("CLIENT_TOOL_INVALID", str(error)) from None
+            # The message can name every unknown server tool: cut it (status metadata is small).
+            raise ProtocolError("CLIENT_TOOL_INVALID", str(error)[:512]) from None
         options = BackendOptions(
             session_id=session_id,
             voice=voice,
@@ -103,19 +132,27 @@ class ServerRuntime:
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
         )
         try:
-            async with asyncio.timeout(self.config.backend_timeout_s or None):
-                backend_session = await self.backend.open(options)
-        except TimeoutError:
-            raise BackendError(
-                "BACKEND_TIMEOUT",
-                f"the {self.backend.name} backend did not open within "
-                f"{self.config.backend_timeout_s:g} s",
-                code=ErrorCode.DEADLINE_EXCEEDED,
-            ) from None
-        # The driver wires the core to the C-backed DSP (the core only knows `core.ports`).
-        session = Session(
-            session_id, settings, front_end=FrontEnd(settings.front_end), resampler=Resampler
-        )
+            try:
+                async with asyncio.timeout(self.config.backend_timeout_s or None):
+                    backend_session = await self.backend.open(options)
+            except TimeoutError:
+                raise BackendError(
+                    "BACKEND_TIMEOUT",
+                    f"the {self.backend.name} backend did not open within "
+                    f"{self.config.backend_timeout_s:g} s",
+                    code=ErrorCode.DEADLINE_EXCEEDED,
+                ) from None
+        except BaseException:
+            await tools.aclose()
+            raise
+        try:
+            # The driver wires the core to the C-backed DSP (the core only knows `core.ports`).
+            session = Session(
+                session_id, settings, front_end=FrontEnd(settings.front_end), resampler=Resampler
+            )
+        except BaseException:
+            await _close_quietly(tools, backend_session)
+            raise
         conversation = Conversation(
             session,
             backend_session,
@@ -143,6 +180,9 @@ class ServerRuntime:
         try:
             yield conversation, started
         finally:
+            # Every exit closes the backend session and the tools: also a cancel at the
+            # SessionStarted yield or a failed send_initial_metadata, before `outputs` ran.
+            await conversation.aclose()
             # `holder` closes a reference cycle (conversation -> tools -> callbacks -> holder):
             # left in place, every ended conversation's audio state waited for the cyclic GC,
             # and RSS rose ~2 MB/s under load until a full collection (docs/soak.md).
@@ -151,6 +191,29 @@ class ServerRuntime:
             if not self.conversations:
                 self._idle.set()
             log.info("session %s ended", session_id)
+
+    async def prepare(self, config: pb.SessionConfig) -> tuple[SessionSettings, list[ToolSpec]]:
+        """Validate ``config``: cheap caps on the loop, the tool schemas off it.
+
+        Raises:
+            ProtocolError: a cap is exceeded or a field is invalid (INVALID_ARGUMENT).
+        """
+        validate.check_config_shape(config, self.config_limits)
+        validate.check_resume(config)
+        depth = self.config.max_tool_schema_depth
+
+        def parse() -> tuple[SessionSettings, list[ToolSpec]]:
+            tools = convert.client_tools_from_config(config, max_schema_depth=depth)
+            return convert.settings_from_config(config, tools), tools
+
+        if not config.client_tools:
+            return parse()
+        # Up to max_client_tools schemas at ~0.2 ms each: far over the ~1 ms the loop allows.
+        return await asyncio.to_thread(parse)
+
+    def input_policy(self) -> InputPolicy:
+        """A fresh per-stream input policy (rates and sizes after the config)."""
+        return InputPolicy(self.input_limits, time.monotonic())
 
     async def wait_idle(self, within_s: float) -> bool:
         """Wait until no conversation is live; False if ``within_s`` passed first."""

@@ -2,16 +2,24 @@
 
 Authentication runs first (health and reflection are separate services and need no key), then
 the stream limits, then the first-message rule; everything after that is the `Conversation`'s.
-Every `SonicwireError` becomes a status with an ErrorInfo via ``status.py``.
+Every `SonicwireError` becomes a status with an ErrorInfo via ``status.py``, logged in one line.
+
+Requests are decoded by `add_voice_service`'s lenient deserializers: bytes that are not a valid
+message (a corrupt protobuf, invalid UTF-8 in a string field) become a sentinel that the handler
+turns into INVALID_ARGUMENT ``REQUEST_UNDECODABLE``, where grpcio itself would answer
+INTERNAL/UNKNOWN and log a traceback for every such stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
 from sonicwire.server import convert, metrics
 from sonicwire.server.core import events as ev
@@ -19,24 +27,84 @@ from sonicwire.server.core.errors import (
     BackendError,
     IdleTimeout,
     ProtocolError,
+    ServerDraining,
     SonicwireError,
 )
 from sonicwire.server.runtime import ServerRuntime
-from sonicwire.server.status import grpc_code, status_trailers
+from sonicwire.server.status import bounded_message, grpc_code, status_trailers
 from sonicwire.server.transcode import StreamAudio
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
-__all__ = ["VoiceServicer"]
+__all__ = ["VoiceServicer", "add_voice_service"]
 
 log = logging.getLogger(__name__)
+
+# Sentinels the lenient deserializers return for undecodable bytes (compared by identity).
+_UNDECODABLE_CONVERSE = pb.ConverseRequest()
+_UNDECODABLE_VOICES = pb.ListVoicesRequest()
+_UNDECODABLE_TOOLS = pb.ListToolsRequest()
+_UNDECODABLE = ProtocolError(
+    "REQUEST_UNDECODABLE",
+    "the request is not a valid protobuf message of its type (corrupt bytes, or a string field "
+    "that is not valid UTF-8)",
+)
+
+_EMPTY_AUDIO = ProtocolError("AUDIO_CHUNK_INVALID", "empty audio chunk")
+
+
+def _lenient(cls: type[Message], sentinel: Message) -> Callable[[bytes], Any]:
+    def parse(data: bytes) -> Message:
+        try:
+            return cls.FromString(data)
+        except (DecodeError, RecursionError):
+            return sentinel
+
+    return parse
+
+
+def add_voice_service(servicer: VoiceServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer`` like the generated ``add_VoiceServiceServicer_to_server``, with
+    deserializers that never raise (see the module docstring)."""
+    handlers = {
+        "Converse": grpc.stream_stream_rpc_method_handler(
+            servicer.Converse,
+            request_deserializer=_lenient(pb.ConverseRequest, _UNDECODABLE_CONVERSE),
+            response_serializer=pb.ConverseResponse.SerializeToString,
+        ),
+        "ListVoices": grpc.unary_unary_rpc_method_handler(
+            servicer.ListVoices,
+            request_deserializer=_lenient(pb.ListVoicesRequest, _UNDECODABLE_VOICES),
+            response_serializer=pb.ListVoicesResponse.SerializeToString,
+        ),
+        "ListTools": grpc.unary_unary_rpc_method_handler(
+            servicer.ListTools,
+            request_deserializer=_lenient(pb.ListToolsRequest, _UNDECODABLE_TOOLS),
+            response_serializer=pb.ListToolsResponse.SerializeToString,
+        ),
+    }
+    name = pb.DESCRIPTOR.services_by_name["VoiceService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: SonicwireError) -> NoReturn:
+    log.info("stream ended: %s %s", error.reason, bounded_message(error))
+    await context.abort(
+        grpc_code(error), bounded_message(error), trailing_metadata=status_trailers(error)
+    )
 
 
 async def _client_events(
     requests: AsyncIterator[pb.ConverseRequest], audio: StreamAudio | None = None
 ) -> AsyncIterator[ev.ClientEvent]:
     async for request in requests:
+        if request is _UNDECODABLE_CONVERSE:
+            raise _UNDECODABLE
         event = convert.event_from_request(request)
+        if isinstance(event, ev.AudioReceived) and not event.audio:
+            # The gateway refuses empty chunks too: both front doors answer alike.
+            raise _EMPTY_AUDIO
         if audio is not None and isinstance(event, ev.AudioReceived):
             # Encoded input (G.711, Opus) is decoded here: the core sees PCM only.
             for pcm in audio.decode_input(event.audio):
@@ -72,6 +140,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 first = await self._first_message(request_iterator)
                 if first is None:
                     return  # an empty stream is a complete, if short, conversation
+                policy = runtime.input_policy()
                 async with runtime.conversation(first, caller) as (conversation, started):
                     await context.send_initial_metadata(
                         (*request_id, ("x-sonicwire-session-id", started.session_id))
@@ -84,34 +153,52 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                         yield pb.ConverseResponse(session_started=started)
                         decode = None if audio.input_format.is_pcm else audio
                         events = _client_events(request_iterator, decode)
-                        async for output in conversation.outputs(events):
-                            if audio.output_format.is_pcm:
-                                yield convert.response_from_output(output)
-                                continue
-                            for encoded in audio.encode_outputs((output,)):
-                                yield convert.response_from_output(encoded)
+                        conversation.admit(policy.check)
+                        # aclosing: a cancel here still runs the conversation's teardown now.
+                        async with contextlib.aclosing(conversation.outputs(events)) as outputs:
+                            async for output in outputs:
+                                if audio.output_format.is_pcm:
+                                    yield convert.response_from_output(output)
+                                    continue
+                                for encoded in audio.encode_outputs((output,)):
+                                    yield convert.response_from_output(encoded)
                     finally:
                         metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:
-            log.info("stream ended: %s %s", error.reason, error.message)
             metrics.STREAMS_REJECTED.labels(error.reason).inc()
             if isinstance(error, BackendError):
                 metrics.BACKEND_ERRORS.labels(error.reason).inc()
-            await context.abort(
-                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
-            )
+            await _abort(context, error)
 
     async def _first_message(
         self, requests: AsyncIterator[pb.ConverseRequest]
     ) -> pb.SessionConfig | None:
-        timeout = self._runtime.config.idle_timeout_s or None
+        runtime = self._runtime
+        timeout = runtime.config.idle_timeout_s or None
+        first = asyncio.ensure_future(anext(requests, None))
+        draining = asyncio.ensure_future(runtime.drain_started.wait())
         try:
-            async with asyncio.timeout(timeout):
-                request = await anext(requests, None)
-        except TimeoutError:
-            raise IdleTimeout("IDLE_TIMEOUT", "no SessionConfig received in time") from None
+            done, _ = await asyncio.wait(
+                (first, draining), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            draining.cancel()
+            if not first.done():
+                first.cancel()
+                # Consume the cancellation here: no "exception was never retrieved" later.
+                await asyncio.gather(first, return_exceptions=True)
+        if first not in done:
+            if draining in done:
+                # SIGTERM while the client had not configured its stream: say why it ends.
+                raise ServerDraining(
+                    "SERVER_DRAINING", "the server is shutting down; retry elsewhere"
+                )
+            raise IdleTimeout("IDLE_TIMEOUT", "no SessionConfig received in time")
+        request = first.result()
         if request is None:
             return None
+        if request is _UNDECODABLE_CONVERSE:
+            raise _UNDECODABLE
         if request.WhichOneof("request") != "config":
             raise ProtocolError(
                 "FIRST_MESSAGE_NOT_CONFIG", "the first message of a stream must be a SessionConfig"
@@ -125,11 +212,11 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
     ) -> pb.ListVoicesResponse:
         try:
             self._runtime.authenticator.authenticate(context.invocation_metadata())
+            if request is _UNDECODABLE_VOICES:
+                raise _UNDECODABLE
             return self._runtime.list_voices(request.backend)
         except SonicwireError as error:
-            await context.abort(
-                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
-            )
+            await _abort(context, error)
 
     async def ListTools(
         self,
@@ -138,8 +225,8 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
     ) -> pb.ListToolsResponse:
         try:
             self._runtime.authenticator.authenticate(context.invocation_metadata())
+            if request is _UNDECODABLE_TOOLS:
+                raise _UNDECODABLE
             return self._runtime.list_tools()
         except SonicwireError as error:
-            await context.abort(
-                grpc_code(error), error.message, trailing_metadata=status_trailers(error)
-            )
+            await _abort(context, error)

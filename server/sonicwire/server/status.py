@@ -13,9 +13,19 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from sonicwire.server.core.errors import ErrorCode, SonicwireError
 
-__all__ = ["ERROR_DOMAIN", "grpc_code", "status_trailers"]
+__all__ = [
+    "ERROR_DOMAIN",
+    "MAX_STATUS_MESSAGE_CHARS",
+    "bounded_message",
+    "grpc_code",
+    "status_trailers",
+]
 
 ERROR_DOMAIN = "sonicwire.dev"
+# The message travels twice in metadata (grpc-message and the Status detail) and the client's
+# metadata limit is 16 KiB by default: a longer one arrives as RESOURCE_EXHAUSTED "Stream
+# removed" instead of the reason. Messages are cut well below that.
+MAX_STATUS_MESSAGE_CHARS = 1024
 
 _GRPC_CODES: dict[ErrorCode, grpc.StatusCode] = {
     ErrorCode.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -33,6 +43,14 @@ def grpc_code(error: SonicwireError) -> grpc.StatusCode:
     return _GRPC_CODES[error.code]
 
 
+def bounded_message(error: SonicwireError) -> str:
+    """``error.message``, cut to `MAX_STATUS_MESSAGE_CHARS`."""
+    message = error.message
+    if len(message) <= MAX_STATUS_MESSAGE_CHARS:
+        return message
+    return message[: MAX_STATUS_MESSAGE_CHARS - 3] + "..."
+
+
 def status_trailers(error: SonicwireError) -> tuple[tuple[str, bytes], ...]:
     """Trailing metadata carrying the rich status for ``error``."""
     code = grpc_code(error)
@@ -40,6 +58,6 @@ def status_trailers(error: SonicwireError) -> tuple[tuple[str, bytes], ...]:
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=[detail]
+        code=getattr(code_pb2, code.name), message=bounded_message(error), details=[detail]
     )
     return (("grpc-status-details-bin", status.SerializeToString()),)

@@ -140,6 +140,16 @@ class Session:
         )
 
     @property
+    def pending_output_bytes(self) -> int:
+        """Assistant audio received but not yet released (echo reference + client format).
+
+        The driver stops reading client input while this is over its budget, so a backend
+        that answers faster than real time cannot grow the session without bound.
+        """
+        turn = self._turn
+        return 0 if turn is None else len(turn.ref_queue) + len(turn.out_queue)
+
+    @property
     def current_turn_id(self) -> str | None:
         return self._turn.turn_id if self._turn else None
 

@@ -1,0 +1,192 @@
+"""Cheap checks of a `SessionConfig` before any heavy work, and the per-stream input policy.
+
+A config is checked in two passes so that no client can stall the event loop:
+
+1. `check_config_shape` (on the loop, O(number of fields)): counts and byte sizes only, never a
+   parse. 20,000 client tools or a 1 MB schema are refused here in microseconds.
+2. `check_schema_text` (called from ``convert.client_tools_from_config``, which the runtime runs
+   in a worker thread): the nesting depth of each JSON schema, counted without recursion and
+   without parsing, so a 10,000-level schema is refused before ``json.loads``/``jsonschema``
+   could raise `RecursionError`.
+
+Every refusal is a `ProtocolError` with a stable reason (INVALID_ARGUMENT) whose message never
+repeats unbounded client input: names are cut to `NAME_ECHO_CHARS`.
+
+`check_resume` is the single place that decides what happens to ``resume_session_id``; the
+resume feature replaces it (today: refused with RESUME_NOT_SUPPORTED).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from sonicwire.server.core.errors import ProtocolError
+from sonicwire.v1 import voice_service_pb2 as pb
+
+__all__ = [
+    "DEFAULT_MAX_SCHEMA_DEPTH",
+    "NAME_ECHO_CHARS",
+    "ConfigLimits",
+    "check_config_shape",
+    "check_inference",
+    "check_resume",
+    "check_schema_text",
+    "echo",
+]
+
+NAME_ECHO_CHARS = 64
+
+DEFAULT_MAX_SCHEMA_DEPTH = 32
+
+_KNOWN_VAD_ENGINES = frozenset(pb.VadEngine.values())
+_KNOWN_ENDPOINTING = frozenset(pb.EndpointingSensitivity.values())
+# Strings (with their escapes) removed, what is left of a schema's nesting is its brackets.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigLimits:
+    """Caps on one `SessionConfig` (flags in ``config.py``; documented in docs/operations.md)."""
+
+    max_client_tools: int = 64
+    max_server_tools: int = 64
+    max_tool_schema_bytes: int = 16 * 1024
+    max_tool_schema_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
+    max_tool_description_bytes: int = 4 * 1024
+    max_tool_examples: int = 32
+    max_tool_example_bytes: int = 512
+    max_tool_name_bytes: int = 64
+    max_system_prompt_bytes: int = 40_000
+    max_short_field_bytes: int = 256  # voice, time_zone, resume id, answer template names
+
+
+def echo(text: str) -> str:
+    """``text`` cut for a status message (client input is never echoed unbounded)."""
+    return repr(text[:NAME_ECHO_CHARS] + ("..." if len(text) > NAME_ECHO_CHARS else ""))
+
+
+def _too_big(reason: str, what: str, size: int, limit: int) -> ProtocolError:
+    return ProtocolError(reason, f"{what} has {size} bytes; the limit is {limit}")
+
+
+def check_config_shape(config: pb.SessionConfig, limits: ConfigLimits) -> None:
+    """Refuse a config whose sizes or counts are over ``limits``. Raises `ProtocolError`.
+
+    Cost: proportional to the number of tools (bounded by the first check), no parsing.
+    """
+    if len(config.client_tools) > limits.max_client_tools:
+        raise ProtocolError(
+            "TOO_MANY_TOOLS",
+            f"{len(config.client_tools)} client tools declared; the limit is "
+            f"{limits.max_client_tools}",
+        )
+    if len(config.server_tools) > limits.max_server_tools:
+        raise ProtocolError(
+            "TOO_MANY_TOOLS",
+            f"{len(config.server_tools)} server tools requested; the limit is "
+            f"{limits.max_server_tools}",
+        )
+    prompt = len(config.system_prompt.encode())
+    if prompt > limits.max_system_prompt_bytes:
+        raise _too_big("PROMPT_TOO_LONG", "system_prompt", prompt, limits.max_system_prompt_bytes)
+    for name, value in (
+        ("voice", config.voice),
+        ("resume_session_id", config.resume_session_id),
+    ):
+        if len(value) > limits.max_short_field_bytes:
+            raise _too_big("CONFIG_INVALID", name, len(value), limits.max_short_field_bytes)
+    for name in config.server_tools:
+        if len(name) > limits.max_tool_name_bytes:
+            raise _too_big("CLIENT_TOOL_INVALID", "a server tool name", len(name), 64)
+    for tool in config.client_tools:
+        _check_tool_shape(tool, limits)
+    check_inference(config.inference)
+    if config.vad.engine not in _KNOWN_VAD_ENGINES:
+        raise ProtocolError("CONFIG_INVALID", f"vad.engine {config.vad.engine} is not a VadEngine")
+
+
+def _check_tool_shape(tool: pb.ToolDefinition, limits: ConfigLimits) -> None:
+    if len(tool.name) > limits.max_tool_name_bytes:
+        raise _too_big("CLIENT_TOOL_INVALID", "a client tool name", len(tool.name), 64)
+    label = f"client tool {echo(tool.name)}"
+    schema = len(tool.parameters_json_schema)
+    if schema > limits.max_tool_schema_bytes:
+        raise _too_big(
+            "TOOL_SCHEMA_TOO_LARGE", f"{label}: the schema", schema, limits.max_tool_schema_bytes
+        )
+    if len(tool.description) > limits.max_tool_description_bytes:
+        raise _too_big(
+            "CLIENT_TOOL_INVALID",
+            f"{label}: the description",
+            len(tool.description),
+            limits.max_tool_description_bytes,
+        )
+    if len(tool.examples) > limits.max_tool_examples:
+        raise ProtocolError(
+            "CLIENT_TOOL_INVALID",
+            f"{label}: {len(tool.examples)} examples; the limit is {limits.max_tool_examples}",
+        )
+    for example in (*tool.examples, tool.answer_template):
+        if len(example) > limits.max_tool_example_bytes:
+            raise _too_big(
+                "CLIENT_TOOL_INVALID",
+                f"{label}: an example or answer template",
+                len(example),
+                limits.max_tool_example_bytes,
+            )
+
+
+def check_schema_text(name: str, text: str, max_depth: int) -> None:
+    """Refuse a JSON text nested deeper than ``max_depth``. Raises `ProtocolError`.
+
+    Linear in the text (two regex passes in C, then a loop over the brackets only); malformed
+    JSON passes here and is reported by the parser that follows.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = 0
+    for char in brackets:
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ProtocolError(
+                    "TOOL_SCHEMA_TOO_DEEP",
+                    f"client tool {echo(name)}: the schema nests deeper than {max_depth} levels",
+                )
+        else:
+            depth -= 1
+
+
+def _finite_in(value: float, low: float, high: float, what: str) -> None:
+    # NaN compares false with everything: test for it explicitly.
+    if math.isnan(value) or not low <= value <= high:
+        raise ProtocolError("CONFIG_INVALID", f"{what} must be within [{low:g}, {high:g}]")
+
+
+def check_inference(inference: pb.InferenceSettings) -> None:
+    """Refuse out-of-range inference values (0 means "the backend's default")."""
+    if not 0 <= inference.max_tokens <= 65_536:
+        raise ProtocolError("CONFIG_INVALID", "inference.max_tokens must be within [0, 65536]")
+    _finite_in(inference.temperature, 0.0, 1.0, "inference.temperature")
+    _finite_in(inference.top_p, 0.0, 1.0, "inference.top_p")
+    if inference.endpointing_sensitivity not in _KNOWN_ENDPOINTING:
+        raise ProtocolError(
+            "CONFIG_INVALID",
+            f"inference.endpointing_sensitivity {inference.endpointing_sensitivity} is unknown",
+        )
+
+
+def check_resume(config: pb.SessionConfig) -> None:
+    """Decide on ``resume_session_id``. Raises `ProtocolError` RESUME_NOT_SUPPORTED.
+
+    The one place the resume feature (issue 17) replaces: until conversations can be resumed,
+    asking for it is refused clearly instead of silently starting a new conversation.
+    """
+    if config.resume_session_id:
+        raise ProtocolError(
+            "RESUME_NOT_SUPPORTED",
+            f"resume_session_id {echo(config.resume_session_id)}: this server cannot resume "
+            "conversations; start a new one without resume_session_id",
+        )

@@ -1,0 +1,181 @@
+"""Issue 14, items 2 and 3: a stream whose work is behind stops reading its input (HTTP/2 flow
+control pushes back), loses nothing, and typed text / tool results are rate limited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from sonicwire.server.backends.base import BackendOptions, VoiceInfo
+from sonicwire.server.conversation import Budget, Conversation
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.session import Session
+from sonicwire.server.core.settings import SessionSettings
+from sonicwire.server.dsp.pipeline import FrontEndSettings
+from sonicwire.server.testing.server import running_server
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+from tests.server.helpers import config_request, error_reason
+
+FRAME = 640  # 20 ms at 16 kHz
+
+
+class InstantEchoSession:
+    """Answers every audio command at once with the same audio: a backend that produces reply
+    audio as fast as the client sends input (the flood of item 2)."""
+
+    def __init__(self) -> None:
+        self.events_q: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
+        self.closed = False
+        self.sent = 0
+
+    async def send(self, command: ev.BackendCommand) -> None:
+        if isinstance(command, ev.SendAudio) and not self.closed:
+            self.sent += len(command.pcm)
+            self.events_q.put_nowait(ev.AssistantAudio(command.pcm, 16_000))
+        elif isinstance(command, ev.EndSession | ev.InputEnded) and not self.closed:
+            self.events_q.put_nowait(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
+            if isinstance(command, ev.EndSession):
+                self.events_q.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[ev.BackendEvent]:
+        while (event := await self.events_q.get()) is not None:
+            yield event
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.events_q.put_nowait(None)
+
+
+class InstantEchoBackend:
+    name = "instant-echo"
+
+    def __init__(self) -> None:
+        self.sessions: list[InstantEchoSession] = []
+
+    def voices(self) -> list[VoiceInfo]:
+        return [VoiceInfo("echo", "und", default=True)]
+
+    async def open(self, options: BackendOptions) -> InstantEchoSession:
+        self.sessions.append(InstantEchoSession())
+        return self.sessions[-1]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def quiet_settings() -> SessionSettings:
+    # No DSP that could change the audio: what goes in must come back out, byte for byte.
+    front = FrontEndSettings(echo_cancellation=False, noise_suppression=False)
+    return SessionSettings(front_end=front, barge_in=False)
+
+
+async def test_input_is_paused_while_reply_audio_is_over_budget_and_nothing_is_lost() -> None:
+    budget = Budget(pending_output_bytes=32_000)  # 0.5 s of reply (echo reference + output)
+    backend = InstantEchoSession()
+    conversation = Conversation(Session("s", quiet_settings()), backend, budget=budget)
+    total = 150 * FRAME  # 3 s of audio, offered as fast as the conversation takes it
+    read = 0
+    worst_pending = 0
+
+    async def inputs() -> AsyncIterator[ev.ClientEvent]:
+        nonlocal read, worst_pending
+        for _ in range(total // FRAME):
+            worst_pending = max(worst_pending, conversation.session.pending_output_bytes)
+            read += FRAME
+            yield ev.AudioReceived(bytes(FRAME))
+
+    received = 0
+    reads_at_first_output = None
+    async for output in conversation.outputs(inputs()):
+        if isinstance(output, ev.AudioOut):
+            if reads_at_first_output is None:
+                reads_at_first_output = read
+            received += len(output.audio)
+    assert received == total  # nothing lost
+    assert read == total
+    # The input was never read while the unreleased reply was over budget (plus one frame's
+    # reply in flight): without backpressure all 3 s would have been read at once.
+    assert worst_pending <= budget.pending_output_bytes + 2 * FRAME
+    assert backend.closed
+
+
+async def test_client_that_does_not_read_is_paused_then_too_slow() -> None:
+    budget = Budget(pending_outputs=4, stall_timeout_s=0.5)
+    conversation = Conversation(Session("s", quiet_settings()), InstantEchoSession(), budget=budget)
+    read = 0
+
+    async def inputs() -> AsyncIterator[ev.ClientEvent]:
+        nonlocal read
+        while True:
+            read += 1
+            yield ev.AudioReceived(bytes(FRAME))
+            await asyncio.sleep(0)
+
+    stream = conversation.outputs(inputs())
+    await anext(stream)  # then stop reading, as a client that never reads
+    await asyncio.sleep(1.0)
+    with pytest.raises(Exception) as caught:
+        async for _ in stream:
+            pass
+    assert getattr(caught.value, "reason", "") == "CLIENT_TOO_SLOW"
+    # Paused: a few seconds of pacing at most were read, not an unbounded flood.
+    assert read < 200
+
+
+async def test_runtime_closes_backend_session_when_the_stream_never_iterates() -> None:
+    backend = InstantEchoBackend()
+    async with running_server(backend=backend) as server:
+        runtime = server.runtime
+        with pytest.raises(RuntimeError):
+            async with runtime.conversation(pb.SessionConfig(), "caller"):
+                raise RuntimeError("send_initial_metadata failed")
+    assert backend.sessions and backend.sessions[0].closed
+
+
+async def write_until_refused(
+    stub: pb_grpc.VoiceServiceStub, requests: list[pb.ConverseRequest]
+) -> tuple[grpc.StatusCode, str]:
+    """Write like a flooding client while reading the replies; the status the server sent."""
+    call = stub.Converse()
+
+    async def write() -> None:
+        for request in requests:
+            await call.write(request)
+            await asyncio.sleep(0.002)
+
+    writer = asyncio.create_task(write())
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in call:
+                pass
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    return caught.value.code(), error_reason(caught.value)
+
+
+async def test_text_flood_is_rate_limited() -> None:
+    texts = [pb.ConverseRequest(text=pb.TextInput(text="x" * 4000)) for _ in range(300)]
+    async with running_server(backend="echo") as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            code, reason = await write_until_refused(stub, [config_request(), *texts])
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason == "TEXT_RATE_EXCEEDED"
+
+
+async def test_tool_result_size_and_rate() -> None:
+    big = pb.ConverseRequest(tool_result=pb.ToolResult(tool_call_id="c", content="x" * 70_000))
+    many = [pb.ConverseRequest(tool_result=pb.ToolResult(tool_call_id="c")) for _ in range(200)]
+    async with running_server(backend="echo", max_message_bytes=1 << 20) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            reasons = []
+            for requests in ([config_request(), big], [config_request(), *many]):
+                reasons.append((await write_until_refused(stub, requests))[1])
+    assert reasons == ["TOOL_RESULT_TOO_LARGE", "TOOL_RESULT_RATE_EXCEEDED"]
