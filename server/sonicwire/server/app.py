@@ -136,7 +136,14 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # A connection must finish its TLS/HTTP/2 handshake in time: idle sockets that never
+        # speak (no key was ever checked) cannot pile up to the fd limit.
+        ("grpc.server_handshake_timeout_ms", max(1, int(config.handshake_timeout_s * 1000))),
+        ("grpc.http2.settings_timeout", max(1, int(config.handshake_timeout_s * 1000))),
     ]
+    if config.max_connections:
+        # Past this many open connections grpc closes new ones at once (clients: UNAVAILABLE).
+        options.append(("grpc.max_allowed_incoming_connections", config.max_connections))
     if config.max_connection_age_s:
         # Long-lived HTTP/2 connections pin clients to one replica; ageing them out (with a
         # grace for live conversations) lets clients reconnect and rebalance.
@@ -167,28 +174,47 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     await server.start()
     if health_server is not None:
         await health_server.start()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    # Readiness means "can answer": with a backend that must warm up, health stays
+    # NOT_SERVING until the warm-up succeeded (and stays so after a failure).
+    needs_warm_up = getattr(runtime.backend, "warm_up", None) is not None
+    await _set_health(health_servicer, serving=not needs_warm_up)
     if config.metrics_port:
         serve_metrics(config.metrics_port, config.host)
     log.info("sonicwire listening on %s:%d (backend %s)", config.host, port, runtime.backend.name)
-    warm_up = asyncio.create_task(_warm_up(runtime.backend), name="backend warm-up")
+    warm_up = asyncio.create_task(
+        _warm_up(runtime.backend, health_servicer, runtime), name="backend warm-up"
+    )
     return RunningServer(server, runtime, health_servicer, port, health_server, warm_up)
 
 
-async def _warm_up(backend: Backend) -> None:
+async def _set_health(servicer: health.aio.HealthServicer, *, serving: bool) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if serving
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for name in ("", SERVICE_NAME):
+        await servicer.set(name, status)
+
+
+async def _warm_up(
+    backend: Backend, servicer: health.aio.HealthServicer, runtime: ServerRuntime
+) -> None:  # runtime: a drain that began meanwhile keeps NOT_SERVING
     """Load a backend's models now, in the background, so the first caller does not wait for
-    them (the local engine's take 1-2 s). Backends without ``warm_up`` need none. A failure is
-    logged, not fatal: the first conversation then reports it with its own status."""
+    them (the local engine's take 1-2 s), then report SERVING. Backends without ``warm_up``
+    need none (they are SERVING from the start). A failure is logged and health stays
+    NOT_SERVING: a probe must not send callers to a server that cannot answer them."""
     warm_up = getattr(backend, "warm_up", None)
     if warm_up is None:
         return
     try:
         await warm_up()
     except Exception as error:
-        log.warning("backend %s failed to warm up: %s", backend.name, error)
-    else:
-        log.info("backend %s ready", backend.name)
+        log.error("backend %s failed to warm up; health stays NOT_SERVING: %s", backend.name, error)
+        return
+    log.info("backend %s ready", backend.name)
+    if not runtime.draining:
+        await _set_health(servicer, serving=True)
 
 
 async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:

@@ -67,8 +67,23 @@ SESSION_CONTINUATIONS = Counter(
 )
 
 
+# The tool label of every tool the server does not itself provide: client-declared names are
+# client input, and a label per name would let clients grow the metric without bound.
+CLIENT_TOOL_LABEL = "client_tool"
+
+
 class StreamMetrics:
-    """Observes one conversation's traffic; cheap enough for every 20 ms frame."""
+    """Observes one conversation's traffic; cheap enough for every 20 ms frame.
+
+    ``server_tools``: the names that may appear as a ``tool`` label (the server's registry);
+    any other tool is counted as `CLIENT_TOOL_LABEL`.
+    """
+
+    def __init__(self, server_tools: frozenset[str] = frozenset()) -> None:
+        self._server_tools = server_tools
+
+    def _tool_label(self, name: str) -> str:
+        return name if name in self._server_tools else CLIENT_TOOL_LABEL
 
     def on_input(self, event: ev.ClientEvent) -> None:
         if isinstance(event, ev.AudioReceived):
@@ -87,9 +102,10 @@ class StreamMetrics:
                 if transcript:
                     TURN_LATENCY.observe(transcript / 1000)
             case ev.ToolCallResultOut(name=name, status=status, duration_ms=duration):
-                TOOL_DURATION.labels(name).observe(duration / 1000)
+                label = self._tool_label(name)
+                TOOL_DURATION.labels(label).observe(duration / 1000)
                 if status is not ev.ToolStatus.OK:
-                    TOOL_ERRORS.labels(name, status.value).inc()
+                    TOOL_ERRORS.labels(label, status.value).inc()
             case _:
                 pass
 

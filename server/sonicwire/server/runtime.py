@@ -26,6 +26,7 @@ from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES, SessionSetting
 from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.resample import Resampler
 from sonicwire.server.limits import InputLimits, InputPolicy, StreamLimiter
+from sonicwire.server.metrics import StreamMetrics
 from sonicwire.server.tools.bridge import SessionTools
 from sonicwire.server.tools.outcome import ToolDispatch
 from sonicwire.server.tools.registry import build_registry
@@ -159,6 +160,7 @@ class ServerRuntime:
             idle_timeout_s=self.config.idle_timeout_s,
             max_session_s=self.config.max_session_s,
             close_timeout_s=self.config.backend_timeout_s or 30.0,
+            metrics=StreamMetrics(frozenset(self.registry.names())),
         )
         holder.append(conversation)
         conversation.attach_tools(tools)
