@@ -32,8 +32,12 @@ from .config import GatewayConfig
 from .connection import Connection, GatewayStats, reject
 from .protocol import CloseCode, Reason, error_event
 from .routes import (
+    PAGE_METHODS,
+    UPGRADE_METHODS,
     StaticFiles,
+    head_response,
     json_response,
+    method_not_allowed,
     offered_subprotocols,
     origin_allowed,
     select_subprotocol,
@@ -172,6 +176,15 @@ class Gateway:
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         path = urlsplit(request.path).path
+        allowed = UPGRADE_METHODS if path in (WS_PATH, TWILIO_PATH) else PAGE_METHODS
+        if request.method not in allowed:
+            return method_not_allowed(allowed)
+        response = await self._route(request, path)
+        if response is not None and request.method == "HEAD":
+            return head_response(response)
+        return response
+
+    async def _route(self, request: Request, path: str) -> Response | None:
         if path == TWILIO_PATH:
             return check_handshake(request, self.config)
         if path == WS_PATH:

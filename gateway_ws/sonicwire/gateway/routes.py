@@ -22,11 +22,15 @@ from websockets.typing import Subprotocol
 
 __all__ = [
     "KEY_PREFIX",
+    "PAGE_METHODS",
     "SUBPROTOCOL",
+    "UPGRADE_METHODS",
     "MalformedKey",
     "StaticFiles",
     "api_key_from_offer",
+    "head_response",
     "json_response",
+    "method_not_allowed",
     "offered_subprotocols",
     "origin_allowed",
     "select_subprotocol",
@@ -75,6 +79,27 @@ def text_response(status: HTTPStatus, text: str) -> Response:
 def json_response(status: HTTPStatus, body: Mapping[str, Any]) -> Response:
     """A JSON response."""
     return _response(status, json.dumps(body).encode(), "application/json")
+
+
+# Methods per kind of path: the page and probes are read-only, WebSocket upgrades are GET.
+PAGE_METHODS = ("GET", "HEAD")
+UPGRADE_METHODS = ("GET",)
+
+
+def method_not_allowed(allowed: Sequence[str]) -> Response:
+    """405 with the ``Allow`` header (RFC 9110 section 15.5.6)."""
+    return _response(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        f"method not allowed; use {' or '.join(allowed)}\n".encode(),
+        "text/plain; charset=utf-8",
+        (("Allow", ", ".join(allowed)),),
+    )
+
+
+def head_response(response: Response) -> Response:
+    """``response`` for a HEAD request: the same status and headers (Content-Length of the GET
+    body included), no body."""
+    return Response(response.status_code, response.reason_phrase, response.headers, b"")
 
 
 @dataclass(frozen=True, slots=True)
