@@ -198,3 +198,22 @@ def test_the_language_model_text_has_every_example_with_slot_values() -> None:
     assert "where is my order ten oh one" in sentences
     assert all("{" not in s for s in sentences)
     assert "hello" in sentences  # small talk
+
+
+def test_the_answers_start_is_known_from_the_arguments() -> None:
+    talk = dialogue()
+    prefix = talk.answer_prefix(ToolCall("track_order", {"order_id": "1001"}))
+    assert prefix is not None and (prefix.text, prefix.spoken) == (
+        "Order 1001",
+        "Order one zero zero one",
+    )
+    prefix = talk.answer_prefix(ToolCall("get_weather", {"city": "New York", "day": "tomorrow"}))
+    assert prefix is not None and prefix.text == "In New York tomorrow"
+    # The clock's answer starts with a field of the result: nothing is known before it.
+    assert talk.answer_prefix(ToolCall("get_date_time", {})) is None
+
+
+def test_an_example_without_slots_weighs_like_one_with_many_values() -> None:
+    sentences = ToolModel(BUILTINS).sentences()
+    assert sentences.count("hello") >= 8
+    assert sentences.count("what time is it in tokyo") == 1  # one of 19 zones

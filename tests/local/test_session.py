@@ -405,6 +405,28 @@ async def test_the_first_sentence_is_ready_at_the_stop_marker(
     assert bytes(turn.audio).startswith(await prepared.audio)
 
 
+async def test_an_answers_start_known_from_the_arguments_plays_while_the_tool_runs(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tool result cannot be foreseen, but "Order 1001" can: it is synthesised in the stop
+    wait and played before the tool is even requested; the rest follows the result."""
+    session = await _open(backend, toolbox)
+    calls = _spy_synthesis(session, monkeypatch)
+    utterance = MicStream().utterance(say("where is my order one zero zero one", "espeak:en-us"))
+    sent = await _send_until_guess(session, utterance.commands)
+    prepared = await _prepared(session)
+    assert prepared.spoken == "Order one zero zero one"
+    assert session._events.empty()
+    turn = await run_turn(session, utterance.commands[sent:], toolbox=toolbox)
+    await session.aclose()
+    kinds = [type(e).__name__ for e in turn.events]
+    assert (
+        kinds.index("AssistantAudio") < kinds.index("ToolRequested") < kinds.index("AssistantText")
+    )
+    assert turn.assistant_text[0] == "Order 1001 is shipped."  # the text is the whole sentence
+    assert calls[:2] == ["Order one zero zero one", "is shipped."]
+
+
 async def _clocked_session(
     backend: LocalBackend, toolbox: ToolBox, monkeypatch: pytest.MonkeyPatch, now: datetime
 ) -> tuple[LocalSession, list[str]]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .saying import Line, say_value, say_words
 
-__all__ = ["render_answer", "template_fields"]
+__all__ = ["answer_prefix", "render_answer", "template_fields"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _MESSAGE_KEYS = ("message", "summary", "answer", "text", "description")
@@ -52,6 +52,37 @@ def render_answer(name: str, template: str, result_json: str) -> tuple[Line, ...
     if message:
         return tuple(Line(s, _spoken(s)) for s in _SENTENCE.split(message) if s)
     return (Line.plain(f"Done: {_tool_words(name)}."),)
+
+
+def answer_prefix(template: str, arguments: dict[str, Any]) -> Line | None:
+    """The start of the answer that the call's own arguments already tell: the template's
+    first sentence up to its last field known from ``arguments`` ("Order {order_id} is
+    {status}." with ``order_id`` 1001 -> "Order 1001"). It can be synthesised (and spoken)
+    while the tool runs; None when the first sentence starts with a field the result gives.
+    """
+    if not template:
+        return None
+    first = _SENTENCE.split(template, 1)[0]
+    try:
+        parsed = list(_FORMATTER.parse(first))
+    except ValueError:
+        return None
+    text: list[str] = []
+    spoken: list[str] = []
+    known = ("", "")
+    for literal, field, spec, _conversion in parsed:
+        if field is None:
+            break
+        value = arguments.get(field)
+        if value is None or value == "" or isinstance(value, dict | list):
+            break
+        shown, said = say_value(value, spec or "")
+        text += [literal, shown]
+        spoken += [literal, said]
+        known = ("".join(text).strip(), "".join(spoken).strip())
+    if len(known[1].split()) < 2:
+        return None  # too short to be worth a separate piece of audio
+    return Line(*known)
 
 
 def _fill(sentence: str, result: dict[str, Any]) -> Line | None:

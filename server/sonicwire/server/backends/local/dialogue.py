@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from .answer import render_answer
+from .answer import answer_prefix, render_answer
 from .saying import Line, say_time
 from .toolmodel import CHAT_INTENTS, ToolModel, tokenize
 
@@ -121,6 +121,14 @@ class Dialogue:
         tool = self._model.tools.get(call.name)
         template = tool.answer if tool is not None else ""
         return Reply(call.name, render_answer(call.name, template, result_json))
+
+    def answer_prefix(self, call: ToolCall) -> Line | None:
+        """What the answer to ``call`` will start with, known before the tool ran (see
+        `answer.answer_prefix`); None when nothing is."""
+        tool = self._model.tools.get(call.name)
+        if tool is None:
+            return None
+        return answer_prefix(tool.answer, dict(call.arguments))
 
     def _complete(self, call: ToolCall) -> Reply | ToolCall:
         """Drop arguments the schema rejects; ask for a missing required one; else call."""

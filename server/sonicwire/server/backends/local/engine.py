@@ -31,6 +31,7 @@ from typing import Any
 from sonicwire.server.backends.base import BackendOptions, ToolDescription, VoiceInfo
 from sonicwire.server.core.errors import BackendError, ErrorCode
 
+from .phrases import background_sentences
 from .session import LocalSession
 from .stt import LanguageModel, RecognizerUnavailable, SpeechRecognizer
 from .toolmodel import ToolModel
@@ -254,7 +255,8 @@ def _learn_tools(
     recognizer: SpeechRecognizer, tools: list[ToolDescription]
 ) -> tuple[ToolModel, str | None]:
     model = ToolModel(tools)
-    return model, recognizer.add_language_model(model.sentences())
+    # The tools' commands, with common English words mixed in (phrases.py says why).
+    return model, recognizer.add_language_model(model.sentences(), background_sentences())
 
 
 def _piper_installed() -> bool:

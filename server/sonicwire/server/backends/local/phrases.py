@@ -1,4 +1,4 @@
-"""The assistant's reply sentences, as a recogniser writes them (pure).
+"""Fixed text for the recognisers: the reply sentences, and the common-word background.
 
 Tests and the benchmark check what the assistant *said* by recognising its audio; a general
 model heard 32 of 120 spoken times wrong ("one oh five" -> "won all five"). `reply_sentences`
@@ -10,11 +10,28 @@ from __future__ import annotations
 
 import calendar
 from datetime import time
+from pathlib import Path
 
 from .numbers import DIGIT_WORDS, say_number, say_ordinal
 from .saying import say_time
 
-__all__ = ["reply_sentences"]
+__all__ = ["background_sentences", "reply_sentences"]
+
+#: The 1,000 most frequent words of pocketsphinx's general en-US model (by unigram
+#: probability in its ``en-us.lm.bin``; lower-case words only), one per line.
+_COMMON_WORDS = Path(__file__).parent / "data" / "common_words.txt"
+#: How often each common word is in the training text: enough probability mass (about 8%)
+#: that speech outside the commands is heard as ordinary words rather than forced into
+#: command words (chosen on the tuning voices, see docs/LOCAL_ENGINE.md).
+_BACKGROUND_REPEATS = 3
+
+
+def background_sentences() -> list[str]:
+    """Common English words, each a one-word sentence, repeated: mixed into every command
+    language model, they let the recogniser hear words no tool example has ("been", "yet")
+    and hear out-of-domain speech as what it is, so the dialogue can reject it."""
+    words = _COMMON_WORDS.read_text(encoding="utf-8").split()
+    return words * _BACKGROUND_REPEATS
 
 
 # How the reply recogniser spells what piper spells out letter by letter.

@@ -88,6 +88,9 @@ class _Prepared:
     transcript: Transcript
     spoken: str | None = None
     audio: asyncio.Future[bytes] | None = None
+    # Set when ``spoken`` is only the start of the answer to this tool call (its arguments
+    # tell it); the rest is synthesised once the result is in.
+    prefix_for: ToolCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +236,15 @@ class LocalSession:
         if isinstance(action, ToolCall):
             result = predict(action, self._clock(), self._clock_zones)
             if result is None:
+                # The result is unknown, but the answer's start may not be: "Order 1001 ...".
+                prefix = dialogue.answer_prefix(action)
+                if prefix is not None:
+                    prepared.prefix_for = action
+                    prepared.spoken = prefix.spoken
+                    prepared.audio = self._loop.run_in_executor(
+                        self._executor, self._synthesizer.synthesize, prefix.spoken
+                    )
+                    prepared.audio.add_done_callback(_consume)
                 return prepared
             action = dialogue.answer(action, result)
         if action.lines:
@@ -283,8 +295,16 @@ class LocalSession:
             else:
                 text = job  # typed: the core already shows and records the user's text
             action = self._dialogue.respond(text, today=self._clock().date())
-            reply = await self._call_tool(action) if isinstance(action, ToolCall) else action
-            await self._speak(reply, prepared)
+            said = ""
+            if isinstance(action, ToolCall):
+                if prepared is not None and prepared.prefix_for == action and prepared.audio:
+                    # The answer's start, prepared in the stop wait, plays while the tool runs.
+                    said = prepared.spoken or ""
+                    self._play(await prepared.audio)
+                reply = await self._call_tool(action)
+            else:
+                reply = action
+            await self._speak(reply, prepared, said=said)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
             if self._response_open:
@@ -308,26 +328,44 @@ class LocalSession:
         learn(call, result_json, self._clock_zones)
         return self._dialogue.answer(call, result_json)
 
-    async def _speak(self, reply: Reply, prepared: _Prepared | None = None) -> None:
-        rate = self._synthesizer.sample_rate
+    async def _speak(
+        self, reply: Reply, prepared: _Prepared | None = None, *, said: str = ""
+    ) -> None:
+        """Speak ``reply``; ``said`` is the start of its first sentence, already played."""
         for index, line in enumerate(reply.lines):
+            spoken = line.spoken
+            if index == 0 and said:
+                # The rest of the sentence whose start was played; a reply that does not
+                # start that way (an error, another shape) is spoken whole.
+                spoken = spoken[len(said) :].strip() if spoken.startswith(said) else spoken
             if (
                 index == 0
+                and not said
                 and prepared is not None
                 and prepared.audio is not None
                 and prepared.spoken == line.spoken
             ):
                 pcm = await prepared.audio  # synthesised in the stop wait
+            elif spoken:
+                pcm = await self._run(self._synthesizer.synthesize, spoken)
             else:
-                pcm = await self._run(self._synthesizer.synthesize, line.spoken)
-            rate = self._synthesizer.sample_rate
-            self._response_open = True
-            self._emit(ev.AssistantText(line.text, True))
-            step = rate * 2 * _CHUNK_MS // 1000
-            for start in range(0, len(pcm), step):
-                self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
-            played = len(pcm) // 2 * _SAMPLE_RATE // rate
-            self._floor_until = max(self._floor_until, self._position) + played
+                pcm = b""
+            self._emit_text(line.text)
+            self._play(pcm)
+
+    def _emit_text(self, text: str) -> None:
+        self._response_open = True
+        self._emit(ev.AssistantText(text, True))
+
+    def _play(self, pcm: bytes) -> None:
+        """Send audio to the core in chunks, and extend the estimate of our playback."""
+        rate = self._synthesizer.sample_rate
+        self._response_open = True
+        step = rate * 2 * _CHUNK_MS // 1000
+        for start in range(0, len(pcm), step):
+            self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
+        played = len(pcm) // 2 * _SAMPLE_RATE // rate
+        self._floor_until = max(self._floor_until, self._position) + played
 
     def _recognize(self, pcm: bytes) -> Transcript:
         """Recognise with this session's language model (blocking: runs in the executor)."""

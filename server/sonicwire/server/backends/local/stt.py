@@ -154,10 +154,16 @@ class SpeechRecognizer:
             raise RecognizerUnavailable(f"pocketsphinx could not load its model: {exc}") from exc
         return recognizer
 
-    def add_language_model(self, sentences: Sequence[str]) -> str | None:
+    def add_language_model(
+        self, sentences: Sequence[str], background: Sequence[str] = ()
+    ) -> str | None:
         """Build (once per text) a domain model of ``sentences``; returns its key for
         `recognize`. Blocking (tens of milliseconds for a few thousand sentences); thread-safe.
         None with the general model, which is used for everything.
+
+        ``background`` is one-word sentences of common words mixed in (`phrases.py` says
+        why); a background word that sounds like the start or the end of a command word
+        ("low" in "hello") is left out, or it would steal that word.
 
         Raises:
             RecognizerUnavailable: the recogniser is closed, or no sentence can be pronounced.
@@ -166,7 +172,7 @@ class SpeechRecognizer:
             raise RecognizerUnavailable("the recogniser is closed")
         if self._general or self._dictionary is None:
             return None
-        text = "\n".join(sentences)
+        text = "\n".join([*sentences, "", *background])
         key = hashlib.sha256(text.encode()).hexdigest()[:16]
         with self._models_lock:
             if key in self._models:
@@ -175,7 +181,8 @@ class SpeechRecognizer:
                 raise RecognizerUnavailable("the recogniser is closed")
             folder = Path(self._workdir.name) / key
             folder.mkdir(exist_ok=True)
-            lm, dictionary = _build_domain_model(sentences, self._dictionary, folder)
+            kept = _without_sound_alikes(background, sentences, self._dictionary)
+            lm, dictionary = _build_domain_model([*sentences, *kept], self._dictionary, folder)
             self._models[key] = (str(lm), str(dictionary))
         return key
 
@@ -274,6 +281,29 @@ def _to_16k(pcm: bytes, sample_rate: int) -> bytes:
         samples = np.asarray(soxr.resample(samples, sample_rate, _SAMPLE_RATE), np.float32)
     samples += np.random.default_rng(0).normal(0.0, _DITHER, samples.size).astype(np.float32)
     return np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()
+
+
+def _without_sound_alikes(
+    background: Sequence[str], sentences: Sequence[str], dictionary: Path
+) -> list[str]:
+    """``background`` without the words whose pronunciation is the start or the end of a
+    command word's (command words themselves stay)."""
+    if not background:
+        return []
+    commands = {word for sentence in sentences for word in sentence.split()}
+    extra = set(background) - commands
+    phones: dict[str, list[tuple[str, ...]]] = {}
+    with dictionary.open(encoding="utf-8") as source:
+        for line in source:
+            word, _, rest = line.partition(" ")
+            base = word.split("(", 1)[0]
+            if base in commands or base in extra:
+                phones.setdefault(base, []).append(tuple(rest.split()))
+    command_phones = [p for word in commands for p in phones.get(word, [])]
+    starts = {p[:n] for p in command_phones for n in range(1, len(p))}
+    ends = {p[-n:] for p in command_phones for n in range(1, len(p))}
+    stealing = {w for w in extra if any(p in starts or p in ends for p in phones.get(w, []))}
+    return [word for word in background if word not in stealing]
 
 
 def _build_domain_model(

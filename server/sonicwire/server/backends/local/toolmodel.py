@@ -111,7 +111,11 @@ _FUNCTION = frozenset(
 )
 _FUNCTION_WEIGHT = 0.3
 # The least total weight of the utterance's words a tool's examples must share with it.
-_MIN_EVIDENCE = 0.6
+_MIN_EVIDENCE = 0.45
+# Training copies of an example at least (see ToolModel.sentences), and fillings of it that
+# get politeness around them at most.
+_MIN_COPIES = 8
+_WRAPPED = 24
 # A found slot value is strong evidence for the tools whose examples have that slot.
 _SLOT_WEIGHT = 2.5
 #: Below this similarity the utterance is "not understood" (chosen on the in-training
@@ -195,21 +199,24 @@ class ToolModel:
         return bad
 
     def sentences(self) -> list[str]:
-        """The language model's training text: lower-case sentences, no duplicates."""
-        out: dict[str, None] = {}
+        """The language model's training text: lower-case sentences. An example without
+        slots is repeated so that it weighs at least `_MIN_COPIES` sentences, like an example
+        whose slots expand into many (counts are what a language model learns from)."""
+        out: list[str] = []
         for tool in self.tools.values():
             for example in tool.examples:
                 filled = list(_fill_example(tool, example))
-                for sentence in filled:
-                    out.setdefault(sentence)
-                for sentence in filled[:2]:  # politeness around a couple of fillings
-                    for prefix in _PREFIXES:
-                        out.setdefault(f"{prefix} {sentence}")
-                    for suffix in _SUFFIXES:
-                        out.setdefault(f"{sentence} {suffix}")
-        for word in ("okay", "yes", "no"):
-            out.setdefault(word)
-        return [s for s in out if s]
+                if not filled:
+                    continue
+                out += filled * max(1, -(-_MIN_COPIES // len(filled)))
+                # Politeness around the fillings, one per word it touches: "... one oh oh
+                # three for me" needs "three" before "for me" somewhere.
+                for sentence in _by_edge_word(filled, -1):
+                    out += [f"{sentence} {suffix}" for suffix in _SUFFIXES]
+                for sentence in _by_edge_word(filled, 0):
+                    out += [f"{prefix} {sentence}" for prefix in _PREFIXES]
+        out += ["okay", "yes", "no"]
+        return out
 
     def understand(self, text: str, *, today: date | None = None) -> Understanding:
         """The tool ``text`` asks for, with the arguments it says (see the module docstring)."""
@@ -364,9 +371,9 @@ def _spoken_forms(value: Any) -> list[str]:
         return [say_number(value).replace("-", " ")]
     if not isinstance(value, str):
         return []
-    forms = [" ".join(tokenize(value.rsplit("/", 1)[-1].replace("_", " ")))]
     if value.isupper() and value.isalpha() and len(value) <= 4:
-        forms.insert(0, " ".join(value.lower()))  # "UTC" is said letter by letter
+        return [" ".join(value.lower())]  # "UTC" is said letter by letter
+    forms = [" ".join(tokenize(value.rsplit("/", 1)[-1].replace("_", " ")))]
     forms.append(" ".join(tokenize(value.replace("/", " ").replace("_", " "))))
     return [f for f in dict.fromkeys(forms) if f]
 
@@ -389,6 +396,16 @@ def _slot_values(slot: Slot) -> list[str]:
                     *(f"{h} a m" for h in hours), "noon", "midnight"]  # fmt: skip
         case _:
             return []
+
+
+def _by_edge_word(sentences: Sequence[str], index: int) -> list[str]:
+    """The first sentence for each distinct first (``index`` 0) or last (-1) word."""
+    seen: dict[str, str] = {}
+    for sentence in sentences:
+        seen.setdefault(sentence.split()[index], sentence)
+        if len(seen) >= _WRAPPED:
+            break
+    return list(seen.values())
 
 
 def _fill_example(tool: LearntTool, example: tuple[str, ...]) -> Iterable[str]:
