@@ -149,7 +149,12 @@ def render_numbers(report: dict[str, Any]) -> str:
     ]  # fmt: skip
     out += table_lines(["turn latency, ms", "p50", "p95", "mean", "max"], rows)
     by_total = latency.get("end_to_end_by_intent", {})
-    out += ["", "By intent (tools wait for their result at the marker):", ""]
+    out += [
+        "",
+        "By intent (a tool's answer waits for its result at the marker unless its start or its "
+        "result was prepared in the stop wait):",
+        "",
+    ]
     rows = []
     for intent, stats in latency["engine_by_intent"].items():
         total = by_total.get(intent, {})
