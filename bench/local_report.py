@@ -43,6 +43,29 @@ def _ms(stats: dict[str, Any], key: str) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _cache_note(latency: dict[str, Any]) -> str:
+    """What the reply cache did, from its recorded size (0 = off)."""
+    size = latency.get("reply_cache")
+    if size is None:
+        return "cache setting not recorded"
+    if size == 0:
+        return "cache off: every reply synthesised"
+    return f"cache of {size}: a repeated reply may come from it, not from synthesis"
+
+
+def _target_verdict(e2e: dict[str, Any], target: Any) -> str:
+    """met / missed for the end-to-end target, at p50 and p95: never "reached" for a miss."""
+    if target is None or e2e.get("p50") is None:
+        return "End to end against the target: not measured."
+    parts = []
+    for key in ("p50", "p95"):
+        value = e2e.get(key)
+        if value is not None:
+            verdict = "met" if value <= target else "**missed**"
+            parts.append(f"{key} {value:.1f} ms: {verdict}")
+    return f"End to end against the {target} ms target: " + "; ".join(parts) + "."
+
+
 def verdict(value: float | None, target: float, *, higher_is_better: bool) -> str:
     """ "met" or "missed" (a missing value is missed)."""
     if value is None:
@@ -136,7 +159,9 @@ def render_numbers(report: dict[str, Any]) -> str:
     out += [
         "",
         f"**Turn latency**, at the default VAD settings (stop marker {stop_ms} ms after the end "
-        f"of speech), reply cache {latency.get('reply_cache')} (every reply synthesised):",
+        f"of speech), reply cache {latency.get('reply_cache')} ({_cache_note(latency)}):",
+        "",
+        _target_verdict(e2e, latency.get("target_end_to_end")),
         "",
     ]
     rows = [
