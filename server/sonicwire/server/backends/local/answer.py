@@ -23,17 +23,12 @@ from typing import Any
 
 from .saying import Line, say_value, say_words
 
-__all__ = ["answer_prefix", "render_answer", "template_fields"]
+__all__ = ["answer_prefix", "render_answer"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _MESSAGE_KEYS = ("message", "summary", "answer", "text", "description")
 _MAX_SPOKEN_MESSAGE = 300
 _FORMATTER = string.Formatter()
-
-
-def template_fields(template: str) -> list[str]:
-    """The field names a template uses, in order ("order_id", "eta", "a.b")."""
-    return [field for _, field, _, _ in _FORMATTER.parse(template) if field]
 
 
 def render_answer(name: str, template: str, result_json: str) -> tuple[Line, ...]:

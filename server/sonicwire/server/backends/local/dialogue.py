@@ -92,10 +92,6 @@ class Dialogue:
         self._model = model
         self._question: _Question | None = None
 
-    @property
-    def model(self) -> ToolModel:
-        return self._model
-
     def respond(self, text: str, *, today: date | None = None) -> Reply | ToolCall:
         """Answer one user turn (``text`` is what was heard; "" when nothing was)."""
         question, self._question = self._question, None
