@@ -43,6 +43,7 @@ class ServerConfig:
     max_client_tools: int = 64
     max_tool_schema_bytes: int = 16 * 1024
     max_tool_schema_depth: int = 32
+    max_tool_schemas_total_bytes: int = 64 * 1024
     max_system_prompt_bytes: int = 40_000
     max_tool_result_bytes: int = 64 * 1024
     text_rate_per_s: float = 2.0
@@ -57,6 +58,12 @@ class ServerConfig:
 _LIMIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("max-client-tools", "max_client_tools", int, "client tools per session"),
     ("max-tool-schema-bytes", "max_tool_schema_bytes", int, "size of one tool's JSON schema"),
+    (
+        "max-tool-schemas-total-bytes",
+        "max_tool_schemas_total_bytes",
+        int,
+        "all of a session's tool schemas together",
+    ),
     ("max-tool-schema-depth", "max_tool_schema_depth", int, "nesting depth of a tool's schema"),
     ("max-system-prompt-bytes", "max_system_prompt_bytes", int, "system prompt, UTF-8 bytes"),
     ("max-tool-result-bytes", "max_tool_result_bytes", int, "one ToolResult's content"),

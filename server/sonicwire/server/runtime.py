@@ -63,6 +63,7 @@ class ServerRuntime:
             max_client_tools=config.max_client_tools,
             max_tool_schema_bytes=config.max_tool_schema_bytes,
             max_tool_schema_depth=config.max_tool_schema_depth,
+            max_tool_schemas_total_bytes=config.max_tool_schemas_total_bytes,
             max_system_prompt_bytes=config.max_system_prompt_bytes,
         )
         self.input_limits = InputLimits(

@@ -89,6 +89,14 @@ def add_voice_service(servicer: VoiceServicer, server: grpc.aio.Server) -> None:
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: SonicwireError) -> NoReturn:
+    """End the call with ``error``'s status (one log line).
+
+    Called outside any ``except`` block, with the error's traceback and context dropped: a
+    traceback holds the handler's frames, the frames hold the error (and the client's request,
+    up to the message size limit), and that cycle waited for the cyclic GC. Refused streams
+    then grew RSS by ~0.7 MB each (200 MB/s under a flood of 190 KB configs).
+    """
+    error.__traceback__ = error.__context__ = error.__cause__ = None
     log.info("stream ended: %s %s", error.reason, bounded_message(error))
     await context.abort(
         grpc_code(error), bounded_message(error), trailing_metadata=status_trailers(error)
@@ -131,6 +139,8 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
     ) -> AsyncIterator[pb.ConverseResponse]:
         runtime = self._runtime
+        failure: SonicwireError | None = None
+        first: pb.SessionConfig | None = None
         try:
             runtime.check_accepting()
             metadata = context.invocation_metadata()
@@ -165,10 +175,14 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                     finally:
                         metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:
-            metrics.STREAMS_REJECTED.labels(error.reason).inc()
-            if isinstance(error, BackendError):
-                metrics.BACKEND_ERRORS.labels(error.reason).inc()
-            await _abort(context, error)
+            failure = error
+        if failure is not None:
+            first = None  # not held by this frame while grpc keeps the abort's traceback
+            # Aborted outside the except block, see `_abort`.
+            metrics.STREAMS_REJECTED.labels(failure.reason).inc()
+            if isinstance(failure, BackendError):
+                metrics.BACKEND_ERRORS.labels(failure.reason).inc()
+            await _abort(context, failure)
 
     async def _first_message(
         self, requests: AsyncIterator[pb.ConverseRequest]
@@ -216,7 +230,8 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 raise _UNDECODABLE
             return self._runtime.list_voices(request.backend)
         except SonicwireError as error:
-            await _abort(context, error)
+            failure = error
+        await _abort(context, failure)
 
     async def ListTools(
         self,
@@ -229,4 +244,5 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 raise _UNDECODABLE
             return self._runtime.list_tools()
         except SonicwireError as error:
-            await _abort(context, error)
+            failure = error
+        await _abort(context, failure)
