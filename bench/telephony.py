@@ -239,15 +239,19 @@ def _onset_frame(pcm: np.ndarray, frame: int = 160, threshold_dbfs: float = -40.
     return 0
 
 
-async def _clear_latency(gateway: str, n: int) -> float | None:
+async def _clear_latency(gateway: str, n: int, *, echo_cancellation: bool) -> float | None:
     """Seconds from the onset of speech over the assistant to the clear at the carrier."""
     silence = b"\xff" * 160
     first = pcm_to_mulaw(_clip("Front_Center.wav", 8000).tobytes())
     barge_pcm = _clip("Rear_Right.wav", 8000)
     barge = pcm_to_mulaw(barge_pcm.tobytes())
     onset = _onset_frame(barge_pcm)
+    parameters = {} if echo_cancellation else {"echoCancellation": "false"}
     async with SimulatedCarrier(
-        f"ws://{gateway}/twilio", headers=_signed(gateway), call_sid=f"CC{n:032d}"
+        f"ws://{gateway}/twilio",
+        headers=_signed(gateway),
+        call_sid=f"CC{n:032d}",
+        parameters=parameters,
     ) as call:
         await call.send_audio(silence * 15 + first + silence * 40)
         with contextlib.suppress(TimeoutError):
@@ -305,8 +309,14 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
             phases.append(await _phase(kind, args.streams, args.window, server, gateway))
             print(json.dumps(phases[-1]), flush=True)
     report["cpu_phases"] = phases
-    clears = [await _clear_latency(gateway.target, i) for i in range(args.barge_ins)]
-    report["barge_in_to_clear_s"] = clears
+    report["barge_in_to_clear_s"] = [
+        await _clear_latency(gateway.target, i, echo_cancellation=True)
+        for i in range(args.barge_ins)
+    ]
+    report["barge_in_to_clear_no_aec_s"] = [
+        await _clear_latency(gateway.target, i, echo_cancellation=False)
+        for i in range(args.barge_ins)
+    ]
     children.stop(gateway)
     children.stop(server)
     server, gateway = _start_pair(children, "local")
@@ -359,6 +369,7 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     }
     latencies = [x for x in report["speech_end_to_first_media_s"] if x is not None]
     clears = [x for x in report["barge_in_to_clear_s"] if x is not None]
+    no_aec = [x for x in report.get("barge_in_to_clear_no_aec_s", []) if x is not None]
     control = [x for x in report.get("grpc_pcm16_speech_end_to_first_audio_s", []) if x is not None]
     control8 = [
         x for x in report.get("grpc_mulaw_speech_end_to_first_audio_s", []) if x is not None
@@ -376,6 +387,9 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         "clear_p50_ms": None if not clears else _pct(clears, 50) * 1000,  # type: ignore[operator]
         "clear_max_ms": None if not clears else max(clears) * 1000,
         "clears_seen": f"{len(clears)}/{len(report['barge_in_to_clear_s'])}",
+        "clear_no_aec_p50_ms": None if not no_aec else _pct(no_aec, 50) * 1000,  # type: ignore[operator]
+        "clear_no_aec_max_ms": None if not no_aec else max(no_aec) * 1000,
+        "clears_no_aec_seen": f"{len(no_aec)}/{len(report.get('barge_in_to_clear_no_aec_s', []))}",
     }
 
 
@@ -446,6 +460,16 @@ def render(report: dict[str, Any]) -> str:
         f"{verdict(c50 is not None and s['clear_max_ms'] <= 300)}). Per barge-in (s): "
         + ", ".join(number(x, 3) for x in report["barge_in_to_clear_s"])
     )
+    if "barge_in_to_clear_no_aec_s" in report:
+        n50, nmax = s["clear_no_aec_p50_ms"], s["clear_no_aec_max_ms"]
+        lines.append(
+            f"- The same with the call's parameter `echoCancellation=false` (the server's echo "
+            f"canceller off, as when the phone or carrier removes echo), "
+            f"{s['clears_no_aec_seen']} barge-ins: p50 **{number(n50, 0)} ms**, max "
+            f"{number(nmax, 0)} ms (<= 300 ms: "
+            f"{verdict(nmax is not None and nmax <= 300)}). Per barge-in (s): "
+            + ", ".join(number(x, 3) for x in report["barge_in_to_clear_no_aec_s"])
+        )
     return "\n".join(lines) + "\n"
 
 

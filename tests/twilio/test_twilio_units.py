@@ -111,8 +111,20 @@ def test_call_parameters_follow_the_allow_list() -> None:
     assert call_settings({"systemPrompt": "be kind"}, allowed).system_prompt == "be kind"
 
 
+def test_echo_cancellation_can_be_turned_off_per_call_and_defaults_agree() -> None:
+    from sonicwire.gateway import GatewayConfig
+
+    assert GatewayConfig().twilio_parameters == DEFAULT_ALLOWED_PARAMETERS
+    off = call_settings({"echoCancellation": "false"}, DEFAULT_ALLOWED_PARAMETERS)
+    assert session_config_for_call(off).echo_cancellation.disabled
+    on = call_settings({}, DEFAULT_ALLOWED_PARAMETERS)
+    assert not session_config_for_call(on).echo_cancellation.disabled
+
+
 @pytest.mark.parametrize(
-    "parameters", [{"bargeIn": "maybe"}, {"endpointing": "fast"}], ids=["bargeIn", "endpointing"]
+    "parameters",
+    [{"bargeIn": "maybe"}, {"endpointing": "fast"}, {"echoCancellation": "2"}],
+    ids=["bargeIn", "endpointing", "echoCancellation"],
 )
 def test_bad_parameter_values_are_refused(parameters: dict[str, str]) -> None:
     with pytest.raises(CallParameterError):

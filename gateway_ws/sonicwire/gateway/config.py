@@ -91,6 +91,7 @@ class GatewayConfig:
         "voice",
         "endpointing",
         "bargeIn",
+        "echoCancellation",
         "serverTools",
         "timeZone",
     )

@@ -10,6 +10,9 @@ others are logged by name and ignored; ``apiKey`` is read for authentication, ne
     systemPrompt   the assistant's instructions
     endpointing    high | medium | low
     bargeIn        true | false
+    echoCancellation  true | false: the server's echo canceller (off when the phone or the
+                   carrier already removes echo: barge-in is then not held while the canceller
+                   looks for echo that never comes)
     serverTools    comma-separated names of server tools to offer
     timeZone       the caller's IANA time zone, e.g. Europe/Berlin
 """
@@ -34,12 +37,21 @@ __all__ = [
 
 API_KEY_PARAMETER = "apiKey"
 KNOWN_PARAMETERS = frozenset(
-    {"voice", "systemPrompt", "endpointing", "bargeIn", "serverTools", "timeZone"}
+    {
+        "voice",
+        "systemPrompt",
+        "endpointing",
+        "bargeIn",
+        "echoCancellation",
+        "serverTools",
+        "timeZone",
+    }
 )
 DEFAULT_ALLOWED_PARAMETERS: tuple[str, ...] = (
     "voice",
     "endpointing",
     "bargeIn",
+    "echoCancellation",
     "serverTools",
     "timeZone",
 )
@@ -68,6 +80,7 @@ class CallSettings:
     system_prompt: str = ""
     endpointing: int = pb.ENDPOINTING_SENSITIVITY_UNSPECIFIED
     barge_in: bool = True
+    echo_cancellation: bool = True
     server_tools: tuple[str, ...] = ()
     time_zone: str = ""
     ignored: tuple[str, ...] = ()
@@ -94,11 +107,8 @@ def call_settings(parameters: Mapping[str, str], allowed: Collection[str]) -> Ca
         if values["endpointing"].lower() not in _ENDPOINTING:
             raise CallParameterError("endpointing must be high, medium or low")
         endpointing = _ENDPOINTING[values["endpointing"].lower()]
-    barge_in = True
-    if "bargeIn" in values:
-        if values["bargeIn"].lower() not in _BOOLEAN:
-            raise CallParameterError("bargeIn must be true or false")
-        barge_in = _BOOLEAN[values["bargeIn"].lower()]
+    barge_in = _flag(values, "bargeIn")
+    echo_cancellation = _flag(values, "echoCancellation")
     prompt = values.get("systemPrompt", "")
     if len(prompt) > _MAX_PROMPT:
         raise CallParameterError(f"systemPrompt is longer than {_MAX_PROMPT} characters")
@@ -110,10 +120,19 @@ def call_settings(parameters: Mapping[str, str], allowed: Collection[str]) -> Ca
         system_prompt=prompt,
         endpointing=endpointing,
         barge_in=barge_in,
+        echo_cancellation=echo_cancellation,
         server_tools=tools,
         time_zone=values.get("timeZone", ""),
         ignored=tuple(sorted(ignored)),
     )
+
+
+def _flag(values: Mapping[str, str], name: str) -> bool:
+    if name not in values:
+        return True
+    if values[name].lower() not in _BOOLEAN:
+        raise CallParameterError(f"{name} must be true or false")
+    return _BOOLEAN[values[name].lower()]
 
 
 def session_config_for_call(settings: CallSettings) -> pb.SessionConfig:
@@ -126,6 +145,7 @@ def session_config_for_call(settings: CallSettings) -> pb.SessionConfig:
         voice=settings.voice,
         system_prompt=settings.system_prompt,
         barge_in=pb.BargeInSettings(disabled=not settings.barge_in),
+        echo_cancellation=pb.EchoCancellationSettings(disabled=not settings.echo_cancellation),
         server_tools=list(settings.server_tools),
     )
     config.inference.endpointing_sensitivity = settings.endpointing  # type: ignore[assignment]
