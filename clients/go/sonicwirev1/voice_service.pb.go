@@ -1228,7 +1228,8 @@ type AudioInput struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Raw audio in the session's input format: a whole number of samples, at most 65536 bytes.
+	// Audio in the session's input format, at most 65536 bytes: for PCM_S16LE a whole number of
+	// samples, for MULAW and ALAW any number of bytes, for OPUS exactly one Opus packet.
 	Audio []byte `protobuf:"bytes,1,opt,name=audio,proto3" json:"audio,omitempty"`
 }
 

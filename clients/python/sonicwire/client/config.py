@@ -20,6 +20,12 @@ SessionConfig = pb.SessionConfig
 SUPPORTED_SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 24000, 48000)
 """Sample rates the server accepts for input and output audio."""
 
+_ENCODINGS = {
+    "pcm_s16le": pb.AUDIO_ENCODING_PCM_S16LE,
+    "mulaw": pb.AUDIO_ENCODING_MULAW,
+    "alaw": pb.AUDIO_ENCODING_ALAW,
+    "opus": pb.AUDIO_ENCODING_OPUS,
+}
 _VAD_ENGINES = {"webrtc": pb.VAD_ENGINE_WEBRTC, "silero": pb.VAD_ENGINE_SILERO}
 _ENDPOINTING = {
     "high": pb.ENDPOINTING_SENSITIVITY_HIGH,
@@ -51,6 +57,7 @@ def session_config(
     top_p: float = 0.0,
     resume_session_id: str = "",
     time_zone: str = "",
+    encoding: Literal["pcm_s16le", "mulaw", "alaw", "opus"] = "pcm_s16le",
 ) -> pb.SessionConfig:
     """Build a ``SessionConfig`` with sane defaults: 16 kHz mono PCM s16le in and out.
 
@@ -58,6 +65,9 @@ def session_config(
         sample_rate_hz: rate of the microphone audio you send (8000, 16000, 24000 or 48000).
         output_sample_rate_hz: rate of the assistant audio you want; defaults to
             ``sample_rate_hz``.
+        encoding: the audio encoding both ways: ``"pcm_s16le"``, G.711 ``"mulaw"`` or
+            ``"alaw"`` (8000 Hz), or ``"opus"`` (16000 or 48000 Hz, one packet per message);
+            the server refuses other combinations with ``AUDIO_FORMAT_UNSUPPORTED``.
         voice: a voice id from ``Client.list_voices()``; empty for the backend default.
         system_prompt: the assistant's instructions; empty for the server default.
         barge_in: whether the user's voice interrupts the assistant.
@@ -83,13 +93,12 @@ def session_config(
     _check_rate("sample_rate_hz", sample_rate_hz)
     out_rate = sample_rate_hz if output_sample_rate_hz is None else output_sample_rate_hz
     _check_rate("output_sample_rate_hz", out_rate)
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(_ENCODINGS)}, got {encoding!r}")
+    wire = _ENCODINGS[encoding]
     config = pb.SessionConfig(
-        input_format=pb.AudioFormat(
-            encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=sample_rate_hz, channels=1
-        ),
-        output_format=pb.AudioFormat(
-            encoding=pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=out_rate, channels=1
-        ),
+        input_format=pb.AudioFormat(encoding=wire, sample_rate_hz=sample_rate_hz, channels=1),
+        output_format=pb.AudioFormat(encoding=wire, sample_rate_hz=out_rate, channels=1),
         voice=voice,
         system_prompt=system_prompt,
         barge_in=pb.BargeInSettings(disabled=not barge_in),

@@ -415,7 +415,8 @@ export const SessionConfigSchema: GenMessage<SessionConfig> = /*@__PURE__*/
  */
 export type AudioInput = Message<"sonicwire.v1.AudioInput"> & {
   /**
-   * Raw audio in the session's input format: a whole number of samples, at most 65536 bytes.
+   * Audio in the session's input format, at most 65536 bytes: for PCM_S16LE a whole number of
+   * samples, for MULAW and ALAW any number of bytes, for OPUS exactly one Opus packet.
    *
    * @generated from field: bytes audio = 1;
    */
