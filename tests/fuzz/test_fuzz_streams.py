@@ -48,6 +48,8 @@ CLIENT_CODES = {
     grpc.StatusCode.DEADLINE_EXCEEDED,
     grpc.StatusCode.UNAVAILABLE,
     grpc.StatusCode.FAILED_PRECONDITION,
+    # A random resume_session_id + resume_token names no saved conversation.
+    grpc.StatusCode.NOT_FOUND,
 }
 REASON = re.compile(r"[A-Z][A-Z0-9_]*")
 

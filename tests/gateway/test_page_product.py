@@ -22,6 +22,7 @@ from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.testing.server import running_server
 from tests.conftest import read_wav_mono16, synthesize
+from tests.server.test_resume import redis_server, wait_for_redis
 
 from .test_browser import BROWSER_DIR, CHROMIUM, REPO, SPEECH_WAV, _require_browser, _write_48k_wav
 from .test_gateway_http import free_port
@@ -101,10 +102,21 @@ async def test_gateway_down_at_start_says_so() -> None:
     assert result["focused"] == "start"  # focus stays on the button the user pressed
 
 
-async def test_server_drain_reconnects_by_itself(tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_server_drain_reconnects_by_itself(tmp_path: Path, store: str) -> None:
+    """The gRPC server drains and a new one starts on its port. With the default memory store
+    the new server cannot know the conversation: the page starts a new one and says so. With
+    a Redis store shared by both, the page resumes the same conversation."""
     port = free_port()
     async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(running_server(backend=EchoBackend(), port=port))
+        state: dict[str, Any] = {}
+        if store == "redis":
+            url = stack.enter_context(redis_server(tmp_path))
+            await wait_for_redis(url)
+            state = {"state_store": url}
+        first = await stack.enter_async_context(
+            running_server(backend=EchoBackend(), port=port, **state)
+        )
         gateway = await stack.enter_async_context(
             Gateway(GatewayConfig(port=0, grpc_target=f"127.0.0.1:{port}"))
         )
@@ -114,7 +126,9 @@ async def test_server_drain_reconnects_by_itself(tmp_path: Path) -> None:
             await first.drain(1.0)
 
         async def restart() -> None:
-            await stack.enter_async_context(running_server(backend=EchoBackend(), port=port))
+            await stack.enter_async_context(
+                running_server(backend=EchoBackend(), port=port, **state)
+            )
 
         result = await _scenario(
             {"url": gateway.url, "scenario": "drain", "microphone": False},
@@ -123,8 +137,15 @@ async def test_server_drain_reconnects_by_itself(tmp_path: Path) -> None:
     assert result["stats"]["reconnects"] == 1
     assert result["stats"]["state"] == "live"
     assert result["pillDuringDrain"].startswith("Server restarting")
-    # Without resume the page starts a new conversation and says so.
-    assert any("Reconnected" in text for text in result["separators"]), result["separators"]
+    if store == "redis":
+        assert result["stats"]["resumed"] == 1
+        assert result["stats"]["sessionId"] == result["firstSession"]
+        assert result["separators"] == ["Reconnected: the conversation continues"]
+    else:
+        assert result["stats"]["resumed"] == 0
+        assert result["separators"] == [
+            "Reconnected as a new conversation: the assistant does not remember the earlier part"
+        ]
     shown = [(t["role"], t["text"]) for t in result["transcripts"]]
     assert ("assistant", "You said: after the restart") in shown
     assert result["consoleErrors"] == []

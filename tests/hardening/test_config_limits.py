@@ -103,9 +103,9 @@ CASES = [
         "CONFIG_INVALID",
     ),
     (
-        "unknown resume_session_id",
+        "resume_session_id without its token",
         config_request(resume_session_id="sw_doesnotexist"),
-        "RESUME_NOT_SUPPORTED",
+        "RESUME_TOKEN_MISSING",
     ),
     (
         "a long tool name",

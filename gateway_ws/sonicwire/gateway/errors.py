@@ -40,6 +40,8 @@ class CloseCode(enum.IntEnum):
     """The API key may not do this."""
     TIMEOUT = 4408
     """No message in time (gateway idle timeout) or a server deadline (idle, session length)."""
+    CONFLICT = 4409
+    """The conversation was resumed on another socket or stream (ABORTED upstream)."""
     RATE_LIMITED = 4429
     """Too many messages per second, or a server limit (RESOURCE_EXHAUSTED)."""
     UPSTREAM_ERROR = 4500

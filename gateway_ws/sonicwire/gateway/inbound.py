@@ -94,6 +94,7 @@ class Configure:
     client_tools: tuple[ClientToolSpec, ...] = ()
     resume_session_id: str = ""
     time_zone: str = ""
+    resume_token: str = ""
 
     @property
     def effective_output_rate_hz(self) -> int:
@@ -230,6 +231,7 @@ _CONFIG_FIELDS = frozenset(
         "server_tools",
         "client_tools",
         "resume_session_id",
+        "resume_token",
         "time_zone",
     }
 )
@@ -284,6 +286,7 @@ def _parse_config(fields: Fields, limits: ProtocolLimits) -> Configure:
         client_tools=tuple(client_tools),
         resume_session_id=fields.string("resume_session_id", "", max_chars=128),
         time_zone=fields.string("time_zone", "", max_chars=64),
+        resume_token=fields.string("resume_token", "", max_chars=128),
     )
 
 

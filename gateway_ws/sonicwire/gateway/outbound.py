@@ -67,6 +67,9 @@ def render_event(event: Event, output_sample_rate_hz: int = 16000) -> dict[str, 
             return {
                 "event": "session_started",
                 "session_id": event.session_id,
+                # With session_id, continues the conversation from a new socket (config
+                # resume_session_id + resume_token); empty when the server keeps no state.
+                "resume_token": event.resume_token,
                 "backend": event.backend,
                 "tools": list(event.tools),
                 "input_sample_rate": event.input_sample_rate_hz,
@@ -152,6 +155,7 @@ _CLOSE_FOR_STATUS: dict[str, CloseCode] = {
     "NOT_FOUND": CloseCode.BAD_REQUEST,
     "UNAUTHENTICATED": CloseCode.UNAUTHENTICATED,
     "PERMISSION_DENIED": CloseCode.PERMISSION_DENIED,
+    "ABORTED": CloseCode.CONFLICT,
     "DEADLINE_EXCEEDED": CloseCode.TIMEOUT,
     "RESOURCE_EXHAUSTED": CloseCode.RATE_LIMITED,
     "UNAVAILABLE": CloseCode.UPSTREAM_UNAVAILABLE,

@@ -47,6 +47,7 @@ def session_config_for(command: Configure) -> pb.SessionConfig:
         server_tools=command.server_tools,
         resume_session_id=command.resume_session_id,
         time_zone=command.time_zone,
+        resume_token=command.resume_token,
     )
     vad = command.vad
     if vad.engine is not None:

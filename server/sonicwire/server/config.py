@@ -52,6 +52,9 @@ class ServerConfig:
     tool_result_burst: int = 50
     max_connections: int = 1000
     handshake_timeout_s: float = 10.0
+    # Resumable conversations: where their state lives, and for how long after the last save.
+    state_store: str = "memory"
+    resume_ttl_s: float = 600.0
 
 
 # (flag, ServerConfig field, type, help): the hardening limits, each a flag and an env var.
@@ -171,6 +174,20 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "ended its input [SONICWIRE_BACKEND_TIMEOUT_SECONDS]",
     )
     add(
+        "--state-store",
+        default=_env("STATE_STORE", d.state_store),
+        help="where conversation state lives for resume: 'memory' (this process) or "
+        "redis://host:port/db (shared by replicas) [SONICWIRE_STATE_STORE]",
+    )
+    add(
+        "--resume-ttl-seconds",
+        dest="resume_ttl_s",
+        type=float,
+        default=float(_env("RESUME_TTL_SECONDS", str(d.resume_ttl_s))),
+        help="how long a conversation stays resumable after its last save "
+        "[SONICWIRE_RESUME_TTL_SECONDS]",
+    )
+    add(
         "--drain-grace-seconds",
         dest="drain_grace_s",
         type=float,
@@ -268,6 +285,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_session_s=args.max_session_s,
         idle_timeout_s=args.idle_timeout_s,
         drain_grace_s=args.drain_grace_s,
+        state_store=args.state_store,
+        resume_ttl_s=args.resume_ttl_s,
         backend_timeout_s=args.backend_timeout_s,
         tools=tuple(args.tools),
         tls_cert=args.tls_cert,

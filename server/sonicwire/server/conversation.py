@@ -138,6 +138,8 @@ class Conversation:
         self._room.set()
         self._paused_at: float | None = None
         self._closed = False
+        # Called at turn boundaries and on drain: the runtime saves the state for resume.
+        self.on_checkpoint: Callable[[], None] | None = None
 
     def admit(self, check: Callable[[ev.ClientEvent, float], None]) -> None:
         """Check each client message with ``check(event, now)`` before the session sees it
@@ -165,6 +167,8 @@ class Conversation:
         if not self._done:
             self.session.go_away(reason, round(grace_s * 1000))
             self._flush()
+            if self.on_checkpoint is not None:
+                self.on_checkpoint()
 
     def terminate(self, error: SonicwireError) -> None:
         """End the conversation now with ``error``."""
@@ -368,6 +372,8 @@ class Conversation:
         for output in self.session.outputs_to_send():
             self._metrics.on_output(output)
             self._out.put_nowait(output)
+            if isinstance(output, ev.TurnCompleteOut) and self.on_checkpoint is not None:
+                self.on_checkpoint()
         for command in self.session.commands_to_send():
             self._commands.put_nowait(command)
         for action in self.session.tool_actions():

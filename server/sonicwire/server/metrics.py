@@ -18,6 +18,9 @@ __all__ = [
     "BACKEND_ERRORS",
     "EVENT_LOOP_TASKS",
     "SESSION_CONTINUATIONS",
+    "SESSION_RESUMES",
+    "STATE_STORE_ERRORS",
+    "STATE_STORE_UP",
     "STREAMS_REJECTED",
     "StreamMetrics",
     "serve_metrics",
@@ -64,6 +67,15 @@ BACKEND_ERRORS = Counter(
 )
 SESSION_CONTINUATIONS = Counter(
     "sonicwire_session_continuations_total", "Backend stream switches (Nova Sonic continuation)."
+)
+SESSION_RESUMES = Counter(
+    "sonicwire_session_resumes_total", "Conversations resumed on a new stream."
+)
+STATE_STORE_ERRORS = Counter(
+    "sonicwire_state_store_errors_total", "Failed reads and writes of the conversation state store."
+)
+STATE_STORE_UP = Gauge(
+    "sonicwire_state_store_up", "1 while the conversation state store answers, 0 after a failure."
 )
 
 

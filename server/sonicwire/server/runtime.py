@@ -20,13 +20,22 @@ from sonicwire.server.backends.base import (
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.conversation import Conversation
 from sonicwire.server.core import events as ev
-from sonicwire.server.core.errors import BackendError, ErrorCode, ProtocolError, ServerDraining
+from sonicwire.server.core.errors import (
+    BackendError,
+    ErrorCode,
+    ProtocolError,
+    ResumeError,
+    ServerDraining,
+)
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES, SessionSettings
+from sonicwire.server.core.snapshot import ConversationState
 from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.resample import Resampler
 from sonicwire.server.limits import InputLimits, InputPolicy, StreamLimiter
-from sonicwire.server.metrics import StreamMetrics
+from sonicwire.server.metrics import SESSION_RESUMES, StreamMetrics
+from sonicwire.server.resume import Resumer, StateSaver, new_token, token_digest
+from sonicwire.server.state_store import open_store
 from sonicwire.server.tools.bridge import SessionTools
 from sonicwire.server.tools.outcome import ToolDispatch
 from sonicwire.server.tools.registry import build_registry
@@ -55,6 +64,9 @@ class ServerRuntime:
         self.authenticator = ApiKeyAuthenticator(load_keys(config.api_keys, config.api_key_files))
         self.limiter = StreamLimiter(config.max_streams, config.max_streams_per_key)
         self.conversations: set[Conversation] = set()
+        # Live conversations by session id: a resume elsewhere ends the old stream.
+        self.live: dict[str, Conversation] = {}
+        self.resumer = Resumer(open_store(config.state_store), config.resume_ttl_s)
         self._idle = asyncio.Event()
         self._idle.set()
         self.draining = False
@@ -84,9 +96,17 @@ class ServerRuntime:
     async def conversation(
         self, config: pb.SessionConfig, caller: str
     ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
-        """Open the backend session and the session core for one stream."""
+        """Open the backend session and the session core for one stream (a new conversation,
+        or the saved one that ``config.resume_session_id`` names)."""
+        validate.check_resume(config)
+        resumed: ConversationState | None = None
+        if config.resume_session_id:
+            resumed = await self.resumer.load(config.resume_session_id, config.resume_token, caller)
+            # The conversation goes on with the settings it started with.
+            config = pb.SessionConfig.FromString(resumed.config)
         settings, client_tools = await self.prepare(config)
-        session_id = "sw_" + secrets.token_hex(8)
+        session_id = resumed.session_id if resumed else "sw_" + secrets.token_hex(8)
+        token = new_token()
         voice = settings.voice or self._default_voice()
         # The conversation exists only after the backend opened, but a bad tool declaration
         # must fail before that: the runner's callbacks find the conversation through `holder`.
@@ -132,6 +152,7 @@ class ServerRuntime:
             ],
             output_sample_rate=settings.output_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
+            history=resumed.history if resumed else (),
         )
         try:
             try:
@@ -152,6 +173,8 @@ class ServerRuntime:
             session = Session(
                 session_id, settings, front_end=FrontEnd(settings.front_end), resampler=Resampler
             )
+            if resumed is not None:
+                session.resume_from(resumed.history, resumed.turn_count, resumed.user_turn)
         except BaseException:
             await _close_quietly(tools, backend_session)
             raise
@@ -165,6 +188,22 @@ class ServerRuntime:
         )
         holder.append(conversation)
         conversation.attach_tools(tools)
+        saved_config = config.SerializeToString()
+
+        def snapshot() -> ConversationState:
+            turns, user_turns = session.turn_counters
+            return ConversationState(
+                session_id=session_id,
+                owner=caller,
+                token_sha256=token_digest(token),
+                config=saved_config,
+                history=session.history.messages,
+                turn_count=turns,
+                user_turn=user_turns,
+            )
+
+        saver = StateSaver(self.resumer, snapshot)
+        conversation.on_checkpoint = saver.request
         started = pb.SessionStarted(
             session_id=session_id,
             config=convert.effective_config(settings, config, voice),
@@ -176,7 +215,22 @@ class ServerRuntime:
             ),
             tools=[spec.name for spec in tools.specs],
             audio_path=convert.audio_path(config),
+            resume_token=token,
         )
+        previous = self.live.get(session_id)
+        if previous is not None:
+            previous.terminate(
+                ResumeError(
+                    "SESSION_RESUMED_ELSEWHERE",
+                    "this conversation was resumed on another stream",
+                    code=ErrorCode.ABORTED,
+                )
+            )
+        if resumed is not None:
+            SESSION_RESUMES.inc()
+            log.info("session %s resumed (turn %d)", session_id, resumed.turn_count)
+        await saver.save_now()  # resumable from the start, not only after the first turn
+        self.live[session_id] = conversation
         self.conversations.add(conversation)
         self._idle.clear()
         log.info("session %s started for %s on %s", session_id, caller, self.backend.name)
@@ -186,6 +240,10 @@ class ServerRuntime:
             # Every exit closes the backend session and the tools: also a cancel at the
             # SessionStarted yield or a failed send_initial_metadata, before `outputs` ran.
             await conversation.aclose()
+            # The final state (the last turn as heard), kept for resume_ttl_s.
+            await saver.close()
+            if self.live.get(session_id) is conversation:
+                del self.live[session_id]
             # `holder` closes a reference cycle (conversation -> tools -> callbacks -> holder):
             # left in place, every ended conversation's audio state waited for the cyclic GC,
             # and RSS rose ~2 MB/s under load until a full collection (docs/soak.md).
@@ -202,7 +260,6 @@ class ServerRuntime:
             ProtocolError: a cap is exceeded or a field is invalid (INVALID_ARGUMENT).
         """
         validate.check_config_shape(config, self.config_limits)
-        validate.check_resume(config)
         depth = self.config.max_tool_schema_depth
 
         def parse() -> tuple[SessionSettings, list[ToolSpec]]:

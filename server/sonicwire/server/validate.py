@@ -99,6 +99,7 @@ def check_config_shape(config: pb.SessionConfig, limits: ConfigLimits) -> None:
     for name, value in (
         ("voice", config.voice),
         ("resume_session_id", config.resume_session_id),
+        ("resume_token", config.resume_token),
     ):
         if len(value) > limits.max_short_field_bytes:
             raise _too_big("CONFIG_INVALID", name, len(value), limits.max_short_field_bytes)
@@ -192,14 +193,15 @@ def check_inference(inference: pb.InferenceSettings) -> None:
 
 
 def check_resume(config: pb.SessionConfig) -> None:
-    """Decide on ``resume_session_id``. Raises `ProtocolError` RESUME_NOT_SUPPORTED.
+    """The resume fields go together. Raises `ProtocolError` RESUME_TOKEN_MISSING.
 
-    The one place the resume feature (issue 17) replaces: until conversations can be resumed,
-    asking for it is refused clearly instead of silently starting a new conversation.
+    Whether the conversation exists, and whose it is, is the runtime's question (`resume`).
     """
-    if config.resume_session_id:
+    if config.resume_session_id and not config.resume_token:
         raise ProtocolError(
-            "RESUME_NOT_SUPPORTED",
-            f"resume_session_id {echo(config.resume_session_id)}: this server cannot resume "
-            "conversations; start a new one without resume_session_id",
+            "RESUME_TOKEN_MISSING",
+            f"resume_session_id {echo(config.resume_session_id)} needs the resume_token that "
+            "came in its SessionStarted",
         )
+    if config.resume_token and not config.resume_session_id:
+        raise ProtocolError("RESUME_TOKEN_MISSING", "resume_token without resume_session_id")

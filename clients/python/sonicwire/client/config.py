@@ -58,6 +58,7 @@ def session_config(
     resume_session_id: str = "",
     time_zone: str = "",
     encoding: Literal["pcm_s16le", "mulaw", "alaw", "opus"] = "pcm_s16le",
+    resume_token: str = "",
 ) -> pb.SessionConfig:
     """Build a ``SessionConfig`` with sane defaults: 16 kHz mono PCM s16le in and out.
 
@@ -79,7 +80,8 @@ def session_config(
         max_tokens: maximum tokens per response; 0 for the backend default.
         temperature: sampling temperature; 0 for the backend default.
         top_p: nucleus sampling mass; 0 for the backend default.
-        resume_session_id: continue an earlier session on the same server.
+        resume_session_id: continue an earlier conversation (any replica sharing the server's
+            state store), with ``resume_token`` from its ``SessionStarted``.
         time_zone: the user's IANA time zone (e.g. ``"Europe/Paris"``), context for tools
             such as ``get_date_time``; empty for the server's default zone.
 
@@ -108,6 +110,7 @@ def session_config(
         server_tools=list(server_tools),
         resume_session_id=resume_session_id,
         time_zone=time_zone,
+        resume_token=resume_token,
     )
     if vad_engine is not None:
         if vad_engine not in _VAD_ENGINES:

@@ -136,6 +136,8 @@ class SessionStarted:
 
     ``config`` is the configuration in effect (a ``sonicwire.v1.SessionConfig`` message with the
     server's defaults filled in); ``output_sample_rate_hz`` is the rate of ``AudioOutput`` audio.
+    ``resume_token`` (a secret, kept out of ``repr``) with ``session_id`` continues this
+    conversation on a new stream: ``session_config(resume_session_id=..., resume_token=...)``.
     """
 
     session_id: str
@@ -143,6 +145,7 @@ class SessionStarted:
     tools: tuple[str, ...]
     limits: SessionLimits
     config: pb.SessionConfig = field(repr=False, compare=False)
+    resume_token: str = field(default="", repr=False, compare=False)
 
     @property
     def output_sample_rate_hz(self) -> int:
@@ -311,6 +314,7 @@ def event_from_proto(message: pb.ConverseResponse) -> Event | None:
                     idle_timeout_seconds=s.limits.idle_timeout_seconds,
                 ),
                 config=s.config,
+                resume_token=s.resume_token,
             )
         case "audio":
             a = message.audio

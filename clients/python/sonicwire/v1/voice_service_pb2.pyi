@@ -189,7 +189,7 @@ class ToolDefinition(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ...) -> None: ...
 
 class SessionConfig(_message.Message):
-    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone")
+    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone", "resume_token")
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +203,7 @@ class SessionConfig(_message.Message):
     SERVER_TOOLS_FIELD_NUMBER: _ClassVar[int]
     RESUME_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     input_format: AudioFormat
     output_format: AudioFormat
     voice: str
@@ -216,7 +217,8 @@ class SessionConfig(_message.Message):
     server_tools: _containers.RepeatedScalarFieldContainer[str]
     resume_session_id: str
     time_zone: str
-    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class AudioInput(_message.Message):
     __slots__ = ("audio",)
@@ -273,20 +275,22 @@ class SessionLimits(_message.Message):
     def __init__(self, max_audio_chunk_bytes: _Optional[int] = ..., max_session_seconds: _Optional[int] = ..., idle_timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class SessionStarted(_message.Message):
-    __slots__ = ("session_id", "config", "backend", "limits", "tools", "audio_path")
+    __slots__ = ("session_id", "config", "backend", "limits", "tools", "audio_path", "resume_token")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_PATH_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     config: SessionConfig
     backend: str
     limits: SessionLimits
     tools: _containers.RepeatedScalarFieldContainer[str]
     audio_path: AudioPath
-    def __init__(self, session_id: _Optional[str] = ..., config: _Optional[_Union[SessionConfig, _Mapping]] = ..., backend: _Optional[str] = ..., limits: _Optional[_Union[SessionLimits, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., audio_path: _Optional[_Union[AudioPath, _Mapping]] = ...) -> None: ...
+    resume_token: str
+    def __init__(self, session_id: _Optional[str] = ..., config: _Optional[_Union[SessionConfig, _Mapping]] = ..., backend: _Optional[str] = ..., limits: _Optional[_Union[SessionLimits, _Mapping]] = ..., tools: _Optional[_Iterable[str]] = ..., audio_path: _Optional[_Union[AudioPath, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class AudioPath(_message.Message):
     __slots__ = ("input_format", "output_format", "output_packet_ms", "max_input_chunk_bytes", "processing_sample_rate_hz")

@@ -25,7 +25,7 @@ const KEEPALIVE_MS = 100; // text-only calls send this much silence this often (
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 4000, 8000, 8000, 8000];
 const RECONNECT_CODES = new Set([1001, 1006, 1011, 1013, 4503]);
 const MAX_HELD_FRAMES = 250; // 5 s of 20 ms microphone frames kept while reconnecting
-const RESUME_REFUSED = new Set(['SESSION_NOT_FOUND', 'PERMISSION_DENIED', 'SESSION_RESUME_UNAVAILABLE']);
+const RESUME_REFUSED = new Set(['SESSION_NOT_FOUND', 'SESSION_OWNED_ELSEWHERE', 'RESUME_UNAVAILABLE', 'RESUME_TOKEN_MISSING']);
 const VAD_PRESETS = {
   high: { confidence: 0.5, min_volume: 0.3 },
   low: { confidence: 0.85, min_volume: 0.75 },
@@ -43,6 +43,7 @@ const CLOSE_MESSAGES = {
   4401: 'This server needs an API key, or the key is wrong: enter it under Settings › API key above and press Start.',
   4403: 'This API key is not allowed to talk to the assistant.',
   4408: 'The conversation timed out.',
+  4409: 'This conversation was continued elsewhere (another tab or device).',
   4429: 'Too many messages: the connection was rate limited.',
   4500: 'The voice server failed.',
   4503: 'The voice server is unavailable (is it running?).',

@@ -12,7 +12,9 @@ Every failure that ends a conversation is a `SonicwireError` with a stable UPPER
     ├── IdleTimeout          DEADLINE_EXCEEDED  no client message for too long
     ├── BackendError         UNAVAILABLE        the speech backend failed or is unreachable
     │                        (or the code the backend's failure calls for)
-    └── ServerDraining       UNAVAILABLE        the server is shutting down
+    ├── ServerDraining       UNAVAILABLE        the server is shutting down
+    └── ResumeError          NOT_FOUND          the conversation to resume is unknown or expired
+                             (PERMISSION_DENIED: another key's; ABORTED: resumed elsewhere)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "IdleTimeout",
     "LimitExceeded",
     "ProtocolError",
+    "ResumeError",
     "ServerDraining",
     "SonicwireError",
 ]
@@ -41,6 +44,8 @@ class ErrorCode(enum.Enum):
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
     UNAVAILABLE = "UNAVAILABLE"
     FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    NOT_FOUND = "NOT_FOUND"
+    ABORTED = "ABORTED"
     INTERNAL = "INTERNAL"
 
 
@@ -97,3 +102,9 @@ class BackendError(SonicwireError):
 
 class ServerDraining(SonicwireError):
     code = ErrorCode.UNAVAILABLE
+
+
+class ResumeError(SonicwireError):
+    """A conversation could not be resumed (or was resumed on another stream)."""
+
+    code = ErrorCode.NOT_FOUND

@@ -19,11 +19,12 @@ client, and (resampled to 16 kHz) into the front end as the echo reference.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ProtocolError
-from sonicwire.server.core.history import History, truncate_to_heard
+from sonicwire.server.core.history import History, Message, truncate_to_heard
 from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory, ResamplerPort
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.core.state import Trigger, TurnMachine, TurnState
@@ -117,6 +118,20 @@ class Session:
         self._client_closed = False
         self._ended = False
         self._user_turn = 0
+
+    def resume_from(self, history: Sequence[Message], turn_count: int, user_turn: int) -> None:
+        """Continue a saved conversation (`core.snapshot`): its history and turn numbering.
+
+        Call before any input; turn ids then go on where the saved conversation stopped.
+        """
+        self.history = History(list(history))
+        self._turn_count = max(0, turn_count)
+        self._user_turn = max(0, user_turn)
+
+    @property
+    def turn_counters(self) -> tuple[int, int]:
+        """``(assistant turns, user turns)`` so far, for `core.snapshot.ConversationState`."""
+        return self._turn_count, self._user_turn
 
     # --- state -----------------------------------------------------------------------------
 

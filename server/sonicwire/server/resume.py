@@ -1,0 +1,173 @@
+"""Resumable conversations: tokens, loading a saved conversation, saving it at turn boundaries.
+
+A conversation's state (`core.snapshot.ConversationState`) is saved through a `Store` when it
+starts, after every assistant turn and when its stream ends, with a time to live counted from
+the last save. A new stream with ``resume_session_id`` + ``resume_token`` continues it on any
+replica that shares the store. Tokens are 128-bit random secrets, distinct from session ids;
+only their SHA-256 is stored, and they are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from sonicwire.server import metrics
+from sonicwire.server.core.errors import ErrorCode, ResumeError
+from sonicwire.server.core.snapshot import (
+    ConversationState,
+    SnapshotError,
+    decode_state,
+    encode_state,
+)
+from sonicwire.server.state_store import Store, StoreUnavailable
+
+__all__ = ["Resumer", "StateSaver", "new_token", "token_digest"]
+
+log = logging.getLogger(__name__)
+
+
+def new_token() -> str:
+    """A fresh resume token (URL-safe, 128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Resumer:
+    """Loads and saves conversation state in ``store``, kept ``ttl_s`` after the last save."""
+
+    def __init__(
+        self, store: Store, ttl_s: float, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._failing = False  # log a store outage once, not per save
+
+    async def load(self, session_id: str, token: str, caller: str) -> ConversationState:
+        """The saved conversation ``session_id`` if ``token`` is its token and ``caller`` owns it.
+
+        Raises:
+            ResumeError: NOT_FOUND ``SESSION_NOT_FOUND`` (unknown, expired or a wrong token:
+                the same answer, so ids cannot be probed), PERMISSION_DENIED
+                ``SESSION_OWNED_ELSEWHERE`` (another API key's conversation), UNAVAILABLE
+                ``RESUME_UNAVAILABLE`` (the store is down).
+        """
+        not_found = ResumeError(
+            "SESSION_NOT_FOUND",
+            "no conversation to resume with that id and token (unknown, expired or ended)",
+        )
+        if not session_id or not token:
+            raise not_found
+        try:
+            data = await self.store.get(session_id)
+        except StoreUnavailable as error:
+            self._store_failed(error)
+            raise ResumeError(
+                "RESUME_UNAVAILABLE",
+                "conversations cannot be resumed right now (state store unavailable)",
+                code=ErrorCode.UNAVAILABLE,
+            ) from None
+        self._store_ok()
+        if data is None:
+            raise not_found
+        try:
+            state = decode_state(data)
+        except SnapshotError:
+            log.warning("resume %s: stored state is unreadable; treated as absent", session_id)
+            raise not_found from None
+        if not hmac.compare_digest(token_digest(token), state.token_sha256):
+            raise not_found
+        if state.owner != caller:
+            raise ResumeError(
+                "SESSION_OWNED_ELSEWHERE",
+                "that conversation belongs to another API key",
+                code=ErrorCode.PERMISSION_DENIED,
+            )
+        return state
+
+    async def save(self, state: ConversationState) -> bool:
+        """Save ``state`` (best effort): False, with one log line per outage, if the store is
+        down; the conversation goes on either way."""
+        stamped = ConversationState(
+            session_id=state.session_id,
+            owner=state.owner,
+            token_sha256=state.token_sha256,
+            config=state.config,
+            history=state.history,
+            turn_count=state.turn_count,
+            user_turn=state.user_turn,
+            saved_at=self._clock(),
+            extra=state.extra,
+        )
+        try:
+            await self.store.put(state.session_id, encode_state(stamped), self.ttl_s)
+        except StoreUnavailable as error:
+            self._store_failed(error)
+            return False
+        self._store_ok()
+        return True
+
+    def _store_failed(self, error: StoreUnavailable) -> None:
+        metrics.STATE_STORE_ERRORS.inc()
+        metrics.STATE_STORE_UP.set(0)
+        if not self._failing:
+            log.warning("state store %s unavailable: %s; resume is off", self.store.name, error)
+        self._failing = True
+
+    def _store_ok(self) -> None:
+        metrics.STATE_STORE_UP.set(1)
+        if self._failing:
+            log.info("state store %s is back; resume is on", self.store.name)
+        self._failing = False
+
+
+class StateSaver:
+    """Saves one conversation's state when asked, one save at a time: a request during a save
+    saves again once it finished (with the newest state), so saves never pile up."""
+
+    def __init__(self, resumer: Resumer, snapshot: Callable[[], ConversationState]) -> None:
+        self._resumer = resumer
+        self._snapshot = snapshot
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self._closed = False
+
+    def request(self) -> None:
+        """Save soon (at a turn boundary, on drain); returns at once."""
+        if self._closed:
+            return
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.ensure_future(self._run())
+
+    async def save_now(self) -> None:
+        await self._resumer.save(self._snapshot())
+
+    async def close(self, timeout_s: float = 2.0) -> None:
+        """The final save; waits at most ``timeout_s`` for the store."""
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.save_now()
+
+    async def _run(self) -> None:
+        while True:
+            self._again = False
+            await self.save_now()
+            if not self._again or self._closed:
+                return
