@@ -19,7 +19,7 @@ from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 from tests.faults.streams import CORE_ARTEFACT, record_server_ends
-from tests.server.helpers import config_request, error_reason
+from tests.server.helpers import config_request, error_reason, request_stream
 
 FRAME = 640  # 20 ms at 16 kHz
 
@@ -185,3 +185,47 @@ async def test_tool_result_size_and_rate() -> None:
             for requests in ([config_request(), big], [config_request(), *many]):
                 reasons.append((await write_until_refused(stub, requests))[1])
     assert reasons == ["TOOL_RESULT_TOO_LARGE", "TOOL_RESULT_RATE_EXCEEDED"]
+
+
+@pytest.mark.parametrize("barge_in", [True, False], ids=["barge-in", "no-barge-in"])
+async def test_upload_faster_than_real_time_is_paced_and_loses_nothing(barge_in: bool) -> None:
+    """Item 2 / `sonicwire talk --speed 0`: three spoken questions sent as fast as the client
+    can; flow control paces the upload, every question is answered in full (none of them
+    barges into the answer to the one before), and nothing is dropped."""
+    from tests.conftest import ALSA_SAMPLES, read_wav_mono16
+
+    speech, rate = read_wav_mono16(ALSA_SAMPLES / "Front_Center.wav")
+    # 4 s between questions: more than the answer (~1.5 s, from ~0.8 s after the question)
+    # plus the 3 s an upload may run ahead of real time while the assistant answers.
+    pause = bytes(4 * rate * 2)
+    upload = (speech + pause) * 3
+    chunk = rate // 5  # 100 ms
+    config = config_request(
+        input_format=pb.AudioFormat(sample_rate_hz=rate),
+        barge_in=pb.BargeInSettings(disabled=not barge_in),
+    )
+    requests = [config] + [
+        pb.ConverseRequest(audio=pb.AudioInput(audio=upload[i : i + chunk]))
+        for i in range(0, len(upload), chunk)
+    ]
+    async with running_server(backend="echo") as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            turns = []
+            interruptions = 0
+            audio_by_turn: dict[str, int] = {}
+            async for response in stub.Converse(request_stream(requests)):
+                kind = response.WhichOneof("response")
+                if kind == "turn_complete":
+                    turns.append(response.turn_complete.stop_reason)
+                elif kind == "interruption":
+                    interruptions += 1
+                elif kind == "audio":
+                    turn = response.audio.turn_id
+                    audio_by_turn[turn] = audio_by_turn.get(turn, 0) + len(response.audio.audio)
+    assert interruptions == 0
+    assert turns == [pb.STOP_REASON_END_TURN] * 3
+    # Each answer echoes at least the spoken question.
+    assert len(audio_by_turn) == 3
+    spoken = len(speech) * 16_000 // rate  # the answers come at the default 16 kHz
+    assert all(size >= spoken for size in audio_by_turn.values()), audio_by_turn

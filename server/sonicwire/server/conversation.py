@@ -71,6 +71,13 @@ class Budget:
     pending_output_bytes: int = 1024 * 1024
     # A stream paused this long because its client does not read ends CLIENT_TOO_SLOW.
     stall_timeout_s: float = 30.0
+    # While the assistant answers, microphone audio may run at most this far ahead of real
+    # time (counted from the first audio); beyond it the input is paced to real time. A
+    # client uploading a recording faster than real time (``sonicwire talk --speed 0``) then
+    # has its next question arrive after the answer, as it would live, instead of inside it
+    # (where it would barge in, or be lost with barge-in off). Outside answers input is read
+    # as fast as it comes. 0 = off.
+    input_lead_s: float = 3.0
 
 
 class ToolExecution(Protocol):
@@ -140,6 +147,9 @@ class Conversation:
         self._closed = False
         # Called at turn boundaries and on drain: the runtime saves the state for resume.
         self.on_checkpoint: Callable[[], None] | None = None
+        self._audio_in_s = 0.0  # microphone audio received, in seconds
+        self._audio_clock: float | None = None  # when the first audio arrived
+        self._bytes_per_s = 2.0 * session.settings.input_sample_rate
 
     def admit(self, check: Callable[[ev.ClientEvent, float], None]) -> None:
         """Check each client message with ``check(event, now)`` before the session sees it
@@ -251,6 +261,11 @@ class Conversation:
         while True:
             if not self._room.is_set():
                 await self._room.wait()  # backpressure: the client waits on flow control
+                continue
+            if (ahead := self._audio_ahead_s()) > 0:
+                # Paced by flow control; re-checked often, the answer may end meanwhile.
+                await asyncio.sleep(min(ahead, 0.1))
+                continue
             try:
                 event = await anext(inputs)
             except StopAsyncIteration:
@@ -263,6 +278,10 @@ class Conversation:
             now = self._last_input_at = self._clock()
             if self._admit is not None:
                 self._admit(event, now)
+            if isinstance(event, ev.AudioReceived):
+                if self._audio_clock is None:
+                    self._audio_clock = now
+                self._audio_in_s += len(event.audio) / self._bytes_per_s
             self._metrics.on_input(event)
             self.session.receive_client(event, now)
             self._flush()
@@ -304,6 +323,14 @@ class Conversation:
     def _next_deadline(self) -> float | None:
         deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
         return min(deadlines) if deadlines else None
+
+    def _audio_ahead_s(self) -> float:
+        """How long to wait before reading more input: while the assistant answers, audio
+        beyond real time (counted from the first audio) plus the lead."""
+        lead = self._budget.input_lead_s
+        if lead <= 0 or self._audio_clock is None or not self.session.awaiting_response:
+            return 0.0
+        return self._audio_in_s - (self._clock() - self._audio_clock) - lead
 
     def _update_room(self) -> None:
         """Open or close the input according to the `Budget` (see the module docstring)."""
