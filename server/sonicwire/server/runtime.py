@@ -98,6 +98,8 @@ class ServerRuntime:
     ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
         """Open the backend session and the session core for one stream (a new conversation,
         or the saved one that ``config.resume_session_id`` names)."""
+        # Sizes first (cheap): a resume id is client input that goes to the store.
+        validate.check_config_shape(config, self.config_limits)
         validate.check_resume(config)
         resumed: ConversationState | None = None
         if config.resume_session_id:
