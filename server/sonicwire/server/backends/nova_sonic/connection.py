@@ -146,7 +146,7 @@ class NovaSonicSession:
         )
 
     async def send(self, command: ev.BackendCommand) -> None:
-        """Deliver a command; never blocks on the network."""
+        """Deliver a command; waits only while Bedrock's writer is behind (bounded outbox)."""
         if self._closed or self._ended or self._finishing is not None:
             return
         link = self._link
@@ -156,6 +156,8 @@ class NovaSonicSession:
                 self._ring.append(pcm)
                 if link is not None and link.audio_content is not None and pcm:
                     link.stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
+                    # Backpressure: wait while Bedrock's writer is behind (bounded outbox).
+                    await link.stream.writable()
             case ev.UserSpeechStarted():
                 self._quiet.speech_started()
             case ev.UserSpeechStopped():

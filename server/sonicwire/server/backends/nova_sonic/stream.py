@@ -151,6 +151,11 @@ async def _close_client(client: AsyncBedrockRuntimeClient) -> None:
             await asyncio.shield(client.close())
 
 
+# Input events waiting for the HTTP/2 writer (~5 s of 20 ms audio): past it `writable` makes the
+# caller wait, so a client faster than Bedrock is slowed by backpressure, not buffered.
+MAX_PENDING_INPUT = 256
+
+
 class NovaStream:
     """One open stream (see the module docstring). Created by `StreamOpener.open`."""
 
@@ -160,6 +165,8 @@ class NovaStream:
         self._duplex: Any = None
         self._receiver: Any = None
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._room = asyncio.Event()  # set while the outbox is under MAX_PENDING_INPUT
+        self._room.set()
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -188,6 +195,8 @@ class NovaStream:
         """Queue one input event; events are written in the order they were queued."""
         if not self._input_closed:
             self._outbox.put_nowait(encode(event))
+            if self._outbox.qsize() >= MAX_PENDING_INPUT:
+                self._room.clear()
 
     def send_many(self, events: Sequence[dict[str, Any]]) -> None:
         for event in events:
@@ -200,10 +209,17 @@ class NovaStream:
             self._input_closed = True
             self._outbox.put_nowait(None)
 
+    async def writable(self) -> None:
+        """Wait while `MAX_PENDING_INPUT` events wait for the writer (returns at once once the
+        stream failed or closed: nothing is written any more)."""
+        await self._room.wait()
+
     async def _write_loop(self) -> None:
         input_stream = self._duplex.input_stream
         try:
             while (data := await self._outbox.get()) is not None:
+                if self._outbox.qsize() < MAX_PENDING_INPUT:
+                    self._room.set()
                 await input_stream.send(
                     InvokeModelWithBidirectionalStreamInputChunk(
                         value=BidirectionalInputPayloadPart(bytes_=data)
@@ -245,6 +261,7 @@ class NovaStream:
             )
 
     def _fail(self, error: BackendError) -> None:
+        self._room.set()  # nobody waits for a writer that is gone
         if self.failure is None:
             self.failure = error
             self._inbox.put_nowait(error)
@@ -295,6 +312,7 @@ class NovaStream:
     async def _release(self) -> None:
         """Free everything: request body, connection, tasks. Bounded in time."""
         self._input_closed = True
+        self._room.set()
         writer, reader = self._writer, self._reader
         if writer is not None and not writer.done():
             writer.cancel()
