@@ -163,10 +163,11 @@ class Connection:
         self._done = loop.create_future()
         writer = asyncio.create_task(self._write(), name=f"ws-writer:{self._ws.id}")
         reader = asyncio.create_task(self._read(api_key), name=f"ws-reader:{self._ws.id}")
+        watchdog = asyncio.create_task(self._watch_pongs(), name=f"ws-pongs:{self._ws.id}")
         try:
             outcome = await self._done
         finally:
-            for task in (reader, self._pump_task):
+            for task in (reader, watchdog, self._pump_task):
                 if task is not None:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -194,6 +195,26 @@ class Connection:
         log.info("ws %s: slow consumer: %s", self._ws.id, error)
         self._stats.errors["SLOW_CONSUMER"] += 1
         self._finish(_Outcome(CloseCode.SLOW_CONSUMER, "client not reading"))
+
+    async def _watch_pongs(self) -> None:
+        """Close a client that stops reading its socket with 4507 (slow consumer), as
+        documented. Such a client stops answering pings too; this check waits half a ping
+        interval for the pong, so it fires before websockets' own keepalive would close the
+        socket with 1011 "keepalive ping timeout"."""
+        interval = self._config.ping_interval_s
+        if not interval:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with asyncio.timeout(interval / 2):
+                    pong = await self._ws.ping()
+                    await pong
+            except TimeoutError:
+                self._slow_consumer(SlowConsumer(f"no pong within {interval / 2:g} s"))
+                return
+            except ConnectionClosed:
+                return
 
     def _client_gone(self, error: ConnectionClosed) -> None:
         if error.sent is not None:  # e.g. 1009 or 1007, sent by the WebSocket library
