@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core redis-server)
+APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core redis-server haproxy)
 # The Go client (clients/go): no Go module proxy is needed, it builds in GOPATH mode against
 # Debian's packaged libraries (scripts/go). golang-github-golang-protobuf-1-5-dev: without it apt
 # picks the 1.3 package, whose runtime panics on the generated code. About 590 MB installed.
