@@ -2,7 +2,7 @@
 # Sets up everything Sonicwire needs on a fresh Debian machine, idempotently:
 #   Debian packages (SpeexDSP, libopus, espeak-ng; sox and ffmpeg as reference codecs for the
 #   codec tests; flite and alsa voice samples for the local engine's evaluation; chromium for
-#   the browser test),
+#   the browser test; redis-server, haproxy and nginx-light for the multi-replica test),
 #   Debian's Go toolchain, protoc plugins and packaged gRPC/protobuf libraries for the Go client,
 #   a Python >= 3.12 virtual environment at .venv with pinned packages, npm tools (buf) and the
 #   TypeScript client's pinned packages (an npm workspace), and the TypeScript client's build.
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core redis-server haproxy)
+APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromium chromium-driver fonts-dejavu-core redis-server haproxy nginx-light)
 # The Go client (clients/go): no Go module proxy is needed, it builds in GOPATH mode against
 # Debian's packaged libraries (scripts/go). golang-github-golang-protobuf-1-5-dev: without it apt
 # picks the 1.3 package, whose runtime panics on the generated code. About 590 MB installed.
