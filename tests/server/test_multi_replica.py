@@ -264,6 +264,16 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
                     await call.done_writing()  # type: ignore[attr-defined]
 
             writer: asyncio.Task[None] | None = None
+            # One read may be outstanding across the pause between turns, so a GoingAway that
+            # arrives then stops the microphone at once.
+            reading: asyncio.Future[object] | None = None
+
+            async def read_next(call: object = call) -> object:
+                nonlocal reading
+                task = reading or asyncio.ensure_future(call.read())  # type: ignore[attr-defined]
+                reading = None
+                return await task
+
             going_away = False
             pending: str | None = None
             try:
@@ -286,8 +296,8 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
                     pending = f"c{conv.index}-t{turn}"
                     outbox.put_nowait(pb.ConverseRequest(text=pb.TextInput(text=pending)))
                     while True:
-                        response = await call.read()
-                        assert response is not grpc.aio.EOF, "stream ended mid-turn"
+                        response = await read_next()
+                        assert isinstance(response, pb.ConverseResponse), "stream ended mid-turn"
                         kind = response.WhichOneof("response")
                         if kind == "going_away":
                             # Finish the turn in flight (the grace period allows it), then move.
@@ -308,15 +318,21 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
                     conv.said.append(pending)
                     pending = None
                     turn += 1
-                    if not going_away:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(_going_away_or_stop(stop), TURN_PAUSE_S)
+                    if not going_away and not stop.is_set():
+                        reading = asyncio.ensure_future(call.read())
+                        done, _ = await asyncio.wait({reading}, timeout=TURN_PAUSE_S)
+                        if done:
+                            response = await read_next()
+                            assert isinstance(response, pb.ConverseResponse), "stream ended"
+                            if response.WhichOneof("response") == "going_away":
+                                going_away = True
+                                accepting = False
                 accepting = False
                 outbox.put_nowait(None)
                 await writer
                 # Read the rest: the old stream ends by itself (or by being resumed elsewhere).
                 with contextlib.suppress(grpc.aio.AioRpcError):
-                    while (response := await call.read()) is not grpc.aio.EOF:
+                    while isinstance(response := await read_next(), pb.ConverseResponse):
                         if response.WhichOneof("response") == "going_away":
                             going_away = True
                 if not going_away:
@@ -344,6 +360,8 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
                 await asyncio.sleep(min(0.02 * attempt, 0.2))
                 assert attempt < 100, f"conversation {conv.index} could not resume"
             finally:
+                if reading is not None:
+                    reading.cancel()
                 if writer is not None and not writer.done():
                     writer.cancel()
                     with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
@@ -353,10 +371,6 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
         mic.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await mic
-
-
-async def _going_away_or_stop(stop: asyncio.Event) -> None:
-    await stop.wait()
 
 
 BALANCERS = {"haproxy": haproxy, "nginx": nginx}
