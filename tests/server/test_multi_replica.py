@@ -162,8 +162,8 @@ def nginx(port: int, backends: list[int], tmp_path: Path) -> Iterator[int]:
     # Round robin per stream. A replica that refuses the connection (restarting) makes nginx try
     # the next one (grpc_next_upstream; gRPC calls are POSTs, which nginx retries only with
     # `non_idempotent`: safe here, a refused connection ran nothing). max_fails=0: with the
-    # default passive marking (max_fails=1) the test saw hundreds of "no live upstreams" 502s
-    # and ~1.4 s of microphone audio lost per resume.
+    # passive marking (max_fails=1 fail_timeout=1s) the test saw ~300 refused streams per run,
+    # mostly "no live upstreams" 502s.
     config.write_text(
         f"""daemon off;
 worker_processes 1;
