@@ -42,7 +42,7 @@ CONVERSATIONS = 20
 CHUNK_MS = 100  # microphone chunk: 100 ms of 16 kHz PCM16 silence
 CHUNK = bytes(16_000 * 2 * CHUNK_MS // 1000)
 TURN_PAUSE_S = 0.3
-DRAIN_GRACE_S = 3.0
+DRAIN_GRACE_S = 10.0  # the default; a drain ends as soon as its conversations have moved
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("recall_replica.py")
 
