@@ -1,10 +1,11 @@
-"""Three real server replicas behind a real L7 gRPC balancer (HAProxy, `proto h2`) sharing a
-real redis-server, all on loopback: live conversations survive a rolling restart.
+"""Three real server replicas behind a real L7 gRPC balancer (HAProxy with `proto h2`, and
+nginx `grpc_pass`) sharing a real redis-server, all on loopback: live conversations survive a
+rolling restart.
 
 Each replica is `sonicwire serve` (tests/server/recall_replica.py: the server's own command line
 with an echo backend that answers typed text with its replica name and every earlier user turn
 it was given). The replicas are restarted one by one (SIGTERM, wait for the drain to finish,
-start again) while N conversations talk through HAProxy. The client here is deliberately
+start again) while N conversations talk through the balancer. The client here is deliberately
 bufferless: on `GoingAway` (or a mid-stream UNAVAILABLE) it stops sending, resumes through the
 balancer with `resume_session_id` + `resume_token`, and counts the microphone audio it had
 nowhere to send meanwhile. The SDK's auto-resume (issue 17 item 4) is not used here.
@@ -396,7 +397,7 @@ async def test_conversations_survive_a_rolling_restart_behind_a_balancer(
             await asyncio.gather(*(replica.wait_serving() for replica in replicas))
             stop = asyncio.Event()
             conversations = [Conversation(i) for i in range(CONVERSATIONS)]
-            # A few client channels, as several clients would have; HAProxy balances each
+            # A few client channels, as several clients would have; the balancer balances each
             # stream (HTTP/2 request) on its own.
             channels = [grpc.aio.insecure_channel(balancer) for _ in range(4)]
             stubs = [pb_grpc.VoiceServiceStub(channel) for channel in channels]
