@@ -83,7 +83,11 @@ class Collector:
 async def open_session(
     fake: FakeBedrock, options: BackendOptions | None = None, **backend_options: Any
 ) -> tuple[NovaSonicBackend, NovaSonicSession, Collector]:
-    backend = NovaSonicBackend.from_options(**{**fake.backend_options(), **backend_options})
+    # Retries back off for milliseconds, not seconds, in tests.
+    defaults = {"retry_backoff_s": 0.01}
+    backend = NovaSonicBackend.from_options(
+        **{**defaults, **fake.backend_options(), **backend_options}
+    )
     session = await backend.open(options or BackendOptions(session_id="test"))
     return backend, session, Collector(session)
 

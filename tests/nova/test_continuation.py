@@ -183,7 +183,7 @@ async def test_a_second_failure_in_a_row_gives_up() -> None:
         fail_after("InternalServerException"),
     )
     async with FakeBedrock(scenario) as fake:
-        backend, session, got = await open_session(fake)
+        backend, session, got = await open_session(fake, reconnects=1, retry_backoff_s=0.01)
         sent = 0
         while not got.ended:
             sent = await send_frames(session, sent, 1, pace=0.005)

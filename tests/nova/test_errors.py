@@ -45,12 +45,14 @@ async def test_http_errors_at_open(
     status: int, error_type: str, reason: str, code: ErrorCode, retryable: bool
 ) -> None:
     async with FakeBedrock(Scenario((http_error(status, error_type, "scripted"),))) as fake:
-        backend = NovaSonicBackend.from_options(**fake.backend_options())
+        backend = NovaSonicBackend.from_options(**fake.backend_options(), retry_backoff_s=0.01)
         with pytest.raises(BackendError) as caught:
             await backend.open(BackendOptions(session_id="x"))
         error = caught.value
         assert (error.reason, error.code, error.retryable) == (reason, code, retryable)
-        assert fake.refused == [(0, status)]
+        # Transient refusals are retried 3 times (with backoff) before the open gives up.
+        attempts = 4 if reason in ("BACKEND_THROTTLED", "BACKEND_UNAVAILABLE") else 1
+        assert fake.refused == [(i, status) for i in range(attempts)]
         await backend.aclose()
         await fake.wait_for_disconnect()
     await assert_no_leaked_tasks()
@@ -60,7 +62,6 @@ async def test_http_errors_at_open(
     ("exception", "reason", "retryable"),
     [
         ("ValidationException", "BACKEND_VALIDATION_FAILED", False),
-        ("ThrottlingException", "BACKEND_THROTTLED", True),
     ],
 )
 async def test_modeled_stream_errors_mid_session_fail_without_reconnect(
@@ -83,7 +84,7 @@ async def test_modeled_stream_errors_mid_session_fail_without_reconnect(
 async def test_stream_time_limit_twice_in_a_row_is_backend_timeout() -> None:
     async with FakeBedrock(Scenario.each_stream(_idle, time_limit_s=0.2)) as fake:
         # Continuation is set far out, so Nova's (compressed) limit strikes first.
-        backend, session, got = await open_session(fake, continuation_threshold_s=60)
+        backend, session, got = await open_session(fake, continuation_threshold_s=60, reconnects=1)
         await got.wait_end()
         (failed,) = got.of(ev.BackendFailed)
         assert failed.reason == "BACKEND_TIMEOUT" and failed.retryable

@@ -48,7 +48,9 @@ async def nova_server(
     scenario: Scenario, **options: str
 ) -> AsyncIterator[tuple[FakeBedrock, RunningServer, pb_grpc.VoiceServiceStub]]:
     async with FakeBedrock(scenario) as fake:
-        backend = NovaSonicBackend.from_options(**fake.backend_options(), **options)
+        backend = NovaSonicBackend.from_options(
+            **{"retry_backoff_s": "0.01", **fake.backend_options(), **options}
+        )
         async with running_server(backend=backend) as server:
             async with grpc.aio.insecure_channel(server.target) as channel:
                 yield fake, server, pb_grpc.VoiceServiceStub(channel)

@@ -357,9 +357,20 @@ class FakeStream:
         await self.speak(sentences, audio_ms=audio_ms, sample_rate=sample_rate)
         await self.usage(input_tokens=10, output_tokens=20)
 
-    async def tool_use(self, name: str, arguments: Mapping[str, Any], tool_use_id: str) -> None:
+    async def tool_use(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        tool_use_id: str,
+        *,
+        double_encoded: bool = False,
+    ) -> None:
         """A TOOL content block asking for ``name(arguments)``; arguments go in ``content`` as a
-        JSON string, as Nova 2 sends them."""
+        JSON string, as Nova 2 sends them. ``double_encoded``: as Nova sometimes does, the
+        string holds a JSON *string* whose text is the arguments object."""
+        content = json.dumps(dict(arguments))
+        if double_encoded:
+            content = json.dumps(content)
         await self.completion_start()
         block = await self._start(
             "TOOL", "TOOL", "FINAL", toolUseOutputConfiguration={"mediaType": "application/json"}
@@ -371,7 +382,7 @@ class FakeStream:
                     "contentId": block.content_id,
                     "toolName": name,
                     "toolUseId": tool_use_id,
-                    "content": json.dumps(dict(arguments)),
+                    "content": content,
                 }
             }
         )

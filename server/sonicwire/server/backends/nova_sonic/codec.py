@@ -55,7 +55,9 @@ __all__ = [
     "split_text",
     "text_block",
     "text_turn",
+    "tool_arguments",
     "tool_result",
+    "tool_result_object",
 ]
 
 _log = logging.getLogger(__name__)
@@ -298,7 +300,12 @@ def content_end(prompt_name: str, content_name: str) -> dict[str, Any]:
 def tool_result(
     prompt_name: str, content_name: str, tool_use_id: str, result_json: str
 ) -> list[dict[str, Any]]:
-    """A TOOL block answering ``toolUseId``; the result travels as a JSON *string*."""
+    """A TOOL block answering ``toolUseId``; the result travels as a JSON *string*.
+
+    Nova's parser wants a JSON *object*: anything else (a list, a bare string or number, or
+    text that is not JSON at all) is wrapped as ``{"result": ...}``.
+    """
+    result_json = tool_result_object(result_json)
     return [
         _event(
             "contentStart",
@@ -321,6 +328,38 @@ def tool_result(
         ),
         content_end(prompt_name, content_name),
     ]
+
+
+def tool_result_object(result_json: str) -> str:
+    """``result_json`` as the text of a JSON object: objects pass unchanged, other values are
+    wrapped as ``{"result": value}`` (invalid JSON as ``{"result": "<the text>"}``)."""
+    try:
+        value = json.loads(result_json)
+    except ValueError:
+        value = result_json
+    if isinstance(value, dict):
+        return result_json
+    return json.dumps({"result": value}, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_arguments(content: Any) -> str:
+    """A toolUse's ``content`` as JSON text. Nova 1 has been seen sending an object, and Nova
+    sometimes double-encodes (a JSON string whose text is JSON): both are normalized to the
+    JSON object text the tool's schema validation expects."""
+    if not isinstance(content, str):
+        return json.dumps(content, ensure_ascii=False)
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return content  # not JSON: the tool layer reports it as invalid arguments
+    if isinstance(value, str):
+        try:
+            inner = json.loads(value)
+        except ValueError:
+            return content
+        if isinstance(inner, dict):
+            return value
+    return content
 
 
 def closing_events(prompt_name: str, audio_content_name: str | None) -> list[dict[str, Any]]:
@@ -481,9 +520,7 @@ class OutputDecoder:
         return [ev.AssistantAudio(pcm, self._rate)]
 
     def _tool(self, fields: dict[str, Any]) -> list[ev.BackendEvent]:
-        arguments = fields.get("content", "{}")
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments)  # Nova 1 has been seen sending an object
+        arguments = tool_arguments(fields.get("content", "{}"))
         self._suppressing = False
         self._turn_open = True
         return [
@@ -528,6 +565,14 @@ class OutputDecoder:
             number("totalTokens"),
         )
         return [ev.UsageReported(*self.usage)]
+
+    def user_turn_sent(self) -> None:
+        """A typed turn or a tool result went to Nova: whatever Nova says next answers it.
+
+        Neither produces a USER contentStart, so without this the answer to it would still be
+        suppressed as leftovers of an earlier cut answer until the user speaks.
+        """
+        self._suppressing = False
 
     def cancel_response(self) -> list[ev.BackendEvent]:
         """The core cut the answer short (server-side barge-in): drop the rest of it.

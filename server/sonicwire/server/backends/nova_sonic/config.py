@@ -26,7 +26,8 @@ continuation_max_defer_s   SONICWIRE_NOVA_CONTINUATION_DEFER_S     60
 audio_replay_ms            SONICWIRE_NOVA_AUDIO_REPLAY_MS          3000
 open_timeout_s             SONICWIRE_NOVA_OPEN_TIMEOUT_S           10
 close_timeout_s            SONICWIRE_NOVA_CLOSE_TIMEOUT_S          3
-reconnects                 SONICWIRE_NOVA_RECONNECTS               1
+reconnects                 SONICWIRE_NOVA_RECONNECTS               3
+retry_backoff_s            SONICWIRE_NOVA_RETRY_BACKOFF_S          0.5 (doubles per attempt)
 =========================  ======================================  ==========================
 
 ``credentials``: ``default`` is the SDK's chain (environment variables, then the shared
@@ -78,7 +79,11 @@ class NovaSonicSettings:
     audio_replay_ms: int = 3000
     open_timeout_s: float = 10.0
     close_timeout_s: float = 3.0
-    reconnects: int = 1
+    # Transient failures (throttling, stream errors, model not ready, "System instability")
+    # are retried this many times in a row, as the pipecat/LiveKit integrations do, waiting
+    # retry_backoff_s, then twice that, ... before each attempt.
+    reconnects: int = 3
+    retry_backoff_s: float = 0.5
 
     @property
     def nova2(self) -> bool:
@@ -143,6 +148,7 @@ class NovaSonicSettings:
             "open_timeout_s": pick("open_timeout_s", "SONICWIRE_NOVA_OPEN_TIMEOUT_S"),
             "close_timeout_s": pick("close_timeout_s", "SONICWIRE_NOVA_CLOSE_TIMEOUT_S"),
             "reconnects": pick("reconnects", "SONICWIRE_NOVA_RECONNECTS"),
+            "retry_backoff_s": pick("retry_backoff_s", "SONICWIRE_NOVA_RETRY_BACKOFF_S"),
         }
         return cls(**_validated({k: v for k, v in raw.items() if v is not None}))
 
@@ -164,7 +170,12 @@ def _number[T: (int, float)](values: dict[str, Any], name: str, kind: type[T], l
 
 
 def _validated(values: dict[str, Any]) -> dict[str, Any]:
-    for name in ("continuation_threshold_s", "continuation_max_defer_s", "close_timeout_s"):
+    for name in (
+        "continuation_threshold_s",
+        "continuation_max_defer_s",
+        "close_timeout_s",
+        "retry_backoff_s",
+    ):
         _number(values, name, float, 0.0)
     _number(values, "open_timeout_s", float, 0.1)
     _number(values, "audio_replay_ms", int, 0)

@@ -9,9 +9,10 @@ with ``await session.aclose()``. `open` raises `BackendError`; failures later ar
 A session keeps one *current* Nova stream (`_Link`) and replaces it when needed:
 
 - continuation (``continuation.py``): before Nova's ~8-minute limit, in a quiet moment;
-- reconnect: after a transient failure (stream error, 5xx, connection loss, stream limit),
-  once per failure, with the history and recent audio replayed; if that fails too, the
-  session reports `BackendFailed` with the reason from ``errors.py``.
+- reconnect: after a transient failure (throttling, stream error, 5xx, connection loss,
+  "System instability", stream limit), up to ``reconnects`` attempts with exponential backoff,
+  with the history and recent audio replayed; if those fail too, the session reports
+  `BackendFailed` with the reason from ``errors.py``.
 
 Only the current stream's output reaches the core; a replaced stream is closed in the
 background (its late output is dropped).
@@ -37,7 +38,7 @@ from sonicwire.server.backends.nova_sonic.continuation import (
     ReplayLog,
     run_continuation,
 )
-from sonicwire.server.backends.nova_sonic.errors import is_transient
+from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
 from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError
@@ -138,8 +139,19 @@ class NovaSonicSession:
         return self._log.messages
 
     async def start(self) -> None:
-        """Open the first stream. Raises `BackendError`."""
-        prepared = await self._prepare(" #1")
+        """Open the first stream, retrying transient failures (``reconnects`` times with
+        exponential backoff: Nova 2's "System instability detected" comes early in calls).
+        Raises `BackendError`."""
+        attempt = 0
+        while True:
+            try:
+                prepared = await self._prepare(f" #{self.streams_opened + 1}")
+                break
+            except BackendError as error:
+                if not is_transient(error) or attempt >= self._settings.reconnects:
+                    raise
+                await self._backoff(attempt, error)
+                attempt += 1
         self._attach(prepared, replay_audio=[])
         self._continuation = self._spawn(
             run_continuation(_Host(self), self._policy), "nova-continuation"
@@ -164,9 +176,12 @@ class NovaSonicSession:
                 self._quiet.speech_stopped(now)
             case ev.SendText(text):
                 self._send_text(link, text, now)
-            case ev.SendToolResult(call_id, name, result_json, _status):
+            case ev.SendToolResult(call_id, name, result_json, status):
                 if link is not None and call_id in link.tool_calls:
                     link.tool_calls.discard(call_id)
+                    if status is not ev.ToolStatus.CANCELLED:
+                        # Nova answers the result with no USER turn in between: let it through.
+                        link.decoder.user_turn_sent()
                     link.stream.send_many(
                         codec.tool_result(link.prompt_name, self._new_name(), call_id, result_json)
                     )
@@ -181,7 +196,9 @@ class NovaSonicSession:
                 answer_open = link is not None and link.decoder.turn_open
                 self._log.cancelled(heard_text, answer_open=answer_open)
                 if link is not None:
-                    link.tool_calls.clear()
+                    # Pending tool calls stay pending: the core answers each with a CANCELLED
+                    # result, and Nova needs a toolResult for every toolUse or its turn stays
+                    # open (LiveKit Agents fixed the same).
                     for event in link.decoder.cancel_response():
                         self._emit(event)
             case ev.EndSession():
@@ -197,6 +214,7 @@ class NovaSonicSession:
                 "nova %s: Nova 1 takes no typed turns; kept in history only", self.session_id
             )
             return
+        link.decoder.user_turn_sent()
         link.stream.send_many(codec.text_turn(link.prompt_name, self._new_name(), text))
 
     async def events(self) -> AsyncIterator[ev.BackendEvent]:
@@ -323,25 +341,40 @@ class NovaSonicSession:
         self._events.put_nowait(event)
 
     async def _recover(self, failed: _Link, error: BackendError) -> None:
-        """The current stream failed: reconnect once with history, or report the failure."""
+        """The current stream failed: reconnect with history (with backoff), or report it."""
         self._link = None
         position = self._ring.position
         self._retire(failed, graceful=False)
         if not is_transient(error) or self._reconnects_left <= 0 or self._finishing:
             self._fail(error)
             return
-        self._reconnects_left -= 1
-        _log.warning("nova %s: %s; reconnecting with history", self.session_id, error.message)
-        try:
-            prepared = await self._prepare(f" #{self.streams_opened + 1} (reconnect)")
-        except BackendError as again:
-            self._fail(again)
-            return
+        while True:
+            attempt = self._settings.reconnects - self._reconnects_left
+            self._reconnects_left -= 1
+            if error.reason != BACKEND_TIMEOUT:  # the stream time limit is no overload
+                await self._backoff(attempt, error)
+            if self._finishing is not None or self._ended or self._closed:
+                return
+            try:
+                prepared = await self._prepare(f" #{self.streams_opened + 1} (reconnect)")
+                break
+            except BackendError as again:
+                if not is_transient(again) or self._reconnects_left <= 0:
+                    self._fail(again)
+                    return
+                error = again
         if self._finishing is not None or self._ended:
             await prepared.stream.close(timeout=0)
             return
         back = position - self._ring.samples(self._policy.audio_replay_ms)
         self._attach(prepared, self._ring.since(back))
+
+    async def _backoff(self, attempt: int, error: BackendError) -> None:
+        delay = retry_delay(attempt, self._settings.retry_backoff_s)
+        _log.warning(
+            "nova %s: %s; retry %d in %.2f s", self.session_id, error.message, attempt + 1, delay
+        )
+        await asyncio.sleep(delay)
 
     def _fail(self, error: BackendError) -> None:
         _log.warning("nova %s: failed: %s (%s)", self.session_id, error.message, error.reason)

@@ -13,7 +13,12 @@ Reasons (``google.rpc.ErrorInfo.reason``) and codes::
 
 `to_backend_error` classifies an exception; `code_for_reason` gives the code for a reason, for
 drivers that turn a mid-session `BackendFailed` (which carries only the reason) into a status.
-`is_transient` says whether a mid-conversation failure deserves a reconnect with history.
+`is_transient` says whether a failure deserves another attempt (a reconnect with history, or
+retrying the first open) and `retry_delay` how long to wait before attempt n.
+
+Exceptions by message: Nova 2's ``ValidationException: System instability detected. Please
+retry your request.`` (seen early in calls) and "Invalid event bytes" are transient, whatever
+their class says: the message itself asks for a retry.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ __all__ = [
     "BACKEND_VALIDATION_FAILED",
     "code_for_reason",
     "is_transient",
+    "retry_delay",
     "to_backend_error",
 ]
 
@@ -70,18 +76,33 @@ _BY_NAME: dict[str, tuple[str, bool]] = {
 }
 
 
+# Lower-case message fragments that make any error transient (BACKEND_UNAVAILABLE, retried).
+_TRANSIENT_MESSAGES = (
+    "system instability detected",
+    "invalid event bytes",
+    "timed out waiting for input events",
+)
+
+
 def code_for_reason(reason: str) -> ErrorCode:
     """The status code for a Nova backend reason (UNAVAILABLE for anything unknown)."""
     return _CODES.get(reason, ErrorCode.UNAVAILABLE)
 
 
 def is_transient(error: BackendError) -> bool:
-    """Whether a mid-conversation failure may be survived by reconnecting with history.
+    """Whether a failure may be survived by another attempt (with exponential backoff, see
+    `retry_delay`, so throttling does not become a reconnect storm)."""
+    return error.retryable and error.reason in (
+        BACKEND_UNAVAILABLE,
+        BACKEND_TIMEOUT,
+        BACKEND_THROTTLED,
+    )
 
-    Throttling is retryable for the caller but a reconnect storm would only make it worse, so
-    only the UNAVAILABLE kinds and the stream time limit reconnect.
-    """
-    return error.retryable and error.reason in (BACKEND_UNAVAILABLE, BACKEND_TIMEOUT)
+
+def retry_delay(attempt: int, base_s: float) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): ``base_s``, 2x, 4x, ... capped at 8 s.
+    The stream time limit (BACKEND_TIMEOUT) is not an overload: callers may skip the wait."""
+    return min(base_s * float(2 ** max(attempt, 0)), 8.0)
 
 
 def _make(reason: str, message: str, retryable: bool) -> BackendError:
@@ -93,6 +114,8 @@ def to_backend_error(exc: BaseException, context: str = "Nova Sonic") -> Backend
     if isinstance(exc, BackendError):
         return exc
     detail = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    if any(fragment in detail.lower() for fragment in _TRANSIENT_MESSAGES):
+        return _make(BACKEND_UNAVAILABLE, f"{context}: {type(exc).__name__}: {detail}", True)
     for cls in type(exc).__mro__:
         known = _BY_NAME.get(cls.__name__)
         if known is not None:

@@ -295,6 +295,8 @@ class NovaStream:
                     async with asyncio.timeout(timeout):
                         while await self._drain_one():
                             pass
+            else:
+                await self._best_effort_end(closing)
         finally:
             release = asyncio.ensure_future(self._release())
             try:
@@ -302,6 +304,17 @@ class NovaStream:
             except asyncio.CancelledError:
                 await release  # bounded: finish freeing the connection, then propagate
                 raise
+
+    async def _best_effort_end(self, closing: Sequence[dict[str, Any]]) -> None:
+        """After a failure (or an abrupt close) still offer promptEnd/sessionEnd, as the Nova
+        docs recommend, if the writer still runs; waits at most 0.2 s, never for output."""
+        writer = self._writer
+        if not closing or writer is None or writer.done():
+            return
+        self.end_input(closing)
+        with contextlib.suppress(TimeoutError, Exception):
+            async with asyncio.timeout(0.2):
+                await asyncio.shield(writer)
 
     async def _drain_one(self) -> bool:
         try:
