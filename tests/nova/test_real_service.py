@@ -107,3 +107,13 @@ def test_typed_turn_after_a_local_barge_in_lets_the_answer_through() -> None:
     assert decoder.decode(text) == []  # leftovers of the cut answer
     decoder.user_turn_sent()
     assert decoder.decode(text) == [ev.AssistantText("Sure.", True)]
+
+
+def test_history_replay_is_capped_at_40_messages() -> None:
+    from sonicwire.server.core.history import Message
+
+    roles = (ev.Role.USER, ev.Role.ASSISTANT)
+    messages = [Message(roles[i % 2], f"m{i}") for i in range(100)]
+    kept = codec._replayable(messages)
+    assert len(kept) == codec.MAX_HISTORY_MESSAGES == 40
+    assert kept[0] == Message(ev.Role.USER, "m60") and kept[-1].text == "m99"

@@ -66,6 +66,8 @@ INPUT_SAMPLE_RATE = 16_000
 # Nova's documented limits for replayed history: about 1 KB per textInput, 40 KB in all.
 MAX_TEXT_INPUT_BYTES = 1024
 MAX_HISTORY_BYTES = 40 * 1024
+# At most this many history messages are replayed (the AWS continuation sample's cap).
+MAX_HISTORY_MESSAGES = 40
 # AWS's samples use these; Nova requires all three in sessionStart.
 DEFAULT_INFERENCE = {"maxTokens": 1024, "topP": 0.9, "temperature": 0.7}
 _SENSITIVITIES = frozenset({"HIGH", "MEDIUM", "LOW"})
@@ -211,7 +213,8 @@ def text_block(
 
 
 def _replayable(messages: Sequence[Message]) -> list[Message]:
-    """The newest messages that fit Nova's history rules: at most `MAX_HISTORY_BYTES` of text,
+    """The newest messages that fit Nova's history rules: at most `MAX_HISTORY_BYTES` of text
+    and `MAX_HISTORY_MESSAGES` messages,
     starting with USER, roles alternating (consecutive same-role messages are merged)."""
     merged: list[Message] = []
     for message in messages:
@@ -225,6 +228,8 @@ def _replayable(messages: Sequence[Message]) -> list[Message]:
     kept: list[Message] = []
     budget = MAX_HISTORY_BYTES
     for message in reversed(merged):
+        if len(kept) >= MAX_HISTORY_MESSAGES:
+            break
         size = len(message.text.encode())
         if size > budget:
             if budget > 0 and not kept:
