@@ -295,6 +295,15 @@ class NovaSonicSession:
         old = self._link
         if old is None or prepared.generation != self._generation or self._finishing:
             return False
+        if prepared.stream.failure is not None:
+            # The pre-opened stream died while it waited for a quiet moment (e.g. Nova's
+            # "Timed out waiting for input events"): keep the current one and prepare anew.
+            _log.warning(
+                "nova %s: prepared stream failed (%s); not switching",
+                self.session_id,
+                prepared.stream.failure.message,
+            )
+            return False
         replay = self._ring.last(self._policy.audio_replay_ms)
         self._attach(prepared, replay)
         self._retire(old, graceful=True)
