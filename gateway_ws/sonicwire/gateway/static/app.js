@@ -231,7 +231,7 @@ async function startAudio(c) {
  * which the socket will report precisely). */
 async function gatewayReachable() {
   try {
-    await fetch('health', { cache: 'no-store' });
+    await fetch('livez', { cache: 'no-store' }); // liveness: 200 while the gateway runs
     return true;
   } catch {
     return false;
