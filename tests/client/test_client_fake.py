@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from sonicwire.client import (
+    AutoResume,
     Client,
     ConversationClosedError,
     DeadlineExceededError,
@@ -17,6 +18,8 @@ from sonicwire.client import (
     InvalidArgumentError,
     ProtocolError,
     ResourceExhaustedError,
+    Resumed,
+    ResumeFailedError,
     RetryPolicy,
     SessionStarted,
     TlsOptions,
@@ -207,7 +210,7 @@ async def test_connect_retries_unavailable_before_session_started() -> None:
     assert second.writes[0].WhichOneof("request") == "config"
 
 
-async def test_unavailable_mid_stream_is_never_retried() -> None:
+async def test_unavailable_mid_stream_ends_it_when_auto_resume_is_off() -> None:
     call = FakeCall(
         [
             started(),
@@ -216,7 +219,7 @@ async def test_unavailable_mid_stream_is_never_retried() -> None:
         ]
     )
     stub = FakeStub(call, FakeCall([started("never")]))
-    client, sleeps = client_for(stub)
+    client, sleeps = client_for(stub, auto_resume=AutoResume.off())
     seen: list[Any] = []
     with pytest.raises(UnavailableError) as info:
         async with client.converse() as conversation:
@@ -224,6 +227,105 @@ async def test_unavailable_mid_stream_is_never_retried() -> None:
                 seen.append(event)
     assert info.value.reason == "BACKEND_UNAVAILABLE"
     assert len(seen) == 2 and len(stub.converse_requests) == 1 and sleeps.delays == []
+
+
+def started_with(session_id: str, token: str) -> pb.ConverseResponse:
+    response = started(session_id)
+    response.session_started.resume_token = token
+    return response
+
+
+async def test_unavailable_mid_stream_resumes_and_resends_the_audio() -> None:
+    first = FakeCall(
+        [
+            started_with("s-1", "tok-1"),
+            wrote("audio", 3),
+            rpc_error(grpc.StatusCode.UNAVAILABLE, "SERVER_DRAINING", "gone"),
+        ]
+    )
+    refused = FakeCall([rpc_error(grpc.StatusCode.UNAVAILABLE, "SERVER_DRAINING", "draining")])
+    second = FakeCall([started_with("s-1", "tok-2"), wrote("audio", 3), say("answer", "t2")])
+    stub = FakeStub(first, refused, second)
+    client, sleeps = client_for(stub, auto_resume=AutoResume(retry=NO_JITTER))
+    async with client.converse() as conversation:
+        for chunk in (b"\x01\x00" * 160, b"\x02\x00" * 160, b"\x03\x00" * 160):
+            await conversation.send_audio(chunk)  # 10 ms each: within the 1 s lookback
+        events = await collect(conversation)
+    resumed = [e for e in events if isinstance(e, Resumed)]
+    assert len(resumed) == 1
+    assert resumed[0].session_id == "s-1" and resumed[0].attempt == 2
+    assert resumed[0].reason == "SERVER_DRAINING"
+    assert (resumed[0].audio_resent_ms, resumed[0].audio_lost_ms) == (30, 0)
+    assert conversation.session.resume_token == "tok-2" and conversation.resumes == 1
+    assert sleeps.delays == [0.25]
+    config = second.writes[0].config
+    assert (config.resume_session_id, config.resume_token) == ("s-1", "tok-1")
+    resent = [w.audio[:2] for w in second.written("audio")]
+    assert resent == [b"\x01\x00", b"\x02\x00", b"\x03\x00"]
+    assert isinstance(events[-1], Transcript) and events[-1].text == "answer"
+
+
+async def test_a_refused_resume_is_a_typed_error() -> None:
+    first = FakeCall(
+        [started_with("s-1", "tok-1"), rpc_error(grpc.StatusCode.UNAVAILABLE, "", "reset")]
+    )
+    refused = FakeCall([rpc_error(grpc.StatusCode.NOT_FOUND, "SESSION_NOT_FOUND", "expired")])
+    client, sleeps = client_for(FakeStub(first, refused), auto_resume=AutoResume(retry=NO_JITTER))
+    async with client.converse() as conversation:
+        with pytest.raises(ResumeFailedError) as info:
+            await collect(conversation)
+        # The conversation is over: sends say why.
+        with pytest.raises(ResumeFailedError):
+            await conversation.send_audio(b"\x00\x00")
+    error = info.value
+    assert error.code == grpc.StatusCode.NOT_FOUND and error.reason == "SESSION_NOT_FOUND"
+    assert error.session_id == "s-1" and error.attempts == 1 and sleeps.delays == []
+    assert isinstance(error.interrupted_by, UnavailableError)
+
+
+async def test_a_resume_that_starts_another_conversation_is_refused() -> None:
+    first = FakeCall(
+        [started_with("s-1", "tok-1"), rpc_error(grpc.StatusCode.UNAVAILABLE, "", "reset")]
+    )
+    client, _ = client_for(
+        FakeStub(first, FakeCall([started_with("s-9", "x")])),
+        auto_resume=AutoResume(retry=NO_JITTER),
+    )
+    with pytest.raises(ResumeFailedError) as info:
+        async with client.converse() as conversation:
+            await collect(conversation)
+    assert isinstance(info.value.refusal, ProtocolError)
+
+
+async def test_going_away_moves_at_the_next_safe_point() -> None:
+    # GoingAway while the user's turn is outstanding: the old stream keeps the input until
+    # the turn is answered, then it is half-closed and read to its end, then the move.
+    first = FakeCall(
+        [
+            started_with("s-1", "tok-1"),
+            pb.ConverseResponse(going_away=pb.GoingAway(reason="draining", grace_ms=5000)),
+            wrote("text"),
+            say("answer"),
+            pb.ConverseResponse(turn_complete=pb.TurnComplete(turn_id="t1")),
+            HALF_CLOSED,
+            pb.ConverseResponse(usage=pb.Usage(total_tokens=7)),
+        ]
+    )
+    second = FakeCall([started_with("s-1", "tok-2"), wrote("text"), say("again", "t2")])
+    stub = FakeStub(first, second)
+    client, _ = client_for(stub, auto_resume=AutoResume(retry=NO_JITTER))
+    async with client.converse() as conversation:
+        kinds = []
+        async for event in conversation:
+            kinds.append(type(event).__name__)
+            if kinds[-1] == "GoingAway":
+                await conversation.send_text("question")
+            if kinds[-1] == "Resumed":
+                await conversation.send_text("follow-up")
+    assert kinds == ["SessionStarted", "GoingAway", "Transcript", "TurnComplete", "Usage",
+                     "Resumed", "Transcript"]  # fmt: skip
+    assert [w.text for w in first.written("text")] == ["question"]
+    assert [w.text for w in second.written("text")] == ["follow-up"]
 
 
 async def test_config_rejected_raises_typed_error_from_enter() -> None:

@@ -14,6 +14,7 @@ from sonicwire.client.events import (
     Event,
     GoingAway,
     Interruption,
+    Resumed,
     SessionStarted,
     SpeechActivity,
     ToolCall,
@@ -142,6 +143,18 @@ def render_event(event: Event, output_sample_rate_hz: int = 16000) -> dict[str, 
             return {"event": "going_away", "reason": event.reason, "grace_ms": event.grace_ms}
         case Warning():
             return {"event": "warning", "reason": event.reason, "message": event.message}
+        case Resumed():
+            # The gateway moved the conversation to another server replica; the socket stays.
+            return {
+                "event": "resumed",
+                "session_id": event.session_id,
+                # The token rotates on every start: the old one no longer resumes.
+                "resume_token": event.session.resume_token,
+                "attempt": event.attempt,
+                "reason": event.reason,
+                "audio_resent_ms": event.audio_resent_ms,
+                "audio_lost_ms": event.audio_lost_ms,
+            }
         case _:
             assert_never(event)
 

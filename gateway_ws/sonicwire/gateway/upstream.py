@@ -11,6 +11,7 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 from grpc import aio
 
 from sonicwire.client import (
+    AutoResume,
     Client,
     Conversation,
     DeadlineExceededError,
@@ -115,6 +116,7 @@ class Upstream:
             api_key=api_key or self._default_key or None,
             channel=self.channel,
             timeout=self._start_timeout_s,
+            auto_resume=AutoResume.off(),
         )
 
     def converse(self, api_key: str | None, command: Configure) -> tuple[Client, Conversation]:

@@ -14,8 +14,9 @@
 
 Modules: ``client`` (``Client``), ``conversation``, ``events`` (typed events), ``errors``
 (``SonicwireError`` tree), ``config`` (``session_config``), ``tools`` (client-side tools),
-``audio`` (WAV helpers), ``exchange`` (``talk()``, one whole exchange), ``sync``
-(``SyncClient``), ``cli`` (the ``sonicwire`` command). This package imports no server
+``resume`` (``AutoResume``: surviving a server replica going away), ``audio`` (WAV helpers),
+``exchange`` (``talk()``, one whole exchange), ``sync`` (``SyncClient``), ``cli`` (the
+``sonicwire`` command). This package imports no server
 code and no numeric libraries.
 """
 
@@ -34,6 +35,7 @@ from .errors import (
     PermissionDeniedError,
     ProtocolError,
     ResourceExhaustedError,
+    ResumeFailedError,
     ServerError,
     SonicwireError,
     UnauthenticatedError,
@@ -45,6 +47,7 @@ from .events import (
     GoingAway,
     Interruption,
     InterruptionSource,
+    Resumed,
     Role,
     SessionLimits,
     SessionStarted,
@@ -62,6 +65,7 @@ from .events import (
     Warning,
 )
 from .exchange import TalkResult, talk
+from .resume import AutoResume
 from .retry import RetryPolicy
 from .sync import SyncClient
 from .tools import ClientTool, ToolHandler
@@ -72,6 +76,7 @@ __all__ = [
     "AudioCollector",
     "AudioFormatError",
     "AudioOutput",
+    "AutoResume",
     "CallCancelledError",
     "Client",
     "ClientTool",
@@ -90,6 +95,8 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "ResourceExhaustedError",
+    "ResumeFailedError",
+    "Resumed",
     "RetryPolicy",
     "Role",
     "ServerError",

@@ -33,6 +33,7 @@ from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 from .config import session_config
 from .conversation import Conversation
 from .errors import DeadlineExceededError, UnavailableError, error_from_rpc
+from .resume import AutoResume
 from .retry import RetryPolicy
 from .tools import ClientTool, ToolHandler, declare_tools
 
@@ -152,6 +153,9 @@ def is_loopback(target: str) -> bool:
     for scheme in ("dns:///", "dns:", "ipv4:", "ipv6:"):
         if target.startswith(scheme):
             target = target[len(scheme) :]
+            if scheme in ("ipv4:", "ipv6:") and "," in target:
+                # An address list (client-side balancing): loopback if every address is.
+                return all(is_loopback(scheme + address) for address in target.split(","))
             break
     if target.startswith("["):
         host = target[1 : target.find("]")]
@@ -189,6 +193,7 @@ class Client:
         stub: pb_grpc.VoiceServiceAsyncStub | None = None,
         health_stub: Any = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        auto_resume: AutoResume | None = None,
     ) -> None:
         """Configure the client.
 
@@ -209,6 +214,9 @@ class Client:
                 one; no channel is needed for voice calls then.
             health_stub: a ``grpc.health.v1.Health`` stub (or a test double).
             sleep: the coroutine used for retry backoff (for tests).
+            auto_resume: how conversations survive their server replica going away (resume
+                on another one through this target); default ``AutoResume()`` (on, 10 s
+                microphone buffer). ``AutoResume.off()`` ends them with the error instead.
 
         Raises:
             ValueError: ``insecure=True`` together with ``tls``.
@@ -229,6 +237,7 @@ class Client:
         self._stub = stub
         self._health_stub = health_stub
         self._sleep = sleep
+        self.auto_resume = auto_resume if auto_resume is not None else AutoResume()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -390,6 +399,7 @@ class Client:
         *,
         tools: Mapping[str, ClientTool | ToolHandler] | None = None,
         timeout: float | None = None,
+        auto_resume: AutoResume | None = None,
     ) -> Conversation:
         """Prepare a conversation; enter it with ``async with``.
 
@@ -400,6 +410,7 @@ class Client:
                 declared in ``config.client_tools`` and their calls answered automatically.
             timeout: deadline of the whole conversation in seconds; ``None`` (the default)
                 for none. The wait for ``SessionStarted`` uses the client's ``timeout``.
+            auto_resume: overrides the client's ``auto_resume`` for this conversation.
 
         Returns:
             A :class:`Conversation`, not yet started.
@@ -425,4 +436,5 @@ class Client:
             retry=self.retry,
             start_timeout=start_timeout,
             sleep=self._sleep,
+            auto_resume=auto_resume if auto_resume is not None else self.auto_resume,
         )

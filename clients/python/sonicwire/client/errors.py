@@ -15,6 +15,7 @@ Every error the SDK raises on purpose is a :class:`SonicwireError`::
     ├── ServerError                 any other non-OK status (INTERNAL, UNKNOWN, ...)
     ├── ProtocolError               the server broke the stream protocol (client side)
     ├── ConversationClosedError     a send after the stream ended or input was closed
+    ├── ResumeFailedError           auto-resume was refused or gave up (code/reason of why)
     └── AudioFormatError            a WAV file the client cannot send (also a ValueError)
 
 A non-OK gRPC status is turned into the matching subclass in exactly one place,
@@ -46,6 +47,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProtocolError",
     "ResourceExhaustedError",
+    "ResumeFailedError",
     "ServerError",
     "SonicwireError",
     "UnauthenticatedError",
@@ -149,6 +151,43 @@ class ProtocolError(SonicwireError):
 
 class ConversationClosedError(SonicwireError):
     """A message was sent after the conversation ended or after ``end_input()``."""
+
+
+class ResumeFailedError(SonicwireError):
+    """The conversation's replica went away and it could not be resumed elsewhere.
+
+    ``code``, ``reason`` and ``message`` are those of the refusal (e.g. NOT_FOUND
+    ``SESSION_NOT_FOUND`` when the saved state expired or the store lost it, PERMISSION_DENIED
+    ``SESSION_OWNED_ELSEWHERE``, UNAVAILABLE ``RESUME_UNAVAILABLE`` when the servers' state
+    store is down, or UNAVAILABLE when no replica answered within the retries).
+    ``refusal`` is that typed error (also the ``__cause__``); ``interrupted_by`` is the error
+    or event that made the conversation move (``None`` for ``GoingAway``).
+
+    Attributes:
+        session_id: the conversation that could not be resumed.
+        attempts: connection attempts made.
+    """
+
+    def __init__(
+        self,
+        refusal: SonicwireError,
+        *,
+        session_id: str,
+        attempts: int,
+        interrupted_by: SonicwireError | None = None,
+    ) -> None:
+        super().__init__(
+            f"could not resume conversation {session_id} after {attempts} attempt(s): "
+            f"{refusal.message or refusal}",
+            code=refusal.code,
+            reason=refusal.reason,
+            domain=refusal.domain,
+            metadata=refusal.metadata,
+        )
+        self.refusal = refusal
+        self.session_id = session_id
+        self.attempts = attempts
+        self.interrupted_by = interrupted_by
 
 
 class AudioFormatError(SonicwireError, ValueError):

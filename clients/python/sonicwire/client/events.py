@@ -30,6 +30,7 @@ __all__ = [
     "GoingAway",
     "Interruption",
     "InterruptionSource",
+    "Resumed",
     "Role",
     "SessionLimits",
     "SessionStarted",
@@ -269,6 +270,35 @@ class GoingAway:
 
 
 @dataclass(frozen=True, slots=True)
+class Resumed:
+    """The conversation moved to a new stream (its server replica went away) and goes on.
+
+    Made by the client, not sent by the server. ``session`` is the new stream's
+    ``SessionStarted`` (same ``session_id``, a new ``resume_token``). ``audio_resent_ms`` of
+    microphone audio were sent again on the new stream: what was captured while no stream
+    took audio, plus what the old replica had not yet turned into saved state.
+    ``audio_lost_ms`` is what the bounded replay buffer had to drop (0 unless the gap or an
+    unanswered utterance outlasted ``AutoResume.buffer_ms``).
+
+    Attributes:
+        session_id: the conversation's id (unchanged).
+        attempt: connection attempts this resume took (1 when the first one worked).
+        reason: why it moved: ``GOING_AWAY``, or the error reason of the stream that ended
+            (e.g. ``SERVER_DRAINING``), or the status code name when there was none.
+        audio_resent_ms: microphone audio sent again on the new stream.
+        audio_lost_ms: microphone audio that could not be kept for the new stream.
+        session: the new stream's ``SessionStarted``.
+    """
+
+    session_id: str
+    attempt: int
+    reason: str
+    audio_resent_ms: int
+    audio_lost_ms: int
+    session: SessionStarted = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Warning:  # shadows the builtin on purpose: it mirrors the proto message
     """A non-fatal problem, e.g. a tool result for an unknown call."""
 
@@ -287,6 +317,7 @@ Event = (
     | TurnComplete
     | Usage
     | GoingAway
+    | Resumed
     | Warning
 )
 """Any event of a conversation."""
