@@ -20,6 +20,7 @@ from sonicwire.client.events import (
     GoingAway,
     Interruption,
     InterruptionSource,
+    Resumed,
     Role,
     SessionLimits,
     SessionStarted,
@@ -244,6 +245,24 @@ EVENTS: list[tuple[str, Event]] = [
     ("usage", Usage(input_tokens=10, output_tokens=20, total_tokens=30)),
     ("going_away", GoingAway(reason="server draining", grace_ms=10000)),
     ("warning", Warning(reason="TOOL_RESULT_UNEXPECTED", message="no such call")),
+    (
+        "resumed",
+        Resumed(
+            session_id="sw_1",
+            attempt=2,
+            reason="GOING_AWAY",
+            audio_resent_ms=1000,
+            audio_lost_ms=0,
+            session=SessionStarted(
+                session_id="sw_1",
+                backend="echo",
+                tools=(),
+                limits=SessionLimits(65536, 0, 60),
+                config=SESSION_CONFIG,
+                resume_token="tok-2",
+            ),
+        ),
+    ),
 ]
 
 
