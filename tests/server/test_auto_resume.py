@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from sonicwire.client import (
     AutoResume,
@@ -27,7 +30,10 @@ from sonicwire.client import (
     SonicwireError,
     Transcript,
     TurnComplete,
+    read_wav,
+    write_wav,
 )
+from sonicwire.client.cli import EXIT_OK, main
 from sonicwire.server.app import RunningServer
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.echo import EchoBackend, EchoSession
@@ -232,3 +238,48 @@ async def test_a_stream_ended_mid_utterance_resends_the_utterance(
     )
     assert resumes and resumes[0].reason == "SERVER_DRAINING"
     check(record, backends, resumes)
+
+
+async def test_sonicwire_talk_survives_its_replica_going_away(
+    speech_16k: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `sonicwire talk` with a target listing both replicas (what a DNS name of a headless
+    # Service resolves to; gRPC's default pick_first sticks to one until it goes away). The
+    # replica holding the talk is drained while the first utterance is being spoken.
+    pcm = speech_16k + bytes(32 * 3000) + speech_16k
+    wav = tmp_path / "two-utterances.wav"
+    write_wav(wav, pcm, 16000)
+    out = tmp_path / "reply.wav"
+    with redis_server(tmp_path) as url:
+        await wait_for_redis(url)
+        backends = [CountingEcho(), CountingEcho()]
+        async with (
+            running_server(backend=backends[0], state_store=url) as one,
+            running_server(backend=backends[1], state_store=url) as two,
+        ):
+            target = f"ipv4:127.0.0.1:{one.port},127.0.0.1:{two.port}"
+            argv = ["talk", str(wav), "--target", target, "--out", str(out), "--json"]
+            talk = asyncio.create_task(asyncio.to_thread(main, argv))
+            async with asyncio.timeout(TIMEOUT_S):
+                for _ in range(400):  # until the talk's session has started
+                    if one.runtime.live or two.runtime.live:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)  # into the first utterance
+                (session_id,) = [*one.runtime.live, *two.runtime.live]
+                await holder([one, two], session_id).drain(20.0)
+                code = await talk
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == EXIT_OK, records[-3:]
+    kinds = [r["type"] for r in records]
+    assert "going_away" in kinds and kinds.count("resumed") == 1, kinds
+    resumed = records[kinds.index("resumed")]
+    assert resumed["session_id"] == session_id and resumed["audio_lost_ms"] == 0
+    after = records[kinds.index("resumed") :]
+    # The second utterance was answered by the other replica, in the same conversation.
+    assert any(
+        r["type"] == "transcript" and r["text"].startswith("(echo of utterance") for r in after
+    ), after
+    assert backends[0].opened and backends[1].opened
+    assert records[-1]["type"] == "done" and records[-1]["session_id"] == session_id
+    assert read_wav(out).duration_ms > 0

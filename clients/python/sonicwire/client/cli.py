@@ -62,6 +62,7 @@ from .events import (
     Event,
     GoingAway,
     Interruption,
+    Resumed,
     SessionStarted,
     SpeechActivity,
     ToolCall,
@@ -72,6 +73,7 @@ from .events import (
     Warning,
 )
 from .exchange import talk
+from .resume import AutoResume
 from .retry import RetryPolicy
 
 __all__ = [
@@ -245,6 +247,12 @@ class _Output:
                 )
             case GoingAway():
                 return f"server going away: {event.reason} (grace {event.grace_ms} ms)"
+            case Resumed():
+                return (
+                    f"resumed session {event.session_id} on a new stream ({event.reason}, "
+                    f"attempt {event.attempt}): {event.audio_resent_ms} ms of microphone "
+                    f"audio sent again, {event.audio_lost_ms} ms lost"
+                )
             case Warning():
                 return f"warning {event.reason}: {event.message}"
             case _:
@@ -274,6 +282,8 @@ def _event_record(event: Event) -> dict[str, Any]:
             record["audio_bytes"] = len(value)
         elif f.name == "config":
             record["config"] = json_format.MessageToDict(value)
+        elif f.name == "session":
+            continue  # Resumed.session repeats the SessionStarted the stream began with
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             record[f.name] = _jsonable(dataclasses.asdict(value))
         else:
@@ -324,6 +334,12 @@ def _connection_parser() -> argparse.ArgumentParser:
         default=3,
         metavar="N",
         help="retries when the server is unavailable at connect (default %(default)s)",
+    )
+    g.add_argument(
+        "--no-auto-resume",
+        action="store_true",
+        help="end the conversation when its server replica goes away, instead of resuming "
+        "it on another one through the same target",
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON lines")
     return p
@@ -408,6 +424,7 @@ def _client(args: argparse.Namespace) -> Client:
         insecure=True if args.insecure else (False if tls is not None else None),
         timeout=args.timeout if args.timeout > 0 else None,
         retry=RetryPolicy(max_attempts=retries + 1),
+        auto_resume=AutoResume.off() if args.no_auto_resume else None,
     )
 
 
