@@ -166,9 +166,10 @@ async def test_gateway_shutdown_closes_with_going_away(
 
 
 async def test_server_drain_sends_going_away_then_1001(
-    echo_server: RunningServer, gateway: Gateway
+    echo_server: RunningServer, make_gateway: GatewayFactory
 ) -> None:
-    async with connect(gateway.ws_url) as ws:
+    # Without upstream resume (with it, see test_gateway_upstream_resume.py).
+    async with make_gateway(upstream_resume=False) as gateway, connect(gateway.ws_url) as ws:
         await ws.send(json.dumps({"action": "config"}))
         assert (await recv_event(ws))["event"] == "session_started"
         await echo_server.drain(grace_s=0.2)

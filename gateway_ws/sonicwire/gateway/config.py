@@ -62,6 +62,9 @@ class GatewayConfig:
             makes the gateway see another host (signatures cover the URL Twilio used).
         twilio_parameters: the ``customParameters`` a call may set (allow-list).
         twilio_dtmf_timeout_s: keypad entry ends after this long without a key (or on ``#``).
+        upstream_resume: when a conversation's gRPC server replica goes away, resume it on
+            another one through ``grpc_target`` and keep the socket open (``resumed`` event);
+            False closes the socket (1001 after ``going_away``) for the client to reconnect.
     """
 
     host: str = "127.0.0.1"
@@ -96,6 +99,7 @@ class GatewayConfig:
         "timeZone",
     )
     twilio_dtmf_timeout_s: float = 1.5
+    upstream_resume: bool = True
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1024:
@@ -186,6 +190,14 @@ _OPTIONS: tuple[_Option, ...] = (
         "twilio-dtmf-timeout-seconds",
         float,
         "keypad entry ends after this pause (or #)",
+        False,
+    ),
+    (
+        "upstream_resume",
+        "upstream-resume",
+        _flag,
+        "resume a conversation on another gRPC replica when its replica goes away, keeping "
+        "the socket open; false closes it for the client to reconnect",
         False,
     ),
 )

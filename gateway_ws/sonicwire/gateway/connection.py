@@ -20,7 +20,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from sonicwire.client import Client, Conversation, SonicwireError
+from sonicwire.client import Client, Conversation, GoingAway, Resumed, SonicwireError
 
 from .config import GatewayConfig
 from .limits import TokenBucket
@@ -384,8 +384,18 @@ class Connection:
     # -- pump --------------------------------------------------------------------------------
 
     async def _pump(self, conversation: Conversation) -> None:
+        token = conversation.session.resume_token
         try:
             async for event in conversation:
+                if isinstance(event, GoingAway) and self._upstream.resume:
+                    # The conversation moves to another replica by itself and the socket
+                    # stays open: nothing for the client to do (it hears `resumed` after).
+                    log.info("ws %s: upstream going away; resuming", self._ws.id)
+                    continue
+                if isinstance(event, Resumed):
+                    self._upstream.moved(event.session_id, token, event.session.resume_token)
+                    token = event.session.resume_token
+                    log.info("ws %s: resumed upstream: %s", self._ws.id, event)
                 self._send_event(render_event(event, self._output_rate))
         except SonicwireError as error:
             self._upstream_failed(error)

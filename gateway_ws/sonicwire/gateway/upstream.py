@@ -3,6 +3,10 @@
 One :class:`Upstream` per gateway owns a single gRPC channel; each WebSocket gets its own
 lightweight SDK ``Client`` on that channel, carrying the socket's API key as ``x-api-key``
 metadata, so sockets with different keys share one HTTP/2 connection.
+
+Conversations resume upstream by themselves (the SDK's auto-resume) when their server replica
+goes away, unless ``upstream_resume`` is off: the socket stays open. :meth:`Upstream.moved`
+records the token each move spent (see :mod:`.resume_tokens`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sonicwire.v1 import voice_service_pb2 as pb
 
 from .config import GatewayConfig
 from .protocol import Configure
+from .resume_tokens import TokenLedger
 
 __all__ = ["VOICE_SERVICE", "Upstream", "session_config_for"]
 
@@ -87,6 +92,8 @@ class Upstream:
         self.target = config.grpc_target
         self._default_key = config.api_key
         self._start_timeout_s = config.start_timeout_s
+        self.resume = config.upstream_resume
+        self._tokens = TokenLedger()
         probe = Client(config.grpc_target, insecure=config.grpc_insecure)
         options = [
             ("grpc.primary_user_agent", "sonicwire-gateway"),
@@ -116,7 +123,7 @@ class Upstream:
             api_key=api_key or self._default_key or None,
             channel=self.channel,
             timeout=self._start_timeout_s,
-            auto_resume=AutoResume.off(),
+            auto_resume=AutoResume() if self.resume else AutoResume.off(),
         )
 
     def converse(self, api_key: str | None, command: Configure) -> tuple[Client, Conversation]:
@@ -126,7 +133,17 @@ class Upstream:
             The client (close it after the conversation) and the conversation.
         """
         client = self.client(api_key)
-        return client, client.converse(session_config_for(command))
+        config = session_config_for(command)
+        if config.resume_session_id:
+            config.resume_token = self._tokens.current(
+                config.resume_session_id, config.resume_token
+            )
+        return client, client.converse(config)
+
+    def moved(self, session_id: str, spent_token: str, current_token: str) -> None:
+        """A conversation was resumed upstream: ``spent_token`` now stands for ``current_token``
+        in a later socket's ``config``."""
+        self._tokens.moved(session_id, spent_token, current_token)
 
     async def health(self, timeout_s: float = 1.0) -> str:
         """The gRPC server's health as a short word for ``GET /health``.
