@@ -33,6 +33,7 @@ from sonicwire.client import (
 from sonicwire.v1 import voice_service_pb2 as pb
 
 from .fake_stub import (
+    CORE_WRITE_ERROR,
     HALF_CLOSED,
     FakeCall,
     FakeStub,
@@ -244,8 +245,9 @@ async def test_unavailable_mid_stream_resumes_and_resends_the_audio() -> None:
         ]
     )
     refused = FakeCall([rpc_error(grpc.StatusCode.UNAVAILABLE, "SERVER_DRAINING", "draining")])
+    masked = FakeCall([CORE_WRITE_ERROR])  # a refusal grpc.aio overwrote (grpc/grpc#36066)
     second = FakeCall([started_with("s-1", "tok-2"), wrote("audio", 3), say("answer", "t2")])
-    stub = FakeStub(first, refused, second)
+    stub = FakeStub(first, refused, masked, second)
     client, sleeps = client_for(stub, auto_resume=AutoResume(retry=NO_JITTER))
     async with client.converse() as conversation:
         for chunk in (b"\x01\x00" * 160, b"\x02\x00" * 160, b"\x03\x00" * 160):
@@ -253,11 +255,11 @@ async def test_unavailable_mid_stream_resumes_and_resends_the_audio() -> None:
         events = await collect(conversation)
     resumed = [e for e in events if isinstance(e, Resumed)]
     assert len(resumed) == 1
-    assert resumed[0].session_id == "s-1" and resumed[0].attempt == 2
+    assert resumed[0].session_id == "s-1" and resumed[0].attempt == 3
     assert resumed[0].reason == "SERVER_DRAINING"
     assert (resumed[0].audio_resent_ms, resumed[0].audio_lost_ms) == (30, 0)
     assert conversation.session.resume_token == "tok-2" and conversation.resumes == 1
-    assert sleeps.delays == [0.25]
+    assert sleeps.delays == [0.25, 0.5]
     config = second.writes[0].config
     assert (config.resume_session_id, config.resume_token) == ("s-1", "tok-1")
     resent = [w.audio[:2] for w in second.written("audio")]

@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -44,6 +44,7 @@ from grpc import aio
 
 from sonicwire.v1 import voice_service_pb2 as pb
 
+from ._status import CORE_WRITE_ERROR, FirstStatus
 from .errors import (
     CallCancelledError,
     ConversationClosedError,
@@ -68,7 +69,7 @@ from .events import (
     TurnComplete,
     event_from_proto,
 )
-from .resume import AutoResume, ReplayBuffer
+from .resume import AutoResume, ReplayBuffer, bytes_per_ms
 from .retry import RetryPolicy
 from .tools import ClientTool, run_tool
 
@@ -77,60 +78,6 @@ __all__ = ["Conversation"]
 _log = logging.getLogger("sonicwire.client")
 StartCall = Callable[[], Any]
 """Opens a new ``Converse`` call (a ``grpc.aio.StreamStreamCall`` or a test double)."""
-
-_CORE_WRITE_ERROR = "Internal error from Core"
-
-
-def _result_now[T](coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that completes without suspending (a finished call's status getters)."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-    coroutine.close()
-    raise RuntimeError("the call has not finished")
-
-
-class _FirstStatus:
-    """Records the first status a call ends with.
-
-    grpc.aio replaces a call's status with INTERNAL "Internal error from Core" when a write
-    fails because the server has just ended the stream (grpc/grpc#36066), which would turn e.g.
-    UNAUTHENTICATED or AUDIO_CHUNK_TOO_LARGE into an opaque INTERNAL. Done callbacks run the
-    moment the server's status is set, before any such overwrite, so this keeps the real one.
-    """
-
-    def __init__(self) -> None:
-        self.error: SonicwireError | None = None
-
-    def __call__(self, call: Any) -> None:
-        try:
-            code = _result_now(call.code())
-            if code == grpc.StatusCode.OK or code == grpc.StatusCode.CANCELLED:
-                return
-            details = _result_now(call.details())
-            if code == grpc.StatusCode.INTERNAL and details == _CORE_WRITE_ERROR:
-                return
-            self.error = error_from_status(code, details, _result_now(call.trailing_metadata()))
-        except Exception:  # never let a status probe break the call's callbacks
-            _log.debug("could not record the status of a Converse call", exc_info=True)
-
-
-_OPUS_BYTES_PER_MS = 4.0  # ~32 kbit/s: sizes the replay buffer of a compressed stream
-
-
-def _bytes_per_ms(config: pb.SessionConfig) -> tuple[float, bool]:
-    """Microphone bytes per millisecond in the session's input format, and whether that is
-    exact (so the server's ``SpeechActivity.offset_ms`` maps to a byte offset)."""
-    rate = config.input_format.sample_rate_hz or 16000
-    channels = config.input_format.channels or 1
-    encoding = config.input_format.encoding
-    if encoding in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
-        return rate * channels * 2 / 1000, True
-    if encoding in (pb.AUDIO_ENCODING_MULAW, pb.AUDIO_ENCODING_ALAW):
-        return rate * channels / 1000, True
-    return _OPUS_BYTES_PER_MS, False
 
 
 class Conversation:
@@ -173,7 +120,7 @@ class Conversation:
         self._start_timeout = start_timeout
         self._sleep = sleep
         self._call: Any = None
-        self._status = _FirstStatus()
+        self._status = FirstStatus()
         self._session: SessionStarted | None = None
         self._pending: deque[Event] = deque()
         self._write_lock = asyncio.Lock()
@@ -242,9 +189,9 @@ class Conversation:
             self._session = session
             self._pending.append(session)
             if self._auto is not None:
-                bytes_per_ms, exact = _bytes_per_ms(session.config)
+                rate, exact = bytes_per_ms(session.config)
                 self._replay = ReplayBuffer(
-                    bytes_per_ms=bytes_per_ms,
+                    bytes_per_ms=rate,
                     exact_offsets=exact,
                     capacity_ms=self._auto.buffer_ms,
                     lookback_ms=self._auto.lookback_ms,
@@ -255,7 +202,7 @@ class Conversation:
         self, deadline: float | None, loop: asyncio.AbstractEventLoop
     ) -> SessionStarted:
         call = self._call = self._start_call()
-        self._status = _FirstStatus()
+        self._status = FirstStatus()
         add_done_callback = getattr(call, "add_done_callback", None)
         if add_done_callback is not None:
             add_done_callback(self._status)
@@ -601,7 +548,12 @@ class Conversation:
                     )
                 break
             except SonicwireError as error:
-                retry = isinstance(error, UnavailableError | CallCancelledError)
+                # A replica that refuses the new stream at once (draining) can surface as
+                # INTERNAL "from Core" (grpc/grpc#36066): nothing was said yet, so retry it too.
+                masked = (
+                    error.code == grpc.StatusCode.INTERNAL and error.message == CORE_WRITE_ERROR
+                )
+                retry = masked or isinstance(error, UnavailableError | CallCancelledError)
                 if not retry or attempt >= auto.retry.max_attempts or self._closed:
                     self._finished = True
                     failure = ResumeFailedError(

@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from sonicwire.v1 import voice_service_pb2 as pb
+
 from .retry import RetryPolicy
 
-__all__ = ["AutoResume", "ReplayBuffer", "ReplayStats"]
+__all__ = ["AutoResume", "ReplayBuffer", "ReplayStats", "bytes_per_ms"]
 
 
 def _default_retry() -> RetryPolicy:
@@ -169,3 +171,19 @@ class ReplayBuffer:
         self.speaking = False
         self.outstanding = 0
         return chunks, stats
+
+
+_OPUS_BYTES_PER_MS = 4.0  # ~32 kbit/s: sizes the replay buffer of a compressed stream
+
+
+def bytes_per_ms(config: pb.SessionConfig) -> tuple[float, bool]:
+    """Microphone bytes per millisecond in the session's input format, and whether that is
+    exact (so the server's ``SpeechActivity.offset_ms`` maps to a byte offset)."""
+    rate = config.input_format.sample_rate_hz or 16000
+    channels = config.input_format.channels or 1
+    encoding = config.input_format.encoding
+    if encoding in (pb.AUDIO_ENCODING_UNSPECIFIED, pb.AUDIO_ENCODING_PCM_S16LE):
+        return rate * channels * 2 / 1000, True
+    if encoding in (pb.AUDIO_ENCODING_MULAW, pb.AUDIO_ENCODING_ALAW):
+        return rate * channels / 1000, True
+    return _OPUS_BYTES_PER_MS, False
