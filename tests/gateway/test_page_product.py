@@ -22,7 +22,7 @@ from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.testing.server import running_server
 from tests.conftest import read_wav_mono16, synthesize
-from tests.server.test_resume import redis_server, wait_for_redis
+from tests.server.redis_server import redis_server, wait_for_redis
 
 from .helpers import wait_for
 from .test_browser import BROWSER_DIR, CHROMIUM, REPO, SPEECH_WAV, _require_browser, _write_48k_wav

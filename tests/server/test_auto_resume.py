@@ -42,7 +42,7 @@ from sonicwire.server.core.events import Role as ServerRole
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 
-from .test_resume import redis_server, wait_for_redis
+from .redis_server import redis_server, wait_for_redis
 
 log = logging.getLogger(__name__)
 

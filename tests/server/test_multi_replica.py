@@ -34,7 +34,7 @@ from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
 from ..gateway.test_gateway_http import free_port
 from .recall_replica import parse_reply
-from .test_resume import redis_server, wait_for_redis
+from .redis_server import redis_server, wait_for_redis
 
 pytestmark = pytest.mark.slow
 

@@ -4,11 +4,6 @@ that is down."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -28,9 +23,11 @@ from sonicwire.server.state_store import MemoryStore
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+from tests.faults.streams import read_until, text
 
 from ..gateway.test_gateway_http import free_port
 from .helpers import error_reason
+from .redis_server import redis_server, wait_for_redis
 
 
 class RecordingEcho(EchoBackend):
@@ -43,20 +40,6 @@ class RecordingEcho(EchoBackend):
     async def open(self, options: BackendOptions) -> EchoSession:
         self.opened.append(options)
         return await super().open(options)
-
-
-def text(value: str) -> pb.ConverseRequest:
-    return pb.ConverseRequest(text=pb.TextInput(text=value))
-
-
-async def read_until(call: object, kind: str) -> list[pb.ConverseResponse]:
-    seen = []
-    while True:
-        response = await call.read()  # type: ignore[attr-defined]
-        assert response is not grpc.aio.EOF, f"stream ended before {kind}: {seen}"
-        seen.append(response)
-        if response.WhichOneof("response") == kind:
-            return seen
 
 
 async def one_turn(
@@ -179,39 +162,6 @@ async def test_resuming_a_live_conversation_ends_the_old_stream() -> None:
             seen = await read_until(new, "turn_complete")
             assert any(r.transcript.text == "You said: still here" for r in seen)
             new.cancel()
-
-
-@contextlib.contextmanager
-def redis_server(tmp_path: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is missing: run scripts/setup.sh (apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-async def wait_for_redis(url: str) -> None:
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        for _ in range(100):
-            with contextlib.suppress(redis.ConnectionError):
-                if await client.ping():
-                    return
-            await asyncio.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-    finally:
-        await client.aclose()
 
 
 async def test_resume_on_another_replica_through_redis(tmp_path: Path) -> None:
