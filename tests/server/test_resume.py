@@ -225,3 +225,24 @@ async def test_memory_store_expires_and_stays_bounded() -> None:
         await store.put(key, key.encode(), ttl_s=10)
     assert await store.get("b") is None  # the oldest went first
     assert await store.get("d") == b"d"
+
+
+async def test_the_ended_old_stream_does_not_overwrite_the_resumed_state() -> None:
+    """The stream a resume took over ends after the new one saved its state: its final save
+    must not put back the old token (the new token would then be refused)."""
+    async with running_server(backend=EchoBackend()) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            stub = pb_grpc.VoiceServiceStub(channel)
+            old = stub.Converse()
+            await old.write(pb.ConverseRequest(config=pb.SessionConfig()))
+            first = (await old.read()).session_started
+            new = stub.Converse()
+            await new.write(pb.ConverseRequest(config=resume(first)))
+            second = (await new.read()).session_started
+            with pytest.raises(grpc.aio.AioRpcError):
+                while await old.read() is not grpc.aio.EOF:
+                    pass
+            # `new` is still live: resuming it again is a takeover, which needs its token.
+            third, _ = await one_turn(stub, resume(second), "after the takeover")
+            new.cancel()
+    assert third.session_id == first.session_id

@@ -141,6 +141,7 @@ class StateSaver:
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._closed = False
+        self._superseded = False
 
     def request(self) -> None:
         """Save soon (at a turn boundary, on drain); returns at once."""
@@ -154,13 +155,22 @@ class StateSaver:
     async def save_now(self) -> None:
         await self._resumer.save(self._snapshot())
 
+    def supersede(self) -> None:
+        """Another stream resumed this conversation: its state is the other stream's to save
+        now, so stop at once (a later save here would put back this stream's token)."""
+        self._closed = self._superseded = True
+        if self._task is not None:
+            self._task.cancel()
+
     async def close(self, timeout_s: float = 2.0) -> None:
-        """The final save; waits at most ``timeout_s`` for the store."""
+        """The final save (none once superseded); waits at most ``timeout_s`` for the store."""
         self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._superseded:
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 await self.save_now()

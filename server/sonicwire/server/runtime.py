@@ -66,6 +66,7 @@ class ServerRuntime:
         self.conversations: set[Conversation] = set()
         # Live conversations by session id: a resume elsewhere ends the old stream.
         self.live: dict[str, Conversation] = {}
+        self._savers: dict[str, StateSaver] = {}  # beside `live`: who saves each conversation
         self.resumer = Resumer(open_store(config.state_store), config.resume_ttl_s)
         self._idle = asyncio.Event()
         self._idle.set()
@@ -221,6 +222,7 @@ class ServerRuntime:
         )
         previous = self.live.get(session_id)
         if previous is not None:
+            self._savers[session_id].supersede()
             previous.terminate(
                 ResumeError(
                     "SESSION_RESUMED_ELSEWHERE",
@@ -233,6 +235,7 @@ class ServerRuntime:
             log.info("session %s resumed (turn %d)", session_id, resumed.turn_count)
         await saver.save_now()  # resumable from the start, not only after the first turn
         self.live[session_id] = conversation
+        self._savers[session_id] = saver
         self.conversations.add(conversation)
         self._idle.clear()
         log.info("session %s started for %s on %s", session_id, caller, self.backend.name)
@@ -246,6 +249,7 @@ class ServerRuntime:
             await saver.close()
             if self.live.get(session_id) is conversation:
                 del self.live[session_id]
+                del self._savers[session_id]
             # `holder` closes a reference cycle (conversation -> tools -> callbacks -> holder):
             # left in place, every ended conversation's audio state waited for the cyclic GC,
             # and RSS rose ~2 MB/s under load until a full collection (docs/soak.md).
