@@ -9,10 +9,11 @@
 // Protocol reference: docs/gateway.md.
 
 import {
-  addLine, addSeparator, clearConversation, clearError, entries, exportConversation, logEvent,
+  CLOSE_MESSAGES, addLine, addSeparator, clearConversation, clearError, entries, exportConversation, logEvent,
   markInterrupted, noteTurn, rmsToLevel, setActivity, setLevel, setPill, setTurnLatency,
   showError, showNotice, ui,
 } from './view.js';
+import { connectMicrophone, decodeBase64Pcm, openAudio } from './audio.js';
 import { applySpeaker, openMicrophone, readSettings, refreshDevices } from './devices.js';
 
 const SUBPROTOCOL = 'sonicwire.v1';
@@ -29,25 +30,6 @@ const RESUME_REFUSED = new Set(['SESSION_NOT_FOUND', 'SESSION_OWNED_ELSEWHERE', 
 const VAD_PRESETS = {
   high: { confidence: 0.5, min_volume: 0.3 },
   low: { confidence: 0.85, min_volume: 0.75 },
-};
-
-const CLOSE_MESSAGES = {
-  1000: 'The conversation ended.',
-  1001: 'The server went away (restart or deploy). Press Start to begin again.',
-  1006: 'Lost the connection to the gateway (is it running?).',
-  1007: 'The gateway received text that is not UTF-8.',
-  1009: 'A message was too large for the gateway.',
-  1011: 'The gateway hit an internal error.',
-  1013: 'The gateway is busy. Try again in a moment.',
-  4400: 'The server rejected the request.',
-  4401: 'This server needs an API key, or the key is wrong: enter it under Settings › API key above and press Start.',
-  4403: 'This API key is not allowed to talk to the assistant.',
-  4408: 'The conversation timed out.',
-  4409: 'This conversation was continued elsewhere (another tab or device).',
-  4429: 'Too many messages: the connection was rate limited.',
-  4500: 'The voice server failed.',
-  4503: 'The voice server is unavailable (is it running?).',
-  4507: 'The connection was too slow to keep up with the audio.',
 };
 
 // Counters the end-to-end tests read (window.sonicwire.stats). `state` is the connection:
@@ -146,17 +128,6 @@ function resetSessionStats() {
   updateStats();
 }
 
-function decodeBase64Pcm(data) {
-  const binary = atob(data);
-  const samples = new Float32Array(binary.length >> 1);
-  for (let i = 0; i < samples.length; i++) {
-    let v = binary.charCodeAt(2 * i) | (binary.charCodeAt(2 * i + 1) << 8);
-    if (v >= 0x8000) v -= 0x10000;
-    samples[i] = v / 0x8000;
-  }
-  return samples;
-}
-
 /** The config message for a new (or resumed) conversation, from the Settings panel. */
 function configMessage(c) {
   const outputRate = SERVER_RATES.includes(c.ctx.sampleRate) ? c.ctx.sampleRate : 16000;
@@ -190,31 +161,8 @@ async function switchSpeaker(c) {
   }
 }
 
-function attachMicrophone(c, stream) {
-  if (c.source) c.source.disconnect();
-  if (c.stream && c.stream !== stream) c.stream.getTracks().forEach((track) => track.stop());
-  c.stream = stream;
-  c.source = c.ctx.createMediaStreamSource(stream);
-  if (!c.capture) {
-    c.capture = new AudioWorkletNode(c.ctx, 'sonicwire-capture', {
-      numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
-      processorOptions: { targetRate: INPUT_RATE, frameMs: 20 },
-    });
-    c.capture.connect(c.ctx.destination); // silent output; keeps the node pulled everywhere
-    c.capture.port.onmessage = (event) => onCaptureFrame(c, event.data);
-  }
-  c.source.connect(c.capture);
-}
-
 async function startAudio(c) {
-  // The AudioContext runs at the device's rate; the worklets resample.
-  c.ctx = new AudioContext({ latencyHint: 'interactive' });
-  await c.ctx.audioWorklet.addModule('audio-worklets.js');
-  c.playback = new AudioWorkletNode(c.ctx, 'sonicwire-playback', {
-    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1],
-  });
-  c.playback.connect(c.ctx.destination);
-  c.playback.port.onmessage = (event) => onPlaybackProgress(c, event.data);
+  await openAudio(c, (data) => onPlaybackProgress(c, data));
   if (ui.speakerSelect.value) await switchSpeaker(c);
   if (!c.textOnly) {
     try {
@@ -225,6 +173,10 @@ async function startAudio(c) {
     }
   }
   await c.ctx.resume();
+}
+
+function attachMicrophone(c, stream) {
+  connectMicrophone(c, stream, INPUT_RATE, (data) => onCaptureFrame(c, data));
 }
 
 /** Is the gateway there at all? Any HTTP answer counts (503 means the gRPC server is down,

@@ -228,3 +228,23 @@ export function exportConversation(kind, sessionInfo) {
     download(`sonicwire-conversation-${stamp}.txt`, 'text/plain', `${transcriptText()}\n`);
   }
 }
+
+/** What each WebSocket close code means for the user. */
+export const CLOSE_MESSAGES = {
+  1000: 'The conversation ended.',
+  1001: 'The server went away (restart or deploy). Press Start to begin again.',
+  1006: 'Lost the connection to the gateway (is it running?).',
+  1007: 'The gateway received text that is not UTF-8.',
+  1009: 'A message was too large for the gateway.',
+  1011: 'The gateway hit an internal error.',
+  1013: 'The gateway is busy. Try again in a moment.',
+  4400: 'The server rejected the request.',
+  4401: 'This server needs an API key, or the key is wrong: enter it under Settings › API key above and press Start.',
+  4403: 'This API key is not allowed to talk to the assistant.',
+  4408: 'The conversation timed out.',
+  4409: 'This conversation was continued elsewhere (another tab or device).',
+  4429: 'Too many messages: the connection was rate limited.',
+  4500: 'The voice server failed.',
+  4503: 'The voice server is unavailable (is it running?).',
+  4507: 'The connection was too slow to keep up with the audio.',
+};
