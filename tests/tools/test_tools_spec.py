@@ -145,3 +145,50 @@ def test_client_declarations_carry_examples_and_answer() -> None:
     definition.examples.append("weather in {town}")
     with pytest.raises(ProtocolError, match="not a property"):
         convert.client_tools_from_config(pb.SessionConfig(client_tools=[definition]))
+
+
+@pytest.mark.parametrize(
+    ("count", "example_chars", "answer_chars", "accepted"),
+    [
+        (100, 200, 500, True),  # the caps of ToolSpec, the proto comment and docs/tools.md
+        (101, 20, 10, False),
+        (1, 201, 10, False),
+        (1, 20, 501, False),
+    ],
+)
+def test_client_tool_caps_are_the_tool_spec_caps(
+    count: int, example_chars: int, answer_chars: int, accepted: bool
+) -> None:
+    """The config's shape check and `ToolSpec` apply one rule: a client tool at the caps
+    passes both, one over is refused by the shape check (before any parse) and by the spec."""
+    from sonicwire.server import convert
+    from sonicwire.server.core.errors import ProtocolError
+    from sonicwire.server.tools import spec as spec_module
+    from sonicwire.server.validate import ConfigLimits, check_config_shape
+    from sonicwire.v1 import voice_service_pb2 as pb
+
+    example = ("weather in {city} " + "x" * example_chars)[:example_chars]
+    definition = pb.ToolDefinition(
+        name="weather",
+        parameters_json_schema='{"type": "object", "properties": {"city": {"type": "string"}}}',
+        examples=[example] * count,
+        answer_template="a" * answer_chars,
+    )
+    config = pb.SessionConfig(client_tools=[definition])
+    if accepted:
+        check_config_shape(config, ConfigLimits())
+        (spec,) = convert.client_tools_from_config(config)
+        assert (len(spec.examples), len(spec.answer)) == (count, answer_chars)
+        return
+    with pytest.raises(ProtocolError) as shape:
+        check_config_shape(config, ConfigLimits())
+    assert shape.value.reason == "CLIENT_TOOL_INVALID"
+    with pytest.raises(ToolSpecError):
+        ToolSpec(
+            name="weather",
+            description="d",
+            parameters=CITY,
+            examples=tuple(definition.examples),
+            answer=definition.answer_template,
+        )
+    assert (spec_module.MAX_EXAMPLES, spec_module.MAX_EXAMPLE_CHARS) == (100, 200)

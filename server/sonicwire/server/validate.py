@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from sonicwire.server.core.errors import ProtocolError
+from sonicwire.server.tools.spec import MAX_ANSWER_CHARS, MAX_EXAMPLE_CHARS, MAX_EXAMPLES
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = [
@@ -60,8 +61,11 @@ class ConfigLimits:
     max_tool_schemas_total_bytes: int = 64 * 1024
     max_tool_schema_depth: int = DEFAULT_MAX_SCHEMA_DEPTH
     max_tool_description_bytes: int = 4 * 1024
-    max_tool_examples: int = 32
-    max_tool_example_bytes: int = 512
+    # Example utterances and the answer template: the same rule as `ToolSpec` (one rule for
+    # plugins and client tools, stated in the proto), counted in characters like there.
+    max_tool_examples: int = MAX_EXAMPLES
+    max_tool_example_chars: int = MAX_EXAMPLE_CHARS
+    max_tool_answer_chars: int = MAX_ANSWER_CHARS
     max_tool_name_bytes: int = 64
     max_system_prompt_bytes: int = 40_000
     max_short_field_bytes: int = 256  # voice, time_zone, resume id, answer template names
@@ -143,14 +147,19 @@ def _check_tool_shape(tool: pb.ToolDefinition, limits: ConfigLimits) -> None:
             "CLIENT_TOOL_INVALID",
             f"{label}: {len(tool.examples)} examples; the limit is {limits.max_tool_examples}",
         )
-    for example in (*tool.examples, tool.answer_template):
-        if len(example) > limits.max_tool_example_bytes:
-            raise _too_big(
+    for example in tool.examples:
+        if len(example) > limits.max_tool_example_chars:
+            raise ProtocolError(
                 "CLIENT_TOOL_INVALID",
-                f"{label}: an example or answer template",
-                len(example),
-                limits.max_tool_example_bytes,
+                f"{label}: an example has {len(example)} characters; the limit is "
+                f"{limits.max_tool_example_chars}",
             )
+    if len(tool.answer_template) > limits.max_tool_answer_chars:
+        raise ProtocolError(
+            "CLIENT_TOOL_INVALID",
+            f"{label}: the answer template has {len(tool.answer_template)} characters; the "
+            f"limit is {limits.max_tool_answer_chars}",
+        )
 
 
 def check_schema_text(name: str, text: str, max_depth: int) -> None:
