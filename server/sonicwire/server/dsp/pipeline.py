@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .aec import EchoStage
+from .aec3 import Aec3Stage
 from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
@@ -78,7 +79,8 @@ class FrontEnd:
         self._keep_mic = max(window, retrain) + 4 * FRAME_SAMPLES
         self._timeline = FarEndTimeline(self._keep_far, capacity=2 * self._keep_far + 5 * 16000)
         self._mic_log = SampleLog(2 * self._keep_mic)
-        self._echo = EchoStage(
+        stage = Aec3Stage if settings.echo_engine == "aec3" else EchoStage
+        self._echo: EchoStage | Aec3Stage = stage(
             self._timeline,
             self._mic_log,
             echo_cancellation=settings.echo_cancellation,

@@ -103,6 +103,9 @@ class FrontEndSettings:
     """Per-session front-end configuration."""
 
     echo_cancellation: bool = True
+    echo_engine: Literal["speex", "aec3"] = "speex"
+    """Canceller behind the alignment: speex (:mod:`.aec`) or WebRTC AEC3 (:mod:`.aec3`,
+    needs the ``aec3`` extra). docs/FRONTEND.md compares the two."""
     echo_tail_ms: int = 200
     """Speex filter tail: room reverberation it can cancel after the aligned bulk delay."""
     noise_suppression: bool = True
@@ -121,6 +124,8 @@ class FrontEndSettings:
     alignment: AlignmentPolicy = field(default_factory=AlignmentPolicy)
 
     def __post_init__(self) -> None:
+        if self.echo_engine not in ("speex", "aec3"):
+            raise ValueError(f"unknown echo engine {self.echo_engine!r}")
         if self.echo_tail_ms < 20 or self.echo_tail_ms > 1000:
             raise ValueError("echo_tail_ms must be within 20..1000")
         if not -100 <= self.noise_suppress_db <= 0:
