@@ -50,6 +50,7 @@ from sonicwire.server.testing.bedrock_wire import (
     decode_client_message,
 )
 from sonicwire.server.testing.fake_scenario import (
+    IDLE_TIMEOUT_MESSAGE,
     Scenario,
     StreamPlan,
     StreamScript,
@@ -230,10 +231,21 @@ class _Connection(asyncio.Protocol):
         assert fake is not None
         script = asyncio.create_task(_run_script(plan.script, fake)) if plan.script else None
         finished = asyncio.create_task(_until_input_end(script, fake))
+        idle = (
+            asyncio.create_task(_idle_watchdog(fake, plan.idle_timeout_s))
+            if plan.idle_timeout_s is not None
+            else None
+        )
         try:
-            done, _ = await asyncio.wait({finished}, timeout=plan.time_limit_s)
-            if done:
+            waiting = {finished} if idle is None else {finished, idle}
+            done, _ = await asyncio.wait(
+                waiting, timeout=plan.time_limit_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if finished in done:
                 await fake.end()
+            elif idle is not None and idle in done:
+                if script is not None:
+                    script.cancel()
             elif not fake.response_ended:
                 # Nova's stream time limit, compressed: the stream ends with an error.
                 if script is not None:
@@ -245,12 +257,10 @@ class _Connection(asyncio.Protocol):
         except (ConnectionError, h2.exceptions.StreamClosedError):
             pass
         finally:
-            for task in (script, finished):
-                if task is not None:
-                    task.cancel()
-            await asyncio.gather(
-                *(t for t in (script, finished) if t is not None), return_exceptions=True
-            )
+            tasks = [t for t in (script, finished, idle) if t is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- sending -------------------------------------------------------------------------
 
@@ -302,6 +312,21 @@ async def _run_script(script: StreamScript, fake: FakeStream) -> None:
     except Exception:
         _log.exception("fake bedrock: stream %d: script failed", fake.index)
         raise
+
+
+async def _idle_watchdog(fake: FakeStream, idle_s: float) -> None:
+    """Abort the stream once no input event arrived for ``idle_s`` seconds, as Bedrock does
+    with a stream that only got its opening events (a pre-opened continuation stream)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        left = fake.last_input_at + idle_s - loop.time()
+        if left <= 0:
+            break
+        await asyncio.sleep(left)
+    if fake.input_ended or fake.response_ended:
+        await asyncio.Event().wait()  # not idle but ending: the normal end wins
+    fake.idle_timeout_hit = True
+    await fake.send_exception("ValidationException", IDLE_TIMEOUT_MESSAGE)
 
 
 async def _until_input_end(script: asyncio.Task[None] | None, fake: FakeStream) -> None:

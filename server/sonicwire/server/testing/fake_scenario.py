@@ -7,9 +7,15 @@ the event stream and runs a *script*: ``async def script(stream: FakeStream) -> 
 When the script returns, the server keeps the stream open until the client ends its input,
 then ends the response, as Nova does after ``sessionEnd``. ``time_limit_s`` compresses Nova's
 ~8-minute stream limit: after that long the stream ends with ``ModelTimeoutException``.
+``idle_timeout_s`` aborts a stream that got no input event for that long with the
+``ValidationException`` Bedrock sends an idle stream ("Timed out waiting for input events").
 
 Stock pieces: `answer_each_utterance` (a conversation partner), `fail_after` (a modeled
-stream error once some input arrived), `http_error`. Anything else is a few lines of script.
+stream error once some input arrived), `http_error`, and the real service's failure modes
+(issue 15): `system_instability` (the transient ValidationException Nova 2 sends early in
+calls), `throttled_mid_call`, `dies_when_prepared` (a pre-opened stream that fails before any
+audio), `idle_timeout_s` on a plan, ``tool_use(..., double_encoded=True)`` and
+`barge_in_during_tool_call`. Anything else is a few lines of script.
 """
 
 from __future__ import annotations
@@ -20,13 +26,24 @@ from dataclasses import dataclass
 from sonicwire.server.testing.fake_stream import FakeStream
 
 __all__ = [
+    "IDLE_TIMEOUT_MESSAGE",
+    "SYSTEM_INSTABILITY_MESSAGE",
     "Scenario",
     "StreamPlan",
     "StreamScript",
     "answer_each_utterance",
+    "barge_in_during_tool_call",
+    "dies_when_prepared",
     "fail_after",
     "http_error",
+    "system_instability",
+    "throttled_mid_call",
 ]
+
+# What Bedrock says when a stream got no input for too long, and Nova 2's transient error.
+IDLE_TIMEOUT_MESSAGE = "Timed out waiting for input events"
+SYSTEM_INSTABILITY_MESSAGE = "System instability detected. Please retry your request."
+
 
 type StreamScript = Callable[[FakeStream], Awaitable[None]]
 
@@ -41,6 +58,8 @@ class StreamPlan:
     error_type: str = ""
     error_message: str = ""
     time_limit_s: float | None = None
+    # Abort the stream after this many seconds without any input event (None: never).
+    idle_timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +72,16 @@ class Scenario:
         return self.plans[min(index, len(self.plans) - 1)]
 
     @classmethod
-    def each_stream(cls, script: StreamScript, *, time_limit_s: float | None = None) -> Scenario:
-        """Every stream runs ``script`` (and ends after ``time_limit_s`` if given)."""
-        return cls((StreamPlan(script, time_limit_s=time_limit_s),))
+    def each_stream(
+        cls,
+        script: StreamScript,
+        *,
+        time_limit_s: float | None = None,
+        idle_timeout_s: float | None = None,
+    ) -> Scenario:
+        """Every stream runs ``script`` (and ends after ``time_limit_s``, or after
+        ``idle_timeout_s`` without input, if given)."""
+        return cls((StreamPlan(script, time_limit_s=time_limit_s, idle_timeout_s=idle_timeout_s),))
 
     @classmethod
     def sequence(cls, *plans: StreamPlan | StreamScript) -> Scenario:
@@ -139,3 +165,42 @@ def fail_after(
         await stream.send_exception(exception, message or f"scripted {exception}")
 
     return StreamPlan(script)
+
+
+def system_instability(*, http: bool = False) -> StreamPlan:
+    """Nova 2's transient ``ValidationException`` ("System instability detected. Please retry
+    your request."), seen early in calls: as an HTTP 400 when ``http``, else as a modeled
+    error right after ``promptStart``."""
+    if http:
+        return http_error(400, "ValidationException", SYSTEM_INSTABILITY_MESSAGE)
+    return fail_after("ValidationException", message=SYSTEM_INSTABILITY_MESSAGE)
+
+
+def throttled_mid_call(audio_ms: int = 200) -> StreamPlan:
+    """A ``ThrottlingException`` once ``audio_ms`` of user audio arrived."""
+    return fail_after("ThrottlingException", audio_ms=audio_ms)
+
+
+def dies_when_prepared(exception: str = "ModelStreamErrorException") -> StreamPlan:
+    """A stream that fails right after its opening events, before any audio: as a pre-opened
+    continuation stream it is dead by the time the session wants to switch to it."""
+    return fail_after(exception, after_event="promptStart", message=f"{exception} (prepared)")
+
+
+def barge_in_during_tool_call(
+    tool_name: str = "get_date_time",
+    arguments: dict[str, object] | None = None,
+    *,
+    after_audio_ms: int = 60,
+) -> StreamScript:
+    """The user asks, Nova calls ``tool_name``; the script then waits for the tool result
+    (whatever its status: a barge-in decided by the server still owes Nova one) and answers."""
+
+    async def script(stream: FakeStream) -> None:
+        await stream.wait_audio(after_audio_ms, timeout=3600)
+        await stream.user_transcript("what time is it")
+        await stream.tool_use(tool_name, arguments or {"timezone": "UTC"}, "tool-1")
+        await stream.wait_tool_result("tool-1", timeout=3600)
+        await stream.speak(["Done."], audio_ms=100)
+
+    return script

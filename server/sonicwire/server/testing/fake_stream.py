@@ -87,6 +87,10 @@ class FakeStream:
         self.closed = False
         self.response_ended = False
         self.time_limit_hit = False  # the plan's time limit ended it (ModelTimeoutException)
+        # The plan's idle timeout ended it: no input event arrived for that long, so it was
+        # aborted as Bedrock aborts idle streams ("Timed out waiting for input events").
+        self.idle_timeout_hit = False
+        self.last_input_at = asyncio.get_running_loop().time()
         self.session_id = str(uuid.uuid4())
         self.completion_id = str(uuid.uuid4())
         self._wire = wire
@@ -101,6 +105,7 @@ class FakeStream:
 
     def record(self, event: dict[str, Any]) -> None:
         self.events.append(event)
+        self.last_input_at = asyncio.get_running_loop().time()
         body = event.get("event", {})
         audio = body.get("audioInput")
         if isinstance(audio, dict):

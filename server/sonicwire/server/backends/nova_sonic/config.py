@@ -23,6 +23,7 @@ output_sample_rate         SONICWIRE_NOVA_OUTPUT_RATE              the client's 
 endpointing_sensitivity    SONICWIRE_NOVA_ENDPOINTING              Nova's default (Nova 2)
 continuation_threshold_s   SONICWIRE_NOVA_CONTINUATION_S           360
 continuation_max_defer_s   SONICWIRE_NOVA_CONTINUATION_DEFER_S     60
+continuation_prepared_idle_s SONICWIRE_NOVA_PREPARED_IDLE_S        20
 audio_replay_ms            SONICWIRE_NOVA_AUDIO_REPLAY_MS          3000
 open_timeout_s             SONICWIRE_NOVA_OPEN_TIMEOUT_S           10
 close_timeout_s            SONICWIRE_NOVA_CLOSE_TIMEOUT_S          3
@@ -76,6 +77,9 @@ class NovaSonicSettings:
     endpointing_sensitivity: str | None = None
     continuation_threshold_s: float = 360.0
     continuation_max_defer_s: float = 60.0
+    # A pre-opened next stream gets no input until the switch; Bedrock aborts idle streams
+    # ("Timed out waiting for input events"), so it is replaced after this long.
+    continuation_prepared_idle_s: float = 20.0
     audio_replay_ms: int = 3000
     open_timeout_s: float = 10.0
     close_timeout_s: float = 3.0
@@ -144,6 +148,9 @@ class NovaSonicSettings:
             "continuation_max_defer_s": pick(
                 "continuation_max_defer_s", "SONICWIRE_NOVA_CONTINUATION_DEFER_S"
             ),
+            "continuation_prepared_idle_s": pick(
+                "continuation_prepared_idle_s", "SONICWIRE_NOVA_PREPARED_IDLE_S"
+            ),
             "audio_replay_ms": pick("audio_replay_ms", "SONICWIRE_NOVA_AUDIO_REPLAY_MS"),
             "open_timeout_s": pick("open_timeout_s", "SONICWIRE_NOVA_OPEN_TIMEOUT_S"),
             "close_timeout_s": pick("close_timeout_s", "SONICWIRE_NOVA_CLOSE_TIMEOUT_S"),
@@ -178,6 +185,7 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
     ):
         _number(values, name, float, 0.0)
     _number(values, "open_timeout_s", float, 0.1)
+    _number(values, "continuation_prepared_idle_s", float, 0.05)
     _number(values, "audio_replay_ms", int, 0)
     _number(values, "reconnects", int, 0)
     _number(values, "output_sample_rate", int, 1)

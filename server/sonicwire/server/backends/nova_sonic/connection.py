@@ -36,6 +36,7 @@ from sonicwire.server.backends.nova_sonic.continuation import (
     ContinuationPolicy,
     QuietTracker,
     ReplayLog,
+    ReplayMarks,
     run_continuation,
 )
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
@@ -69,6 +70,8 @@ NOVA_VOICES: tuple[VoiceInfo, ...] = (
     VoiceInfo("leo", "pt-BR"),
 )
 _NOVA1_VOICES = 11
+# VAD reports speech this long after it began; a replayed utterance starts that much earlier.
+_SPEECH_PREROLL_MS = 300
 
 
 @dataclass(eq=False)
@@ -115,8 +118,10 @@ class NovaSonicSession:
             max_defer_s=s.continuation_max_defer_s,
             audio_replay_ms=s.audio_replay_ms,
             retry_s=min(5.0, max(s.continuation_threshold_s / 4, 0.05)),
+            prepared_max_idle_s=s.continuation_prepared_idle_s,
         )
         self._ring = AudioRing(max(s.audio_replay_ms, 0) + 20_000)
+        self._marks = ReplayMarks(preroll=self._ring.samples(_SPEECH_PREROLL_MS))
         self._log = ReplayLog(options.history)
         self._quiet = QuietTracker(self._policy.answer_wait_s)
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
@@ -152,7 +157,7 @@ class NovaSonicSession:
                     raise
                 await self._backoff(attempt, error)
                 attempt += 1
-        self._attach(prepared, replay_audio=[])
+        self._attach(prepared, self._log.messages, replay_audio=[])
         self._continuation = self._spawn(
             run_continuation(_Host(self), self._policy), "nova-continuation"
         )
@@ -172,6 +177,7 @@ class NovaSonicSession:
                     await link.stream.writable()
             case ev.UserSpeechStarted():
                 self._quiet.speech_started()
+                self._marks.speech_started(self._ring.position)
             case ev.UserSpeechStopped():
                 self._quiet.speech_stopped(now)
             case ev.SendText(text):
@@ -206,6 +212,7 @@ class NovaSonicSession:
 
     def _send_text(self, link: _Link | None, text: str, now: float) -> None:
         self._log.user_typed(text)
+        self._marks.typed()
         self._quiet.user_turn_sent(now)
         if link is None:
             return  # reconnecting: the text is in the history the new stream gets
@@ -254,7 +261,9 @@ class NovaSonicSession:
         self.streams_opened += 1
         return _Prepared(stream, prompt_name, asyncio.get_running_loop().time(), generation)
 
-    def _attach(self, prepared: _Prepared, replay_audio: list[bytes]) -> _Link:
+    def _attach(
+        self, prepared: _Prepared, messages: tuple[Message, ...], replay_audio: list[bytes]
+    ) -> _Link:
         """Make ``prepared`` the current stream: replay history and audio, start its pump.
 
         Synchronous on purpose: no audio frame can slip between the old stream and this one.
@@ -268,7 +277,7 @@ class NovaSonicSession:
             self._generation,
         )
         stream = link.stream
-        stream.send_many(codec.history_events(link.prompt_name, self._log.messages, self._new_name))
+        stream.send_many(codec.history_events(link.prompt_name, messages, self._new_name))
         link.audio_content = self._new_name()
         stream.send(codec.audio_start(link.prompt_name, link.audio_content))
         for pcm in replay_audio:
@@ -304,16 +313,22 @@ class NovaSonicSession:
                 prepared.stream.failure.message,
             )
             return False
-        replay = self._ring.last(self._policy.audio_replay_ms)
-        self._attach(prepared, replay)
+        messages, replay = self._replay(self._ring.position)
+        self._attach(prepared, messages, replay)
         self._retire(old, graceful=True)
         _log.info(
             "nova %s: continued on a new stream (replayed %d messages, %d audio frames)",
             self.session_id,
-            len(self._log.messages),
+            len(messages),
             len(replay),
         )
         return True
+
+    def _replay(self, position: int) -> tuple[tuple[Message, ...], list[bytes]]:
+        """History and audio for a new stream, each utterance once (see `ReplayMarks`)."""
+        window = self._ring.samples(self._policy.audio_replay_ms)
+        messages, start = self._marks.plan(self._log.messages, position, window)
+        return messages, self._ring.since(start)
 
     async def _close_link(self, link: _Link, *, graceful: bool, timeout: float) -> None:
         closing = codec.closing_events(link.prompt_name, link.audio_content)
@@ -340,11 +355,14 @@ class NovaSonicSession:
     def _emit(self, event: ev.BackendEvent) -> None:
         self._log.observe(event)
         match event:
+            case ev.UserTranscript(_, True):
+                self._marks.transcript(self._ring.position)
             case ev.UsageReported(inp, out, total):
                 base = self._usage_base
                 event = ev.UsageReported(base[0] + inp, base[1] + out, base[2] + total)
             case ev.AssistantText() | ev.AssistantAudio() | ev.ToolRequested():
                 self._quiet.answer_started()
+                self._marks.answer_started(self._ring.position)
             case _:
                 pass
         self._events.put_nowait(event)
@@ -375,8 +393,8 @@ class NovaSonicSession:
         if self._finishing is not None or self._ended:
             await prepared.stream.close(timeout=0)
             return
-        back = position - self._ring.samples(self._policy.audio_replay_ms)
-        self._attach(prepared, self._ring.since(back))
+        messages, replay = self._replay(position)
+        self._attach(prepared, messages, replay)
 
     async def _backoff(self, attempt: int, error: BackendError) -> None:
         delay = retry_delay(attempt, self._settings.retry_backoff_s)
@@ -432,6 +450,10 @@ class _Host:
 
     async def prepare_stream(self) -> object:
         return await self._s._prepare(f" #{self._s.streams_opened + 1}")
+
+    def prepared_failed(self, prepared: object) -> bool:
+        assert isinstance(prepared, _Prepared)
+        return prepared.stream.failure is not None
 
     def switch_to(self, prepared: object) -> bool:
         assert isinstance(prepared, _Prepared)

@@ -36,6 +36,7 @@ __all__ = [
     "ContinuationPolicy",
     "QuietTracker",
     "ReplayLog",
+    "ReplayMarks",
     "run_continuation",
 ]
 
@@ -54,6 +55,9 @@ class ContinuationPolicy:
     retry_s: float = 5.0
     # How often to look for a quiet moment once the next stream is ready.
     poll_s: float = 0.05
+    # A prepared stream idle longer than this is replaced by a fresh one (Bedrock aborts
+    # streams that get no input for a while; reports say about a minute).
+    prepared_max_idle_s: float = 20.0
     # An utterance counts as answered after this long even if Nova stayed silent.
     answer_wait_s: float = 3.0
 
@@ -146,6 +150,65 @@ class ReplayLog:
         return snapshot.messages
 
 
+class ReplayMarks:
+    """Where the conversation's text ends in the user's audio (`AudioRing` positions), so a new
+    stream hears each utterance once: as text in the replayed history or as replayed audio,
+    never both (AWS's session-continuation sample buffers only audio captured after the
+    assistant started speaking, and drops the trailing USER turn when it replays its audio).
+
+    Pure: callers pass ring positions. `plan` gives the messages and the audio start to replay.
+    """
+
+    def __init__(self, preroll: int = 0) -> None:
+        # VAD reports speech a little after it began: replay from this many samples earlier.
+        self._preroll = max(preroll, 0)
+        self._covered = 0  # audio before this is reflected in the history's text
+        self._speech_start: int | None = None
+        self._answering = False
+        # The history ends with a USER turn transcribed from audio that has no answer yet.
+        self._unanswered = False
+
+    def speech_started(self, position: int) -> None:
+        self._speech_start = max(position - self._preroll, 0)
+
+    def transcript(self, position: int) -> None:
+        """A USER FINAL transcript arrived: the audio so far is in the history as text."""
+        self._covered = max(self._covered, position)
+        self._answering = False
+        self._unanswered = True
+
+    def typed(self) -> None:
+        """A typed USER turn went into the history: it has no audio to replay instead."""
+        self._answering = False
+        self._unanswered = False
+
+    def answer_started(self, position: int) -> None:
+        """Assistant output arrived; the first of a turn marks where its answer began."""
+        self._unanswered = False
+        if not self._answering:
+            self._answering = True
+            self._covered = max(self._covered, position)
+
+    def plan(
+        self, messages: tuple[Message, ...], position: int, window: int
+    ) -> tuple[tuple[Message, ...], int]:
+        """What a new stream gets: the messages to replay and the ring position from which
+        to replay audio, looking back at most ``window`` samples from ``position``."""
+        floor = max(position - window, 0)
+        start = self._speech_start
+        if (
+            self._unanswered
+            and messages
+            and messages[-1].role is ev.Role.USER
+            and start is not None
+            and floor <= start <= self._covered
+        ):
+            # The whole unanswered question is in the replayed audio: Nova hears it again
+            # (and answers it) instead of reading it as history it would not answer.
+            return messages[:-1], start
+        return messages, max(floor, self._covered)
+
+
 class QuietTracker:
     """Whether now is a good moment to switch streams. Pure: callers pass the loop time."""
 
@@ -187,15 +250,26 @@ class ContinuationHost(Protocol):
         """Open the next stream (opening events sent). Raises `BackendError`."""
         ...
 
+    def prepared_failed(self, prepared: object) -> bool:
+        """Whether the prepared stream has already failed (Bedrock aborted it)."""
+        ...
+
     def switch_to(self, prepared: object) -> bool:
-        """Replay and switch; False if the prepared stream is stale (a reconnect happened)."""
+        """Replay and switch; False if the prepared stream is stale (a reconnect happened)
+        or has failed."""
         ...
 
     async def discard(self, prepared: object) -> None: ...
 
 
 async def run_continuation(host: ContinuationHost, policy: ContinuationPolicy) -> None:
-    """Switch streams before Nova's limit, forever (cancel the task to stop)."""
+    """Switch streams before Nova's limit, forever (cancel the task to stop).
+
+    A prepared stream carries only its opening events until the switch, and Bedrock aborts a
+    stream that gets no input for a while ("Timed out waiting for input events"). So a
+    prepared stream is never kept longer than ``prepared_max_idle_s``: past that (or as soon as
+    it failed) it is closed and a fresh one opened, until the quiet moment or the deadline.
+    """
     loop = asyncio.get_running_loop()
     while True:
         age = host.stream_age()
@@ -206,21 +280,31 @@ async def run_continuation(host: ContinuationHost, policy: ContinuationPolicy) -
             await asyncio.sleep(policy.threshold_s - age)
             continue
         deadline = loop.time() + max(policy.max_defer_s - (age - policy.threshold_s), 0.0)
+        prepared: object | None = None
         try:
-            prepared = await host.prepare_stream()
+            while True:
+                if prepared is None:
+                    prepared = await host.prepare_stream()
+                    prepared_at = loop.time()
+                if host.prepared_failed(prepared) or (
+                    loop.time() - prepared_at >= policy.prepared_max_idle_s
+                ):
+                    stale, prepared = prepared, None
+                    _log.info("nova: re-opening the next stream (failed or idle too long)")
+                    await host.discard(stale)
+                    continue
+                # Quietness depends on elapsed time too (an unanswered utterance expires),
+                # so this polls rather than waiting for an event.
+                if host.is_quiet() or loop.time() >= deadline:
+                    break
+                await asyncio.sleep(policy.poll_s)
         except BackendError as exc:
             _log.warning("nova: could not open the next stream (%s); retrying", exc.message)
             await asyncio.sleep(policy.retry_s)
             continue
-        try:
-            # Quietness depends on elapsed time too (an unanswered utterance expires), so
-            # this polls rather than waiting for an event.
-            while loop.time() < deadline:
-                if host.is_quiet():
-                    break
-                await asyncio.sleep(policy.poll_s)
         except BaseException:
-            await host.discard(prepared)
+            if prepared is not None:
+                await host.discard(prepared)
             raise
         if not host.switch_to(prepared):
             await host.discard(prepared)
