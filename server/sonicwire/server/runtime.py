@@ -297,9 +297,18 @@ class ServerRuntime:
                 return voice.id
         return voices[0].id if voices else ""
 
-    def list_voices(self, backend: str) -> pb.ListVoicesResponse:
+    def list_voices(self, backend: str, model: str = "") -> pb.ListVoicesResponse:
+        """The backend's voices; ``model`` picks another model of a backend that has several
+        (nova-sonic), other backends list nothing for a model they do not have."""
         if backend and backend.replace("_", "-") != self.backend.name:
             return pb.ListVoicesResponse()
+        by_model = getattr(self.backend, "voices_for_model", None)
+        if not model:
+            voices = self.backend.voices()
+        elif callable(by_model):
+            voices = list(by_model(model))
+        else:
+            voices = []
         return pb.ListVoicesResponse(
             voices=[
                 pb.Voice(
@@ -307,8 +316,11 @@ class ServerRuntime:
                     language_code=v.language_code,
                     backend=self.backend.name,
                     default=v.default,
+                    language_codes=list(v.languages),
+                    polyglot=v.polyglot,
+                    model=v.model,
                 )
-                for v in self.backend.voices()
+                for v in voices
             ],
             audio_formats=convert.supported_audio_formats(),
         )

@@ -228,7 +228,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
             self._runtime.authenticator.authenticate(context.invocation_metadata())
             if request is _UNDECODABLE_VOICES:
                 raise _UNDECODABLE
-            return self._runtime.list_voices(request.backend)
+            return self._runtime.list_voices(request.backend, request.model)
         except SonicwireError as error:
             failure = error
         await _abort(context, failure)

@@ -461,22 +461,30 @@ class ConverseResponse(_message.Message):
     def __init__(self, session_started: _Optional[_Union[SessionStarted, _Mapping]] = ..., audio: _Optional[_Union[AudioOutput, _Mapping]] = ..., transcript: _Optional[_Union[Transcript, _Mapping]] = ..., speech_activity: _Optional[_Union[SpeechActivity, _Mapping]] = ..., interruption: _Optional[_Union[Interruption, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCall, _Mapping]] = ..., tool_call_result: _Optional[_Union[ToolCallResult, _Mapping]] = ..., turn_complete: _Optional[_Union[TurnComplete, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., going_away: _Optional[_Union[GoingAway, _Mapping]] = ..., warning: _Optional[_Union[Warning, _Mapping]] = ...) -> None: ...
 
 class ListVoicesRequest(_message.Message):
-    __slots__ = ("backend",)
+    __slots__ = ("backend", "model")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     backend: str
-    def __init__(self, backend: _Optional[str] = ...) -> None: ...
+    model: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class Voice(_message.Message):
-    __slots__ = ("id", "language_code", "backend", "default")
+    __slots__ = ("id", "language_code", "backend", "default", "language_codes", "polyglot", "model")
     ID_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODES_FIELD_NUMBER: _ClassVar[int]
+    POLYGLOT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     language_code: str
     backend: str
     default: bool
-    def __init__(self, id: _Optional[str] = ..., language_code: _Optional[str] = ..., backend: _Optional[str] = ..., default: _Optional[bool] = ...) -> None: ...
+    language_codes: _containers.RepeatedScalarFieldContainer[str]
+    polyglot: bool
+    model: str
+    def __init__(self, id: _Optional[str] = ..., language_code: _Optional[str] = ..., backend: _Optional[str] = ..., default: _Optional[bool] = ..., language_codes: _Optional[_Iterable[str]] = ..., polyglot: _Optional[bool] = ..., model: _Optional[str] = ...) -> None: ...
 
 class ListVoicesResponse(_message.Message):
     __slots__ = ("voices", "audio_formats")

@@ -44,6 +44,12 @@ class VoiceInfo:
     id: str
     language_code: str
     default: bool = False
+    # Every language the voice speaks (``language_code`` first); empty means just that one.
+    languages: tuple[str, ...] = ()
+    # It speaks every language of its model (Nova 2's tiffany and matthew).
+    polyglot: bool = False
+    # The backend model it belongs to, for backends with several models ("" if one).
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)

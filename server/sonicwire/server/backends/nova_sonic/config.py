@@ -45,6 +45,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_CONFIG_INVALID
+from sonicwire.server.backends.nova_sonic.voices import voice_problem
 from sonicwire.server.core.errors import BackendError, ErrorCode
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
 ]
 
 DEFAULT_MODEL_ID = "amazon.nova-2-sonic-v1:0"
+DEFAULT_VOICE = "matthew"
 NOVA_OUTPUT_RATES = frozenset({8_000, 16_000, 24_000})
 CREDENTIAL_SOURCES = frozenset({"default", "environment", "container", "imds"})
 
@@ -72,7 +74,7 @@ class NovaSonicSettings:
     aws_secret_access_key: str | None = None
     aws_session_token: str | None = None
     model_id: str = DEFAULT_MODEL_ID
-    voice: str = "matthew"
+    voice: str = DEFAULT_VOICE
     output_sample_rate: int | None = None
     endpointing_sensitivity: str | None = None
     continuation_threshold_s: float = 360.0
@@ -219,4 +221,7 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
     model = str(values.get("model_id", DEFAULT_MODEL_ID))
     if not model.strip():
         raise _invalid("model_id is empty")
+    problem = voice_problem(model, str(values.get("voice", DEFAULT_VOICE)))
+    if problem is not None:
+        raise _invalid(f"voice: {problem}")
     return values

@@ -41,35 +41,15 @@ from sonicwire.server.backends.nova_sonic.continuation import (
 )
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
 from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
+from sonicwire.server.backends.nova_sonic.voices import voice_problem, voices_for_model
 from sonicwire.server.core import events as ev
-from sonicwire.server.core.errors import BackendError
+from sonicwire.server.core.errors import BackendError, ErrorCode
 from sonicwire.server.core.history import Message
 
-__all__ = ["NOVA_VOICES", "NovaSonicBackend", "NovaSonicSession"]
+__all__ = ["NovaSonicBackend", "NovaSonicSession"]
 
 _log = logging.getLogger(__name__)
 
-# Nova Sonic voices (ids are lowercase). The first eleven exist on Nova 1 and 2; the rest are
-# Nova 2 only.
-NOVA_VOICES: tuple[VoiceInfo, ...] = (
-    VoiceInfo("matthew", "en-US", default=True),
-    VoiceInfo("tiffany", "en-US"),
-    VoiceInfo("amy", "en-GB"),
-    VoiceInfo("ambre", "fr-FR"),
-    VoiceInfo("florian", "fr-FR"),
-    VoiceInfo("beatrice", "it-IT"),
-    VoiceInfo("lorenzo", "it-IT"),
-    VoiceInfo("greta", "de-DE"),
-    VoiceInfo("lennart", "de-DE"),
-    VoiceInfo("lupe", "es-US"),
-    VoiceInfo("carlos", "es-US"),
-    VoiceInfo("olivia", "en-AU"),
-    VoiceInfo("kiara", "hi-IN"),
-    VoiceInfo("arjun", "hi-IN"),
-    VoiceInfo("carolina", "pt-BR"),
-    VoiceInfo("leo", "pt-BR"),
-)
-_NOVA1_VOICES = 11
 # VAD reports speech this long after it began; a replayed utterance starts that much earlier.
 _SPEECH_PREROLL_MS = 300
 
@@ -481,19 +461,42 @@ class NovaSonicBackend:
         return cls(NovaSonicSettings.from_options(**options))
 
     def voices(self) -> list[VoiceInfo]:
-        voices = NOVA_VOICES if self.settings.nova2 else NOVA_VOICES[:_NOVA1_VOICES]
-        default = self.settings.voice
-        return [VoiceInfo(v.id, v.language_code, default=v.id == default) for v in voices]
+        """The voices of the configured model (see ``voices.py``)."""
+        return self.voices_for_model(self.settings.model_id)
+
+    def voices_for_model(self, model_id: str) -> list[VoiceInfo]:
+        """The voices of ``model_id`` (empty: the configured model), for ``ListVoices``."""
+        model = model_id.strip() or self.settings.model_id
+        default = self.settings.voice if model == self.settings.model_id else ""
+        return [
+            VoiceInfo(
+                v.id,
+                v.language_code,
+                default=v.id == default,
+                languages=v.languages,
+                polyglot=v.polyglot,
+                model=model,
+            )
+            for v in voices_for_model(model)
+        ]
 
     def setup_for(self, options: BackendOptions) -> codec.StreamSetup:
-        """The opening configuration of a conversation (voice, rate, prompt, tools)."""
+        """The opening configuration of a conversation (voice, rate, prompt, tools).
+        Raises `BackendError` ``VOICE_UNKNOWN`` (INVALID_ARGUMENT) for a voice the model lacks."""
         inference = options.inference
         if inference.endpointing_sensitivity is None and self.settings.endpointing_sensitivity:
             inference = replace(
                 inference, endpointing_sensitivity=self.settings.endpointing_sensitivity
             )
+        voice = (options.voice or self.settings.voice).strip().lower()
+        problem = voice_problem(self.settings.model_id, voice)
+        if problem is not None:
+            # Bedrock would refuse the stream only once it opens; say so at configuration.
+            raise BackendError(
+                "VOICE_UNKNOWN", f"{problem}; see ListVoices", code=ErrorCode.INVALID_ARGUMENT
+            )
         return codec.StreamSetup(
-            voice=(options.voice or self.settings.voice).strip().lower(),
+            voice=voice,
             output_sample_rate=self.settings.output_rate_for(options.output_sample_rate),
             system_prompt=options.system_prompt,
             inference=inference,
@@ -504,8 +507,9 @@ class NovaSonicBackend:
     async def open(self, options: BackendOptions) -> NovaSonicSession:
         """Start a conversation: resolve credentials, open the first stream.
         Raises `BackendError` (auth, throttling, validation, unreachable endpoint)."""
+        setup = self.setup_for(options)  # a bad voice fails here, before any AWS call
         await self._opener.check_credentials()
-        session = NovaSonicSession(self._opener, self.setup_for(options), options)
+        session = NovaSonicSession(self._opener, setup, options)
         try:
             await session.start()
         except BaseException:
