@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean
+.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean image
 
 setup:
 	@scripts/setup.sh
@@ -52,3 +52,8 @@ bench-quick: setup
 
 clean:
 	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache
+
+## image: build deploy/Dockerfile with podman from an offline Debian base (minutes, ~3 GB
+## scratch under /tmp/sonicwire-image; root). Not part of `make test`: tests/ops checks the inputs.
+image:
+	scripts/build_image.sh
