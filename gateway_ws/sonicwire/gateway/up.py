@@ -72,7 +72,8 @@ async def run_up(
     """
     from dataclasses import replace
 
-    from sonicwire.server.app import start_server
+    from sonicwire.server.app import RunningServer, start_server
+    from sonicwire.server.workers import WorkerPool, start_workers
 
     if server_config.tls_cert:
         raise ValueError(
@@ -80,20 +81,30 @@ async def run_up(
             "with --tls-cert run `sonicwire serve` and `sonicwire gateway --grpc-ca ...` "
             "separately"
         )
-    server = await start_server(server_config)
+    server: RunningServer | WorkerPool
+    if server_config.workers > 1:
+        # Several server processes on the port under a supervisor (this process), which
+        # also runs the gateway; the gateway's upstream connections spread over the workers.
+        server = await start_workers(server_config)
+        backend_name = f"{server_config.backend}, {server_config.workers} workers"
+        keys_required = bool(server_config.api_keys or server_config.api_key_files)
+    else:
+        server = await start_server(server_config)
+        backend_name = server.runtime.backend.name
+        keys_required = server.runtime.authenticator.enabled
     try:
         target = loopback_target(server_config.host, server.port)
         gateway = Gateway(replace(gateway_config, grpc_target=target, api_key=""))
         await gateway.start()
     except BaseException:
-        await server.stop()
+        await (server.close() if isinstance(server, WorkerPool) else server.stop())
         raise
     try:
         keys = " (the server requires an API key: enter it on the page)"
         print(
             f"Sonicwire is up: open {gateway.url} in a browser\n"
-            f"  gRPC {target}, backend {server.runtime.backend.name}"
-            f"{keys if server.runtime.authenticator.enabled else ''}",
+            f"  gRPC {target}, backend {backend_name}"
+            f"{keys if keys_required else ''}",
             flush=True,
         )
         if ready is not None and not ready.done():
@@ -132,7 +143,7 @@ def up_main(argv: Sequence[str] | None = None) -> int:
     setup_logging(server_config)
     try:
         asyncio.run(run_up(server_config, gateway_config))
-    except (ValueError, OSError) as error:
+    except (ValueError, RuntimeError, OSError) as error:  # RuntimeError: a worker failed to start
         print(f"sonicwire up: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,4 +4,6 @@ import sys
 
 from sonicwire.server.cli import main
 
-sys.exit(main())
+# Guarded: `--workers` starts workers with multiprocessing's spawn, which must not run this.
+if __name__ == "__main__":
+    sys.exit(main())

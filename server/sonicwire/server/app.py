@@ -128,7 +128,9 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
             )
         log.warning("listening on %s WITHOUT authentication", config.host)
     options = [
-        ("grpc.so_reuseport", 0),
+        # Off unless a supervisor runs several workers on the port: then the kernel spreads
+        # new connections across them (see `sonicwire.server.workers`).
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ("grpc.max_receive_message_length", config.max_message_bytes),
         # Long streams: accept client keepalive pings every 10 s, even without data in flight.
         ("grpc.keepalive_permit_without_calls", 1),
@@ -165,12 +167,16 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     else:
         port = server.add_secure_port(address, credentials)
     health_server = None
-    if config.health_port:
+    if config.health_port or config.worker_health_socket:
         # Kubelet probes speak plaintext with no client certificate: when the main port
         # requires mTLS, this port serves only grpc.health.v1 (same servicer, same status).
+        # A worker answers its supervisor on a private Unix socket instead.
         health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-        health_server.add_insecure_port(f"{config.host}:{config.health_port}")
+        if config.health_port:
+            health_server.add_insecure_port(f"{config.host}:{config.health_port}")
+        if config.worker_health_socket:
+            health_server.add_insecure_port(f"unix:{config.worker_health_socket}")
     await server.start()
     if health_server is not None:
         await health_server.start()
@@ -217,12 +223,17 @@ async def _warm_up(
         await _set_health(servicer, serving=True)
 
 
-async def serve(config: ServerConfig, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain."""
+async def serve(
+    config: ServerConfig, *, ready: asyncio.Event | None = None, banner: bool = True
+) -> None:
+    """Run until SIGTERM/SIGINT, then drain. ``banner=False``: a worker, whose supervisor
+    prints the one banner once every worker listens."""
     running = await start_server(config)
-    print(
-        f"sonicwire: gRPC on {running.target} (backend {running.runtime.backend.name})", flush=True
-    )
+    if banner:
+        print(
+            f"sonicwire: gRPC on {running.target} (backend {running.runtime.backend.name})",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -41,8 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_server_args(argv)
     setup_logging(config)
     try:
-        run_until_drained(serve(config))
-    except ValueError as error:
+        if config.workers > 1:
+            from sonicwire.server.workers import serve_workers
+
+            run_until_drained(serve_workers(config))
+        else:
+            run_until_drained(serve(config))
+    except (ValueError, RuntimeError, OSError) as error:
         print(f"sonicwire serve: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,7 +10,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["ServerConfig", "add_server_arguments", "config_from_args", "parse_server_args"]
+__all__ = [
+    "ServerConfig",
+    "add_server_arguments",
+    "config_from_args",
+    "parse_server_args",
+    "parse_workers",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,12 @@ class ServerConfig:
     # Resumable conversations: where their state lives, and for how long after the last save.
     state_store: str = "memory"
     resume_ttl_s: float = 600.0
+    # Worker processes sharing the port (`sonicwire.server.workers`); 1 = this process serves.
+    workers: int = 1
+    # Set by the supervisor for its workers: bind the port with SO_REUSEPORT, and answer
+    # grpc.health.v1 on this private Unix socket so the supervisor can ask each worker.
+    reuse_port: bool = False
+    worker_health_socket: str = ""
 
 
 # (flag, ServerConfig field, type, help): the hardening limits, each a flag and an env var.
@@ -82,6 +94,19 @@ _LIMIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
         "time a new connection has to finish its TLS/HTTP2 handshake",
     ),
 )
+
+
+def parse_workers(value: str) -> int:
+    """``--workers``: a count >= 1, or ``auto`` for the CPUs this process may run on."""
+    if value.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"needs at least 1 worker, got {count}")
+    return count
 
 
 def _env(name: str, default: str) -> str:
@@ -234,6 +259,13 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "[SONICWIRE_MAX_CONNECTION_AGE_GRACE_SECONDS]",
     )
     add(
+        "--workers",
+        type=parse_workers,
+        default=_env("WORKERS", "1"),
+        help="server processes sharing the port (SO_REUSEPORT) under one supervisor that "
+        "forwards signals; 'auto' = one per CPU [SONICWIRE_WORKERS]",
+    )
+    add(
         "--metrics-port",
         type=int,
         default=int(_env("METRICS_PORT", "0")),
@@ -296,6 +328,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_connection_age_s=args.max_connection_age_s,
         max_connection_age_grace_s=args.max_connection_age_grace_s,
         metrics_port=args.metrics_port,
+        workers=args.workers,
         log_level=args.log_level,
         log_json=args.log_json,
         backend_options=options,

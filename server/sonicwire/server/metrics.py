@@ -28,7 +28,11 @@ __all__ = [
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
-ACTIVE_STREAMS = Gauge("sonicwire_active_streams", "Conversations in progress.")
+# livesum: under `--workers` (prometheus_client's multiprocess mode) the one metrics port
+# shows the sum over the live workers; in one process the mode changes nothing.
+ACTIVE_STREAMS = Gauge(
+    "sonicwire_active_streams", "Conversations in progress.", multiprocess_mode="livesum"
+)
 STREAMS_TOTAL = Counter("sonicwire_streams_total", "Conversations started.")
 STREAMS_REJECTED = Counter(
     "sonicwire_streams_rejected_total", "Streams ended with an error, by reason.", ["reason"]
