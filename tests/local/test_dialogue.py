@@ -217,3 +217,51 @@ def test_an_example_without_slots_weighs_like_one_with_many_values() -> None:
     sentences = ToolModel(BUILTINS).sentences()
     assert sentences.count("hello") >= 8
     assert sentences.count("what time is it in tokyo") == 1  # one of 19 zones
+
+
+# --- which reading of an utterance is answered (Dialogue.hear) -----------------------------------
+
+
+def test_hear_prefers_the_reading_the_tools_explain_best() -> None:
+    talk = dialogue()
+    best, better = "the weather in the lot please", "the weather in lyon please"
+    assert talk.hear(best, [better], today=TODAY) == better
+    assert talk.hear(better, [best], today=TODAY) == better  # the best reading stays if as good
+    assert talk.hear("what time is it", [], today=TODAY) == "what time is it"
+
+
+def test_hear_costs_rank() -> None:
+    """Two readings the tools explain equally: the recogniser's order decides."""
+    talk = dialogue()
+    assert talk.hear("weather in paris", ["weather in rome"], today=TODAY) == "weather in paris"
+    assert talk.hear("weather in rome", ["weather in paris"], today=TODAY) == "weather in rome"
+
+
+def test_hear_needs_a_clear_request_to_revive_a_rejected_utterance() -> None:
+    talk = dialogue()
+    faint = "weather lot music"  # like the weather tool, but barely
+    model = ToolModel(ALL)
+    assert model.understand("play some music").name is None
+    assert model.understand(faint).name == "get_weather"
+    assert talk.hear("play some music", [faint], today=TODAY) == "play some music"
+    clear = "the weather in lyon please"
+    assert talk.hear("play some music", ["play some", clear], today=TODAY) == clear
+
+
+def test_hear_with_an_open_question_takes_the_first_reading_that_answers_it() -> None:
+    talk = dialogue()
+    assert talk.respond("where is my order", today=TODAY).text.startswith("Sure.")  # type: ignore[union-attr]
+    heard = talk.hear("hello there", ["ten oh two", "ten oh three"], today=TODAY)
+    assert heard == "ten oh two"
+    assert call_of(talk.respond(heard, today=TODAY)) == ("track_order", {"order_id": "1002"})
+
+
+def call_of(action: Reply | ToolCall) -> tuple[str, dict[str, Any]] | Reply:
+    return (action.name, dict(action.arguments)) if isinstance(action, ToolCall) else action
+
+
+def test_hear_does_not_revive_noise_read_as_one_tool_word() -> None:
+    """A hum was read "can" (no request), next-best "when" (a word of one order example)."""
+    talk = dialogue()
+    assert ToolModel(ALL).understand("when").name == "track_order"
+    assert talk.hear("can", ["when"], today=TODAY) == "can"

@@ -100,3 +100,19 @@ def test_words_missing_from_the_dictionary_are_left_out() -> None:
 def test_unknown_language_model() -> None:
     with pytest.raises(ValueError):
         SpeechRecognizer.load("klingon")  # type: ignore[arg-type]
+
+
+def test_next_best_readings_come_with_the_best(
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+) -> None:
+    """`Transcript.alternatives`: other readings of the same audio from the decoder's lattice,
+    at most NBEST, all different from the best reading and from each other."""
+    from sonicwire.server.backends.local.stt import NBEST
+
+    heard = domain_recognizer.recognize(_mic_audio(say("where is my order ten oh one")))
+    assert heard.text == "where is my order ten oh one"
+    assert 1 <= len(heard.alternatives) <= NBEST
+    assert heard.text not in heard.alternatives
+    assert len(set(heard.alternatives)) == len(heard.alternatives)
+    assert all(a and "<" not in a and "[" not in a for a in heard.alternatives)
+    assert domain_recognizer.recognize(b"").alternatives == ()

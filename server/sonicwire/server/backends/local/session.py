@@ -232,7 +232,10 @@ class LocalSession:
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared  # speech resumed (or a marker disagreed): no synthesis for it
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
-        action = dialogue.respond(prepared.transcript.text, today=self._clock().date())
+        heard, today = prepared.transcript, self._clock().date()
+        action = dialogue.respond(
+            dialogue.hear(heard.text, heard.alternatives, today=today), today=today
+        )
         if isinstance(action, ToolCall):
             result = predict(action, self._clock(), self._clock_zones)
             if result is None:
@@ -289,7 +292,9 @@ class LocalSession:
                     heard = prepared.transcript
                 else:
                     heard = await self._run(self._recognize, job.pcm)
-                text = heard.text
+                text = self._dialogue.hear(
+                    heard.text, heard.alternatives, today=self._clock().date()
+                )
                 if text:
                     self._emit(ev.UserTranscript(text, True))
             else:

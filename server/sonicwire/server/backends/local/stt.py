@@ -47,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 
 __all__ = [
+    "NBEST",
     "LanguageModel",
     "RecognizerUnavailable",
     "SpeechRecognizer",
@@ -62,6 +63,9 @@ _SAMPLE_RATE = 16_000
 # synthesised test speech both produce: on the espeak command set, word error rate fell from
 # 0.30 to 0.09 with it, and clean (flite) speech improved too. Seeded: results are repeatable.
 _DITHER = 60.0
+#: Next-best readings kept per utterance (`Transcript.alternatives`): chosen on the development
+#: phrasings and voices (bench/local_dev_eval.py), never on the evaluation's held-out ones.
+NBEST = 5
 # Fillers pocketsphinx puts in its hypotheses for breath, noise and silence.
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "++noise++", "[breath]"})
 
@@ -73,10 +77,14 @@ class RecognizerUnavailable(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Transcript:
     """What was recognised: ``text`` is "" when nothing was; ``confidence`` is the
-    hypothesis' posterior probability (0..1, low for out-of-vocabulary speech)."""
+    hypothesis' posterior probability (0..1, low for out-of-vocabulary speech);
+    ``alternatives`` are the next-best readings of the same audio, best first (from the
+    decoder's lattice, at most `NBEST`, none equal to ``text``): the dialogue may prefer one
+    that its tools explain better (`toolmodel.ToolModel.choose`)."""
 
     text: str
     confidence: float
+    alternatives: tuple[str, ...] = ()
 
 
 class SpeechRecognizer:
@@ -204,10 +212,12 @@ class SpeechRecognizer:
             return Transcript("", 0.0)
         try:
             files = None if model is None else (self._hmm, *self._models[model])
-            text, confidence = self._pool.submit(_recognize_in_worker, audio, files).result()
+            text, confidence, alternatives = self._pool.submit(
+                _recognize_in_worker, audio, files
+            ).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
-        return Transcript(text, confidence)
+        return Transcript(text, confidence, tuple(alternatives))
 
     def close(self) -> None:
         """Stop the workers and delete the model files. Safe to call twice."""
@@ -250,9 +260,9 @@ def _session_decoder(files: tuple[str, str, str]) -> Any:
 
 def _recognize_in_worker(
     audio: bytes, files: tuple[str, str, str] | None = None
-) -> tuple[str, float]:
+) -> tuple[str, float, list[str]]:
     if not audio:
-        return "", 0.0
+        return "", 0.0, []
     decoder = _decoder if files is None else _session_decoder(files)
     # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
     # a decoder's results depend on what it heard before. Costs ~0.1 ms.
@@ -262,9 +272,21 @@ def _recognize_in_worker(
     decoder.end_utt()
     hyp = decoder.hyp()
     if hyp is None:
-        return "", 0.0
-    words = [w for w in hyp.hypstr.split() if w.lower() not in _FILLERS]
-    return " ".join(words), float(hyp.prob)
+        return "", 0.0, []
+    text = _without_fillers(hyp.hypstr)
+    alternatives: list[str] = []
+    # The lattice's best paths; several differ only in fillers or pronunciation variants.
+    for rank, reading in enumerate(decoder.nbest()):
+        words = _without_fillers(getattr(reading, "hypstr", None) or "")  # None past the end
+        if words and words != text and words not in alternatives:
+            alternatives.append(words)
+        if len(alternatives) >= NBEST or rank >= 4 * NBEST:
+            break
+    return text, float(hyp.prob), alternatives
+
+
+def _without_fillers(hypothesis: str) -> str:
+    return " ".join(w for w in hypothesis.split() if w.lower() not in _FILLERS)
 
 
 # --- in the calling process --------------------------------------------------------------------
