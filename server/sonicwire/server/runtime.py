@@ -17,6 +17,7 @@ from sonicwire.server.backends.base import (
     BackendSession,
     ToolDescription,
 )
+from sonicwire.server.codecs.upsample import Upsampler2x
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.conversation import Conversation
 from sonicwire.server.core import events as ev
@@ -27,6 +28,7 @@ from sonicwire.server.core.errors import (
     ResumeError,
     ServerDraining,
 )
+from sonicwire.server.core.ports import ResamplerPort
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import MAX_AUDIO_CHUNK_BYTES, SessionSettings
 from sonicwire.server.core.snapshot import ConversationState
@@ -45,6 +47,15 @@ from sonicwire.v1 import voice_service_pb2 as pb
 __all__ = ["ServerRuntime"]
 
 log = logging.getLogger(__name__)
+
+
+def input_resampler(in_rate: int, out_rate: int) -> ResamplerPort:
+    """The resampler of a client's audio into the front end: soxr's streaming resampler
+    returns 8 -> 16 kHz audio in ~100 ms blocks, which delayed the end-of-speech marker (see
+    `codecs.upsample`), so the telephone rate gets a frame-by-frame FIR instead."""
+    if (in_rate, out_rate) == (8000, 16000):
+        return Upsampler2x()
+    return Resampler(in_rate, out_rate)
 
 
 async def _close_quietly(tools: SessionTools, backend_session: BackendSession) -> None:
@@ -174,7 +185,11 @@ class ServerRuntime:
         try:
             # The driver wires the core to the C-backed DSP (the core only knows `core.ports`).
             session = Session(
-                session_id, settings, front_end=FrontEnd(settings.front_end), resampler=Resampler
+                session_id,
+                settings,
+                front_end=FrontEnd(settings.front_end),
+                resampler=Resampler,
+                input_resampler=input_resampler,
             )
             if resumed is not None:
                 session.resume_from(resumed.history, resumed.turn_count, resumed.user_turn)

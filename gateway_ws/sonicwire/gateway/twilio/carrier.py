@@ -33,6 +33,7 @@ __all__ = ["Received", "SimulatedCarrier"]
 
 _FRAME_BYTES = 160
 _FRAME_S = 0.020
+_MULAW_SILENCE = b"\xff"  # mu-law code of linear 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +153,14 @@ class SimulatedCarrier:
     # -- sending -----------------------------------------------------------------------------
 
     async def send_audio(self, mulaw: bytes, *, realtime: bool = True) -> None:
-        """Send caller audio as Twilio does: 160-byte (20 ms) media messages, paced."""
+        """Send caller audio as Twilio does: 160-byte (20 ms) media messages, paced.
+
+        Twilio's frames are always whole: a partial last frame is padded with mu-law silence
+        (a short one would also shift the server's 20 ms framing of everything after it).
+        """
         start = time.monotonic()
         for index, offset in enumerate(range(0, len(mulaw), _FRAME_BYTES)):
-            frame = mulaw[offset : offset + _FRAME_BYTES]
+            frame = mulaw[offset : offset + _FRAME_BYTES].ljust(_FRAME_BYTES, _MULAW_SILENCE)
             self._chunk += 1
             timestamp = round((time.monotonic() - self._started_at) * 1000)
             await self._send_numbered(

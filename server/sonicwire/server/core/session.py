@@ -83,10 +83,12 @@ class Session:
         *,
         front_end: FrontEndPort | None = None,
         resampler: ResamplerFactory | None = None,
+        input_resampler: ResamplerFactory | None = None,
     ) -> None:
         """``front_end`` and ``resampler`` are injected by the driver (`core.ports`); left out,
         the production ones are built (`dsp.pipeline.FrontEnd` from ``settings.front_end``,
-        `dsp.resample.Resampler`), which need the DSP's C libraries."""
+        `dsp.resample.Resampler`), which need the DSP's C libraries; ``input_resampler``, if
+        given, converts the client's audio (its latency delays the VAD's end-of-speech)."""
         self.session_id = session_id
         self.settings = settings
         self.history = History()
@@ -97,7 +99,8 @@ class Session:
             resampler = _production_resampler()
         self._front_end: FrontEndPort = front_end
         self._new_resampler: ResamplerFactory = resampler
-        self._input_resampler = resampler(settings.input_sample_rate, SAMPLE_RATE)
+        make_input = input_resampler or resampler
+        self._input_resampler = make_input(settings.input_sample_rate, SAMPLE_RATE)
         self._ref_resamplers: dict[int, ResamplerPort] = {}
         self._out_resamplers: dict[int, ResamplerPort] = {}
         self._outputs: list[ev.ClientOutput] = []
