@@ -64,6 +64,11 @@ _ENDPOINTING = {
     pb.ENDPOINTING_SENSITIVITY_LOW: "LOW",
 }
 _ENDPOINTING_BACK = {v: k for k, v in _ENDPOINTING.items()}
+_TOOL_CHOICE = {
+    pb.TOOL_CHOICE_MODE_AUTO: "auto",
+    pb.TOOL_CHOICE_MODE_ANY: "any",
+    pb.TOOL_CHOICE_MODE_TOOL: "tool",
+}
 _ROLE = {ev.Role.USER: pb.ROLE_USER, ev.Role.ASSISTANT: pb.ROLE_ASSISTANT}
 _SOURCE = {
     ev.InterruptionSource.BARGE_IN: pb.INTERRUPTION_SOURCE_BARGE_IN,
@@ -260,6 +265,8 @@ def settings_from_config(
         temperature=config.inference.temperature or None,
         top_p=config.inference.top_p or None,
         endpointing_sensitivity=_ENDPOINTING.get(config.inference.endpointing_sensitivity),
+        tool_choice=_TOOL_CHOICE.get(config.tool_choice.mode),
+        tool_choice_name=config.tool_choice.tool_name,
     )
     if client_tools is None:
         client_tools = client_tools_from_config(config)

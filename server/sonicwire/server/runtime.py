@@ -148,6 +148,11 @@ class ServerRuntime:
         except ToolSpecError as error:
             # The message can name every unknown server tool: cut it (status metadata is small).
             raise ProtocolError("CLIENT_TOOL_INVALID", str(error)[:512]) from None
+        try:
+            validate.check_tool_choice(config.tool_choice, (s.name for s in tools.specs))
+        except ProtocolError:
+            await tools.aclose()
+            raise
         options = BackendOptions(
             session_id=session_id,
             voice=voice,

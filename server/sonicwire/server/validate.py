@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sonicwire.server.core.errors import ProtocolError
@@ -34,6 +35,8 @@ __all__ = [
     "check_inference",
     "check_resume",
     "check_schema_text",
+    "check_tool_choice",
+    "check_tool_choice_shape",
     "echo",
 ]
 
@@ -43,6 +46,7 @@ DEFAULT_MAX_SCHEMA_DEPTH = 32
 
 _KNOWN_VAD_ENGINES = frozenset(pb.VadEngine.values())
 _KNOWN_ENDPOINTING = frozenset(pb.EndpointingSensitivity.values())
+_KNOWN_TOOL_CHOICE = frozenset(pb.ToolChoiceMode.values())
 # Strings (with their escapes) removed, what is left of a schema's nesting is its brackets.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -122,6 +126,7 @@ def check_config_shape(config: pb.SessionConfig, limits: ConfigLimits) -> None:
             limits.max_tool_schemas_total_bytes,
         )
     check_inference(config.inference)
+    check_tool_choice_shape(config.tool_choice)
     if config.vad.engine not in _KNOWN_VAD_ENGINES:
         raise ProtocolError("CONFIG_INVALID", f"vad.engine {config.vad.engine} is not a VadEngine")
 
@@ -198,6 +203,32 @@ def check_inference(inference: pb.InferenceSettings) -> None:
         raise ProtocolError(
             "CONFIG_INVALID",
             f"inference.endpointing_sensitivity {inference.endpointing_sensitivity} is unknown",
+        )
+
+
+def check_tool_choice_shape(choice: pb.ToolChoice) -> None:
+    """A known mode; a tool name exactly with TOOL (whether it is offered is checked once the
+    session's tools are known, see `check_tool_choice`)."""
+    if choice.mode not in _KNOWN_TOOL_CHOICE:
+        raise ProtocolError("TOOL_CHOICE_INVALID", f"tool_choice.mode {choice.mode} is unknown")
+    if (choice.mode == pb.TOOL_CHOICE_MODE_TOOL) != bool(choice.tool_name):
+        raise ProtocolError(
+            "TOOL_CHOICE_INVALID",
+            "tool_choice.tool_name is required with TOOL_CHOICE_MODE_TOOL and only with it",
+        )
+    if len(choice.tool_name) > 64:
+        raise _too_big("TOOL_CHOICE_INVALID", "tool_choice.tool_name", len(choice.tool_name), 64)
+
+
+def check_tool_choice(choice: pb.ToolChoice, offered: Iterable[str]) -> None:
+    """The tools a choice needs are offered. Raises `ProtocolError` TOOL_CHOICE_INVALID."""
+    names = set(offered)
+    if choice.mode in (pb.TOOL_CHOICE_MODE_ANY, pb.TOOL_CHOICE_MODE_TOOL) and not names:
+        raise ProtocolError("TOOL_CHOICE_INVALID", "tool_choice needs tools, but none is offered")
+    if choice.mode == pb.TOOL_CHOICE_MODE_TOOL and choice.tool_name not in names:
+        raise ProtocolError(
+            "TOOL_CHOICE_INVALID",
+            f"tool_choice.tool_name {choice.tool_name!r} is not an offered tool",
         )
 
 

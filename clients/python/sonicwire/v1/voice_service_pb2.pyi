@@ -28,6 +28,13 @@ class EndpointingSensitivity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENDPOINTING_SENSITIVITY_MEDIUM: _ClassVar[EndpointingSensitivity]
     ENDPOINTING_SENSITIVITY_LOW: _ClassVar[EndpointingSensitivity]
 
+class ToolChoiceMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOOL_CHOICE_MODE_UNSPECIFIED: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_AUTO: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_ANY: _ClassVar[ToolChoiceMode]
+    TOOL_CHOICE_MODE_TOOL: _ClassVar[ToolChoiceMode]
+
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ROLE_UNSPECIFIED: _ClassVar[Role]
@@ -82,6 +89,10 @@ ENDPOINTING_SENSITIVITY_UNSPECIFIED: EndpointingSensitivity
 ENDPOINTING_SENSITIVITY_HIGH: EndpointingSensitivity
 ENDPOINTING_SENSITIVITY_MEDIUM: EndpointingSensitivity
 ENDPOINTING_SENSITIVITY_LOW: EndpointingSensitivity
+TOOL_CHOICE_MODE_UNSPECIFIED: ToolChoiceMode
+TOOL_CHOICE_MODE_AUTO: ToolChoiceMode
+TOOL_CHOICE_MODE_ANY: ToolChoiceMode
+TOOL_CHOICE_MODE_TOOL: ToolChoiceMode
 ROLE_UNSPECIFIED: Role
 ROLE_USER: Role
 ROLE_ASSISTANT: Role
@@ -188,8 +199,16 @@ class ToolDefinition(_message.Message):
     answer_template: str
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ...) -> None: ...
 
+class ToolChoice(_message.Message):
+    __slots__ = ("mode", "tool_name")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    mode: ToolChoiceMode
+    tool_name: str
+    def __init__(self, mode: _Optional[_Union[ToolChoiceMode, str]] = ..., tool_name: _Optional[str] = ...) -> None: ...
+
 class SessionConfig(_message.Message):
-    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone", "resume_token")
+    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone", "resume_token", "tool_choice")
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +223,7 @@ class SessionConfig(_message.Message):
     RESUME_SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
     input_format: AudioFormat
     output_format: AudioFormat
     voice: str
@@ -218,7 +238,8 @@ class SessionConfig(_message.Message):
     resume_session_id: str
     time_zone: str
     resume_token: str
-    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., resume_token: _Optional[str] = ...) -> None: ...
+    tool_choice: ToolChoice
+    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., resume_token: _Optional[str] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ...) -> None: ...
 
 class AudioInput(_message.Message):
     __slots__ = ("audio",)

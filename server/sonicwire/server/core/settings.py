@@ -31,6 +31,10 @@ class InferenceSettings:
     temperature: float | None = None
     top_p: float | None = None
     endpointing_sensitivity: str | None = None  # "HIGH" | "MEDIUM" | "LOW"
+    # How the model picks tools: None (backend default), "auto", "any", or "tool" with
+    # ``tool_choice_name`` the tool it must call.
+    tool_choice: str | None = None
+    tool_choice_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ __all__ = [
     "text_block",
     "text_turn",
     "tool_arguments",
+    "tool_choice",
     "tool_result",
     "tool_result_object",
 ]
@@ -144,7 +145,22 @@ def prompt_start(prompt_name: str, setup: StreamSetup) -> dict[str, Any]:
                 for tool in setup.tools
             ]
         }
+        choice = tool_choice(setup.inference)
+        if choice is not None:
+            fields["toolConfiguration"]["toolChoice"] = choice
     return _event("promptStart", fields)
+
+
+def tool_choice(inference: InferenceSettings) -> dict[str, Any] | None:
+    """Nova's ``toolChoice`` (Bedrock's ToolChoice shape: ``{"auto": {}}``, ``{"any": {}}`` or
+    ``{"tool": {"name": ...}}``), or None to leave Nova's default (auto)."""
+    match inference.tool_choice:
+        case "auto" | "any" as mode:
+            return {mode: {}}
+        case "tool":
+            return {"tool": {"name": inference.tool_choice_name}}
+        case _:
+            return None
 
 
 def opening_events(

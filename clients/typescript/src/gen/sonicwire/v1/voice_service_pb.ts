@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file sonicwire/v1/voice_service.proto.
  */
 export const file_sonicwire_v1_voice_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBzb25pY3dpcmUvdjEvdm9pY2Vfc2VydmljZS5wcm90bxIMc29uaWN3aXJlLnYxImYKC0F1ZGlvRm9ybWF0Ei0KCGVuY29kaW5nGAEgASgOMhsuc29uaWN3aXJlLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAiABKAUSEAoIY2hhbm5lbHMYAyABKAUinAEKC1ZhZFNldHRpbmdzEicKBmVuZ2luZRgBIAEoDjIXLnNvbmljd2lyZS52MS5WYWRFbmdpbmUSEgoKY29uZmlkZW5jZRgCIAEoAhISCgpzdGFydF9zZWNzGAMgASgCEhEKCXN0b3Bfc2VjcxgEIAEoAhISCgptaW5fdm9sdW1lGAUgASgCEhUKDXNwZWVjaF9wYWRfbXMYBiABKAUiOgoPQmFyZ2VJblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhUKDW1pbl9zcGVlY2hfbXMYAiABKAUiPQoYRWNob0NhbmNlbGxhdGlvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEg8KB3RhaWxfbXMYAiABKAUiTgoYTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhMKC3N1cHByZXNzX2RiGAIgASgFEgsKA2FnYxgDIAEoCCKSAQoRSW5mZXJlbmNlU2V0dGluZ3MSEgoKbWF4X3Rva2VucxgBIAEoBRITCgt0ZW1wZXJhdHVyZRgCIAEoAhINCgV0b3BfcBgDIAEoAhJFChdlbmRwb2ludGluZ19zZW5zaXRpdml0eRgEIAEoDjIkLnNvbmljd2lyZS52MS5FbmRwb2ludGluZ1NlbnNpdGl2aXR5IpIBCg5Ub29sRGVmaW5pdGlvbhIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEh4KFnBhcmFtZXRlcnNfanNvbl9zY2hlbWEYAyABKAkSEgoKdGltZW91dF9tcxgEIAEoBRIQCghleGFtcGxlcxgFIAMoCRIXCg9hbnN3ZXJfdGVtcGxhdGUYBiABKAkiuQQKDVNlc3Npb25Db25maWcSLwoMaW5wdXRfZm9ybWF0GAEgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvRm9ybWF0EjAKDW91dHB1dF9mb3JtYXQYAiABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9Gb3JtYXQSDQoFdm9pY2UYAyABKAkSFQoNc3lzdGVtX3Byb21wdBgEIAEoCRImCgN2YWQYBSABKAsyGS5zb25pY3dpcmUudjEuVmFkU2V0dGluZ3MSLwoIYmFyZ2VfaW4YBiABKAsyHS5zb25pY3dpcmUudjEuQmFyZ2VJblNldHRpbmdzEkEKEWVjaG9fY2FuY2VsbGF0aW9uGAcgASgLMiYuc29uaWN3aXJlLnYxLkVjaG9DYW5jZWxsYXRpb25TZXR0aW5ncxJBChFub2lzZV9zdXBwcmVzc2lvbhgIIAEoCzImLnNvbmljd2lyZS52MS5Ob2lzZVN1cHByZXNzaW9uU2V0dGluZ3MSMgoJaW5mZXJlbmNlGAkgASgLMh8uc29uaWN3aXJlLnYxLkluZmVyZW5jZVNldHRpbmdzEjIKDGNsaWVudF90b29scxgKIAMoCzIcLnNvbmljd2lyZS52MS5Ub29sRGVmaW5pdGlvbhIUCgxzZXJ2ZXJfdG9vbHMYCyADKAkSGQoRcmVzdW1lX3Nlc3Npb25faWQYDCABKAkSEQoJdGltZV96b25lGCggASgJEhQKDHJlc3VtZV90b2tlbhgeIAEoCSIbCgpBdWRpb0lucHV0Eg0KBWF1ZGlvGAEgASgMIhkKCVRleHRJbnB1dBIMCgR0ZXh0GAEgASgJIkUKClRvb2xSZXN1bHQSFAoMdG9vbF9jYWxsX2lkGAEgASgJEg8KB2NvbnRlbnQYAiABKAkSEAoIaXNfZXJyb3IYAyABKAgiNAoOUGxheWJhY2tVcGRhdGUSDwoHdHVybl9pZBgBIAEoCRIRCglwbGF5ZWRfbXMYAiABKAMiggIKD0NvbnZlcnNlUmVxdWVzdBItCgZjb25maWcYASABKAsyGy5zb25pY3dpcmUudjEuU2Vzc2lvbkNvbmZpZ0gAEikKBWF1ZGlvGAIgASgLMhguc29uaWN3aXJlLnYxLkF1ZGlvSW5wdXRIABInCgR0ZXh0GAMgASgLMhcuc29uaWN3aXJlLnYxLlRleHRJbnB1dEgAEi8KC3Rvb2xfcmVzdWx0GAQgASgLMhguc29uaWN3aXJlLnYxLlRvb2xSZXN1bHRIABIwCghwbGF5YmFjaxgFIAEoCzIcLnNvbmljd2lyZS52MS5QbGF5YmFja1VwZGF0ZUgAQgkKB3JlcXVlc3QiaQoNU2Vzc2lvbkxpbWl0cxIdChVtYXhfYXVkaW9fY2h1bmtfYnl0ZXMYASABKAUSGwoTbWF4X3Nlc3Npb25fc2Vjb25kcxgCIAEoBRIcChRpZGxlX3RpbWVvdXRfc2Vjb25kcxgDIAEoBSLhAQoOU2Vzc2lvblN0YXJ0ZWQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIrCgZjb25maWcYAiABKAsyGy5zb25pY3dpcmUudjEuU2Vzc2lvbkNvbmZpZxIPCgdiYWNrZW5kGAMgASgJEisKBmxpbWl0cxgEIAEoCzIbLnNvbmljd2lyZS52MS5TZXNzaW9uTGltaXRzEg0KBXRvb2xzGAUgAygJEisKCmF1ZGlvX3BhdGgYCiABKAsyFy5zb25pY3dpcmUudjEuQXVkaW9QYXRoEhQKDHJlc3VtZV90b2tlbhgGIAEoCSLKAQoJQXVkaW9QYXRoEi8KDGlucHV0X2Zvcm1hdBgBIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb0Zvcm1hdBIwCg1vdXRwdXRfZm9ybWF0GAIgASgLMhkuc29uaWN3aXJlLnYxLkF1ZGlvRm9ybWF0EhgKEG91dHB1dF9wYWNrZXRfbXMYAyABKAUSHQoVbWF4X2lucHV0X2NodW5rX2J5dGVzGAQgASgFEiEKGXByb2Nlc3Npbmdfc2FtcGxlX3JhdGVfaHoYBSABKAUimAEKFFN1cHBvcnRlZEF1ZGlvRm9ybWF0Ei0KCGVuY29kaW5nGAEgASgOMhsuc29uaWN3aXJlLnYxLkF1ZGlvRW5jb2RpbmcSFwoPc2FtcGxlX3JhdGVzX2h6GAIgAygFEh4KFmRlZmF1bHRfc2FtcGxlX3JhdGVfaHoYAyABKAUSGAoQb3V0cHV0X3BhY2tldF9tcxgEIAEoBSJACgtBdWRpb091dHB1dBINCgVhdWRpbxgBIAEoDBIPCgd0dXJuX2lkGAIgASgJEhEKCW9mZnNldF9tcxgDIAEoAyJcCgpUcmFuc2NyaXB0EiAKBHJvbGUYASABKA4yEi5zb25pY3dpcmUudjEuUm9sZRIMCgR0ZXh0GAIgASgJEg0KBWZpbmFsGAMgASgIEg8KB3R1cm5faWQYBCABKAkiUwoOU3BlZWNoQWN0aXZpdHkSLgoEa2luZBgBIAEoDjIgLnNvbmljd2lyZS52MS5TcGVlY2hBY3Rpdml0eUtpbmQSEQoJb2Zmc2V0X21zGAIgASgDImQKDEludGVycnVwdGlvbhIPCgd0dXJuX2lkGAEgASgJEhEKCXBsYXllZF9tcxgCIAEoAxIwCgZzb3VyY2UYAyABKA4yIC5zb25pY3dpcmUudjEuSW50ZXJydXB0aW9uU291cmNlInsKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSFgoOYXJndW1lbnRzX2pzb24YAyABKAkSLAoIZXhlY3V0b3IYBCABKA4yGi5zb25pY3dpcmUudjEuVG9vbEV4ZWN1dG9yEg8KB3R1cm5faWQYBSABKAkifgoOVG9vbENhbGxSZXN1bHQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIoCgZzdGF0dXMYAyABKA4yGC5zb25pY3dpcmUudjEuVG9vbFN0YXR1cxITCgtyZXN1bHRfanNvbhgEIAEoCRITCgtkdXJhdGlvbl9tcxgFIAEoAyJOCgtUdXJuTGF0ZW5jeRIWCg5maXJzdF9hdWRpb19tcxgBIAEoAxIVCg10cmFuc2NyaXB0X21zGAIgASgDEhAKCHRvb2xzX21zGAMgASgDIowBCgxUdXJuQ29tcGxldGUSDwoHdHVybl9pZBgBIAEoCRItCgtzdG9wX3JlYXNvbhgCIAEoDjIYLnNvbmljd2lyZS52MS5TdG9wUmVhc29uEioKB2xhdGVuY3kYAyABKAsyGS5zb25pY3dpcmUudjEuVHVybkxhdGVuY3kSEAoIYXVkaW9fbXMYBCABKAMiSgoFVXNhZ2USFAoMaW5wdXRfdG9rZW5zGAEgASgDEhUKDW91dHB1dF90b2tlbnMYAiABKAMSFAoMdG90YWxfdG9rZW5zGAMgASgDIi0KCUdvaW5nQXdheRIOCgZyZWFzb24YASABKAkSEAoIZ3JhY2VfbXMYAiABKAMiKgoHV2FybmluZxIOCgZyZWFzb24YASABKAkSDwoHbWVzc2FnZRgCIAEoCSK7BAoQQ29udmVyc2VSZXNwb25zZRI3Cg9zZXNzaW9uX3N0YXJ0ZWQYASABKAsyHC5zb25pY3dpcmUudjEuU2Vzc2lvblN0YXJ0ZWRIABIqCgVhdWRpbxgCIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb091dHB1dEgAEi4KCnRyYW5zY3JpcHQYAyABKAsyGC5zb25pY3dpcmUudjEuVHJhbnNjcmlwdEgAEjcKD3NwZWVjaF9hY3Rpdml0eRgEIAEoCzIcLnNvbmljd2lyZS52MS5TcGVlY2hBY3Rpdml0eUgAEjIKDGludGVycnVwdGlvbhgFIAEoCzIaLnNvbmljd2lyZS52MS5JbnRlcnJ1cHRpb25IABIrCgl0b29sX2NhbGwYBiABKAsyFi5zb25pY3dpcmUudjEuVG9vbENhbGxIABI4ChB0b29sX2NhbGxfcmVzdWx0GAcgASgLMhwuc29uaWN3aXJlLnYxLlRvb2xDYWxsUmVzdWx0SAASMwoNdHVybl9jb21wbGV0ZRgIIAEoCzIaLnNvbmljd2lyZS52MS5UdXJuQ29tcGxldGVIABIkCgV1c2FnZRgJIAEoCzITLnNvbmljd2lyZS52MS5Vc2FnZUgAEi0KCmdvaW5nX2F3YXkYCiABKAsyFy5zb25pY3dpcmUudjEuR29pbmdBd2F5SAASKAoHd2FybmluZxgLIAEoCzIVLnNvbmljd2lyZS52MS5XYXJuaW5nSABCCgoIcmVzcG9uc2UiMwoRTGlzdFZvaWNlc1JlcXVlc3QSDwoHYmFja2VuZBgBIAEoCRINCgVtb2RlbBgCIAEoCSKFAQoFVm9pY2USCgoCaWQYASABKAkSFQoNbGFuZ3VhZ2VfY29kZRgCIAEoCRIPCgdiYWNrZW5kGAMgASgJEg8KB2RlZmF1bHQYBCABKAgSFgoObGFuZ3VhZ2VfY29kZXMYBSADKAkSEAoIcG9seWdsb3QYBiABKAgSDQoFbW9kZWwYByABKAkidAoSTGlzdFZvaWNlc1Jlc3BvbnNlEiMKBnZvaWNlcxgBIAMoCzITLnNvbmljd2lyZS52MS5Wb2ljZRI5Cg1hdWRpb19mb3JtYXRzGAogAygLMiIuc29uaWN3aXJlLnYxLlN1cHBvcnRlZEF1ZGlvRm9ybWF0IhIKEExpc3RUb29sc1JlcXVlc3QidAoEVG9vbBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEh4KFnBhcmFtZXRlcnNfanNvbl9zY2hlbWEYAyABKAkSEAoIZXhhbXBsZXMYBCADKAkSFwoPYW5zd2VyX3RlbXBsYXRlGAUgASgJIjYKEUxpc3RUb29sc1Jlc3BvbnNlEiEKBXRvb2xzGAEgAygLMhIuc29uaWN3aXJlLnYxLlRvb2wqmQEKDUF1ZGlvRW5jb2RpbmcSHgoaQVVESU9fRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIcChhBVURJT19FTkNPRElOR19QQ01fUzE2TEUQARIYChRBVURJT19FTkNPRElOR19NVUxBVxACEhcKE0FVRElPX0VOQ09ESU5HX0FMQVcQAxIXChNBVURJT19FTkNPRElOR19PUFVTEAQqVQoJVmFkRW5naW5lEhoKFlZBRF9FTkdJTkVfVU5TUEVDSUZJRUQQABIVChFWQURfRU5HSU5FX1dFQlJUQxABEhUKEVZBRF9FTkdJTkVfU0lMRVJPEAIqqAEKFkVuZHBvaW50aW5nU2Vuc2l0aXZpdHkSJwojRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfVU5TUEVDSUZJRUQQABIgChxFTkRQT0lOVElOR19TRU5TSVRJVklUWV9ISUdIEAESIgoeRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfTUVESVVNEAISHwobRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfTE9XEAMqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASDQoJUk9MRV9VU0VSEAESEgoOUk9MRV9BU1NJU1RBTlQQAip+ChJTcGVlY2hBY3Rpdml0eUtpbmQSJAogU1BFRUNIX0FDVElWSVRZX0tJTkRfVU5TUEVDSUZJRUQQABIgChxTUEVFQ0hfQUNUSVZJVFlfS0lORF9TVEFSVEVEEAESIAocU1BFRUNIX0FDVElWSVRZX0tJTkRfU1RPUFBFRBACKqABChJJbnRlcnJ1cHRpb25Tb3VyY2USIwofSU5URVJSVVBUSU9OX1NPVVJDRV9VTlNQRUNJRklFRBAAEiAKHElOVEVSUlVQVElPTl9TT1VSQ0VfQkFSR0VfSU4QARIfChtJTlRFUlJVUFRJT05fU09VUkNFX0JBQ0tFTkQQAhIiCh5JTlRFUlJVUFRJT05fU09VUkNFX1RFWFRfSU5QVVQQAyphCgxUb29sRXhlY3V0b3ISHQoZVE9PTF9FWEVDVVRPUl9VTlNQRUNJRklFRBAAEhgKFFRPT0xfRVhFQ1VUT1JfU0VSVkVSEAESGAoUVE9PTF9FWEVDVVRPUl9DTElFTlQQAirJAQoKVG9vbFN0YXR1cxIbChdUT09MX1NUQVRVU19VTlNQRUNJRklFRBAAEhIKDlRPT0xfU1RBVFVTX09LEAESFQoRVE9PTF9TVEFUVVNfRVJST1IQAhIhCh1UT09MX1NUQVRVU19JTlZBTElEX0FSR1VNRU5UUxADEhcKE1RPT0xfU1RBVFVTX1RJTUVPVVQQBBIZChVUT09MX1NUQVRVU19DQU5DRUxMRUQQBRIcChhUT09MX1NUQVRVU19VTktOT1dOX1RPT0wQBiqRAQoKU3RvcFJlYXNvbhIbChdTVE9QX1JFQVNPTl9VTlNQRUNJRklFRBAAEhgKFFNUT1BfUkVBU09OX0VORF9UVVJOEAESGwoXU1RPUF9SRUFTT05fSU5URVJSVVBURUQQAhIYChRTVE9QX1JFQVNPTl9UT09MX1VTRRADEhUKEVNUT1BfUkVBU09OX0VSUk9SEAQy/AEKDFZvaWNlU2VydmljZRJNCghDb252ZXJzZRIdLnNvbmljd2lyZS52MS5Db252ZXJzZVJlcXVlc3QaHi5zb25pY3dpcmUudjEuQ29udmVyc2VSZXNwb25zZSgBMAESTwoKTGlzdFZvaWNlcxIfLnNvbmljd2lyZS52MS5MaXN0Vm9pY2VzUmVxdWVzdBogLnNvbmljd2lyZS52MS5MaXN0Vm9pY2VzUmVzcG9uc2USTAoJTGlzdFRvb2xzEh4uc29uaWN3aXJlLnYxLkxpc3RUb29sc1JlcXVlc3QaHy5zb25pY3dpcmUudjEuTGlzdFRvb2xzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiBzb25pY3dpcmUvdjEvdm9pY2Vfc2VydmljZS5wcm90bxIMc29uaWN3aXJlLnYxImYKC0F1ZGlvRm9ybWF0Ei0KCGVuY29kaW5nGAEgASgOMhsuc29uaWN3aXJlLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAiABKAUSEAoIY2hhbm5lbHMYAyABKAUinAEKC1ZhZFNldHRpbmdzEicKBmVuZ2luZRgBIAEoDjIXLnNvbmljd2lyZS52MS5WYWRFbmdpbmUSEgoKY29uZmlkZW5jZRgCIAEoAhISCgpzdGFydF9zZWNzGAMgASgCEhEKCXN0b3Bfc2VjcxgEIAEoAhISCgptaW5fdm9sdW1lGAUgASgCEhUKDXNwZWVjaF9wYWRfbXMYBiABKAUiOgoPQmFyZ2VJblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhUKDW1pbl9zcGVlY2hfbXMYAiABKAUiPQoYRWNob0NhbmNlbGxhdGlvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEg8KB3RhaWxfbXMYAiABKAUiTgoYTm9pc2VTdXBwcmVzc2lvblNldHRpbmdzEhAKCGRpc2FibGVkGAEgASgIEhMKC3N1cHByZXNzX2RiGAIgASgFEgsKA2FnYxgDIAEoCCKSAQoRSW5mZXJlbmNlU2V0dGluZ3MSEgoKbWF4X3Rva2VucxgBIAEoBRITCgt0ZW1wZXJhdHVyZRgCIAEoAhINCgV0b3BfcBgDIAEoAhJFChdlbmRwb2ludGluZ19zZW5zaXRpdml0eRgEIAEoDjIkLnNvbmljd2lyZS52MS5FbmRwb2ludGluZ1NlbnNpdGl2aXR5IpIBCg5Ub29sRGVmaW5pdGlvbhIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEh4KFnBhcmFtZXRlcnNfanNvbl9zY2hlbWEYAyABKAkSEgoKdGltZW91dF9tcxgEIAEoBRIQCghleGFtcGxlcxgFIAMoCRIXCg9hbnN3ZXJfdGVtcGxhdGUYBiABKAkiSwoKVG9vbENob2ljZRIqCgRtb2RlGAEgASgOMhwuc29uaWN3aXJlLnYxLlRvb2xDaG9pY2VNb2RlEhEKCXRvb2xfbmFtZRgCIAEoCSLoBAoNU2Vzc2lvbkNvbmZpZxIvCgxpbnB1dF9mb3JtYXQYASABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9Gb3JtYXQSMAoNb3V0cHV0X2Zvcm1hdBgCIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb0Zvcm1hdBINCgV2b2ljZRgDIAEoCRIVCg1zeXN0ZW1fcHJvbXB0GAQgASgJEiYKA3ZhZBgFIAEoCzIZLnNvbmljd2lyZS52MS5WYWRTZXR0aW5ncxIvCghiYXJnZV9pbhgGIAEoCzIdLnNvbmljd2lyZS52MS5CYXJnZUluU2V0dGluZ3MSQQoRZWNob19jYW5jZWxsYXRpb24YByABKAsyJi5zb25pY3dpcmUudjEuRWNob0NhbmNlbGxhdGlvblNldHRpbmdzEkEKEW5vaXNlX3N1cHByZXNzaW9uGAggASgLMiYuc29uaWN3aXJlLnYxLk5vaXNlU3VwcHJlc3Npb25TZXR0aW5ncxIyCglpbmZlcmVuY2UYCSABKAsyHy5zb25pY3dpcmUudjEuSW5mZXJlbmNlU2V0dGluZ3MSMgoMY2xpZW50X3Rvb2xzGAogAygLMhwuc29uaWN3aXJlLnYxLlRvb2xEZWZpbml0aW9uEhQKDHNlcnZlcl90b29scxgLIAMoCRIZChFyZXN1bWVfc2Vzc2lvbl9pZBgMIAEoCRIRCgl0aW1lX3pvbmUYKCABKAkSFAoMcmVzdW1lX3Rva2VuGB4gASgJEi0KC3Rvb2xfY2hvaWNlGBQgASgLMhguc29uaWN3aXJlLnYxLlRvb2xDaG9pY2UiGwoKQXVkaW9JbnB1dBINCgVhdWRpbxgBIAEoDCIZCglUZXh0SW5wdXQSDAoEdGV4dBgBIAEoCSJFCgpUb29sUmVzdWx0EhQKDHRvb2xfY2FsbF9pZBgBIAEoCRIPCgdjb250ZW50GAIgASgJEhAKCGlzX2Vycm9yGAMgASgIIjQKDlBsYXliYWNrVXBkYXRlEg8KB3R1cm5faWQYASABKAkSEQoJcGxheWVkX21zGAIgASgDIoICCg9Db252ZXJzZVJlcXVlc3QSLQoGY29uZmlnGAEgASgLMhsuc29uaWN3aXJlLnYxLlNlc3Npb25Db25maWdIABIpCgVhdWRpbxgCIAEoCzIYLnNvbmljd2lyZS52MS5BdWRpb0lucHV0SAASJwoEdGV4dBgDIAEoCzIXLnNvbmljd2lyZS52MS5UZXh0SW5wdXRIABIvCgt0b29sX3Jlc3VsdBgEIAEoCzIYLnNvbmljd2lyZS52MS5Ub29sUmVzdWx0SAASMAoIcGxheWJhY2sYBSABKAsyHC5zb25pY3dpcmUudjEuUGxheWJhY2tVcGRhdGVIAEIJCgdyZXF1ZXN0ImkKDVNlc3Npb25MaW1pdHMSHQoVbWF4X2F1ZGlvX2NodW5rX2J5dGVzGAEgASgFEhsKE21heF9zZXNzaW9uX3NlY29uZHMYAiABKAUSHAoUaWRsZV90aW1lb3V0X3NlY29uZHMYAyABKAUi4QEKDlNlc3Npb25TdGFydGVkEhIKCnNlc3Npb25faWQYASABKAkSKwoGY29uZmlnGAIgASgLMhsuc29uaWN3aXJlLnYxLlNlc3Npb25Db25maWcSDwoHYmFja2VuZBgDIAEoCRIrCgZsaW1pdHMYBCABKAsyGy5zb25pY3dpcmUudjEuU2Vzc2lvbkxpbWl0cxINCgV0b29scxgFIAMoCRIrCgphdWRpb19wYXRoGAogASgLMhcuc29uaWN3aXJlLnYxLkF1ZGlvUGF0aBIUCgxyZXN1bWVfdG9rZW4YBiABKAkiygEKCUF1ZGlvUGF0aBIvCgxpbnB1dF9mb3JtYXQYASABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9Gb3JtYXQSMAoNb3V0cHV0X2Zvcm1hdBgCIAEoCzIZLnNvbmljd2lyZS52MS5BdWRpb0Zvcm1hdBIYChBvdXRwdXRfcGFja2V0X21zGAMgASgFEh0KFW1heF9pbnB1dF9jaHVua19ieXRlcxgEIAEoBRIhChlwcm9jZXNzaW5nX3NhbXBsZV9yYXRlX2h6GAUgASgFIpgBChRTdXBwb3J0ZWRBdWRpb0Zvcm1hdBItCghlbmNvZGluZxgBIAEoDjIbLnNvbmljd2lyZS52MS5BdWRpb0VuY29kaW5nEhcKD3NhbXBsZV9yYXRlc19oehgCIAMoBRIeChZkZWZhdWx0X3NhbXBsZV9yYXRlX2h6GAMgASgFEhgKEG91dHB1dF9wYWNrZXRfbXMYBCABKAUiQAoLQXVkaW9PdXRwdXQSDQoFYXVkaW8YASABKAwSDwoHdHVybl9pZBgCIAEoCRIRCglvZmZzZXRfbXMYAyABKAMiXAoKVHJhbnNjcmlwdBIgCgRyb2xlGAEgASgOMhIuc29uaWN3aXJlLnYxLlJvbGUSDAoEdGV4dBgCIAEoCRINCgVmaW5hbBgDIAEoCBIPCgd0dXJuX2lkGAQgASgJIlMKDlNwZWVjaEFjdGl2aXR5Ei4KBGtpbmQYASABKA4yIC5zb25pY3dpcmUudjEuU3BlZWNoQWN0aXZpdHlLaW5kEhEKCW9mZnNldF9tcxgCIAEoAyJkCgxJbnRlcnJ1cHRpb24SDwoHdHVybl9pZBgBIAEoCRIRCglwbGF5ZWRfbXMYAiABKAMSMAoGc291cmNlGAMgASgOMiAuc29uaWN3aXJlLnYxLkludGVycnVwdGlvblNvdXJjZSJ7CghUb29sQ2FsbBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhYKDmFyZ3VtZW50c19qc29uGAMgASgJEiwKCGV4ZWN1dG9yGAQgASgOMhouc29uaWN3aXJlLnYxLlRvb2xFeGVjdXRvchIPCgd0dXJuX2lkGAUgASgJIn4KDlRvb2xDYWxsUmVzdWx0EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSKAoGc3RhdHVzGAMgASgOMhguc29uaWN3aXJlLnYxLlRvb2xTdGF0dXMSEwoLcmVzdWx0X2pzb24YBCABKAkSEwoLZHVyYXRpb25fbXMYBSABKAMiTgoLVHVybkxhdGVuY3kSFgoOZmlyc3RfYXVkaW9fbXMYASABKAMSFQoNdHJhbnNjcmlwdF9tcxgCIAEoAxIQCgh0b29sc19tcxgDIAEoAyKMAQoMVHVybkNvbXBsZXRlEg8KB3R1cm5faWQYASABKAkSLQoLc3RvcF9yZWFzb24YAiABKA4yGC5zb25pY3dpcmUudjEuU3RvcFJlYXNvbhIqCgdsYXRlbmN5GAMgASgLMhkuc29uaWN3aXJlLnYxLlR1cm5MYXRlbmN5EhAKCGF1ZGlvX21zGAQgASgDIkoKBVVzYWdlEhQKDGlucHV0X3Rva2VucxgBIAEoAxIVCg1vdXRwdXRfdG9rZW5zGAIgASgDEhQKDHRvdGFsX3Rva2VucxgDIAEoAyItCglHb2luZ0F3YXkSDgoGcmVhc29uGAEgASgJEhAKCGdyYWNlX21zGAIgASgDIioKB1dhcm5pbmcSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiuwQKEENvbnZlcnNlUmVzcG9uc2USNwoPc2Vzc2lvbl9zdGFydGVkGAEgASgLMhwuc29uaWN3aXJlLnYxLlNlc3Npb25TdGFydGVkSAASKgoFYXVkaW8YAiABKAsyGS5zb25pY3dpcmUudjEuQXVkaW9PdXRwdXRIABIuCgp0cmFuc2NyaXB0GAMgASgLMhguc29uaWN3aXJlLnYxLlRyYW5zY3JpcHRIABI3Cg9zcGVlY2hfYWN0aXZpdHkYBCABKAsyHC5zb25pY3dpcmUudjEuU3BlZWNoQWN0aXZpdHlIABIyCgxpbnRlcnJ1cHRpb24YBSABKAsyGi5zb25pY3dpcmUudjEuSW50ZXJydXB0aW9uSAASKwoJdG9vbF9jYWxsGAYgASgLMhYuc29uaWN3aXJlLnYxLlRvb2xDYWxsSAASOAoQdG9vbF9jYWxsX3Jlc3VsdBgHIAEoCzIcLnNvbmljd2lyZS52MS5Ub29sQ2FsbFJlc3VsdEgAEjMKDXR1cm5fY29tcGxldGUYCCABKAsyGi5zb25pY3dpcmUudjEuVHVybkNvbXBsZXRlSAASJAoFdXNhZ2UYCSABKAsyEy5zb25pY3dpcmUudjEuVXNhZ2VIABItCgpnb2luZ19hd2F5GAogASgLMhcuc29uaWN3aXJlLnYxLkdvaW5nQXdheUgAEigKB3dhcm5pbmcYCyABKAsyFS5zb25pY3dpcmUudjEuV2FybmluZ0gAQgoKCHJlc3BvbnNlIjMKEUxpc3RWb2ljZXNSZXF1ZXN0Eg8KB2JhY2tlbmQYASABKAkSDQoFbW9kZWwYAiABKAkihQEKBVZvaWNlEgoKAmlkGAEgASgJEhUKDWxhbmd1YWdlX2NvZGUYAiABKAkSDwoHYmFja2VuZBgDIAEoCRIPCgdkZWZhdWx0GAQgASgIEhYKDmxhbmd1YWdlX2NvZGVzGAUgAygJEhAKCHBvbHlnbG90GAYgASgIEg0KBW1vZGVsGAcgASgJInQKEkxpc3RWb2ljZXNSZXNwb25zZRIjCgZ2b2ljZXMYASADKAsyEy5zb25pY3dpcmUudjEuVm9pY2USOQoNYXVkaW9fZm9ybWF0cxgKIAMoCzIiLnNvbmljd2lyZS52MS5TdXBwb3J0ZWRBdWRpb0Zvcm1hdCISChBMaXN0VG9vbHNSZXF1ZXN0InQKBFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIeChZwYXJhbWV0ZXJzX2pzb25fc2NoZW1hGAMgASgJEhAKCGV4YW1wbGVzGAQgAygJEhcKD2Fuc3dlcl90ZW1wbGF0ZRgFIAEoCSI2ChFMaXN0VG9vbHNSZXNwb25zZRIhCgV0b29scxgBIAMoCzISLnNvbmljd2lyZS52MS5Ub29sKpkBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASHAoYQVVESU9fRU5DT0RJTkdfUENNX1MxNkxFEAESGAoUQVVESU9fRU5DT0RJTkdfTVVMQVcQAhIXChNBVURJT19FTkNPRElOR19BTEFXEAMSFwoTQVVESU9fRU5DT0RJTkdfT1BVUxAEKlUKCVZhZEVuZ2luZRIaChZWQURfRU5HSU5FX1VOU1BFQ0lGSUVEEAASFQoRVkFEX0VOR0lORV9XRUJSVEMQARIVChFWQURfRU5HSU5FX1NJTEVSTxACKqgBChZFbmRwb2ludGluZ1NlbnNpdGl2aXR5EicKI0VORFBPSU5USU5HX1NFTlNJVElWSVRZX1VOU1BFQ0lGSUVEEAASIAocRU5EUE9JTlRJTkdfU0VOU0lUSVZJVFlfSElHSBABEiIKHkVORFBPSU5USU5HX1NFTlNJVElWSVRZX01FRElVTRACEh8KG0VORFBPSU5USU5HX1NFTlNJVElWSVRZX0xPVxADKoIBCg5Ub29sQ2hvaWNlTW9kZRIgChxUT09MX0NIT0lDRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVVE9PTF9DSE9JQ0VfTU9ERV9BVVRPEAESGAoUVE9PTF9DSE9JQ0VfTU9ERV9BTlkQAhIZChVUT09MX0NIT0lDRV9NT0RFX1RPT0wQAyo/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABINCglST0xFX1VTRVIQARISCg5ST0xFX0FTU0lTVEFOVBACKn4KElNwZWVjaEFjdGl2aXR5S2luZBIkCiBTUEVFQ0hfQUNUSVZJVFlfS0lORF9VTlNQRUNJRklFRBAAEiAKHFNQRUVDSF9BQ1RJVklUWV9LSU5EX1NUQVJURUQQARIgChxTUEVFQ0hfQUNUSVZJVFlfS0lORF9TVE9QUEVEEAIqoAEKEkludGVycnVwdGlvblNvdXJjZRIjCh9JTlRFUlJVUFRJT05fU09VUkNFX1VOU1BFQ0lGSUVEEAASIAocSU5URVJSVVBUSU9OX1NPVVJDRV9CQVJHRV9JThABEh8KG0lOVEVSUlVQVElPTl9TT1VSQ0VfQkFDS0VORBACEiIKHklOVEVSUlVQVElPTl9TT1VSQ0VfVEVYVF9JTlBVVBADKmEKDFRvb2xFeGVjdXRvchIdChlUT09MX0VYRUNVVE9SX1VOU1BFQ0lGSUVEEAASGAoUVE9PTF9FWEVDVVRPUl9TRVJWRVIQARIYChRUT09MX0VYRUNVVE9SX0NMSUVOVBACKskBCgpUb29sU3RhdHVzEhsKF1RPT0xfU1RBVFVTX1VOU1BFQ0lGSUVEEAASEgoOVE9PTF9TVEFUVVNfT0sQARIVChFUT09MX1NUQVRVU19FUlJPUhACEiEKHVRPT0xfU1RBVFVTX0lOVkFMSURfQVJHVU1FTlRTEAMSFwoTVE9PTF9TVEFUVVNfVElNRU9VVBAEEhkKFVRPT0xfU1RBVFVTX0NBTkNFTExFRBAFEhwKGFRPT0xfU1RBVFVTX1VOS05PV05fVE9PTBAGKpEBCgpTdG9wUmVhc29uEhsKF1NUT1BfUkVBU09OX1VOU1BFQ0lGSUVEEAASGAoUU1RPUF9SRUFTT05fRU5EX1RVUk4QARIbChdTVE9QX1JFQVNPTl9JTlRFUlJVUFRFRBACEhgKFFNUT1BfUkVBU09OX1RPT0xfVVNFEAMSFQoRU1RPUF9SRUFTT05fRVJST1IQBDL8AQoMVm9pY2VTZXJ2aWNlEk0KCENvbnZlcnNlEh0uc29uaWN3aXJlLnYxLkNvbnZlcnNlUmVxdWVzdBoeLnNvbmljd2lyZS52MS5Db252ZXJzZVJlc3BvbnNlKAEwARJPCgpMaXN0Vm9pY2VzEh8uc29uaWN3aXJlLnYxLkxpc3RWb2ljZXNSZXF1ZXN0GiAuc29uaWN3aXJlLnYxLkxpc3RWb2ljZXNSZXNwb25zZRJMCglMaXN0VG9vbHMSHi5zb25pY3dpcmUudjEuTGlzdFRvb2xzUmVxdWVzdBofLnNvbmljd2lyZS52MS5MaXN0VG9vbHNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * AudioFormat describes the audio on the stream.
@@ -303,6 +303,34 @@ export const ToolDefinitionSchema: GenMessage<ToolDefinition> = /*@__PURE__*/
   messageDesc(file_sonicwire_v1_voice_service, 6);
 
 /**
+ * ToolChoice controls how the model selects tools (backends without the notion ignore it).
+ *
+ * @generated from message sonicwire.v1.ToolChoice
+ */
+export type ToolChoice = Message<"sonicwire.v1.ToolChoice"> & {
+  /**
+   * How the model picks tools.
+   *
+   * @generated from field: sonicwire.v1.ToolChoiceMode mode = 1;
+   */
+  mode: ToolChoiceMode;
+
+  /**
+   * With TOOL_CHOICE_MODE_TOOL: an offered tool (client or server); otherwise empty.
+   *
+   * @generated from field: string tool_name = 2;
+   */
+  toolName: string;
+};
+
+/**
+ * Describes the message sonicwire.v1.ToolChoice.
+ * Use `create(ToolChoiceSchema)` to create a new message.
+ */
+export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
+  messageDesc(file_sonicwire_v1_voice_service, 7);
+
+/**
  * SessionConfig configures a conversation. It is the first message of every `Converse` stream.
  *
  * @generated from message sonicwire.v1.SessionConfig
@@ -411,6 +439,15 @@ export type SessionConfig = Message<"sonicwire.v1.SessionConfig"> & {
    * @generated from field: string resume_token = 30;
    */
   resumeToken: string;
+
+  /**
+   * How the model picks tools; unset means the backend's default (the model decides). A mode
+   * that needs tools without any offered, or a tool name that is not offered, is refused with
+   * INVALID_ARGUMENT `TOOL_CHOICE_INVALID`.
+   *
+   * @generated from field: sonicwire.v1.ToolChoice tool_choice = 20;
+   */
+  toolChoice?: ToolChoice | undefined;
 };
 
 /**
@@ -418,7 +455,7 @@ export type SessionConfig = Message<"sonicwire.v1.SessionConfig"> & {
  * Use `create(SessionConfigSchema)` to create a new message.
  */
 export const SessionConfigSchema: GenMessage<SessionConfig> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 7);
+  messageDesc(file_sonicwire_v1_voice_service, 8);
 
 /**
  * AudioInput carries microphone audio.
@@ -440,7 +477,7 @@ export type AudioInput = Message<"sonicwire.v1.AudioInput"> & {
  * Use `create(AudioInputSchema)` to create a new message.
  */
 export const AudioInputSchema: GenMessage<AudioInput> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 8);
+  messageDesc(file_sonicwire_v1_voice_service, 9);
 
 /**
  * TextInput carries a typed user turn.
@@ -461,7 +498,7 @@ export type TextInput = Message<"sonicwire.v1.TextInput"> & {
  * Use `create(TextInputSchema)` to create a new message.
  */
 export const TextInputSchema: GenMessage<TextInput> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 9);
+  messageDesc(file_sonicwire_v1_voice_service, 10);
 
 /**
  * ToolResult answers a `ToolCall` whose executor is the client.
@@ -496,7 +533,7 @@ export type ToolResult = Message<"sonicwire.v1.ToolResult"> & {
  * Use `create(ToolResultSchema)` to create a new message.
  */
 export const ToolResultSchema: GenMessage<ToolResult> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 10);
+  messageDesc(file_sonicwire_v1_voice_service, 11);
 
 /**
  * PlaybackUpdate reports how much assistant audio the client has actually played.
@@ -524,7 +561,7 @@ export type PlaybackUpdate = Message<"sonicwire.v1.PlaybackUpdate"> & {
  * Use `create(PlaybackUpdateSchema)` to create a new message.
  */
 export const PlaybackUpdateSchema: GenMessage<PlaybackUpdate> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 11);
+  messageDesc(file_sonicwire_v1_voice_service, 12);
 
 /**
  * ConverseRequest is one message from the client on a `Converse` stream.
@@ -590,7 +627,7 @@ export type ConverseRequest = Message<"sonicwire.v1.ConverseRequest"> & {
  * Use `create(ConverseRequestSchema)` to create a new message.
  */
 export const ConverseRequestSchema: GenMessage<ConverseRequest> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 12);
+  messageDesc(file_sonicwire_v1_voice_service, 13);
 
 /**
  * SessionLimits states the limits that apply to this conversation.
@@ -625,7 +662,7 @@ export type SessionLimits = Message<"sonicwire.v1.SessionLimits"> & {
  * Use `create(SessionLimitsSchema)` to create a new message.
  */
 export const SessionLimitsSchema: GenMessage<SessionLimits> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 13);
+  messageDesc(file_sonicwire_v1_voice_service, 14);
 
 /**
  * SessionStarted is the first server message: the session is ready.
@@ -691,7 +728,7 @@ export type SessionStarted = Message<"sonicwire.v1.SessionStarted"> & {
  * Use `create(SessionStartedSchema)` to create a new message.
  */
 export const SessionStartedSchema: GenMessage<SessionStarted> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 14);
+  messageDesc(file_sonicwire_v1_voice_service, 15);
 
 /**
  * AudioPath states the effective audio formats of a session. Encoded audio (G.711, Opus) is
@@ -745,7 +782,7 @@ export type AudioPath = Message<"sonicwire.v1.AudioPath"> & {
  * Use `create(AudioPathSchema)` to create a new message.
  */
 export const AudioPathSchema: GenMessage<AudioPath> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 15);
+  messageDesc(file_sonicwire_v1_voice_service, 16);
 
 /**
  * SupportedAudioFormat is one audio encoding the server accepts and the rates it takes.
@@ -787,7 +824,7 @@ export type SupportedAudioFormat = Message<"sonicwire.v1.SupportedAudioFormat"> 
  * Use `create(SupportedAudioFormatSchema)` to create a new message.
  */
 export const SupportedAudioFormatSchema: GenMessage<SupportedAudioFormat> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 16);
+  messageDesc(file_sonicwire_v1_voice_service, 17);
 
 /**
  * AudioOutput carries assistant audio, paced at about real time.
@@ -822,7 +859,7 @@ export type AudioOutput = Message<"sonicwire.v1.AudioOutput"> & {
  * Use `create(AudioOutputSchema)` to create a new message.
  */
 export const AudioOutputSchema: GenMessage<AudioOutput> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 17);
+  messageDesc(file_sonicwire_v1_voice_service, 18);
 
 /**
  * Transcript carries recognised user speech or assistant text.
@@ -864,7 +901,7 @@ export type Transcript = Message<"sonicwire.v1.Transcript"> & {
  * Use `create(TranscriptSchema)` to create a new message.
  */
 export const TranscriptSchema: GenMessage<Transcript> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 18);
+  messageDesc(file_sonicwire_v1_voice_service, 19);
 
 /**
  * SpeechActivity reports user speech detected on the cleaned microphone signal.
@@ -892,7 +929,7 @@ export type SpeechActivity = Message<"sonicwire.v1.SpeechActivity"> & {
  * Use `create(SpeechActivitySchema)` to create a new message.
  */
 export const SpeechActivitySchema: GenMessage<SpeechActivity> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 19);
+  messageDesc(file_sonicwire_v1_voice_service, 20);
 
 /**
  * Interruption tells the client to stop playback of the turn now and drop buffered audio.
@@ -927,7 +964,7 @@ export type Interruption = Message<"sonicwire.v1.Interruption"> & {
  * Use `create(InterruptionSchema)` to create a new message.
  */
 export const InterruptionSchema: GenMessage<Interruption> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 20);
+  messageDesc(file_sonicwire_v1_voice_service, 21);
 
 /**
  * ToolCall reports that the model called a tool.
@@ -976,7 +1013,7 @@ export type ToolCall = Message<"sonicwire.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 21);
+  messageDesc(file_sonicwire_v1_voice_service, 22);
 
 /**
  * ToolCallResult reports the outcome of a tool call, as given to the model.
@@ -1025,7 +1062,7 @@ export type ToolCallResult = Message<"sonicwire.v1.ToolCallResult"> & {
  * Use `create(ToolCallResultSchema)` to create a new message.
  */
 export const ToolCallResultSchema: GenMessage<ToolCallResult> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 22);
+  messageDesc(file_sonicwire_v1_voice_service, 23);
 
 /**
  * TurnLatency holds latency figures of one turn, in milliseconds; 0 when not measured.
@@ -1060,7 +1097,7 @@ export type TurnLatency = Message<"sonicwire.v1.TurnLatency"> & {
  * Use `create(TurnLatencySchema)` to create a new message.
  */
 export const TurnLatencySchema: GenMessage<TurnLatency> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 23);
+  messageDesc(file_sonicwire_v1_voice_service, 24);
 
 /**
  * TurnComplete ends an assistant turn.
@@ -1102,7 +1139,7 @@ export type TurnComplete = Message<"sonicwire.v1.TurnComplete"> & {
  * Use `create(TurnCompleteSchema)` to create a new message.
  */
 export const TurnCompleteSchema: GenMessage<TurnComplete> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 24);
+  messageDesc(file_sonicwire_v1_voice_service, 25);
 
 /**
  * Usage reports token usage of the session so far.
@@ -1137,7 +1174,7 @@ export type Usage = Message<"sonicwire.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 25);
+  messageDesc(file_sonicwire_v1_voice_service, 26);
 
 /**
  * GoingAway tells the client that the server is shutting down; the stream ends after the grace.
@@ -1165,7 +1202,7 @@ export type GoingAway = Message<"sonicwire.v1.GoingAway"> & {
  * Use `create(GoingAwaySchema)` to create a new message.
  */
 export const GoingAwaySchema: GenMessage<GoingAway> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 26);
+  messageDesc(file_sonicwire_v1_voice_service, 27);
 
 /**
  * Warning reports a non-fatal problem, e.g. a `ToolResult` for an unknown call.
@@ -1193,7 +1230,7 @@ export type Warning = Message<"sonicwire.v1.Warning"> & {
  * Use `create(WarningSchema)` to create a new message.
  */
 export const WarningSchema: GenMessage<Warning> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 27);
+  messageDesc(file_sonicwire_v1_voice_service, 28);
 
 /**
  * ConverseResponse is one message from the server on a `Converse` stream. The first message is
@@ -1303,7 +1340,7 @@ export type ConverseResponse = Message<"sonicwire.v1.ConverseResponse"> & {
  * Use `create(ConverseResponseSchema)` to create a new message.
  */
 export const ConverseResponseSchema: GenMessage<ConverseResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 28);
+  messageDesc(file_sonicwire_v1_voice_service, 29);
 
 /**
  * ListVoicesRequest asks for the available voices.
@@ -1332,7 +1369,7 @@ export type ListVoicesRequest = Message<"sonicwire.v1.ListVoicesRequest"> & {
  * Use `create(ListVoicesRequestSchema)` to create a new message.
  */
 export const ListVoicesRequestSchema: GenMessage<ListVoicesRequest> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 29);
+  messageDesc(file_sonicwire_v1_voice_service, 30);
 
 /**
  * Voice is one voice a backend can speak with.
@@ -1397,7 +1434,7 @@ export type Voice = Message<"sonicwire.v1.Voice"> & {
  * Use `create(VoiceSchema)` to create a new message.
  */
 export const VoiceSchema: GenMessage<Voice> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 30);
+  messageDesc(file_sonicwire_v1_voice_service, 31);
 
 /**
  * ListVoicesResponse lists voices.
@@ -1426,7 +1463,7 @@ export type ListVoicesResponse = Message<"sonicwire.v1.ListVoicesResponse"> & {
  * Use `create(ListVoicesResponseSchema)` to create a new message.
  */
 export const ListVoicesResponseSchema: GenMessage<ListVoicesResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 31);
+  messageDesc(file_sonicwire_v1_voice_service, 32);
 
 /**
  * ListToolsRequest asks for the server's tools.
@@ -1441,7 +1478,7 @@ export type ListToolsRequest = Message<"sonicwire.v1.ListToolsRequest"> & {
  * Use `create(ListToolsRequestSchema)` to create a new message.
  */
 export const ListToolsRequestSchema: GenMessage<ListToolsRequest> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 32);
+  messageDesc(file_sonicwire_v1_voice_service, 33);
 
 /**
  * Tool describes one server-side tool.
@@ -1490,7 +1527,7 @@ export type Tool = Message<"sonicwire.v1.Tool"> & {
  * Use `create(ToolSchema)` to create a new message.
  */
 export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 33);
+  messageDesc(file_sonicwire_v1_voice_service, 34);
 
 /**
  * ListToolsResponse lists tools.
@@ -1511,7 +1548,7 @@ export type ListToolsResponse = Message<"sonicwire.v1.ListToolsResponse"> & {
  * Use `create(ListToolsResponseSchema)` to create a new message.
  */
 export const ListToolsResponseSchema: GenMessage<ListToolsResponse> = /*@__PURE__*/
-  messageDesc(file_sonicwire_v1_voice_service, 34);
+  messageDesc(file_sonicwire_v1_voice_service, 35);
 
 /**
  * AudioEncoding is the sample encoding of an audio stream.
@@ -1640,6 +1677,47 @@ export const EndpointingSensitivitySchema: GenEnum<EndpointingSensitivity> = /*@
   enumDesc(file_sonicwire_v1_voice_service, 2);
 
 /**
+ * ToolChoiceMode says how the model picks tools (Nova Sonic's `toolChoice`).
+ *
+ * @generated from enum sonicwire.v1.ToolChoiceMode
+ */
+export enum ToolChoiceMode {
+  /**
+   * The backend's default (Nova: the model decides, as with AUTO).
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The model decides whether to call tools, and which.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * The model calls at least one of the offered tools at the start of each response.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_ANY = 2;
+   */
+  ANY = 2,
+
+  /**
+   * The model calls the tool named in `ToolChoice.tool_name` at the start of each response.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_TOOL = 3;
+   */
+  TOOL = 3,
+}
+
+/**
+ * Describes the enum sonicwire.v1.ToolChoiceMode.
+ */
+export const ToolChoiceModeSchema: GenEnum<ToolChoiceMode> = /*@__PURE__*/
+  enumDesc(file_sonicwire_v1_voice_service, 3);
+
+/**
  * Role says who spoke.
  *
  * @generated from enum sonicwire.v1.Role
@@ -1671,7 +1749,7 @@ export enum Role {
  * Describes the enum sonicwire.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 3);
+  enumDesc(file_sonicwire_v1_voice_service, 4);
 
 /**
  * SpeechActivityKind says what the voice activity detector saw.
@@ -1705,7 +1783,7 @@ export enum SpeechActivityKind {
  * Describes the enum sonicwire.v1.SpeechActivityKind.
  */
 export const SpeechActivityKindSchema: GenEnum<SpeechActivityKind> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 4);
+  enumDesc(file_sonicwire_v1_voice_service, 5);
 
 /**
  * InterruptionSource says what interrupted the assistant.
@@ -1746,7 +1824,7 @@ export enum InterruptionSource {
  * Describes the enum sonicwire.v1.InterruptionSource.
  */
 export const InterruptionSourceSchema: GenEnum<InterruptionSource> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 5);
+  enumDesc(file_sonicwire_v1_voice_service, 6);
 
 /**
  * ToolExecutor says who runs a tool.
@@ -1780,7 +1858,7 @@ export enum ToolExecutor {
  * Describes the enum sonicwire.v1.ToolExecutor.
  */
 export const ToolExecutorSchema: GenEnum<ToolExecutor> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 6);
+  enumDesc(file_sonicwire_v1_voice_service, 7);
 
 /**
  * ToolStatus is how a tool call ended.
@@ -1842,7 +1920,7 @@ export enum ToolStatus {
  * Describes the enum sonicwire.v1.ToolStatus.
  */
 export const ToolStatusSchema: GenEnum<ToolStatus> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 7);
+  enumDesc(file_sonicwire_v1_voice_service, 8);
 
 /**
  * StopReason says why an assistant turn ended.
@@ -1890,7 +1968,7 @@ export enum StopReason {
  * Describes the enum sonicwire.v1.StopReason.
  */
 export const StopReasonSchema: GenEnum<StopReason> = /*@__PURE__*/
-  enumDesc(file_sonicwire_v1_voice_service, 8);
+  enumDesc(file_sonicwire_v1_voice_service, 9);
 
 /**
  * VoiceService carries live spoken conversations with a speech-to-speech assistant.

@@ -1,0 +1,54 @@
+"""Issue 15 item 7, pure parts: toolChoice encoding and validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from sonicwire.server import validate
+from sonicwire.server.backends.base import ToolDescription
+from sonicwire.server.backends.nova_sonic import codec
+from sonicwire.server.core.errors import ProtocolError
+from sonicwire.server.core.settings import InferenceSettings
+from sonicwire.v1 import voice_service_pb2 as pb
+
+TOOL = ToolDescription("lookup", "Look up.", {"type": "object", "properties": {}})
+
+
+def prompt(inference: InferenceSettings, tools: tuple[ToolDescription, ...] = (TOOL,)) -> dict:  # type: ignore[type-arg]
+    setup = codec.StreamSetup("matthew", 24_000, inference=inference, tools=tools)
+    return codec.prompt_start("p", setup)["event"]["promptStart"]
+
+
+def test_tool_choice_is_encoded_in_bedrocks_shape() -> None:
+    assert "toolChoice" not in prompt(InferenceSettings())["toolConfiguration"]
+    named = InferenceSettings(tool_choice="tool", tool_choice_name="lookup")
+    assert prompt(named)["toolConfiguration"]["toolChoice"] == {"tool": {"name": "lookup"}}
+    assert prompt(InferenceSettings(tool_choice="any"))["toolConfiguration"]["toolChoice"] == {
+        "any": {}
+    }
+    # Without tools there is no toolConfiguration at all (validation refuses ANY/TOOL then).
+    assert "toolConfiguration" not in prompt(InferenceSettings(tool_choice="auto"), ())
+
+
+def test_tool_choice_validation() -> None:
+    validate.check_tool_choice_shape(pb.ToolChoice())
+    validate.check_tool_choice(pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_AUTO), [])
+    validate.check_tool_choice(
+        pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_TOOL, tool_name="lookup"), ["lookup"]
+    )
+    bad_shapes = [
+        pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_TOOL),
+        pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_ANY, tool_name="lookup"),
+        pb.ToolChoice(mode=99),  # type: ignore[arg-type]
+        pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_TOOL, tool_name="x" * 65),
+    ]
+    for choice in bad_shapes:
+        with pytest.raises(ProtocolError) as caught:
+            validate.check_tool_choice_shape(choice)
+        assert caught.value.reason == "TOOL_CHOICE_INVALID"
+    for choice, offered in [
+        (pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_ANY), []),
+        (pb.ToolChoice(mode=pb.TOOL_CHOICE_MODE_TOOL, tool_name="other"), ["lookup"]),
+    ]:
+        with pytest.raises(ProtocolError, match="tool_choice"):
+            validate.check_tool_choice(choice, offered)
