@@ -52,3 +52,26 @@ def test_tool_choice_validation() -> None:
     ]:
         with pytest.raises(ProtocolError, match="tool_choice"):
             validate.check_tool_choice(choice, offered)
+
+
+async def test_speak_first_prompt_is_answered_but_not_kept_in_history() -> None:
+    from sonicwire.server.backends.base import BackendOptions
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.testing.fake_bedrock import FakeBedrock
+    from sonicwire.server.testing.fake_stream import FakeStream
+    from tests.nova.conftest import assert_no_leaked_tasks, open_session
+
+    async def greet(stream: FakeStream) -> None:
+        await stream.wait_event("textInput", timeout=3600)
+        await stream.speak(["Welcome."], audio_ms=100)
+
+    async with FakeBedrock(greet) as fake:
+        options = BackendOptions(session_id="s", speak_first="Greet the user.")
+        backend, session, got = await open_session(fake, options)
+        await got.wait_for(ev.AssistantTurnEnded)
+        assert ev.AssistantText("Welcome.", True) in got.events
+        # The greeting is the conversation's first message; the prompt is not a user turn.
+        assert [(m.role, m.text) for m in session.history] == [(ev.Role.ASSISTANT, "Welcome.")]
+        await session.aclose()
+        await backend.aclose()
+    await assert_no_leaked_tasks()

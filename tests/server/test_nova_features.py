@@ -1,13 +1,15 @@
 """Issue 15 item 7 over gRPC (server on loopback, nova-sonic backend, real SDK, local Bedrock
-endpoint): toolChoice reaches Nova's promptStart; a choice naming no offered tool is refused
-before any stream opens."""
+endpoint): toolChoice reaches Nova's promptStart (a choice naming no offered tool is refused
+before any stream opens); the assistant speaks first (Nova 2; Nova 1 refuses clearly)."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 
+from sonicwire.server.runtime import DEFAULT_SPEAK_FIRST_PROMPT
 from sonicwire.server.testing.fake_scenario import Scenario
+from sonicwire.server.testing.fake_stream import FakeStream
 from sonicwire.v1 import voice_service_pb2 as pb
 
 from .helpers import error_reason
@@ -63,4 +65,53 @@ async def test_a_bad_tool_choice_is_refused_before_bedrock(mode: int, name: str)
             await _drain(call, [])
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error_reason(caught.value) == "TOOL_CHOICE_INVALID"
+        assert fake.streams == []
+
+
+async def greet_when_prompted(stream: FakeStream) -> None:
+    """Nova 2 answering the hidden typed turn: the assistant speaks first."""
+    await stream.wait_event("textInput", timeout=3600)
+    await stream.speak(["Hello! How can I help?"], audio_ms=200)
+
+
+async def test_assistant_speaks_first() -> None:
+    async with nova_server(Scenario.each_stream(greet_when_prompted)) as (fake, _server, stub):
+        config = pb.SessionConfig()
+        config.CopyFrom(RAW_AUDIO)
+        config.assistant_speaks_first = True
+        call = stub.Converse()
+        await call.write(pb.ConverseRequest(config=config))
+        seen: list[pb.ConverseResponse] = []
+        await read_until(call, "turn_complete", seen)  # no audio sent at all
+        assert seen[-1].turn_complete.stop_reason == pb.STOP_REASON_END_TURN
+        said = [r.transcript for r in seen if r.HasField("transcript")]
+        assert [(t.role, t.text) for t in said if t.final] == [
+            (pb.ROLE_ASSISTANT, "Hello! How can I help?")
+        ]
+        assert sum(len(r.audio.audio) for r in seen if r.HasField("audio")) > 0
+        events = fake.streams[0].events
+        starts = [e["event"]["contentStart"] for e in events if "contentStart" in e["event"]]
+        typed = [s for s in starts if s["type"] == "TEXT" and s["interactive"]]
+        assert [s["role"] for s in typed] == ["USER"]
+        prompt = next(
+            e["event"]["textInput"]
+            for e in events
+            if "textInput" in e["event"]
+            and e["event"]["textInput"]["contentName"] == typed[0]["contentName"]
+        )
+        assert prompt["content"] == DEFAULT_SPEAK_FIRST_PROMPT
+        call.cancel()
+
+
+async def test_speak_first_on_nova1_is_refused_clearly() -> None:
+    async with nova_server(Scenario(), model_id="amazon.nova-sonic-v1:0") as (fake, _s, stub):
+        config = pb.SessionConfig()
+        config.CopyFrom(RAW_AUDIO)
+        config.assistant_speaks_first = True
+        call = stub.Converse()
+        await call.write(pb.ConverseRequest(config=config))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _drain(call, [])
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_reason(caught.value) == "SPEAK_FIRST_UNSUPPORTED"
         assert fake.streams == []

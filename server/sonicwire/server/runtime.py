@@ -48,6 +48,12 @@ __all__ = ["ServerRuntime"]
 
 log = logging.getLogger(__name__)
 
+# What prompts the assistant to open a conversation (`SessionConfig.assistant_speaks_first`).
+DEFAULT_SPEAK_FIRST_PROMPT = (
+    "The call has just connected and the user has not said anything yet. Greet the user "
+    "briefly, as your instructions describe, and offer your help."
+)
+
 
 def input_resampler(in_rate: int, out_rate: int) -> ResamplerPort:
     """The resampler of a client's audio into the front end: soxr's streaming resampler
@@ -172,6 +178,11 @@ class ServerRuntime:
             output_sample_rate=settings.output_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
             history=resumed.history if resumed else (),
+            speak_first=(
+                (config.speak_first_prompt or DEFAULT_SPEAK_FIRST_PROMPT)
+                if config.assistant_speaks_first and not resumed
+                else ""
+            ),
         )
         try:
             try:

@@ -29,6 +29,7 @@ from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = [
     "DEFAULT_MAX_SCHEMA_DEPTH",
+    "MAX_SPEAK_FIRST_PROMPT_BYTES",
     "NAME_ECHO_CHARS",
     "ConfigLimits",
     "check_config_shape",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 NAME_ECHO_CHARS = 64
+# One Nova textInput holds about 1 KB; the speak-first instruction is one.
+MAX_SPEAK_FIRST_PROMPT_BYTES = 1024
 
 DEFAULT_MAX_SCHEMA_DEPTH = 32
 
@@ -127,6 +130,11 @@ def check_config_shape(config: pb.SessionConfig, limits: ConfigLimits) -> None:
         )
     check_inference(config.inference)
     check_tool_choice_shape(config.tool_choice)
+    speak_first = len(config.speak_first_prompt.encode())
+    if speak_first > MAX_SPEAK_FIRST_PROMPT_BYTES:
+        raise _too_big(
+            "CONFIG_INVALID", "speak_first_prompt", speak_first, MAX_SPEAK_FIRST_PROMPT_BYTES
+        )
     if config.vad.engine not in _KNOWN_VAD_ENGINES:
         raise ProtocolError("CONFIG_INVALID", f"vad.engine {config.vad.engine} is not a VadEngine")
 

@@ -208,7 +208,7 @@ class ToolChoice(_message.Message):
     def __init__(self, mode: _Optional[_Union[ToolChoiceMode, str]] = ..., tool_name: _Optional[str] = ...) -> None: ...
 
 class SessionConfig(_message.Message):
-    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone", "resume_token", "tool_choice")
+    __slots__ = ("input_format", "output_format", "voice", "system_prompt", "vad", "barge_in", "echo_cancellation", "noise_suppression", "inference", "client_tools", "server_tools", "resume_session_id", "time_zone", "resume_token", "tool_choice", "assistant_speaks_first", "speak_first_prompt")
     INPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,8 @@ class SessionConfig(_message.Message):
     TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
     TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    ASSISTANT_SPEAKS_FIRST_FIELD_NUMBER: _ClassVar[int]
+    SPEAK_FIRST_PROMPT_FIELD_NUMBER: _ClassVar[int]
     input_format: AudioFormat
     output_format: AudioFormat
     voice: str
@@ -239,7 +241,9 @@ class SessionConfig(_message.Message):
     time_zone: str
     resume_token: str
     tool_choice: ToolChoice
-    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., resume_token: _Optional[str] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ...) -> None: ...
+    assistant_speaks_first: bool
+    speak_first_prompt: str
+    def __init__(self, input_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., output_format: _Optional[_Union[AudioFormat, _Mapping]] = ..., voice: _Optional[str] = ..., system_prompt: _Optional[str] = ..., vad: _Optional[_Union[VadSettings, _Mapping]] = ..., barge_in: _Optional[_Union[BargeInSettings, _Mapping]] = ..., echo_cancellation: _Optional[_Union[EchoCancellationSettings, _Mapping]] = ..., noise_suppression: _Optional[_Union[NoiseSuppressionSettings, _Mapping]] = ..., inference: _Optional[_Union[InferenceSettings, _Mapping]] = ..., client_tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., server_tools: _Optional[_Iterable[str]] = ..., resume_session_id: _Optional[str] = ..., time_zone: _Optional[str] = ..., resume_token: _Optional[str] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., assistant_speaks_first: _Optional[bool] = ..., speak_first_prompt: _Optional[str] = ...) -> None: ...
 
 class AudioInput(_message.Message):
     __slots__ = ("audio",)

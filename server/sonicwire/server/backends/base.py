@@ -67,6 +67,9 @@ class BackendOptions:
     speech_pad_ms: int = 300
     # Conversation to continue (resumed sessions).
     history: Sequence[Message] = ()
+    # Non-empty: the assistant speaks first, prompted by this hidden instruction (backends
+    # that cannot may refuse it in `open`, or ignore it).
+    speak_first: str = ""
 
 
 class BackendSession(Protocol):

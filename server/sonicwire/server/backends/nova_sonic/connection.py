@@ -112,6 +112,7 @@ class NovaSonicSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._continuation: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
+        self._speak_first = options.speak_first
         self._closed = False
         self._ended = False  # a failure ended the conversation; commands are ignored
         self.streams_opened = 0
@@ -137,7 +138,9 @@ class NovaSonicSession:
                     raise
                 await self._backoff(attempt, error)
                 attempt += 1
-        self._attach(prepared, self._log.messages, replay_audio=[])
+        link = self._attach(prepared, self._log.messages, replay_audio=[])
+        if self._speak_first:
+            self._prompt_hidden(link, self._speak_first)
         self._continuation = self._spawn(
             run_continuation(_Host(self), self._policy), "nova-continuation"
         )
@@ -189,6 +192,13 @@ class NovaSonicSession:
                         self._emit(event)
             case ev.EndSession():
                 self._finishing = self._spawn(self._finish(), "nova-finish")
+
+    def _prompt_hidden(self, link: _Link, text: str) -> None:
+        """A typed turn Nova answers but the history does not keep (speak-first: the
+        greeting is the conversation's first message, not an answer to a user)."""
+        link.decoder.user_turn_sent()
+        self._quiet.user_turn_sent(asyncio.get_running_loop().time())
+        link.stream.send_many(codec.text_turn(link.prompt_name, self._new_name(), text))
 
     def _send_text(self, link: _Link | None, text: str, now: float) -> None:
         self._log.user_typed(text)
@@ -508,6 +518,13 @@ class NovaSonicBackend:
         """Start a conversation: resolve credentials, open the first stream.
         Raises `BackendError` (auth, throttling, validation, unreachable endpoint)."""
         setup = self.setup_for(options)  # a bad voice fails here, before any AWS call
+        if options.speak_first and not setup.nova2:
+            raise BackendError(
+                "SPEAK_FIRST_UNSUPPORTED",
+                f"{self.settings.model_id} takes no typed turn to prompt a greeting "
+                "(assistant_speaks_first needs Nova 2)",
+                code=ErrorCode.FAILED_PRECONDITION,
+            )
         await self._opener.check_credentials()
         session = NovaSonicSession(self._opener, setup, options)
         try:
