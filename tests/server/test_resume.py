@@ -4,6 +4,8 @@ that is down."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -19,7 +21,7 @@ from sonicwire.server.core.snapshot import (
     decode_state,
     encode_state,
 )
-from sonicwire.server.state_store import MemoryStore
+from sonicwire.server.state_store import MemoryStore, Store, open_store
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
@@ -246,3 +248,109 @@ async def test_the_ended_old_stream_does_not_overwrite_the_resumed_state() -> No
             third, _ = await one_turn(stub, resume(second), "after the takeover")
             new.cancel()
     assert third.session_id == first.session_id
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """Each store kind: the memory store, and the Redis store on a real redis-server."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with redis_server(tmp_path) as url:
+        await wait_for_redis(url)
+        store = open_store(url)
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+
+async def test_saves_are_compare_and_set_on_the_token(any_store: Store) -> None:
+    """A save with ``expect`` is written only while the entry carries that tag (or is absent):
+    the old stream's save after a resume is refused and changes nothing."""
+    assert await any_store.put("sw_c", b"v1", 60, tag="t1", expect="t1")  # absent: created
+    assert await any_store.put("sw_c", b"v2", 60, tag="t1", expect="t1")  # still ours
+    assert await any_store.put("sw_c", b"v3", 60, tag="t2", expect="t1")  # the resume's claim
+    assert not await any_store.put("sw_c", b"old", 60, tag="t1", expect="t1")  # refused
+    assert await any_store.get("sw_c") == b"v3"
+    assert not await any_store.put("sw_c", b"rival", 60, tag="t3", expect="t1")  # lost the race
+    assert await any_store.put("sw_c", b"v4", 60, tag="t2", expect="t2")
+    assert await any_store.get("sw_c") == b"v4"
+    assert await any_store.put("sw_c", b"any", 60, tag="t9")  # no expectation: unconditional
+    assert await any_store.get("sw_c") == b"any"
+
+
+async def test_an_old_stream_on_another_replica_cannot_overwrite_the_resumed_state(
+    tmp_path: Path,
+) -> None:
+    """Replica one holds a live stream; its conversation is resumed on replica two. The old
+    stream's next save (its turn) is refused and ends it with SESSION_RESUMED_ELSEWHERE, its
+    final save is refused too, and the new token, with the new stream's history, still
+    resumes; the old token does not."""
+    with redis_server(tmp_path) as url:
+        await wait_for_redis(url)
+        backend = RecordingEcho()  # replica one's: the third stream opens there
+        async with (
+            running_server(backend=backend, state_store=url) as one,
+            running_server(backend=EchoBackend(), state_store=url) as two,
+            grpc.aio.insecure_channel(one.target) as a,
+            grpc.aio.insecure_channel(two.target) as b,
+        ):
+            old = pb_grpc.VoiceServiceStub(a).Converse()
+            await asyncio.wait_for(old.write(pb.ConverseRequest(config=pb.SessionConfig())), 10)
+            first = (await asyncio.wait_for(old.read(), 10)).session_started
+            await old.write(text("my name is Ada"))
+            await asyncio.wait_for(read_until(old, "turn_complete"), 10)
+
+            # Resumed on replica two while the old stream is still live on replica one.
+            second, _ = await asyncio.wait_for(
+                one_turn(pb_grpc.VoiceServiceStub(b), resume(first), "I moved"), 10
+            )
+            # The old stream talks on: its turn's save is refused and ends it.
+            await old.write(text("stale words"))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async with asyncio.timeout(10):
+                    while await old.read() is not grpc.aio.EOF:
+                        pass
+            assert caught.value.code() == grpc.StatusCode.ABORTED
+            assert error_reason(caught.value) == "SESSION_RESUMED_ELSEWHERE"
+
+            # The new token resumes with the new stream's history (not the old stream's).
+            third, _ = await asyncio.wait_for(
+                one_turn(pb_grpc.VoiceServiceStub(a), resume(second), "still me"), 10
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await asyncio.wait_for(
+                    one_turn(pb_grpc.VoiceServiceStub(b), resume(first), "x"), 10
+                )
+    assert third.session_id == first.session_id
+    assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_reason(refused.value) == "SESSION_NOT_FOUND"
+    history = [m.text for m in backend.opened[-1].history]
+    assert history == ["my name is Ada", "You said: my name is Ada", "I moved", "You said: I moved"]
+
+
+async def test_two_resumes_with_one_token_on_two_replicas_one_wins(tmp_path: Path) -> None:
+    """Both load the conversation; the store lets only the first claim it."""
+    with redis_server(tmp_path) as url:
+        await wait_for_redis(url)
+        async with (
+            running_server(backend=EchoBackend(), state_store=url) as one,
+            running_server(backend=EchoBackend(), state_store=url) as two,
+            grpc.aio.insecure_channel(one.target) as a,
+            grpc.aio.insecure_channel(two.target) as b,
+        ):
+            first, _ = await one_turn(pb_grpc.VoiceServiceStub(a), pb.SessionConfig(), "hi")
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    one_turn(pb_grpc.VoiceServiceStub(a), resume(first), "from one"),
+                    one_turn(pb_grpc.VoiceServiceStub(b), resume(first), "from two"),
+                    return_exceptions=True,
+                ),
+                20,
+            )
+    won = [r for r in results if not isinstance(r, BaseException)]
+    lost = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert lost[0].code() == grpc.StatusCode.NOT_FOUND
+    assert error_reason(lost[0]) == "SESSION_NOT_FOUND"

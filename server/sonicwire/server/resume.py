@@ -5,12 +5,19 @@ starts, after every assistant turn and when its stream ends, with a time to live
 the last save. A new stream with ``resume_session_id`` + ``resume_token`` continues it on any
 replica that shares the store. Tokens are 128-bit random secrets, distinct from session ids;
 only their SHA-256 is stored, and they are compared in constant time.
+
+Every save is conditional on the token (`state_store.Store.put`'s ``expect``): a stream saves
+only while the stored conversation carries the token it resumed with or was given. A resumed
+stream's first save claims the conversation (re-tags it with its new token); the stream it took
+over, on whatever replica, then finds its saves refused: it stops saving and, if it is still
+live, ends with ``SESSION_RESUMED_ELSEWHERE`` at its next save (a turn boundary).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hashlib
 import hmac
 import logging
@@ -28,7 +35,7 @@ from sonicwire.server.core.snapshot import (
 )
 from sonicwire.server.state_store import Store, StoreUnavailable
 
-__all__ = ["Resumer", "StateSaver", "new_token", "token_digest"]
+__all__ = ["Resumer", "SaveOutcome", "StateSaver", "new_token", "token_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,12 @@ def new_token() -> str:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SaveOutcome(enum.Enum):
+    SAVED = "saved"
+    STORE_DOWN = "store_down"  # not saved; the conversation goes on
+    TAKEN_OVER = "taken_over"  # not saved: another stream holds the conversation (newer token)
 
 
 class Resumer:
@@ -95,9 +108,10 @@ class Resumer:
             )
         return state
 
-    async def save(self, state: ConversationState) -> bool:
-        """Save ``state`` (best effort): False, with one log line per outage, if the store is
-        down; the conversation goes on either way."""
+    async def save(self, state: ConversationState, *, expect: str = "") -> SaveOutcome:
+        """Save ``state`` (best effort: STORE_DOWN, with one log line per outage, if the store
+        is down; the conversation goes on either way). With ``expect`` (a token digest), only
+        while the stored conversation carries that token: TAKEN_OVER when another does."""
         stamped = ConversationState(
             session_id=state.session_id,
             owner=state.owner,
@@ -110,12 +124,18 @@ class Resumer:
             extra=state.extra,
         )
         try:
-            await self.store.put(state.session_id, encode_state(stamped), self.ttl_s)
+            written = await self.store.put(
+                state.session_id,
+                encode_state(stamped),
+                self.ttl_s,
+                tag=state.token_sha256,
+                expect=expect,
+            )
         except StoreUnavailable as error:
             self._store_failed(error)
-            return False
+            return SaveOutcome.STORE_DOWN
         self._store_ok()
-        return True
+        return SaveOutcome.SAVED if written else SaveOutcome.TAKEN_OVER
 
     def _store_failed(self, error: StoreUnavailable) -> None:
         metrics.STATE_STORE_ERRORS.inc()
@@ -133,11 +153,26 @@ class Resumer:
 
 class StateSaver:
     """Saves one conversation's state when asked, one save at a time: a request during a save
-    saves again once it finished (with the newest state), so saves never pile up."""
+    saves again once it finished (with the newest state), so saves never pile up.
 
-    def __init__(self, resumer: Resumer, snapshot: Callable[[], ConversationState]) -> None:
+    ``expect`` is the token digest the stored conversation carries now (the resumed token's,
+    or for a new conversation its own); after a save it is this stream's own. A refused save
+    (another stream resumed the conversation) stops the saver for good and, for saves made
+    while the stream runs, calls ``on_taken_over``.
+    """
+
+    def __init__(
+        self,
+        resumer: Resumer,
+        snapshot: Callable[[], ConversationState],
+        *,
+        expect: str = "",
+        on_taken_over: Callable[[], None] | None = None,
+    ) -> None:
         self._resumer = resumer
         self._snapshot = snapshot
+        self._expect = expect
+        self.on_taken_over = on_taken_over
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._closed = False
@@ -152,8 +187,20 @@ class StateSaver:
             return
         self._task = asyncio.ensure_future(self._run())
 
-    async def save_now(self) -> None:
-        await self._resumer.save(self._snapshot())
+    async def save_now(self) -> SaveOutcome:
+        """Save the current state; after TAKEN_OVER this saver never saves again."""
+        if self._superseded:
+            return SaveOutcome.TAKEN_OVER
+        state = self._snapshot()
+        outcome = await self._resumer.save(state, expect=self._expect)
+        if outcome is SaveOutcome.SAVED:
+            self._expect = state.token_sha256
+        elif outcome is SaveOutcome.TAKEN_OVER:
+            self._closed = self._superseded = True
+            log.info(
+                "session %s: resumed by another stream; this one no longer saves", state.session_id
+            )
+        return outcome
 
     def supersede(self) -> None:
         """Another stream resumed this conversation: its state is the other stream's to save
@@ -178,6 +225,9 @@ class StateSaver:
     async def _run(self) -> None:
         while True:
             self._again = False
-            await self.save_now()
+            if await self.save_now() is SaveOutcome.TAKEN_OVER:
+                if self.on_taken_over is not None:
+                    self.on_taken_over()
+                return
             if not self._again or self._closed:
                 return

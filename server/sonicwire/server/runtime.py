@@ -36,7 +36,13 @@ from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.resample import Resampler
 from sonicwire.server.limits import InputLimits, InputPolicy, StreamLimiter
 from sonicwire.server.metrics import SESSION_RESUMES, StreamMetrics
-from sonicwire.server.resume import Resumer, StateSaver, new_token, token_digest
+from sonicwire.server.resume import (
+    Resumer,
+    SaveOutcome,
+    StateSaver,
+    new_token,
+    token_digest,
+)
 from sonicwire.server.state_store import open_store
 from sonicwire.server.tools.bridge import SessionTools
 from sonicwire.server.tools.outcome import ToolDispatch
@@ -236,7 +242,13 @@ class ServerRuntime:
                 user_turn=user_turns,
             )
 
-        saver = StateSaver(self.resumer, snapshot)
+        # The stored conversation carries the resumed token now (a new one: nothing, and our
+        # own token is as good). The first save below claims it for this stream's token.
+        saver = StateSaver(
+            self.resumer,
+            snapshot,
+            expect=resumed.token_sha256 if resumed is not None else token_digest(token),
+        )
         conversation.on_checkpoint = saver.request
         started = pb.SessionStarted(
             session_id=session_id,
@@ -251,6 +263,23 @@ class ServerRuntime:
             audio_path=convert.audio_path(config),
             resume_token=token,
         )
+        # Resumable from the start, not only after the first turn; for a resume this is the
+        # claim: of two streams resuming with one token (on any replicas), the second loses.
+        if await saver.save_now() is SaveOutcome.TAKEN_OVER:
+            await conversation.aclose()
+            holder.clear()
+            raise ResumeError(
+                "SESSION_NOT_FOUND",
+                "no conversation to resume with that id and token (resumed by another stream)",
+            )
+        # From now on a refused save means a stream elsewhere resumed this conversation.
+        saver.on_taken_over = lambda: conversation.terminate(
+            ResumeError(
+                "SESSION_RESUMED_ELSEWHERE",
+                "this conversation was resumed on another stream",
+                code=ErrorCode.ABORTED,
+            )
+        )
         previous = self.live.get(session_id)
         if previous is not None:
             self._savers[session_id].supersede()
@@ -264,7 +293,6 @@ class ServerRuntime:
         if resumed is not None:
             SESSION_RESUMES.inc()
             log.info("session %s resumed (turn %d)", session_id, resumed.turn_count)
-        await saver.save_now()  # resumable from the start, not only after the first turn
         self.live[session_id] = conversation
         self._savers[session_id] = saver
         self.conversations.add(conversation)
