@@ -19,6 +19,7 @@ import asyncio
 import base64
 import json
 import math
+import re
 import struct
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -91,6 +92,7 @@ class FakeStream:
         # aborted as Bedrock aborts idle streams ("Timed out waiting for input events").
         self.idle_timeout_hit = False
         self.last_input_at = asyncio.get_running_loop().time()
+        self.event_times: list[float] = []  # loop time each event in `events` arrived
         self.session_id = str(uuid.uuid4())
         self.completion_id = str(uuid.uuid4())
         self._wire = wire
@@ -106,6 +108,7 @@ class FakeStream:
     def record(self, event: dict[str, Any]) -> None:
         self.events.append(event)
         self.last_input_at = asyncio.get_running_loop().time()
+        self.event_times.append(self.last_input_at)
         body = event.get("event", {})
         audio = body.get("audioInput")
         if isinstance(audio, dict):
@@ -132,6 +135,12 @@ class FakeStream:
         self._waiters.clear()
 
     # --- reading -------------------------------------------------------------------------
+
+    @property
+    def access_key_id(self) -> str:
+        """The access key id the request was signed with (from its SigV4 Authorization)."""
+        match = re.search(r"Credential=([^/,\s]+)/", self.headers.get("authorization", ""))
+        return match.group(1) if match else ""
 
     @property
     def event_names(self) -> list[str]:

@@ -29,6 +29,7 @@ open_timeout_s             SONICWIRE_NOVA_OPEN_TIMEOUT_S           10
 close_timeout_s            SONICWIRE_NOVA_CLOSE_TIMEOUT_S          3
 reconnects                 SONICWIRE_NOVA_RECONNECTS               3
 retry_backoff_s            SONICWIRE_NOVA_RETRY_BACKOFF_S          0.5 (doubles per attempt)
+credential_refresh_margin_s SONICWIRE_NOVA_CREDENTIAL_MARGIN_S     120
 =========================  ======================================  ==========================
 
 ``credentials``: ``default`` is the SDK's chain (environment variables, then the shared
@@ -90,6 +91,9 @@ class NovaSonicSettings:
     # retry_backoff_s, then twice that, ... before each attempt.
     reconnects: int = 3
     retry_backoff_s: float = 0.5
+    # Streams open with credentials valid this much longer, and a conversation moves to a new
+    # stream this long before its stream's temporary credentials expire.
+    credential_refresh_margin_s: float = 120.0
 
     @property
     def nova2(self) -> bool:
@@ -158,6 +162,9 @@ class NovaSonicSettings:
             "close_timeout_s": pick("close_timeout_s", "SONICWIRE_NOVA_CLOSE_TIMEOUT_S"),
             "reconnects": pick("reconnects", "SONICWIRE_NOVA_RECONNECTS"),
             "retry_backoff_s": pick("retry_backoff_s", "SONICWIRE_NOVA_RETRY_BACKOFF_S"),
+            "credential_refresh_margin_s": pick(
+                "credential_refresh_margin_s", "SONICWIRE_NOVA_CREDENTIAL_MARGIN_S"
+            ),
         }
         return cls(**_validated({k: v for k, v in raw.items() if v is not None}))
 
@@ -184,6 +191,7 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
         "continuation_max_defer_s",
         "close_timeout_s",
         "retry_backoff_s",
+        "credential_refresh_margin_s",
     ):
         _number(values, name, float, 0.0)
     _number(values, "open_timeout_s", float, 0.1)

@@ -433,6 +433,18 @@ class _Host:
             return None
         return asyncio.get_running_loop().time() - link.opened_at
 
+    def window(self) -> tuple[float, float]:
+        s = self._s
+        policy = s._policy
+        link = s._link
+        ttl = link.stream.credentials_ttl_s if link is not None else None
+        margin = s._settings.credential_refresh_margin_s
+        if ttl is None or ttl - margin < margin:
+            # No expiry, or credentials the resolver could not refresh early: switching
+            # sooner would not help (if they expire, the reconnect resolves new ones).
+            return policy.threshold_s, policy.max_defer_s
+        return min(policy.threshold_s, ttl - margin), min(policy.max_defer_s, margin / 2)
+
     def is_quiet(self) -> bool:
         link = self._s._link
         busy = link is None or link.decoder.turn_open or bool(link.tool_calls)
@@ -459,16 +471,18 @@ class NovaSonicBackend:
 
     name = "nova-sonic"
 
-    def __init__(self, settings: NovaSonicSettings) -> None:
+    def __init__(self, settings: NovaSonicSettings, credentials_resolver: Any = None) -> None:
+        """``credentials_resolver``: an SDK identity resolver (``get_identity``/``invalidate``)
+        to sign streams with instead of the one the settings describe."""
         self.settings = settings
-        self._opener = StreamOpener(settings)
+        self._opener = StreamOpener(settings, credentials_resolver)
         self._sessions: weakref.WeakSet[NovaSonicSession] = weakref.WeakSet()
 
     @classmethod
-    def from_options(cls, **options: Any) -> NovaSonicBackend:
+    def from_options(cls, credentials_resolver: Any = None, **options: Any) -> NovaSonicBackend:
         """Build from keyword options with environment fallbacks (see ``config.py``).
         Raises `BackendError` (``BACKEND_CONFIG_INVALID``) for unknown options or bad values."""
-        return cls(NovaSonicSettings.from_options(**options))
+        return cls(NovaSonicSettings.from_options(**options), credentials_resolver)
 
     def voices(self) -> list[VoiceInfo]:
         """The voices of the configured model (see ``voices.py``)."""

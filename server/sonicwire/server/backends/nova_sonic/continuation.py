@@ -246,6 +246,11 @@ class ContinuationHost(Protocol):
 
     def is_quiet(self) -> bool: ...
 
+    def window(self) -> tuple[float, float]:
+        """(age at which to continue the current stream, longest wait for a quiet moment
+        after it): the policy's, or sooner when the stream's credentials expire sooner."""
+        ...
+
     async def prepare_stream(self) -> object:
         """Open the next stream (opening events sent). Raises `BackendError`."""
         ...
@@ -276,10 +281,12 @@ async def run_continuation(host: ContinuationHost, policy: ContinuationPolicy) -
         if age is None:
             await asyncio.sleep(policy.poll_s)  # reconnecting: the new stream resets the clock
             continue
-        if age < policy.threshold_s:
-            await asyncio.sleep(policy.threshold_s - age)
+        threshold, max_defer = host.window()
+        if age < threshold:
+            # Bounded sleeps: the window can change (a reconnect opens a new stream).
+            await asyncio.sleep(min(threshold - age, max(policy.poll_s, 1.0)))
             continue
-        deadline = loop.time() + max(policy.max_defer_s - (age - policy.threshold_s), 0.0)
+        deadline = loop.time() + max(max_defer - (age - threshold), 0.0)
         prepared: object | None = None
         try:
             while True:

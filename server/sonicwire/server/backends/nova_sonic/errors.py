@@ -7,7 +7,8 @@ Reasons (``google.rpc.ErrorInfo.reason``) and codes::
     ModelTimeoutException (stream time limit)    BACKEND_TIMEOUT            UNAVAILABLE
     ModelStreamError, InternalServer,
     ServiceUnavailable, connection loss,
-    unexpected end of stream, connect timeout    BACKEND_UNAVAILABLE        UNAVAILABLE (retryable)
+    unexpected end of stream, connect timeout,
+    ExpiredTokenException                        BACKEND_UNAVAILABLE        UNAVAILABLE (retryable)
     AccessDenied, HTTP 401/403, no credentials   BACKEND_AUTH_FAILED        UNAVAILABLE
     bad backend options (ca file, region, ...)   BACKEND_CONFIG_INVALID     FAILED_PRECONDITION
 
@@ -67,6 +68,8 @@ _BY_NAME: dict[str, tuple[str, bool]] = {
     "ServiceUnavailableException": (BACKEND_UNAVAILABLE, True),
     "ModelNotReadyException": (BACKEND_UNAVAILABLE, True),
     "ModelErrorException": (BACKEND_UNAVAILABLE, True),
+    # Temporary credentials ran out mid-stream: a new stream resolves fresh ones.
+    "ExpiredTokenException": (BACKEND_UNAVAILABLE, True),
     "AccessDeniedException": (BACKEND_AUTH_FAILED, False),
     "IdentityChainError": (BACKEND_AUTH_FAILED, False),
     "SmithyIdentityError": (BACKEND_AUTH_FAILED, False),

@@ -42,6 +42,7 @@ from smithy_http.aio.crt import AWSCRTHTTPClient
 
 from sonicwire.server.backends.nova_sonic.codec import decode_json, encode
 from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
+from sonicwire.server.backends.nova_sonic.credentials import fresh_identity, seconds_left
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_UNAVAILABLE, to_backend_error
 from sonicwire.server.backends.nova_sonic.transport import make_transport, shared_event_loop
 from sonicwire.server.core.errors import BackendError
@@ -58,9 +59,11 @@ class StreamOpener:
     Call `check_credentials` once before the first stream for a clear error, then `open`.
     """
 
-    def __init__(self, settings: NovaSonicSettings) -> None:
+    def __init__(self, settings: NovaSonicSettings, credentials_resolver: Any = None) -> None:
         self.settings = settings
-        self._credentials: Any = None
+        # An SDK identity resolver given by the embedding program (e.g. one that assumes a
+        # role); None: built from the settings.
+        self._credentials: Any = credentials_resolver
         self._credentials_http: AWSCRTHTTPClient | None = None
         self._lock = asyncio.Lock()
 
@@ -115,9 +118,14 @@ class StreamOpener:
         Raises `BackendError` (HTTP errors, connection failures, timeouts, bad config).
         """
         s = self.settings
+        try:
+            identity = await fresh_identity(await self._resolver(), s.credential_refresh_margin_s)
+        except Exception as exc:
+            raise to_backend_error(exc, "AWS credentials") from exc
         overrides: dict[str, Any] = {
             "transport": make_transport(s.ca_bundle),
-            "aws_credentials_identity_resolver": await self._resolver(),
+            # Exactly the credentials whose expiry the session plans for (see credentials.py).
+            "aws_credentials_identity_resolver": StaticCredentialsResolver(identity=identity),
         }
         if s.region:
             overrides["region"] = s.region
@@ -129,6 +137,7 @@ class StreamOpener:
             if not config.region:
                 config.region = "us-east-1"
             stream = NovaStream(AsyncBedrockRuntimeClient(config=config), label)
+            stream.credentials_ttl_s = seconds_left(identity)
             async with asyncio.timeout(s.open_timeout_s):
                 await stream._start(s.model_id, opening)
         except BaseException as exc:
@@ -174,6 +183,8 @@ class NovaStream:
         self._input_closed = False
         self._closed = False
         self.failure: BackendError | None = None
+        # Seconds the stream's credentials had left when it opened (None: they do not expire).
+        self.credentials_ttl_s: float | None = None
 
     async def _start(self, model_id: str, opening: Sequence[dict[str, Any]]) -> None:
         before = asyncio.all_tasks()
