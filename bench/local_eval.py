@@ -272,7 +272,9 @@ def build_samples(voices: Sequence[str], *, with_recordings: bool) -> list[Sampl
 # --- the backend through the real front end ---------------------------------------------------
 
 
-def front_end_commands(speech: bytes, seed: int) -> tuple[list[ev.BackendCommand], int, int]:
+def front_end_commands(
+    speech: bytes, seed: int, stop_secs: float = STOP_SECS
+) -> tuple[list[ev.BackendCommand], int, int]:
     """The mic stream through the real front end, as the session core sends it on.
 
     Returns (commands, index of the frame that holds the end of speech, index of the stop
@@ -282,7 +284,7 @@ def front_end_commands(speech: bytes, seed: int) -> tuple[list[ev.BackendCommand
     from sonicwire.server.dsp.vad import SpeechStarted, SpeechStopped
 
     rng = np.random.default_rng(seed)
-    lead, tail = 16 * 500, int(16_000 * (STOP_SECS + 0.6))
+    lead, tail = 16 * 500, int(16_000 * (stop_secs + 0.6))
     voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
     signal = rng.normal(0, 32768 * 10 ** (-60 / 20), lead + voice.size + tail)
     signal[lead : lead + voice.size] += voice
@@ -291,7 +293,10 @@ def front_end_commands(speech: bytes, seed: int) -> tuple[list[ev.BackendCommand
     speech_end = lead + voice.size
     commands: list[ev.BackendCommand] = []
     end_index = stop_index = -1
-    with FrontEnd(FrontEndSettings()) as front_end:
+    from sonicwire.server.dsp.settings import VadSettings
+
+    settings = FrontEndSettings(vad=VadSettings(stop_secs=stop_secs))
+    with FrontEnd(settings) as front_end:
         for offset in range(0, len(pcm), FRAME_BYTES):
             for frame in front_end.process(pcm[offset : offset + FRAME_BYTES]):
                 commands.append(ev.SendAudio(frame.pcm))
@@ -401,7 +406,7 @@ def subsets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def backend_pass(
-    samples: Sequence[Sample], orders_db: Path, *, reply_cache: int
+    samples: Sequence[Sample], orders_db: Path, *, reply_cache: int, stop_secs: float = STOP_SECS
 ) -> dict[str, Any]:
     backend = LocalBackend(reply_cache=reply_cache)
     await backend.warm_up()
@@ -415,7 +420,9 @@ async def backend_pass(
     per_intent_total: dict[str, list[float]] = {}
     try:
         for index, sample in enumerate(samples):
-            commands, end_index, stop_index = front_end_commands(sample.speech, seed=index)
+            commands, end_index, stop_index = front_end_commands(
+                sample.speech, seed=index, stop_secs=stop_secs
+            )
             row: dict[str, Any] = {
                 "voice": sample.voice, "said": sample.command.text, "intent": sample.command.intent,
                 "split": sample.command.split, "held_out_voice": sample.held_out_voice,
@@ -463,7 +470,7 @@ async def backend_pass(
             "end_to_end_by_intent": {k: percentiles(v) for k, v in per_intent_total.items()},
             "target_end_to_end": TARGET_MS,
             "target_end_to_end_p95": TARGET_P95_MS,
-            "vad_stop_secs": STOP_SECS,
+            "vad_stop_secs": stop_secs,
             "reply_cache": reply_cache,
         },
         "turns": rows,
@@ -510,6 +517,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="sentences of reply audio the engine may reuse (default 0: every reply is "
         "synthesised, the worst case; the server's default is 64)",
     )
+    parser.add_argument(
+        "--stop-secs",
+        type=float,
+        default=STOP_SECS,
+        help="the VAD's stop wait (SessionConfig.vad.stop_secs; default: the server's 0.5)",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         render_doc(json.loads(args.out.read_text()), args.doc)
@@ -527,7 +540,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         backend = asyncio.run(
-            backend_pass(samples, Path(tmp) / "orders.db", reply_cache=args.reply_cache)
+            backend_pass(
+                samples,
+                Path(tmp) / "orders.db",
+                reply_cache=args.reply_cache,
+                stop_secs=args.stop_secs,
+            )
         )
     print(f"backend pass done in {time.perf_counter() - started:.0f} s", flush=True)
     load_after = os.getloadavg()
@@ -535,7 +553,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.local_eval"
         + (" --quick" if args.quick else "")
-        + (f" --reply-cache {args.reply_cache}" if args.reply_cache else ""),
+        + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
+        + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else ""),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
@@ -568,7 +587,7 @@ def print_summary(report: dict[str, Any]) -> None:
     print(
         f"end-to-end p50/p95 {lat['end_to_end'].get('p50')}/{lat['end_to_end'].get('p95')} ms "
         f"(targets {TARGET_MS}/{TARGET_P95_MS} ms; includes the VAD's "
-        f"{int(STOP_SECS * 1000)} ms stop wait)"
+        f"{round(lat['vad_stop_secs'] * 1000)} ms stop wait)"
     )
 
 

@@ -158,8 +158,9 @@ def render_numbers(report: dict[str, Any]) -> str:
     e2e, engine, wait = latency["end_to_end"], latency["engine"], latency.get("stop_wait", {})
     out += [
         "",
-        f"**Turn latency**, at the default VAD settings (stop marker {stop_ms} ms after the end "
-        f"of speech), reply cache {latency.get('reply_cache')} ({_cache_note(latency)}):",
+        f"**Turn latency**, at {'the default' if stop_ms == 500 else 'non-default'} VAD "
+        f"settings (stop marker {stop_ms} ms after the end of speech), reply cache "
+        f"{latency.get('reply_cache')} ({_cache_note(latency)}):",
         "",
         _target_verdict(e2e, latency.get("target_end_to_end")),
         "",

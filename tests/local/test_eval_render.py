@@ -72,3 +72,35 @@ def test_every_headline_target_has_a_verdict_in_the_doc(tmp_path: Path) -> None:
     rows = [line for line in text.splitlines() if line.endswith(("| met |", "| missed |"))]
     intents = report["backend"]["latency_ms"]["end_to_end_by_intent"]  # type: ignore[index]
     assert len(rows) == 3 * 3 + len(intents)  # 3 subsets x 3 metrics, latency per intent
+
+
+def test_a_non_default_stop_wait_is_labelled_so(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text("RESULTS_PLACEHOLDER\n")
+    report = _report()
+    report["backend"]["latency_ms"]["vad_stop_secs"] = 0.3  # type: ignore[index]
+    local_eval.render_doc(report, doc)
+    text = doc.read_text()
+    assert "at non-default VAD settings (stop marker 300 ms after the end of speech)" in text
+    report["backend"]["latency_ms"]["vad_stop_secs"] = 0.5  # type: ignore[index]
+    local_eval.render_doc(report, doc)
+    assert "at the default VAD settings (stop marker 500 ms" in doc.read_text()
+
+
+def test_the_front_end_uses_the_stop_wait_asked_for() -> None:
+    """--stop-secs reaches the real VAD: its stop marker comes that long after the speech."""
+    import numpy as np
+
+    from sonicwire.server.core import events as ev
+
+    rng = np.random.default_rng(1)
+    speech = (rng.normal(0, 6000, 16_000) * np.sin(np.arange(16_000) / 30)).astype(np.int16)
+    gaps = {}
+    for stop_secs in (0.3, 0.5):
+        commands, end_index, stop_index = local_eval.front_end_commands(
+            speech.tobytes(), seed=0, stop_secs=stop_secs
+        )
+        assert 0 <= end_index < stop_index
+        frames = sum(isinstance(c, ev.SendAudio) for c in commands[end_index:stop_index])
+        gaps[stop_secs] = frames * 20  # ms of 20 ms frames between the end and the marker
+    assert gaps[0.5] - gaps[0.3] == pytest.approx(200, abs=40)
