@@ -62,15 +62,15 @@ import numpy as np
 from bench.local_report import DOC, render_doc
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
-from sonicwire.server.backends.local.harness import (
+from sonicwire.server.backends.local.toolmodel import ToolModel
+from sonicwire.server.core import events as ev
+from sonicwire.server.testing.local_harness import (
     ESPEAK_TEST_VOICES,
     ToolBox,
     TurnResult,
     speak,
     test_voices,
 )
-from sonicwire.server.backends.local.toolmodel import ToolModel
-from sonicwire.server.core import events as ev
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from examples.tools.weather import TOOLS as WEATHER_TOOLS

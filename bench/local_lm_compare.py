@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import local_eval as evaluation
-from sonicwire.server.backends.local.harness import MicStream, ToolBox, speak
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.core import events as ev
+from sonicwire.server.testing.local_harness import MicStream, ToolBox, speak
 
 RESULTS = Path(__file__).parent / "results" / "local_lm_compare.json"
 MODELS = ("domain", "domain+background", "general")

@@ -321,7 +321,7 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
     children.stop(server)
     server, gateway = _start_pair(children, "local")
     await asyncio.sleep(3.0)  # the server warms its models up in the background
-    from sonicwire.server.backends.local.harness import speak
+    from sonicwire.server.testing.local_harness import speak
 
     latencies: list[float | None] = []
     control: list[float | None] = []

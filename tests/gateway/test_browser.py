@@ -19,7 +19,7 @@ import pytest
 from sonicwire.gateway import Gateway, GatewayConfig
 from sonicwire.gateway.config import STATIC_DIR
 from sonicwire.server.backends.echo import EchoBackend
-from sonicwire.server.backends.local.harness import speak
+from sonicwire.server.testing.local_harness import speak
 from sonicwire.server.testing.server import running_server
 from tests.conftest import read_wav_mono16, synthesize
 

@@ -13,8 +13,8 @@ import pytest
 pytest.importorskip("pocketsphinx")
 
 from sonicwire.server.backends.local.engine import LocalBackend
-from sonicwire.server.backends.local.harness import ToolBox, load_reply_recognizer, speak
 from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.testing.local_harness import ToolBox, load_reply_recognizer, speak
 
 #: The clock the tools see in these tests: replies are predictable.
 FIXED_NOW = datetime(2026, 5, 5, 15, 47, 12, tzinfo=UTC)
@@ -22,7 +22,7 @@ FIXED_NOW = datetime(2026, 5, 5, 15, 47, 12, tzinfo=UTC)
 
 @pytest.fixture(scope="session")
 def say() -> Callable[..., bytes]:
-    """`harness.speak`: test speech in espeak-ng voices (never the engine's own voice)."""
+    """`local_harness.speak`: test speech in espeak-ng voices (never the engine's own voice)."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (Debian package espeak-ng)")
     return speak
@@ -46,7 +46,7 @@ def domain_recognizer() -> Iterator[SpeechRecognizer]:
 
 @pytest.fixture(scope="session")
 def reply_recognizer() -> Iterator[SpeechRecognizer]:
-    """Transcribes the assistant's audio (`harness.load_reply_recognizer`)."""
+    """Transcribes the assistant's audio (`local_harness.load_reply_recognizer`)."""
     recognizer = load_reply_recognizer()
     yield recognizer
     recognizer.close()

@@ -16,12 +16,12 @@ import pytest
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
-from sonicwire.server.backends.local.harness import MicStream, ToolBox, run_turn, says_time
 from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode
+from sonicwire.server.testing.local_harness import MicStream, ToolBox, run_turn, says_time
 
 from .conftest import FIXED_NOW
 

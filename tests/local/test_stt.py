@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from sonicwire.server.backends.local.harness import mic_commands
 from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec
 from sonicwire.server.core import events as ev
+from sonicwire.server.testing.local_harness import mic_commands
 from sonicwire.server.tools.builtin import GET_DATE_TIME, TRACK_ORDER
 
 

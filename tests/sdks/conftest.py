@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from sonicwire.server.backends.local.harness import speak
+from sonicwire.server.testing.local_harness import speak
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sdk-test-key"

@@ -19,8 +19,8 @@ import pytest
 from sonicwire.client import Client, PcmAudio, Role, ToolCall, ToolExecutor, read_wav, talk
 from sonicwire.client.exchange import TalkResult
 from sonicwire.client.tools import ClientTool
-from sonicwire.server.backends.local.harness import load_reply_recognizer, says_time, speak
 from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.testing.local_harness import load_reply_recognizer, says_time, speak
 from sonicwire.server.testing.server import running_server
 from sonicwire.server.tools.orders import OrderStore
 

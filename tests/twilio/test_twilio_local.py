@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from sonicwire.gateway.twilio.carrier import SimulatedCarrier
-from sonicwire.server.backends.local.harness import load_reply_recognizer, says_time, speak
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.codecs.g711 import mulaw_to_pcm
+from sonicwire.server.testing.local_harness import load_reply_recognizer, says_time, speak
 
 from .conftest import CallEnv, signed_headers, to_mulaw_8k, twilio_url
 

@@ -1,15 +1,22 @@
 """The async driver of one conversation: pumps I/O into the session core and back out.
 
 `Conversation.outputs` is an async generator the transport (the gRPC servicer) iterates; it
-runs four small tasks while it is iterated:
+runs three small tasks and one timer while it is iterated:
 
     inputs  -> session.receive_client      (client messages; idle timeout; half-close)
     backend -> session.receive_backend     (backend events)
-    ticker  -> session.tick                (paced audio release, session length limit)
-    sender  -> backend_session.send        (commands, in order)
+    sender  -> backend_session.send        (commands the input task did not send, in order)
+    timer   -> session.tick                (paced audio release, limits: a loop timer)
 
 After every input the session's drained outputs go to a bounded queue that the generator
-yields from, commands to the sender's queue, tool actions to the `ToolExecution`.
+yields from, commands to the command queue, tool actions to the `ToolExecution`.
+
+Per-message cost (docs/BENCHMARKS.md, "the gap to the floor"): a task wake-up per message is
+a measurable share of a stream's CPU at 50 messages a second, so the input task sends the
+commands its own message produced itself (one sender at a time keeps them in order; the
+sender task only wakes for commands from the backend, the timer or tool results), and the
+timer is a plain ``call_later`` callback re-armed only when a sooner deadline appears, not a
+task woken through an event and ``wait_for``.
 
 Backpressure, not buffering: the input task reads the next client message only while the
 stream's work is within budget (`Budget`: outputs the client has not taken yet, commands the
@@ -32,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -132,9 +140,16 @@ class Conversation:
         self._tools: ToolExecution = NoTools(self.on_tool_outcome)
         self._metrics = metrics or StreamMetrics()
         self._out: asyncio.Queue[object] = asyncio.Queue()
-        self._commands: asyncio.Queue[ev.BackendCommand | None] = asyncio.Queue()
-        self._wake = asyncio.Event()
-        self._sleep_until: float | None = None  # the deadline the ticker sleeps towards
+        # Commands not yet sent, in order. `_deliver` sends them, one caller at a time.
+        self._commands: deque[ev.BackendCommand] = deque()
+        self._sending = False
+        self._sender_wake = asyncio.Event()  # commands queued while no one was sending
+        self._sender_closing = False
+        # Set while the input task waits for the backend to take a command: the input is
+        # then paused by the server, like `_paused_at`, not idle.
+        self._input_sending_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None  # the deadline the timer fires for
         self._failure: SonicwireError | None = None
         self._done = False
         self._started_at = self._last_input_at = clock()
@@ -194,12 +209,13 @@ class Conversation:
             asyncio.create_task(self._guard(self._pump_inputs(inputs)), name="inputs"),
             asyncio.create_task(self._guard(self._pump_backend()), name="backend"),
             asyncio.create_task(self._guard(self._send_commands()), name="sender"),
-            asyncio.create_task(self._guard(self._tick()), name="ticker"),
         ]
+        self._arm_timer()
         try:
             while True:
                 item = await self._out.get()
-                self._update_room()
+                if not self._room.is_set():
+                    self._update_room()  # taking an output may reopen the input
                 if item is _DONE or self._failure is not None:
                     break  # an error preempts whatever is still queued
                 yield item  # type: ignore[misc]
@@ -207,16 +223,18 @@ class Conversation:
                 raise self._failure
         finally:
             self._done = True
+            if self._timer is not None:
+                self._timer.cancel()
             self.session.abort()
-            for command in self.session.commands_to_send():
-                self._commands.put_nowait(command)
+            self._commands.extend(self.session.commands_to_send())
             for action in self.session.tool_actions():
                 self._tools.handle(action)
             for task in tasks:
                 if task.get_name() != "sender":
                     task.cancel()
             # Let the sender deliver EndSession (orderly close) but never wait long for it.
-            self._commands.put_nowait(None)
+            self._sender_closing = True
+            self._sender_wake.set()
             sender = tasks[2]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait({sender}, timeout=1.0)
@@ -258,6 +276,7 @@ class Conversation:
         # The idle timeout is a deadline the ticker watches (`_limit_deadline`), not a timer
         # armed around every read: at 50 messages a second per stream that timer was a
         # measurable share of the driver's CPU.
+        inline = 0  # messages handled since this task last let the loop run on purpose
         while True:
             if not self._room.is_set():
                 await self._room.wait()  # backpressure: the client waits on flow control
@@ -278,13 +297,27 @@ class Conversation:
             now = self._last_input_at = self._clock()
             if self._admit is not None:
                 self._admit(event, now)
-            if isinstance(event, ev.AudioReceived):
+            if type(event) is ev.AudioReceived:  # final dataclass: an exact type check
                 if self._audio_clock is None:
                     self._audio_clock = now
                 self._audio_in_s += len(event.audio) / self._bytes_per_s
-            self._metrics.on_input(event)
+                self._metrics.on_audio_input()
             self.session.receive_client(event, now)
-            self._flush()
+            self._flush(inline=True)
+            if self._commands:
+                # Sent here, not by waking the sender task (see the module docstring).
+                self._input_sending_since = now
+                try:
+                    await self._deliver()
+                finally:
+                    self._input_sending_since = None
+            inline += 1
+            if inline >= self._budget.pending_commands:
+                # Input that never suspends (a buffered burst, a backend that takes commands
+                # at once) must still let the backend's events and the outputs through, as
+                # the sender's queue filling up to this budget did when it sent them all.
+                inline = 0
+                await asyncio.sleep(0)
 
     async def _pump_backend(self) -> None:
         async for event in self._backend.events():
@@ -295,34 +328,76 @@ class Conversation:
             self._finish()
 
     async def _send_commands(self) -> None:
-        while (command := await self._commands.get()) is not None:
-            self._update_room()
-            await self._backend.send(command)
+        """Send the commands no one else is sending (from the backend, the timer, tools);
+        after `outputs` ends, the rest (EndSession) before returning."""
+        while True:
+            await self._sender_wake.wait()
+            self._sender_wake.clear()
+            await self._deliver()
+            if self._sender_closing and not self._commands:
+                return
 
-    async def _tick(self) -> None:
-        # Inputs already release audio as they arrive (the session ticks itself); this task only
-        # covers the gaps between inputs, so it sleeps until the next deadline and is woken
-        # only when a new deadline comes sooner (`_flush`): not once per 20 ms input frame.
-        while not self._done:
-            now = self._clock()
-            deadline = self._sleep_until = self._next_deadline()
-            self._wake.clear()
-            if deadline is not None and deadline <= now:
-                await asyncio.sleep(0)  # a due deadline must still let the loop run
-            else:
-                timeout = None if deadline is None else deadline - now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+    async def _deliver(self) -> None:
+        """Send the queued commands in order. One caller at a time: a second caller returns at
+        once and the first one, still in its loop, sends what was added meanwhile."""
+        if self._sending:
+            return
+        self._sending = True
+        try:
+            commands = self._commands
+            while commands:
+                command = commands.popleft()
+                if not self._room.is_set():
+                    self._update_room()  # taking a command may reopen the input
+                await self._backend.send(command)
+        finally:
+            self._sending = False
+
+    def _arm_timer(self) -> None:
+        """Have `_on_timer` run at the next deadline. Inputs already release audio as they
+        arrive (the session ticks itself); the timer covers the gaps between inputs, and is
+        re-armed only when a deadline comes sooner than the armed one (a timer that fires
+        early finds nothing due and re-arms for the then next deadline)."""
+        if self._done:
+            return
+        deadline = self._next_deadline()
+        if deadline is None:
+            return
+        armed = self._timer_at
+        if armed is not None and armed <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        if self._done:
+            return
+        try:
             now = self._clock()
             self._check_limits(now)
             self.session.tick(now)
             self._flush()
+        except SonicwireError as error:
+            self._fail(error)
+        except Exception as error:  # a bug must end this stream, not the server
+            log.exception("conversation %s failed", self.session.session_id)
+            self._fail(SonicwireError("INTERNAL", f"internal error: {type(error).__name__}"))
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.session.next_deadline(), self._limit_deadline()) if d]
-        return min(deadlines) if deadlines else None
+        # Once per message: plain comparisons, no lists.
+        release = self.session.next_deadline()
+        limit = self._limit_deadline()
+        if not release:
+            return limit or None
+        if not limit:
+            return release
+        return min(release, limit)
 
     def _audio_ahead_s(self) -> float:
         """How long to wait before reading more input: while the assistant answers, audio
@@ -337,32 +412,53 @@ class Conversation:
         budget = self._budget
         behind = (
             self._out.qsize() >= budget.pending_outputs
-            or self._commands.qsize() >= budget.pending_commands
+            or len(self._commands) >= budget.pending_commands
             or self.session.pending_output_bytes >= budget.pending_output_bytes
         )
         if behind and self._room.is_set():
             self._room.clear()
             self._paused_at = self._clock()
+            self._arm_timer()  # the stall deadline
         elif not behind and not self._room.is_set():
             self._room.set()
             # Time spent paused by the server is not the client's silence.
             self._last_input_at = self._clock()
             self._paused_at = None
+            self._arm_timer()
+
+    def _paused_since(self) -> float | None:
+        """Since when the server has not been reading input (budget, or a send waiting)."""
+        if self._paused_at is not None:
+            return self._paused_at
+        return self._input_sending_since
 
     def _limit_deadline(self) -> float | None:
-        deadlines = []
-        if self._paused_at is not None:
-            deadlines.append(self._paused_at + self._budget.stall_timeout_s)
-        if self._idle_timeout_s and self._closed_at is None and self._paused_at is None:
-            deadlines.append(self._last_input_at + self._idle_timeout_s)
+        # The earliest of the limits that apply (computed once per message: no lists).
+        deadline: float | None = None
+        paused = self._paused_since()
+        if paused is not None:
+            deadline = paused + self._budget.stall_timeout_s
+        elif self._idle_timeout_s and self._closed_at is None:
+            deadline = self._last_input_at + self._idle_timeout_s
         if self._max_session_s:
-            deadlines.append(self._started_at + self._max_session_s)
+            end = self._started_at + self._max_session_s
+            deadline = end if deadline is None else min(deadline, end)
         if self._closed_at is not None and self._close_timeout_s:
-            deadlines.append(self._closed_at + self._close_timeout_s)
-        return min(deadlines) if deadlines else None
+            end = self._closed_at + self._close_timeout_s
+            deadline = end if deadline is None else min(deadline, end)
+        return deadline
 
     def _check_limits(self, now: float) -> None:
-        if self._paused_at is not None and now - self._paused_at >= self._budget.stall_timeout_s:
+        paused = self._paused_since()
+        stall = self._budget.stall_timeout_s
+        if paused is not None and self._paused_at is None and now - paused >= stall:
+            # The input task has waited this long for the backend to take a command.
+            raise BackendError(
+                "BACKEND_TIMEOUT",
+                f"the backend did not take input for {stall:g} s",
+                code=ErrorCode.DEADLINE_EXCEEDED,
+            )
+        if paused is not None and now - paused >= stall:
             raise LimitExceeded(
                 "CLIENT_TOO_SLOW",
                 f"the stream could not go on for {self._budget.stall_timeout_s:g} s: the client "
@@ -370,7 +466,7 @@ class Conversation:
             )
         if (
             self._idle_timeout_s
-            and self._paused_at is None
+            and paused is None
             and self._closed_at is None
             and now - self._last_input_at >= self._idle_timeout_s
         ):
@@ -393,7 +489,10 @@ class Conversation:
                 )
             self._finish()
 
-    def _flush(self) -> None:
+    def _flush(self, *, inline: bool = False) -> None:
+        """Hand the session's outputs, commands and tool actions on. ``inline``: the caller
+        (the input task) sends the commands itself right after; otherwise the sender task is
+        woken for them unless someone is sending already."""
         if self._done:
             return
         for output in self.session.outputs_to_send():
@@ -401,8 +500,10 @@ class Conversation:
             self._out.put_nowait(output)
             if isinstance(output, ev.TurnCompleteOut) and self.on_checkpoint is not None:
                 self.on_checkpoint()
-        for command in self.session.commands_to_send():
-            self._commands.put_nowait(command)
+        if commands := self.session.commands_to_send():
+            self._commands.extend(commands)
+            if not inline and not self._sending:
+                self._sender_wake.set()
         for action in self.session.tool_actions():
             self._tools.handle(action)
         if self._out.qsize() > MAX_PENDING_OUTPUTS:
@@ -412,9 +513,7 @@ class Conversation:
         elif self.session.ended:
             self._finish()
         self._update_room()
-        deadline = self._next_deadline()
-        if deadline is not None and (self._sleep_until is None or deadline < self._sleep_until):
-            self._wake.set()
+        self._arm_timer()
 
     def _finish(self) -> None:
         if not self._done:

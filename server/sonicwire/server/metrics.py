@@ -101,11 +101,14 @@ class StreamMetrics:
     def _tool_label(self, name: str) -> str:
         return name if name in self._server_tools else CLIENT_TOOL_LABEL
 
-    def on_input(self, event: ev.ClientEvent) -> None:
-        if isinstance(event, ev.AudioReceived):
-            FRAMES_IN.inc()
+    def on_audio_input(self) -> None:
+        """One microphone audio message came in."""
+        FRAMES_IN.inc()
 
     def on_output(self, output: ev.ClientOutput) -> None:
+        if type(output) is ev.AudioOut:  # most outputs: skip the match below
+            FRAMES_OUT.inc()
+            return
         match output:
             case ev.AudioOut():
                 FRAMES_OUT.inc()

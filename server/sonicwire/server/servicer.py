@@ -106,19 +106,24 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: SonicwireEr
 async def _client_events(
     requests: AsyncIterator[pb.ConverseRequest], audio: StreamAudio | None = None
 ) -> AsyncIterator[ev.ClientEvent]:
+    event_from_request = convert.event_from_request
+    audio_type = ev.AudioReceived
     async for request in requests:
         if request is _UNDECODABLE_CONVERSE:
             raise _UNDECODABLE
-        event = convert.event_from_request(request)
-        if isinstance(event, ev.AudioReceived) and not event.audio:
+        event = event_from_request(request)
+        if type(event) is not audio_type:
+            yield event
+            continue
+        if not event.audio:
             # The gateway refuses empty chunks too: both front doors answer alike.
             raise _EMPTY_AUDIO
-        if audio is not None and isinstance(event, ev.AudioReceived):
+        if audio is None:
+            yield event
+        else:
             # Encoded input (G.711, Opus) is decoded here: the core sees PCM only.
             for pcm in audio.decode_input(event.audio):
-                yield ev.AudioReceived(pcm)
-        else:
-            yield event
+                yield audio_type(pcm)
 
 
 def _request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[tuple[str, str], ...]:
@@ -165,13 +170,15 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                         events = _client_events(request_iterator, decode)
                         conversation.admit(policy.check)
                         # aclosing: a cancel here still runs the conversation's teardown now.
+                        pcm_out = audio.output_format.is_pcm
+                        to_response = convert.response_from_output
                         async with contextlib.aclosing(conversation.outputs(events)) as outputs:
                             async for output in outputs:
-                                if audio.output_format.is_pcm:
-                                    yield convert.response_from_output(output)
+                                if pcm_out:
+                                    yield to_response(output)
                                     continue
                                 for encoded in audio.encode_outputs((output,)):
-                                    yield convert.response_from_output(encoded)
+                                    yield to_response(encoded)
                     finally:
                         metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:

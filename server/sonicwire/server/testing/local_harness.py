@@ -37,9 +37,8 @@ from typing import Any
 import numpy as np
 
 from sonicwire.server.backends.base import BackendSession, ToolDescription
+from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.core import events as ev
-
-from .stt import SpeechRecognizer
 
 __all__ = [
     "ESPEAK_TEST_VOICES",
@@ -75,7 +74,7 @@ def test_voices() -> list[str]:
 
 def load_reply_recognizer(processes: int = 1) -> SpeechRecognizer:
     """A recogniser for the assistant's replies (see the module docstring); close it after."""
-    from .phrases import reply_sentences
+    from sonicwire.server.backends.local.phrases import reply_sentences
 
     return SpeechRecognizer.load("domain", sentences=reply_sentences(), processes=processes)
 
@@ -83,7 +82,7 @@ def load_reply_recognizer(processes: int = 1) -> SpeechRecognizer:
 def says_time(transcript: str, *moments: datetime) -> bool:
     """Whether ``transcript`` (lower-case words) tells the local time of one of ``moments``
     as the assistant says it: "three forty seven", "nine oh five", "twelve o'clock"."""
-    from .dialogue import say_time
+    from sonicwire.server.backends.local.dialogue import say_time
 
     for moment in moments:
         spoken = say_time(moment.time())[1].lower().replace("-", " ")
@@ -222,7 +221,7 @@ class ToolBox:
     @property
     def descriptions(self) -> list[ToolDescription]:
         """The tools as `BackendOptions.tools` lists them (examples and answers included)."""
-        from .toolmodel import describe_spec
+        from sonicwire.server.backends.local.toolmodel import describe_spec
 
         return [describe_spec(t.spec) for t in self._tools.values()]
 
