@@ -27,16 +27,16 @@ from typing import Any
 from bench import local_eval as evaluation
 from bench.local_eval import Command, _c
 from sonicwire.server.backends.local.dialogue import Dialogue
-from sonicwire.server.backends.local.harness import (
+from sonicwire.server.backends.local.phrases import background_sentences
+from sonicwire.server.backends.local.stt import NBEST, SpeechRecognizer
+from sonicwire.server.core import events as ev
+from sonicwire.server.testing.local_harness import (
     ESPEAK_TEST_VOICES,
     FLITE_TEST_VOICES,
     MicStream,
     ToolBox,
     speak,
 )
-from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import NBEST, SpeechRecognizer
-from sonicwire.server.core import events as ev
 
 RESULTS = Path(__file__).parent / "results" / "local_dev.json"
 #: Development-only voices: espeak-ng accents that are none of the evaluation's voices.
