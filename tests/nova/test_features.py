@@ -75,3 +75,28 @@ async def test_speak_first_prompt_is_answered_but_not_kept_in_history() -> None:
         await session.aclose()
         await backend.aclose()
     await assert_no_leaked_tasks()
+
+
+def test_a_barge_in_cancels_only_the_tools_that_do_not_continue() -> None:
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.core.session import Session
+    from tests.core.test_session import ONE_SECOND, of_type, quiet_settings
+
+    def interrupted_with(*calls: tuple[str, str]) -> list[ev.CancelTools]:
+        settings = quiet_settings(
+            client_tools=frozenset({"slow", "quick"}),
+            tools_surviving_interruption=frozenset({"slow"}),
+        )
+        session = Session("s", settings)
+        session.receive_backend(ev.AssistantAudio(ONE_SECOND, 16_000), now=0.0)
+        for call_id, name in calls:
+            session.receive_backend(ev.ToolRequested(call_id, name, "{}"), now=0.1)
+        session.tool_actions()
+        session.receive_backend(ev.AssistantInterrupted(), now=0.2)
+        return of_type(session.tool_actions(), ev.CancelTools)  # type: ignore[arg-type]
+
+    assert interrupted_with(("c1", "slow"), ("c2", "quick")) == [
+        ev.CancelTools("interrupted", ("c2",))
+    ]
+    assert interrupted_with(("c1", "slow")) == []
+    assert interrupted_with(("c2", "quick")) == [ev.CancelTools("interrupted")]

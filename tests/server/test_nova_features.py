@@ -4,6 +4,9 @@ before any stream opens); the assistant speaks first (Nova 2; Nova 1 refuses cle
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import grpc
 import pytest
 
@@ -115,3 +118,70 @@ async def test_speak_first_on_nova1_is_refused_clearly() -> None:
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert error_reason(caught.value) == "SPEAK_FIRST_UNSUPPORTED"
         assert fake.streams == []
+
+
+async def answer_after_the_result(stream: FakeStream) -> None:
+    """Nova 2 async tool: the answer is cut by a barge-in, the tool keeps running, and Nova
+    speaks its result when it arrives."""
+    await stream.wait_audio(100, timeout=3600)
+    await stream.user_transcript("where is my order")
+    await stream.text("ASSISTANT", "SPECULATIVE", "Let me check.", "PARTIAL_TURN")
+    await stream.audio_block(bytes(24_000 * 2 * 3), sample_rate=24_000, stop_reason="PARTIAL_TURN")
+    await stream.tool_use("lookup_order", {"order_id": "A1"}, "tool-1")
+    result = await stream.wait_tool_result("tool-1", timeout=3600)
+    await stream.speak([f"Your order is {json.loads(result)['status']}."], audio_ms=100)
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["continue", "cancel"])
+async def test_a_tool_can_keep_running_through_a_barge_in(speech_16k: bytes, keep: bool) -> None:
+    lookup = pb.ToolDefinition(
+        name="lookup_order",
+        description="Look up an order.",
+        parameters_json_schema=json.dumps(
+            {"type": "object", "properties": {"order_id": {"type": "string"}}}
+        ),
+        timeout_ms=30_000,
+        continue_on_interruption=keep,
+    )
+    async with nova_server(Scenario.each_stream(answer_after_the_result)) as (fake, _s, stub):
+        config = pb.SessionConfig()
+        config.CopyFrom(RAW_AUDIO)
+        config.client_tools.append(lookup)
+        call = stub.Converse()
+        await call.write(pb.ConverseRequest(config=config))
+        seen: list[pb.ConverseResponse] = []
+        await read_until(call, "session_started", seen)
+        for _ in range(10):
+            await call.write(pb.ConverseRequest(audio=pb.AudioInput(audio=bytes(640))))
+        await read_until(call, "tool_call", seen)
+        for i in range(0, len(speech_16k) - 639, 640):  # the user talks over the answer
+            await call.write(pb.ConverseRequest(audio=pb.AudioInput(audio=speech_16k[i : i + 640])))
+            await asyncio.sleep(0.002)
+        await read_until(call, "interruption", seen)
+        assert seen[-1].interruption.source == pb.INTERRUPTION_SOURCE_BARGE_IN
+        if keep:
+            # The call survived: the client answers it, Nova speaks the result.
+            await call.write(
+                pb.ConverseRequest(
+                    tool_result=pb.ToolResult(
+                        tool_call_id="tool-1", content='{"status": "shipped"}'
+                    )
+                )
+            )
+            await read_until(call, "turn_complete", seen)
+            await read_until(call, "turn_complete", seen)
+            said = [r.transcript.text for r in seen if r.HasField("transcript")]
+            assert "Your order is shipped." in said
+            result = next(r.tool_call_result for r in seen if r.HasField("tool_call_result"))
+            assert result.status == pb.TOOL_STATUS_OK
+        else:
+            await read_until(call, "tool_call_result", seen)
+            assert seen[-1].tool_call_result.status == pb.TOOL_STATUS_CANCELLED
+            await fake.streams[0].wait_for(lambda: bool(tool_results(fake.streams[0])))
+            assert "error" in json.loads(tool_results(fake.streams[0])[0])
+        call.cancel()
+
+
+def tool_results(stream: FakeStream) -> list[str]:
+    bodies = (e.get("event", {}).get("toolResult") for e in stream.events)
+    return [str(b.get("content")) for b in bodies if isinstance(b, dict)]

@@ -284,6 +284,9 @@ def settings_from_config(
         ),
         inference=inference,
         client_tools=frozenset(tool.name for tool in client_tools),
+        tools_surviving_interruption=frozenset(
+            tool.name for tool in config.client_tools if tool.continue_on_interruption
+        ),
     )
 
 

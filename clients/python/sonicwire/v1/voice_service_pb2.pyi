@@ -184,20 +184,22 @@ class InferenceSettings(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., endpointing_sensitivity: _Optional[_Union[EndpointingSensitivity, str]] = ...) -> None: ...
 
 class ToolDefinition(_message.Message):
-    __slots__ = ("name", "description", "parameters_json_schema", "timeout_ms", "examples", "answer_template")
+    __slots__ = ("name", "description", "parameters_json_schema", "timeout_ms", "examples", "answer_template", "continue_on_interruption")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     EXAMPLES_FIELD_NUMBER: _ClassVar[int]
     ANSWER_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    CONTINUE_ON_INTERRUPTION_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     parameters_json_schema: str
     timeout_ms: int
     examples: _containers.RepeatedScalarFieldContainer[str]
     answer_template: str
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ...) -> None: ...
+    continue_on_interruption: bool
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json_schema: _Optional[str] = ..., timeout_ms: _Optional[int] = ..., examples: _Optional[_Iterable[str]] = ..., answer_template: _Optional[str] = ..., continue_on_interruption: _Optional[bool] = ...) -> None: ...
 
 class ToolChoice(_message.Message):
     __slots__ = ("mode", "tool_name")

@@ -316,9 +316,11 @@ class RunTool:
 
 @dataclass(frozen=True, slots=True)
 class CancelTools:
-    """Cancel every pending tool call (barge-in or session end)."""
+    """Cancel pending tool calls (barge-in or session end): those in ``call_ids``, or every
+    one when it is None."""
 
     reason: str
+    call_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

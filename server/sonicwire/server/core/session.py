@@ -117,6 +117,7 @@ class Session:
         self._transcript_ms = 0
         self._speech_onset: int | None = None  # mic offset (samples) of speech in progress
         self._pending_tools: dict[str, ev.ToolExecutor] = {}
+        self._pending_names: dict[str, str] = {}  # call id -> tool name, of pending calls
         self._awaiting_dispatch: dict[str, ev.ToolCallOut] = {}
         self._client_closed = False
         self._ended = False
@@ -239,6 +240,7 @@ class Session:
                     )
                     return
                 self._pending_tools[call_id] = executor
+                self._pending_names[call_id] = name
                 call = ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
                 if executor is ev.ToolExecutor.CLIENT:
                     # The client only hears of calls it must run once the runner has checked
@@ -273,6 +275,7 @@ class Session:
     def receive_tool_result(self, result: ev.ToolCompleted, now: float) -> None:
         """Handle a tool call's outcome from the runner."""
         self._awaiting_dispatch.pop(result.call_id, None)
+        self._pending_names.pop(result.call_id, None)
         if self._pending_tools.pop(result.call_id, None) is None or self._ended:
             return
         if self._turn is not None:
@@ -318,6 +321,7 @@ class Session:
             if self._pending_tools:
                 self._tool_actions.append(ev.CancelTools("session ended"))
                 self._pending_tools.clear()
+                self._pending_names.clear()
             self._commands.append(ev.EndSession())
             self._machine.fire(Trigger.CLOSE)
         self._front_end.close()
@@ -552,7 +556,12 @@ class Session:
             if turn.generation_ended is None:
                 self._discarding = True
         if self._pending_tools:
-            self._tool_actions.append(ev.CancelTools("interrupted"))
+            keep = self.settings.tools_surviving_interruption
+            survivors = {c for c, name in self._pending_names.items() if name in keep}
+            if not survivors:
+                self._tool_actions.append(ev.CancelTools("interrupted"))
+            elif doomed := tuple(c for c in self._pending_tools if c not in survivors):
+                self._tool_actions.append(ev.CancelTools("interrupted", doomed))
         self._finish_turn(ev.StopReason.INTERRUPTED, played_ms=played, now=now)
 
     def _finish_turn(

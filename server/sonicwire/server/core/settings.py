@@ -51,6 +51,9 @@ class SessionSettings:
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     # Names of tools the calling client executes; every other tool runs on the server.
     client_tools: frozenset[str] = frozenset()
+    # Names of tools whose calls keep running through a barge-in (their result still goes to
+    # the model); calls of other tools are cancelled.
+    tools_surviving_interruption: frozenset[str] = frozenset()
     # The user's IANA time zone ("" = the server's default), context for tools.
     time_zone: str = ""
     # The server releases assistant audio at real time plus this lead, so a barge-in finds

@@ -102,8 +102,11 @@ class SessionTools:
         match action:
             case ev.RunTool(call_id=call_id, name=name, arguments_json=arguments_json):
                 self.runner.start(ToolInvocation(call_id, name, arguments_json))
-            case ev.CancelTools(reason=reason):
+            case ev.CancelTools(reason=reason, call_ids=None):
                 self.runner.cancel_all(reason)
+            case ev.CancelTools(reason=reason, call_ids=call_ids):
+                for call_id in call_ids or ():
+                    self.runner.cancel(call_id, reason)
             case ev.DeliverToolResult(call_id=call_id, content=content, is_error=is_error):
                 if not self.runner.deliver_client_result(call_id, content, is_error):
                     _log.warning("tool result for %r arrived after its call ended", call_id)
