@@ -124,7 +124,7 @@ async def test_metrics_count_streams_and_frames(speech_16k: bytes) -> None:
 
 
 async def test_metrics_count_the_event_loop_tasks_of_live_conversations() -> None:
-    """`sonicwire_event_loop_tasks` rises with live conversations (4 driver tasks each) and
+    """`sonicwire_event_loop_tasks` rises with live conversations (3 driver tasks + the gRPC handler each) and
     falls back when they end: what a soak watches for leaked tasks."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
@@ -153,5 +153,5 @@ async def test_metrics_count_the_event_loop_tasks_of_live_conversations() -> Non
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.1)
         after = await tasks_metric()
-    assert busy >= idle + 3 * 4, (idle, busy)
+    assert busy >= idle + 3 * 4, (idle, busy)  # 3 streams x (3 driver tasks + handler)
     assert after <= idle + 1, (idle, busy, after)  # nothing left behind

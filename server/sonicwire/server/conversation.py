@@ -273,7 +273,7 @@ class Conversation:
             self._fail(SonicwireError("INTERNAL", f"internal error: {type(error).__name__}"))
 
     async def _pump_inputs(self, inputs: AsyncIterator[ev.ClientEvent]) -> None:
-        # The idle timeout is a deadline the ticker watches (`_limit_deadline`), not a timer
+        # The idle timeout is a deadline the timer watches (`_limit_deadline`), not a timer
         # armed around every read: at 50 messages a second per stream that timer was a
         # measurable share of the driver's CPU.
         inline = 0  # messages handled since this task last let the loop run on purpose

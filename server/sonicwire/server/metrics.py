@@ -131,7 +131,7 @@ class StreamMetrics:
 
 EVENT_LOOP_TASKS = Gauge(
     "sonicwire_event_loop_tasks",
-    "asyncio tasks alive in the server's event loop (each conversation runs 4 plus gRPC's own).",
+    "asyncio tasks alive in the server's event loop (each conversation runs 3 plus gRPC's own).",
 )
 
 
