@@ -124,8 +124,8 @@ async def test_metrics_count_streams_and_frames(speech_16k: bytes) -> None:
 
 
 async def test_metrics_count_the_event_loop_tasks_of_live_conversations() -> None:
-    """`sonicwire_event_loop_tasks` rises with live conversations (3 driver tasks + the gRPC handler each) and
-    falls back when they end: what a soak watches for leaked tasks."""
+    """`sonicwire_event_loop_tasks` rises with live conversations (3 driver tasks + the gRPC
+    handler each) and falls back when they end: what a soak watches for leaked tasks."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
 
