@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python -m bench.frontend_eval            # full run (a few minutes)
     .venv/bin/python -m bench.frontend_eval --quick    # CI-sized subset
+    .venv/bin/python -m bench.frontend_eval --engines-only  # speex vs AEC3 section only
 
 Writes ``bench/results/frontend.json`` and ``docs/FRONTEND.md`` (``--no-write`` to skip).
 Signals and metric definitions are in bench/frontend_signals.py and in the report itself.
@@ -36,6 +37,7 @@ from bench.frontend_cases import (  # noqa: E402
     evaluate_vad_accuracy,
     evaluate_vad_latency,
 )
+from bench.frontend_engines import evaluate_engines  # noqa: E402
 from bench.frontend_harness import (  # noqa: E402
     DEVICE_LATENCY,
     DRIFT_PPM,
@@ -58,9 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--render", action="store_true", help="only re-render docs/FRONTEND.md from the JSON"
     )
+    parser.add_argument(
+        "--engines-only",
+        action="store_true",
+        help="only the echo engines comparison, merged into the existing JSON",
+    )
     args = parser.parse_args(argv)
+    json_path = ROOT / "bench" / "results" / "frontend.json"
     if args.render:
-        results = json.loads((ROOT / "bench" / "results" / "frontend.json").read_text())
+        results = json.loads(json_path.read_text())
         (ROOT / "docs" / "FRONTEND.md").write_text(render(results))
         return 0
     quick = args.quick
@@ -69,6 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     near_sp = sig.near_speech()
     far = far_sp.signal
     near = near_sp.signal
+    if args.engines_only:
+        results = json.loads(json_path.read_text())
+        results["engines"] = evaluate_engines(far, near, quick)
+        results["engines"]["command"] = "python -m bench.frontend_eval --engines-only" + (
+            " --quick" if quick else ""
+        )
+        if not args.no_write:
+            json_path.write_text(json.dumps(results, indent=1) + "\n")
+            (ROOT / "docs" / "FRONTEND.md").write_text(render(results))
+            print(f"wrote {json_path} and docs/FRONTEND.md", flush=True)
+        print(f"done in {time.time() - started:.0f} s")
+        return 0
     clips = sig.alsa_clips() or [near[i : i + 2 * FS] for i in range(0, len(near) - 2 * FS, 2 * FS)]
     delays = [0, 400, 800] if quick else list(range(0, 801, 100))
     seconds = 8.0 if quick else 12.0
@@ -98,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     acc = evaluate_vad_accuracy(clips, far, quick)
     print("CPU", flush=True)
     cpu = evaluate_cpu(far, near, 15.0 if quick else 40.0, 3 if quick else 5)
+    engines = evaluate_engines(far, near, quick)
+    engines["command"] = "python -m bench.frontend_eval" + (" --quick" if quick else "")
     results = {
         "meta": {
             "command": "python -m bench.frontend_eval" + (" --quick" if quick else ""),
@@ -126,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "vad_latency": lat,
         "vad_accuracy": acc,
         "cpu": cpu,
+        "engines": engines,
     }
     if not args.no_write:
         out = ROOT / "bench" / "results" / "frontend.json"

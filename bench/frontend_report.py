@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.frontend_engines_report import render_engines
 from bench.markdown import number, table
 
 TARGETS = {
@@ -475,6 +476,8 @@ def render(r: dict[str, Any]) -> str:
             fe_ok=min(fe_means) >= TARGETS["erle_mean_db"] and worst_t20 <= TARGETS["t20_s"],
         )
     )
+    if "engines" in r:
+        out.append(render_engines(r["engines"]))
     return "\n".join(out)
 
 

@@ -75,6 +75,8 @@ def test_stage_realigns_only_outside_its_zone() -> None:
         assert stage.set_delay(1600, 960)  # earlier than the reference: realign at once
         assert stage.offset == 1600 - 160
         assert stage.realignments == 3
+        # each realignment trained a fresh AudioProcessing on the frames buffered before it
+        assert stage.retrained_frames == 0 + 2 + 3
     finally:
         stage.close()
 

@@ -9,13 +9,20 @@ hundred milliseconds only) finds at once, whatever the device delay (up to
 
 Differences from the speex stage, all due to AEC3:
 
-* no retraining on realignment: AEC3 re-estimates the (now short) delay and re-adapts its
-  filters by itself within about half a second, and the binding has no reset or replay;
+* a wider zone (``ZONE_HIGH_MS``): AEC3 follows small moves of the delay by itself, so the
+  reference is moved only when the echo would leave its reach, and a realignment replaces
+  the AudioProcessing with a fresh one trained once on the buffered audio at the new
+  alignment (AEC3 keeps time and takes each stretch of audio once; a second pass, as speex
+  gets, would look like a jump back). Without the replay AEC3 re-adapts by itself within
+  about half a second, long enough for an echo burst to reach the VAD;
 * residual echo suppression is always on (AEC3's suppressor is part of the canceller), and
   noise suppression is WebRTC's (its fixed default level: the binding exposes no level), so
   ``noise_suppress_db`` and ``residual_echo_suppression`` do not apply;
-* no output delay: AudioProcessing works in place on 10 ms frames (two per 20 ms frame), the
-  far end of each half handed to it (``process_reverse_stream``) just before the mic half.
+* AudioProcessing works in place on 10 ms frames (two per 20 ms frame), the far end of each
+  half handed to it (``process_reverse_stream``) just before the mic half. Its output lags
+  its input by some milliseconds inside the frame (AEC3's 4 ms blocks, the noise
+  suppressor's overlap: the evaluation measures the lag), which :attr:`latency`, a whole
+  number of frames, does not report: onsets are dated that much late.
 
 The binding (``livekit``, the ``aec3`` extra) is imported when a stage is built, so a server
 that keeps the default speex engine does not need it.
@@ -63,8 +70,9 @@ class Aec3Stage:
     """Aligned AEC3 echo cancellation (+ WebRTC noise suppression), one 20 ms frame at a time.
 
     Same call protocol as :class:`~.aec.EchoStage`: ``process(frame, position)`` returns the
-    cleaned frame (no added latency), ``set_delay(delay, position)`` takes the bulk-delay
-    belief and realigns when it left the zone, :meth:`close` frees the native state.
+    cleaned frame (no frame of latency), ``set_delay(delay, position)`` takes the bulk-delay
+    belief and realigns (and retrains) when it left the zone, :meth:`close` frees the native
+    state.
     """
 
     ZONE_HIGH_MS = 200
@@ -86,8 +94,9 @@ class Aec3Stage:
         policy: AlignmentPolicy = AlignmentPolicy(),
     ) -> None:
         del noise_suppress_db, residual_echo_suppression  # not adjustable in AEC3 (docstring)
-        del mic_log  # no replay: AEC3 re-adapts by itself
         self._timeline = timeline
+        self._mic_log = mic_log
+        self._config = (echo_cancellation, noise_suppression, agc)
         self.policy = policy
         self._converged_ratio = 10.0 ** (policy.converged_db / 10.0)
         # reach of the far end past the reference frame: the same window as the speex tail,
@@ -96,23 +105,14 @@ class Aec3Stage:
         self._ms = SAMPLE_RATE // 1000
         self._echo_on = echo_cancellation
         self._apm: AudioProcessingModule | None = None
+        # two reusable 10 ms frames over our own buffers: the binding works in place
+        self._near_buf = bytearray(_HALF_BYTES)
+        self._far_buf = bytearray(_HALF_BYTES)
         if echo_cancellation or noise_suppression or agc:
-            apm_cls, frame_cls = _binding()
-            self._apm = apm_cls(
-                echo_cancellation=echo_cancellation,
-                noise_suppression=noise_suppression,
-                high_pass_filter=True,
-                auto_gain_control=agc,
-            )
-            # two reusable 10 ms frames over our own buffers: the binding works in place
-            self._near_buf = bytearray(_HALF_BYTES)
-            self._far_buf = bytearray(_HALF_BYTES)
+            self._apm_cls, frame_cls = _binding()
             self._near = frame_cls(self._near_buf, SAMPLE_RATE, 1, _HALF)
             self._far = frame_cls(self._far_buf, SAMPLE_RATE, 1, _HALF)
-            if echo_cancellation:
-                # a hint AEC3 does not use (its own estimator finds the short aligned delay);
-                # set once, as AudioProcessing expects with echo processing on
-                self._apm.set_stream_delay_ms(0)
+            self._apm = self._new_apm()
         self._out = bytearray(FRAME_BYTES)
         self._closed = False
         self.offset = 0
@@ -132,11 +132,24 @@ class Aec3Stage:
         self._out_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.realignments = 0
         self.retrained_frames = 0
-        """Always 0: kept for the pipeline's statistics (AEC3 is never replayed)."""
+
+    def _new_apm(self) -> AudioProcessingModule:
+        echo, ns, agc = self._config
+        apm = self._apm_cls(
+            echo_cancellation=echo,
+            noise_suppression=ns,
+            high_pass_filter=True,
+            auto_gain_control=agc,
+        )
+        if echo:
+            # a hint AEC3 does not use (its own estimator finds the short aligned delay);
+            # set once, as AudioProcessing expects with echo processing on
+            apm.set_stream_delay_ms(0)
+        return apm
 
     @property
     def latency(self) -> int:
-        """Samples by which the output lags the input: none (AudioProcessing is in place)."""
+        """Whole frames by which the output lags the input: none (see the module docstring)."""
         return 0
 
     @property
@@ -158,16 +171,20 @@ class Aec3Stage:
         self.far_active = echo and self._far_active(position)
         out = self._out
         near_buf, far_buf = self._near_buf, self._far_buf
-        ref = self._timeline.log.read(position - self.offset, FRAME_SAMPLES) if echo else None
+        ref = None
+        if echo:
+            samples = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
+            ref = memoryview(samples).cast("B")
         for h in (0, 1):
+            lo, hi = h * _HALF_BYTES, (h + 1) * _HALF_BYTES
             if ref is not None:
                 # AEC3 wants the render stream continuously (silence included): its delay
                 # estimator and filters assume one render frame per capture frame
-                far_buf[:] = ref[h * _HALF : (h + 1) * _HALF].tobytes()
+                far_buf[:] = ref[lo:hi]
                 apm.process_reverse_stream(self._far)
-            near_buf[:] = frame[h * _HALF_BYTES : (h + 1) * _HALF_BYTES]
+            near_buf[:] = frame[lo:hi]
             apm.process_stream(self._near)
-            out[h * _HALF_BYTES : (h + 1) * _HALF_BYTES] = near_buf
+            out[lo:hi] = near_buf
         if self.far_active and not self.converged:
             self._track_convergence(frame, out)
         return bytes(out)
@@ -210,7 +227,7 @@ class Aec3Stage:
         to speed up its cold start; AEC3 needs no such help, so it realigns only when the
         delay left the zone.
         """
-        del position, exact  # nothing to replay (see above)
+        del exact  # see above
         self.delay = delay
         if not self.echo_cancellation:
             return False
@@ -221,10 +238,34 @@ class Aec3Stage:
             return False  # AEC3's state still matches this alignment
         self.offset = target
         self.realignments += 1
+        self._retrain(position)
         self.converged = False
         self._converged_frames = 0
         self._mic_power = self._out_power = 0.0
         return True
+
+    def _retrain(self, position: int) -> None:
+        # a fresh AudioProcessing trained on the buffered audio at the new alignment, once
+        # (AEC3 tracks time: it cannot take the same audio twice)
+        old, self._apm = self._apm, self._new_apm()
+        if old is not None:
+            old._ffi_handle.dispose()
+        apm = self._apm
+        n = FRAME_SAMPLES
+        span = int(self.policy.retrain_secs * SAMPLE_RATE) // n * n
+        start = max(0, position - span)
+        start -= start % n
+        log = self._timeline.log
+        near_buf, far_buf = self._near_buf, self._far_buf
+        for pos in range(start, position - n + 1, n):
+            mic = memoryview(self._mic_log.read(pos, n)).cast("B")
+            ref = memoryview(log.read(pos - self.offset, n)).cast("B")
+            for lo in (0, _HALF_BYTES):
+                far_buf[:] = ref[lo : lo + _HALF_BYTES]
+                apm.process_reverse_stream(self._far)
+                near_buf[:] = mic[lo : lo + _HALF_BYTES]
+                apm.process_stream(self._near)
+            self.retrained_frames += 1
 
     def close(self) -> None:
         """Release the native AudioProcessing state. Idempotent."""
