@@ -46,10 +46,11 @@ from websockets.asyncio.client import connect
 
 from bench.markdown import number, table_lines
 from bench.procs import PYTHON, ROOT, Children, busy_cores
-from sonicwire.client import Client, session_config
+from sonicwire.client import Client, SpeechActivityKind, session_config
 from sonicwire.gateway.twilio.auth import expected_signature
 from sonicwire.gateway.twilio.carrier import SimulatedCarrier
 from sonicwire.server.codecs.g711 import pcm_to_mulaw
+from sonicwire.server.dsp.settings import VadSettings
 from sonicwire.v1 import voice_service_pb2 as pb
 
 ALSA = Path("/usr/share/sounds/alsa")
@@ -197,13 +198,19 @@ async def _answer_latency(gateway: str, question: bytes, n: int) -> float | None
     return (after[0] - speech_end) if after else None
 
 
-async def _grpc_answer_latency(target: str, question: bytes, mulaw: bool) -> float | None:
-    """The same measurement over gRPC (controls: PCM 16 kHz; mu-law 8 kHz without the edge)."""
+async def _grpc_answer_latency(
+    target: str, question: bytes, mulaw: bool, markers: list[float | None]
+) -> float | None:
+    """The same measurement over gRPC (controls: PCM 16 kHz; mu-law 8 kHz without the edge).
+
+    Also appends to ``markers`` when the server's end-of-speech marker (``SpeechActivity``
+    stopped) came, from the same end of speech: the part of the wait that is the VAD's."""
     size = 160 if mulaw else 640
     silence = b"\xff" * 160 if mulaw else bytes(640)
     frames = [silence] * 25 + [question[i : i + size] for i in range(0, len(question), size)]
     frames[-1] = frames[-1].ljust(size, silence[:1])
     first_audio: list[float] = []
+    stopped: list[float] = []
     config = session_config(sample_rate_hz=8000 if mulaw else 16000)
     if mulaw:
         config.input_format.encoding = pb.AUDIO_ENCODING_MULAW
@@ -215,6 +222,8 @@ async def _grpc_answer_latency(target: str, question: bytes, mulaw: bool) -> flo
                 async for event in conversation:
                     if type(event).__name__ == "AudioOutput" and not first_audio:
                         first_audio.append(time.monotonic())
+                    if getattr(event, "kind", None) == SpeechActivityKind.STOPPED:
+                        stopped.append(time.monotonic())
 
             reader = asyncio.create_task(read())
             start = time.monotonic()
@@ -228,6 +237,8 @@ async def _grpc_answer_latency(target: str, question: bytes, mulaw: bool) -> flo
                 if first_audio and i > len(frames):
                     break
             reader.cancel()
+    after = [t - speech_end for t in stopped if t >= speech_end]
+    markers.append(after[0] if after else None)
     return (first_audio[0] - speech_end) if first_audio else None
 
 
@@ -326,6 +337,7 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
     latencies: list[float | None] = []
     control: list[float | None] = []
     control8: list[float | None] = []
+    markers: dict[str, list[float | None]] = {"pcm16": [], "mulaw": []}
     for i in range(args.calls):
         text = QUESTIONS[i % len(QUESTIONS)]
         spoken = speak(text, "espeak:en-us")
@@ -336,8 +348,10 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
         # for it cold. The order rotates so each path goes first equally often.
         runs: dict[str, Callable[[], Awaitable[float | None]]] = {
             "phone": lambda m=mulaw, n=i: _answer_latency(gateway.target, m, n),
-            "pcm16": lambda p=spoken: _grpc_answer_latency(server.target, p, False),
-            "mulaw": lambda m=mulaw: _grpc_answer_latency(server.target, m, True),
+            "pcm16": lambda p=spoken: _grpc_answer_latency(
+                server.target, p, False, markers["pcm16"]
+            ),
+            "mulaw": lambda m=mulaw: _grpc_answer_latency(server.target, m, True, markers["mulaw"]),
         }
         names = list(runs)
         order = names[i % 3 :] + names[: i % 3]
@@ -349,12 +363,19 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
     report["speech_end_to_first_media_s"] = latencies
     report["grpc_pcm16_speech_end_to_first_audio_s"] = control
     report["grpc_mulaw_speech_end_to_first_audio_s"] = control8
+    report["vad_stop_secs"] = VadSettings().stop_secs
+    report["grpc_pcm16_speech_end_to_stop_marker_s"] = markers["pcm16"]
+    report["grpc_mulaw_speech_end_to_stop_marker_s"] = markers["mulaw"]
     report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return report
 
 
 def _mean(phases: list[dict[str, Any]], kind: str, key: str) -> float:
     return statistics.fmean(p[key] for p in phases if p["kind"] == kind)
+
+
+def _ms_p50(values: list[float]) -> float | None:
+    return None if not values else float(np.percentile(values, 50)) * 1000
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:
@@ -374,7 +395,18 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     control8 = [
         x for x in report.get("grpc_mulaw_speech_end_to_first_audio_s", []) if x is not None
     ]
+    gaps: dict[str, list[float]] = {}
+    for kind in ("pcm16", "mulaw"):
+        firsts = report.get(f"grpc_{kind}_speech_end_to_first_audio_s", [])
+        marks = report.get(f"grpc_{kind}_speech_end_to_stop_marker_s", [])
+        gaps[kind] = [f - m for f, m in zip(firsts, marks, strict=False) if f and m]
+    marker_ms = {
+        kind: _ms_p50([x for x in report.get(f"grpc_{kind}_speech_end_to_stop_marker_s", []) if x])
+        for kind in ("pcm16", "mulaw")
+    }
     return {
+        "marker_p50_ms": marker_ms,
+        "after_marker_p50_ms": {kind: _ms_p50(v) for kind, v in gaps.items()},
         "control_mulaw_p50_ms": None if not control8 else _pct(control8, 50) * 1000,  # type: ignore[operator]
         "control_p50_ms": None if not control else _pct(control, 50) * 1000,  # type: ignore[operator]
         "edge_cpu_ms_per_stream_s": total,
@@ -452,6 +484,17 @@ def render(report: dict[str, Any]) -> str:
         f"{number(s.get('control_mulaw_p50_ms'), 0)} ms. Per question (s): "
         + ", ".join(number(x, 3) for x in report.get("grpc_mulaw_speech_end_to_first_audio_s", []))
     )
+    if s.get("marker_p50_ms"):
+        marker, after = s["marker_p50_ms"], s["after_marker_p50_ms"]
+        lines.append(
+            "- Where that time goes, from the server's own events on the gRPC controls: its "
+            "end-of-speech marker (`SpeechActivity` stopped; the VAD waits for "
+            f"{report['vad_stop_secs']:g} s of silence) came p50 {number(marker['pcm16'], 0)} "
+            f"ms (PCM 16 kHz) and {number(marker['mulaw'], 0)} ms (mu-law 8 kHz) after the end "
+            f"of speech; the first audio followed the marker by p50 "
+            f"{number(after['pcm16'], 0)} ms and {number(after['mulaw'], 0)} ms (the local "
+            "engine's answer, mostly prepared during the wait)."
+        )
     c50 = s["clear_p50_ms"]
     lines.append(
         f"- Speech onset over the assistant -> `clear` at the carrier (echo backend), "
