@@ -44,7 +44,8 @@ def _design() -> tuple[np.ndarray, np.ndarray]:
     taps *= 2.0 / taps.sum()
     # Output sample 2m + p is sum_k taps[2k + p] * x[m - k] (p = 0: even taps, p = 1: odd);
     # the odd branch has one tap fewer, padded with a zero so both see the same inputs.
-    return taps[0::2], np.append(taps[1::2], 0.0)
+    even, odd = taps[0::2], np.append(taps[1::2], 0.0)
+    return even.astype(np.float32), odd.astype(np.float32)
 
 
 _EVEN, _ODD = _design()
@@ -63,7 +64,7 @@ class Upsampler2x:
 
     def __init__(self) -> None:
         # The last inputs each output still needs: len(_EVEN) - 1 samples of history.
-        self._history = np.zeros(len(_EVEN) - 1, dtype=np.float64)
+        self._history = np.zeros(len(_EVEN) - 1, dtype=np.float32)
         self._odd = b""
 
     def process(self, pcm: bytes) -> bytes:
@@ -76,20 +77,21 @@ class Upsampler2x:
             pcm = pcm[:-1]
         if not pcm:
             return b""
-        return self._run(np.frombuffer(pcm, dtype="<i2").astype(np.float64))
+        return self._run(np.frombuffer(pcm, dtype="<i2"))
 
     def flush(self) -> bytes:
         """End the stream: the filter's tail. A dangling byte is dropped."""
         self._odd = b""
-        out = self._run(np.zeros((DELAY_SAMPLES + 1) // 2, dtype=np.float64))
+        out = self._run(np.zeros((DELAY_SAMPLES + 1) // 2, dtype="<i2"))
         return out[: 2 * DELAY_SAMPLES]  # bytes: DELAY_SAMPLES samples
 
     def _run(self, samples: np.ndarray) -> bytes:
-        data = np.concatenate([self._history, samples])
-        even = np.convolve(data, _EVEN, mode="valid")
-        odd = np.convolve(data, _ODD, mode="valid")
-        self._history = data[len(data) - len(self._history) :]
-        out = np.empty(2 * len(even), dtype=np.float64)
-        out[0::2] = even
-        out[1::2] = odd
-        return np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes()
+        # float32 throughout (24-bit mantissa: exact for 16-bit input, ~140 dB of headroom
+        # for the products): it runs once per 20 ms frame of every call, so cost matters.
+        data = np.concatenate((self._history, samples), dtype=np.float32)
+        out = np.empty(2 * len(samples), dtype=np.float32)
+        out[0::2] = np.convolve(data, _EVEN, mode="valid")
+        out[1::2] = np.convolve(data, _ODD, mode="valid")
+        self._history = data[len(samples) :]
+        np.clip(out, -32768, 32767, out=out)
+        return np.rint(out, out=out).astype("<i2").tobytes()
