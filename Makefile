@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean image
+.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean image live-test
 
 setup:
 	@scripts/setup.sh
@@ -49,6 +49,12 @@ bench: setup
 
 bench-quick: setup
 	$(VENV)/python -m bench.run --quick
+
+## live-test: a short check against the real Amazon Nova Sonic (speech, tool, barge-in, typed
+## turn); runs only with an AWS region and credentials in the environment, else says it skipped.
+## Costs a few cents. Never part of `make test`.
+live-test: setup
+	$(VENV)/python -m sonicwire.server.testing.live_nova
 
 clean:
 	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache

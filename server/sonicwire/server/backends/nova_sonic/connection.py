@@ -484,6 +484,10 @@ class NovaSonicBackend:
         Raises `BackendError` (``BACKEND_CONFIG_INVALID``) for unknown options or bad values."""
         return cls(NovaSonicSettings.from_options(**options), credentials_resolver)
 
+    async def check_credentials(self) -> None:
+        """Resolve AWS credentials now. Raises `BackendError` (``BACKEND_AUTH_FAILED``)."""
+        await self._opener.check_credentials()
+
     def voices(self) -> list[VoiceInfo]:
         """The voices of the configured model (see ``voices.py``)."""
         return self.voices_for_model(self.settings.model_id)
