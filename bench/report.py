@@ -27,6 +27,13 @@ def _f(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _loadavg(values: Any) -> str:
+    """``os.getloadavg()`` as recorded: three figures, two decimals."""
+    if not values:
+        return "-"
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
 def _stepstable(steps: list[dict[str, Any]], probe: bool = True) -> str:
     header = ["N", "CPU ms/stream-s", "cores", "RSS MB/stream"]
     if probe:
@@ -257,7 +264,10 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     )
     add(
         f"Machine: {m.get('cpus')} CPUs ({m.get('cpu_model')}), {m.get('memory_gb')} GiB, "
-        f"Linux {m.get('kernel')}; load average at start {m.get('loadavg_at_start')}. "
+        f"Linux {m.get('kernel')}; load average (1, 5, 15 min) at start "
+        f"{_loadavg(m.get('loadavg_at_start'))}"
+        + (f", at the end {_loadavg(m['loadavg_at_end'])}" if m.get("loadavg_at_end") else "")
+        + ". "
         f"Python {v.get('python')}, grpcio {v.get('grpcio')}, protobuf {v.get('protobuf')}, "
         f"numpy {v.get('numpy')}, webrtcvad-wheels {v.get('webrtcvad-wheels')}.\n"
     )
@@ -280,10 +290,12 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     elif foreign and foreign > 0.2:
         add(
             f"> **Caveat: the machine was shared.** Other processes used up to {_f(foreign, 2)} "
-            "cores during the search (column *other load*). CPU per stream-second is process CPU "
-            "time and barely moves with that; latency, late frames and therefore the capacity "
-            "figures are pessimistic for the steps where other load was high. Re-run on a quiet "
-            "machine before drawing conclusions from the capacity numbers.\n"
+            "cores during the search (column *other load*). CPU per stream-second is the "
+            "measured processes' own CPU time, but they shared caches and cores with that work; "
+            "latency, late frames and therefore the capacity figures are pessimistic for the "
+            "steps where other load was high. Compare figures within this run (the floor is "
+            "measured in it too) and re-run on a quiet machine before drawing conclusions from "
+            "the capacity numbers.\n"
         )
     for image in images:
         add(f"![{image}](img/{image})\n")

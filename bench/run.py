@@ -389,6 +389,7 @@ class Runner:
         self.phase("scaling", self.scaling, min_left=cost)
         self.phase("gateway", self.gateway, min_left=cost)
         self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
+        self.results["machine"]["loadavg_at_end"] = list(os.getloadavg())
         self.results["summary"] = summarise(self.results)
         self.results["elapsed_s"] = time.monotonic() - self.started
         return self.results
