@@ -297,6 +297,20 @@ def render(results: dict[str, Any], images: list[str]) -> str:
             "measured in it too) and re-run on a quiet machine before drawing conclusions from "
             "the capacity numbers.\n"
         )
+    checked = s.get("steps_checked_for_other_realtime")
+    shared = s.get("steps_with_other_realtime")
+    if checked:
+        add(
+            f"> **Other real-time work:** {shared} of the {checked} measured steps had another "
+            "process in a real-time scheduling class (another benchmark on this machine) running "
+            "at their start or end"
+            + (
+                ": those shared the cores on equal terms, so their latency and capacity figures "
+                "are not those of a quiet machine.\n"
+                if shared
+                else ".\n"
+            )
+        )
     for image in images:
         add(f"![{image}](img/{image})\n")
 

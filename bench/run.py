@@ -14,11 +14,15 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
 3. Sonicwire, one process pinned to one core, the load generator on the other: N searched
    upward until p99 added latency > 10 ms, a late or dropped frame, or a failed stream;
 4. the bare grpc.aio echo (the transport limit) at the same N;
-5. the pipecat peer (its own venv) at the same N, up to where it saturates;
-6. a py-spy profile of Sonicwire under load;
-7. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned;
-8. the WebSocket gateway in front of Sonicwire, when it is importable;
-9. Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N.
+5. Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N (early:
+   the gap to the floor per message size must not be the phase a tight budget skips);
+6. the pipecat peer (its own venv) at the same N, up to where it saturates;
+7. a py-spy profile of Sonicwire under load;
+8. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned;
+9. the WebSocket gateway in front of Sonicwire, when it is importable.
+
+In the real-time class a step first waits (``StepConfig.realtime_wait_s``) for other
+real-time processes (another benchmark) to end: those would share the cores on equal terms.
 
 Writes ``bench/results/latest.json`` and ``docs/BENCHMARKS.md`` (plots in ``docs/img/``).
 Every child process is stopped at the end, also on error or Ctrl-C.
@@ -384,11 +388,11 @@ class Runner:
         self.phase("nova_idle", self.nova_idle)
         self.phase("search", self.search, min_left=cost)
         self.phase("bare_echo", self.bare_echo, min_left=cost)
+        self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
         self.phase("pipecat", self.pipecat, min_left=cost + 5)
         self.phase("profile", self.profile, min_left=cost)
         self.phase("scaling", self.scaling, min_left=cost)
         self.phase("gateway", self.gateway, min_left=cost)
-        self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
         self.results["machine"]["loadavg_at_end"] = list(os.getloadavg())
         self.results["summary"] = summarise(self.results)
         self.results["elapsed_s"] = time.monotonic() - self.started

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.procs import PYTHON, Child, Children, wait_quiet
+from bench.procs import (
+    PYTHON,
+    Child,
+    Children,
+    other_realtime_processes,
+    wait_no_other_realtime,
+    wait_quiet,
+)
 
 __all__ = [
     "CRITERIA",
@@ -44,6 +51,8 @@ class StepConfig:
     quiet_wait_s: float = 10.0
     #: Client audio per AudioInput message, a multiple of 20 ms (gRPC targets only).
     frame_ms: int = 20
+    #: In the real-time class: how long to wait for other real-time processes to end first.
+    realtime_wait_s: float = 30.0
 
 
 def latency_from_probe(
@@ -184,6 +193,10 @@ def run_step(
     }
     servers: list[Child] = []
     result["machine_busy_cores_before"] = wait_quiet(config.quiet_wait_s)
+    if children.realtime:
+        # Another real-time benchmark would share the cores on equal terms: wait for it.
+        others = wait_no_other_realtime(config.realtime_wait_s)
+        result["other_realtime_before"] = len(others)
     try:
         servers, probes, mode, url = _start_servers(children, target, processes, pin, step_dir)
         time.sleep(0.5)
@@ -230,6 +243,9 @@ def run_step(
             load = _run_profiled(children, argv, out, budget, servers[0], config, profile_out)
         else:
             load = children.run_json(f"loadgen-{target}-{n}", argv, out, budget)
+        # Real-time processes of others still running at the end of the window (a proxy for
+        # "during": the report counts the steps that had any, at the start or the end).
+        result["other_realtime_after"] = len(other_realtime_processes())
         for s in servers:
             children.stop(s)
         servers = []

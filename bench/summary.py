@@ -117,6 +117,24 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         out["two_cores_cpu_bound_streams_projection"] = 2000.0 / top["cpu_ms_per_stream_s"]
     foreign = [r.get("foreign_cores_used", 0.0) for r in steps]
     out["max_foreign_cores_during_search"] = max(foreign) if foreign else None
+    # Steps that shared the machine with another real-time process (another benchmark): the
+    # real-time class does not shield a step from those. None: the run predates the check.
+    measured = [
+        r
+        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "frame_sizes")
+        for r in (results.get(phase) or {}).get("steps", [])
+        if "other_realtime_after" in r
+    ]
+    out["steps_checked_for_other_realtime"] = len(measured) if measured else None
+    out["steps_with_other_realtime"] = (
+        sum(
+            1
+            for r in measured
+            if r.get("other_realtime_before", 0) or r.get("other_realtime_after", 0)
+        )
+        if measured
+        else None
+    )
     out["targets"] = {
         "cpu_le_2x_kernels": _check(out.get("ratio_to_kernels"), lambda v: v <= 2.0),
         "streams_per_core_ge_150": _check(out.get("max_streams_one_process"), lambda v: v >= 150),

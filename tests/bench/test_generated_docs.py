@@ -290,3 +290,29 @@ def test_a_retried_step_keeps_both_tries(bench: dict[str, Any]) -> None:
     assert "(try 1 of 2" in doc and "(try 2 of 2)" in doc
     assert f"N={second['n']} was measured twice" in doc
     assert "passed on a second try" in doc
+
+
+def test_steps_shared_with_other_realtime_work_are_counted_and_said(
+    bench: dict[str, Any],
+) -> None:
+    planted = copy.deepcopy(bench)
+    steps = planted["search"]["steps"]
+    for i, r in enumerate(steps):
+        r["other_realtime_before"] = 0
+        r["other_realtime_after"] = 2 if i == 0 else 0
+    planted["summary"] = summarise(planted)
+    checked = sum(
+        1
+        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "frame_sizes")
+        for r in planted.get(phase, {}).get("steps", [])
+        if "other_realtime_after" in r
+    )
+    assert planted["summary"]["steps_checked_for_other_realtime"] == checked == len(steps)
+    assert planted["summary"]["steps_with_other_realtime"] == 1
+    doc = render_benchmarks(planted, IMAGES)
+    assert f"1 of the {len(steps)} measured steps had another process" in doc
+    assert "not those of a quiet machine" in doc
+    for r in steps:
+        r["other_realtime_after"] = 0
+    planted["summary"] = summarise(planted)
+    assert "not those of a quiet machine" not in render_benchmarks(planted, IMAGES)
