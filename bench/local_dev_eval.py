@@ -8,9 +8,11 @@ training text and not among the evaluation's commands; checked) spoken by the tw
 and three development-only voices (`DEV_ONLY_VOICES`, none of them an evaluation voice).
 
 The recogniser alone (no front end, no dialogue state), with the session's model (command
-model + common words), as `bench.local_lm_compare` runs it. Per utterance it compares the
+model + common words), as `bench.local_lm_compare` runs it, once per smoothing of that model
+(`DISCOUNTS`; the engine uses `stt.SESSION_DISCOUNT`). Per utterance it compares the
 recogniser's best reading with the reading `Dialogue.hear` picks among the best and the
-`stt.NBEST` next-best ones (what the engine answers). Intent accuracy is
+`stt.NBEST` next-best ones (what the engine answers); the in-training phrasings spoken by the
+tuning voices check that the known commands are not lost. Intent accuracy is
 `bench.local_eval.understood`. Writes ``bench/results/local_dev.json``.
 """
 
@@ -28,7 +30,7 @@ from bench import local_eval as evaluation
 from bench.local_eval import Command, _c
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import NBEST, SpeechRecognizer
+from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import (
     ESPEAK_TEST_VOICES,
@@ -94,39 +96,87 @@ def _score(rows: list[tuple[Command, bool]]) -> dict[str, Any]:
     }
 
 
+#: Smoothing of the session language model compared (`stt.SESSION_DISCOUNT` is used).
+DISCOUNTS = (0.4, 0.5, 0.6, 0.7, 0.75)
+
+
+def _samples(
+    commands: tuple[Command, ...], voices: tuple[str, ...]
+) -> list[tuple[str, Command, bytes]]:
+    out = []
+    for voice in voices:
+        for index, command in enumerate(commands):
+            mic = MicStream(seed=index).utterance(speak(command.text, voice))
+            audio = b"".join(c.pcm for c in mic.commands if isinstance(c, ev.SendAudio))
+            pad = 16 * 300  # the utterance as the collector cuts it: speech + 300 ms pads
+            lo, hi = (mic.speech_start - pad) * 2, (mic.speech_end + pad) * 2
+            out.append((voice, command, audio[lo:hi]))
+    return out
+
+
+def measure(
+    recognizer: SpeechRecognizer,
+    model: Any,
+    discount: float,
+    dev: list[tuple[str, Command, bytes]],
+    trained: list[tuple[str, Command, bytes]],
+) -> dict[str, Any]:
+    """One language model (smoothing ``discount``) on the development utterances and on the
+    in-training phrasings spoken by the tuning voices."""
+    key = recognizer.add_language_model(
+        model.sentences(), background_sentences(), discount_mass=discount
+    )
+    today = datetime.now(UTC).date()
+    best: list[tuple[Command, bool]] = []
+    chosen: list[tuple[Command, bool]] = []
+    per_voice: dict[str, list[int]] = {}
+    times: list[float] = []
+    for voice, command, audio in dev:
+        started = time.perf_counter()
+        heard = recognizer.recognize(audio, model=key)
+        times.append((time.perf_counter() - started) * 1000)
+        reading = Dialogue(model).hear(heard.text, heard.alternatives, today=today)
+        ok_best = evaluation.understood(command, heard.text, model, today)
+        ok_chosen = evaluation.understood(command, reading, model, today)
+        best.append((command, ok_best))
+        chosen.append((command, ok_chosen))
+        counts = per_voice.setdefault(voice, [0, 0, 0])
+        counts[0] += 1
+        counts[1] += ok_best
+        counts[2] += ok_chosen
+    in_training = 0
+    for _, command, audio in trained:
+        heard = recognizer.recognize(audio, model=key)
+        reading = Dialogue(model).hear(heard.text, heard.alternatives, today=today)
+        in_training += evaluation.understood(command, reading, model, today)
+    return {
+        "best_reading": _score(best),
+        "chosen_reading": _score(chosen),
+        "in_training_x_tuning_voices": {
+            "utterances": len(trained),
+            "intent_accuracy": round(in_training / len(trained), 3),
+        },
+        "by_voice": {
+            v: {"utterances": n, "best_reading": round(a / n, 3), "chosen_reading": round(b / n, 3)}
+            for v, (n, a, b) in per_voice.items()
+        },
+        "recognition_ms": evaluation.percentiles(times),
+    }
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         toolbox = ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
         model = evaluation.session_tools(toolbox)
     check_dev_split(set(model.sentences()))
     voices = (*evaluation.DEV_VOICES, *DEV_ONLY_VOICES)
+    dev = _samples(DEV_COMMANDS, voices)
+    in_training = tuple(c for c in evaluation.COMMANDS if c.split == "in_training")
+    trained = _samples(in_training, evaluation.DEV_VOICES)
     load_before = os.getloadavg()
     recognizer = SpeechRecognizer.load("domain")
-    best: list[tuple[Command, bool]] = []
-    chosen: list[tuple[Command, bool]] = []
-    per_voice: dict[str, list[int]] = {}
-    times: list[float] = []
-    today = datetime.now(UTC).date()
     try:
-        key = recognizer.add_language_model(model.sentences(), background_sentences())
-        for voice in voices:
-            for index, command in enumerate(DEV_COMMANDS):
-                mic = MicStream(seed=index).utterance(speak(command.text, voice))
-                audio = b"".join(c.pcm for c in mic.commands if isinstance(c, ev.SendAudio))
-                pad = 16 * 300  # the utterance as the collector cuts it: speech + 300 ms pads
-                lo, hi = (mic.speech_start - pad) * 2, (mic.speech_end + pad) * 2
-                started = time.perf_counter()
-                heard = recognizer.recognize(audio[lo:hi], model=key)
-                times.append((time.perf_counter() - started) * 1000)
-                reading = Dialogue(model).hear(heard.text, heard.alternatives, today=today)
-                ok_best = evaluation.understood(command, heard.text, model, today)
-                ok_chosen = evaluation.understood(command, reading, model, today)
-                best.append((command, ok_best))
-                chosen.append((command, ok_chosen))
-                counts = per_voice.setdefault(voice, [0, 0, 0])
-                counts[0] += 1
-                counts[1] += ok_best
-                counts[2] += ok_chosen
+        models = {str(d): measure(recognizer, model, d, dev, trained) for d in DISCOUNTS}
     finally:
         recognizer.close()
     report: dict[str, Any] = {
@@ -136,20 +186,24 @@ def main() -> None:
         "dev_only_voices": list(DEV_ONLY_VOICES),
         "commands": len(DEV_COMMANDS),
         "nbest": NBEST,
-        "best_reading": _score(best),
-        "chosen_reading": _score(chosen),
-        "by_voice": {
-            v: {"utterances": n, "best_reading": round(a / n, 3), "chosen_reading": round(b / n, 3)}
-            for v, (n, a, b) in per_voice.items()
-        },
-        "recognition_ms": evaluation.percentiles(times),
+        "discount_used": SESSION_DISCOUNT,
+        "by_discount": models,
         "load_average_1m_5m_before": [round(x, 2) for x in load_before[:2]],
         "load_average_1m_5m_after": [round(x, 2) for x in os.getloadavg()[:2]],
         "cores": os.cpu_count(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: report[k] for k in ("best_reading", "chosen_reading")}, indent=1))
+    for discount, scores in models.items():
+        print(
+            discount,
+            json.dumps(
+                {
+                    k: scores[k]
+                    for k in ("best_reading", "chosen_reading", "in_training_x_tuning_voices")
+                }
+            ),
+        )
     print(f"wrote {RESULTS}")
 
 

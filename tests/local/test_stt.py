@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
+import pocketsphinx
 import pytest
 
 from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer
@@ -116,3 +118,32 @@ def test_next_best_readings_come_with_the_best(
     assert len(set(heard.alternatives)) == len(heard.alternatives)
     assert all(a and "<" not in a and "[" not in a for a in heard.alternatives)
     assert domain_recognizer.recognize(b"").alternatives == ()
+
+
+def test_session_models_keep_more_mass_for_unseen_word_sequences(
+    domain_recognizer: SpeechRecognizer, tmp_path: Path
+) -> None:
+    """Session models are smoothed with SESSION_DISCOUNT (not pocketsphinx's 0.5): a trigram
+    never trained on backs off to a likelier estimate, and each smoothing is its own model."""
+    from sonicwire.server.backends.local.stt import SESSION_DISCOUNT, _build_domain_model
+
+    sentences = ["what time is it", "what is the time", "where is my order"]
+    default = domain_recognizer.add_language_model(sentences)
+    assert default == domain_recognizer.add_language_model(
+        sentences, discount_mass=SESSION_DISCOUNT
+    )
+    assert default != domain_recognizer.add_language_model(sentences, discount_mass=0.5)
+
+    dictionary = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    backoff = {}
+    for mass in (0.5, SESSION_DISCOUNT):
+        folder = tmp_path / str(mass)
+        folder.mkdir()
+        lm, _ = _build_domain_model(sentences, dictionary, folder, discount_mass=mass)
+        unigrams = lm.read_text().split("\\1-grams:")[1].split("\\2-grams:")[0]
+        # "what" is followed by two words: its backoff weight (the last column) is what an
+        # unseen continuation gets.
+        (line,) = [row for row in unigrams.splitlines() if row.split()[1:2] == ["what"]]
+        backoff[mass] = float(line.split()[-1])
+    assert SESSION_DISCOUNT > 0.5
+    assert backoff[SESSION_DISCOUNT] > backoff[0.5]
