@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from bench.procs import (
     PYTHON,
@@ -109,6 +110,20 @@ def _start_servers(
     servers: list[Child] = []
     probes: list[Path] = []
     cpus = ["--cpus", SERVER_CPU] if pin else []
+    if target == "workers":
+        # The real `sonicwire serve --workers N` (N = processes; 1 = one plain server process),
+        # the probe in every serving process (bench/worker_probe.py).
+        argv = [PYTHON, "-m", "bench.worker_probe", "--port", "0", "--workers", str(processes)]
+        argv += ["--backend", "echo", "--max-streams", "0", "--idle-timeout-seconds", "0"]
+        argv += ["--drain-grace-seconds", "2", "--log-level", "WARNING"]
+        if pin:
+            argv = ["taskset", "-c", SERVER_CPU, *argv]
+        child = children.start(
+            f"workers-{processes}", argv, env={"SONICWIRE_BENCH_PROBE_DIR": str(step_dir)}
+        )
+        serving = [p.pid for p in _workers_of(child.pid)] if processes > 1 else [child.pid]
+        probes = [step_dir / f"probe-{pid}.npz" for pid in serving]
+        return [child], probes, "grpc", f"127.0.0.1:{child.port}"
     if target in ("sonicwire", "bare-echo"):
         port = 0
         for i in range(processes):
@@ -160,6 +175,20 @@ def _start_servers(
     raise ValueError(f"unknown target {target!r}")
 
 
+def _workers_of(pid: int) -> list[psutil.Process]:
+    """The worker processes a `--workers` supervisor spawned (not its resource tracker)."""
+    return [p for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+def server_pids(servers: list[Child]) -> list[int]:
+    """Every process of the servers: a `--workers` supervisor's workers included."""
+    pids = []
+    for s in servers:
+        pids.append(s.pid)
+        pids.extend(p.pid for p in _workers_of(s.pid))
+    return pids
+
+
 def run_step(
     children: Children,
     scratch: Path,
@@ -200,7 +229,8 @@ def run_step(
     try:
         servers, probes, mode, url = _start_servers(children, target, processes, pin, step_dir)
         time.sleep(0.5)
-        idle_rss = sum(s.rss() for s in servers)
+        pids = server_pids(servers)
+        idle_rss = sum(psutil.Process(pid).memory_info().rss for pid in pids)
         out = step_dir / "load.json"
         times = step_dir / "times.npz"
         argv = [
@@ -234,8 +264,8 @@ def run_step(
             if mode != "grpc" or config.frame_ms % 20:
                 raise ValueError(f"{config.frame_ms} ms client frames: gRPC targets, 20 ms steps")
             argv += ["--frames-per-message", str(config.frame_ms // 20)]
-        for s in servers:
-            argv += ["--server-pid", str(s.pid)]
+        for pid in pids:
+            argv += ["--server-pid", str(pid)]
         if pin:
             argv += ["--cpus", CLIENT_CPU]
         budget = config.ramp_s + config.warmup_s + config.duration_s + config.drain_s + 40
@@ -255,6 +285,9 @@ def run_step(
         result.update(
             window_s=window,
             server_cpu_s=cpu,
+            # Per process, in `server_pids` order (a `--workers` supervisor first).
+            server_pids=pids,
+            server_cpu_s_by_pid=[load["server_cpu_s"].get(str(pid)) for pid in pids],
             cores_used=cpu / window,
             cpu_ms_per_stream_s=cpu / window / n * 1000,
             # the asyncio loop's thread; the rest is gRPC C-core's poller and other threads
@@ -356,13 +389,20 @@ def _merge_probes(files: list[Path], out: Path) -> Path:
 
 #: Targets whose server runs the bench probe (``bench/probe_server.py``): their added latency is
 #: measured, so p99 is a criterion and a missing p99 is a failure, never a pass.
-PROBED_TARGETS = frozenset({"sonicwire", "bare-echo", "gateway"})
+PROBED_TARGETS = frozenset({"sonicwire", "bare-echo", "gateway", "workers"})
 
 #: The pass criteria of each target, as the report states them. pipecat has no probe (its
 #: latency cannot be measured at the same point), so its largest N rests on the other criteria.
 CRITERIA: dict[str, tuple[str, ...]] = {
     "sonicwire": (
         "p99 added latency (client write -> front-end output) measured and <= 10 ms",
+        "no late assistant frames (client plays from the first frame)",
+        "no dropped output frames, no unprocessed input frames, no failed stream",
+        "at least one reply (the VAD ended an utterance)",
+        "load generator not saturated",
+    ),
+    "workers": (
+        "p99 added latency (client write -> front-end output, in whichever worker) <= 10 ms",
         "no late assistant frames (client plays from the first frame)",
         "no dropped output frames, no unprocessed input frames, no failed stream",
         "at least one reply (the VAD ended an utterance)",
@@ -393,7 +433,7 @@ def _required(target: str) -> tuple[str, ...]:
     keys = ["streams_failed", "gap_frames", "client_bound", "cores_used"]
     if target != "bare-echo":
         keys.append("replies")
-    if target in ("sonicwire", "gateway"):
+    if target in ("sonicwire", "gateway", "workers"):
         keys.append("late_frames")
     if target == "pipecat":
         keys.append("late_frames_jb60")

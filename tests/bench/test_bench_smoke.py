@@ -100,3 +100,19 @@ def test_larger_client_messages_carry_the_same_audio(tmp_path: Path) -> None:
     assert 40 <= result["frames_sent"] <= 70, result["frames_sent"]
     assert result["frames_unprocessed"] == 0
     assert result["latency_p99_ms"] is not None
+
+
+def test_workers_step_probes_every_worker(tmp_path: Path) -> None:
+    # `sonicwire serve --workers 2` under the probe: both workers' probe files are read, and
+    # the supervisor's and both workers' CPU is counted.
+    children = Children(tmp_path)
+    config = StepConfig(duration_s=3.0, warmup_s=0.5, ramp_s=0.2, drain_s=0.5, quiet_wait_s=0.0)
+    try:
+        result = run_step(children, tmp_path, "workers", 6, config, processes=2, pin=False)
+    finally:
+        children.stop_all()
+    assert "error" not in result, result.get("error")
+    assert len(result["server_pids"]) == 3  # the supervisor, then two workers
+    assert all(cpu is not None and cpu >= 0 for cpu in result["server_cpu_s_by_pid"])
+    assert result["streams_probed"] == 6  # every stream's frames found in some worker's probe
+    assert result["latency_p99_ms"] > 0 and result["frames_unprocessed"] == 0
