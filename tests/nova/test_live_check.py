@@ -28,6 +28,12 @@ def test_live_check_skips_without_aws() -> None:
     assert "live-test SKIPPED: no AWS region" in done.stdout
 
 
+def typed(event: dict[str, object]) -> bool:
+    body = event.get("event")
+    text = body.get("textInput") if isinstance(body, dict) else None
+    return isinstance(text, dict) and text.get("content") == live_nova.TYPED
+
+
 def loud(chunk: bytes) -> bool:
     return any(abs(v) > 500 for v in memoryview(chunk[: len(chunk) // 2 * 2]).cast("h"))
 
@@ -54,18 +60,19 @@ async def nova_like(stream: FakeStream) -> None:
     mark[0] = len(stream.audio)
     await end_of_utterance(stream, mark)
     await stream.user_transcript("tell me a long story about the sea")
-    # A long answer that stops, as Nova's does, when it hears the user talk over it.
+    # A long answer that stops, as Nova's does, when it hears the user talk over it or gets
+    # new input (the typed turn).
     await stream.text("ASSISTANT", "SPECULATIVE", "Once upon a time, far at sea.", "PARTIAL_TURN")
     mark[0] = len(stream.audio)
-    for _ in range(80):
+    for _ in range(400):
+        if any(typed(e) for e in stream.events):
+            break
         if loud(bytes(stream.audio[mark[0] :])):
             await stream.interrupted()
             break
         await stream.audio_block(tone(100, 24_000), sample_rate=24_000, stop_reason="PARTIAL_TURN")
         await asyncio.sleep(0.05)
-    await stream.wait_event(
-        "textInput", lambda body: body.get("content") == live_nova.TYPED, timeout=60
-    )
+    await stream.wait_for(lambda: any(typed(e) for e in stream.events), timeout=60)
     await stream.speak(["Goodbye!"], audio_ms=200)
 
 

@@ -178,6 +178,16 @@ async def run_live_check(
     """Drive the conversation described in the module docstring; never raises for a failed
     check (it is reported), only for a broken setup."""
     report = LiveReport()
+    # Synthesized up front, off the loop: a slow synthesis mid-call would stall the call.
+    utterances = dict(
+        zip(
+            (QUESTION, STORY, INTERRUPT),
+            await asyncio.gather(
+                *(asyncio.to_thread(speech, text) for text in (QUESTION, STORY, INTERRUPT))
+            ),
+            strict=True,
+        )
+    )
     async with running_server(backend=backend) as server:
         async with grpc.aio.insecure_channel(server.target) as channel:
             stub = pb_grpc.VoiceServiceStub(channel)
@@ -206,7 +216,7 @@ async def run_live_check(
 
             # 2. A spoken question that invites a tool.
             mark = len(talk.seen)
-            await talk.send_audio(speech(QUESTION))
+            await talk.send_audio(utterances[QUESTION])
             answered = await talk.silence_until(
                 lambda: bool(talk.since(mark, "turn_complete")), turn_timeout_s
             )
@@ -231,13 +241,13 @@ async def run_live_check(
 
             # 3. Barge-in: talk over a long answer.
             mark = len(talk.seen)
-            await talk.send_audio(speech(STORY))
+            await talk.send_audio(utterances[STORY])
             speaking = await talk.silence_until(
                 lambda: bool(talk.since(mark, "audio")), turn_timeout_s
             )
             if speaking:
                 await talk.send_audio(
-                    speech(INTERRUPT), until=lambda: bool(talk.since(mark, "interruption"))
+                    utterances[INTERRUPT], until=lambda: bool(talk.since(mark, "interruption"))
                 )
             interrupted = await talk.silence_until(
                 lambda: bool(talk.since(mark, "interruption")), turn_timeout_s / 2
@@ -270,7 +280,17 @@ async def run_live_check(
                 ),
                 turn_timeout_s,
             )
-            report.add("typed turn", typed, repr(_texts(talk.seen[mark:], pb.ROLE_ASSISTANT)[:1]))
+            after = talk.seen[mark:]
+            report.add(
+                "typed turn",
+                typed,
+                repr(_texts(after, pb.ROLE_ASSISTANT)[:1])
+                if typed
+                else "no answer; saw "
+                + ", ".join(
+                    str(r.WhichOneof("response")) for r in after if not r.HasField("audio")
+                ),
+            )
 
             # 5. Close.
             code = await talk.close(turn_timeout_s)
