@@ -100,3 +100,9 @@ def test_a_barge_in_cancels_only_the_tools_that_do_not_continue() -> None:
     ]
     assert interrupted_with(("c1", "slow")) == []
     assert interrupted_with(("c2", "quick")) == [ev.CancelTools("interrupted")]
+
+
+def test_greedy_and_a_temperature_conflict() -> None:
+    validate.check_inference(pb.InferenceSettings(greedy=True))
+    with pytest.raises(ProtocolError, match="greedy"):
+        validate.check_inference(pb.InferenceSettings(greedy=True, temperature=0.5))

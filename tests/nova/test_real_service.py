@@ -83,6 +83,9 @@ async def test_throttling_mid_call_reconnects_with_backoff() -> None:
             sent = await send_frames(session, sent, 1, pace=0.005)
             assert sent < 2000 and not got.of(ev.BackendFailed)
         assert len(fake.streams) == 2
+        # The failed stream still got a best-effort promptEnd/sessionEnd (user guide).
+        failed = fake.streams[0]
+        await failed.wait_for(lambda: failed.event_names[-2:] == ["promptEnd", "sessionEnd"])
         await session.aclose()
         await backend.aclose()
     await assert_no_leaked_tasks()

@@ -185,3 +185,26 @@ async def test_a_tool_can_keep_running_through_a_barge_in(speech_16k: bytes, kee
 def tool_results(stream: FakeStream) -> list[str]:
     bodies = (e.get("event", {}).get("toolResult") for e in stream.events)
     return [str(b.get("content")) for b in bodies if isinstance(b, dict)]
+
+
+async def test_greedy_decoding_sends_temperature_zero() -> None:
+    async with nova_server(Scenario()) as (fake, _server, stub):
+        config = pb.SessionConfig()
+        config.CopyFrom(RAW_AUDIO)
+        config.inference.greedy = True
+        call = stub.Converse()
+        await call.write(pb.ConverseRequest(config=config))
+        await read_until(call, "session_started", [])
+        await fake.wait_for_streams(1)
+        start = next(e for e in fake.streams[0].events if "sessionStart" in e["event"])
+        assert start["event"]["sessionStart"]["inferenceConfiguration"]["temperature"] == 0
+        call.cancel()
+    # Without it, temperature 0 in the config means "the backend's default" (0.7).
+    async with nova_server(Scenario()) as (fake, _server, stub):
+        call = stub.Converse()
+        await call.write(pb.ConverseRequest(config=RAW_AUDIO))
+        await read_until(call, "session_started", [])
+        await fake.wait_for_streams(1)
+        start = next(e for e in fake.streams[0].events if "sessionStart" in e["event"])
+        assert start["event"]["sessionStart"]["inferenceConfiguration"]["temperature"] == 0.7
+        call.cancel()

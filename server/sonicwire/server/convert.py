@@ -262,7 +262,7 @@ def settings_from_config(
     )
     inference = InferenceSettings(
         max_tokens=config.inference.max_tokens or None,
-        temperature=config.inference.temperature or None,
+        temperature=0.0 if config.inference.greedy else (config.inference.temperature or None),
         top_p=config.inference.top_p or None,
         endpointing_sensitivity=_ENDPOINTING.get(config.inference.endpointing_sensitivity),
         tool_choice=_TOOL_CHOICE.get(config.tool_choice.mode),

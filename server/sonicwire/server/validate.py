@@ -207,6 +207,8 @@ def check_inference(inference: pb.InferenceSettings) -> None:
         raise ProtocolError("CONFIG_INVALID", "inference.max_tokens must be within [0, 65536]")
     _finite_in(inference.temperature, 0.0, 1.0, "inference.temperature")
     _finite_in(inference.top_p, 0.0, 1.0, "inference.top_p")
+    if inference.greedy and inference.temperature:
+        raise ProtocolError("CONFIG_INVALID", "inference.greedy means temperature 0; unset it")
     if inference.endpointing_sensitivity not in _KNOWN_ENDPOINTING:
         raise ProtocolError(
             "CONFIG_INVALID",

@@ -172,16 +172,18 @@ class NoiseSuppressionSettings(_message.Message):
     def __init__(self, disabled: _Optional[bool] = ..., suppress_db: _Optional[int] = ..., agc: _Optional[bool] = ...) -> None: ...
 
 class InferenceSettings(_message.Message):
-    __slots__ = ("max_tokens", "temperature", "top_p", "endpointing_sensitivity")
+    __slots__ = ("max_tokens", "temperature", "top_p", "endpointing_sensitivity", "greedy")
     MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     TOP_P_FIELD_NUMBER: _ClassVar[int]
     ENDPOINTING_SENSITIVITY_FIELD_NUMBER: _ClassVar[int]
+    GREEDY_FIELD_NUMBER: _ClassVar[int]
     max_tokens: int
     temperature: float
     top_p: float
     endpointing_sensitivity: EndpointingSensitivity
-    def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., endpointing_sensitivity: _Optional[_Union[EndpointingSensitivity, str]] = ...) -> None: ...
+    greedy: bool
+    def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., endpointing_sensitivity: _Optional[_Union[EndpointingSensitivity, str]] = ..., greedy: _Optional[bool] = ...) -> None: ...
 
 class ToolDefinition(_message.Message):
     __slots__ = ("name", "description", "parameters_json_schema", "timeout_ms", "examples", "answer_template", "continue_on_interruption")
