@@ -431,9 +431,12 @@ class DelayTracker:
         """Delays the estimator should consider, or None for its whole range."""
         if self._report_delay is None:
             return None
+        # A report misses the device's own output latency (Bluetooth, OS mixers, jitter
+        # buffers: 100-1000 ms that no report shows), which only ever adds to the delay. The
+        # window therefore never closes above the report: narrowing it there made the
+        # estimator blind to the very echo it had to find (issue 13).
         lo = max(0, self._report_delay - self.report_margin_low)
-        hi = min(self.max_delay, self._report_delay + self.report_margin_high)
-        return (lo, hi)
+        return (lo, self.max_delay)
 
     def on_report(self, delay: int) -> None:
         """Take the delay implied by one playback report."""
