@@ -87,7 +87,7 @@ CHILD = textwrap.dedent(
         def push_far_end(self, pcm):
             self.far_end.append(len(pcm))
 
-        def report_playback(self, played_samples):
+        def report_playback(self, played_samples, output_latency=0):
             pass
 
         def truncate_far_end(self, played_samples):

@@ -11,7 +11,7 @@ from sonicwire.server.core.errors import BackendError, ProtocolError
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.core.state import IllegalTransition, Trigger, TurnMachine, TurnState
-from sonicwire.server.dsp.pipeline import FrontEndSettings
+from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings
 
 SILENCE = bytes(640)
 ONE_SECOND = bytes(32_000)  # 16 kHz s16le
@@ -139,6 +139,26 @@ def test_playback_report_sets_played_ms() -> None:
     assert interruption[0].source is ev.InterruptionSource.BACKEND
 
 
+def test_playback_report_passes_the_output_latency_to_the_front_end() -> None:
+    class Recording(FrontEnd):
+        def __init__(self, settings: FrontEndSettings) -> None:
+            super().__init__(settings)
+            self.reports: list[tuple[int, int]] = []
+
+        def report_playback(self, played_samples: int, output_latency: int = 0) -> None:
+            self.reports.append((played_samples, output_latency))
+            super().report_playback(played_samples, output_latency)
+
+    settings = quiet_settings()
+    front = Recording(settings.front_end)
+    session = Session("s", settings, front_end=front)
+    session.receive_backend(ev.AssistantAudio(ONE_SECOND * 2, 16_000), now=0.0)
+    session.tick(1.0)
+    assert session.current_turn_id == "t1"
+    session.receive_client(ev.PlaybackReported("t1", 420, 85), now=1.0)
+    assert front.reports == [(420 * 16, 85 * 16)]  # the turn's audio starts at sample 0
+
+
 def test_text_input_interrupts_and_is_sent() -> None:
     session = Session("s", quiet_settings())
     session.receive_backend(ev.AssistantAudio(ONE_SECOND, 16_000), now=0.0)
@@ -173,6 +193,8 @@ def test_turn_latency_is_measured_and_never_reported_as_not_measured(
         (ev.TextReceived(""), "TEXT_EMPTY"),
         (ev.TextReceived("x" * 5000), "TEXT_TOO_LONG"),
         (ev.PlaybackReported("t1", -5), "PLAYBACK_INVALID"),
+        (ev.PlaybackReported("t1", 5, -1), "PLAYBACK_INVALID"),
+        (ev.PlaybackReported("t1", 5, 10_001), "PLAYBACK_INVALID"),
     ],
 )
 def test_client_rule_violations(event: ev.ClientEvent, reason: str) -> None:

@@ -10,6 +10,7 @@ from sonicwire.server.dsp.delay import (
     FarEndTimeline,
     SampleLog,
 )
+from sonicwire.server.dsp.pipeline import FrontEnd
 
 from .dsp_testsignals import FS, bursts, room, to_int16
 
@@ -109,3 +110,26 @@ def test_tracker_needs_agreement_and_follows_reports() -> None:
     tr2.on_report(6000)  # the client's buffer grew by 2000 samples
     assert tr2.delay == 6600
     assert FS == 16000
+
+
+def test_coherence_tells_echo_from_an_unrelated_voice() -> None:
+    est = DelayEstimator(max_delay=8000, window=8000)
+    far = to_int16(bursts(2.0, seed=1))[: est.window + est.max_delay]
+    delay = 5000
+    echo = np.convolve(far.astype(np.float64), room(2))[: len(far)]
+    echo = np.concatenate([np.zeros(delay), echo])[: len(far)]
+    noise = np.random.default_rng(3).standard_normal(len(far)) * 30
+    mic_echo = np.clip(echo * 0.5 + noise, -32768, 32767).astype(np.int16)[-est.window :]
+    other = to_int16(bursts(2.0, seed=9))[: est.window]
+    explained = est.echo_coherence(mic_echo, far)
+    unrelated = est.echo_coherence(other, far)
+    # this synthetic room puts most of its energy in a dense tail (harder than measured
+    # rooms, which stay near 0.99): still far above the front end's "not echo" bar
+    assert explained is not None and explained > FrontEnd.NOT_ECHO_COHERENCE + 0.2
+    assert unrelated is not None and unrelated < FrontEnd.NOT_ECHO_COHERENCE
+    at_delay = est.coherence_at(mic_echo, far, delay)
+    assert at_delay is not None and abs(at_delay - explained) < 0.1
+    dry = np.concatenate([np.zeros(delay), far])[: len(far)][-est.window :]
+    assert (est.coherence_at(dry, far, delay) or 0.0) > 0.99
+    assert est.echo_coherence(np.zeros(est.window, dtype=np.int16), far) is None
+    assert est.blocks == 0  # probing leaves the accumulated state alone

@@ -188,3 +188,68 @@ def test_settings_validation() -> None:
         FrontEndSettings(echo_tail_ms=5)
     with pytest.raises(ValueError):
         FrontEndSettings(noise_suppress_db=10)
+
+
+@pytest.mark.parametrize("unseen_ms", [450, 800])
+def test_device_latency_no_report_shows_is_found_and_never_self_triggers(unseen_ms: int) -> None:
+    # issue 13: the client reports what it handed to its output; the device adds latency on
+    # top. A report is a floor, so the estimator must still find the echo above it, and the
+    # echo must never start speech while the filter learns it (the first reply included).
+    delay = 2400 + unseen_ms * 16
+    sc = scene(delay, seconds=6.0, seed=3)
+    with FrontEnd() as fe:
+        frames = drive_with_latency(fe, sc, queue=delay - unseen_ms * 16, claimed=0)
+        assert fe.delay_locked
+        assert fe.echo_delay is not None and abs(fe.echo_delay - delay) <= 48
+    assert not any(isinstance(e, SpeechStarted) for f in frames for e in f.events)
+    assert erle(sc, frames, 3.0) > 20.0
+
+
+def test_output_latency_is_a_prior_for_the_belief_not_a_bound() -> None:
+    with FrontEnd() as fe:
+        fe.push_far_end(bytes(2 * 16000))
+        fe.process(bytes(2 * 4000))
+        fe.report_playback(1000, output_latency=2400)  # the client claims 150 ms more
+        assert fe.echo_delay == 3000 + 2400
+        assert not fe.delay_locked
+    sc = scene(6400, seconds=4.0, seed=4)
+    with FrontEnd() as fe:
+        # the claim is 100 ms short of the truth: the signals win
+        frames = drive_with_latency(fe, sc, queue=4000, claimed=800)
+        assert fe.delay_locked
+        assert fe.echo_delay is not None and abs(fe.echo_delay - 6400) <= 48
+    assert not any(isinstance(e, SpeechStarted) for f in frames for e in f.events)
+
+
+def drive_with_latency(fe: FrontEnd, sc: Scene, *, queue: int, claimed: int) -> list[FrontEndFrame]:
+    out: list[FrontEndFrame] = []
+    released = 0
+    for pos in range(0, len(sc.mic) - N + 1, N):
+        while released < len(sc.far) and released - LEAD <= pos:
+            fe.push_far_end(sc.far[released : released + N].tobytes())
+            released += N
+        if pos and pos % 1600 == 0 and 0 <= pos - queue < released:
+            fe.report_playback(pos - queue, output_latency=claimed)
+        out += fe.process(sc.mic[pos : pos + N].tobytes())
+    return out
+
+
+def test_user_on_a_line_without_echo_is_heard_at_once_during_the_first_reply() -> None:
+    # headphones or a phone handset: far-end audio plays, none of it reaches the mic. The
+    # echo hold must not make the user wait for a convergence that will never come.
+    talk = alsa_speech()
+    talk = talk / np.max(np.abs(talk)) * 0.3
+    far = to_int16(bursts(5.0, seed=5))
+    near = np.zeros(len(far))
+    start = FS
+    near[start : start + len(talk)] = talk[: len(far) - start]
+    noise = np.random.default_rng(5).standard_normal(len(far)) * 1e-4
+    sc = Scene(to_int16(near + noise), far, 0)
+    onsets = []
+    for aec in (True, False):
+        with FrontEnd(FrontEndSettings(echo_cancellation=aec)) as fe:
+            frames = drive(fe, sc, [N], reports=2000)
+        starts = [e.offset for f in frames for e in f.events if isinstance(e, SpeechStarted)]
+        assert starts
+        onsets.append(starts[0])
+    assert onsets[0] - onsets[1] <= 2 * N

@@ -100,6 +100,12 @@ INBOUND: list[tuple[str, str | bytes]] = [
     ("playback", json.dumps({"action": "playback", "turn_id": "t1", "played_ms": 1200})),
     ("playback float ms", json.dumps({"action": "playback", "turn_id": "t1", "played_ms": 5.0})),
     (
+        "playback with output latency",
+        json.dumps(
+            {"action": "playback", "turn_id": "t1", "played_ms": 5, "output_latency_ms": 42}
+        ),
+    ),
+    (
         "tool result string",
         json.dumps({"action": "tool_result", "tool_call_id": "c1", "content": "42"}),
     ),
@@ -169,6 +175,12 @@ INBOUND: list[tuple[str, str | bytes]] = [
     ("playback bool", json.dumps({"action": "playback", "turn_id": "t", "played_ms": False})),
     ("playback too large", json.dumps({"action": "playback", "turn_id": "t", "played_ms": 10**12})),
     ("turn id not string", json.dumps({"action": "playback", "turn_id": 7, "played_ms": 1})),
+    (
+        "playback output latency too large",
+        json.dumps(
+            {"action": "playback", "turn_id": "t", "played_ms": 1, "output_latency_ms": 10_001}
+        ),
+    ),
     ("config unknown field", json.dumps({"action": "config", "samplerate": 16000})),
     ("config rate 44100", json.dumps({"action": "config", "sample_rate": 44100})),
     ("config output rate string", json.dumps({"action": "config", "output_sample_rate": "16000"})),

@@ -350,8 +350,8 @@ class Connection:
                     await conversation.send_audio(chunk)
             case Text(text=text):
                 await conversation.send_text(text)
-            case Playback(turn_id=turn_id, played_ms=played_ms):
-                await conversation.report_playback(turn_id, played_ms)
+            case Playback(turn_id=turn_id, played_ms=played_ms, output_latency_ms=latency):
+                await conversation.report_playback(turn_id, played_ms, output_latency_ms=latency)
             case ToolResult(tool_call_id=call_id, content=content, is_error=is_error):
                 await conversation.send_tool_result(call_id, content, is_error=is_error)
             case EndInput():

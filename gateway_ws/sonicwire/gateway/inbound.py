@@ -120,10 +120,12 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Playback:
-    """``{"action": "playback"}``: milliseconds of a turn's audio the client has played."""
+    """``{"action": "playback"}``: milliseconds of a turn's audio the client has played, and
+    optionally its device's output latency (``output_latency_ms``, 0 = unknown)."""
 
     turn_id: str
     played_ms: int
+    output_latency_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +345,7 @@ def _parse_playback(fields: Fields, limits: ProtocolLimits) -> Playback:
     return Playback(
         turn_id=fields.string("turn_id", max_chars=128),
         played_ms=fields.integer("played_ms", hi=24 * 3600 * 1000),
+        output_latency_ms=fields.integer("output_latency_ms", 0, hi=10_000),
     )
 
 

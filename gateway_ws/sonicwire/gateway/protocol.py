@@ -11,7 +11,7 @@ Text frames carry JSON objects with an ``action``::
     {"action": "config", "sample_rate": 16000, "voice": "...", ...}   optional, first only
     {"action": "audiostream", "audioData": "<base64 pcm_s16le>"}
     {"action": "text", "text": "What time is it?"}
-    {"action": "playback", "turn_id": "t1", "played_ms": 1200}
+    {"action": "playback", "turn_id": "t1", "played_ms": 1200, "output_latency_ms": 40}
     {"action": "tool_result", "tool_call_id": "c1", "content": {...}, "is_error": false}
     {"action": "end"}
 

@@ -337,7 +337,10 @@ def event_from_request(request: pb.ConverseRequest) -> ev.ClientEvent:
             result = request.tool_result
             return ev.ToolResultReceived(result.tool_call_id, result.content, result.is_error)
         case "playback":
-            return ev.PlaybackReported(request.playback.turn_id, request.playback.played_ms)
+            playback = request.playback
+            return ev.PlaybackReported(
+                playback.turn_id, playback.played_ms, playback.output_latency_ms
+            )
         case "config":
             raise ProtocolError(
                 "CONFIG_ALREADY_RECEIVED",

@@ -291,18 +291,26 @@ class Conversation:
         """
         await self._write(pb.ConverseRequest(text=pb.TextInput(text=text)))
 
-    async def report_playback(self, turn_id: str, played_ms: int) -> None:
+    async def report_playback(
+        self, turn_id: str, played_ms: int, *, output_latency_ms: int = 0
+    ) -> None:
         """Tell the server how much of a turn's audio has actually been played.
 
         The server aligns echo cancellation with it and truncates the history to what the
-        user heard when they interrupt.
+        user heard when they interrupt. ``output_latency_ms``: what the audio device adds
+        after that (if the platform tells you; 0 = unknown), a first guess for the echo
+        canceller, which finds the real delay itself.
 
         Raises:
             ConversationClosedError: after ``end_input()`` or once the stream has ended.
             SonicwireError: the server ended the stream with an error status.
         """
         await self._write(
-            pb.ConverseRequest(playback=pb.PlaybackUpdate(turn_id=turn_id, played_ms=played_ms))
+            pb.ConverseRequest(
+                playback=pb.PlaybackUpdate(
+                    turn_id=turn_id, played_ms=played_ms, output_latency_ms=output_latency_ms
+                )
+            )
         )
 
     async def send_tool_result(

@@ -272,12 +272,14 @@ class ToolResult(_message.Message):
     def __init__(self, tool_call_id: _Optional[str] = ..., content: _Optional[str] = ..., is_error: _Optional[bool] = ...) -> None: ...
 
 class PlaybackUpdate(_message.Message):
-    __slots__ = ("turn_id", "played_ms")
+    __slots__ = ("turn_id", "played_ms", "output_latency_ms")
     TURN_ID_FIELD_NUMBER: _ClassVar[int]
     PLAYED_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     turn_id: str
     played_ms: int
-    def __init__(self, turn_id: _Optional[str] = ..., played_ms: _Optional[int] = ...) -> None: ...
+    output_latency_ms: int
+    def __init__(self, turn_id: _Optional[str] = ..., played_ms: _Optional[int] = ..., output_latency_ms: _Optional[int] = ...) -> None: ...
 
 class ConverseRequest(_message.Message):
     __slots__ = ("config", "audio", "text", "tool_result", "playback")

@@ -66,6 +66,14 @@ window.sonicwire = { stats };
 
 let call = null; // the running call, see start()
 
+/** What the device adds after the worklet counted a sample as played (the echo canceller's
+ *  first guess; it confirms the real delay itself). Browsers that do not say give 0. */
+function outputLatencyMs(ctx) {
+  if (!ctx) return 0;
+  const seconds = (ctx.outputLatency || 0) + (ctx.baseLatency || 0);
+  return Math.max(0, Math.min(10000, Math.round(seconds * 1000)));
+}
+
 function turnStats(turnId) {
   let turn = stats.turns.find((t) => t.turnId === turnId);
   if (!turn) {
@@ -448,7 +456,10 @@ function onPlaybackProgress(c, data) {
     if (playedMs > last && (playedMs - last >= REPORT_EVERY_MS || drained)) {
       stats.playedMs += playedMs - last;
       c.lastReport.set(turnId, playedMs);
-      if (send(c, { action: 'playback', turn_id: turnId, played_ms: playedMs })) stats.reportsSent += 1;
+      const report = { action: 'playback', turn_id: turnId, played_ms: playedMs };
+      const latencyMs = outputLatencyMs(c.ctx);
+      if (latencyMs > 0) report.output_latency_ms = latencyMs;
+      if (send(c, report)) stats.reportsSent += 1;
     }
   }
   updateStats();

@@ -142,10 +142,12 @@ class ToolResultReceived:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackReported:
-    """The client has played ``played_ms`` of turn ``turn_id``'s audio."""
+    """The client has played ``played_ms`` of turn ``turn_id``'s audio; its device adds
+    ``output_latency_ms`` before the loudspeaker when it knows (0 = unknown)."""
 
     turn_id: str
     played_ms: int
+    output_latency_ms: int = 0
 
 
 type ClientEvent = AudioReceived | TextReceived | ToolResultReceived | PlaybackReported

@@ -56,8 +56,9 @@ class FrontEndPort(Protocol):
     def push_far_end(self, pcm: bytes) -> None:
         """Assistant audio as released to the client (the echo reference)."""
 
-    def report_playback(self, played_samples: int) -> None:
-        """The client's total of far-end samples played, as of now."""
+    def report_playback(self, played_samples: int, output_latency: int = 0) -> None:
+        """The client's total of far-end samples played, as of now, and the samples its
+        device adds before the loudspeaker (0 = unknown; a prior, never trusted)."""
 
     def truncate_far_end(self, played_samples: int) -> None:
         """Barge-in: the client dropped everything after ``played_samples``."""

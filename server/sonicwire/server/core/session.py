@@ -34,6 +34,7 @@ from sonicwire.server.dsp.settings import SpeechStarted, SpeechStopped
 __all__ = ["Session"]
 
 _RELEASE_STEP_MS = 20
+_MAX_OUTPUT_LATENCY_MS = 10_000  # PlaybackUpdate.output_latency_ms (proto comment)
 
 
 # The C-backed defaults, imported only when the caller injects none: the core itself stays
@@ -193,8 +194,8 @@ class Session:
                             f"no client tool call {call_id!r} is waiting for a result",
                         )
                     )
-            case ev.PlaybackReported(turn_id, played_ms):
-                self._receive_playback(turn_id, played_ms)
+            case ev.PlaybackReported(turn_id, played_ms, output_latency_ms):
+                self._receive_playback(turn_id, played_ms, output_latency_ms)
 
     def receive_backend(self, event: ev.BackendEvent, now: float) -> None:
         """Handle a backend event. Raises `BackendError` for `BackendFailed`."""
@@ -430,9 +431,14 @@ class Session:
         self._outputs.append(ev.TranscriptOut(ev.Role.USER, text, True, f"u{self._user_turn}"))
         self._commands.append(ev.SendText(text))
 
-    def _receive_playback(self, turn_id: str, played_ms: int) -> None:
+    def _receive_playback(self, turn_id: str, played_ms: int, output_latency_ms: int = 0) -> None:
         if played_ms < 0:
             raise ProtocolError("PLAYBACK_INVALID", "played_ms must not be negative")
+        if not 0 <= output_latency_ms <= _MAX_OUTPUT_LATENCY_MS:
+            raise ProtocolError(
+                "PLAYBACK_INVALID",
+                f"output_latency_ms must be within 0..{_MAX_OUTPUT_LATENCY_MS}",
+            )
         far_start = self._turn_far_starts.get(turn_id)
         if far_start is None:
             return  # an old or unknown turn: nothing to align any more
@@ -440,7 +446,10 @@ class Session:
         if turn is not None and turn.turn_id == turn_id:
             played_ms = min(played_ms, turn.released_ms)
             turn.reported_played_ms = played_ms
-        self._front_end.report_playback(far_start + played_ms * SAMPLE_RATE // 1000)
+        self._front_end.report_playback(
+            far_start + played_ms * SAMPLE_RATE // 1000,
+            output_latency_ms * SAMPLE_RATE // 1000,
+        )
 
     # --- assistant turns -------------------------------------------------------------------
 

@@ -170,14 +170,19 @@ class EchoStage:
             return False
         self.offset = self.target_offset(delay)
         self.realignments += 1
-        self._retrain(position)
         self._trained = True
-        self.converged = False
         self._converged_frames = 0
         self._mic_power = self._out_power = 0.0
+        # the replay's last pass shows what the retrained filter removes: a filter that
+        # already cancels the buffered echo needs no live frames to prove it (waiting for them
+        # would hold a user who talks over the reply until the echo is alone again)
+        self.converged = self._retrain(position)
         return True
 
-    def _retrain(self, position: int) -> None:
+    def _retrain(self, position: int) -> bool:
+        """Reset the filter and replay the buffered audio through it; return whether the
+        last half of the last pass lost ``policy.converged_db`` of echo (at least 0.5 s of
+        non-silent mic audio measured)."""
         echo = self._echo
         assert echo is not None
         echo.reset()
@@ -186,12 +191,18 @@ class EchoStage:
         start = max(0, position - span)
         start -= start % n
         frames = range(start, position - n + 1, n)
-        if not frames or self.policy.retrain_passes <= 0:
-            return
+        passes = self.policy.retrain_passes
+        if not frames or passes <= 0:
+            return False
         out = self._scratch
         zero = self._zero
         log = self._timeline.log
-        for p in range(self.policy.retrain_passes):
+        floor = n * 100.0**2  # ignore near-silence (about -50 dBFS), as in convergence
+        measured = 0
+        mic_energy = out_energy = 0.0
+        half = frames[len(frames) // 2]
+        m, o = self._mic_f32, self._out_f32
+        for p in range(passes):
             if p:
                 # flush the filter's reference history so the replay starts consistent
                 for _ in range(self._tail // n + 1):
@@ -201,6 +212,17 @@ class EchoStage:
                 ref = log.read(pos - self.offset, n)
                 echo.cancel_into(mic, np.ascontiguousarray(ref), out)
                 self.retrained_frames += 1
+                if p == passes - 1 and pos >= half:
+                    np.copyto(m, mic)
+                    np.copyto(o, np.frombuffer(out, dtype=np.int16))
+                    power = float(np.dot(m, m))
+                    if power > floor:
+                        measured += 1
+                        mic_energy += power
+                        out_energy += float(np.dot(o, o))
+        if measured * n < SAMPLE_RATE // 2:
+            return False
+        return bool(mic_energy > self._converged_ratio * out_energy)
 
     def close(self) -> None:
         """Free the speex states (preprocessor first: it may point at the echo state)."""

@@ -12,9 +12,12 @@ The echo canceller needs, for each microphone frame, the far-end samples that we
   decimated timeline and the raw microphone, accumulated over blocks with forgetting, so it
   tracks slow drift and ignores blocks with nothing to correlate.
 * :class:`DelayTracker` turns playback reports (``PlaybackUpdate``) and estimator output into
-  one belief about ``D`` with confidence and hysteresis: a report pins ``D`` at once (minus
-  the device latency the client cannot see) and narrows the estimator's search; the
-  estimator refines it and is the only source when the client sends no reports.
+  one belief about ``D`` with confidence and hysteresis. A report gives a *floor*: the
+  client's queue position, to which the device adds an output latency no report shows
+  (Bluetooth, OS mixers, telephony jitter buffers: 0-1000 ms). Until the estimator confirms
+  ``D`` from the signals, the belief is the floor plus the latency the client says it has
+  (``output_latency_ms``, a prior); the estimator never searches below the floor and always
+  searches everything above it, so a report can speed the lock but never hide the echo.
 
 Everything here is synchronous and reads no clock: positions are sample counts on the mic
 stream.
@@ -274,6 +277,7 @@ class DelayEstimator:
         while n < self._far_len:
             n *= 2
         self._nfft = n
+        self._rate = sample_rate
         rate = sample_rate / decimation
         lo = max(1, round(100.0 * n / rate))
         hi = round(0.95 * (rate / 2) * n / rate)
@@ -346,6 +350,71 @@ class DelayEstimator:
             return None
         return self._peak(search, self._cross)
 
+    def echo_coherence(
+        self, mic: Int16Array, far: Int16Array, search: tuple[int, int] | None = None
+    ) -> float | None:
+        """How well this one mic window is explained by the far end (0..1), without touching
+        the accumulated state: the coherence (:meth:`coherence`) at the delay of the block's
+        GCC-PHAT peak. None when either side is too quiet to tell."""
+        m, f = self._informative(mic, far)
+        if m is None or f is None:
+            return None
+        block = np.fft.rfft(f, self._nfft) * np.conj(np.fft.rfft(m, self._nfft))
+        reading = self._peak(search, block.astype(np.complex64))
+        if reading is None:
+            return None
+        return self._coherence(m, f, reading.delay)
+
+    def coherence_at(self, mic: Int16Array, far: Int16Array, delay: int) -> float | None:
+        """:meth:`echo_coherence` at a known ``delay`` (samples): no correlation needed."""
+        m, f = self._informative(mic, far)
+        if m is None or f is None:
+            return None
+        return self._coherence(m, f, min(max(delay, 0), self.max_delay))
+
+    def _informative(
+        self, mic: Int16Array, far: Int16Array
+    ) -> tuple[Float32Array | None, Float32Array | None]:
+        """Both sides decimated, or Nones when either is too quiet to tell anything."""
+        if len(mic) != self.window or len(far) != self.window + self.max_delay:
+            raise ValueError("mic/far block sizes do not match the estimator")
+        m = self._decimate(mic)
+        f = self._decimate(far)
+        if float(np.dot(m, m)) / len(m) <= self._floor or float(np.dot(f, f)) / len(f) <= (
+            self._floor
+        ):
+            return None, None
+        return m, f
+
+    def _coherence(
+        self, m: Float32Array, f_all: Float32Array, delay: int, segments: int = 8
+    ) -> float:
+        """Magnitude-squared coherence between the (decimated) mic window and the far end
+        shifted by ``delay`` samples, averaged over the bins where both carry signal;
+        ``segments`` sub-blocks.
+
+        A GCC peak alone cannot tell echo from two unrelated voices (their pitch structure
+        gives spurious peaks of similar height); coherence can: a linear echo path keeps it
+        near 1 wherever the echo dominates, unrelated signals average out near
+        ``1 / segments`` (measured on speech: at most 0.57 unrelated, 0.99 echo).
+        """
+        lag = self._max_lag - delay // self.decimation
+        f = f_all[lag : lag + len(m)]
+        seg = len(m) // segments
+        if seg < 16 or len(f) < len(m):
+            return 0.0
+        win = np.hanning(seg).astype(np.float32)
+        ms = np.fft.rfft(m[: seg * segments].reshape(segments, seg) * win, axis=1)
+        fs = np.fft.rfft(f[: seg * segments].reshape(segments, seg) * win, axis=1)
+        lo = max(1, round(100.0 * seg * self.decimation / self._rate))
+        cross = np.abs(np.sum(fs[:, lo:] * np.conj(ms[:, lo:]), axis=0)) ** 2
+        pf = np.sum(np.abs(fs[:, lo:]) ** 2, axis=0)
+        pm = np.sum(np.abs(ms[:, lo:]) ** 2, axis=0)
+        msc = cross / (pf * pm + 1e-12)
+        # only bins where both sides carry signal: noise-only bins say nothing either way
+        keep = (pm >= np.median(pm)) & (pf >= np.median(pf))
+        return float(np.mean(msc[keep])) if np.any(keep) else 0.0
+
     def restart_from_last_block(self) -> None:
         """Forget the accumulated history but the last block (after a confirmed delay jump)."""
         last = self._last_block
@@ -386,9 +455,10 @@ class DelayTracker:
     """One belief about the echo delay, from playback reports and estimator readings.
 
     * Reports: :meth:`on_report` takes the delay a ``PlaybackUpdate`` implies (mic position
-      minus the scheduled position of the reported sample). Reports miss the device's own
-      output/input latency, so they give a floor: the estimator then searches
-      ``[report - report_margin_low, report + report_margin_high]``.
+      minus the scheduled position of the reported sample) and the output latency the client
+      claims. Reports miss the device's own output/input latency, so they give a floor: the
+      estimator then searches ``[report - report_margin_low, max_delay]``; the claimed
+      latency only places the belief until the estimator confirms one.
     * Estimates: a reading counts when its confidence reaches ``lock_confidence``; the belief
       moves to it after ``agree`` consecutive readings within ``agree_tolerance`` samples
       (one reading suffices at twice the confidence).
@@ -403,7 +473,6 @@ class DelayTracker:
         agree: int = 2,
         agree_tolerance: int = 48,
         report_margin_low: int = 800,
-        report_margin_high: int = 4800,
         report_jump: int = 320,
         max_delay: int = 16000,
     ) -> None:
@@ -411,13 +480,13 @@ class DelayTracker:
         self.agree = agree
         self.agree_tolerance = agree_tolerance
         self.report_margin_low = report_margin_low
-        self.report_margin_high = report_margin_high
         self.report_jump = report_jump
         self.max_delay = max_delay
         self.delay: int | None = None
         self.locked = False
         self._reports: list[int] = []
         self._report_delay: int | None = None
+        self._prior = 0
         self._candidate: int | None = None
         self._count = 0
         self._jump: int | None = None
@@ -438,9 +507,11 @@ class DelayTracker:
         lo = max(0, self._report_delay - self.report_margin_low)
         return (lo, self.max_delay)
 
-    def on_report(self, delay: int) -> None:
-        """Take the delay implied by one playback report."""
+    def on_report(self, delay: int, output_latency: int = 0) -> None:
+        """Take the delay implied by one playback report, and the output latency (samples)
+        the client says its device adds (a prior for the belief, never a bound)."""
         delay = min(max(delay, 0), self.max_delay)
+        self._prior = min(max(output_latency, 0), self.max_delay - delay)
         self._reports.append(delay)
         del self._reports[:-5]
         new = round(median(self._reports))
@@ -448,16 +519,16 @@ class DelayTracker:
         self._report_delay = new
         if old is None:
             if self.delay is None or not self.locked:
-                self.delay = new
+                self.delay = new + self._prior
             return
         if abs(new - old) >= self.report_jump:
             # the client's queue changed (e.g. its jitter buffer grew): follow at once
             self._reports = [delay]
             self._report_delay = delay
-            if self.delay is not None:
+            if self.delay is not None and self.locked:
                 self.delay = min(max(self.delay + (delay - old), 0), self.max_delay)
             else:
-                self.delay = delay
+                self.delay = delay + self._prior
             self._candidate = None
             self._count = 0
 

@@ -28,7 +28,7 @@ from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
 from .settings import FrontEndSettings, SpeechStarted, SpeechStopped
-from .vad import Vad, VadState
+from .vad import Vad, VadState, min_mean_square
 
 __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
 
@@ -55,6 +55,10 @@ class FrontEndStats:
     reports: int = 0
     realignments: int = 0
     retrained_frames: int = 0
+    probes: int = 0
+    """Echo-hold checks run (coherence of the mic with the far end, before convergence)."""
+    echo_probes: int = 0
+    """...of which found the mic explained by the far end."""
 
 
 class FrontEnd:
@@ -63,7 +67,9 @@ class FrontEnd:
     ESTIMATE_WINDOW_MS = 500
     ACQUIRE_HOP_FRAMES = 10
     TRACK_HOP_FRAMES = 50
-    NO_ECHO_SECS = 2.0
+    PROBE_HOP_FRAMES = 2
+    ECHO_COHERENCE = 0.75
+    NOT_ECHO_COHERENCE = 0.45
 
     def __init__(self, settings: FrontEndSettings | None = None) -> None:
         self.settings = settings = settings or FrontEndSettings()
@@ -98,8 +104,9 @@ class FrontEnd:
         self._latency = self._echo.latency
         self._skip = self._latency // FRAME_SAMPLES
         self._until_estimate = self.ACQUIRE_HOP_FRAMES
-        self._far_audible_frames = 0
-        self._no_echo_frames = int(self.NO_ECHO_SECS * SAMPLE_RATE) // FRAME_SAMPLES
+        self._verdict_until = 0  # the last probe's verdict stands until this position
+        self._verdict_not_echo = False
+        self._min_speech_ms = min_mean_square(settings.vad.min_volume)
         self._ms_scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         gate_db = settings.echo_vad_gate_db
         self._gate: EchoGate | None = None
@@ -163,8 +170,6 @@ class FrontEnd:
             self._position = position + FRAME_SAMPLES
             self.stats.frames += 1
             if self._aec:
-                if self._timeline.queue_end > position - self._estimator.max_delay:
-                    self._far_audible_frames += 1
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
@@ -173,7 +178,7 @@ class FrontEnd:
                 continue
             np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
             mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
-            allow = not self._echo_hold()
+            allow = not self._echo_hold(mean_square)
             if allow and self._gate is not None and mic_ms > 0.0:
                 learn = self._vad.state is VadState.QUIET and self._echo.converged
                 allow = self._gate.allow(mic_ms, mean_square, learn=learn)
@@ -196,12 +201,13 @@ class FrontEnd:
             raise ValueError("front end is closed")
         self._timeline.push(pcm, self.mic_position)
 
-    def report_playback(self, played_samples: int) -> None:
+    def report_playback(self, played_samples: int, output_latency: int = 0) -> None:
         """The client has played ``played_samples`` far-end samples in total, as of now.
 
-        A report pins the bulk delay: the reported sample is playing at the current mic
-        position. Reports of everything released (queue drained) carry no timing and are
-        ignored.
+        The reported sample left the client's queue at the current mic position: a floor for
+        the bulk delay, to which the device adds its own output latency (``output_latency``
+        samples when the client knows it: a prior, see :class:`DelayTracker`). Reports of
+        everything released (queue drained) carry no timing and are ignored.
         """
         if self._closed:
             raise ValueError("front end is closed")
@@ -211,7 +217,7 @@ class FrontEnd:
         if scheduled is None:
             return
         self.stats.reports += 1
-        self._tracker.on_report(self.mic_position - scheduled)
+        self._tracker.on_report(self.mic_position - scheduled, output_latency)
         self._apply_delay()
 
     def truncate_far_end(self, played_samples: int) -> None:
@@ -235,23 +241,59 @@ class FrontEnd:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _echo_hold(self) -> bool:
-        """Whether speech must be ignored because it may be echo the filter cannot cancel yet.
+    def _echo_reach(self) -> int:
+        """Mic position up to which far-end audio already queued can still be heard: its
+        end plus the confirmed delay (the largest searched one until confirmed) plus the
+        room's tail."""
+        delay = self._tracker.delay if self._tracker.locked else None
+        if delay is None:
+            delay = self._estimator.max_delay
+        return self._timeline.queue_end + delay + self.settings.echo_tail_ms * _MS
 
-        Until the estimator has confirmed the delay and the canceller, retrained on it, removes
-        most of the echo (``EchoStage.converged``), far-end audio reaching the mic passes
-        almost uncancelled and would trigger the VAD: the assistant interrupting itself. Hold
-        while far-end audio could be audible and the filter is not converged, for at most
-        ``NO_ECHO_SECS`` of far-end playback since the last (re)alignment (past that without
-        convergence there is no echo to find, e.g. headphones, or it is double talk).
+    def _echo_hold(self, mean_square: float) -> bool:
+        """Whether this frame must not count as speech because it may be echo the filter
+        cannot cancel yet (the assistant interrupting itself).
+
+        Nothing is held once the canceller, trained on a delay the signals confirmed, removes
+        most of the echo (``EchoStage.converged``: the echo gate takes over), nor where no
+        queued far-end audio can still be heard. Before that the decision follows evidence,
+        not a timer: a loud frame counts only when the last half second of mic audio is not
+        explained by the far end (coherence under ``NOT_ECHO_COHERENCE``) at the confirmed
+        delay, or until one is confirmed at the likeliest of every delay still possible. So a
+        user talking over the first reply on a line without echo (headphones, a phone
+        handset), or louder than the echo, is heard at once; an echo arriving later than any
+        report said, before the filter has learnt it, is not.
         """
-        if not self._aec or self._echo.converged:
+        if not self._aec or self._echo.converged or self._timeline.queue_end <= 0:
             return False
-        if self._far_audible_frames >= self._no_echo_frames or self._timeline.queue_end <= 0:
+        if self._position >= self._echo_reach():
             return False
-        return self._timeline.queue_end > self._position - self._estimator.max_delay - (
-            self.settings.echo_tail_ms * _MS
-        )
+        if mean_square < self._min_speech_ms:
+            return True  # too quiet to be speech: nothing to decide
+        return not self._probe_not_echo()
+
+    def _probe_not_echo(self) -> bool:
+        t = self._position
+        if t < self._verdict_until:
+            return self._verdict_not_echo
+        est = self._estimator
+        mic = self._mic_log.read(t - est.window, est.window)
+        far = self._timeline.log.read(t - est.window - est.max_delay, est.window + est.max_delay)
+        tracker = self._tracker
+        if tracker.locked and tracker.delay is not None:
+            coherence: float | None = est.coherence_at(mic, far, tracker.delay)
+        else:
+            coherence = est.echo_coherence(mic, far, tracker.search_range())
+        self.stats.probes += 1
+        if coherence is None:
+            not_echo = True  # no far-end audio within reach of this window
+        else:
+            not_echo = coherence < self.NOT_ECHO_COHERENCE
+            if coherence >= self.ECHO_COHERENCE:
+                self.stats.echo_probes += 1
+        self._verdict_not_echo = not_echo
+        self._verdict_until = t + self.PROBE_HOP_FRAMES * FRAME_SAMPLES
+        return not_echo
 
     def _estimate(self) -> None:
         tracker = self._tracker
@@ -289,7 +331,7 @@ class FrontEnd:
         if delay is None or not self._aec:
             return
         if self._echo.set_delay(delay, self._position, exact=exact):
-            # a realignment restarts the filter: hold barge-in again until it reconverges
-            self._far_audible_frames = 0
+            # a realignment restarts the filter: the echo hold applies again until it
+            # reconverges (see _echo_hold)
             self.stats.realignments = self._echo.realignments
             self.stats.retrained_frames = self._echo.retrained_frames

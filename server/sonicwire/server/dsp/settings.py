@@ -119,8 +119,10 @@ class FrontEndSettings:
     less than a threshold off its energy (echo alone loses 20 dB or more, a user talking over
     it far less). The threshold starts here and adapts up to 25 dB as the stream's echo
     attenuation is measured (:mod:`.gate`). None disables the gate."""
-    max_echo_delay_ms: int = 1000
-    """Largest bulk delay (network + client buffer + device) the estimator searches."""
+    max_echo_delay_ms: int = 1500
+    """Largest bulk delay (network + client buffer + device) the estimator searches: the
+    release lead and network (100-300 ms) plus device output latency no report shows (up to
+    1000 ms with Bluetooth or a telephony jitter buffer)."""
     alignment: AlignmentPolicy = field(default_factory=AlignmentPolicy)
 
     def __post_init__(self) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "VadState",
     "WebrtcEngine",
     "find_silero_model",
+    "min_mean_square",
     "volume",
 ]
 
@@ -275,7 +276,7 @@ class Vad:
         self._offset = start_offset
         self._start_samples = round(settings.start_secs * SAMPLE_RATE)
         self._stop_samples = round(settings.stop_secs * SAMPLE_RATE)
-        self._min_ms = _inverse_volume(settings.min_volume)
+        self._min_ms = min_mean_square(settings.min_volume)
         self._raw_start: int | None = None  # first frame of the current run of raw speech
         self._refused_in_run = 0  # frames refused by the caller inside that run
         self._refused_last = False
@@ -358,7 +359,19 @@ class Vad:
             if state is VadState.SPEAKING:
                 self._silence_start = offset
             if state in (VadState.SPEAKING, VadState.STOPPING):
-                held = end - self._silence_start >= self._stop_samples
+                paused = end - self._silence_start
+                held = paused >= self._stop_samples
+                if (
+                    held
+                    and self._raw_start is not None
+                    and self._raw_start > self._silence_start
+                    and paused < self._stop_samples + self._start_samples
+                ):
+                    # the user is resuming: a run the engine leniently calls speech began
+                    # inside the pause and is still open. Ending the utterance now would
+                    # split "Front ... Center" in two (the second half then barges in on
+                    # the answer to the first); wait for its verdict, at most start_secs.
+                    held = False
             else:
                 held = False
             symbol = VadInput.SILENCE_HELD if held else VadInput.SILENCE
@@ -385,7 +398,7 @@ class Vad:
         self._engine.close()
 
 
-def _inverse_volume(v: float) -> float:
+def min_mean_square(v: float) -> float:
     """Smallest mean square whose :func:`volume` reaches ``v``."""
     if v <= 0.0:
         return 0.0
