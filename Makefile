@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/$(VENV):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick clean image live-test
+.PHONY: setup run serve test lint typecheck proto-check gen pytest bench bench-quick bench-echo-field clean image live-test
 
 setup:
 	@scripts/setup.sh
@@ -55,6 +55,11 @@ bench-quick: setup
 ## Costs a few cents. Never part of `make test`.
 live-test: setup
 	$(VENV)/python -m sonicwire.server.testing.live_nova
+
+## bench-echo-field: echo and barge-in through a real server at device delays 0-1000 ms x reports
+## x clock drift (issue 13); writes bench/results/echo_field.json and its section of FRONTEND.md
+bench-echo-field: setup
+	$(VENV)/python -m bench.echo_field
 
 clean:
 	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache

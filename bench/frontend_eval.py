@@ -27,6 +27,7 @@ for _p in (_ROOT, _ROOT / "server"):  # also runnable as `python bench/frontend_
         sys.path.insert(0, str(_p))
 
 from bench import frontend_signals as sig  # noqa: E402
+from bench.echo_field_report import compose, split  # noqa: E402
 from bench.frontend_cases import (  # noqa: E402
     evaluate_cpu,
     evaluate_double_talk,
@@ -53,6 +54,13 @@ from bench.frontend_report import render  # noqa: E402
 from sonicwire.server.dsp.aec import AlignmentPolicy  # noqa: E402
 
 
+def _write_doc(text: str) -> None:
+    """Write docs/FRONTEND.md, keeping its echo-field section (``bench/echo_field_report.py``)."""
+    doc = ROOT / "docs" / "FRONTEND.md"
+    section = split(doc.read_text())[1] if doc.exists() else None
+    doc.write_text(compose(text, section))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small CI-friendly subset")
@@ -69,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_path = ROOT / "bench" / "results" / "frontend.json"
     if args.render:
         results = json.loads(json_path.read_text())
-        (ROOT / "docs" / "FRONTEND.md").write_text(render(results))
+        _write_doc(render(results))
         return 0
     quick = args.quick
     started = time.time()
@@ -85,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if not args.no_write:
             json_path.write_text(json.dumps(results, indent=1) + "\n")
-            (ROOT / "docs" / "FRONTEND.md").write_text(render(results))
+            _write_doc(render(results))
             print(f"wrote {json_path} and docs/FRONTEND.md", flush=True)
         print(f"done in {time.time() - started:.0f} s")
         return 0
@@ -155,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1) + "\n")
         (ROOT / "docs").mkdir(exist_ok=True)
-        (ROOT / "docs" / "FRONTEND.md").write_text(render(results))
+        _write_doc(render(results))
         print(f"wrote {out} and docs/FRONTEND.md", flush=True)
     print(f"done in {time.time() - started:.0f} s")
     return 0

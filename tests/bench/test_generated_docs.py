@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 from bench import local_report, soak_report
+from bench.echo_field_report import compose
+from bench.echo_field_report import render_section as render_echo_field
 from bench.frontend_report import render as render_frontend
 from bench.report import render as render_benchmarks
 from bench.steps import step_passes
@@ -52,7 +54,8 @@ def bench_doc() -> str:
 
 REGENERATE = {
     "BENCHMARKS.md": ".venv/bin/python -m bench.run --render-only",
-    "FRONTEND.md": ".venv/bin/python -m bench.frontend_eval --render",
+    "FRONTEND.md": ".venv/bin/python -m bench.frontend_eval --render (and -m bench.echo_field "
+    "--render)",
     "LOCAL_ENGINE.md": ".venv/bin/python -m bench.local_eval --render-only",
     "soak.md": ".venv/bin/python -m bench.soak_report",
 }
@@ -71,7 +74,9 @@ def test_benchmarks_doc_is_its_json_rendered(bench: dict[str, Any]) -> None:
 
 
 def test_frontend_doc_is_its_json_rendered() -> None:
-    _same("FRONTEND.md", render_frontend(_json("frontend.json")))
+    # The echo-field section at its end comes from its own JSON (bench/echo_field_report.py).
+    section = render_echo_field(_json("echo_field.json"))
+    _same("FRONTEND.md", compose(render_frontend(_json("frontend.json")), section))
 
 
 def test_local_engine_numbers_are_its_json_rendered() -> None:

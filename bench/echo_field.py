@@ -1,0 +1,533 @@
+"""Echo and barge-in through the real server, with a simulated device (issue 13, deliverable 6).
+
+    python -m bench.echo_field                 # the full sweep (about 10-15 minutes)
+    python -m bench.echo_field --quick         # a few cases
+    python -m bench.echo_field --render        # re-render docs/FRONTEND.md from the JSON
+
+A ``sonicwire serve --backend echo`` child process on 127.0.0.1 (free port) is driven over
+gRPC with the Python client. Each conversation simulates a device (``bench/echo_field_sim.py``):
+assistant audio is handed to the output in real time, reaches the microphone ``delay`` later
+(latency the client cannot see) through a room, and the microphone (echo + the user's speech +
+light noise) is sent in 20 ms chunks at real time, at the device's clock (drift in ppm against
+the server). Optionally a ``PlaybackUpdate`` every 100 ms counts the samples handed to the
+output. The script of every conversation:
+
+1. 1 s of noise, then a 4 s user utterance; the echo backend answers with it (the reply);
+2. 10 s of listening from the end of the utterance (the microphone hears echo and noise only);
+3. a second 4 s utterance and its reply; 1 s into that reply as heard at the microphone,
+   another voice talks over it (the barge-in); then 8 s of listening.
+
+Counted per conversation: self-interruptions (``Interruption`` events other than the one the
+barge-in causes), self-triggered user turns (final user transcripts beyond the utterances the
+script spoke), reply audio (samples of the first reply handed to the output) against the
+utterance (its speech span plus the echo backend's 2 x 300 ms pad), the barge-in reaction
+(speech onset on the microphone timeline -> ``Interruption`` received) and its parts.
+
+Writes ``bench/results/echo_field.json`` and the echo-field section of docs/FRONTEND.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.echo_field_sim import Device, Voices, echo_rir, light_noise, load_voices, speech_span
+from bench.frontend_signals import onset as speech_onset
+from bench.procs import ROOT, Children, busy_cores
+from sonicwire.client import Client, session_config
+from sonicwire.client.events import (
+    AudioOutput,
+    Interruption,
+    Role,
+    SpeechActivity,
+    Transcript,
+    TurnComplete,
+)
+from sonicwire.server.codecs.g711 import mulaw_to_pcm, pcm_to_mulaw
+
+__all__ = ["Case", "converse", "main", "run_cases", "start_server", "sweep_cases"]
+
+RESULT = ROOT / "bench" / "results" / "echo_field.json"
+LEAD_S = 1.0
+LISTEN_S = 10.0
+BARGE_AFTER_S = 1.0
+TAIL_S = 8.0
+PAD_MS = 300  # the echo backend's speech pad at each end of an utterance (VadSettings default)
+REPORT_EVERY = 5  # quanta: a PlaybackUpdate every 100 ms
+CONVERSATION_TIMEOUT_S = 120.0
+DISTURBED_MS = 100.0  # a client tick this late means the microphone was not real time
+DELAYS_MS = (0, 150, 300, 450, 600, 800, 1000)
+DRIFTS_PPM = (0, 50, -50, 100, -100)
+MULAW_DELAYS_MS = (300, 600)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One conversation's device."""
+
+    delay_ms: int
+    reports: bool
+    drift_ppm: int = 0
+    encoding: str = "pcm16"
+    """``pcm16`` (16 kHz) or ``mulaw`` (8 kHz G.711, the telephone band)."""
+    echo: bool = True
+    """False for the control: the same script with no echo reaching the microphone."""
+    seed: int = 1
+
+    @property
+    def rate(self) -> int:
+        return 8000 if self.encoding == "mulaw" else 16000
+
+    @property
+    def name(self) -> str:
+        kind = "" if self.echo else "control-"
+        reports = "reports" if self.reports else "no-reports"
+        return f"{kind}{self.encoding}-{self.delay_ms}ms-{reports}-{self.drift_ppm:+d}ppm"
+
+
+def sweep_cases(*, quick: bool = False) -> list[Case]:
+    """The sweep: delays x reports on/off x drift, the mu-law variant and the controls."""
+    delays = (0, 450, 800) if quick else DELAYS_MS
+    drifts = (0, 100) if quick else DRIFTS_PPM
+    cases = [Case(0, r, 0, echo=False) for r in (False, True)]
+    cases += [Case(d, r, p) for d in delays for r in (True, False) for p in drifts]
+    mulaw = MULAW_DELAYS_MS[:1] if quick else MULAW_DELAYS_MS
+    cases += [Case(d, r, 0, "mulaw") for d in mulaw for r in (True, False)]
+    return cases
+
+
+# -- one conversation ------------------------------------------------------------------------
+
+
+@dataclass
+class _Log:
+    audio: list[tuple[float, str, int]]
+    interruptions: list[tuple[float, str, int, str]]
+    speech: list[tuple[float, bool, int]]
+    user_transcripts: list[tuple[float, str]]
+    turns: list[tuple[float, str, str, int]]
+
+
+def _decode(audio: bytes, mulaw: bool) -> np.ndarray:
+    pcm = mulaw_to_pcm(audio) if mulaw else audio
+    return np.frombuffer(pcm, "<i2").astype(np.float64) / 32768
+
+
+def _encode(x: np.ndarray, mulaw: bool) -> bytes:
+    pcm = np.clip(np.round(x * 32768), -32768, 32767).astype("<i2").tobytes()
+    return pcm_to_mulaw(pcm) if mulaw else pcm
+
+
+async def _read(conversation: Any, device: Device, log: _Log, mulaw: bool) -> None:
+    async for event in conversation:
+        now = time.monotonic()
+        match event:
+            case AudioOutput(audio=audio, turn_id=turn):
+                x = _decode(audio, mulaw)
+                device.receive(turn, x)
+                log.audio.append((now, turn, len(x)))
+            case Interruption(turn_id=turn, played_ms=played, source=source):
+                device.interrupt(turn)
+                log.interruptions.append((now, turn, played, str(source)))
+            case SpeechActivity(offset_ms=offset):
+                log.speech.append((now, event.started, offset))
+            case Transcript(role=Role.USER, final=True, text=text):
+                log.user_transcripts.append((now, text))
+            case TurnComplete(turn_id=turn, stop_reason=reason, audio_ms=audio_ms):
+                log.turns.append((now, turn, str(reason), audio_ms))
+            case _:
+                pass
+
+
+def _track_samples(v: Voices) -> int:
+    """Length of a conversation's microphone track: the script plus room for late replies."""
+    return int((LEAD_S + 2 * LISTEN_S + 2 * len(v.utterances[0]) / v.rate + 40) * v.rate)
+
+
+def _reply_after(device: Device, index: int) -> str | None:
+    """The first assistant turn whose audio was first handed to the output at/after ``index``."""
+    later = [(at, turn) for turn, at in device.first_handed.items() if at >= index]
+    return min(later)[1] if later else None
+
+
+async def converse(target: str, case: Case, voices: Voices) -> dict[str, Any]:
+    """Run one scripted conversation against ``target``; the raw timeline and the counts."""
+    rate, mulaw = case.rate, case.encoding == "mulaw"
+    v = voices.at(rate)
+    quantum = rate // 50
+    clock = 1.0 + case.drift_ppm * 1e-6
+    device = Device(rate, case.delay_ms * rate // 1000, echo_rir(case.seed, rate))
+    device.echo_gain = 1.0 if case.echo else 0.0
+    total = _track_samples(v)
+    user = np.zeros(total)
+    spans: list[tuple[int, int]] = []
+    at = int(LEAD_S * rate)
+    for utterance in v.utterances:
+        user[at : at + len(utterance)] += utterance
+        lo, hi = speech_span(utterance, rate)
+        spans.append((at + lo, at + hi))
+        at += len(utterance) + int(LISTEN_S * rate)
+    noise_track = light_noise(total, case.seed + 7)
+    barge_at: int | None = None
+    end_at = spans[1][1] + int((BARGE_AFTER_S + 3.0 + case.delay_ms / 1000 + 12.0) * rate)
+    log = _Log([], [], [], [], [])
+    lateness: list[float] = []
+    encoding = "mulaw" if mulaw else "pcm_s16le"
+    config = session_config(sample_rate_hz=rate, encoding=encoding)
+    started = time.monotonic()
+    async with Client(target) as client, client.converse(config) as conversation:
+        reader = asyncio.create_task(_read(conversation, device, log, mulaw))
+        t0 = time.monotonic()
+        k = 0
+        while k * quantum + quantum <= min(end_at, total):
+            due = t0 + (k + 1) * quantum / (rate * clock)
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            lateness.append(max(0.0, time.monotonic() - due))
+            j0 = k * quantum
+            device.hand_out(j0, quantum)
+            if barge_at is None:
+                reply2 = _reply_after(device, spans[1][1])
+                if reply2 is not None:
+                    heard = device.first_handed[reply2] + device.delay
+                    barge_at = heard + int(BARGE_AFTER_S * rate)
+                    n = min(len(v.barge), total - barge_at)
+                    user[barge_at : barge_at + n] += v.barge[:n]
+                    end_at = barge_at + len(v.barge) + int(TAIL_S * rate)
+            mic = user[j0 : j0 + quantum] + noise_track[j0 : j0 + quantum]
+            mic = mic + device.echo(j0, quantum)
+            await conversation.send_audio(_encode(mic, mulaw))
+            if case.reports and k % REPORT_EVERY == REPORT_EVERY - 1 and device.last_handed:
+                turn = max(device.last_handed, key=lambda t: device.last_handed[t])
+                if j0 - device.last_handed[turn] < rate:
+                    played_ms = device.handed[turn] * 1000 // rate
+                    await conversation.report_playback(turn, played_ms)
+            k += 1
+            if reader.done():
+                break
+        await conversation.end_input()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reader), 10.0)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+    result = _analyse(case, v, device, log, spans, barge_at, t0, clock)
+    result["harness"] = {
+        "tick_lateness_p99_ms": round(float(np.percentile(lateness, 99)) * 1000, 2),
+        "tick_lateness_max_ms": round(max(lateness) * 1000, 2),
+        "wall_s": round(time.monotonic() - started, 2),
+        "mic_seconds": round(k * quantum / rate, 2),
+    }
+    return result
+
+
+def _analyse(
+    case: Case,
+    v: Voices,
+    device: Device,
+    log: _Log,
+    spans: list[tuple[int, int]],
+    barge_at: int | None,
+    t0: float,
+    clock: float,
+) -> dict[str, Any]:
+    rate = case.rate
+
+    def wall(index: int) -> float:
+        # Microphone sample ``index`` is captured at this host time (the device's clock).
+        return t0 + index / (rate * clock)
+
+    scripted = list(spans)
+    onset_at = None
+    if barge_at is not None:
+        onset_at = speech_onset(np.concatenate([np.zeros(barge_at), v.barge]), barge_at)
+        lo, hi = speech_span(v.barge, rate)
+        scripted.append((barge_at + lo, barge_at + hi))
+    barge: dict[str, Any] = {"placed": barge_at is not None}
+    barge_interruption = None
+    if onset_at is not None:
+        t_onset = wall(onset_at)
+        after = [x for x in log.interruptions if t_onset <= x[0] <= t_onset + 2.0]
+        barge_interruption = after[0] if after else None
+        reply2 = _reply_after(device, spans[1][1])
+        onset_ms = onset_at * 1000 / rate
+        starts = [
+            s for s in log.speech if s[1] and s[0] >= t_onset - 0.05 and s[2] >= onset_ms - 400
+        ]
+        vad = starts[0] if starts else None
+        chunk_end = (onset_at // (rate // 50) + 1) * (rate // 50)
+        barge.update(
+            onset_index=onset_at,
+            reply_turn=reply2,
+            detected=barge_interruption is not None,
+            reaction_ms=None
+            if barge_interruption is None
+            else round((barge_interruption[0] - t_onset) * 1000, 1),
+            onset_to_chunk_sent_ms=round((wall(chunk_end) - t_onset) * 1000, 1),
+            onset_to_vad_started_received_ms=None
+            if vad is None
+            else round((vad[0] - t_onset) * 1000, 1),
+            vad_onset_error_ms=None if vad is None else round(vad[2] - onset_ms, 1),
+            vad_started_to_interruption_ms=None
+            if vad is None or barge_interruption is None
+            else round((barge_interruption[0] - vad[0]) * 1000, 1),
+        )
+    self_interruptions = [x for x in log.interruptions if x is not barge_interruption]
+    false_barge_ins = [
+        x
+        for x in self_interruptions
+        if barge_at is not None
+        and onset_at is not None
+        and x[1] == barge.get("reply_turn")
+        and x[0] < wall(onset_at)
+    ]
+    spoken = 2 + (1 if barge_at is not None else 0)
+    tolerance = int(0.3 * rate)
+    outside = [
+        s
+        for s in log.speech
+        if s[1]
+        and not any(lo - tolerance <= s[2] * rate // 1000 <= hi + tolerance for lo, hi in scripted)
+    ]
+    reply1 = _reply_after(device, spans[0][1])
+    expected_s = (spans[0][1] - spans[0][0]) / rate + 2 * PAD_MS / 1000
+    played_s = None if reply1 is None else device.handed.get(reply1, 0) / rate
+    return {
+        "case": asdict(case),
+        "name": case.name,
+        "self_interruptions": len(self_interruptions),
+        "false_barge_ins": len(false_barge_ins),
+        "user_turns": len(log.user_transcripts),
+        "spoken_utterances": spoken,
+        "self_triggered_turns": max(0, len(log.user_transcripts) - spoken),
+        "vad_starts_outside_speech": len(outside),
+        "reply1_turn": reply1,
+        "reply1_played_s": None if played_s is None else round(played_s, 3),
+        "reply1_expected_s": round(expected_s, 3),
+        "reply_ratio": None if played_s is None else round(played_s / expected_s, 3),
+        "barge_in": barge,
+        "server_delay_belief_p50_ms": None,  # not exposed by the server (see the doc)
+        "events": {
+            "interruptions": [
+                [round(t - t0, 3), turn, played, src] for t, turn, played, src in log.interruptions
+            ],
+            "speech": [[round(t - t0, 3), s, off] for t, s, off in log.speech],
+            "user_transcripts": [[round(t - t0, 3), text] for t, text in log.user_transcripts],
+            "turns": [[round(t - t0, 3), turn, r, ms] for t, turn, r, ms in log.turns],
+            "handed_s": {t: round(n / rate, 3) for t, n in device.handed.items()},
+            "first_handed_s": {t: round(n / rate, 3) for t, n in device.first_handed.items()},
+            "scripted_speech_s": [
+                [round(lo / rate, 3), round(hi / rate, 3)] for lo, hi in scripted
+            ],
+        },
+    }
+
+
+# -- the server and the sweep -----------------------------------------------------------------
+
+
+def start_server(children: Children) -> str:
+    """``sonicwire serve --backend echo`` on 127.0.0.1, a free port; its target."""
+    exe = str(Path(sys.executable).with_name("sonicwire"))
+    server = children.start(
+        "server",
+        [exe, "serve", "--host", "127.0.0.1", "--port", "0", "--backend", "echo",
+         "--log-level", "WARNING"],
+        ready_timeout_s=120,
+    )  # fmt: skip
+    return server.target
+
+
+async def run_cases(
+    target: str, cases: Sequence[Case], *, concurrency: int = 4, voices: Voices | None = None
+) -> list[dict[str, Any]]:
+    """Every case against ``target``, at most ``concurrency`` at a time, each bounded in time."""
+    voices = voices or load_voices()
+    for case in cases:
+        # A room takes most of a second to compute, the noise track and the resampled voices
+        # a tenth: all are made (and cached) before any conversation ticks, never inside one.
+        voices.at(case.rate)
+        echo_rir(case.seed, case.rate)
+        light_noise(_track_samples(voices.at(case.rate)), case.seed + 7)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def attempt(case: Case) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(CONVERSATION_TIMEOUT_S):
+                result = await converse(target, case, voices)
+        except Exception as exc:  # a failed run is recorded, not fatal
+            result = {"case": asdict(case), "name": case.name, "error": repr(exc)}
+        result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+        return result
+
+    async def one(i: int, case: Case) -> dict[str, Any]:
+        async with gate:
+            # Staggered starts: concurrent conversations do not tick in lockstep.
+            await asyncio.sleep(0.37 * (i % concurrency))
+            result = await attempt(case)
+            if _disturbed(result):
+                # The client stalled (the machine is shared) or failed: its microphone was not
+                # real time, so the run says nothing about the server. One more try; the first
+                # is kept in the result.
+                print(_line(result) + " -> disturbed, once more", flush=True)
+                first = result
+                result = await attempt(case)
+                result["first_try"] = {k: first.get(k) for k in ("error", "harness", "loadavg")}
+            print(_line(result), flush=True)
+            return result
+
+    return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
+
+
+def _disturbed(r: dict[str, Any]) -> bool:
+    return "error" in r or r["harness"]["tick_lateness_max_ms"] > DISTURBED_MS
+
+
+def _line(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"{r['name']}: ERROR {r['error']}"
+    b = r["barge_in"]
+    return (
+        f"{r['name']}: self-int {r['self_interruptions']} self-turns "
+        f"{r['self_triggered_turns']} ratio {r['reply_ratio']} barge {b.get('reaction_ms')} ms "
+        f"(vad {b.get('onset_to_vad_started_received_ms')}) lag p99 "
+        f"{r['harness']['tick_lateness_p99_ms']} ms load {r['loadavg'][0]}"
+    )
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over the echo runs (controls apart) and the barge-in breakdown."""
+    ok = [r for r in runs if "error" not in r]
+    echo = [r for r in ok if r["case"]["echo"]]
+    control = [r for r in ok if not r["case"]["echo"]]
+    reactions = [r["barge_in"]["reaction_ms"] for r in echo if r["barge_in"].get("reaction_ms")]
+    ratios = [r["reply_ratio"] for r in echo if r["reply_ratio"] is not None]
+
+    def parts(key: str) -> dict[str, float | None]:
+        xs = [r["barge_in"][key] for r in echo if r["barge_in"].get(key) is not None]
+        return {"p50": _pct(xs, 50), "p95": _pct(xs, 95), "n": len(xs)}
+
+    return {
+        "runs": len(runs),
+        "errors": len(runs) - len(ok),
+        "echo_runs": len(echo),
+        "self_interruptions": sum(r["self_interruptions"] for r in echo),
+        "runs_with_self_interruptions": sum(1 for r in echo if r["self_interruptions"]),
+        "self_triggered_turns": sum(r["self_triggered_turns"] for r in echo),
+        "false_barge_ins": sum(r["false_barge_ins"] for r in echo),
+        "barge_ins_placed": sum(1 for r in echo if r["barge_in"]["placed"]),
+        "barge_ins_detected": sum(1 for r in echo if r["barge_in"].get("detected")),
+        "reply_ratio_min": min(ratios) if ratios else None,
+        "reply_ratio_max": max(ratios) if ratios else None,
+        "replies_within_0_9_1_1": sum(1 for x in ratios if 0.9 <= x <= 1.1),
+        "replies_measured": len(ratios),
+        "barge_in_p50_ms": _pct(reactions, 50),
+        "barge_in_p95_ms": _pct(reactions, 95),
+        "barge_in_max_ms": max(reactions) if reactions else None,
+        "breakdown": {
+            k: parts(k)
+            for k in (
+                "onset_to_chunk_sent_ms",
+                "onset_to_vad_started_received_ms",
+                "vad_onset_error_ms",
+                "vad_started_to_interruption_ms",
+                "reaction_ms",
+            )
+        },
+        "control": {
+            "runs": len(control),
+            "self_interruptions": sum(r["self_interruptions"] for r in control),
+            "self_triggered_turns": sum(r["self_triggered_turns"] for r in control),
+            "reply_ratios": [r["reply_ratio"] for r in control],
+            "barge_in_ms": [r["barge_in"].get("reaction_ms") for r in control],
+        },
+        "harness_tick_lateness_p99_ms_max": max(
+            (r["harness"]["tick_lateness_p99_ms"] for r in ok), default=None
+        ),
+        "harness_tick_lateness_max_ms_max": max(
+            (r["harness"]["tick_lateness_max_ms"] for r in ok), default=None
+        ),
+        "retried_runs": sum(1 for r in runs if "first_try" in r),
+        "disturbed_runs": sum(1 for r in ok if _disturbed(r)),
+        "disturbed_limit_ms": DISTURBED_MS,
+    }
+
+
+async def _sweep(args: argparse.Namespace, children: Children) -> dict[str, Any]:
+    cases = sweep_cases(quick=args.quick)
+    if args.limit:
+        cases = cases[: args.limit]
+    report: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.echo_field" + (" --quick" if args.quick else ""),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+            "busy_cores_at_start": round(busy_cores(1.0), 2),
+        },
+        "settings": {"concurrency": args.concurrency, "cases": len(cases)},
+    }
+    voices = load_voices()
+    report["voices"] = {"user": voices.user_source, "barge_in": voices.barge_source}
+    target = start_server(children)
+    t = time.monotonic()
+    report["runs"] = await run_cases(target, cases, concurrency=args.concurrency, voices=voices)
+    report["runtime_s"] = round(time.monotonic() - t, 1)
+    report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["summary"] = summarise(report["runs"])
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.echo_field", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few cases only")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=0, help="run only the first N cases")
+    parser.add_argument("--render", action="store_true", help="only re-render the doc")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args(argv)
+    # A stopped run still stops its server (the finally below), as bench.run does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not args.render:
+        with contextlib.suppress(OSError):
+            # The client is the device's audio thread: like the server (nice -10, see
+            # bench/procs.py) it runs ahead of other work sharing the machine.
+            os.nice(-10)
+        with tempfile.TemporaryDirectory(prefix="sw-echo-field-") as scratch:
+            children = Children(Path(scratch))
+            try:
+                report = asyncio.run(asyncio.wait_for(_sweep(args, children), 3600))
+            finally:
+                children.stop_all()
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        print(json.dumps(report["summary"], indent=1))
+    if args.out == RESULT:
+        from bench.echo_field_report import write_doc
+
+        write_doc()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

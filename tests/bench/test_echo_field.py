@@ -1,0 +1,73 @@
+"""Echo through the real server at device delays: a short subset of ``bench/echo_field.py``.
+
+One ``sonicwire serve --backend echo`` child process; three scripted conversations run at once
+through the Python client with the simulated device (a room, a device delay the client cannot
+see, a second voice barging in): a control with no echo at the microphone, 450 ms with
+``PlaybackUpdate`` reports, 800 ms without. The assertions count events (self-interruptions,
+self-triggered user turns); no test here asserts a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.echo_field import Case, run_cases, start_server
+from bench.procs import Children
+
+pytestmark = pytest.mark.timeout(240)
+
+CONTROL = Case(0, reports=True, echo=False)
+DELAYED = {
+    "450ms-reports": Case(450, reports=True),
+    "800ms-no-reports": Case(800, reports=False),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
+    children = Children(Path(tmp_path_factory.mktemp("echo-field")))
+    try:
+        target = start_server(children)
+        cases = [CONTROL, *DELAYED.values()]
+        results = asyncio.run(run_cases(target, cases, concurrency=len(cases)))
+    finally:
+        children.stop_all()
+    yield {r["name"]: r for r in results}
+
+
+def _valid(run: dict[str, Any]) -> dict[str, Any]:
+    # Not an AssertionError: a harness failure must not pass for the expected failure below.
+    if "error" in run:
+        raise RuntimeError(f"{run['name']} did not run: {run['error']}")
+    if not run["barge_in"]["placed"] or run["reply1_turn"] is None:
+        raise RuntimeError(f"{run['name']}: the script did not reach its barge-in: {run}")
+    return run
+
+
+def test_a_conversation_without_echo_is_clean(runs: dict[str, dict[str, Any]]) -> None:
+    # The instrument itself: with no echo the script gives exactly its three user turns, the
+    # first reply whole, one Interruption and it is the barge-in's.
+    run = _valid(runs[CONTROL.name])
+    assert run["self_interruptions"] == 0
+    assert run["self_triggered_turns"] == 0
+    assert run["user_turns"] == run["spoken_utterances"] == 3
+    assert run["barge_in"]["detected"]
+    assert 0.9 <= run["reply_ratio"] <= 1.1
+    assert run["vad_starts_outside_speech"] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="issue 13: the echo of a reply at 450-800 ms device delay interrupts the assistant "
+    "and becomes user turns until the alignment fix lands (flip this marker off then)",
+)
+@pytest.mark.parametrize("label", list(DELAYED))
+def test_no_self_interruption_at_device_delay(runs: dict[str, dict[str, Any]], label: str) -> None:
+    run = _valid(runs[DELAYED[label].name])
+    assert (run["self_interruptions"], run["self_triggered_turns"]) == (0, 0), run["events"]
