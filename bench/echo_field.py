@@ -108,6 +108,7 @@ def sweep_cases(*, quick: bool = False) -> list[Case]:
     delays = (0, 450, 800) if quick else DELAYS_MS
     drifts = (0, 100) if quick else DRIFTS_PPM
     cases = [Case(0, r, 0, echo=False) for r in (False, True)]
+    cases.append(Case(0, True, 0, "mulaw", echo=False))
     cases += [Case(d, r, p) for d in delays for r in (True, False) for p in drifts]
     mulaw = MULAW_DELAYS_MS[:1] if quick else MULAW_DELAYS_MS
     cases += [Case(d, r, 0, "mulaw") for d in mulaw for r in (True, False)]
@@ -308,7 +309,9 @@ def _analyse(
         if s[1]
         and not any(lo - tolerance <= s[2] * rate // 1000 <= hi + tolerance for lo, hi in scripted)
     ]
-    reply1 = _reply_after(device, spans[0][1])
+    # The first reply: the first turn played after the utterance began (an utterance the VAD
+    # cut short is answered before the script's speech ends).
+    reply1 = _reply_after(device, spans[0][0])
     expected_s = (spans[0][1] - spans[0][0]) / rate + 2 * PAD_MS / 1000
     played_s = None if reply1 is None else device.handed.get(reply1, 0) / rate
     return {
