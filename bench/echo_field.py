@@ -271,10 +271,16 @@ def _analyse(
         barge_interruption = after[0] if after else None
         reply2 = _reply_after(device, spans[1][1])
         onset_ms = onset_at * 1000 / rate
-        starts = [
-            s for s in log.speech if s[1] and s[0] >= t_onset - 0.05 and s[2] >= onset_ms - 400
-        ]
-        vad = starts[0] if starts else None
+        # The VAD's declaration that led to the barge-in: the last STARTED received between
+        # the onset and the Interruption (none when the VAD was already in speech).
+        vad = None
+        if barge_interruption is not None:
+            starts = [
+                s
+                for s in log.speech
+                if s[1] and t_onset - 0.05 <= s[0] <= barge_interruption[0] + 0.005
+            ]
+            vad = starts[-1] if starts else None
         chunk_end = (onset_at // (rate // 50) + 1) * (rate // 50)
         barge.update(
             onset_index=onset_at,

@@ -259,13 +259,14 @@ def render_section(report: dict[str, Any]) -> str:
     )
     out.append("")
     vad, gap = b["onset_to_vad_started_received_ms"], b["vad_started_to_interruption_ms"]
-    if vad["p50"] is not None and gap["p50"] is not None and b["reaction_ms"]["p50"] is not None:
+    if vad["p50"] is not None and gap["p50"] is not None:
         out.append(
-            f"At the median, {vad['p50']:.0f} of the {b['reaction_ms']['p50']:.0f} ms pass "
-            "before the server's VAD has declared speech (its `SpeechActivity` reaches the "
-            f"client then), and {gap['p50']:.0f} ms between that and the `Interruption`. A "
-            "STARTED event counts only when it follows the onset; where the VAD was already in "
-            "speech (echo residue held it on), the run has no such part."
+            f"In the {vad['n']} detected barge-ins with a `SpeechActivity` STARTED between the "
+            f"onset and the `Interruption`, the median time to STARTED at the client is "
+            f"{vad['p50']:.0f} ms and from STARTED to the `Interruption` {gap['p50']:.0f} ms; "
+            f"the VAD put the onset a median {b['vad_onset_error_ms']['p50']:.0f} ms from the "
+            f"true onset. {s['barge_ins_detected'] - vad['n']} detected barge-ins had no STARTED "
+            "of their own (the VAD was already in speech)."
         )
         out.append("")
     out.append(
