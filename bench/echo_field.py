@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -191,7 +191,7 @@ async def converse(target: str, case: Case, voices: Voices) -> dict[str, Any]:
     end_at = spans[1][1] + int((BARGE_AFTER_S + 3.0 + case.delay_ms / 1000 + 12.0) * rate)
     log = _Log([], [], [], [], [])
     lateness: list[float] = []
-    encoding = "mulaw" if mulaw else "pcm_s16le"
+    encoding: Literal["mulaw", "pcm_s16le"] = "mulaw" if mulaw else "pcm_s16le"
     config = session_config(sample_rate_hz=rate, encoding=encoding)
     started = time.monotonic()
     async with Client(target) as client, client.converse(config) as conversation:
@@ -469,13 +469,16 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "reaction_ms",
             )
         },
-        "control": {
-            "runs": len(control),
-            "self_interruptions": sum(r["self_interruptions"] for r in control),
-            "self_triggered_turns": sum(r["self_triggered_turns"] for r in control),
-            "reply_ratios": [r["reply_ratio"] for r in control],
-            "barge_in_ms": [r["barge_in"].get("reaction_ms") for r in control],
-        },
+        "control": [
+            {
+                "name": r["name"],
+                "self_interruptions": r["self_interruptions"],
+                "self_triggered_turns": r["self_triggered_turns"],
+                "reply_ratio": r["reply_ratio"],
+                "barge_in_ms": r["barge_in"].get("reaction_ms"),
+            }
+            for r in control
+        ],
         "harness_tick_lateness_p99_ms_max": max(
             (r["harness"]["tick_lateness_p99_ms"] for r in ok), default=None
         ),
@@ -528,7 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few cases only")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--limit", type=int, default=0, help="run only the first N cases")
-    parser.add_argument("--render", action="store_true", help="only re-render the doc")
+    parser.add_argument(
+        "--render", action="store_true", help="only re-summarise the recorded runs and re-render"
+    )
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args(argv)
     # A stopped run still stops its server (the finally below), as bench.run does.
@@ -544,8 +549,13 @@ def main(argv: list[str] | None = None) -> int:
                 report = asyncio.run(asyncio.wait_for(_sweep(args, children), 3600))
             finally:
                 children.stop_all()
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
-        print(json.dumps(report["summary"], indent=1))
+    else:
+        # The summary is a function of the recorded runs: recompute it (the counting rules
+        # may have changed since the runs were recorded; the runs themselves are not touched).
+        report = json.loads(args.out.read_text())
+        report["summary"] = summarise(report["runs"])
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report["summary"], indent=1))
     if args.out == RESULT:
         from bench.echo_field_report import write_doc
 

@@ -154,7 +154,10 @@ class Voices:
         cached = _RESAMPLED.get((id(self), rate))
         if cached is not None:
             return cached
-        r = lambda x: soxr.resample(x, self.rate, rate)  # noqa: E731
+
+        def r(x: Float) -> Float:
+            return np.asarray(soxr.resample(x, self.rate, rate), dtype=np.float64)
+
         out = Voices(
             rate,
             (r(self.utterances[0]), r(self.utterances[1])),
@@ -269,7 +272,8 @@ class Device:
         if not self.echo_gain or not np.any(seg):
             return np.zeros(count)
         if len(seg) > self._nfft:
-            return self.echo_gain * fftconvolve(seg, self.rir, mode="valid")[:count]
+            valid = np.asarray(fftconvolve(seg, self.rir, mode="valid"), dtype=np.float64)
+            return self.echo_gain * valid[:count]
         full = np.fft.irfft(np.fft.rfft(seg, self._nfft) * self._room, self._nfft)
         return self.echo_gain * full[len(self.rir) - 1 : len(self.rir) - 1 + count]
 
