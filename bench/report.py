@@ -279,13 +279,24 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     add("\n".join(headline_lines(results)) + "\n")
     add(_criteria_section(results))
     foreign = s.get("max_foreign_cores_during_search")
+    cpus = m.get("cpus") or 0
+    load = m.get("loadavg_at_start") or []
+    if load and cpus and load[0] > cpus:
+        add(
+            f"> **A contended run:** the 1-minute load average was {load[0]:.2f} at the start "
+            f"on {cpus} CPUs ({load[0] / cpus:.1f} runnable processes per CPU)"
+            + (f" and {m['loadavg_at_end'][0]:.2f} at the end" if m.get("loadavg_at_end") else "")
+            + ". This is not a quiet run: compare its figures with each other, not with a "
+            "quiet run's.\n"
+        )
     if foreign and foreign > 0.2 and str(results.get("priority", "")).startswith("SCHED_RR"):
         add(
             f"> **The machine was shared:** other processes used up to {_f(foreign, 2)} cores "
             "during the search (column *other load*). The servers and the load generator ran in "
             "the real-time scheduling class (`--priority realtime`), so that work waited for them "
-            "rather "
-            "than the reverse; CPU per stream-second is process CPU time either way.\n"
+            "rather than the reverse. CPU per stream-second is the measured processes' own CPU "
+            "time, but they shared caches and cores with that work: compare figures within this "
+            "run (the kernels and the floor are measured in it too), not with another run's.\n"
         )
     elif foreign and foreign > 0.2:
         add(
