@@ -9,6 +9,7 @@ from sonicwire.server.dsp.delay import (
     DelayTracker,
     FarEndTimeline,
     SampleLog,
+    SkewTracker,
 )
 from sonicwire.server.dsp.pipeline import FrontEnd
 
@@ -133,3 +134,18 @@ def test_coherence_tells_echo_from_an_unrelated_voice() -> None:
     assert (est.coherence_at(dry, far, delay) or 0.0) > 0.99
     assert est.echo_coherence(np.zeros(est.window, dtype=np.int16), far) is None
     assert est.blocks == 0  # probing leaves the accumulated state alone
+
+
+def test_skew_tracker_fits_the_drift_and_refuses_noise() -> None:
+    sk = SkewTracker(min_span_secs=3.0, min_points=6)
+    rng = np.random.default_rng(0)
+    skew = None
+    for k in range(12):
+        position = k * 8000  # a reading every 0.5 s
+        skew = sk.add(position, 6400 + 100e-6 * position + rng.normal(0, 0.5))
+    assert skew is not None and abs(skew - 100e-6) < 15e-6
+    sk.reset()
+    assert sk.skew() is None
+    for k in range(12):  # readings all over the place: no line, no skew
+        sk.add(k * 8000, 6400 + rng.normal(0, 40))
+    assert sk.skew() is None

@@ -253,3 +253,21 @@ def test_user_on_a_line_without_echo_is_heard_at_once_during_the_first_reply() -
         assert starts
         onsets.append(starts[0])
     assert onsets[0] - onsets[1] <= 2 * N
+
+
+@pytest.mark.parametrize("ppm", [100.0, -100.0])
+def test_clock_skew_is_found_and_followed(ppm: float) -> None:
+    import soxr
+
+    # the loudspeaker's clock runs `ppm` off the mic's: the echo drifts 1.6 samples a second
+    far = to_int16(bursts(16.0, seed=6))
+    played = soxr.resample(far / 32768, FS, FS * (1 + ppm * 1e-6), quality="VHQ")[: len(far)]
+    delay = 4800
+    echo = np.convolve(np.concatenate([np.zeros(delay), played]), room(7))[: len(far)]
+    noise = np.random.default_rng(6).standard_normal(len(far)) * 1e-4
+    sc = Scene(to_int16(echo * 0.5 + noise), far, delay)
+    with FrontEnd() as fe:
+        frames = drive(fe, sc, [N])
+        assert fe.stats.skew_ppm is not None and abs(fe.stats.skew_ppm - ppm) < 20
+    assert erle(sc, frames, 8.0) > 25.0
+    assert not any(isinstance(e, SpeechStarted) for f in frames for e in f.events)

@@ -20,6 +20,7 @@ residual echo is still suppressed. The preprocessor delays its output by one fra
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
@@ -27,6 +28,10 @@ from .settings import AlignmentPolicy
 from .speex import EchoCanceller, Preprocessor
 
 __all__ = ["AlignmentPolicy", "EchoStage"]
+
+_SINC_TAPS = 16
+_SINC_INDEX = np.arange(_SINC_TAPS) - (_SINC_TAPS // 2 - 1)
+_SINC_WINDOW = np.blackman(_SINC_TAPS + 2)[1:-1]
 
 
 class EchoStage:
@@ -75,7 +80,13 @@ class EchoStage:
         self._scratch = bytearray(FRAME_BYTES)
         self._zero = bytes(FRAME_BYTES)
         self.offset = 0
-        """Alignment offset in samples: the reference for mic position t is timeline[t - offset]."""
+        """Alignment offset in samples: the reference for mic position t is timeline[t - offset]
+        (rounded; with clock skew the offset moves along a line, see :meth:`set_skew`)."""
+        self._base = 0.0  # the offset at mic position _origin
+        self._origin = 0
+        self._skew = 0.0  # offset change per mic sample
+        self._ref_f32 = np.zeros(FRAME_SAMPLES + _SINC_TAPS - 1, dtype=np.float32)
+        self._ref_out = np.zeros(FRAME_SAMPLES, dtype=np.int16)
         self.delay: int | None = None
         self.far_active = False
         """Whether the last frame went through the canceller (far-end audio within reach)."""
@@ -100,8 +111,40 @@ class EchoStage:
     def echo_cancellation(self) -> bool:
         return self._echo is not None
 
+    def offset_at(self, position: int) -> float:
+        """The alignment offset for the mic frame at ``position`` (fractional with skew)."""
+        return self._base + self._skew * (position - self._origin)
+
+    def set_skew(self, skew: float, position: int) -> None:
+        """Follow a clock skew between loudspeaker and mic: from ``position`` on the offset
+        moves by ``skew`` samples per mic sample (the echo's drift), so the adaptive filter
+        sees a still echo path instead of chasing a moving one."""
+        self._base = self.offset_at(position)
+        self._origin = position
+        self._skew = skew
+
+    def _reference(self, position: int) -> npt.NDArray[np.int16]:
+        """The far-end frame aligned with the mic frame at ``position``: a view of the
+        timeline, or a fractional delay of it (16-tap windowed sinc: linear interpolation
+        would smear the high band differently at every fraction, which the adaptive filter
+        cannot learn) when the offset is fractional."""
+        start = position - self.offset_at(position)
+        whole = int(np.floor(start))
+        frac = start - whole
+        log = self._timeline.log
+        if frac < 1e-3 or frac > 1 - 1e-3:
+            return log.read(whole + round(frac), FRAME_SAMPLES)
+        half = _SINC_TAPS // 2 - 1
+        x = self._ref_f32
+        np.copyto(x, log.read(whole - half, FRAME_SAMPLES + _SINC_TAPS - 1))
+        taps = np.sinc(frac - _SINC_INDEX) * _SINC_WINDOW
+        y = np.correlate(x, taps.astype(np.float32), "valid")
+        np.copyto(self._ref_out, np.clip(np.rint(y), -32768, 32767), casting="unsafe")
+        return self._ref_out
+
     def _far_active(self, position: int) -> bool:
         # the reference frame or the tail behind it still holds queued far-end audio
+        self.offset = round(self.offset_at(position))
         ref_start = position - self.offset
         return ref_start - self._tail < self._timeline.queue_end and (self._timeline.queue_end > 0)
 
@@ -115,8 +158,7 @@ class EchoStage:
             if not self._linked and self._res and self._pre is not None:
                 self._pre.link_echo(echo)
                 self._linked = True
-            ref = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
-            echo.cancel_into(frame, ref, out)
+            echo.cancel_into(frame, self._reference(position), out)
             if self._trained and not self.converged:
                 self._track_convergence(frame, out)
         else:
@@ -169,6 +211,8 @@ class EchoStage:
         if not exact and not self.needs_realign(delay):
             return False
         self.offset = self.target_offset(delay)
+        self._base = float(self.offset)
+        self._origin = position
         self.realignments += 1
         self._trained = True
         self._converged_frames = 0
@@ -196,7 +240,6 @@ class EchoStage:
             return False
         out = self._scratch
         zero = self._zero
-        log = self._timeline.log
         floor = n * 100.0**2  # ignore near-silence (about -50 dBFS), as in convergence
         measured = 0
         mic_energy = out_energy = 0.0
@@ -209,7 +252,7 @@ class EchoStage:
                     echo.cancel_into(zero, zero, out)
             for pos in frames:
                 mic = self._mic_log.read(pos, n)
-                ref = log.read(pos - self.offset, n)
+                ref = self._reference(pos)
                 echo.cancel_into(mic, np.ascontiguousarray(ref), out)
                 self.retrained_frames += 1
                 if p == passes - 1 and pos >= half:

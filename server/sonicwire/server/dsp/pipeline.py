@@ -24,7 +24,14 @@ import numpy as np
 
 from .aec import EchoStage
 from .aec3 import Aec3Stage
-from .delay import DelayEstimator, DelayTracker, FarEndTimeline, SampleLog
+from .delay import (
+    DelayEstimate,
+    DelayEstimator,
+    DelayTracker,
+    FarEndTimeline,
+    SampleLog,
+    SkewTracker,
+)
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
 from .settings import FrontEndSettings, SpeechStarted, SpeechStopped
@@ -55,6 +62,8 @@ class FrontEndStats:
     reports: int = 0
     realignments: int = 0
     retrained_frames: int = 0
+    skew_ppm: float | None = None
+    """Clock skew between the client's loudspeaker and mic the canceller follows."""
     probes: int = 0
     """Echo-hold checks run (coherence of the mic with the far end, before convergence)."""
     echo_probes: int = 0
@@ -67,6 +76,7 @@ class FrontEnd:
     ESTIMATE_WINDOW_MS = 500
     ACQUIRE_HOP_FRAMES = 10
     TRACK_HOP_FRAMES = 50
+    SKEW_HOP_FRAMES = 20
     PROBE_HOP_FRAMES = 2
     ECHO_COHERENCE = 0.75
     NOT_ECHO_COHERENCE = 0.45
@@ -100,6 +110,7 @@ class FrontEnd:
         self._aec = settings.echo_cancellation
         self._estimator = DelayEstimator(max_delay=max_delay, window=window)
         self._tracker = DelayTracker(max_delay=max_delay)
+        self._skew = SkewTracker()
         self._vad = Vad(settings.vad)
         self._latency = self._echo.latency
         self._skip = self._latency // FRAME_SAMPLES
@@ -297,7 +308,12 @@ class FrontEnd:
 
     def _estimate(self) -> None:
         tracker = self._tracker
-        self._until_estimate = self.TRACK_HOP_FRAMES if tracker.locked else self.ACQUIRE_HOP_FRAMES
+        if not tracker.locked:
+            self._until_estimate = self.ACQUIRE_HOP_FRAMES
+        elif self.stats.skew_ppm is None:
+            self._until_estimate = self.SKEW_HOP_FRAMES  # denser readings until skew is known
+        else:
+            self._until_estimate = self.TRACK_HOP_FRAMES
         t = self._position
         est = self._estimator
         self._timeline.forget_before(t - self._keep_far)
@@ -317,14 +333,33 @@ class FrontEnd:
             estimate=not tracker.locked or self.stats.estimates % 2 == 0,
         )
         was_locked = tracker.locked
+        self._follow_skew(est.block_estimate)
         if tracker.on_estimate(reading):
             # the first confirmation from the signals places the echo exactly at the lead
             self._apply_delay(exact=not was_locked)
         elif tracker.on_block(est.block_estimate):
             # the delay jumped (e.g. the client's buffer grew): follow now, forget the past
             est.restart_from_last_block()
+            self._skew.reset()  # a jump is not drift
             self._until_estimate = self.ACQUIRE_HOP_FRAMES
             self._apply_delay()
+
+    def _follow_skew(self, block: DelayEstimate | None) -> None:
+        """Feed confident single-block readings near the locked delay to the skew tracker and
+        let the speex stage follow the drift it finds (AEC3 tracks drift itself)."""
+        tracker = self._tracker
+        if (
+            block is None
+            or not tracker.locked
+            or tracker.delay is None
+            or block.confidence < tracker.lock_confidence
+            or abs(block.delay - tracker.delay) > 2 * tracker.agree_tolerance
+        ):
+            return
+        skew = self._skew.add(self._position, block.peak)
+        if skew is not None and isinstance(self._echo, EchoStage):
+            self._echo.set_skew(skew, self._position)
+            self.stats.skew_ppm = round(skew * 1e6, 1)
 
     def _apply_delay(self, *, exact: bool = False) -> None:
         delay = self._tracker.delay
