@@ -25,10 +25,11 @@ import numpy as np
 
 __all__ = ["DELAY_SAMPLES", "Upsampler2x"]
 
-# Taps per polyphase branch (the 16 kHz filter has 2 * 32 + 1). Short on purpose: the VAD
-# decides on 20 ms frames, and with 48 (3 ms of delay) the recorded "Front Center" clip's
-# 440 ms pause became an end of speech, which the same clip at 16 kHz (and through soxr) is
-# not; with 32 or fewer the markers match the 16 kHz path's (tests/server/test_codecs_e2e.py).
+# Taps per polyphase branch (the 16 kHz filter has 2 * 32 + 1). Short on purpose: the delay
+# shifts the caller's audio against the VAD's 20 ms frames. With 48 (3 ms) the recorded
+# "Front Center" clip's 440 ms pause became an end of speech that the same clip at 16 kHz did
+# not make (tests/server/test_codecs_e2e.py), under the VAD of the time; the VAD has since
+# stopped ending an utterance on a pause in which the user resumes, and 32 keeps 2 ms anyway.
 _HALF_TAPS = 32
 DELAY_SAMPLES = _HALF_TAPS
 """The filter's group delay in output (16 kHz) samples: 2 ms."""
