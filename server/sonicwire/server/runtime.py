@@ -313,6 +313,8 @@ class ServerRuntime:
             # left in place, every ended conversation's audio state waited for the cyclic GC,
             # and RSS rose ~2 MB/s under load until a full collection (docs/soak.md).
             holder.clear()
+            # So does the saver's callback (conversation -> on_checkpoint -> saver -> it).
+            saver.on_taken_over = None
             self.conversations.discard(conversation)
             if not self.conversations:
                 self._idle.set()
