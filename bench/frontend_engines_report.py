@@ -162,7 +162,8 @@ def render_engines(e: dict[str, Any]) -> str:
         "suppression). *aec3*: `dsp/aec3.py`, WebRTC AudioProcessing (AEC3, its suppressor, "
         "WebRTC noise suppression, high-pass) through LiveKit's binding (`livekit` "
         f"{e['livekit_version']}), fed our aligned reference so AEC3's own delay "
-        "estimator only sees the 10 ms lead. Same signals as above; drift clips "
+        "estimator only covers what our alignment leaves (10 ms after a realignment, at most "
+        "200 ms before the next). Same signals as above; drift clips "
         f"{number(e['drift_clip_seconds'], 0)} s at {e['drift_delay_ms']} ms bulk delay.\n"
     )
     found = {eng: engine_verdicts(e, eng, found_only=True) for eng in engines}
