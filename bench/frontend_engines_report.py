@@ -96,9 +96,9 @@ def choose_engine(e: dict[str, Any]) -> tuple[str, str]:
     lost = [eng for eng in engines if eng not in pool]
     why = (
         "; ".join(
-            f"{eng} loses barge-ins ({barge[eng]['missed']} missed and "
+            f"{eng} loses barge-ins: {barge[eng]['missed']} missed and "
             f"{barge[eng]['false_interruptions']} false Interruptions in "
-            f"{barge[eng]['n'] + barge[eng]['missed']} barge-ins)"
+            f"{barge[eng]['n'] + barge[eng]['missed']} barge-ins"
             for eng in lost
         )
         + "; "
@@ -108,22 +108,22 @@ def choose_engine(e: dict[str, Any]) -> tuple[str, str]:
     full = [eng for eng in pool if met[eng] == total]
     if full:
         pick = min(full, key=lambda x: cpu[x])
-        rule = "it meets every target" + (
+        rule = f"{pick} meets every target" + (
             " at lower CPU" if len(full) > 1 else ", the only engine that does"
         )
         return pick, why + rule
     if len(pool) == 1:
         return (
             pool[0],
-            why + "it is the only engine that keeps every barge-in "
-            f"({met[pool[0]]} of {total} targets met)",
+            why + f"{pool[0]} is the only engine that keeps every barge-in, and meets "
+            f"{met[pool[0]]} of {total} targets",
         )
     pick = min(pool, key=lambda x: (-met[x], cpu[x]))
     tied = sum(1 for x in pool if met[x] == met[pick]) > 1
     return pick, why + (
-        f"no engine meets every target; it meets as many ({met[pick]} of {total}) at lower CPU"
+        f"no engine meets every target; {pick} meets as many ({met[pick]} of {total}) at lower CPU"
         if tied
-        else f"no engine meets every target; it meets the most ({met[pick]} of {total})"
+        else f"no engine meets every target; {pick} meets the most ({met[pick]} of {total})"
     )
 
 
@@ -198,8 +198,8 @@ def render_engines(e: dict[str, Any]) -> str:
     )
     pick, rule = choose_engine(e)
     missed = [_LABELS[k][0] for k, v in verdicts[pick].items() if not v["met"]]
-    decision = f"**Decision: {pick}** ({rule}"
-    decision += "). " if not missed else "; it misses: " + "; ".join(missed) + "). "
+    decision = f"**Decision: {pick}** ({rule}). "
+    decision += f"{pick} misses: " + "; ".join(missed) + ". " if missed else ""
     others = [x for x in engines if x != pick]
     for other in others:
         om = [_LABELS[k][0] for k, v in verdicts[other].items() if not v["met"]]

@@ -149,7 +149,7 @@ def test_rule_on_planted_results(engines: dict[str, Any]) -> None:
     one = _planted(engines, speex={"cpu": 90.0, "drift": 17.0}, aec3={"cpu": 200.0})
     assert choose_engine(one)[0] == "aec3"
     doc = render_engines(one)
-    assert "**Decision: aec3** (it meets every target, the only engine that does)" in doc
+    assert "**Decision: aec3** (aec3 meets every target, the only engine that does)" in doc
     assert "speex misses: ERLE, mean from 3 s, clock drift" in doc
     assert "**missed**" in doc
     # an engine that loses barge-ins goes, however many other targets it meets
@@ -157,7 +157,7 @@ def test_rule_on_planted_results(engines: dict[str, Any]) -> None:
     lossy["barge_in"]["aec3"].update(missed=3, n=21)
     pick, rule = choose_engine(lossy)
     assert pick == "speex"
-    assert rule.startswith("aec3 loses barge-ins (3 missed and 0 false Interruptions in 24")
+    assert rule.startswith("aec3 loses barge-ins: 3 missed and 0 false Interruptions in 24")
     # and if every engine loses some, the usual rule decides among them
     lossy["barge_in"]["speex"].update(false_interruptions=1)
     assert choose_engine(lossy)[0] == "aec3"  # 5 of 6 targets against speex's 4
@@ -168,4 +168,4 @@ def test_the_decision_explains_a_lost_barge_in(engines: dict[str, Any]) -> None:
     for eng in ("speex", "aec3"):
         b = engines["barge_in"][eng]
         lost = b["missed"] + b["false_interruptions"]
-        assert (f"{eng} loses barge-ins ({b['missed']} missed" in doc) == (lost > 0)
+        assert (f"{eng} loses barge-ins: {b['missed']} missed" in doc) == (lost > 0)
