@@ -81,7 +81,7 @@ async def test_live_check_plumbing_against_the_local_endpoint() -> None:
     async with FakeBedrock(nova_like) as fake:
         backend = NovaSonicBackend.from_options(retry_backoff_s=0.01, **fake.backend_options())
         try:
-            report = await live_nova.run_live_check(backend, pace_s=0.005, turn_timeout_s=20)
+            report = await live_nova.run_live_check(backend, pace_s=0.005, turn_timeout_s=40)
         finally:
             await backend.aclose()
     assert report.ok, "\n".join(report.lines())

@@ -157,9 +157,10 @@ class _Conversation:
         return code
 
 
-def _speech_over(responses: list[pb.ConverseResponse]) -> bool:
+def _utterance_heard(responses: list[pb.ConverseResponse]) -> bool:
+    """The server's VAD reported an utterance starting and, last, stopping."""
     kinds = [r.speech_activity.kind for r in responses if r.HasField("speech_activity")]
-    return not kinds or kinds[-1] == pb.SPEECH_ACTIVITY_KIND_STOPPED
+    return pb.SPEECH_ACTIVITY_KIND_STARTED in kinds and kinds[-1] == pb.SPEECH_ACTIVITY_KIND_STOPPED
 
 
 def _texts(responses: list[pb.ConverseResponse], role: int) -> list[str]:
@@ -245,6 +246,7 @@ async def run_live_check(
             speaking = await talk.silence_until(
                 lambda: bool(talk.since(mark, "audio")), turn_timeout_s
             )
+            interrupt_mark = len(talk.seen)
             if speaking:
                 await talk.send_audio(
                     utterances[INTERRUPT], until=lambda: bool(talk.since(mark, "interruption"))
@@ -263,10 +265,14 @@ async def run_live_check(
                 if not speaking
                 else "no interruption",
             )
-            # Let the interrupted turn end and the user's speech be over before typing (text
-            # sent while the VAD still hears the user would itself be talked over).
+            # Let the interrupted turn end and the interrupting speech be heard to its end
+            # before typing (text sent while the VAD still hears the user would itself be
+            # talked over; the server may lag the audio it was sent).
             await talk.silence_until(
-                lambda: bool(talk.since(mark, "turn_complete")) and _speech_over(talk.seen[mark:]),
+                lambda: (
+                    bool(talk.since(mark, "turn_complete"))
+                    and _utterance_heard(talk.seen[interrupt_mark:])
+                ),
                 turn_timeout_s / 2,
             )
 
