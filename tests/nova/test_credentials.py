@@ -56,19 +56,21 @@ async def test_fresh_identity_refreshes_credentials_close_to_expiry() -> None:
 
 
 async def test_streams_move_on_before_their_credentials_expire() -> None:
-    resolver = RotatingCredentials(ttl_s=2.0)
+    # Compressed: credentials live 6 s; the session moves on 2.5 s before they expire (it has
+    # up to 1.25 s to find a quiet moment, and the rest to open the next stream, under load).
+    resolver = RotatingCredentials(ttl_s=6.0)
     script = answer_each_utterance(after_audio_ms=400, user_text="Hi", assistant_text="Hello.")
     async with FakeBedrock(Scenario.each_stream(script)) as fake:
         backend = NovaSonicBackend.from_options(
             credentials_resolver=resolver,
             retry_backoff_s=0.01,
-            credential_refresh_margin_s=0.6,  # continue 0.6 s before expiry
+            credential_refresh_margin_s=2.5,
             **fake.backend_options(),
         )
         session = await backend.open(BackendOptions(session_id="creds"))
         got = Collector(session)
         sent = 0
-        while len(fake.streams) < 4:
+        while len(fake.streams) < 3:
             sent = await send_frames(session, sent, 1, pace=0.01)
             assert sent < 3000, "no stream moved on"
         await session.send(ev.EndSession())
