@@ -44,3 +44,16 @@ async def test_a_voice_the_model_lacks_is_refused_before_bedrock_is_called() -> 
         assert error_reason(caught.value) == "VOICE_UNKNOWN"
         assert "tina" in (caught.value.details() or "")
         assert fake.streams == []
+
+
+async def test_the_python_client_lists_voices_per_model() -> None:
+    from sonicwire.client import Client
+
+    async with nova_server(Scenario()) as (_fake, server, _stub):
+        async with Client(server.target) as client:
+            nova1 = await client.list_voices(model="amazon.nova-sonic-v1:0")
+            assert {v.model for v in nova1} == {"amazon.nova-sonic-v1:0"}
+            assert "greta" in {v.id for v in nova1}
+            configured = await client.list_voices()
+            arjun = next(v for v in configured if v.id == "arjun")
+            assert arjun.language_codes == ("en-IN", "hi-IN") and not arjun.polyglot

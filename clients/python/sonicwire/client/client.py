@@ -126,6 +126,12 @@ class Voice:
     language_code: str
     backend: str
     default: bool
+    # Every language it speaks (``language_code`` first); empty means only that one.
+    language_codes: tuple[str, ...] = ()
+    # It speaks every language of its model (Nova 2's tiffany and matthew).
+    polyglot: bool = False
+    # The backend model it belongs to (nova-sonic: the Bedrock model id).
+    model: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,11 +330,13 @@ class Client:
                 raise error
             await self._sleep(delay)
 
-    async def list_voices(self, backend: str = "") -> list[Voice]:
+    async def list_voices(self, backend: str = "", model: str = "") -> list[Voice]:
         """List the voices the server can speak with.
 
         Args:
             backend: only voices of this backend; empty for the server's configured backend.
+            model: only voices of this model of the backend (nova-sonic: a Bedrock model id);
+                empty for the model the server is configured with.
 
         Returns:
             The voices, in the server's order.
@@ -339,10 +347,18 @@ class Client:
         """
         response: pb.ListVoicesResponse = await self._unary(
             self._voice_stub().ListVoices,
-            pb.ListVoicesRequest(backend=backend),
+            pb.ListVoicesRequest(backend=backend, model=model),
         )
         return [
-            Voice(id=v.id, language_code=v.language_code, backend=v.backend, default=v.default)
+            Voice(
+                id=v.id,
+                language_code=v.language_code,
+                backend=v.backend,
+                default=v.default,
+                language_codes=tuple(v.language_codes),
+                polyglot=v.polyglot,
+                model=v.model,
+            )
             for v in response.voices
         ]
 

@@ -98,9 +98,9 @@ class SyncClient:
         finally:
             self._runner.close()
 
-    def list_voices(self, backend: str = "") -> list[Voice]:
+    def list_voices(self, backend: str = "", model: str = "") -> list[Voice]:
         """Blocking ``Client.list_voices``; raises ``SonicwireError`` subclasses likewise."""
-        return self._run(self._client.list_voices(backend))
+        return self._run(self._client.list_voices(backend, model))
 
     def list_tools(self) -> list[ServerTool]:
         """Blocking ``Client.list_tools``; raises ``SonicwireError`` subclasses likewise."""
