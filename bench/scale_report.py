@@ -1,4 +1,5 @@
-"""docs/SCALE.md from bench/results/workers.json (``bench.workers``) and
+"""docs/SCALE.md from bench/results/workers.json (``bench.workers``), its control runs
+bench/results/workers_controls.json (``bench.workers --controls N``) and
 bench/results/resume.json (``bench.resume``). Every figure and verdict in it comes from those
 files; re-render after re-measuring::
 
@@ -67,7 +68,47 @@ def _word(met: bool) -> str:
     return "met" if met else "**missed**"
 
 
-def render(workers: dict[str, Any], resume: dict[str, Any]) -> str:
+def _controls_section(controls: dict[str, Any]) -> list[str]:
+    rows = controls["rows"]
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    mean = {
+        label: float(np.mean([r["cpu_ms_per_stream_s"] for r in rows if r["label"] == label]))
+        for label in labels
+    }
+    out = ["### Where the extra CPU of two workers comes from (control runs)\n"]
+    out.append(
+        f"At N={controls['settings']['n']}, {controls['settings']['repeats']} rounds, the four "
+        "set-ups interleaved in each round: `--workers 1` and `--workers 2` as above; *2 plain "
+        "processes*: two ordinary server processes sharing the port with `SO_REUSEPORT` "
+        "(`bench.probe_server --reuseport`: no supervisor, no multiprocess metrics); *1 worker, "
+        "multiprocess metrics*: one process with `PROMETHEUS_MULTIPROC_DIR` set, so its "
+        "metrics go through prometheus_client's files as under `--workers`.\n"
+    )
+    out.append(
+        "| set-up | round | result | CPU ms/stream-s | p99 added ms | other cores | load avg |"
+    )
+    out.append("|---|---|---|---|---|---|---|")
+    for r in rows:
+        out.append(
+            f"| {r['label']} | {r['repeat'] + 1} | {'pass' if r['pass'] else 'FAIL'} | "
+            f"{_f(r['cpu_ms_per_stream_s'])} | {_f(r['latency_p99_ms'])} | "
+            f"{_f(r['foreign_cores_used'])} | {r['loadavg_before'][0]:.1f} |"
+        )
+    out.append("")
+    one, two = mean["1 worker"], mean["2 workers"]
+    plain, multi = mean["2 plain processes"], mean["1 worker, multiprocess metrics"]
+    out.append(
+        f"Means: 1 worker {one:.2f}, 2 workers {two:.2f} ({two / one:.2f}x), 2 plain processes "
+        f"{plain:.2f} ({plain / one:.2f}x), 1 worker with multiprocess metrics {multi:.2f} "
+        f"({multi / one:.2f}x) ms per stream-second. `--workers 2` / 2 plain processes: "
+        f"{two / plain:.2f}x.\n"
+    )
+    return out
+
+
+def render(
+    workers: dict[str, Any], resume: dict[str, Any], controls: dict[str, Any] | None = None
+) -> str:
     v = verdicts(workers, resume)
     cpus = int(workers["settings"]["cpu_count"])
     steps = workers["steps"]
@@ -185,6 +226,8 @@ def render(workers: dict[str, Any], resume: dict[str, Any]) -> str:
                 f"({s['client_cores_used']:.2f}) and the other processes "
                 f"({s['foreign_cores_used']:.2f}) used {total:.2f} of the {cpus} CPUs.\n"
             )
+    if controls is not None:
+        out.extend(_controls_section(controls))
     add("## Resume with the SDK\n")
     add(
         f"{r['trials']} conversations through the Python SDK (auto-resume on) to two replicas "
@@ -230,6 +273,8 @@ def render(workers: dict[str, Any], resume: dict[str, Any]) -> str:
     add("## Reproduce\n")
     add("```sh")
     add(f".venv/bin/{workers['settings']['command']}")
+    if controls is not None:
+        add(f".venv/bin/{controls['settings']['command']}")
     add(".venv/bin/python -m bench.resume")
     add(".venv/bin/python -m bench.scale_report   # this file")
     add("```")
@@ -241,7 +286,9 @@ def render_files() -> str:
 
     workers = json.loads((RESULTS / "workers.json").read_text())
     resume = json.loads((RESULTS / "resume.json").read_text())
-    return render(workers, resume)
+    controls_file = RESULTS / "workers_controls.json"
+    controls = json.loads(controls_file.read_text()) if controls_file.exists() else None
+    return render(workers, resume, controls)
 
 
 def main() -> int:

@@ -72,6 +72,47 @@ def measure(
     return {"steps": steps, "summary": summarise(steps, workers)}
 
 
+#: Control runs at one N (``--controls N``): what the extra CPU of two workers comes from.
+CONTROLS = (
+    # (label, bench target, processes, multiprocess metrics in a single process)
+    ("1 worker", "workers", 1, False),
+    ("2 workers", "workers", 2, False),
+    ("2 plain processes", "sonicwire", 2, False),
+    ("1 worker, multiprocess metrics", "workers", 1, True),
+)
+
+
+def controls(n: int, repeats: int, config: StepConfig, realtime: bool) -> list[dict[str, Any]]:
+    """``--workers 2`` against two plain server processes sharing the port with SO_REUSEPORT
+    (``bench.probe_server --reuseport``: no supervisor, no multiprocess metrics), and one
+    process with and without prometheus_client's multiprocess mode, interleaved."""
+    scratch = Path(tempfile.mkdtemp(prefix="sonicwire-workers-controls-"))
+    children = Children(scratch, realtime=realtime)
+    metrics_dir = scratch / "metrics"
+    metrics_dir.mkdir()
+    rows: list[dict[str, Any]] = []
+    try:
+        for repeat in range(repeats):
+            for label, target, processes, multiproc in CONTROLS:
+                for old in metrics_dir.iterdir():
+                    old.unlink()
+                if multiproc:  # inherited by the server process started next
+                    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+                load_before = os.getloadavg()
+                try:
+                    result = run_step(children, scratch, target, n, config,
+                                      processes=processes, pin=False)  # fmt: skip
+                finally:
+                    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+                row = {k: result.get(k) for k in KEYS}
+                row.update(label=label, repeat=repeat, loadavg_before=load_before)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        children.stop_all()
+    return rows
+
+
 def summarise(steps: list[dict[str, Any]], workers: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for count in workers:
@@ -115,19 +156,38 @@ def main(argv: list[str] | None = None) -> int:
         help="measured processes in SCHED_RR (root): other work waits for them",
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "workers.json"))
+    parser.add_argument(
+        "--controls",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the ladder: the control runs at N streams (bench/results/"
+        "workers_controls.json unless --out)",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="control runs: repetitions")
     args = parser.parse_args(argv)
+    command = " ".join(["python -m bench.workers", *(argv if argv is not None else sys.argv[1:])])
     ladder = [int(n) for n in args.ladder.split(",")]
     workers = tuple(int(w) for w in args.workers.split(","))
     config = StepConfig(duration_s=args.duration, warmup_s=args.warmup, ramp_s=1.0, drain_s=3.0,
                         quiet_wait_s=0.0)  # fmt: skip
+    if args.controls:
+        out = args.out
+        if out == parser.get_default("out"):
+            out = str(ROOT / "bench" / "results" / "workers_controls.json")
+        rows = controls(args.controls, args.repeats, config, args.realtime)
+        settings = {
+            "n": args.controls, "repeats": args.repeats, "duration_s": args.duration,
+            "warmup_s": args.warmup, "realtime": args.realtime, "command": command,
+        }  # fmt: skip
+        Path(out).write_text(json.dumps({"settings": settings, "rows": rows}, indent=1) + "\n")
+        return 0
     report = measure(ladder, workers, config, args.realtime)
     report["settings"] = {
         "ladder": ladder, "workers": workers, "duration_s": args.duration,
         "warmup_s": args.warmup, "realtime": args.realtime, "cpu_count": os.cpu_count(),
     }  # fmt: skip
-    report["settings"]["command"] = " ".join(
-        ["python -m bench.workers", *(argv if argv is not None else sys.argv[1:])]
-    )
+    report["settings"]["command"] = command
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["summary"], indent=1))
     return 0

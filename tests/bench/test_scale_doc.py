@@ -105,3 +105,15 @@ def test_verdicts_go_both_ways(data: tuple[dict[str, Any], dict[str, Any]]) -> N
     slow = copy.deepcopy(resume)
     slow["summary"]["going_away_to_first_audio_ms_p95"] = 501.0
     assert _row(render(workers, slow), "resume, `GoingAway`").endswith("| **missed** |")
+
+
+def test_the_control_means_match_the_rows() -> None:
+    controls = json.loads((ROOT / "bench" / "results" / "workers_controls.json").read_text())
+    doc = (ROOT / "docs" / "SCALE.md").read_text()
+    means: dict[str, list[float]] = {}
+    for row in controls["rows"]:
+        means.setdefault(row["label"], []).append(row["cpu_ms_per_stream_s"])
+    mean = {label: sum(v) / len(v) for label, v in means.items()}
+    ratio = mean["2 workers"] / mean["2 plain processes"]
+    assert f"`--workers 2` / 2 plain processes: {ratio:.2f}x." in doc
+    assert f"1 worker {mean['1 worker']:.2f}, 2 workers {mean['2 workers']:.2f} " in doc
