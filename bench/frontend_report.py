@@ -466,7 +466,15 @@ def render(r: dict[str, Any]) -> str:
         )
         + "\n"
     )
-    out.append(NOTES)
+    policy = r["meta"]["alignment"]
+    out.append(
+        NOTES.replace("@RETRAIN_SECS@", f"{policy['retrain_secs']:g}")
+        .replace("@RETRAIN_PASSES@", str(policy["retrain_passes"]))
+        .replace(
+            "@RETRAIN_CALLS@",
+            str(int(policy["retrain_secs"] * 50) * policy["retrain_passes"]),
+        )
+    )
     out.append(
         _misses(
             r,
@@ -575,10 +583,17 @@ NOTES = """## Design notes
   room during development, not by this evaluation: echo 3 ms into the tail 34 dB, 33 ms in
   26 dB), hence the short lead.
 * **Fast convergence by replay.** At the first confirmed delay and at each realignment the
-  speex filter is reset and trained on the last 1.5 s of buffered mic and far-end audio,
-  twice, before the live frame. The time-to-20 dB rows above measure what this buys; it
-  costs a burst of up to ~160 canceller calls per realignment (their CPU is inside the
-  whole-front-end figure of the CPU table).
+  speex filter is reset and trained on the last @RETRAIN_SECS@ s of buffered mic and far-end
+  audio, @RETRAIN_PASSES@ times, before the live frame. The time-to-20 dB rows above measure
+  what this buys; it costs a burst of up to ~@RETRAIN_CALLS@ canceller calls per realignment
+  (their CPU is inside the whole-front-end figure of the CPU table).
+* **Clock skew followed.** A loudspeaker and a microphone on different clocks make the echo
+  drift (1.6 samples a second at 100 ppm), which the adaptive filter chases and loses. The
+  strongest arrival's delay (GCC-PHAT peak, parabolic sub-sample) of confident readings is
+  fitted with a line over 20 s (outliers refitted out); once it spans 3 s the speex stage's
+  alignment offset moves along that line and the reference is read through a 16-tap
+  windowed-sinc fractional delay, so the filter sees a still echo path
+  (`SkewTracker` in `dsp/delay.py`, `EchoStage.set_skew`).
 * **No self-interruption.** Two guards sit between the cleaned audio and the VAD:
   1. an *evidence hold* before convergence: until the linear filter has converged on a
      confirmed alignment (18 dB of echo removed: sustained for 200 ms live, or over the last
