@@ -200,9 +200,11 @@ async def test_upload_faster_than_real_time_is_paced_and_loses_nothing(barge_in:
     from tests.conftest import ALSA_SAMPLES, read_wav_mono16
 
     speech, rate = read_wav_mono16(ALSA_SAMPLES / "Front_Center.wav")
-    # 4 s between questions: more than the answer (~1.5 s, from ~0.8 s after the question)
-    # plus the 3 s an upload may run ahead of real time while the assistant answers.
-    pause = bytes(4 * rate * 2)
+    # 6 s between questions: more than the answer (~1.5 s, from ~0.8 s after the question)
+    # plus the 3 s an upload may run ahead of real time while the assistant answers, with
+    # room for a loaded machine answering late (the front end hears a user on this echo-free
+    # line at once, so a question arriving mid-answer would rightly barge in).
+    pause = bytes(6 * rate * 2)
     upload = (speech + pause) * 3
     chunk = rate // 5  # 100 ms
     config = config_request(
