@@ -49,7 +49,7 @@ import numpy as np
 
 from bench.echo_field_sim import Device, Voices, echo_rir, light_noise, load_voices, speech_span
 from bench.frontend_signals import onset as speech_onset
-from bench.procs import ROOT, Children, busy_cores
+from bench.procs import ROOT, Children, busy_cores, wait_quiet
 from sonicwire.client import Client, session_config
 from sonicwire.client.events import (
     AudioOutput,
@@ -73,6 +73,7 @@ REPORT_EVERY = 5  # quanta: a PlaybackUpdate every 100 ms
 CONVERSATION_TIMEOUT_S = 120.0
 DISTURBED_MS = 100.0  # a client tick this late means the microphone was not real time
 RETRIES = 2
+QUIET_WAIT_S = 30.0
 _KEPT = ("error", "harness", "loadavg", "self_interruptions", "self_triggered_turns")
 DELAYS_MS = (0, 150, 300, 450, 600, 800, 1000)
 DRIFTS_PPM = (0, 50, -50, 100, -100)
@@ -367,9 +368,18 @@ def start_server(children: Children) -> str:
 
 
 async def run_cases(
-    target: str, cases: Sequence[Case], *, concurrency: int = 4, voices: Voices | None = None
+    target: str,
+    cases: Sequence[Case],
+    *,
+    concurrency: int = 4,
+    voices: Voices | None = None,
+    quiet_below: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Every case against ``target``, at most ``concurrency`` at a time, each bounded in time."""
+    """Every case against ``target``, at most ``concurrency`` at a time, each bounded in time.
+
+    With ``quiet_below`` (cores), each conversation first waits up to ``QUIET_WAIT_S`` for the
+    machine to use fewer cores than that.
+    """
     voices = voices or load_voices()
     for case in cases:
         # A room takes most of a second to compute, the noise track and the resampled voices
@@ -380,12 +390,18 @@ async def run_cases(
     gate = asyncio.Semaphore(concurrency)
 
     async def attempt(case: Case) -> dict[str, Any]:
+        busy = None
+        if quiet_below is not None:
+            # A shared machine: let a burst of other work pass before a conversation starts
+            # (bounded), so fewer runs are disturbed; the load it started under is recorded.
+            busy = await asyncio.to_thread(wait_quiet, QUIET_WAIT_S, quiet_below)
         try:
             async with asyncio.timeout(CONVERSATION_TIMEOUT_S):
                 result = await converse(target, case, voices)
         except Exception as exc:  # a failed run is recorded, not fatal
             result = {"case": asdict(case), "name": case.name, "error": repr(exc)}
         result["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+        result["busy_cores_at_start"] = None if busy is None else round(busy, 2)
         return result
 
     async def one(i: int, case: Case) -> dict[str, Any]:
@@ -512,14 +528,20 @@ async def _sweep(args: argparse.Namespace, children: Children) -> dict[str, Any]
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
             "busy_cores_at_start": round(busy_cores(1.0), 2),
         },
-        "settings": {"concurrency": args.concurrency, "cases": len(cases)},
+        "settings": {
+            "concurrency": args.concurrency,
+            "cases": len(cases),
+            "quiet_below_cores": args.quiet_below,
+        },
         "server_commit": _commit(),
     }
     voices = load_voices()
     report["voices"] = {"user": voices.user_source, "barge_in": voices.barge_source}
     target = start_server(children)
     t = time.monotonic()
-    report["runs"] = await run_cases(target, cases, concurrency=args.concurrency, voices=voices)
+    report["runs"] = await run_cases(
+        target, cases, concurrency=args.concurrency, voices=voices, quiet_below=args.quiet_below
+    )
     report["runtime_s"] = round(time.monotonic() - t, 1)
     report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["summary"] = summarise(report["runs"])
@@ -530,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.echo_field", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few cases only")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=1.5,
+        help="before each conversation wait (up to 30 s) for the machine to use fewer cores",
+    )
     parser.add_argument("--limit", type=int, default=0, help="run only the first N cases")
     parser.add_argument(
         "--render", action="store_true", help="only re-summarise the recorded runs and re-render"
