@@ -143,7 +143,14 @@ def render_section(report: dict[str, Any]) -> str:
     out.append(
         (f"Server code: commit {commit}. " if commit else "")
         + f"Run {report['started']} (`{report['command']}`), {report['runtime_s']} s, "
-        f"{report['settings']['concurrency']} conversations at a time against one server; "
+        f"{report['settings']['concurrency']} conversations at a time against one server"
+        + (
+            " (the client and the server in the real-time round-robin class, as a device's "
+            "audio thread runs)"
+            if report["settings"].get("realtime")
+            else ""
+        )
+        + "; "
         f"{m['cpus']} CPUs shared with other work, load average {m['loadavg_at_start']} at "
         f"the start and {m['loadavg_at_end']} at the end. The client's 20 ms ticks ran late by "
         f"at most {number(s['harness_tick_lateness_p99_ms_max'], 1)} ms at the 99th "
