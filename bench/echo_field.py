@@ -61,7 +61,7 @@ from sonicwire.client.events import (
 )
 from sonicwire.server.codecs.g711 import mulaw_to_pcm, pcm_to_mulaw
 
-__all__ = ["Case", "converse", "main", "run_cases", "start_server", "sweep_cases"]
+__all__ = ["Case", "converse", "main", "recount", "run_cases", "start_server", "sweep_cases"]
 
 RESULT = ROOT / "bench" / "results" / "echo_field.json"
 LEAD_S = 1.0
@@ -299,37 +299,17 @@ def _analyse(
             if vad is None or barge_interruption is None
             else round((barge_interruption[0] - vad[0]) * 1000, 1),
         )
-    self_interruptions = [x for x in log.interruptions if x is not barge_interruption]
-    false_barge_ins = [
-        x
-        for x in self_interruptions
-        if barge_at is not None
-        and onset_at is not None
-        and x[1] == barge.get("reply_turn")
-        and x[0] < wall(onset_at)
-    ]
     spoken = 2 + (1 if barge_at is not None else 0)
-    tolerance = int(0.3 * rate)
-    outside = [
-        s
-        for s in log.speech
-        if s[1]
-        and not any(lo - tolerance <= s[2] * rate // 1000 <= hi + tolerance for lo, hi in scripted)
-    ]
     # The first reply: the first turn played after the utterance began (an utterance the VAD
     # cut short is answered before the script's speech ends).
     reply1 = _reply_after(device, spans[0][0])
     expected_s = (spans[0][1] - spans[0][0]) / rate + 2 * PAD_MS / 1000
     played_s = None if reply1 is None else device.handed.get(reply1, 0) / rate
-    return {
+    result = {
         "case": asdict(case),
         "name": case.name,
-        "self_interruptions": len(self_interruptions),
-        "false_barge_ins": len(false_barge_ins),
         "user_turns": len(log.user_transcripts),
         "spoken_utterances": spoken,
-        "self_triggered_turns": max(0, len(log.user_transcripts) - spoken),
-        "vad_starts_outside_speech": len(outside),
         "reply1_turn": reply1,
         "reply1_played_s": None if played_s is None else round(played_s, 3),
         "reply1_expected_s": round(expected_s, 3),
@@ -349,6 +329,63 @@ def _analyse(
                 [round(lo / rate, 3), round(hi / rate, 3)] for lo, hi in scripted
             ],
         },
+    }
+    result.update(recount(result))
+    return result
+
+
+_SPEECH_TOLERANCE_S = 0.3
+
+
+def recount(run: dict[str, Any]) -> dict[str, int]:
+    """The counts of one run, from its recorded timeline (``run["events"]``).
+
+    Each ``Interruption`` other than the barge-in's is put down to what the server's VAD
+    heard: the last ``SpeechActivity`` STARTED before it. A start on the script's own speech
+    (within 0.3 s of an utterance) is the user: the VAD ended an utterance early and its rest
+    cut the reply (``utterance_split_interruptions``); any other start is echo
+    (``self_interruptions``). Each VAD start off the script's speech is a turn nobody spoke
+    (``self_triggered_turns``: the echo backend answers every one). A false barge-in is an echo
+    interruption of the second reply before the barge-in's onset.
+    """
+    ev, barge = run["events"], run["barge_in"]
+    scripted = ev["scripted_speech_s"]
+
+    def spoken(offset_ms: int) -> bool:
+        at = offset_ms / 1000
+        return any(
+            lo - _SPEECH_TOLERANCE_S <= at <= hi + _SPEECH_TOLERANCE_S for lo, hi in scripted
+        )
+
+    starts = [(t, off) for t, started, off in ev["speech"] if started]
+    onset_s = None
+    if barge.get("onset_index") is not None:
+        case = Case(**run["case"])
+        onset_s = barge["onset_index"] / (case.rate * (1.0 + case.drift_ppm * 1e-6))
+    barge_cut = None
+    if onset_s is not None:
+        after = [x for x in ev["interruptions"] if onset_s <= x[0] <= onset_s + 2.0]
+        barge_cut = after[0] if after else None
+    echo: list[list[Any]] = []
+    user = 0
+    for cut in ev["interruptions"]:
+        if cut is barge_cut:
+            continue
+        before = [off for t, off in starts if t <= cut[0] + 0.005]
+        if before and spoken(before[-1]):
+            user += 1
+        else:
+            echo.append(cut)
+    false_barge_ins = [
+        cut
+        for cut in echo
+        if onset_s is not None and cut[1] == barge.get("reply_turn") and cut[0] < onset_s
+    ]
+    return {
+        "self_interruptions": len(echo),
+        "utterance_split_interruptions": user,
+        "false_barge_ins": len(false_barge_ins),
+        "self_triggered_turns": sum(1 for _, off in starts if not spoken(off)),
     }
 
 
@@ -463,6 +500,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": len(runs) - len(ok),
         "echo_runs": len(echo),
         "self_interruptions": sum(r["self_interruptions"] for r in echo),
+        "utterance_split_interruptions": sum(r["utterance_split_interruptions"] for r in echo),
         "runs_with_self_interruptions": sum(1 for r in echo if r["self_interruptions"]),
         "self_triggered_turns": sum(r["self_triggered_turns"] for r in echo),
         "false_barge_ins": sum(r["false_barge_ins"] for r in echo),
@@ -489,6 +527,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             {
                 "name": r["name"],
                 "self_interruptions": r["self_interruptions"],
+                "utterance_split_interruptions": r["utterance_split_interruptions"],
                 "self_triggered_turns": r["self_triggered_turns"],
                 "reply_ratio": r["reply_ratio"],
                 "barge_in_ms": r["barge_in"].get("reaction_ms"),
@@ -602,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
         # The summary is a function of the recorded runs: recompute it (the counting rules
         # may have changed since the runs were recorded; the runs themselves are not touched).
         report = json.loads(args.out.read_text())
+        for run in report["runs"]:
+            if "error" not in run:
+                run.update(recount(run))
         report["summary"] = summarise(report["runs"])
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["summary"], indent=1))

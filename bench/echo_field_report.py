@@ -199,8 +199,12 @@ def render_section(report: dict[str, Any]) -> str:
         "speech span plus the echo backend's 2 x 300 ms pad; the barge-in reaction runs from the "
         "barge-in speech's onset on the microphone timeline (captured at that instant of the "
         "device clock) to the `Interruption` received; a false barge-in is an `Interruption` of "
-        "the second reply before that onset; a self-triggered turn is a final user transcript "
-        "beyond the utterances the script spoke."
+        "the second reply before that onset. Each other `Interruption` is put down to the "
+        "VAD start before it: off the script's speech it is a self-interruption (echo); on it, "
+        "the VAD ended an utterance early and the rest of the user's own words cut the reply "
+        f"({s['utterance_split_interruptions']} such interruptions in the echo runs, not counted "
+        "as self-interruptions). A self-triggered turn is a VAD start off the script's speech "
+        "(the echo backend answers each one)."
     )
     out.append("")
     out.append(f"### By device delay (PCM 16 kHz, {len(delays)} delays)")
@@ -239,6 +243,7 @@ def render_section(report: dict[str, Any]) -> str:
         out.append("")
     controls = "; ".join(
         f"{c['name']}: {c['self_interruptions']} self-interruptions, "
+        f"{c['utterance_split_interruptions']} by a split utterance, "
         f"{c['self_triggered_turns']} self-triggered turns, reply ratio "
         f"{number(c['reply_ratio'], 2)}, barge-in {number(c['barge_in_ms'], 0)} ms"
         for c in s["control"]

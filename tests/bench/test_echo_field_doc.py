@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.echo_field import Case, _analyse, _Log, summarise
+from bench.echo_field import Case, _analyse, _Log, recount, summarise
 from bench.echo_field_report import BEGIN, END, compose, render_section, split
 from bench.echo_field_sim import Device, Voices
 
@@ -32,10 +32,11 @@ def _burst(seconds: float) -> np.ndarray:
 
 
 def _planted(
-    interruptions: list[tuple[int, str]], transcripts: int
+    interruptions: list[tuple[int, str]], starts: list[int]
 ) -> tuple[dict[str, Any], float]:
     """A timeline: utterances at 1-3 s and 15-17 s, the barge-in placed at 19 s; interruptions
-    given as (microphone sample index at which the client received them, turn)."""
+    given as (microphone sample index at which the client received them, turn), VAD starts as
+    the sample index of their onset (received 200 ms later)."""
     voices = Voices(RATE, (_burst(2.0), _burst(2.0)), _burst(1.0), "test", "test")
     device = Device(RATE, 0, np.array([0.5]))
     device.first_handed.update({"t1": 3 * RATE + 8000, "t2": 17 * RATE + 8000})
@@ -44,7 +45,8 @@ def _planted(
     log = _Log([], [], [], [], [])
     for index, turn in interruptions:
         log.interruptions.append((t0 + index / RATE, turn, 0, "BARGE_IN"))
-    log.user_transcripts += [(t0, f"[utterance {i}]") for i in range(transcripts)]
+    for index in sorted(starts):
+        log.speech.append((t0 + index / RATE + 0.2, True, index * 1000 // RATE))
     spans = [(RATE, 3 * RATE), (15 * RATE, 17 * RATE)]
     result = _analyse(Case(300, True), voices, device, log, spans, 19 * RATE, t0, 1.0)
     return result, t0
@@ -52,7 +54,7 @@ def _planted(
 
 def test_the_barge_in_interruption_is_not_a_self_interruption() -> None:
     onset = 19 * RATE
-    result, _ = _planted([(onset + 4000, "t2")], transcripts=3)
+    result, _ = _planted([(onset + 4000, "t2")], starts=[RATE, 15 * RATE, onset])
     assert result["self_interruptions"] == 0
     assert result["self_triggered_turns"] == 0
     assert result["barge_in"]["detected"]
@@ -61,14 +63,25 @@ def test_the_barge_in_interruption_is_not_a_self_interruption() -> None:
 
 
 def test_echo_interruptions_and_extra_turns_are_counted() -> None:
-    # One cut of the first reply, one cut of the second before the barge-in speech started,
-    # and two user turns nobody spoke.
-    result, _ = _planted([(4 * RATE, "t1"), (18 * RATE, "t2")], transcripts=5)
+    # The VAD starts on echo at 3.8 s and 17.8 s (off the script's speech): one cut of the
+    # first reply, one of the second before the barge-in speech started, two turns nobody spoke.
+    starts = [RATE, int(3.8 * RATE), 15 * RATE, int(17.8 * RATE)]
+    result, _ = _planted([(4 * RATE, "t1"), (18 * RATE, "t2")], starts=starts)
     assert result["self_interruptions"] == 2
+    assert result["utterance_split_interruptions"] == 0
     assert result["false_barge_ins"] == 1
     assert result["self_triggered_turns"] == 2
     assert not result["barge_in"]["detected"]
     assert result["barge_in"]["reaction_ms"] is None
+
+
+def test_an_utterance_cut_short_by_the_vad_is_not_echo() -> None:
+    # The VAD ends the first utterance at 2 s, the reply starts, the user's next words
+    # (a start at 2.6 s, inside the utterance) cut it: the user's doing, not the echo's.
+    result, _ = _planted([(int(2.9 * RATE), "t1")], starts=[RATE, int(2.6 * RATE), 15 * RATE])
+    assert result["self_interruptions"] == 0
+    assert result["utterance_split_interruptions"] == 1
+    assert result["self_triggered_turns"] == 0
 
 
 # --- the generated section --------------------------------------------------------------------
@@ -103,6 +116,9 @@ def _verdict(section: str, label: str) -> str:
 
 def test_verdicts_follow_the_runs(report: dict[str, Any], section: str) -> None:
     runs = _echo(report)
+    for run in runs:
+        # The stored counts are what the counting rules give for the recorded timeline.
+        assert {k: run[k] for k in recount(run)} == recount(run), run["name"]
     interruptions = sum(r["self_interruptions"] for r in runs)
     turns = sum(r["self_triggered_turns"] for r in runs)
     ratios = [r["reply_ratio"] for r in runs]
