@@ -2,7 +2,7 @@
 
     python -m bench.echo_field                 # the full sweep (about 10-15 minutes)
     python -m bench.echo_field --quick         # a few cases
-    python -m bench.echo_field --render        # re-render docs/FRONTEND.md from the JSON
+    python -m bench.echo_field --render        # re-count the runs, re-render docs/FRONTEND.md
 
 A ``sonicwire serve --backend echo`` child process on 127.0.0.1 (free port) is driven over
 gRPC with the Python client. Each conversation simulates a device (``bench/echo_field_sim.py``):
@@ -428,7 +428,7 @@ async def run_cases(
 
     async def attempt(case: Case) -> dict[str, Any]:
         busy = None
-        if quiet_below is not None:
+        if quiet_below:
             # A shared machine: let a burst of other work pass before a conversation starts
             # (bounded), so fewer runs are disturbed; the load it started under is recorded.
             busy = await asyncio.to_thread(wait_quiet, QUIET_WAIT_S, quiet_below)
@@ -556,6 +556,12 @@ def _commit() -> str:
 
 async def _sweep(args: argparse.Namespace, children: Children) -> dict[str, Any]:
     cases = sweep_cases(quick=args.quick)
+    if args.cases:
+        known = {c.name: c for c in sweep_cases()}
+        unknown = [n for n in args.cases.split(",") if n not in known]
+        if unknown:
+            raise SystemExit(f"unknown case(s) {unknown}; known: {sorted(known)}")
+        cases = [known[n] for n in args.cases.split(",")]
     if args.limit:
         cases = cases[: args.limit]
     report: dict[str, Any] = {
@@ -618,9 +624,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quiet-below",
         type=float,
-        default=1.5,
-        help="before each conversation wait (up to 30 s) for the machine to use fewer cores",
+        default=0.0,
+        help="before each conversation wait (up to 30 s) for the machine to use fewer cores "
+        "than this (0: do not wait)",
     )
+    parser.add_argument("--cases", default="", help="comma-separated case names to run")
     parser.add_argument("--limit", type=int, default=0, help="run only the first N cases")
     parser.add_argument(
         "--render", action="store_true", help="only re-summarise the recorded runs and re-render"
