@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 import wave
@@ -287,6 +288,38 @@ def _pct(values: list[float], q: float) -> float | None:
 # -- the run -----------------------------------------------------------------------------------
 
 
+def _commit() -> str | None:
+    """The commit the run measures (with ``+`` when the work tree differs from it)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "server",
+                "gateway_ws",
+                "clients",
+                "bench/telephony.py",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty.strip() else "")
+
+
 def _start_pair(children: Children, backend: str) -> tuple[Any, Any]:
     server = children.start(
         "server", [PYTHON, "-m", "sonicwire.server", "--port", "0", "--backend", backend,
@@ -312,6 +345,7 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
             "busy_cores_at_start": round(busy_cores(1.0), 2),
         },
         "settings": vars(args),
+        "commit": _commit(),
     }
     server, gateway = _start_pair(children, "echo")
     phases = []
@@ -425,6 +459,59 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_HISTORY = 12  # earlier runs kept in the results (their headline numbers)
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """One run's headline numbers, kept in later runs' results as their history."""
+    s, m = report["summary"], report["machine"]
+    return {
+        "started": report["started"],
+        "commit": report.get("commit"),
+        "loadavg_at_start": m["loadavg_at_start"][0],
+        "loadavg_at_end": (m.get("loadavg_at_end") or [None])[0],
+        "latency_p50_ms": s["latency_p50_ms"],
+        "control_p50_ms": s.get("control_p50_ms"),
+        "control_mulaw_p50_ms": s.get("control_mulaw_p50_ms"),
+        "clear_p50_ms": s["clear_p50_ms"],
+        "clear_no_aec_p50_ms": s.get("clear_no_aec_p50_ms"),
+        "edge_ratio": s["edge_ratio"],
+        "server_ratio": s["server_ratio"],
+    }
+
+
+def with_history(report: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    """``report`` with the earlier runs' headlines: ``previous``'s history and ``previous``."""
+    history = [] if previous is None else [*previous.get("history", []), headline(previous)]
+    report["history"] = history[-_HISTORY:]
+    return report
+
+
+def _history_lines(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for h in [*report.get("history", []), headline(report)]:
+        rows.append([
+            h["started"].replace("+00:00", "Z"), h.get("commit") or "-",
+            f"{number(h['loadavg_at_start'], 1)} -> {number(h['loadavg_at_end'], 1)}",
+            number(h["latency_p50_ms"], 0), number(h.get("control_p50_ms"), 0),
+            number(h.get("control_mulaw_p50_ms"), 0), number(h["clear_p50_ms"], 0),
+            number(h.get("clear_no_aec_p50_ms"), 0), number(h["edge_ratio"], 2),
+            number(h["server_ratio"], 2),
+        ])  # fmt: skip
+    header = ["run (UTC)", "commit", "load (1 min)", "answer p50 ms", "gRPC PCM16",
+              "gRPC mu-law", "clear p50 ms", "clear, no AEC", "CPU e2e", "CPU server"]  # fmt: skip
+    return [
+        "",
+        "## This run and the earlier ones",
+        "",
+        "The headline numbers of every run kept in `bench/results/telephony.json` (the last row "
+        "is this run; each row's code is the commit it ran on, when recorded). The machine is "
+        "shared: compare the load column before comparing numbers.",
+        "",
+        *table_lines(header, rows),
+    ]
+
+
 def render(report: dict[str, Any]) -> str:
     s = report["summary"]
     m = report["machine"]
@@ -513,6 +600,7 @@ def render(report: dict[str, Any]) -> str:
             f"{verdict(nmax is not None and nmax <= 300)}). Per barge-in (s): "
             + ", ".join(number(x, 3) for x in report["barge_in_to_clear_no_aec_s"])
         )
+    lines += _history_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -535,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 children.stop_all()
         report["summary"] = summarise(report)
+        previous = json.loads(RESULT.read_text()) if RESULT.exists() else None
+        report = with_history(report, previous)
         RESULT.write_text(json.dumps(report, indent=2) + "\n")
     DOC.write_text(render(report))
     print(DOC.read_text())
