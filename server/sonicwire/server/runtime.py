@@ -306,6 +306,9 @@ class ServerRuntime:
             await conversation.aclose()
             # The final state (the last turn as heard), kept for resume_ttl_s.
             await saver.close()
+            # on_taken_over closes a cycle (conversation -> on_checkpoint -> saver -> lambda
+            # -> conversation) that kept every ended conversation for the cyclic GC.
+            saver.on_taken_over = None
             if self.live.get(session_id) is conversation:
                 del self.live[session_id]
                 del self._savers[session_id]
