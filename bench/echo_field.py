@@ -510,6 +510,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "reply_ratio_max": max(ratios) if ratios else None,
         "replies_within_0_9_1_1": sum(1 for x in ratios if 0.9 <= x <= 1.1),
         "replies_measured": len(ratios),
+        "replies_outside_after_split": sum(
+            1
+            for r in echo
+            if r["reply_ratio"] is not None
+            and not 0.9 <= r["reply_ratio"] <= 1.1
+            and r["utterance_split_interruptions"]
+        ),
         "barge_in_p50_ms": _pct(reactions, 50),
         "barge_in_p95_ms": _pct(reactions, 95),
         "barge_in_max_ms": max(reactions) if reactions else None,

@@ -178,7 +178,10 @@ def render_section(report: dict[str, Any]) -> str:
         [
             f"reply audio {lo}-{hi}x the utterance",
             f"{s['replies_within_0_9_1_1']} of {s['echo_runs']} runs within; "
-            f"{number(s['reply_ratio_min'], 2)}-{number(s['reply_ratio_max'], 2)}x",
+            f"{number(s['reply_ratio_min'], 2)}-{number(s['reply_ratio_max'], 2)}x; of the "
+            f"{s['echo_runs'] - s['replies_within_0_9_1_1']} outside, "
+            f"{s['replies_outside_after_split']} were cut by the user's own words after an "
+            "early endpoint",
             _mark(v["reply_ratio"]),
         ],
         [
