@@ -262,6 +262,13 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "re-renders it (and re-judges the recorded steps by today's criteria) without measuring"
         f"{_rejudged(results)}.\n"
     )
+    code = results.get("code") or {}
+    if code.get("commit"):
+        add(
+            f"Code measured: commit `{code['commit']}`"
+            + (" with uncommitted changes under server/" if code.get("dirty") else "")
+            + ".\n"
+        )
     add(
         f"Machine: {m.get('cpus')} CPUs ({m.get('cpu_model')}), {m.get('memory_gb')} GiB, "
         f"Linux {m.get('kernel')}; load average (1, 5, 15 min) at start "

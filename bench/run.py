@@ -124,6 +124,23 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _code() -> dict[str, Any]:
+    """The commit measured, and whether the tree had changes beside it (the numbers belong to
+    that code: main moves on while a run's doc stays)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--", "server"))}
+
+
 def _machine() -> dict[str, Any]:
     cpu_model = ""
     with contextlib.suppress(OSError):
@@ -153,6 +170,7 @@ class Runner:
             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "machine": _machine(),
             "versions": _versions(),
+            "code": _code(),
             "step_config": asdict(mode.step),
             "priority": "SCHED_RR 1" if children.realtime else "nice -10",
             "criteria": {target: list(rules) for target, rules in CRITERIA.items()},
