@@ -271,3 +271,27 @@ def test_clock_skew_is_found_and_followed(ppm: float) -> None:
         assert fe.stats.skew_ppm is not None and abs(fe.stats.skew_ppm - ppm) < 20
     assert erle(sc, frames, 8.0) > 25.0
     assert not any(isinstance(e, SpeechStarted) for f in frames for e in f.events)
+
+
+def test_a_filter_that_learnt_the_user_never_adds_its_estimate_to_a_silent_mic() -> None:
+    # a line without echo: the far end plays, the user talks over it (the filter adapts on
+    # their voice), then the mic goes silent. Subtracting the filter's estimate from silence
+    # would produce loud audio of its own, which the VAD took for the user (issue 18's
+    # second Twilio clear).
+    talk = alsa_speech("Rear_Right")
+    talk = talk / np.max(np.abs(talk)) * 0.6
+    reply = alsa_speech("Front_Center")
+    far = np.zeros(6 * FS)
+    for start in range(0, len(far), len(reply) + FS // 4):  # the assistant keeps talking
+        far[start : start + len(reply)] = (reply / np.max(np.abs(reply)) * 0.6)[: len(far) - start]
+    near = np.zeros(len(far))
+    near[FS // 2 : FS // 2 + len(talk)] = talk[: len(far) - FS // 2]
+    silent_from = FS // 2 + len(talk) + FS // 10
+    sc = Scene(to_int16(near), to_int16(far), 0)
+    with FrontEnd() as fe:
+        frames = drive(fe, sc, [N], reports=2000)
+    starts = [e for f in frames for e in f.events if isinstance(e, SpeechStarted)]
+    assert len(starts) == 1
+    after = [f for f in frames if f.offset >= silent_from + 2 * N]
+    assert after
+    assert max(int(np.max(np.abs(np.frombuffer(f.pcm, np.int16)))) for f in after) < 20

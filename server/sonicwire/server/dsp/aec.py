@@ -29,6 +29,7 @@ from .speex import EchoCanceller, Preprocessor
 
 __all__ = ["AlignmentPolicy", "EchoStage"]
 
+_DIVERGED_FLOOR = 320 * 30.0**2  # output energy below about -60 dBFS never counts
 _SINC_TAPS = 16
 _SINC_INDEX = np.arange(_SINC_TAPS) - (_SINC_TAPS // 2 - 1)
 _SINC_WINDOW = np.blackman(_SINC_TAPS + 2)[1:-1]
@@ -101,6 +102,8 @@ class EchoStage:
         self._out_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.realignments = 0
         self.retrained_frames = 0
+        self.diverged_frames = 0
+        """Frames where the filter's output was louder than its input (the mic passed)."""
 
     @property
     def latency(self) -> int:
@@ -159,7 +162,14 @@ class EchoStage:
                 self._pre.link_echo(echo)
                 self._linked = True
             echo.cancel_into(frame, self._reference(position), out)
-            if self._trained and not self.converged:
+            if self._diverged(frame, out):
+                # the filter added energy: it subtracted an echo estimate from a mic that holds
+                # none (a line without echo, a filter that adapted on the user's voice).
+                # Cancelling cannot make a frame louder, so the mic passes instead; otherwise
+                # the estimate alone reads as speech (the assistant cutting itself off).
+                out[:] = frame
+                self.diverged_frames += 1
+            elif self._trained and not self.converged:
                 self._track_convergence(frame, out)
         else:
             if self._linked and self._pre is not None:
@@ -171,6 +181,13 @@ class EchoStage:
         if self._pre is not None:
             self._pre.run_inplace(out)
         return bytes(out)
+
+    def _diverged(self, frame: bytes, out: bytearray) -> bool:
+        m, o = self._mic_f32, self._out_f32
+        np.copyto(m, np.frombuffer(frame, dtype=np.int16))
+        np.copyto(o, np.frombuffer(out, dtype=np.int16))
+        # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
+        return float(np.dot(o, o)) > 1.26 * float(np.dot(m, m)) + _DIVERGED_FLOOR
 
     def _track_convergence(self, frame: bytes, out: bytearray) -> None:
         # echo return loss enhancement of the linear filter, smoothed over ~200 ms

@@ -79,6 +79,7 @@ class FrontEnd:
     SKEW_HOP_FRAMES = 20
     MIN_SKEW = 5e-6
     PROBE_HOP_FRAMES = 2
+    MAX_PROBE_HOP_FRAMES = 16
     ECHO_COHERENCE = 0.75
     NOT_ECHO_COHERENCE = 0.45
 
@@ -118,6 +119,7 @@ class FrontEnd:
         self._until_estimate = self.ACQUIRE_HOP_FRAMES
         self._verdict_until = 0  # the last probe's verdict stands until this position
         self._verdict_not_echo = False
+        self._probe_hop = self.PROBE_HOP_FRAMES
         self._min_speech_ms = min_mean_square(settings.vad.min_volume)
         self._ms_scratch = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         gate_db = settings.echo_vad_gate_db
@@ -301,8 +303,15 @@ class FrontEnd:
             not_echo = coherence < self.NOT_ECHO_COHERENCE
             if coherence >= self.ECHO_COHERENCE:
                 self.stats.echo_probes += 1
+        # a line that keeps showing no echo (headphones, a handset) is probed less and less
+        # often, up to every MAX_PROBE_HOP_FRAMES: each probe is three FFTs of 8192 points,
+        # which on a talking user's every other frame cost more than the whole canceller
+        if not_echo and self._verdict_not_echo:
+            self._probe_hop = min(2 * self._probe_hop, self.MAX_PROBE_HOP_FRAMES)
+        else:
+            self._probe_hop = self.PROBE_HOP_FRAMES
         self._verdict_not_echo = not_echo
-        self._verdict_until = t + self.PROBE_HOP_FRAMES * FRAME_SAMPLES
+        self._verdict_until = t + self._probe_hop * FRAME_SAMPLES
         return not_echo
 
     def _estimate(self) -> None:
