@@ -120,3 +120,24 @@ def test_effective_config_states_the_encodings() -> None:
         encoding=pb.AUDIO_ENCODING_OPUS, sample_rate_hz=16000, channels=1
     )
     assert convert.audio_path(config).output_packet_ms == 20
+
+
+@pytest.mark.parametrize(
+    ("encoding", "rate", "aggressiveness"),
+    [
+        (pb.AUDIO_ENCODING_MULAW, 8000, 2),
+        (pb.AUDIO_ENCODING_PCM_S16LE, 8000, 2),
+        (pb.AUDIO_ENCODING_PCM_S16LE, 16000, 3),
+        (pb.AUDIO_ENCODING_OPUS, 0, 3),
+    ],
+)
+def test_telephone_band_input_gets_the_less_aggressive_vad(
+    encoding: int, rate: int, aggressiveness: int
+) -> None:
+    # webrtcvad mode 3 dropped 560 ms of band-limited words mid-utterance (the echo
+    # evaluation's mu-law runs: the rest of the user's words then cut the reply)
+    config = pb.SessionConfig(
+        input_format=pb.AudioFormat(encoding=encoding, sample_rate_hz=rate),  # type: ignore[arg-type]
+    )
+    settings = convert.settings_from_config(config)
+    assert settings.front_end.vad.webrtc_aggressiveness == aggressiveness
