@@ -594,7 +594,7 @@ NOTES = """## Design notes
   fitted with a line over 20 s (outliers refitted out); once it spans 3 s the speex stage's
   alignment offset moves along that line and the reference is read through a 16-tap
   windowed-sinc fractional delay, so the filter sees a still echo path
-  (`SkewTracker` in `dsp/delay.py`, `EchoStage.set_skew`).
+  (`SkewTracker` in `dsp/skew.py`, `EchoStage.set_skew`).
 * **No self-interruption.** Two guards sit between the cleaned audio and the VAD:
   1. an *evidence hold* before convergence: until the linear filter has converged on a
      confirmed alignment (18 dB of echo removed: sustained for 200 ms live, or over the last

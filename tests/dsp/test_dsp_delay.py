@@ -9,9 +9,9 @@ from sonicwire.server.dsp.delay import (
     DelayTracker,
     FarEndTimeline,
     SampleLog,
-    SkewTracker,
 )
 from sonicwire.server.dsp.pipeline import FrontEnd
+from sonicwire.server.dsp.skew import SkewTracker
 
 from .dsp_testsignals import FS, bursts, room, to_int16
 

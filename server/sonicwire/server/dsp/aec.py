@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .convergence import SILENT_ENERGY, ConvergenceMeter, FrameEnergy
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import AlignmentPolicy
@@ -60,7 +61,8 @@ class EchoStage:
         self._timeline = timeline
         self._mic_log = mic_log
         self.policy = policy
-        self._converged_ratio = 10.0 ** (policy.converged_db / 10.0)
+        self._meter = ConvergenceMeter(policy.converged_db)
+        self._energy = FrameEnergy()
         self._tail = max(FRAME_SAMPLES, echo_tail_ms * SAMPLE_RATE // 1000)
         self._ms = SAMPLE_RATE // 1000
         self._echo: EchoCanceller | None = None
@@ -95,11 +97,6 @@ class EchoStage:
         """Whether the linear filter, trained on the current alignment, removes
         ``policy.converged_db`` of echo (cleared by every realignment)."""
         self._trained = False
-        self._mic_power = 0.0
-        self._out_power = 0.0
-        self._converged_frames = 0
-        self._mic_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        self._out_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.realignments = 0
         self.retrained_frames = 0
         self.diverged_frames = 0
@@ -162,7 +159,9 @@ class EchoStage:
                 self._pre.link_echo(echo)
                 self._linked = True
             echo.cancel_into(frame, self._reference(position), out)
-            if self._diverged(frame, out):
+            mic_energy, out_energy = self._energy(frame), self._energy(out)
+            # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
+            if out_energy > 1.26 * mic_energy + _DIVERGED_FLOOR:
                 # the filter added energy: it subtracted an echo estimate from a mic that holds
                 # none (a line without echo, a filter that adapted on the user's voice).
                 # Cancelling cannot make a frame louder, so the mic passes instead; otherwise
@@ -170,7 +169,7 @@ class EchoStage:
                 out[:] = frame
                 self.diverged_frames += 1
             elif self._trained and not self.converged:
-                self._track_convergence(frame, out)
+                self.converged = self._meter.update(mic_energy, out_energy)
         else:
             if self._linked and self._pre is not None:
                 # nothing to cancel: skip the filter and keep stale residual-echo estimates
@@ -181,29 +180,6 @@ class EchoStage:
         if self._pre is not None:
             self._pre.run_inplace(out)
         return bytes(out)
-
-    def _diverged(self, frame: bytes, out: bytearray) -> bool:
-        m, o = self._mic_f32, self._out_f32
-        np.copyto(m, np.frombuffer(frame, dtype=np.int16))
-        np.copyto(o, np.frombuffer(out, dtype=np.int16))
-        # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
-        return float(np.dot(o, o)) > 1.26 * float(np.dot(m, m)) + _DIVERGED_FLOOR
-
-    def _track_convergence(self, frame: bytes, out: bytearray) -> None:
-        # echo return loss enhancement of the linear filter, smoothed over ~200 ms
-        m, o = self._mic_f32, self._out_f32
-        np.copyto(m, np.frombuffer(frame, dtype=np.int16))
-        np.copyto(o, np.frombuffer(out, dtype=np.int16))
-        self._mic_power = 0.9 * self._mic_power + 0.1 * float(np.dot(m, m))
-        self._out_power = 0.9 * self._out_power + 0.1 * float(np.dot(o, o))
-        floor = FRAME_SAMPLES * 100.0**2  # ignore near-silence (about -50 dBFS)
-        if self._mic_power > floor and self._mic_power > self._converged_ratio * self._out_power:
-            # sustained, not a lucky frame at the end of a word
-            self._converged_frames += 1
-            if self._converged_frames >= 10:
-                self.converged = True
-        elif self._mic_power > floor:
-            self._converged_frames = 0
 
     def target_offset(self, delay: int) -> int:
         return max(0, delay - self.policy.lead_ms * self._ms)
@@ -232,8 +208,7 @@ class EchoStage:
         self._origin = position
         self.realignments += 1
         self._trained = True
-        self._converged_frames = 0
-        self._mic_power = self._out_power = 0.0
+        self._meter.reset()
         # the replay's last pass shows what the retrained filter removes: a filter that
         # already cancels the buffered echo needs no live frames to prove it (waiting for them
         # would hold a user who talks over the reply until the echo is alone again)
@@ -257,11 +232,9 @@ class EchoStage:
             return False
         out = self._scratch
         zero = self._zero
-        floor = n * 100.0**2  # ignore near-silence (about -50 dBFS), as in convergence
         measured = 0
         mic_energy = out_energy = 0.0
         half = frames[len(frames) // 2]
-        m, o = self._mic_f32, self._out_f32
         for p in range(passes):
             if p:
                 # flush the filter's reference history so the replay starts consistent
@@ -273,16 +246,14 @@ class EchoStage:
                 echo.cancel_into(mic, np.ascontiguousarray(ref), out)
                 self.retrained_frames += 1
                 if p == passes - 1 and pos >= half:
-                    np.copyto(m, mic)
-                    np.copyto(o, np.frombuffer(out, dtype=np.int16))
-                    power = float(np.dot(m, m))
-                    if power > floor:
+                    power = self._energy(mic)
+                    if power > SILENT_ENERGY:
                         measured += 1
                         mic_energy += power
-                        out_energy += float(np.dot(o, o))
+                        out_energy += self._energy(out)
         if measured * n < SAMPLE_RATE // 2:
             return False
-        return bool(mic_energy > self._converged_ratio * out_energy)
+        return self._meter.removes_enough(mic_energy, out_energy)
 
     def close(self) -> None:
         """Free the speex states (preprocessor first: it may point at the echo state)."""

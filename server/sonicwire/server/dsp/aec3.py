@@ -32,8 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from .convergence import ConvergenceMeter, FrameEnergy
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import AlignmentPolicy
@@ -98,7 +97,8 @@ class Aec3Stage:
         self._mic_log = mic_log
         self._config = (echo_cancellation, noise_suppression, agc)
         self.policy = policy
-        self._converged_ratio = 10.0 ** (policy.converged_db / 10.0)
+        self._meter = ConvergenceMeter(policy.converged_db)
+        self._energy = FrameEnergy()
         # reach of the far end past the reference frame: the same window as the speex tail,
         # so far_active (and the pipeline's echo gate) mean the same for both engines
         self._tail = max(FRAME_SAMPLES, echo_tail_ms * SAMPLE_RATE // 1000)
@@ -125,11 +125,6 @@ class Aec3Stage:
         echo (cleared by every realignment). Unlike speex, AEC3 may get there before our
         estimator confirms a delay (its own estimator covers short ones), so no
         confirmation is required."""
-        self._mic_power = 0.0
-        self._out_power = 0.0
-        self._converged_frames = 0
-        self._mic_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-        self._out_f32 = np.zeros(FRAME_SAMPLES, dtype=np.float32)
         self.realignments = 0
         self.retrained_frames = 0
 
@@ -186,23 +181,8 @@ class Aec3Stage:
             apm.process_stream(self._near)
             out[lo:hi] = near_buf
         if self.far_active and not self.converged:
-            self._track_convergence(frame, out)
+            self.converged = self._meter.update(self._energy(frame), self._energy(out))
         return bytes(out)
-
-    def _track_convergence(self, frame: bytes, out: bytearray) -> None:
-        # echo reduction of the stage's output, smoothed over ~200 ms (as in the speex stage)
-        m, o = self._mic_f32, self._out_f32
-        np.copyto(m, np.frombuffer(frame, dtype=np.int16))
-        np.copyto(o, np.frombuffer(out, dtype=np.int16))
-        self._mic_power = 0.9 * self._mic_power + 0.1 * float(np.dot(m, m))
-        self._out_power = 0.9 * self._out_power + 0.1 * float(np.dot(o, o))
-        floor = FRAME_SAMPLES * 100.0**2  # ignore near-silence (about -50 dBFS)
-        if self._mic_power > floor and self._mic_power > self._converged_ratio * self._out_power:
-            self._converged_frames += 1
-            if self._converged_frames >= 10:
-                self.converged = True
-        elif self._mic_power > floor:
-            self._converged_frames = 0
 
     def target_offset(self, delay: int) -> int:
         return max(0, delay - self.policy.lead_ms * self._ms)
@@ -240,8 +220,7 @@ class Aec3Stage:
         self.realignments += 1
         self._retrain(position)
         self.converged = False
-        self._converged_frames = 0
-        self._mic_power = self._out_power = 0.0
+        self._meter.reset()
         return True
 
     def _retrain(self, position: int) -> None:

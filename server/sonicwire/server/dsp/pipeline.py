@@ -30,11 +30,11 @@ from .delay import (
     DelayTracker,
     FarEndTimeline,
     SampleLog,
-    SkewTracker,
 )
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
 from .settings import FrontEndSettings, SpeechStarted, SpeechStopped
+from .skew import SkewTracker
 from .vad import Vad, VadState, min_mean_square
 
 __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
