@@ -44,12 +44,23 @@ async def count_closed(socks: list[socket.socket], want: int, tries: int = 100) 
     return len(closed)
 
 
-async def health_answers(target: str) -> bool:
-    async with grpc.aio.insecure_channel(target) as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=10
-        )
-    return reply.status == health_pb2.HealthCheckResponse.SERVING
+async def health_answers(target: str, tries: int = 20) -> bool:
+    """True once a new connection is served. The server frees a slot only when it has seen
+    the idle client close, which can lag the close on a loaded machine; until then a new
+    connection is refused (UNAVAILABLE), which is the limit working, so it is tried again
+    (at most ``tries`` times, 0.5 s apart)."""
+    for attempt in range(tries):
+        try:
+            async with grpc.aio.insecure_channel(target) as channel:
+                reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+            return reply.status == health_pb2.HealthCheckResponse.SERVING
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.5)
+    return False
 
 
 async def test_connections_past_the_limit_are_closed() -> None:
