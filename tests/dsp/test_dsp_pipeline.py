@@ -295,3 +295,30 @@ def test_a_filter_that_learnt_the_user_never_adds_its_estimate_to_a_silent_mic()
     after = [f for f in frames if f.offset >= silent_from + 2 * N]
     assert after
     assert max(int(np.max(np.abs(np.frombuffer(f.pcm, np.int16)))) for f in after) < 20
+
+
+@pytest.mark.parametrize("start_s", [0.6, 0.8, 1.0, 1.2])
+def test_a_user_on_an_echo_free_line_is_confirmed_as_soon_as_without_the_canceller(
+    start_s: float,
+) -> None:
+    # The telephony case: the reply is one voice with pauses between its words (the echo
+    # backend repeating "Front Center"), the caller's phone returns no echo, and the caller
+    # says "Rear Right" over it. Within the wide delay search some lag lines the reply's
+    # first word up with the caller's onset, so the echo hold cannot tell the first frames
+    # from echo; once it can, the speech must be confirmed start_secs after its onset, as
+    # with the canceller off, not start_secs after the verdict (that was 160 ms later).
+    word = alsa_speech("Front_Center")
+    far = to_int16(np.concatenate([word, np.zeros(FS // 2)] * 4) * 0.5)
+    talk = alsa_speech("Rear_Right")
+    near = np.zeros(len(far))
+    start = int(start_s * FS)
+    near[start : start + len(talk)] = talk[: len(far) - start] * 0.5
+    sc = Scene(to_int16(near), far, 0)
+    emitted = []
+    for aec in (True, False):
+        with FrontEnd(FrontEndSettings(echo_cancellation=aec)) as fe:
+            frames = drive(fe, sc, [N], reports=2000)
+        at = [f.offset for f in frames if any(isinstance(e, SpeechStarted) for e in f.events)]
+        assert at
+        emitted.append(at[0])
+    assert emitted[0] - emitted[1] <= 2 * N

@@ -210,3 +210,52 @@ def test_onset_pending() -> None:
     assert vad.onset_pending and vad.state is Q  # a lenient run is open
     vad.process(LOUD)
     assert vad.onset_pending and vad.state is ST
+
+
+def start_with_undecided(
+    script: list[tuple[float, bool]], undecided: set[int]
+) -> tuple[int, SpeechStarted] | None:
+    """(frame index at which SpeechStarted came, the event), frames in ``undecided`` held."""
+    vad = Vad(VadSettings(start_secs=0.2), engine=Pairs(script))
+    for i in range(len(script)):
+        hold = i in undecided
+        for e in vad.process(LOUD, allow_speech=not hold, undecided=hold):
+            if isinstance(e, SpeechStarted):
+                return i, e
+    return None
+
+
+def test_undecided_frames_date_the_onset_and_count_towards_start_secs() -> None:
+    # the echo hold could not tell the first 5 frames from echo; once it could, the speech
+    # is dated from its first frame and confirmed 200 ms after it, not 200 ms after the verdict
+    script = [(1.0, True)] * 20
+    found = start_with_undecided(script, set(range(5)))
+    assert found is not None
+    index, event = found
+    assert event.offset == 0
+    no_hold = start_with_undecided(script, set())
+    assert no_hold is not None
+    assert index == no_hold[0] == 9  # 200 ms after the onset, as with no hold at all
+
+
+def test_a_run_of_undecided_frames_needs_allowed_frames_before_it_counts() -> None:
+    # a single verdict "not echo" after a long hold must not confirm the run at once
+    script = [(1.0, True)] * 30
+    undecided = set(range(12)) | {13, 14, 15}
+    found = start_with_undecided(script, undecided)
+    assert found is not None
+    assert found[0] == 18  # allowed frames 12, 16, 17, 18: the fourth confirms
+
+
+def test_undecided_frames_are_not_speech_and_the_run_is_bounded() -> None:
+    vad = Vad(VadSettings(start_secs=0.0), engine=Pairs([(1.0, True)] * 40))
+    for _ in range(30):
+        assert vad.process(LOUD, allow_speech=False, undecided=True) == []
+        assert vad.state is Q and not vad.last_speech
+    # past 25 undecided frames the run was closed: the speech starts at the first allowed
+    # frame after it, not 600 ms back
+    events = []
+    for _ in range(4):
+        events += vad.process(LOUD)
+    starts = [e for e in events if isinstance(e, SpeechStarted)]
+    assert starts and starts[0].offset >= 25 * N

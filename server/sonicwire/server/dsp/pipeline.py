@@ -192,11 +192,12 @@ class FrontEnd:
                 continue
             np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
             mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
-            allow = not self._echo_hold(mean_square)
+            hold = self._echo_hold(mean_square)
+            allow = not hold
             if allow and self._gate is not None and mic_ms > 0.0:
                 learn = self._vad.state is VadState.QUIET and self._echo.converged
                 allow = self._gate.allow(mic_ms, mean_square, learn=learn)
-            events = self._vad.process(cleaned, mean_square, allow_speech=allow)
+            events = self._vad.process(cleaned, mean_square, allow_speech=allow, undecided=hold)
             if self._gate is not None and self._gate.pending:
                 # the gate learns echo from frames that turned out not to be speech: frames
                 # of an onset still being confirmed stay queued, the user's own are dropped

@@ -89,6 +89,8 @@ TRANSITIONS: Mapping[VadState, Mapping[VadInput, VadState]] = {
 
 _MAX_BACKDATE = 8 * FRAME_SAMPLES  # 160 ms
 _MAX_REFUSED_IN_ONSET = 2  # refused frames (never two in a row) an onset run may span
+_MAX_UNDECIDED_IN_ONSET = 25  # undecided frames (500 ms, the echo probe's window) a run may span
+_MIN_DECIDED_IN_ONSET = 4  # frames allowed as speech before a run with undecided ones is held
 _LSB_DB_MIN = -20.0  # pipecat's loudness scale on raw int16 values: -20 .. 80 dB -> 0 .. 1
 _LSB_DB_SPAN = 100.0
 
@@ -280,6 +282,8 @@ class Vad:
         self._raw_start: int | None = None  # first frame of the current run of raw speech
         self._refused_in_run = 0  # frames refused by the caller inside that run
         self._refused_last = False
+        self._undecided_in_run = 0  # frames the caller could not decide yet inside that run
+        self._decided_in_run = 0  # frames of that run that counted as speech
         self._onset = 0  # onset of the speech being confirmed (STARTING)
         self._silence_start = 0  # first silent frame of the current STOPPING run
         self.confidence = 0.0
@@ -306,9 +310,25 @@ class Vad:
         )
 
     def process(
-        self, frame: bytes, mean_square: float | None = None, *, allow_speech: bool = True
+        self,
+        frame: bytes,
+        mean_square: float | None = None,
+        *,
+        allow_speech: bool = True,
+        undecided: bool = False,
     ) -> list[SpeechEvent]:
-        """Take the next frame; ``allow_speech=False`` counts it as silence whatever it holds."""
+        """Take the next frame; ``allow_speech=False`` counts it as silence whatever it holds.
+
+        ``undecided`` (with ``allow_speech=False``) says the caller cannot tell *yet* whether
+        the frame may be speech (the front end's echo hold: it may be echo the canceller
+        cannot remove yet, and the evidence needs a few more frames). Such a frame is not
+        speech, but it opens or continues the run of raw speech that dates an onset, so when
+        the caller decides that the run was not echo the speech is dated from its first frame
+        and confirmed after ``start_secs`` from there, not from the decision: a user talking
+        over an echo-free line is not made to wait for the evidence *and* for ``start_secs``.
+        A run held this way needs ``_MIN_DECIDED_IN_ONSET`` allowed frames before it counts,
+        so one spurious verdict on an echo cannot confirm a run of undecided frames at once.
+        """
         if len(frame) != FRAME_BYTES:
             raise ValueError(f"VAD frames are {FRAME_BYTES} bytes, got {len(frame)}")
         offset = self._offset
@@ -324,9 +344,18 @@ class Vad:
         self.last_speech = speech
         if raw and loud:
             if self._raw_start is None:
-                self._raw_start = offset
-                self._refused_in_run = 0
+                self._open_run(offset)
             self._refused_last = False
+            self._decided_in_run += 1
+        elif (
+            raw
+            and undecided
+            and mean_square >= self._min_ms
+            and (self._raw_start is None or self._undecided_in_run < _MAX_UNDECIDED_IN_ONSET)
+        ):
+            if self._raw_start is None:
+                self._open_run(offset)
+            self._undecided_in_run += 1
         elif (
             raw
             and not allow_speech
@@ -351,7 +380,9 @@ class Vad:
                     # date the onset back over the engine's lenient verdicts, but never so
                     # far that a noise run could stand in for most of start_secs
                     self._onset = max(onset, offset - _MAX_BACKDATE)
-                held = end - self._onset >= self._start_samples
+                held = end - self._onset >= self._start_samples and (
+                    not self._undecided_in_run or self._decided_in_run >= _MIN_DECIDED_IN_ONSET
+                )
             else:
                 held = False
             symbol = VadInput.SPEECH_HELD if held else VadInput.SPEECH
@@ -385,6 +416,12 @@ class Vad:
         if new is VadState.QUIET and state in (VadState.SPEAKING, VadState.STOPPING):
             return [SpeechStopped(self._silence_start)]
         return []
+
+    def _open_run(self, offset: int) -> None:
+        self._raw_start = offset
+        self._refused_in_run = 0
+        self._undecided_in_run = 0
+        self._decided_in_run = 0
 
     def reset(self, start_offset: int | None = None) -> None:
         """Back to QUIET (no event), e.g. after a stream discontinuity."""
