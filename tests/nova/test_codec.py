@@ -11,6 +11,7 @@ import pytest
 
 from sonicwire.server.backends.base import ToolDescription
 from sonicwire.server.backends.nova_sonic import codec
+from sonicwire.server.backends.nova_sonic.decoder import OutputDecoder, decode_json
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.history import Message
 from sonicwire.server.core.settings import InferenceSettings
@@ -152,9 +153,7 @@ def answer(prefix: str, sentences: list[str], pcm: bytes) -> list[dict[str, obje
     return events
 
 
-def decode_all(
-    decoder: codec.OutputDecoder, events: list[dict[str, object]]
-) -> list[ev.BackendEvent]:
+def decode_all(decoder: OutputDecoder, events: list[dict[str, object]]) -> list[ev.BackendEvent]:
     return [e for event in events for e in decoder.decode(event)]
 
 
@@ -169,7 +168,7 @@ def test_a_spoken_answer_ends_once_after_its_last_final_text() -> None:
         out("usageEvent", totalInputTokens=5, totalOutputTokens=7, totalTokens=12),
         out("completionEnd"),
     ]
-    decoded = decode_all(codec.OutputDecoder(24_000), events)
+    decoded = decode_all(OutputDecoder(24_000), events)
     assert decoded == [
         ev.UserTranscript("What time is it?", True),
         ev.AssistantText("It is noon.", False),
@@ -184,7 +183,7 @@ def test_a_spoken_answer_ends_once_after_its_last_final_text() -> None:
 
 
 def test_tool_use_keeps_the_turn_open_and_passes_arguments_as_a_string() -> None:
-    decoder = codec.OutputDecoder(24_000)
+    decoder = OutputDecoder(24_000)
     decoded = decode_all(
         decoder,
         [
@@ -206,7 +205,7 @@ def test_tool_use_keeps_the_turn_open_and_passes_arguments_as_a_string() -> None
 
 
 def test_interrupted_marker_and_stop_reason_make_one_interruption_and_drop_leftovers() -> None:
-    decoder = codec.OutputDecoder(24_000)
+    decoder = OutputDecoder(24_000)
     pcm = b"\x02\x00" * 4
     decode_all(decoder, answer("a", ["One."], pcm)[:5])  # mid-answer
     decoded = decode_all(
@@ -238,7 +237,7 @@ def test_interrupted_marker_and_stop_reason_make_one_interruption_and_drop_lefto
 
 
 def test_cancel_response_ends_an_open_answer_once_and_drops_the_rest() -> None:
-    decoder = codec.OutputDecoder(16_000)
+    decoder = OutputDecoder(16_000)
     pcm = b"\x03\x00" * 4
     events = answer("c", ["First.", "Second."], pcm)
     decode_all(decoder, events[:5])
@@ -248,10 +247,10 @@ def test_cancel_response_ends_an_open_answer_once_and_drops_the_rest() -> None:
 
 
 def test_unknown_and_malformed_events_are_ignored() -> None:
-    decoder = codec.OutputDecoder(24_000)
+    decoder = OutputDecoder(24_000)
     assert decoder.decode(out("speechStarted", offset=3)) == []
     assert decoder.decode({"event": {}}) == []
     assert decoder.decode({"nonsense": 1}) == []
     assert decoder.decode(out("audioOutput", content="***not base64***")) == []
-    assert codec.decode_json(b"\xff\xfe") is None
-    assert codec.decode_json(b"[1, 2]") is None
+    assert decode_json(b"\xff\xfe") is None
+    assert decode_json(b"[1, 2]") is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from sonicwire.server.backends.nova_sonic import codec
+from sonicwire.server.backends.nova_sonic.decoder import OutputDecoder, tool_arguments
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.fake_bedrock import FakeBedrock
 from sonicwire.server.testing.fake_scenario import (
@@ -112,14 +113,14 @@ def test_tool_results_that_are_not_objects_are_wrapped() -> None:
 
 
 def test_tool_arguments_normalized() -> None:
-    assert codec.tool_arguments('{"a":1}') == '{"a":1}'
-    assert codec.tool_arguments(json.dumps('{"a":1}')) == '{"a":1}'
-    assert json.loads(codec.tool_arguments({"a": 1})) == {"a": 1}
-    assert codec.tool_arguments("oops") == "oops"
+    assert tool_arguments('{"a":1}') == '{"a":1}'
+    assert tool_arguments(json.dumps('{"a":1}')) == '{"a":1}'
+    assert json.loads(tool_arguments({"a": 1})) == {"a": 1}
+    assert tool_arguments("oops") == "oops"
 
 
 def test_typed_turn_after_a_local_barge_in_lets_the_answer_through() -> None:
-    decoder = codec.OutputDecoder(16_000)
+    decoder = OutputDecoder(16_000)
     start = {"event": {"contentStart": {"type": "TEXT", "role": "ASSISTANT", "contentId": "a"}}}
     decoder.decode(start)
     assert decoder.cancel_response() == [ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)]

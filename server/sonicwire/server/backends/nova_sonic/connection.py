@@ -39,6 +39,7 @@ from sonicwire.server.backends.nova_sonic.continuation import (
     ReplayMarks,
     run_continuation,
 )
+from sonicwire.server.backends.nova_sonic.decoder import OutputDecoder
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
 from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
 from sonicwire.server.backends.nova_sonic.voices import voice_problem, voices_for_model
@@ -60,7 +61,7 @@ class _Link:
 
     stream: NovaStream
     prompt_name: str
-    decoder: codec.OutputDecoder
+    decoder: OutputDecoder
     opened_at: float
     generation: int
     audio_content: str | None = None
@@ -262,7 +263,7 @@ class NovaSonicSession:
         link = _Link(
             prepared.stream,
             prepared.prompt_name,
-            codec.OutputDecoder(self._setup.output_sample_rate),
+            OutputDecoder(self._setup.output_sample_rate),
             prepared.opened_at,
             self._generation,
         )

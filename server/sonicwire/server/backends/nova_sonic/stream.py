@@ -40,9 +40,10 @@ from smithy_aws_core.identity import (
 )
 from smithy_http.aio.crt import AWSCRTHTTPClient
 
-from sonicwire.server.backends.nova_sonic.codec import decode_json, encode
+from sonicwire.server.backends.nova_sonic.codec import encode
 from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
 from sonicwire.server.backends.nova_sonic.credentials import fresh_identity, seconds_left
+from sonicwire.server.backends.nova_sonic.decoder import decode_json
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_UNAVAILABLE, to_backend_error
 from sonicwire.server.backends.nova_sonic.transport import make_transport, shared_event_loop
 from sonicwire.server.core.errors import BackendError
