@@ -192,3 +192,29 @@ def test_client_tool_caps_are_the_tool_spec_caps(
             answer=definition.answer_template,
         )
     assert (spec_module.MAX_EXAMPLES, spec_module.MAX_EXAMPLE_CHARS) == (100, 200)
+
+
+def test_continue_on_interruption_is_declared_by_the_author() -> None:
+    from sonicwire.server.convert import client_tools_from_config, settings_from_config
+    from sonicwire.server.tools import tool
+    from sonicwire.v1 import voice_service_pb2 as pb
+
+    assert ToolSpec(name="t", description="d", parameters=OBJ).continue_on_interruption is False
+
+    @tool(description="Slow.", continue_on_interruption=True)
+    async def slow(args: dict[str, Any], ctx: object) -> str:
+        return "done"
+
+    assert slow.spec.continue_on_interruption is True
+    with pytest.raises(ToolSpecError, match="continue_on_interruption must be True or False"):
+        ToolSpec(name="t", description="d", parameters=OBJ, continue_on_interruption="yes")  # type: ignore[arg-type]
+    # A client's declaration carries it into its spec and the session's settings.
+    config = pb.SessionConfig(
+        client_tools=[
+            pb.ToolDefinition(name="keeps", continue_on_interruption=True),
+            pb.ToolDefinition(name="cancels"),
+        ]
+    )
+    specs = client_tools_from_config(config)
+    assert [s.continue_on_interruption for s in specs] == [True, False]
+    assert settings_from_config(config, specs).tools_surviving_interruption == {"keeps"}

@@ -225,6 +225,7 @@ def client_tools_from_config(
                     timeout_s=tool.timeout_ms / 1000 if tool.timeout_ms else None,
                     examples=tuple(tool.examples),
                     answer=tool.answer_template,
+                    continue_on_interruption=tool.continue_on_interruption,
                 )
             )
         except ToolSpecError as error:
@@ -293,8 +294,10 @@ def settings_from_config(
         ),
         inference=inference,
         client_tools=frozenset(tool.name for tool in client_tools),
+        # The client's tools here; the server's own are added when the session's tools are
+        # known (`runtime`: `SessionConfig.server_tools` picks among them).
         tools_surviving_interruption=frozenset(
-            tool.name for tool in config.client_tools if tool.continue_on_interruption
+            tool.name for tool in client_tools if tool.continue_on_interruption
         ),
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -165,6 +166,14 @@ class ServerRuntime:
         except ProtocolError:
             await tools.aclose()
             raise
+        # The calls that survive a barge-in: the client's tools that ask for it (already in
+        # `settings`) and the offered server tools whose authors declared it.
+        settings = dataclasses.replace(
+            settings,
+            tools_surviving_interruption=frozenset(
+                s.name for s in tools.specs if s.continue_on_interruption
+            ),
+        )
         options = BackendOptions(
             session_id=session_id,
             voice=voice,

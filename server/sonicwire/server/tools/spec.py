@@ -94,6 +94,12 @@ class ToolSpec:
             ``{field}`` naming fields of the tool's (object) result, ``{a.b}`` for nested ones
             (``"It's {time}. Today is {date}."``). A sentence naming a missing field is left out.
             At most :data:`MAX_ANSWER_CHARS` characters.
+        continue_on_interruption: the tool's calls keep running when the user barges in
+            (Nova 2's asynchronous tools; pipecat's ``cancel_on_interruption=False``): the
+            result still reaches the model, which answers it in a new turn. Declared by the
+            tool's author, for tools whose work matters even if the user talks over the
+            answer (placing an order, a slow lookup the user will still want). By default a
+            barge-in cancels pending calls and the model gets a CANCELLED result.
 
     Raises:
         ToolSpecError: when any of the above does not hold.
@@ -107,6 +113,7 @@ class ToolSpec:
     keywords: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     answer: str = ""
+    continue_on_interruption: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not TOOL_NAME_PATTERN.fullmatch(self.name):
@@ -138,6 +145,11 @@ class ToolSpec:
             self, "examples", _check_examples(self.name, self.examples, self.parameters)
         )
         object.__setattr__(self, "answer", _check_answer(self.name, self.answer))
+        if not isinstance(self.continue_on_interruption, bool):
+            raise ToolSpecError(
+                f"tool {self.name!r}: continue_on_interruption must be True or False, "
+                f"got {self.continue_on_interruption!r}"
+            )
 
     @classmethod
     def from_json(
@@ -150,6 +162,7 @@ class ToolSpec:
         timeout_s: float | None = None,
         examples: Sequence[str] = (),
         answer: str = "",
+        continue_on_interruption: bool = False,
     ) -> ToolSpec:
         """Build a spec whose schema arrives as a JSON string (a client's ``SessionConfig``).
 
@@ -174,6 +187,7 @@ class ToolSpec:
             timeout_s=timeout_s,
             examples=tuple(examples),
             answer=answer,
+            continue_on_interruption=continue_on_interruption,
         )
 
     @property

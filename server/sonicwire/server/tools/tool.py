@@ -127,6 +127,7 @@ def tool(
     keywords: tuple[str, ...] = (),
     examples: tuple[str, ...] = (),
     answer: str = "",
+    continue_on_interruption: bool = False,
 ) -> Callable[[ToolHandler], Tool]:
     """Decorate an async handler into a :class:`Tool`.
 
@@ -137,6 +138,8 @@ def tool(
         timeout_s: this tool's own timeout; ``None`` uses the runner's default.
         keywords, examples, answer: how the offline engine recognises the tool and speaks its
             result (see :class:`ToolSpec`).
+        continue_on_interruption: calls keep running through a barge-in and their result
+            still reaches the model (see :class:`ToolSpec`); default: cancelled.
 
     Raises:
         ToolSpecError: when the resulting spec is invalid.
@@ -154,6 +157,7 @@ def tool(
             keywords=keywords,
             examples=examples,
             answer=answer,
+            continue_on_interruption=continue_on_interruption,
         )
         return Tool(spec=spec, handler=handler)
 
