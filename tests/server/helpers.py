@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from sonicwire.v1 import voice_service_pb2 as pb
@@ -46,4 +54,68 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
     return ""
 
 
-__all__ = ["audio_requests", "config_request", "error_reason", "request_stream", "rpc_status"]
+@asynccontextmanager
+async def server_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``python -m sonicwire.server --port 0 ARGS`` as a real process; yields it and its
+    target once the banner is out (the backend may still be warming up: `wait_health`).
+    Killed on the way out if it is still running."""
+    env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sonicwire.server",
+        "--port",
+        "0",
+        *args,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.search(r"gRPC on (\S+)", line)
+        assert match, f"unexpected banner: {line!r}"
+        yield proc, match.group(1)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def health_status(target: str) -> int:
+    """The overall grpc.health.v1 status of the server at ``target``."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        answer = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+        return int(answer.status)
+
+
+async def wait_health(target: str, wanted: int, limit_s: float = 60) -> None:
+    """Poll `health_status` until it is ``wanted``; AssertionError after ``limit_s``."""
+    for _ in range(int(limit_s / 0.2)):
+        if await health_status(target) == wanted:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"health never became {wanted}")
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped by init counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+__all__ = [
+    "audio_requests",
+    "config_request",
+    "error_reason",
+    "health_status",
+    "process_gone",
+    "request_stream",
+    "rpc_status",
+    "server_process",
+    "wait_health",
+]

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,32 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
-from .helpers import config_request, error_reason
-
-
-@asynccontextmanager
-async def server_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sonicwire.server",
-        "--port",
-        "0",
-        *args,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-        match = re.search(r"gRPC on (\S+)", line)
-        assert match, f"unexpected banner: {line!r}"
-        yield proc, match.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+from .helpers import config_request, error_reason, server_process
 
 
 async def test_sigterm_drains_then_exits() -> None:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from sonicwire.server.config import parse_server_args, parse_workers
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
-from .helpers import config_request
+from .helpers import config_request, health_status, process_gone, wait_health
 
 STREAMS = 12
 
@@ -96,22 +96,6 @@ def metric_value(text: str, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
     assert match, f"{name} missing from the metrics"
     return float(match.group(1))
-
-
-async def health_status(target: str) -> int:
-    async with grpc.aio.insecure_channel(target) as channel:
-        answer = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(), timeout=5
-        )
-        return int(answer.status)
-
-
-async def wait_health(target: str, wanted: int, limit_s: float = 60) -> None:
-    for _ in range(int(limit_s / 0.2)):
-        if await health_status(target) == wanted:
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"health never became {wanted}")
 
 
 def test_workers_flag() -> None:
@@ -197,14 +181,6 @@ async def test_a_dead_worker_turns_health_off_until_it_is_restarted(tmp_path: Pa
         assert await asyncio.wait_for(proc.wait(), 40) == 0
 
 
-def _gone(pid: int) -> bool:
-    """Exited (a zombie not yet reaped by init counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
 async def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> None:
     """SIGKILL gives the supervisor no chance to forward anything: the kernel signals the
     workers (PR_SET_PDEATHSIG), they drain and exit, and the supervisor's stdout pipe, which
@@ -214,10 +190,10 @@ async def test_workers_do_not_outlive_a_killed_supervisor(tmp_path: Path) -> Non
         # Not killpg: only the supervisor. wait() returns once the pipe is closed by all.
         assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
         for _ in range(100):
-            if all(await asyncio.to_thread(lambda: [_gone(pid) for pid in pids])):
+            if all(await asyncio.to_thread(lambda: [process_gone(pid) for pid in pids])):
                 break
             await asyncio.sleep(0.1)
-        assert all(_gone(pid) for pid in pids), f"workers {pids} outlived the supervisor"
+        assert all(process_gone(pid) for pid in pids), f"workers {pids} outlived the supervisor"
 
 
 async def test_up_takes_workers(capsys: pytest.CaptureFixture[str]) -> None:

@@ -257,6 +257,9 @@ def _start_worker(config: dict[str, Any]) -> None:
     global _decoder
     import pocketsphinx
 
+    from ..parent_watch import exit_with_parent
+
+    exit_with_parent()  # a SIGKILLed server would otherwise leave its workers running
     _decoder = pocketsphinx.Decoder(**config)
 
 
