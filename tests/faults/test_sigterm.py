@@ -9,52 +9,24 @@ during the grace, then UNAVAILABLE ``SERVER_DRAINING``: it knows the turn was cu
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
+from ..server.helpers import server_process
 from .streams import audio, read_to_end, read_until, text
 
-ROOT = Path(__file__).resolve().parents[2]
 DRAIN_GRACE_S = 1.0
 SILENCE = bytes(640)
-
-
-@asynccontextmanager
-async def server_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """Start ``python ARGS --port 0`` and yield (process, target) once it listens."""
-    env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, *args, "--port", "0", stdout=subprocess.PIPE, env=env, cwd=ROOT
-    )
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        match = re.search(r"gRPC on (\S+)", line)
-        assert match, f"unexpected banner: {line!r}"
-        yield proc, match.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_sigterm_during_a_turn_sends_going_away_then_server_draining(
     speech_16k: bytes,
 ) -> None:
     async with server_process(
-        "-m",
-        "sonicwire.server",
         "--backend",
         "echo",
         "--drain-grace-seconds",
@@ -99,12 +71,11 @@ async def test_sigterm_exits_even_with_a_tool_that_ignores_cancellation() -> Non
     The process must still exit after the drain, and the client must still get the drain's
     status: `run_until_drained` bounds the final clean-up where `asyncio.run` waits forever."""
     async with server_process(
-        "-m",
-        "tests.faults.serve_scripted",
         "--tools",
         "tests.faults.hanging_tools:TOOLS",
         "--drain-grace-seconds",
         str(DRAIN_GRACE_S),
+        module="tests.faults.serve_scripted",
     ) as (proc, target):
         async with grpc.aio.insecure_channel(target) as channel:
             call = pb_grpc.VoiceServiceStub(channel).Converse()

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -54,25 +54,31 @@ def error_reason(error: grpc.aio.AioRpcError) -> str:
     return ""
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 @asynccontextmanager
-async def server_process(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """``python -m sonicwire.server --port 0 ARGS`` as a real process; yields it and its
-    target once the banner is out (the backend may still be warming up: `wait_health`).
-    Killed on the way out if it is still running."""
-    env = {**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING"}
+async def server_process(
+    *args: str, module: str = "sonicwire.server", env: Mapping[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """``python -m MODULE --port 0 ARGS`` as a real process (in the repository's root, so a
+    ``tests.*`` module runs too, with ``env`` added to ours); yields it and its target once
+    the banner is out (the backend may still be warming up: `wait_health`). Killed on the way
+    out if it is still running."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "sonicwire.server",
+        module,
         "--port",
         "0",
         *args,
         stdout=subprocess.PIPE,
-        env=env,
+        env={**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING", **(env or {})},
+        cwd=ROOT,
     )
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         match = re.search(r"gRPC on (\S+)", line)
         assert match, f"unexpected banner: {line!r}"
         yield proc, match.group(1)

@@ -14,13 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import grpc
 
@@ -36,9 +29,9 @@ from sonicwire.server.testing.fake_stream import FakeStream
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
+from .helpers import server_process
 from .test_nova_e2e import RAW_AUDIO, nova_server
 
-ROOT = Path(__file__).resolve().parents[2]
 FRAME = 640  # 20 ms at 16 kHz
 SILENCE = bytes(FRAME)
 LOOKUP = pb.ToolDefinition(
@@ -230,44 +223,14 @@ async def test_continuation_survives_a_dead_and_idle_prepared_streams_through_gr
         assert len(fake.streams) >= 4  # idle prepared streams were replaced
 
 
-@asynccontextmanager
-async def serve_command(env: dict[str, str], *args: str) -> AsyncIterator[str]:
-    """``python -m sonicwire.server ARGS --port 0`` with ``env``; yields its gRPC target."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sonicwire.server",
-        *args,
-        "--port",
-        "0",
-        stdout=subprocess.PIPE,
-        env={**os.environ, "SONICWIRE_LOG_LEVEL": "WARNING", **env},
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        match = re.search(r"gRPC on (\S+)", line)
-        assert match, f"unexpected banner: {line!r}"
-        yield match.group(1)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
 async def test_failure_modes_through_the_serve_command(speech_16k: bytes) -> None:
     async with FakeBedrock(failure_scenario()) as fake:
         env = fake.env()
         for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
             env.pop(variable, None)
-        async with serve_command(
-            env, "--backend", "nova-sonic", "--backend-option", "retry_backoff_s=0.01"
-        ) as target:
+        async with server_process(
+            "--backend", "nova-sonic", "--backend-option", "retry_backoff_s=0.01", env=env
+        ) as (_proc, target):
             async with grpc.aio.insecure_channel(target) as channel:
                 stub = pb_grpc.VoiceServiceStub(channel)
                 seen = await converse_through_failures(stub, fake, speech_16k)
