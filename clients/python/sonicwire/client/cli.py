@@ -25,6 +25,9 @@ Exit codes (stable; scripts may rely on them):
     6    deadline exceeded (--timeout)
     7    ``health`` only: the server answered but the service is not SERVING
     130  interrupted (Ctrl-C)
+
+How events, tables and JSON lines look is :mod:`._cli_output`'s business; this module parses
+the arguments, runs the commands and maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -32,18 +35,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import enum
 import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
+from ._cli_output import Output, print_table
 from .audio import read_wav, write_wav
 from .client import DEFAULT_TARGET, Client, HealthStatus, TlsOptions, is_loopback
 from .config import SUPPORTED_SAMPLE_RATES, session_config
@@ -56,21 +57,6 @@ from .errors import (
     SonicwireError,
     UnauthenticatedError,
     UnavailableError,
-)
-from .events import (
-    AudioOutput,
-    Event,
-    GoingAway,
-    Interruption,
-    Resumed,
-    SessionStarted,
-    SpeechActivity,
-    ToolCall,
-    ToolCallResult,
-    Transcript,
-    TurnComplete,
-    Usage,
-    Warning,
 )
 from .exchange import talk
 from .resume import AutoResume
@@ -124,171 +110,6 @@ def exit_code_for(error: SonicwireError) -> int:
             return EXIT_DEADLINE
         case _:
             return EXIT_SERVER_ERROR
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-class _Output:
-    """Prints event lines (human or JSON) with timings, and a progress line on a TTY."""
-
-    def __init__(self, *, json_mode: bool, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self.json_mode = json_mode
-        self.start = time.monotonic()
-        self.progress_enabled = not json_mode and self.stream.isatty()
-        self._progress_shown = False
-        self._audio_turns: set[str] = set()
-        self.reply_ms = 0
-        self.sent_ms = 0
-        self.total_ms = 0
-        self.out_rate = 16000
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    def _clear_progress(self) -> None:
-        if self._progress_shown:
-            self.stream.write("\r\x1b[K")
-            self._progress_shown = False
-
-    def _draw_progress(self) -> None:
-        if not self.progress_enabled or not self.total_ms:
-            return
-        width = 24
-        done = min(self.sent_ms / self.total_ms, 1.0)
-        bar = "#" * round(done * width) + "-" * (width - round(done * width))
-        self.stream.write(
-            f"\r\x1b[K[{self.elapsed():7.3f}s] sending [{bar}] "
-            f"{self.sent_ms / 1000:.1f}/{self.total_ms / 1000:.1f} s   "
-            f"reply {self.reply_ms / 1000:.1f} s"
-        )
-        self.stream.flush()
-        self._progress_shown = True
-
-    def progress(self, sent_ms: int, total_ms: int) -> None:
-        # Redraw every 100 ms of audio, not every 20 ms chunk.
-        if sent_ms // 100 != self.sent_ms // 100 or sent_ms == total_ms:
-            self.sent_ms, self.total_ms = sent_ms, total_ms
-            self._draw_progress()
-        self.sent_ms, self.total_ms = sent_ms, total_ms
-
-    def line(self, text: str) -> None:
-        self._clear_progress()
-        print(f"[{self.elapsed():7.3f}s] {text}", file=self.stream, flush=True)
-        self._draw_progress()
-
-    def record(self, record: dict[str, Any]) -> None:
-        self._clear_progress()
-        payload = {"t": round(self.elapsed(), 3), **record}
-        print(json.dumps(payload, separators=(",", ":")), file=self.stream, flush=True)
-
-    def finish(self) -> None:
-        self._clear_progress()
-        self.progress_enabled = False
-
-    def event(self, event: Event) -> None:
-        if isinstance(event, SessionStarted):
-            self.out_rate = event.output_sample_rate_hz
-        elif isinstance(event, AudioOutput):
-            self.reply_ms += len(event.audio) * 1000 // 2 // self.out_rate
-        if self.json_mode:
-            self.record(_event_record(event))
-            return
-        text = self._describe(event)
-        if text is not None:
-            self.line(text)
-        elif self._progress_shown:
-            self._draw_progress()
-
-    def _describe(self, event: Event) -> str | None:
-        match event:
-            case SessionStarted():
-                tools = ",".join(event.tools) or "-"
-                return f"session {event.session_id} backend={event.backend} tools={tools}"
-            case AudioOutput(turn_id=turn_id):
-                if turn_id in self._audio_turns:
-                    return None
-                self._audio_turns.add(turn_id)
-                return f"assistant audio started (turn {turn_id})"
-            case Transcript():
-                who = "you" if event.role.name == "USER" else event.role.name.lower()
-                mark = "" if event.final else " …"
-                return f"{who}: {event.text}{mark}"
-            case SpeechActivity():
-                what = "started" if event.started else "stopped"
-                return f"speech {what} at {event.offset_ms / 1000:.2f} s"
-            case Interruption():
-                return (
-                    f"interrupted turn {event.turn_id} after {event.played_ms} ms "
-                    f"({event.source.name.lower()})"
-                )
-            case ToolCall():
-                return (
-                    f"tool call {event.name} {event.arguments_json or '{}'} "
-                    f"({event.executor.name.lower()})"
-                )
-            case ToolCallResult():
-                return (
-                    f"tool result {event.name}: {event.status.name.lower()} in "
-                    f"{event.duration_ms} ms {event.result_json}"
-                )
-            case TurnComplete():
-                latency = event.latency.first_audio_ms
-                extra = f", first audio after {latency} ms" if latency else ""
-                return (
-                    f"turn {event.turn_id} complete: {event.stop_reason.name.lower()}, "
-                    f"{event.audio_ms / 1000:.1f} s of audio{extra}"
-                )
-            case Usage():
-                return (
-                    f"usage: {event.input_tokens} in, {event.output_tokens} out, "
-                    f"{event.total_tokens} total tokens"
-                )
-            case GoingAway():
-                return f"server going away: {event.reason} (grace {event.grace_ms} ms)"
-            case Resumed():
-                return (
-                    f"resumed session {event.session_id} on a new stream ({event.reason}, "
-                    f"attempt {event.attempt}): {event.audio_resent_ms} ms of microphone "
-                    f"audio sent again, {event.audio_lost_ms} ms lost"
-                )
-            case Warning():
-                return f"warning {event.reason}: {event.message}"
-            case _:
-                return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.name
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-def _event_record(event: Event) -> dict[str, Any]:
-    """A JSON-ready dict for an event: ``type`` plus its fields (audio as a byte count)."""
-    record: dict[str, Any] = {"type": _snake(type(event).__name__)}
-    for f in dataclasses.fields(event):
-        value = getattr(event, f.name)
-        if f.name == "audio" and isinstance(value, bytes):
-            record["audio_bytes"] = len(value)
-        elif f.name == "config":
-            record["config"] = json_format.MessageToDict(value)
-        elif f.name == "session":
-            continue  # Resumed.session repeats the SessionStarted the stream began with
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            record[f.name] = _jsonable(dataclasses.asdict(value))
-        else:
-            record[f.name] = _jsonable(value)
-    return record
 
 
 # -- arguments ---------------------------------------------------------------------------------
@@ -431,7 +252,7 @@ def _client(args: argparse.Namespace) -> Client:
 # -- commands ----------------------------------------------------------------------------------
 
 
-async def _cmd_talk(args: argparse.Namespace, out: _Output) -> int:
+async def _cmd_talk(args: argparse.Namespace, out: Output) -> int:
     if args.file is None and args.text is None:
         raise _UsageError("talk needs FILE.wav, --text, or both")
     audio = read_wav(args.file) if args.file is not None else None
@@ -477,7 +298,7 @@ async def _cmd_talk(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-async def _cmd_health(args: argparse.Namespace, out: _Output) -> int:
+async def _cmd_health(args: argparse.Namespace, out: Output) -> int:
     async with _client(args) as client:
         status = await client.health(args.service)
     if out.json_mode:
@@ -487,7 +308,7 @@ async def _cmd_health(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK if status is HealthStatus.SERVING else EXIT_NOT_SERVING
 
 
-async def _cmd_voices(args: argparse.Namespace, out: _Output) -> int:
+async def _cmd_voices(args: argparse.Namespace, out: Output) -> int:
     async with _client(args) as client:
         voices = await client.list_voices(args.backend)
     if out.json_mode:
@@ -497,11 +318,11 @@ async def _cmd_voices(args: argparse.Namespace, out: _Output) -> int:
     rows = [("ID", "LANGUAGE", "BACKEND", "DEFAULT")] + [
         (v.id, v.language_code, v.backend, "yes" if v.default else "") for v in voices
     ]
-    _print_table(rows, out.stream)
+    print_table(rows, out.stream)
     return EXIT_OK
 
 
-async def _cmd_tools(args: argparse.Namespace, out: _Output) -> int:
+async def _cmd_tools(args: argparse.Namespace, out: Output) -> int:
     async with _client(args) as client:
         tools = await client.list_tools()
     if out.json_mode:
@@ -509,18 +330,11 @@ async def _cmd_tools(args: argparse.Namespace, out: _Output) -> int:
             record = {"name": t.name, "description": t.description, "parameters": t.parameters}
             print(json.dumps(record), file=out.stream)
         return EXIT_OK
-    _print_table([("NAME", "DESCRIPTION")] + [(t.name, t.description) for t in tools], out.stream)
+    print_table([("NAME", "DESCRIPTION")] + [(t.name, t.description) for t in tools], out.stream)
     return EXIT_OK
 
 
-def _print_table(rows: Sequence[Sequence[str]], stream: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip(), file=stream)
-
-
-_COMMANDS: dict[str, Callable[[argparse.Namespace, _Output], Any]] = {
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Output], Any]] = {
     "talk": _cmd_talk,
     "health": _cmd_health,
     "voices": _cmd_voices,
@@ -558,7 +372,7 @@ def _delegate(command: str, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _report(error: SonicwireError, args: argparse.Namespace, out: _Output) -> int:
+def _report(error: SonicwireError, args: argparse.Namespace, out: Output) -> int:
     code = exit_code_for(error)
     hint = ""
     if isinstance(error, UnavailableError) and not (args.tls or args.insecure or args.ca):
@@ -600,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    out = _Output(json_mode=args.json)
+    out = Output(json_mode=args.json)
     try:
         code: int = asyncio.run(_COMMANDS[args.command](args, out))
         return code
