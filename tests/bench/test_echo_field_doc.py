@@ -1,6 +1,6 @@
 """The echo-field evaluation's counting rules and its generated section of docs/FRONTEND.md.
 
-No server here: the counting (`bench.echo_field._analyse`) runs on planted timelines, and the
+No server here: the counting (`bench.echo_field_counts.analyse`) runs on planted timelines, and the
 committed section is checked against the committed JSON, figure by figure, with the verdicts
 recomputed from the runs themselves (not from the generator's summary).
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.echo_field import Case, _analyse, _Log, recount, summarise
+from bench.echo_field_counts import Case, EventLog, analyse, recount, summarise
 from bench.echo_field_report import BEGIN, END, compose, render_section, split
 from bench.echo_field_sim import Device, Voices
 
@@ -42,13 +42,13 @@ def _planted(
     device.first_handed.update({"t1": 3 * RATE + 8000, "t2": 17 * RATE + 8000})
     device.handed.update({"t1": int(2.6 * RATE), "t2": RATE})
     t0 = 1000.0
-    log = _Log([], [], [], [], [])
+    log = EventLog([], [], [], [], [])
     for index, turn in interruptions:
         log.interruptions.append((t0 + index / RATE, turn, 0, "BARGE_IN"))
     for index in sorted(starts):
         log.speech.append((t0 + index / RATE + 0.2, True, index * 1000 // RATE))
     spans = [(RATE, 3 * RATE), (15 * RATE, 17 * RATE)]
-    result = _analyse(Case(300, True), voices, device, log, spans, 19 * RATE, t0, 1.0)
+    result = analyse(Case(300, True), voices, device, log, spans, 19 * RATE, t0, 1.0)
     return result, t0
 
 

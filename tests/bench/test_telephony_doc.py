@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.telephony import DOC, RESULT, render, summarise
+from bench.telephony_report import DOC, RESULT, render, summarise
 
 
 @pytest.fixture(scope="module")
