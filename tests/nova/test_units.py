@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.backends.nova_sonic import codec
 from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
 from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.continuation import AudioRing, QuietTracker, ReplayLog
@@ -42,6 +43,8 @@ def test_settings_take_options_then_environment_then_defaults(tmp_path: object) 
         {"ca_bundle": "/nonexistent/ca.pem"},
         {"aws_access_key_id": "only-half"},
         {"endpointing_sensitivity": "EXTREME"},
+        {"input_sample_rate": 24_000},
+        {"input_sample_rate": "fast"},
     ],
 )
 def test_bad_options_are_rejected_clearly(options: dict[str, object]) -> None:
@@ -62,6 +65,30 @@ def test_output_rate_follows_the_client_when_nova_can() -> None:
     assert (
         NovaSonicSettings.from_options({}, output_sample_rate=24_000).output_rate_for(16_000)
         == 24_000
+    )
+
+
+def test_input_rate_is_the_telephone_band_for_telephone_calls() -> None:
+    auto = NovaSonicSettings.from_options({})
+    assert [auto.input_rate_for(r) for r in (8_000, 16_000, 24_000, 48_000)] == [
+        8_000,
+        16_000,
+        16_000,
+        16_000,
+    ]
+    assert NovaSonicSettings.from_options({}, input_sample_rate="auto") == auto
+    wide = NovaSonicSettings.from_options({"SONICWIRE_NOVA_INPUT_RATE": "16000"})
+    assert wide.input_rate_for(8_000) == 16_000
+    narrow = NovaSonicSettings.from_options({}, input_sample_rate="8000")
+    assert narrow.input_rate_for(16_000) == 8_000
+    backend = NovaSonicBackend.from_options(region="us-east-1")
+    setup = backend.setup_for(BackendOptions(session_id="s", input_sample_rate=8_000))
+    assert setup.input_sample_rate == 8_000
+    assert (
+        codec.audio_start("p", "a", setup.input_sample_rate)["event"]["contentStart"][
+            "audioInputConfiguration"
+        ]["sampleRateHertz"]
+        == 8_000
     )
 
 
@@ -89,6 +116,11 @@ def test_audio_ring_keeps_whole_recent_frames() -> None:
     assert ring.last(50) == frames[-3:]  # a frame partly inside the window is replayed whole
     assert ring.last(1000) == frames[-5:]  # at most what is kept
     assert ring.since(ring.position) == []
+    narrow = AudioRing(keep_ms=100, sample_rate=8_000)  # Nova hears a telephone call at 8 kHz
+    for f in frames:
+        narrow.append(f)
+    assert narrow.samples(100) == 800
+    assert narrow.last(1000) == frames[-3:]  # a 640-byte frame is 40 ms at 8 kHz
 
 
 def test_replay_log_records_what_was_said_and_heard() -> None:

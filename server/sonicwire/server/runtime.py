@@ -191,6 +191,7 @@ class ServerRuntime:
                 for s in tools.specs
             ],
             output_sample_rate=settings.output_sample_rate,
+            input_sample_rate=settings.input_sample_rate,
             speech_pad_ms=settings.front_end.vad.speech_pad_ms,
             history=resumed.history if resumed else (),
             speak_first=(

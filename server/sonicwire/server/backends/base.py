@@ -63,6 +63,10 @@ class BackendOptions:
     tools: Sequence[ToolDescription] = ()
     # Sample rate the client wants; backends that can produce it natively should.
     output_sample_rate: int = 16_000
+    # Sample rate of the client's audio on the wire. Backends always get the front end's
+    # 16 kHz audio; one that takes narrowband input may bring a telephone-band call (8 kHz)
+    # back down to the band it has.
+    input_sample_rate: int = 16_000
     # Padding around VAD-cut utterances, for backends that endpoint with the front end's VAD.
     speech_pad_ms: int = 300
     # Conversation to continue (resumed sessions).

@@ -100,6 +100,7 @@ class FakeStream:
         self._waiters: set[asyncio.Future[None]] = set()
         self._cursor = 0
         self._audio_mark = 0
+        self._input_rate = _INPUT_RATE
         self._completion_started = False
         self._send_lock = asyncio.Lock()
 
@@ -110,6 +111,11 @@ class FakeStream:
         self.last_input_at = asyncio.get_running_loop().time()
         self.event_times.append(self.last_input_at)
         body = event.get("event", {})
+        start = body.get("contentStart")
+        if isinstance(start, dict) and start.get("type") == "AUDIO":
+            config = start.get("audioInputConfiguration")
+            rate = config.get("sampleRateHertz") if isinstance(config, dict) else None
+            self._input_rate = rate if isinstance(rate, int) and rate > 0 else _INPUT_RATE
         audio = body.get("audioInput")
         if isinstance(audio, dict):
             pcm = base64.b64decode(audio.get("content", ""))
@@ -148,7 +154,13 @@ class FakeStream:
 
     @property
     def audio_ms(self) -> int:
-        return len(self.audio) // 2 * 1000 // _INPUT_RATE
+        return len(self.audio) // 2 * 1000 // self.input_rate
+
+    @property
+    def input_rate(self) -> int:
+        """The user audio rate the client declared in its audio ``contentStart``
+        (``audioInputConfiguration.sampleRateHertz``; 16 kHz until it did)."""
+        return self._input_rate
 
     @property
     def output_rate(self) -> int:
@@ -207,7 +219,7 @@ class FakeStream:
 
     async def wait_audio(self, ms: int, timeout: float = 10.0) -> None:
         """Wait until ``ms`` of user audio arrived since the last `wait_audio` returned."""
-        need = self._audio_mark + ms * _INPUT_RATE // 1000 * 2
+        need = self._audio_mark + ms * self.input_rate // 1000 * 2
         await self.wait_for(lambda: len(self.audio) >= need, timeout)
         self._audio_mark = len(self.audio)
 

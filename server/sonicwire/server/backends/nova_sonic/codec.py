@@ -66,6 +66,9 @@ class StreamSetup:
     tools: Sequence[ToolDescription] = ()
     # Nova 2 takes turn-detection settings and interactive text input; Nova 1 rejects both.
     nova2: bool = True
+    # The rate of the user audio Nova gets (`audio_start`): 16 kHz, or 8 kHz for a telephone
+    # call brought back down to the caller's band (both models take 8000, 16000 and 24000).
+    input_sample_rate: int = INPUT_SAMPLE_RATE
 
 
 def encode(event: dict[str, Any]) -> bytes:
@@ -262,8 +265,10 @@ def text_turn(prompt_name: str, content_name: str, text: str) -> list[dict[str, 
 # --- input: audio, tools, close -----------------------------------------------------------
 
 
-def audio_start(prompt_name: str, content_name: str) -> dict[str, Any]:
-    """Open the long-lived interactive USER audio block (16 kHz mono s16le)."""
+def audio_start(
+    prompt_name: str, content_name: str, sample_rate: int = INPUT_SAMPLE_RATE
+) -> dict[str, Any]:
+    """Open the long-lived interactive USER audio block (mono s16le at ``sample_rate``)."""
     return _event(
         "contentStart",
         {
@@ -274,7 +279,7 @@ def audio_start(prompt_name: str, content_name: str) -> dict[str, Any]:
             "role": "USER",
             "audioInputConfiguration": {
                 "mediaType": "audio/lpcm",
-                "sampleRateHertz": INPUT_SAMPLE_RATE,
+                "sampleRateHertz": sample_rate,
                 "sampleSizeBits": 16,
                 "channelCount": 1,
                 "audioType": "SPEECH",

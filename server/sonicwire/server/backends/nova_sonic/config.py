@@ -20,6 +20,8 @@ voice                      SONICWIRE_NOVA_VOICE                    matthew
 output_sample_rate         SONICWIRE_NOVA_OUTPUT_RATE              the client's rate if Nova
                                                                    makes it (8/16/24 kHz),
                                                                    else 24000
+input_sample_rate          SONICWIRE_NOVA_INPUT_RATE               ``auto``: 8000 for 8 kHz
+                                                                   clients, else 16000
 endpointing_sensitivity    SONICWIRE_NOVA_ENDPOINTING              Nova's default (Nova 2)
 continuation_threshold_s   SONICWIRE_NOVA_CONTINUATION_S           360
 continuation_max_defer_s   SONICWIRE_NOVA_CONTINUATION_DEFER_S     60
@@ -52,6 +54,7 @@ from sonicwire.server.core.errors import BackendError, ErrorCode
 __all__ = [
     "CREDENTIAL_SOURCES",
     "DEFAULT_MODEL_ID",
+    "NOVA_INPUT_RATES",
     "NOVA_OUTPUT_RATES",
     "NovaSonicSettings",
 ]
@@ -59,6 +62,10 @@ __all__ = [
 DEFAULT_MODEL_ID = "amazon.nova-2-sonic-v1:0"
 DEFAULT_VOICE = "matthew"
 NOVA_OUTPUT_RATES = frozenset({8_000, 16_000, 24_000})
+# Rates the user's audio can go to Nova at. Nova takes 8000, 16000 and 24000 (input events
+# pages of both user guides); the front end's audio is 16 kHz, so 24 kHz would only be an
+# upsampled copy of it: not offered.
+NOVA_INPUT_RATES = frozenset({8_000, 16_000})
 CREDENTIAL_SOURCES = frozenset({"default", "environment", "container", "imds"})
 
 
@@ -77,6 +84,8 @@ class NovaSonicSettings:
     model_id: str = DEFAULT_MODEL_ID
     voice: str = DEFAULT_VOICE
     output_sample_rate: int | None = None
+    # None (``auto``): 8 kHz for telephone-band clients, 16 kHz for the rest (`input_rate_for`).
+    input_sample_rate: int | None = None
     endpointing_sensitivity: str | None = None
     continuation_threshold_s: float = 360.0
     continuation_max_defer_s: float = 60.0
@@ -106,6 +115,14 @@ class NovaSonicSettings:
         if self.output_sample_rate is not None:
             return self.output_sample_rate
         return client_rate if client_rate in NOVA_OUTPUT_RATES else 24_000
+
+    def input_rate_for(self, client_rate: int) -> int:
+        """The rate Nova hears the user at: the configured one, else 8 kHz for a client at
+        8 kHz (G.711, telephony: its audio has nothing above 4 kHz, and half the bytes go
+        upstream) and the front end's 16 kHz for every other."""
+        if self.input_sample_rate is not None:
+            return self.input_sample_rate
+        return 8_000 if client_rate <= 8_000 else 16_000
 
     @classmethod
     def from_options(
@@ -145,6 +162,7 @@ class NovaSonicSettings:
             "model_id": pick("model_id", "SONICWIRE_NOVA_MODEL_ID"),
             "voice": pick("voice", "SONICWIRE_NOVA_VOICE"),
             "output_sample_rate": pick("output_sample_rate", "SONICWIRE_NOVA_OUTPUT_RATE"),
+            "input_sample_rate": pick("input_sample_rate", "SONICWIRE_NOVA_INPUT_RATE"),
             "endpointing_sensitivity": pick(
                 "endpointing_sensitivity", "SONICWIRE_NOVA_ENDPOINTING"
             ),
@@ -202,6 +220,15 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
     rate = values.get("output_sample_rate")
     if rate is not None and rate not in NOVA_OUTPUT_RATES:
         raise _invalid(f"output_sample_rate must be one of 8000, 16000, 24000, got {rate}")
+    if str(values.get("input_sample_rate", "")).strip().lower() == "auto":
+        del values["input_sample_rate"]
+    _number(values, "input_sample_rate", int, 1)
+    rate = values.get("input_sample_rate")
+    if rate is not None and rate not in NOVA_INPUT_RATES:
+        raise _invalid(
+            f"input_sample_rate must be auto, 8000 or 16000, got {rate} (the echo canceller "
+            "and VAD run at 16 kHz, so Nova never gets more than 16 kHz of band)"
+        )
     credentials = str(values.get("credentials", "default")).lower()
     if credentials not in CREDENTIAL_SOURCES:
         raise _invalid(

@@ -43,6 +43,7 @@ from sonicwire.server.backends.nova_sonic.decoder import OutputDecoder
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
 from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
 from sonicwire.server.backends.nova_sonic.voices import voice_problem, voices_for_model
+from sonicwire.server.codecs.downsample import Downsampler2x
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode
 from sonicwire.server.core.history import Message
@@ -101,7 +102,10 @@ class NovaSonicSession:
             retry_s=min(5.0, max(s.continuation_threshold_s / 4, 0.05)),
             prepared_max_idle_s=s.continuation_prepared_idle_s,
         )
-        self._ring = AudioRing(max(s.audio_replay_ms, 0) + 20_000)
+        self._ring = AudioRing(max(s.audio_replay_ms, 0) + 20_000, setup.input_sample_rate)
+        # A telephone call goes to Nova at 8 kHz: the front end's 16 kHz audio, brought back
+        # down to the caller's band (frame by frame; soxr would hold audio back in blocks).
+        self._downsample = Downsampler2x() if setup.input_sample_rate == 8_000 else None
         self._marks = ReplayMarks(preroll=self._ring.samples(_SPEECH_PREROLL_MS))
         self._log = ReplayLog(options.history)
         self._quiet = QuietTracker(self._policy.answer_wait_s)
@@ -154,6 +158,8 @@ class NovaSonicSession:
         now = asyncio.get_running_loop().time()
         match command:
             case ev.SendAudio(pcm):
+                if self._downsample is not None:
+                    pcm = self._downsample.process(pcm)
                 self._ring.append(pcm)
                 if link is not None and link.audio_content is not None and pcm:
                     link.stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
@@ -270,7 +276,9 @@ class NovaSonicSession:
         stream = link.stream
         stream.send_many(codec.history_events(link.prompt_name, messages, self._new_name))
         link.audio_content = self._new_name()
-        stream.send(codec.audio_start(link.prompt_name, link.audio_content))
+        stream.send(
+            codec.audio_start(link.prompt_name, link.audio_content, self._setup.input_sample_rate)
+        )
         for pcm in replay_audio:
             stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
         self._link = link
@@ -531,6 +539,7 @@ class NovaSonicBackend:
             inference=inference,
             tools=tuple(options.tools),
             nova2=self.settings.nova2,
+            input_sample_rate=self.settings.input_rate_for(options.input_sample_rate),
         )
 
     async def open(self, options: BackendOptions) -> NovaSonicSession:

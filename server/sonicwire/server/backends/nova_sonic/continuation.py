@@ -63,15 +63,17 @@ class ContinuationPolicy:
 
 
 class AudioRing:
-    """The most recent user audio (16 kHz s16le), as the frames that were sent.
+    """The most recent user audio (s16le at ``sample_rate``: the rate Nova gets, 16 kHz or
+    8 kHz), as the frames that were sent.
 
     `append` every frame; `position` is the sample count so far; `since(position)` returns
     the kept frames that end after ``position`` (whole frames, so a replay repeats frames
     exactly as they were sent). Keeps at least ``keep_ms``.
     """
 
-    def __init__(self, keep_ms: int) -> None:
-        self._keep = max(keep_ms, 0) * _SAMPLE_RATE // 1000
+    def __init__(self, keep_ms: int, sample_rate: int = _SAMPLE_RATE) -> None:
+        self._rate = sample_rate
+        self._keep = max(keep_ms, 0) * sample_rate // 1000
         self._frames: deque[tuple[int, bytes]] = deque()  # (start sample, pcm)
         self._position = 0
 
@@ -92,10 +94,10 @@ class AudioRing:
         return [pcm for start, pcm in self._frames if start + len(pcm) // 2 > position]
 
     def last(self, ms: int) -> list[bytes]:
-        return self.since(self._position - ms * _SAMPLE_RATE // 1000)
+        return self.since(self._position - ms * self._rate // 1000)
 
     def samples(self, ms: int) -> int:
-        return ms * _SAMPLE_RATE // 1000
+        return ms * self._rate // 1000
 
 
 class ReplayLog:
