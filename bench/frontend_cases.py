@@ -13,6 +13,7 @@ import webrtcvad
 
 from bench import frontend_signals as sig
 from bench.frontend_baselines import nlms, speex_plain
+from bench.frontend_cpu import CPU_DELAY_MS, SpeexKernels, cpu_stream
 from bench.frontend_harness import (
     DRIFT_PPM,
     ECHO_DBFS,
@@ -31,9 +32,7 @@ from bench.frontend_harness import (
     settings_linear,
 )
 from sonicwire.server.dsp.aec import AlignmentPolicy
-from sonicwire.server.dsp.frames import FRAME_BYTES
 from sonicwire.server.dsp.pipeline import FrontEndSettings
-from sonicwire.server.dsp.speex import EchoCanceller, Preprocessor
 from sonicwire.server.dsp.vad import Vad, VadSettings
 
 __all__ = [
@@ -344,42 +343,17 @@ def _acc(dec: npt.NDArray[np.bool_], lab: npt.NDArray[np.bool_]) -> dict[str, fl
 
 def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[str, Any]:
     """Whole front end per 20 ms frame vs its C kernels (speex AEC, preprocess, webrtcvad)."""
-    n = int(seconds * FS)
-    d = 300
-    _mic, far16, echo, _o = make_echo_clip(far, d, 77, seconds)
-    talk = np.zeros(n)
-    for k, start in enumerate(range(5 * FS, n - 3 * FS, 8 * FS)):
-        piece = sig.set_level(near[k * 2 * FS : k * 2 * FS + 2 * FS], NEAR_DBFS)
-        talk[start : start + len(piece)] = piece
-    noise = sig.noise(n, 77, "pink") * 10 ** (NOISE_DBFS / 20)
-    mic = sig.to_int16(echo + noise + talk)
-    frames = [mic[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
+    stream = cpu_stream(far, near, seconds)
+    mic, far16, frames, d = stream.mic, stream.far16, stream.frames, CPU_DELAY_MS
     result: dict[str, Any] = {"seconds": seconds, "frames": len(frames)}
 
     # kernels alone, on the same frames with the reference aligned as the front end aligns it
-    offset = d * 16 - AlignmentPolicy().lead_ms * 16
-    ref = np.concatenate([np.zeros(offset, dtype=np.int16), far16])[:n]
-    refs = [ref[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
-    outs = [bytearray(FRAME_BYTES) for _ in frames]
-    ec = EchoCanceller(N, 3200)
-    pre = Preprocessor(N, denoise=True, noise_suppress_db=-30)
-    pre.link_echo(ec)
+    speex = SpeexKernels(stream)
     v = webrtcvad.Vad(3)
-    for f, r_, o in zip(frames, refs, outs, strict=True):
-        ec.cancel_into(f, r_, o)
-    bufs = [bytearray(o) for o in outs]
-    cleaned = [bytes(b) for b in bufs]
-
-    def aec() -> None:
-        for f, r_, o in zip(frames, refs, outs, strict=True):
-            ec.cancel_into(f, r_, o)
-
-    def pp() -> None:
-        for b in bufs:
-            pre.run_inplace(b)
+    aec, pp = speex.cancel_echo, speex.preprocess
 
     def vad() -> None:
-        for c in cleaned:
+        for c in speex.cleaned:
             v.is_speech(c, FS)
 
     def timed(fn: Any) -> float:
@@ -405,8 +379,7 @@ def evaluate_cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[
         )
         best["silero"] = min(best.get("silero", float("inf")), r.cpu_s / r.frames * 1e6)
     assert fe_run is not None
-    pre.close()
-    ec.close()
+    speex.close()
     fe_us, aec_us, pp_us, vad_us = best["fe"], best["aec"], best["pp"], best["vad"]
     result["frontend_us"] = round(fe_us, 1)
     result["frontend_realignments"] = fe_run.realignments

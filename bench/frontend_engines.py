@@ -28,6 +28,7 @@ import numpy as np
 import webrtcvad
 
 from bench import frontend_signals as sig
+from bench.frontend_cpu import CPU_DELAY_MS, CpuStream, SpeexKernels, cpu_stream
 from bench.frontend_engines_report import TARGETS
 from bench.frontend_harness import (
     ECHO_DBFS,
@@ -45,8 +46,6 @@ from bench.frontend_harness import (
 )
 from sonicwire.server.dsp.frames import FRAME_BYTES
 from sonicwire.server.dsp.pipeline import FrontEndSettings
-from sonicwire.server.dsp.settings import AlignmentPolicy
-from sonicwire.server.dsp.speex import EchoCanceller, Preprocessor
 
 __all__ = ["ENGINES", "evaluate_engines"]
 
@@ -265,22 +264,9 @@ def _barge_in(far: Float, clips: list[Float], delays: Sequence[int]) -> dict[str
 
 def _cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[str, Any]:
     """Whole front end per 20 ms frame vs its kernels, per engine (as ``evaluate_cpu``)."""
-    n = int(seconds * FS)
-    d = 300
-    _mic, far16, echo, _o = make_echo_clip(far, d, 77, seconds)
-    talk = np.zeros(n)
-    for k, start in enumerate(range(5 * FS, n - 3 * FS, 8 * FS)):
-        piece = sig.set_level(near[k * 2 * FS : k * 2 * FS + 2 * FS], NEAR_DBFS)
-        talk[start : start + len(piece)] = piece
-    noise = sig.noise(n, 77, "pink") * 10 ** (NOISE_DBFS / 20)
-    mic = sig.to_int16(echo + noise + talk)
-    frames = [mic[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
-    # the kernels get the reference aligned as the front end aligns it
-    offset = d * 16 - AlignmentPolicy().lead_ms * 16
-    ref = np.concatenate([np.zeros(offset, dtype=np.int16), far16])[:n]
-    ref = np.pad(ref, (0, n - len(ref)))  # the far end may end before the stream
-    refs = [ref[i : i + N].tobytes() for i in range(0, n - N + 1, N)]
-    kernels = _kernels(frames, refs)
+    stream = cpu_stream(far, near, seconds)
+    mic, far16, frames, d = stream.mic, stream.far16, stream.frames, CPU_DELAY_MS
+    kernels = _kernels(stream)
     best: dict[str, float] = {}
     replayed: dict[str, int] = {}
     load_before = os.getloadavg()
@@ -321,17 +307,12 @@ def _cpu(far: Float, near: Float, seconds: float, repeats: int) -> dict[str, Any
     return result
 
 
-def _kernels(frames: list[bytes], refs: list[bytes]) -> dict[str, Callable[[], None]]:
-    """Each engine's C kernels alone on the given frames, one 20 ms frame per iteration."""
+def _kernels(stream: CpuStream) -> dict[str, Callable[[], None]]:
+    """Each engine's C kernels alone on the stream's frames, one 20 ms frame per iteration."""
     from livekit.rtc import AudioFrame, AudioProcessingModule
 
-    outs = [bytearray(FRAME_BYTES) for _ in frames]
-    ec = EchoCanceller(N, 3200)
-    pre = Preprocessor(N, denoise=True, noise_suppress_db=-30)
-    pre.link_echo(ec)
-    for f, r_, o in zip(frames, refs, outs, strict=True):
-        ec.cancel_into(f, r_, o)
-    bufs = [bytearray(o) for o in outs]
+    frames, refs = stream.frames, stream.refs
+    speex = SpeexKernels(stream)
     v = webrtcvad.Vad(3)
     half = FRAME_BYTES // 2
     # AEC3: the same AudioProcessing configuration as Aec3Stage (AEC3 + NS + high-pass),
@@ -351,14 +332,6 @@ def _kernels(frames: list[bytes], refs: list[bytes]) -> dict[str, Callable[[], N
         for h in (0, 1)
     ]
 
-    def speex_aec() -> None:
-        for f, r_, o in zip(frames, refs, outs, strict=True):
-            ec.cancel_into(f, r_, o)
-
-    def speex_pre() -> None:
-        for b in bufs:
-            pre.run_inplace(b)
-
     def vad() -> None:
         for f in frames:
             v.is_speech(f, FS)
@@ -369,8 +342,8 @@ def _kernels(frames: list[bytes], refs: list[bytes]) -> dict[str, Callable[[], N
             apm.process_stream(nf)
 
     return {
-        "speex_echo_cancellation_200ms": speex_aec,
-        "speex_preprocess_run_with_res": speex_pre,
+        "speex_echo_cancellation_200ms": speex.cancel_echo,
+        "speex_preprocess_run_with_res": speex.preprocess,
         "webrtcvad_is_speech": vad,
         "aec3_apm_livekit": aec3,
     }
