@@ -93,6 +93,8 @@ class EchoStage:
         self.delay: int | None = None
         self.far_active = False
         """Whether the last frame went through the canceller (far-end audio within reach)."""
+        self.mic_energy = 0.0
+        """Energy (sum of squares) of the last mic frame when ``far_active``, else 0."""
         self.converged = False
         """Whether the linear filter, trained on the current alignment, removes
         ``policy.converged_db`` of echo (cleared by every realignment)."""
@@ -153,6 +155,7 @@ class EchoStage:
         out = self._out
         echo = self._echo
         self.far_active = echo is not None and self._far_active(position)
+        self.mic_energy = 0.0
         if self.far_active:
             assert echo is not None
             if not self._linked and self._res and self._pre is not None:
@@ -160,6 +163,7 @@ class EchoStage:
                 self._linked = True
             echo.cancel_into(frame, self._reference(position), out)
             mic_energy, out_energy = self._energy(frame), self._energy(out)
+            self.mic_energy = mic_energy
             # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
             if out_energy > 1.26 * mic_energy + _DIVERGED_FLOOR:
                 # the filter added energy: it subtracted an echo estimate from a mic that holds

@@ -120,6 +120,8 @@ class Aec3Stage:
         self.delay: int | None = None
         self.far_active = False
         """Whether far-end audio was within reach of the last frame."""
+        self.mic_energy = 0.0
+        """Energy (sum of squares) of the last mic frame when ``far_active``, else 0."""
         self.converged = False
         """Whether the stage, on the current alignment, removes ``policy.converged_db`` of
         echo (cleared by every realignment). Unlike speex, AEC3 may get there before our
@@ -164,6 +166,7 @@ class Aec3Stage:
             return bytes(frame)
         echo = self._echo_on
         self.far_active = echo and self._far_active(position)
+        self.mic_energy = self._energy(frame) if self.far_active else 0.0
         out = self._out
         near_buf, far_buf = self._near_buf, self._far_buf
         ref = None
@@ -181,7 +184,7 @@ class Aec3Stage:
             apm.process_stream(self._near)
             out[lo:hi] = near_buf
         if self.far_active and not self.converged:
-            self.converged = self._meter.update(self._energy(frame), self._energy(out))
+            self.converged = self._meter.update(self.mic_energy, self._energy(out))
         return bytes(out)
 
     def target_offset(self, delay: int) -> int:

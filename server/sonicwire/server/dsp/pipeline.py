@@ -174,10 +174,8 @@ class FrontEnd:
             if self._aec:
                 self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
             cleaned = self._echo.process(frame, position)
-            mic_ms = 0.0
-            if self._gate is not None and self._echo.far_active:
-                np.copyto(scratch, np.frombuffer(frame, dtype=np.int16))
-                mic_ms = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
+            # the stage measured the raw mic frame already (0 when no far end was in reach)
+            mic_ms = self._echo.mic_energy / FRAME_SAMPLES if self._gate is not None else 0.0
             if self._latency:
                 # the cleaned frame carries the previous input frame
                 mic_ms, self._prev_mic_ms = self._prev_mic_ms, mic_ms
