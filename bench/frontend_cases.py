@@ -24,6 +24,7 @@ from bench.frontend_harness import (
     N,
     Reports,
     Run,
+    barge_in_clip,
     erle_metrics,
     make_echo_clip,
     run_frontend,
@@ -235,17 +236,8 @@ def evaluate_vad_latency(
         missed = 0
         for d in delays:
             for i, clip in enumerate(clips):
-                seconds = 7.0
-                n = int(seconds * FS)
-                seed = 200 + i + d
-                _mic, far16, echo, _o = make_echo_clip(far, d, seed, seconds)
-                talk = sig.set_level(clip, near_dbfs)
-                start = int((3.5 + 0.25 * (i % 4)) * FS)
-                near_mic = np.zeros(n)
-                near_mic[start : start + len(talk)] = talk[: n - start]
-                noise = sig.noise(n, seed, "pink") * 10 ** (NOISE_DBFS / 20)
-                mic = sig.to_int16(echo + noise + near_mic)
-                on = sig.onset(near_mic)
+                c = barge_in_clip(far, clip, d, i, near_dbfs)
+                mic, far16, on = c.mic, c.far16, c.onset
                 # through the real session core: the latency is to the Interruption it emits
                 sr = run_session(mic, far16, st, reports=Reports(delay=d * 16, drift_ppm=DRIFT_PPM))
                 false_before += sum(1 for e in sr.speech_started if e[0] <= on)

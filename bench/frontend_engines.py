@@ -39,6 +39,7 @@ from bench.frontend_harness import (
     Int16,
     N,
     Reports,
+    barge_in_clip,
     erle_metrics,
     make_echo_clip,
     run_frontend,
@@ -220,16 +221,8 @@ def _barge_in(far: Float, clips: list[Float], delays: Sequence[int]) -> dict[str
         missed = false = 0
         for d in delays:
             for i, clip in enumerate(clips):
-                n = 7 * FS
-                seed = 200 + i + d
-                _mic, far16, echo, _o = make_echo_clip(far, d, seed, 7.0)
-                talk = sig.set_level(clip, NEAR_DBFS)
-                start = int((3.5 + 0.25 * (i % 4)) * FS)
-                near_mic = np.zeros(n)
-                near_mic[start : start + len(talk)] = talk[: n - start]
-                noise = sig.noise(n, seed, "pink") * 10 ** (NOISE_DBFS / 20)
-                mic = sig.to_int16(echo + noise + near_mic)
-                on = sig.onset(near_mic)
+                c = barge_in_clip(far, clip, d, i, NEAR_DBFS)
+                mic, far16, near_mic, on = c.mic, c.far16, c.near, c.onset
                 rep = Reports(delay=d * 16)
                 sr = run_session(mic, far16, _settings(engine), reports=rep)
                 # what reaches the VAD of the user's first 300 ms, against the user alone

@@ -233,6 +233,37 @@ def make_echo_clip(
     return mic, sig.to_int16(x), echo, delay + int(np.argmax(np.abs(rir)))
 
 
+@dataclass(frozen=True)
+class BargeInClip:
+    """A user talking over the assistant's echo: ``mic`` (echo, noise and the user) and
+    ``far16`` for the front end; ``near`` is the user alone as it reaches the microphone,
+    ``onset`` its first sample (`frontend_signals.onset`)."""
+
+    mic: Int16
+    far16: Int16
+    near: Float
+    onset: int
+
+
+def barge_in_clip(
+    far: Float, talk: Float, delay_ms: int, index: int, near_dbfs: float
+) -> BargeInClip:
+    """7 s of assistant speech echoed ``delay_ms`` late; the user's ``talk`` (at
+    ``near_dbfs``) starts 3.5-4.25 s in, by ``index`` (the clip's number). Seeded by the
+    delay and the index, so every barge-in measurement (the main case and the engines')
+    hears the same clips."""
+    n = 7 * FS
+    seed = 200 + index + delay_ms
+    _mic, far16, echo, _o = make_echo_clip(far, delay_ms, seed, 7.0)
+    levelled = sig.set_level(talk, near_dbfs)
+    start = int((3.5 + 0.25 * (index % 4)) * FS)
+    near = np.zeros(n)
+    near[start : start + len(levelled)] = levelled[: n - start]
+    noise = sig.noise(n, seed, "pink") * 10 ** (NOISE_DBFS / 20)
+    mic = sig.to_int16(echo + noise + near)
+    return BargeInClip(mic, far16, near, sig.onset(near))
+
+
 def settings_full() -> FrontEndSettings:
     return FrontEndSettings()
 

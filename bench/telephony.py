@@ -125,11 +125,17 @@ async def _twilio_caller(gateway: str, frames: list[bytes], until: float, n: int
             frames = frames[100:] + frames[:100]
 
 
-async def _grpc_caller(target: str, frames: list[bytes], until: float, mulaw: bool) -> None:
+def _grpc_config(mulaw: bool) -> pb.SessionConfig:
+    """A gRPC caller's session: mu-law 8 kHz both ways (the telephone band) or PCM 16 kHz."""
     config = session_config(sample_rate_hz=8000 if mulaw else 16000)
     if mulaw:
         config.input_format.encoding = pb.AUDIO_ENCODING_MULAW
         config.output_format.encoding = pb.AUDIO_ENCODING_MULAW
+    return config
+
+
+async def _grpc_caller(target: str, frames: list[bytes], until: float, mulaw: bool) -> None:
+    config = _grpc_config(mulaw)
     async with Client(target) as client:
         async with client.converse(config) as conversation:
             reader = asyncio.create_task(_drain(conversation.__anext__))
@@ -210,10 +216,7 @@ async def _grpc_answer_latency(
     frames[-1] = frames[-1].ljust(size, silence[:1])
     first_audio: list[float] = []
     stopped: list[float] = []
-    config = session_config(sample_rate_hz=8000 if mulaw else 16000)
-    if mulaw:
-        config.input_format.encoding = pb.AUDIO_ENCODING_MULAW
-        config.output_format.encoding = pb.AUDIO_ENCODING_MULAW
+    config = _grpc_config(mulaw)
     async with Client(target) as client:
         async with client.converse(config) as conversation:
 
