@@ -183,6 +183,32 @@ async def test_cancel_while_waiting_for_a_tool(backend: LocalBackend, toolbox: T
     assert turn.assistant_text == ["Hello! How can I help?"]
 
 
+async def test_a_result_that_outlived_its_turn_is_answered_as_a_new_turn(
+    backend: LocalBackend, toolbox: ToolBox
+) -> None:
+    """A tool that continues on interruption: the core lets the call run through the
+    barge-in and sends its real result later; the engine answers it in a turn of its own,
+    as Nova does (a CANCELLED result, as above, is not answered)."""
+    session = await _open(backend, toolbox)
+    events = session.events()
+    await session.send(ev.SendText("what time is it"))
+    request = await anext(events)
+    assert isinstance(request, ev.ToolRequested)
+    await session.send(ev.CancelResponse(heard_text="", played_ms=0))
+    assert await anext(events) == ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)
+    await session.send(await toolbox.call(request.call_id, request.name, request.arguments_json))
+    answer: list[ev.BackendEvent] = []
+    async with asyncio.timeout(30):
+        while not isinstance(event := await anext(events), ev.AssistantTurnEnded):
+            answer.append(event)
+    assert event == ev.AssistantTurnEnded(ev.StopReason.END_TURN)
+    texts = [e.text for e in answer if isinstance(e, ev.AssistantText)]
+    assert texts == ["It's 3:47 PM.", "Today is Tuesday, May 5."]  # FIXED_NOW, in UTC
+    assert any(isinstance(e, ev.AssistantAudio) for e in answer)
+    assert not any(isinstance(e, ev.ToolRequested) for e in answer)  # no second call
+    await session.aclose()
+
+
 async def test_cancel_after_the_answer_ended_sends_nothing(
     backend: LocalBackend, toolbox: ToolBox
 ) -> None:

@@ -44,6 +44,9 @@ async def _slow_lookup(name: str, args: dict[str, Any]) -> dict[str, Any]:
     parameters=_SCHEMA,
     timeout_s=30,
     continue_on_interruption=True,
+    # For the offline engine: how it is asked for, and how its result is said.
+    examples=("check my delivery status",),
+    answer="Your delivery is {status}.",
 )
 async def track_order_async(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     return await _slow_lookup(ctx.name, args)

@@ -3,7 +3,8 @@
 (the tools loaded as a ``--tools`` plugin) -> nova-sonic backend -> real SDK -> local Bedrock
 endpoint. A tool declared ``continue_on_interruption`` finishes after the user barged in and
 Nova gets its real result, which it answers in a new turn; any other server tool is cancelled
-(its handler too) and Nova gets a CANCELLED result for its toolUse."""
+(its handler too) and Nova gets a CANCELLED result for its toolUse. The offline engine
+(``--backend local``) does the same: the surviving result is spoken as a turn of its own."""
 
 from __future__ import annotations
 
@@ -112,3 +113,44 @@ async def test_a_server_tool_can_keep_running_through_a_barge_in(
         # Exactly one toolResult for the one toolUse, either way.
         assert len(tool_results(stream)) == 1
         call.cancel()
+
+
+async def test_the_local_engine_answers_a_result_that_outlived_its_turn() -> None:
+    """The same tool on the offline engine: a typed turn interrupts the answer while the call
+    runs; the call survives, and its result is spoken as a turn of its own."""
+    nova_async_tools.reset()
+    async with running_server(backend="local", tools=(PLUGIN,)) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse()
+            await call.write(pb.ConverseRequest(config=RAW_AUDIO))
+            seen: list[pb.ConverseResponse] = []
+            await read_until(call, "session_started", seen)
+            await call.write(pb.ConverseRequest(text=pb.TextInput(text="check my delivery status")))
+            await read_until(call, "tool_call", seen)
+            assert seen[-1].tool_call.name == "track_order_async"
+            await call.write(pb.ConverseRequest(text=pb.TextInput(text="hello")))
+            await read_until(call, "interruption", seen)
+            assert seen[-1].interruption.source == pb.INTERRUPTION_SOURCE_TEXT_INPUT
+            # The cut turn ends (INTERRUPTED), then "hello" is answered while the call runs.
+            while True:
+                await read_until(call, "turn_complete", seen)
+                if seen[-1].turn_complete.stop_reason == pb.STOP_REASON_END_TURN:
+                    break
+            assert assistant_said(seen)[-1] == "Hello! How can I help?"
+            assert nova_async_tools.outcomes == []  # still running
+            nova_async_tools.gate["open"] = True
+            await read_until(call, "tool_call_result", seen)
+            assert seen[-1].tool_call_result.status == pb.TOOL_STATUS_OK
+            await read_until(call, "turn_complete", seen)
+            assert seen[-1].turn_complete.stop_reason == pb.STOP_REASON_END_TURN
+            assert assistant_said(seen)[-1] == "Your delivery is shipped."
+            assert nova_async_tools.outcomes == [("track_order_async", "finished")]
+            call.cancel()
+
+
+def assistant_said(seen: list[pb.ConverseResponse]) -> list[str]:
+    return [
+        r.transcript.text
+        for r in seen
+        if r.HasField("transcript") and r.transcript.role == pb.ROLE_ASSISTANT
+    ]

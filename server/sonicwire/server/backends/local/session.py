@@ -101,6 +101,16 @@ class _Utterance:
     early: asyncio.Task[_Prepared] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _ToolAnswer:
+    """The result of a call the user barged in on that kept running (a tool that continues
+    on interruption, see ``ToolSpec.continue_on_interruption``): answered as a turn of its
+    own, as Nova answers such a result."""
+
+    call: ToolCall
+    result_json: str
+
+
 class LocalSession:
     """See the module docstring. Built by `LocalBackend.open` inside the running loop."""
 
@@ -132,13 +142,16 @@ class LocalSession:
         self._dialogue = Dialogue(tool_model or ToolModel(options.tools))
         self._language_model = language_model
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
-        self._jobs: asyncio.Queue[_Utterance | str] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Utterance | str | _ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
         self._guess: tuple[Guess, asyncio.Task[_Prepared]] | None = None
         self._recognized: asyncio.Task[_Prepared] | None = None  # for the next utterance
         self._confirmed: Guess | None = None  # the guess the last stop marker confirmed
         self._preparing: set[asyncio.Task[_Prepared]] = set()
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
+        # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
+        # result later (CANCELLED, or the real one if the tool continues on interruption).
+        self._cut_calls: dict[str, ToolCall] = {}
         self._turn: asyncio.Task[None] | None = None
         # True once the current turn produced output the core has seen (a tool call, text,
         # audio) and until it ended: only then does a cancel need an AssistantTurnEnded.
@@ -180,10 +193,13 @@ class LocalSession:
                 self._collector.speech_stopped(offset)
             case ev.SendText(text):
                 self._jobs.put_nowait(text)
-            case ev.SendToolResult(call_id, _name, result_json, _status):
+            case ev.SendToolResult(call_id, _name, result_json, status):
                 waiter = self._tool_waits.pop(call_id, None)
+                cut = self._cut_calls.pop(call_id, None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(result_json)
+                elif cut is not None and status is not ev.ToolStatus.CANCELLED:
+                    self._jobs.put_nowait(_ToolAnswer(cut, result_json))
             case ev.CancelResponse():
                 self._utterance_overlaps_floor = False  # this speech did interrupt us
                 self._cancel_response()
@@ -282,10 +298,16 @@ class LocalSession:
                 self._finish_events()
                 return
 
-    async def _answer(self, job: _Utterance | str) -> None:
-        """One user turn, from audio (or typed text) to the end of the spoken answer."""
+    async def _answer(self, job: _Utterance | str | _ToolAnswer) -> None:
+        """One user turn, from audio (or typed text) to the end of the spoken answer; or the
+        answer to the result of a call that outlived its turn."""
         prepared: _Prepared | None = None
         try:
+            if isinstance(job, _ToolAnswer):
+                learn(job.call, job.result_json, self._clock_zones)
+                await self._speak(self._dialogue.answer(job.call, job.result_json))
+                self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
+                return
             if isinstance(job, _Utterance):
                 if job.early is not None:
                     prepared = await job.early
@@ -326,6 +348,10 @@ class LocalSession:
         self._emit(ev.ToolRequested(call_id, call.name, call.arguments_json))
         try:
             result_json = await asyncio.wait_for(waiter, _TOOL_WAIT_S)
+        except asyncio.CancelledError:
+            # A barge-in cut the turn; the call may run on, and its result come later.
+            self._cut_calls[call_id] = call
+            raise
         except TimeoutError:
             result_json = '{"error": {"type": "timeout", "message": "no tool result"}}'
         finally:
