@@ -51,6 +51,7 @@ CHILD = textwrap.dedent(
         offset: int
         in_speech: bool
         events: tuple
+        voiced: bool
 
 
     class ScriptedFrontEnd:
@@ -80,7 +81,7 @@ CHILD = textwrap.dedent(
                 elif self.script.get(self.frames) == "stop":
                     self.speaking = False
                     events = (SpeechStopped(self.mic_position),)
-                out.append(Frame(chunk, self.mic_position, self.speaking, events))
+                out.append(Frame(chunk, self.mic_position, self.speaking, events, self.speaking))
                 self.frames += 1
             return out
 

@@ -380,6 +380,13 @@ async def test_recognition_starts_before_the_stop_marker(
 # --- answers prepared in the VAD's stop wait ---------------------------------------------------
 
 
+def _marker_only(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No early end of turn (test_early_end.py has those): these tests are about the answer
+    prepared in the stop wait for the stop marker, the path an utterance takes whenever its
+    reading is no complete request."""
+    monkeypatch.setattr(session, "_early_end", False)
+
+
 def _spy_synthesis(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     synthesize = session._synthesizer.synthesize
@@ -415,6 +422,7 @@ async def test_the_first_sentence_is_ready_at_the_stop_marker(
     backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session = await _open(backend, toolbox)
+    _marker_only(session, monkeypatch)
     calls = _spy_synthesis(session, monkeypatch)
     utterance = MicStream().utterance(say("hello", "espeak:en-us"))
     sent = await _send_until_guess(session, utterance.commands)
@@ -437,6 +445,7 @@ async def test_an_answers_start_known_from_the_arguments_plays_while_the_tool_ru
     """A tool result cannot be foreseen, but "Order 1001" can: it is synthesised in the stop
     wait and played before the tool is even requested; the rest follows the result."""
     session = await _open(backend, toolbox)
+    _marker_only(session, monkeypatch)
     calls = _spy_synthesis(session, monkeypatch)
     utterance = MicStream().utterance(say("where is my order one zero zero one", "espeak:en-us"))
     sent = await _send_until_guess(session, utterance.commands)
@@ -459,6 +468,7 @@ async def _clocked_session(
     """A session whose clock predictions see ``now`` in UTC (as a first call would learn the
     zone), and the list its synthesis calls are recorded in."""
     session = await _open(backend, toolbox)
+    _marker_only(session, monkeypatch)
     monkeypatch.setattr(session, "_clock", lambda: now)
     monkeypatch.setitem(session._clock_zones, "{}", "UTC")
     return session, _spy_synthesis(session, monkeypatch)

@@ -66,6 +66,7 @@ __all__ = [
     "UserSpeechStarted",
     "UserSpeechStopped",
     "UserTranscript",
+    "UserTurnEnded",
     "WarningOut",
 ]
 
@@ -181,6 +182,18 @@ class UserTranscript:
 
 
 @dataclass(frozen=True, slots=True)
+class UserTurnEnded:
+    """The backend ends the user's turn before the VAD's stop marker (a semantic end of turn:
+    what the user said so far is a complete request, silent since ``offset_samples``), and
+    answers it. The core takes it only while the VAD waits out its stop time and the user is
+    silent; speech that resumes then is a barge-in: the core cancels the answer
+    (`CancelResponse`), which the backend ends with `AssistantTurnEnded` (INTERRUPTED) unless
+    it had already ended, and the user's turn goes on (the backend keeps its words)."""
+
+    offset_samples: int
+
+
+@dataclass(frozen=True, slots=True)
 class ToolRequested:
     """The model asks for a tool call."""
 
@@ -224,6 +237,7 @@ type BackendEvent = (
     AssistantAudio
     | AssistantText
     | UserTranscript
+    | UserTurnEnded
     | ToolRequested
     | AssistantTurnEnded
     | AssistantInterrupted

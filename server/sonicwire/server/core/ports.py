@@ -42,6 +42,11 @@ class FrontEndFrameLike(Protocol):
     def events(self) -> Sequence[SpeechEvent]:
         """VAD events this frame produced."""
 
+    @property
+    def voiced(self) -> bool:
+        """This frame itself counted as speech: false in the VAD's stop wait (where
+        ``in_speech`` holds) unless the user speaks again."""
+
 
 class FrontEndPort(Protocol):
     """Echo cancellation, noise suppression and VAD for one stream (16 kHz mono s16le)."""

@@ -11,6 +11,10 @@ Every input takes ``now``, a monotonic time in seconds read by the driver: the c
 a clock, so tests drive it with made-up times. Client rule violations raise `ProtocolError`;
 a fatal backend event raises `BackendError`.
 
+Turn-taking: the VAD's markers end and start the user's turn; a backend may end it earlier, in
+the VAD's stop wait (`ev.UserTurnEnded`, a semantic end of turn), and the user's raw voice
+activity then tells the rest of that wait (hangover) from the user going on (`core.speech`).
+
 Audio path: client audio -> resample to 16 kHz -> `FrontEnd` (echo cancel, noise suppress, VAD)
 -> backend. Assistant audio -> queued -> released paced at real time plus a small lead -> the
 client, and (resampled to 16 kHz) into the front end as the echo reference.
@@ -23,18 +27,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sonicwire.server.core import events as ev
-from sonicwire.server.core.errors import BackendError, ProtocolError
+from sonicwire.server.core.errors import BackendError
 from sonicwire.server.core.history import History, Message, truncate_to_heard
+from sonicwire.server.core.input_rules import check_audio, check_playback, check_text
 from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory, ResamplerPort
 from sonicwire.server.core.settings import SessionSettings
+from sonicwire.server.core.speech import Heard, UserSpeech
 from sonicwire.server.core.state import Trigger, TurnMachine, TurnState
+from sonicwire.server.core.tool_calls import ToolCalls
 from sonicwire.server.dsp.frames import SAMPLE_RATE
 from sonicwire.server.dsp.settings import SpeechStarted, SpeechStopped
 
 __all__ = ["Session"]
 
 _RELEASE_STEP_MS = 20
-_MAX_OUTPUT_LATENCY_MS = 10_000  # PlaybackUpdate.output_latency_ms (proto comment)
 
 
 # The C-backed defaults, imported only when the caller injects none: the core itself stays
@@ -116,10 +122,8 @@ class Session:
         self._discarding = False
         self._user_stopped_at: float | None = None
         self._transcript_ms = 0
-        self._speech_onset: int | None = None  # mic offset (samples) of speech in progress
-        self._pending_tools: dict[str, ev.ToolExecutor] = {}
-        self._pending_names: dict[str, str] = {}  # call id -> tool name, of pending calls
-        self._awaiting_dispatch: dict[str, ev.ToolCallOut] = {}
+        self._speech = UserSpeech(settings.barge_in_min_ms)
+        self._tools = ToolCalls(settings.client_tools, settings.tools_surviving_interruption)
         self._client_closed = False
         self._ended = False
         self._user_turn = 0
@@ -155,7 +159,7 @@ class Session:
         user finished speaking and nothing has come back yet."""
         return (
             self._turn is not None
-            or bool(self._pending_tools)
+            or self._tools.pending
             or self._machine.state is TurnState.THINKING
         )
 
@@ -185,7 +189,7 @@ class Session:
             case ev.TextReceived(text):
                 self._receive_text(text, now)
             case ev.ToolResultReceived(call_id, content, is_error):
-                if self._pending_tools.get(call_id) is ev.ToolExecutor.CLIENT:
+                if self._tools.is_client_call(call_id):
                     self._tool_actions.append(ev.DeliverToolResult(call_id, content, is_error))
                 else:
                     self._outputs.append(
@@ -212,6 +216,8 @@ class Session:
                 if final:
                     turn.final_text.append(text)
                 self._outputs.append(ev.TranscriptOut(ev.Role.ASSISTANT, text, final, turn.turn_id))
+            case ev.UserTurnEnded():
+                self._end_user_turn_early(now)
             case ev.UserTranscript(text, final):
                 if final:
                     self.history.add(ev.Role.USER, text)
@@ -222,11 +228,7 @@ class Session:
                 )
             case ev.ToolRequested(call_id, name, arguments_json):
                 turn = self._open_turn(now)
-                executor = (
-                    ev.ToolExecutor.CLIENT
-                    if name in self.settings.client_tools
-                    else ev.ToolExecutor.SERVER
-                )
+                executor = self._tools.executor(name)
                 if executor is ev.ToolExecutor.CLIENT and self._client_closed:
                     # A half-closed client can no longer send a ToolResult: answer the model
                     # at once instead of letting the call run into its timeout.
@@ -240,15 +242,9 @@ class Session:
                         ev.SendToolResult(call_id, name, result, ev.ToolStatus.CANCELLED)
                     )
                     return
-                self._pending_tools[call_id] = executor
-                self._pending_names[call_id] = name
                 call = ev.ToolCallOut(call_id, name, arguments_json, executor, turn.turn_id)
-                if executor is ev.ToolExecutor.CLIENT:
-                    # The client only hears of calls it must run once the runner has checked
-                    # the arguments (`receive_tool_dispatched`), so it never runs a bad call.
-                    self._awaiting_dispatch[call_id] = call
-                else:
-                    self._outputs.append(call)
+                if (announced := self._tools.open(call)) is not None:
+                    self._outputs.append(announced)
                 self._tool_actions.append(ev.RunTool(call_id, name, arguments_json, executor))
             case ev.AssistantTurnEnded(reason):
                 if self._discarding:
@@ -269,15 +265,13 @@ class Session:
 
     def receive_tool_dispatched(self, call_id: str) -> None:
         """The runner accepted a call's arguments: a client-executed call goes to the client."""
-        call = self._awaiting_dispatch.pop(call_id, None)
+        call = self._tools.dispatched(call_id)
         if call is not None and not self._ended:
             self._outputs.append(call)
 
     def receive_tool_result(self, result: ev.ToolCompleted, now: float) -> None:
         """Handle a tool call's outcome from the runner."""
-        self._awaiting_dispatch.pop(result.call_id, None)
-        self._pending_names.pop(result.call_id, None)
-        if self._pending_tools.pop(result.call_id, None) is None or self._ended:
+        if not self._tools.complete(result.call_id) or self._ended:
             return
         if self._turn is not None:
             self._turn.tools_ms += result.duration_ms
@@ -304,7 +298,7 @@ class Session:
         if self._client_closed:
             return
         self._client_closed = True
-        if self._speech_onset is not None:
+        if self._speech.onset is not None:
             # The stream ended mid-utterance: treat its end as the end of speech so the last
             # thing the user said is still answered.
             self._on_speech_stopped(self._front_end_position(), now)
@@ -319,10 +313,8 @@ class Session:
         """The stream is gone (cancel, error): drop everything, close the backend and tools."""
         if not self._ended:
             self._ended = True
-            if self._pending_tools:
-                self._tool_actions.append(ev.CancelTools("session ended"))
-                self._pending_tools.clear()
-                self._pending_names.clear()
+            if (cancel := self._tools.cancel_all("session ended")) is not None:
+                self._tool_actions.append(cancel)
             self._commands.append(ev.EndSession())
             self._machine.fire(Trigger.CLOSE)
         self._front_end.close()
@@ -352,17 +344,7 @@ class Session:
     # --- client audio and text -------------------------------------------------------------
 
     def _receive_audio(self, audio: bytes, now: float) -> None:
-        if len(audio) > self.settings.max_audio_chunk_bytes:
-            raise ProtocolError(
-                "AUDIO_CHUNK_TOO_LARGE",
-                f"audio chunk of {len(audio)} bytes exceeds the maximum of "
-                f"{self.settings.max_audio_chunk_bytes}",
-            )
-        if len(audio) % 2:
-            raise ProtocolError(
-                "AUDIO_CHUNK_INVALID",
-                f"audio chunk of {len(audio)} bytes is not a whole number of 16-bit samples",
-            )
+        check_audio(audio, self.settings.max_audio_chunk_bytes)
         if self._client_closed:
             return
         pcm = self._input_resampler.process(audio)
@@ -374,22 +356,54 @@ class Session:
                         self._on_speech_started(offset, now)
                     case SpeechStopped(offset):
                         self._on_speech_stopped(offset, now)
-            if (
-                frame.in_speech
-                and self._speech_onset is not None
+            heard = self._speech.hear(frame)
+            if heard is Heard.RESUMED:
+                self._resume_user_turn(now)
+            elif (
+                heard is Heard.LONG
                 and self._machine.state is TurnState.RESPONDING
                 and self.settings.barge_in
                 and not self._discarding
             ):
-                heard_ms = _samples_to_ms(frame.offset + len(frame.pcm) // 2 - self._speech_onset)
-                if heard_ms >= self.settings.barge_in_min_ms:
-                    self._interrupt(now, ev.InterruptionSource.BARGE_IN, tell_backend=True)
-                    self._machine.fire(Trigger.BARGE_IN)
-                    self._begin_user_turn()
+                self._barge_in(now)
         self.tick(now)
 
+    def _barge_in(self, now: float) -> None:
+        self._interrupt(now, ev.InterruptionSource.BARGE_IN, tell_backend=True)
+        self._machine.fire(Trigger.BARGE_IN)
+        self._begin_user_turn()
+
+    def _end_user_turn_early(self, now: float) -> None:
+        """The backend ended the user's turn before the stop marker (`ev.UserTurnEnded`):
+        taken in the stop wait of a silent user, as the marker would be, when barge-in is on
+        (otherwise a user who goes on could not take the floor back)."""
+        if (
+            self._machine.state is TurnState.USER_SPEAKING
+            and self.settings.barge_in
+            and self._speech.end_early()
+        ):
+            self._user_stopped_at = now
+            self._transcript_ms = 0
+            self._machine.fire(Trigger.SPEECH_STOPPED)
+
+    def _resume_user_turn(self, now: float) -> None:
+        """The user spoke again after an early end of turn: the early answer goes (as at a
+        barge-in), the user's turn goes on; the backend keeps the utterance whole."""
+        state = self._machine.state
+        if state is TurnState.RESPONDING and not self._discarding:
+            self._barge_in(now)
+            return
+        # No answer out yet (or all of it already played): cancel what is being prepared.
+        self._commands.append(ev.CancelResponse("", 0))
+        # the backend ends a cancelled early answer with AssistantTurnEnded (INTERRUPTED)
+        # unless it had ended; its output until then is dropped
+        self._discarding = state is TurnState.THINKING
+        self._user_stopped_at = None
+        self._machine.fire(Trigger.SPEECH_STARTED)
+        self._begin_user_turn()
+
     def _on_speech_started(self, offset: int, now: float) -> None:
-        self._speech_onset = offset
+        self._speech.started(offset)
         self._outputs.append(ev.SpeechActivityOut(True, _samples_to_ms(offset)))
         self._commands.append(ev.UserSpeechStarted(offset))
         if self._machine.state is not TurnState.RESPONDING:
@@ -397,7 +411,7 @@ class Session:
         self._machine.fire(Trigger.SPEECH_STARTED)
 
     def _on_speech_stopped(self, offset: int, now: float) -> None:
-        self._speech_onset = None
+        self._speech.stopped()
         self._outputs.append(ev.SpeechActivityOut(False, _samples_to_ms(offset)))
         self._commands.append(ev.UserSpeechStopped(offset))
         if self._machine.state is TurnState.USER_SPEAKING:
@@ -412,13 +426,7 @@ class Session:
         return self._front_end.mic_position
 
     def _receive_text(self, text: str, now: float) -> None:
-        if len(text.encode()) > self.settings.max_text_bytes:
-            raise ProtocolError(
-                "TEXT_TOO_LONG",
-                f"text input exceeds {self.settings.max_text_bytes} UTF-8 bytes",
-            )
-        if not text.strip():
-            raise ProtocolError("TEXT_EMPTY", "text input is empty")
+        check_text(text, self.settings.max_text_bytes)
         if self._client_closed:
             return
         if self._turn is not None:
@@ -432,13 +440,7 @@ class Session:
         self._commands.append(ev.SendText(text))
 
     def _receive_playback(self, turn_id: str, played_ms: int, output_latency_ms: int = 0) -> None:
-        if played_ms < 0:
-            raise ProtocolError("PLAYBACK_INVALID", "played_ms must not be negative")
-        if not 0 <= output_latency_ms <= _MAX_OUTPUT_LATENCY_MS:
-            raise ProtocolError(
-                "PLAYBACK_INVALID",
-                f"output_latency_ms must be within 0..{_MAX_OUTPUT_LATENCY_MS}",
-            )
+        check_playback(played_ms, output_latency_ms)
         far_start = self._turn_far_starts.get(turn_id)
         if far_start is None:
             return  # an old or unknown turn: nothing to align any more
@@ -564,13 +566,8 @@ class Session:
             self._commands.append(ev.CancelResponse(heard, played))
             if turn.generation_ended is None:
                 self._discarding = True
-        if self._pending_tools:
-            keep = self.settings.tools_surviving_interruption
-            survivors = {c for c, name in self._pending_names.items() if name in keep}
-            if not survivors:
-                self._tool_actions.append(ev.CancelTools("interrupted"))
-            elif doomed := tuple(c for c in self._pending_tools if c not in survivors):
-                self._tool_actions.append(ev.CancelTools("interrupted", doomed))
+        if (cancel := self._tools.interrupted()) is not None:
+            self._tool_actions.append(cancel)
         self._finish_turn(ev.StopReason.INTERRUPTED, played_ms=played, now=now)
 
     def _finish_turn(
@@ -605,7 +602,7 @@ class Session:
             self._client_closed
             and not self._ended
             and self._turn is None
-            and not self._pending_tools
+            and not self._tools.pending
             and self._machine.state in (TurnState.IDLE, TurnState.USER_SPEAKING)
         ):
             self._ended = True

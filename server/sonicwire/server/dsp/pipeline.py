@@ -51,6 +51,9 @@ class FrontEndFrame:
     in_speech: bool
     """VAD state is SPEAKING or STOPPING after this frame."""
     events: tuple[SpeechStarted | SpeechStopped, ...]
+    voiced: bool = False
+    """This frame itself counted as speech (the VAD's ``last_speech``): unlike ``in_speech``,
+    false during the VAD's stop wait unless the user resumed."""
 
 
 @dataclass(slots=True)
@@ -203,8 +206,11 @@ class FrontEnd:
                     self._gate.settle(True)
                 elif not self._vad.onset_pending:
                     self._gate.settle(False)
+            vad = self._vad
             out.append(
-                FrontEndFrame(cleaned, position - self._latency, self._vad.in_speech, tuple(events))
+                FrontEndFrame(
+                    cleaned, position - self._latency, vad.in_speech, tuple(events), vad.last_speech
+                )
             )
         return out
 

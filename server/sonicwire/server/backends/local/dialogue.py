@@ -113,6 +113,16 @@ class Dialogue:
         self._model = model
         self._question: _Question | None = None
 
+    @property
+    def model(self) -> ToolModel:
+        """The session's tools, as learnt."""
+        return self._model
+
+    @property
+    def asking(self) -> bool:
+        """The assistant asked for an argument and the next turn may answer it."""
+        return self._question is not None
+
     def hear(
         self, text: str, alternatives: Sequence[str] = (), *, today: date | None = None
     ) -> str:

@@ -15,6 +15,8 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     workers          speech work in parallel: synthesis threads and recogniser processes
                      (default: CPU count, at least 2)
     reply_cache      sentences whose audio is kept for reuse (default 64; 0: none)
+    early_end        "true" (default) or "false": end the user's turn before the VAD's stop
+                     marker when what was said is a complete request (``endpoint.py``)
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class LocalBackend:
         language_model: LanguageModel = "domain",
         workers: int | None = None,
         reply_cache: int = 64,
+        early_end: bool = True,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -85,6 +88,7 @@ class LocalBackend:
         self._default_voice = voice or (_PIPER_VOICE if tts_engine == "piper" else "espeak-en-us")
         self._language_model: LanguageModel = language_model
         self._reply_cache = reply_cache
+        self._early_end = early_end
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -122,6 +126,7 @@ class LocalBackend:
             language_model=str(options.get("language_model") or "domain"),  # type: ignore[arg-type]
             workers=count,
             reply_cache=cache_size,
+            early_end=_flag(options.get("early_end", True)),
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -165,6 +170,7 @@ class LocalBackend:
             clock_zones=self._clock_zones,
             tool_model=tool_model,
             language_model=language_model,
+            early_end=self._early_end,
         )
         self._sessions.add(session)
         return session
@@ -257,6 +263,22 @@ def _learn_tools(
     model = ToolModel(tools)
     # The tools' commands, with common English words mixed in (phrases.py says why).
     return model, recognizer.add_language_model(model.sentences(), background_sentences())
+
+
+def _flag(value: Any) -> bool:
+    """A boolean option: a bool, or "true"/"false" (also 1/0, yes/no, on/off) from a flag."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise BackendError(
+        "BACKEND_MISCONFIGURED",
+        f"early_end must be true or false, got {value!r}",
+        code=ErrorCode.INVALID_ARGUMENT,
+    )
 
 
 def _piper_installed() -> bool:

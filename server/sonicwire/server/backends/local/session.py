@@ -19,11 +19,16 @@ the dialogue (for ``get_date_time`` with a predicted result, ``predict.py``) and
 its first sentence. Nothing is emitted then: the turn starts at the marker as always, and the
 prepared audio is used only if the marker confirms the guess and the real reply's first
 sentence is the prepared one word for word. Resumed speech or a disagreeing marker discards
-it. Why not answer at the guess itself: until the stop marker the core's VAD still reports the
-user speaking, and the core treats assistant output that opens a turn then as talked over:
-the next mic frame is a barge-in (the utterance is longer than ``barge_in_min_ms``), which
-cancels the answer; and answering 200 ms into a pause would answer pauses inside a sentence,
-which ``stop_secs`` exists to wait out.
+it.
+
+A semantic early end of turn (``endpoint.py``): when the guess reads as a complete request
+("what time is it", not "where is my order"), the session does not wait for the marker: it
+ends the user's turn (`ev.UserTurnEnded`, which the core takes in the VAD's stop wait) and
+answers the guess at once. The utterance the collector closes at the marker is then not
+answered again. If the user goes on, the core cancels the early answer (`CancelResponse`, a
+barge-in); the session ends it with ``AssistantTurnEnded(INTERRUPTED)`` even when none of it
+was out yet (the core drops its output until then), and answers the whole utterance, still
+being collected, at its marker.
 
 Barge-in: `CancelResponse` cancels the turn in progress at once; a synthesis already running in
 the executor finishes there but its audio is dropped. The session core discards backend output
@@ -57,6 +62,7 @@ from sonicwire.server.core.utterance import UtteranceCollector
 
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
+from .endpoint import complete_request
 from .predict import learn, predict
 from .stt import SpeechRecognizer, Transcript
 from .toolmodel import ToolModel
@@ -91,14 +97,22 @@ class _Prepared:
     # Set when ``spoken`` is only the start of the answer to this tool call (its arguments
     # tell it); the rest is synthesised once the result is in.
     prefix_for: ToolCall | None = None
+    # The reading is a complete request (`endpoint.complete_request`): the user's turn may
+    # end before the stop marker.
+    complete: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Utterance:
-    """A user utterance to answer; ``early`` is its answer, prepared before the marker."""
+    """A user utterance to answer; ``early`` is its answer, prepared before the marker.
+    ``ended_early``: the turn was ended before the marker (`ev.UserTurnEnded`) to answer it;
+    ``void``: the user went on before it started, so it is skipped."""
 
     pcm: bytes
     early: asyncio.Task[_Prepared] | None = None
+    ended_early: bool = False
+    void: bool = False
+    started: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +140,7 @@ class LocalSession:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tool_model: ToolModel | None = None,
         language_model: str | None = None,
+        early_end: bool = True,
     ) -> None:
         self._on_close = on_close
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
@@ -148,6 +163,11 @@ class LocalSession:
         self._recognized: asyncio.Task[_Prepared] | None = None  # for the next utterance
         self._confirmed: Guess | None = None  # the guess the last stop marker confirmed
         self._preparing: set[asyncio.Task[_Prepared]] = set()
+        # Semantic end of turn (endpoint.py): on, and the answer whose turn was ended before
+        # the stop marker, until that marker's utterance comes (or the user goes on).
+        self._early_end = early_end
+        self._ended_early: _Utterance | None = None
+        self._job: _Utterance | str | None = None  # the job the worker is answering
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
         # result later (CANCELLED, or the real one if the tool continues on interruption).
@@ -224,6 +244,9 @@ class LocalSession:
         for utterance in self._collector.take():
             self._in_utterance = False
             recognized, self._recognized = self._recognized, None
+            if self._ended_early is not None:
+                self._ended_early = None  # answered before the marker: not a second time
+                continue
             if self._utterance_overlaps_floor:
                 self._utterance_overlaps_floor = False
                 log.debug("dropped %d ms of speech over the assistant", len(utterance) // 32)
@@ -239,7 +262,30 @@ class LocalSession:
         self._preparing.add(task)
         task.add_done_callback(self._preparing.discard)
         task.add_done_callback(_consume)
+        if self._early_end:
+            task.add_done_callback(lambda done: self._end_turn_early(guess, done))
         self._guess = (guess, task)
+
+    def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[_Prepared]) -> None:
+        """End the user's turn now and answer the guess, when it reads as a complete request
+        and still stands (no speech since), and nothing else is being answered; the core
+        cancels the answer if the user goes on (see `endpoint.py`)."""
+        if (
+            prepared.cancelled()
+            or prepared.exception() is not None
+            or not prepared.result().complete
+            or self._closed
+            or self._early.current is not guess
+            or self._ended_early is not None
+            or self._job is not None
+            or not self._jobs.empty()
+            or self._utterance_overlaps_floor
+        ):
+            return
+        job = _Utterance(guess.pcm, prepared, ended_early=True)
+        self._ended_early = job
+        self._emit(ev.UserTurnEnded(guess.silence_start))
+        self._jobs.put_nowait(job)
 
     async def _prepare(self, guess: Guess, recognition: asyncio.Future[Transcript]) -> _Prepared:
         """Recognise the guess, foresee the reply on a copy of the dialogue, and start
@@ -249,8 +295,11 @@ class LocalSession:
             return prepared  # speech resumed (or a marker disagreed): no synthesis for it
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
         heard, today = prepared.transcript, self._clock().date()
-        action = dialogue.respond(
-            dialogue.hear(heard.text, heard.alternatives, today=today), today=today
+        asking = dialogue.asking
+        reading = dialogue.hear(heard.text, heard.alternatives, today=today)
+        action = dialogue.respond(reading, today=today)
+        prepared.complete = complete_request(
+            dialogue.model, reading, action, answering=asking, today=today
         )
         if isinstance(action, ToolCall):
             result = predict(action, self._clock(), self._clock_zones)
@@ -276,6 +325,17 @@ class LocalSession:
 
     def _cancel_response(self) -> None:
         self._floor_until = self._position  # the client flushed our audio
+        early, self._ended_early = self._ended_early, None
+        if early is not None:
+            # The user went on after the turn was ended early: the core waits for this
+            # answer's AssistantTurnEnded (INTERRUPTED), unless it already ended; the
+            # utterance, still being collected, is answered whole at its marker.
+            if self._job is early and self._turn is not None:
+                self._turn.cancel()
+            elif not early.started and not early.void:
+                early.void = True  # still queued: it never starts
+                self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
+            return
         if self._turn is not None and self._response_open:
             self._turn.cancel()
 
@@ -284,12 +344,17 @@ class LocalSession:
     async def _work(self) -> None:
         while True:
             job = await self._jobs.get()
+            if isinstance(job, _Utterance):
+                if job.void:
+                    continue
+                job.started = True
+            self._job = job
             self._turn = asyncio.create_task(self._answer(job))
             try:
                 # wait() rather than await: a cancelled turn must not cancel the worker.
                 await asyncio.wait({self._turn})
             finally:
-                turn, self._turn = self._turn, None
+                turn, self._turn, self._job = self._turn, None, None
                 turn.cancel()
             error = None if turn.cancelled() else turn.exception()
             if error is not None:
@@ -334,7 +399,8 @@ class LocalSession:
             await self._speak(reply, prepared, said=said)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
-            if self._response_open:
+            # an answer given before the marker ends even when the core saw none of it yet
+            if self._response_open or (isinstance(job, _Utterance) and job.ended_early):
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
             raise
         finally:

@@ -147,6 +147,9 @@ class Slot:
     title: str
     choices: Mapping[str, Any] = field(default_factory=dict)
     closed: bool = False  # an enum: only the choices are valid
+    # Digits in the schema's examples of an identifier ("1001" -> 4): an id of such a length
+    # is whole, a shorter one may still be being said (`endpoint.complete_request`).
+    lengths: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,9 @@ def _slot(name: str, prop: Mapping[str, Any], required: bool) -> Slot:
         return Slot(name, "time", required, title)
     has_digits = any(isinstance(e, str) and re.search(r"\d", e) for e in examples)
     if has_digits or "\\d" in pattern or "0-9" in pattern:
-        return Slot(name, "id", required, title)
+        digits = [re.sub(r"\D", "", e) for e in examples if isinstance(e, str)]
+        lengths = frozenset(len(d) for d in digits if d)
+        return Slot(name, "id", required, title, lengths=lengths)
     if examples:
         return Slot(name, "choice", required, title, _choices(examples))
     return Slot(name, "text", required, title)

@@ -1,0 +1,196 @@
+"""A semantic early end of turn, live: the session core (its real front end: echo canceller,
+noise suppression, webrtc VAD) and a local session wired as the server's driver wires them.
+
+A complete request is answered before the VAD's stop marker, without the rest of the stop wait
+counting as a barge-in; a pause inside a request ("where is my order ... ten oh one") is not
+answered; a user who goes on after an early end ("what time is it ... in tokyo") cancels the
+early answer and is answered whole. The early guess is awaited before the audio goes on, so
+what is decided does not depend on how fast the machine is (no wall-clock assertion)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.backends.local.engine import LocalBackend
+from sonicwire.server.backends.local.session import LocalSession
+from sonicwire.server.core import events as ev
+from sonicwire.server.core.session import Session
+from sonicwire.server.core.settings import SessionSettings
+from sonicwire.server.core.state import TurnState
+from sonicwire.server.testing.local_harness import ToolBox
+
+Say = Callable[..., bytes]
+_FRAME = 640
+
+
+def _mic(speech: bytes, *, tail_ms: int = 10_000) -> list[bytes]:
+    """400 ms of room noise (-60 dBFS), the speech, then noise: 20 ms frames."""
+    voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
+    signal = np.zeros(16 * 400 + voice.size + 16 * tail_ms)
+    signal[16 * 400 : 16 * 400 + voice.size] = voice
+    signal += np.random.default_rng(0).normal(0.0, 32768 * 10 ** (-60 / 20), signal.size)
+    pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16).tobytes()
+    return [pcm[i : i + _FRAME] for i in range(0, len(pcm) - _FRAME + 1, _FRAME)]
+
+
+class Live:
+    """Core + local session + tools, fed 20 ms mic frames (the core's clock: 20 ms each)."""
+
+    def __init__(self, core: Session, session: LocalSession, toolbox: ToolBox) -> None:
+        self.core, self.session, self.toolbox = core, session, toolbox
+        self.now = 0.0
+        self.outputs: list[ev.ClientOutput] = []
+        self.commands: list[ev.BackendCommand] = []
+        self._events: asyncio.Queue[ev.BackendEvent] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for event in self.session.events():
+            await self._events.put(event)
+
+    async def pump(self) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+            while not self._events.empty():
+                self.core.receive_backend(self._events.get_nowait(), self.now)
+            for action in self.core.tool_actions():
+                if isinstance(action, ev.RunTool):
+                    call = action.call_id, action.name, action.arguments_json
+                    done = await self.toolbox.call(*call)
+                    self.core.receive_tool_result(
+                        ev.ToolCompleted(done.call_id, done.name, done.status, done.result_json, 1),
+                        self.now,
+                    )
+            for command in self.core.commands_to_send():
+                self.commands.append(command)
+                await self.session.send(command)
+            self.outputs += self.core.outputs_to_send()
+
+    async def feed(self, frame: bytes, *, paced: bool) -> None:
+        self.core.receive_client(ev.AudioReceived(frame), self.now)
+        self.now += 0.02
+        await self.pump()
+        if paced:
+            await asyncio.sleep(0.02)  # the engine works while the audio goes on, as live
+
+    async def until_guess(self, frames: list[bytes], start: int, *, paced: bool) -> tuple[int, Any]:
+        """Feed until the session guesses the end of speech; returns the next frame's index and
+        the answer prepared for the guess (awaited, so its early end is decided)."""
+        before = self.session._guess
+        for index in range(start, len(frames)):
+            await self.feed(frames[index], paced=paced)
+            guess = self.session._guess
+            if guess is not None and guess is not before:
+                prepared = await guess[1]
+                await self.pump()
+                return index + 1, prepared
+        raise AssertionError("no early guess")
+
+    async def finish(self, frames: list[bytes], start: int) -> None:
+        """Feed the rest until an assistant turn ends with END_TURN and the VAD has stopped."""
+        async with asyncio.timeout(60):
+            for frame in frames[start:]:
+                await self.feed(frame, paced=True)
+                ends = [t.stop_reason for t in self.of(ev.TurnCompleteOut)]
+                if ev.StopReason.END_TURN in ends and self.stopped:
+                    return
+        raise AssertionError("the assistant did not finish its answer")
+
+    @property
+    def stopped(self) -> bool:
+        return any(isinstance(o, ev.SpeechActivityOut) and not o.started for o in self.outputs)
+
+    def of[T](self, kind: type[T]) -> list[T]:
+        return [x for x in [*self.outputs, *self.commands] if isinstance(x, kind)]
+
+    def calls(self) -> list[tuple[str, Any]]:
+        return [(c.name, json.loads(c.arguments_json)) for c in self.of(ev.ToolCallOut)]
+
+    def said(self, role: ev.Role) -> list[str]:
+        return [t.text for t in self.of(ev.TranscriptOut) if t.role is role and t.final]
+
+    async def aclose(self) -> None:
+        self.core.abort()
+        await self.session.aclose()
+        self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
+
+
+async def _live(backend: LocalBackend, toolbox: ToolBox) -> Live:
+    session = await backend.open(BackendOptions(session_id="t", tools=toolbox.descriptions))
+    return Live(Session("t", SessionSettings()), session, toolbox)
+
+
+async def test_a_complete_request_is_answered_before_the_stop_marker(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    live = await _live(backend, toolbox)
+    frames = _mic(say("what time is it", "espeak:en-us"))
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)
+        assert prepared.complete
+        # the turn ended in the VAD's stop wait: the core waits for the answer, the VAD
+        # has not stopped yet
+        assert live.core.state in (TurnState.THINKING, TurnState.RESPONDING)
+        assert not live.stopped
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert live.calls() == [("get_date_time", {})]
+    assert live.said(ev.Role.USER) == ["what time is it"]
+    assert not live.of(ev.InterruptionOut) and not live.of(ev.CancelResponse)
+    turns = live.of(ev.TurnCompleteOut)
+    assert [t.stop_reason for t in turns] == [ev.StopReason.END_TURN]  # answered once
+    assert live.said(ev.Role.ASSISTANT)[0] == "It's 3:47 PM."
+
+
+async def test_a_pause_inside_a_request_is_not_answered(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    live = await _live(backend, toolbox)
+    pause = bytes(2 * 16 * 350)  # longer than the guess's 200 ms, shorter than stop_secs
+    speech = say("where is my order", "espeak:en-us") + pause + say("ten oh one", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)  # in the pause
+        assert not prepared.complete  # the order number is still to come
+        assert live.core.state is TurnState.USER_SPEAKING
+        sent, prepared = await live.until_guess(frames, sent, paced=True)  # after the number
+        assert prepared.complete
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert live.said(ev.Role.USER) == ["where is my order ten oh one"]
+    assert live.calls() == [("track_order", {"order_id": "1001"})]
+    assert "Sure. What's the order number?" not in live.said(ev.Role.ASSISTANT)
+    assert not live.of(ev.InterruptionOut) and not live.of(ev.CancelResponse)
+
+
+async def test_a_user_who_goes_on_after_an_early_end_is_answered_whole(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    live = await _live(backend, toolbox)
+    pause = bytes(2 * 16 * 400)
+    speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)  # in the pause
+        assert prepared.complete  # "what time is it" is a whole request: the turn ends
+        assert live.core.state in (TurnState.THINKING, TurnState.RESPONDING)
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    # the early answer was cancelled when the user went on ...
+    assert len(live.of(ev.CancelResponse)) == 1
+    # ... and the whole utterance, not a part of it, was answered
+    assert live.said(ev.Role.USER)[-1] == "what time is it in tokyo"
+    assert live.calls()[-1] == ("get_date_time", {"timezone": "Asia/Tokyo"})
+    assert live.said(ev.Role.ASSISTANT)[-2:] == ["It's 12:47 AM.", "Today is Wednesday, May 6."]
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended.count(ev.StopReason.END_TURN) == 1
