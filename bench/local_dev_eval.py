@@ -28,6 +28,7 @@ from typing import Any
 
 from bench import local_eval as evaluation
 from bench.local_eval import Command, _c
+from bench.local_timing import percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
@@ -160,7 +161,7 @@ def measure(
             v: {"utterances": n, "best_reading": round(a / n, 3), "chosen_reading": round(b / n, 3)}
             for v, (n, a, b) in per_voice.items()
         },
-        "recognition_ms": evaluation.percentiles(times),
+        "recognition_ms": percentiles(times),
     }
 
 

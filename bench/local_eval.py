@@ -46,7 +46,6 @@ import glob
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -60,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from bench.local_report import DOC, render_doc
+from bench.local_timing import TurnMarks, engine_cpu_s, latency_summary, percentiles
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.toolmodel import ToolModel
@@ -201,23 +201,6 @@ def turn_correct(command: Command, turn: TurnResult) -> bool:
     return first.startswith(expected)
 
 
-def percentiles(values: Sequence[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-    return {
-        "p50": round(pick(0.5), 1),
-        "p95": round(pick(0.95), 1),
-        "mean": round(statistics.fmean(ordered), 1),
-        "max": round(ordered[-1], 1),
-        "n": len(ordered),
-    }
-
-
 # --- speech -------------------------------------------------------------------------------------
 
 
@@ -274,11 +257,11 @@ def build_samples(voices: Sequence[str], *, with_recordings: bool) -> list[Sampl
 
 def front_end_commands(
     speech: bytes, seed: int, stop_secs: float = STOP_SECS
-) -> tuple[list[ev.BackendCommand], int, int]:
+) -> tuple[list[ev.BackendCommand], int, int, set[int]]:
     """The mic stream through the real front end, as the session core sends it on.
 
     Returns (commands, index of the frame that holds the end of speech, index of the stop
-    marker); -1 when the VAD found no end.
+    marker, indices of the frames the VAD counted as voiced); -1 when the VAD found no end.
     """
     from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings
     from sonicwire.server.dsp.vad import SpeechStarted, SpeechStopped
@@ -292,6 +275,7 @@ def front_end_commands(
     pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16).tobytes()
     speech_end = lead + voice.size
     commands: list[ev.BackendCommand] = []
+    voiced: set[int] = set()
     end_index = stop_index = -1
     from sonicwire.server.dsp.settings import VadSettings
 
@@ -300,6 +284,8 @@ def front_end_commands(
         for offset in range(0, len(pcm), FRAME_BYTES):
             for frame in front_end.process(pcm[offset : offset + FRAME_BYTES]):
                 commands.append(ev.SendAudio(frame.pcm))
+                if frame.voiced:
+                    voiced.add(len(commands) - 1)
                 if end_index < 0 and frame.offset + 320 > speech_end:
                     end_index = len(commands) - 1
                 for event in frame.events:
@@ -310,18 +296,23 @@ def front_end_commands(
                             if stop_index < 0:
                                 stop_index = len(commands)
                             commands.append(ev.UserSpeechStopped(at))
-    return commands, end_index, stop_index
+    return commands, end_index, stop_index, voiced
 
 
 async def paced_turn(
     backend: LocalBackend, toolbox: ToolBox, commands: list[ev.BackendCommand], end_index: int,
-    stop_index: int,
-) -> tuple[TurnResult, float | None, float | None]:  # fmt: skip
-    """Run one turn; returns (result, engine ms, end-to-end ms)."""
+    stop_index: int, voiced: set[int] = frozenset(),  # type: ignore[assignment]
+) -> tuple[TurnResult, TurnMarks]:  # fmt: skip
+    """Run one turn; returns its result and its timing (`local_timing.TurnMarks`).
+
+    The engine is driven without the session core (as before the early end of turn): an
+    early end (`UserTurnEnded`) is recorded with whether the last frame sent was voiced, in
+    which case the core would have refused it."""
+    marks = TurnMarks(cpu_start=engine_cpu_s())
     session = await backend.open(BackendOptions("bench", tools=toolbox.descriptions))
     result = TurnResult()
-    marks: dict[str, float] = {}
     done = asyncio.Event()
+    last_audio = -1  # index of the last frame sent
 
     async def collect() -> None:
         async for event in session.events():
@@ -331,7 +322,12 @@ async def paced_turn(
                 case ev.AssistantText(text, True):
                     result.assistant_text.append(text)
                 case ev.AssistantAudio():
-                    marks.setdefault("audio", time.perf_counter())
+                    if marks.audio is None:
+                        marks.audio = time.perf_counter()
+                case ev.UserTurnEnded():
+                    if marks.turn_end is None:
+                        marks.turn_end = time.perf_counter()
+                        marks.early_while_voiced = last_audio in voiced
                 case ev.ToolRequested(call_id, name, arguments):
                     result.tool_calls.append(event)
                     await session.send(await toolbox.call(call_id, name, arguments))
@@ -349,9 +345,11 @@ async def paced_turn(
             clock = clock + 0.02 if clock is not None else time.perf_counter()
             await asyncio.sleep(max(0.0, clock - time.perf_counter()))
         if index == end_index:
-            marks["end"] = time.perf_counter()
+            marks.end = time.perf_counter()
         if index == stop_index:
-            marks["stop"] = time.perf_counter()
+            marks.stop = time.perf_counter()
+        if isinstance(command, ev.SendAudio):
+            last_audio = index
         await session.send(command)
         if index < pace_from:
             await asyncio.sleep(0)
@@ -362,10 +360,8 @@ async def paced_turn(
     reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)
     await session.aclose()
-    audio = marks.get("audio")
-    engine = (audio - marks["stop"]) * 1000 if audio and "stop" in marks else None
-    total = (audio - marks["end"]) * 1000 if audio and "end" in marks else None
-    return result, engine, total
+    marks.cpu_end = engine_cpu_s()
+    return result, marks
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -414,13 +410,10 @@ async def backend_pass(
     model = session_tools(toolbox)
     today = datetime.now(UTC).date()
     rows: list[dict[str, Any]] = []
-    engine_ms: list[float] = []
-    total_ms: list[float] = []
-    per_intent: dict[str, list[float]] = {}
-    per_intent_total: dict[str, list[float]] = {}
+    timed: list[tuple[str, TurnMarks]] = []
     try:
         for index, sample in enumerate(samples):
-            commands, end_index, stop_index = front_end_commands(
+            commands, end_index, stop_index, voiced = front_end_commands(
                 sample.speech, seed=index, stop_secs=stop_secs
             )
             row: dict[str, Any] = {
@@ -434,9 +427,10 @@ async def backend_pass(
                         "words": len(sample.command.text.split())}  # fmt: skip
                 rows.append(row)
                 continue
-            turn, engine, total = await paced_turn(
-                backend, toolbox, commands, end_index, stop_index
+            turn, marks = await paced_turn(
+                backend, toolbox, commands, end_index, stop_index, voiced
             )
+            engine, total = marks.engine_ms, marks.end_to_end_ms
             errors, words = word_errors(sample.command.text, turn.user_text)
             row |= {
                 "heard": turn.user_text,
@@ -448,26 +442,20 @@ async def backend_pass(
                 "words": 0 if sample.real else words,
                 "engine_ms": None if engine is None else round(engine, 1),
                 "end_to_end_ms": None if total is None else round(total, 1),
+                "early_end": marks.early,
+                "cpu_ms": round(marks.cpu_ms, 1),
             }
             rows.append(row)
             if engine is not None and total is not None:
-                engine_ms.append(engine)
-                total_ms.append(total)
-                label = sample.command.intent
-                per_intent.setdefault(label, []).append(engine)
-                per_intent_total.setdefault(label, []).append(total)
+                timed.append((sample.command.intent, marks))
             if (index + 1) % 25 == 0:
                 print(f"  {index + 1}/{len(samples)} turns", flush=True)
     finally:
         await backend.aclose()
     return {
         "scores": subsets(rows),
-        "latency_ms": {
-            "engine": percentiles(engine_ms),
-            "end_to_end": percentiles(total_ms),
-            "stop_wait": percentiles([t - e for t, e in zip(total_ms, engine_ms, strict=True)]),
-            "engine_by_intent": {k: percentiles(v) for k, v in per_intent.items()},
-            "end_to_end_by_intent": {k: percentiles(v) for k, v in per_intent_total.items()},
+        "latency_ms": latency_summary(timed)
+        | {
             "target_end_to_end": TARGET_MS,
             "target_end_to_end_p95": TARGET_P95_MS,
             "vad_stop_secs": stop_secs,

@@ -165,28 +165,51 @@ def render_numbers(report: dict[str, Any]) -> str:
         _target_verdict(e2e, latency.get("target_end_to_end")),
         "",
     ]
-    rows = [
-        ["end of user speech → first assistant audio byte", _ms(e2e, "p50"), _ms(e2e, "p95"),
-         _ms(e2e, "mean"), _ms(e2e, "max")],
-        ["of which the VAD's stop wait (end of speech → stop marker)", _ms(wait, "p50"),
-         _ms(wait, "p95"), _ms(wait, "mean"), _ms(wait, "max")],
-        ["engine: stop marker → first assistant audio byte", _ms(engine, "p50"),
-         _ms(engine, "p95"), _ms(engine, "mean"), _ms(engine, "max")],
-    ]  # fmt: skip
+    early = "early_end_turns" in latency  # results before the semantic end of turn lack it
+    turn_end, cpu = latency.get("turn_end", {}), latency.get("engine_cpu", {})
+    start = "end of the user's turn" if early else "stop marker"
+
+    def row(label: str, stats: dict[str, Any]) -> list[str]:
+        return [label, *(_ms(stats, k) for k in ("p50", "p95", "mean", "max"))]
+
+    rows = [row("end of user speech → first assistant audio byte", e2e)]
+    if early:
+        rows.append(row("end of speech → end of the user's turn (early end or stop marker)",
+                        turn_end))  # fmt: skip
+    rows += [
+        row("the VAD's stop wait (end of speech → stop marker)", wait),
+        row(f"engine: {start} → first assistant audio byte", engine),
+    ]
+    if early:
+        rows.append(row("engine CPU time per turn, ms (this process + recogniser workers)", cpu))
     out += table_lines(["turn latency, ms", "p50", "p95", "mean", "max"], rows)
+    if early:
+        out += [
+            "",
+            f"Semantic early end of turn: {latency['early_end_turns']} of {e2e.get('n')} timed "
+            "turns ended before the stop marker (the engine found a complete request in the "
+            "stop wait), "
+            f"{latency.get('early_end_while_voiced', 0)} of them while the last frame was "
+            "voiced (the session core would have refused those). The CPU time is less "
+            "sensitive to the machine's load than the wall-clock figures.",
+        ]
     by_total = latency.get("end_to_end_by_intent", {})
+    by_cpu, by_early = latency.get("cpu_by_intent", {}), latency.get("early_end_by_intent", {})
     out += [
         "",
-        "By intent (a tool's answer waits for its result at the marker unless its start or its "
-        "result was prepared in the stop wait):",
+        "By intent (a turn not ended early waits for the stop marker; a tool's answer waits "
+        "for its result unless its start or its result was prepared in the stop wait):",
         "",
     ]
     rows = []
     for intent, stats in latency["engine_by_intent"].items():
         total = by_total.get(intent, {})
-        rows.append([intent, str(stats.get("n")), _ms(total, "p50"), _ms(total, "p95"),
+        extra = [str(by_early.get(intent, 0)), _ms(by_cpu.get(intent, {}), "p50")] if early else []
+        rows.append([intent, str(stats.get("n")), *extra, _ms(total, "p50"), _ms(total, "p95"),
                      _ms(stats, "p50"), _ms(stats, "p95")])  # fmt: skip
-    out += table_lines(["intent", "turns", "end to end p50", "p95", "engine p50", "p95"], rows)
+    head = ["intent", "turns", *(["ended early", "CPU p50"] if early else []), "end to end p50",
+            "p95", "engine p50", "p95"]  # fmt: skip
+    out += table_lines(head, rows)
     tts = report.get("stages", {}).get("tts_first_sentence_ms", {})
     out += [
         "",

@@ -237,6 +237,21 @@ def test_hear_costs_rank() -> None:
     assert talk.hear("weather in rome", ["weather in paris"], today=TODAY) == "weather in rome"
 
 
+def test_hear_prefers_an_identifier_shaped_like_the_schemas_examples() -> None:
+    """Order numbers look like "1001" (the schema's examples): a reading with a digit dropped
+    ("103") or one heard twice loses to a next-best reading of the right length."""
+    talk = dialogue()
+    short, right = "please find order one oh three", "please find order one oh oh three"
+    assert talk.hear(short, [right], today=TODAY) == right
+    assert talk.hear("where is my order ten oh five three eight", ["where is my order ten oh five"],
+                     today=TODAY) == "where is my order ten oh five"  # fmt: skip
+    # without a reading of the right length, the best reading stays
+    assert talk.hear(short, ["please find order one oh four"], today=TODAY) == short
+    model = ToolModel(ALL)
+    assert model.misshapen(model.understand("track order one oh three"))
+    assert not model.misshapen(model.understand("track order a two thousand one"))
+
+
 def test_hear_needs_a_clear_request_to_revive_a_rejected_utterance() -> None:
     talk = dialogue()
     faint = "weather lot music"  # like the weather tool, but barely

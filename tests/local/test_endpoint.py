@@ -32,6 +32,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> ToolModel:
         ("please find order one oh oh three for me", True),
         ("weather in paris please", True),
         ("hello", True),
+        ("what can you do", True),
         ("thank you", True),
         ("where is my order", False),  # the dialogue would ask for the number
         ("where is my order ten oh", False),  # "100": the number may go on

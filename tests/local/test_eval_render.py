@@ -97,7 +97,7 @@ def test_the_front_end_uses_the_stop_wait_asked_for() -> None:
     speech = (rng.normal(0, 6000, 16_000) * np.sin(np.arange(16_000) / 30)).astype(np.int16)
     gaps = {}
     for stop_secs in (0.3, 0.5):
-        commands, end_index, stop_index = local_eval.front_end_commands(
+        commands, end_index, stop_index, _ = local_eval.front_end_commands(
             speech.tobytes(), seed=0, stop_secs=stop_secs
         )
         assert 0 <= end_index < stop_index

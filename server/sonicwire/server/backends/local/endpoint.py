@@ -42,7 +42,7 @@ _DANGLING = frozenset(
     {"the", "a", "an", "in", "at", "on", "for", "of", "to", "from", "with", "about", "and",
      "or", "but", "is", "are", "was", "my", "your", "his", "her", "their", "our", "what",
      "what's", "where", "where's", "which", "how", "when", "who", "whose", "could", "can",
-     "would", "will", "do", "does", "did", "tell", "give", "show", "find", "check", "um",
+     "would", "will", "tell", "give", "show", "find", "check", "um",
      "uh", "like", "number", "order"}
 )  # fmt: skip
 

@@ -211,11 +211,16 @@ class SpeechRecognizer:
         return key
 
     def recognize(
-        self, pcm: bytes, sample_rate: int = _SAMPLE_RATE, *, model: str | None = None
+        self,
+        pcm: bytes,
+        sample_rate: int = _SAMPLE_RATE,
+        *,
+        model: str | None = None,
+        nbest: int = NBEST,
     ) -> Transcript:
         """Recognise one utterance of mono s16le ``pcm``, with the language model ``model``
-        (a key from `add_language_model`; None: the one the recogniser was loaded with).
-        Blocking; thread-safe.
+        (a key from `add_language_model`; None: the one the recogniser was loaded with),
+        keeping up to ``nbest`` next-best readings. Blocking; thread-safe.
 
         Raises:
             RecognizerUnavailable: the recogniser is closed or a worker died.
@@ -229,7 +234,7 @@ class SpeechRecognizer:
         try:
             files = None if model is None else (self._hmm, *self._models[model])
             text, confidence, alternatives = self._pool.submit(
-                _recognize_in_worker, audio, files
+                _recognize_in_worker, audio, files, nbest
             ).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
@@ -278,7 +283,7 @@ def _session_decoder(files: tuple[str, str, str]) -> Any:
 
 
 def _recognize_in_worker(
-    audio: bytes, files: tuple[str, str, str] | None = None
+    audio: bytes, files: tuple[str, str, str] | None = None, nbest: int = NBEST
 ) -> tuple[str, float, list[str]]:
     if not audio:
         return "", 0.0, []
@@ -299,7 +304,7 @@ def _recognize_in_worker(
         words = _without_fillers(getattr(reading, "hypstr", None) or "")  # None past the end
         if words and words != text and words not in alternatives:
             alternatives.append(words)
-        if len(alternatives) >= NBEST or rank >= 4 * NBEST:
+        if len(alternatives) >= nbest or rank >= 4 * nbest:
             break
     return text, float(hyp.prob), alternatives
 

@@ -239,6 +239,21 @@ class ToolModel:
             return Understanding(None, score=best.score)
         return best
 
+    def misshapen(self, meaning: Understanding) -> bool:
+        """Whether an identifier of ``meaning`` has a number of digits none of its schema's
+        examples has (`Slot.lengths`; a slot without digit examples is never misshapen)."""
+        tool = self.tools.get(meaning.name or "")
+        for slot in tool.slots if tool is not None else ():
+            value = meaning.arguments.get(slot.name)
+            if (
+                slot.kind == "id"
+                and slot.lengths
+                and isinstance(value, str)
+                and sum(c.isdigit() for c in value) not in slot.lengths
+            ):
+                return True
+        return False
+
     def sample(self, name: str) -> str:
         """One way to ask for tool ``name`` (its first example, slots filled), for help."""
         tool = self.tools.get(name)
