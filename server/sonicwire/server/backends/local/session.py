@@ -167,7 +167,7 @@ class LocalSession:
         # the stop marker, until that marker's utterance comes (or the user goes on).
         self._early_end = early_end
         self._ended_early: _Utterance | None = None
-        self._job: _Utterance | str | None = None  # the job the worker is answering
+        self._job: _Utterance | str | _ToolAnswer | None = None  # the job being answered
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
         # result later (CANCELLED, or the real one if the tool continues on interruption).
