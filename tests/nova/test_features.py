@@ -77,6 +77,74 @@ async def test_speak_first_prompt_is_answered_but_not_kept_in_history() -> None:
     await assert_no_leaked_tasks()
 
 
+async def test_nova1_speak_first_cue_is_answered_and_kept_out_of_the_history() -> None:
+    from sonicwire.server.backends.base import BackendOptions
+    from sonicwire.server.backends.nova_sonic.speak_first import load_cue
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.testing.fake_bedrock import FakeBedrock
+    from sonicwire.server.testing.fake_stream import FakeStream
+    from tests.nova.conftest import assert_no_leaked_tasks, open_session
+
+    async def greet_on_cue(stream: FakeStream) -> None:
+        await stream.wait_for(lambda: load_cue(16_000) in bytes(stream.audio), timeout=3600)
+        await stream.user_transcript("Ready.")
+        await stream.speak(["Welcome."], audio_ms=100)
+        await stream.wait_audio(100, timeout=3600)
+        await stream.user_transcript("What's new?")  # the user's own turn is not hidden
+
+    async with FakeBedrock(greet_on_cue) as fake:
+        options = BackendOptions(session_id="s", speak_first="Greet the user.")
+        backend, session, got = await open_session(fake, options, model_id="amazon.nova-sonic-v1:0")
+        await got.wait_for(ev.AssistantTurnEnded)
+        for _ in range(10):
+            await session.send(ev.SendAudio(bytes(640)))
+        await got.wait(lambda events: ev.UserTranscript("What's new?", True) in events)
+        assert [e for e in got.events if isinstance(e, ev.UserTranscript)] == [
+            ev.UserTranscript("What's new?", True)
+        ]
+        assert [(m.role, m.text) for m in session.history] == [
+            (ev.Role.ASSISTANT, "Welcome."),
+            (ev.Role.USER, "What's new?"),
+        ]
+        await session.aclose()
+        await backend.aclose()
+    await assert_no_leaked_tasks()
+
+
+def test_cue_parts() -> None:
+
+    from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
+    from sonicwire.server.backends.nova_sonic.speak_first import (
+        FRAME_MS,
+        LEAD_MS,
+        CuePlayer,
+        CueTranscripts,
+        cue_instruction,
+        load_cue,
+    )
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.core.errors import BackendError
+
+    cue16, cue8 = load_cue(16_000), load_cue(8_000)
+    assert 300 <= len(cue16) // 32 <= 800  # "ready": a few hundred ms
+    assert len(cue8) * 2 == len(cue16)
+    player = CuePlayer(cue16, 16_000)
+    frames = [f for f in iter(player.next_frame, None)]
+    assert {len(f) for f in frames} == {16_000 * FRAME_MS // 1000 * 2}
+    assert b"".join(frames).startswith(bytes(LEAD_MS * 32) + cue16)
+    assert player.frames == len(frames)
+    hide = CueTranscripts(active=True)
+    assert not hide.passes(ev.UserTranscript("Ready", False))
+    assert not hide.passes(ev.UserTranscript("Ready.", True))
+    assert hide.passes(ev.UserTranscript("Hello", True))  # only the cue's own transcript
+    early = CueTranscripts(active=True)
+    assert early.passes(ev.AssistantText("Hi", False))
+    assert early.passes(ev.UserTranscript("Hello", True))  # Nova answered: nothing to hide
+    assert "Greet them." in cue_instruction("Greet them.")
+    with pytest.raises(BackendError, match="speak_first_cue"):
+        NovaSonicSettings.from_options({}, speak_first_cue="/nonexistent.wav")
+
+
 def test_a_barge_in_cancels_only_the_tools_that_do_not_continue() -> None:
     from sonicwire.server.core import events as ev
     from sonicwire.server.core.session import Session

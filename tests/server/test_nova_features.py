@@ -1,6 +1,7 @@
 """Issue 15 item 7 over gRPC (server on loopback, nova-sonic backend, real SDK, local Bedrock
 endpoint): toolChoice reaches Nova's promptStart (a choice naming no offered tool is refused
-before any stream opens); the assistant speaks first (Nova 2; Nova 1 refuses clearly)."""
+before any stream opens); the assistant speaks first (Nova 2: a hidden typed turn; Nova 1: a
+spoken cue)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import grpc
 import pytest
 
+from sonicwire.server.backends.nova_sonic.speak_first import LEAD_MS, load_cue
 from sonicwire.server.runtime import DEFAULT_SPEAK_FIRST_PROMPT
 from sonicwire.server.testing.fake_scenario import Scenario
 from sonicwire.server.testing.fake_stream import FakeStream
@@ -106,18 +108,62 @@ async def test_assistant_speaks_first() -> None:
         call.cancel()
 
 
-async def test_speak_first_on_nova1_is_refused_clearly() -> None:
-    async with nova_server(Scenario(), model_id="amazon.nova-sonic-v1:0") as (fake, _s, stub):
+async def greet_on_the_cue(stream: FakeStream) -> None:
+    """Nova 1: it hears the spoken cue (after the lead silence), transcribes it as a user
+    would have said it, and speaks first as its system prompt tells it to."""
+    await stream.wait_event("contentStart", lambda c: c.get("type") == "AUDIO", timeout=3600)
+    cue = load_cue(stream.input_rate)
+    await stream.wait_for(lambda: cue in bytes(stream.audio), timeout=3600)
+    await stream.text("USER", "SPECULATIVE", "Ready", "PARTIAL_TURN")
+    await stream.user_transcript("Ready.")
+    await stream.speak(["Hello! How can I help?"], audio_ms=200)
+
+
+@pytest.mark.parametrize("rate", [16000, 8000], ids=["16k", "mulaw-8k"])
+async def test_nova1_speaks_first_on_a_spoken_cue(rate: int) -> None:
+    scenario = Scenario.each_stream(greet_on_the_cue)
+    async with nova_server(scenario, model_id="amazon.nova-sonic-v1:0") as (fake, _s, stub):
         config = pb.SessionConfig()
         config.CopyFrom(RAW_AUDIO)
         config.assistant_speaks_first = True
+        if rate == 8000:
+            config.input_format.CopyFrom(
+                pb.AudioFormat(encoding=pb.AUDIO_ENCODING_MULAW, sample_rate_hz=8000)
+            )
         call = stub.Converse()
         await call.write(pb.ConverseRequest(config=config))
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await _drain(call, [])
-        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert error_reason(caught.value) == "SPEAK_FIRST_UNSUPPORTED"
-        assert fake.streams == []
+        seen: list[pb.ConverseResponse] = []
+        await read_until(call, "session_started", seen)
+
+        async def microphone() -> None:  # the caller's line is live (and loud) meanwhile
+            loud = b"\x55" * (rate // 50) if rate == 8000 else b"\x00\x10" * (rate // 50)
+            while True:
+                await call.write(pb.ConverseRequest(audio=pb.AudioInput(audio=loud)))
+                await asyncio.sleep(0.02)
+
+        mic = asyncio.create_task(microphone())
+        try:
+            await read_until(call, "turn_complete", seen)
+        finally:
+            mic.cancel()
+        assert seen[-1].turn_complete.stop_reason == pb.STOP_REASON_END_TURN
+        said = [r.transcript for r in seen if r.HasField("transcript")]
+        assert {(t.role, t.text) for t in said} == {(pb.ROLE_ASSISTANT, "Hello! How can I help?")}
+        assert not any(t.role == pb.ROLE_USER for t in said)  # the cue is no user's turn
+        stream = fake.streams[0]
+        system = next(
+            e["event"]["textInput"]["content"] for e in stream.events if "textInput" in e["event"]
+        )
+        assert "the single word 'ready'" in system
+        assert DEFAULT_SPEAK_FIRST_PROMPT in system
+        # Nova heard the lead silence, then the cue whole, before any microphone audio.
+        lead = bytes(rate * LEAD_MS // 1000 * 2)
+        assert bytes(stream.audio).startswith(lead + load_cue(rate))
+        assert stream.input_rate == rate
+        # Then the microphone again: the caller's audio follows the cue.
+        after = len(lead) + len(load_cue(rate))
+        await stream.wait_for(lambda: any(bytes(stream.audio)[after:]))
+        call.cancel()
 
 
 async def answer_after_the_result(stream: FakeStream) -> None:

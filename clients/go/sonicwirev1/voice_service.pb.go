@@ -1244,10 +1244,10 @@ type SessionConfig struct {
 	// that needs tools without any offered, or a tool name that is not offered, is refused with
 	// INVALID_ARGUMENT `TOOL_CHOICE_INVALID`.
 	ToolChoice *ToolChoice `protobuf:"bytes,20,opt,name=tool_choice,json=toolChoice,proto3" json:"tool_choice,omitempty"`
-	// The assistant opens the conversation (greets the user) before the user speaks. Nova 2
-	// only (a hidden typed turn prompts it; not kept in the history); Nova 1 refuses it with
-	// FAILED_PRECONDITION `SPEAK_FIRST_UNSUPPORTED`; other backends ignore it. Not applied to
-	// a resumed conversation.
+	// The assistant opens the conversation (greets the user) before the user speaks. Nova 2:
+	// a hidden typed turn prompts it; Nova 1 (no typed turns): a short spoken cue ("ready")
+	// the system prompt names as the signal. Neither is kept in the history; other backends
+	// ignore it. Not applied to a resumed conversation.
 	AssistantSpeaksFirst bool `protobuf:"varint,21,opt,name=assistant_speaks_first,json=assistantSpeaksFirst,proto3" json:"assistant_speaks_first,omitempty"`
 	// With `assistant_speaks_first`: the hidden instruction that prompts the greeting, at most
 	// 1024 bytes; empty means the server's default ("greet the user briefly").

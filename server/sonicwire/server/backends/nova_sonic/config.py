@@ -22,6 +22,8 @@ output_sample_rate         SONICWIRE_NOVA_OUTPUT_RATE              the client's 
                                                                    else 24000
 input_sample_rate          SONICWIRE_NOVA_INPUT_RATE               ``auto``: 8000 for 8 kHz
                                                                    clients, else 16000
+speak_first_cue            SONICWIRE_NOVA_SPEAK_FIRST_CUE          the packaged "ready" (Nova 1
+                                                                   speak-first; a 16 kHz WAV)
 endpointing_sensitivity    SONICWIRE_NOVA_ENDPOINTING              Nova's default (Nova 2)
 continuation_threshold_s   SONICWIRE_NOVA_CONTINUATION_S           360
 continuation_max_defer_s   SONICWIRE_NOVA_CONTINUATION_DEFER_S     60
@@ -43,11 +45,13 @@ profile). Explicit ``aws_access_key_id``/``aws_secret_access_key`` options overr
 from __future__ import annotations
 
 import os
+import wave
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_CONFIG_INVALID
+from sonicwire.server.backends.nova_sonic.speak_first import load_cue
 from sonicwire.server.backends.nova_sonic.voices import voice_problem
 from sonicwire.server.core.errors import BackendError, ErrorCode
 
@@ -86,6 +90,8 @@ class NovaSonicSettings:
     output_sample_rate: int | None = None
     # None (``auto``): 8 kHz for telephone-band clients, 16 kHz for the rest (`input_rate_for`).
     input_sample_rate: int | None = None
+    # Nova 1's speak-first cue: a mono 16-bit 16 kHz WAV (None: the packaged "ready").
+    speak_first_cue: str | None = None
     endpointing_sensitivity: str | None = None
     continuation_threshold_s: float = 360.0
     continuation_max_defer_s: float = 60.0
@@ -163,6 +169,7 @@ class NovaSonicSettings:
             "voice": pick("voice", "SONICWIRE_NOVA_VOICE"),
             "output_sample_rate": pick("output_sample_rate", "SONICWIRE_NOVA_OUTPUT_RATE"),
             "input_sample_rate": pick("input_sample_rate", "SONICWIRE_NOVA_INPUT_RATE"),
+            "speak_first_cue": pick("speak_first_cue", "SONICWIRE_NOVA_SPEAK_FIRST_CUE"),
             "endpointing_sensitivity": pick(
                 "endpointing_sensitivity", "SONICWIRE_NOVA_ENDPOINTING"
             ),
@@ -250,6 +257,13 @@ def _validated(values: dict[str, Any]) -> dict[str, Any]:
         # Plain http:// falls back to HTTP/1.1, where the SDK buffers the whole request body
         # until close: no duplex stream, so Nova would never hear the audio.
         raise _invalid(f"endpoint_url must be https:// (HTTP/2 is required): {endpoint}")
+    cue = values.get("speak_first_cue")
+    if cue is not None:
+        try:
+            load_cue(16_000, str(cue))
+        except (OSError, ValueError, EOFError, wave.Error) as error:
+            raise _invalid(f"speak_first_cue {cue}: {error}") from None
+        values["speak_first_cue"] = str(cue)
     ca_bundle = values.get("ca_bundle")
     if ca_bundle is not None and not os.path.isfile(str(ca_bundle)):
         raise _invalid(f"ca_bundle (AWS_CA_BUNDLE) is not a readable file: {ca_bundle}")

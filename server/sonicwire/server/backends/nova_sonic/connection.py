@@ -41,6 +41,12 @@ from sonicwire.server.backends.nova_sonic.continuation import (
 )
 from sonicwire.server.backends.nova_sonic.decoder import OutputDecoder
 from sonicwire.server.backends.nova_sonic.errors import BACKEND_TIMEOUT, is_transient, retry_delay
+from sonicwire.server.backends.nova_sonic.speak_first import (
+    CuePlayer,
+    CueTranscripts,
+    cached_cue,
+    cue_instruction,
+)
 from sonicwire.server.backends.nova_sonic.stream import NovaStream, StreamOpener
 from sonicwire.server.backends.nova_sonic.voices import voice_problem, voices_for_model
 from sonicwire.server.codecs.downsample import Downsampler2x
@@ -118,6 +124,10 @@ class NovaSonicSession:
         self._continuation: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._speak_first = options.speak_first
+        # Nova 1 speaks first on a spoken cue (``speak_first.py``): mic audio waits while the
+        # cue plays, and Nova's transcription of the cue is no user's turn.
+        self._cue: asyncio.Task[None] | None = None
+        self._cue_text = CueTranscripts(active=False)
         self._closed = False
         self._ended = False  # a failure ended the conversation; commands are ignored
         self.streams_opened = 0
@@ -144,8 +154,10 @@ class NovaSonicSession:
                 await self._backoff(attempt, error)
                 attempt += 1
         link = self._attach(prepared, self._log.messages, replay_audio=[])
-        if self._speak_first:
+        if self._speak_first and self._setup.nova2:
             self._prompt_hidden(link, self._speak_first)
+        elif self._speak_first:
+            self._play_cue(link)
         self._continuation = self._spawn(
             run_continuation(_Host(self), self._policy), "nova-continuation"
         )
@@ -161,7 +173,8 @@ class NovaSonicSession:
                 if self._downsample is not None:
                     pcm = self._downsample.process(pcm)
                 self._ring.append(pcm)
-                if link is not None and link.audio_content is not None and pcm:
+                cue_playing = self._cue is not None and not self._cue.done()
+                if link is not None and link.audio_content is not None and pcm and not cue_playing:
                     link.stream.send(codec.audio_input(link.prompt_name, link.audio_content, pcm))
                     # Backpressure: wait while Bedrock's writer is behind (bounded outbox).
                     await link.stream.writable()
@@ -199,6 +212,21 @@ class NovaSonicSession:
                         self._emit(event)
             case ev.EndSession():
                 self._finishing = self._spawn(self._finish(), "nova-finish")
+
+    def _play_cue(self, link: _Link) -> None:
+        """Nova 1: play the speak-first cue into the audio block (see ``speak_first.py``)."""
+        rate = self._setup.input_sample_rate
+        player = CuePlayer(cached_cue(rate, self._settings.speak_first_cue), rate)
+        self._cue_text = CueTranscripts(active=True)
+        self._quiet.user_turn_sent(asyncio.get_running_loop().time())
+
+        def send(frame: bytes) -> bool:
+            if self._link is not link or link.audio_content is None:
+                return False  # the stream was replaced: its successor gets live audio only
+            link.stream.send(codec.audio_input(link.prompt_name, link.audio_content, frame))
+            return True
+
+        self._cue = self._spawn(player.play(send), "nova-cue")
 
     def _prompt_hidden(self, link: _Link, text: str) -> None:
         """A typed turn Nova answers but the history does not keep (speak-first: the
@@ -352,6 +380,8 @@ class NovaSonicSession:
                 await self._recover(link, error)
 
     def _emit(self, event: ev.BackendEvent) -> None:
+        if not self._cue_text.passes(event):
+            return  # Nova's transcription of the speak-first cue
         self._log.observe(event)
         match event:
             case ev.UserTranscript(_, True):
@@ -532,10 +562,14 @@ class NovaSonicBackend:
             raise BackendError(
                 "VOICE_UNKNOWN", f"{problem}; see ListVoices", code=ErrorCode.INVALID_ARGUMENT
             )
+        system_prompt = options.system_prompt
+        if options.speak_first and not self.settings.nova2:
+            # Nova 1 takes no typed turn: it is told to speak first on a spoken cue.
+            system_prompt = f"{system_prompt}\n\n{cue_instruction(options.speak_first)}".strip()
         return codec.StreamSetup(
             voice=voice,
             output_sample_rate=self.settings.output_rate_for(options.output_sample_rate),
-            system_prompt=options.system_prompt,
+            system_prompt=system_prompt,
             inference=inference,
             tools=tuple(options.tools),
             nova2=self.settings.nova2,
@@ -546,13 +580,6 @@ class NovaSonicBackend:
         """Start a conversation: resolve credentials, open the first stream.
         Raises `BackendError` (auth, throttling, validation, unreachable endpoint)."""
         setup = self.setup_for(options)  # a bad voice fails here, before any AWS call
-        if options.speak_first and not setup.nova2:
-            raise BackendError(
-                "SPEAK_FIRST_UNSUPPORTED",
-                f"{self.settings.model_id} takes no typed turn to prompt a greeting "
-                "(assistant_speaks_first needs Nova 2)",
-                code=ErrorCode.FAILED_PRECONDITION,
-            )
         await self._opener.check_credentials()
         session = NovaSonicSession(self._opener, setup, options)
         try:

@@ -467,10 +467,10 @@ export type SessionConfig = Message<"sonicwire.v1.SessionConfig"> & {
   toolChoice?: ToolChoice | undefined;
 
   /**
-   * The assistant opens the conversation (greets the user) before the user speaks. Nova 2
-   * only (a hidden typed turn prompts it; not kept in the history); Nova 1 refuses it with
-   * FAILED_PRECONDITION `SPEAK_FIRST_UNSUPPORTED`; other backends ignore it. Not applied to
-   * a resumed conversation.
+   * The assistant opens the conversation (greets the user) before the user speaks. Nova 2:
+   * a hidden typed turn prompts it; Nova 1 (no typed turns): a short spoken cue ("ready")
+   * the system prompt names as the signal. Neither is kept in the history; other backends
+   * ignore it. Not applied to a resumed conversation.
    *
    * @generated from field: bool assistant_speaks_first = 21;
    */
