@@ -217,7 +217,11 @@ def _misses(
     if false_starts:
         parts.append(
             f"* **False SpeechStarted.** {false_starts} on echo-only playback: see the table "
-            "above for the conditions."
+            "above for the conditions. In development runs they came right after the filter "
+            "converged in the most reverberant room (RT60 0.6 s): reverberation beyond the "
+            "filter's 200 ms tail (`echo_tail_ms`) leaves 4-11 dB of loss, which the echo gate "
+            "cannot tell from a user, and it is no more coherent with the far end than a user "
+            "is. A 400 ms tail removed them there but slows convergence."
         )
     parts.append(
         "* **Clock skew.** With loudspeaker and microphone on different clocks the echo drifts "
@@ -282,7 +286,19 @@ NOTES = """## Design notes
      every delay still possible (a playback report is a floor; device latency no report shows
      only adds). Measured on speech during development: unrelated voices reach at most 0.57,
      echo 0.99. A user on a line without echo (headphones, a phone handset) is heard at once,
-     even during the first reply; an echo arriving later than any report said is not;
+     even during the first reply; an echo arriving later than any report said is not.
+     Frames the hold cannot decide yet are not speech, but they keep the VAD's onset run
+     open (`Vad.process(..., undecided=True)`, at most 25 frames): once the window shows
+     they are not echo, the speech is dated from its first frame and confirmed `start_secs`
+     after it (with 4 frames allowed at least, so one stray verdict cannot confirm a held
+     run), not `start_secs` after the verdict. This matters on a phone line: a reply that is
+     one voice with pauses between its words lets some delay in the wide search line a word
+     up with the caller's onset, and the first 100-200 ms of a caller talking over it could
+     not be told from echo (`tests/dsp/test_dsp_pipeline.py`, echo-free line). Not separated
+     by the hold: a user talking over the *first* reply, before the filter has converged,
+     while the echo is louder than the user; the mixture is mostly explained by the far end
+     (coherence 0.5-0.9 against 0.76 and up for echo alone, measured during development),
+     so such a user is held until the filter converges;
   2. an *echo gate* while the far end plays: a frame may be speech only if cleaning removed
      less than a threshold of its energy (echo alone loses 20-60 dB, a user talking over it
      little). The threshold starts at 15 dB and adapts up to 25 dB from the attenuation the
