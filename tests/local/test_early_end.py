@@ -81,7 +81,8 @@ class Live:
 
     async def until_guess(self, frames: list[bytes], start: int, *, paced: bool) -> tuple[int, Any]:
         """Feed until the session guesses the end of speech; returns the next frame's index and
-        the answer prepared for the guess (awaited, so its early end is decided)."""
+        the answer prepared for the guess, awaited; a complete request's early end waits for
+        200 ms of silence, which is fed too (its decision then depends on the audio only)."""
         before = self.session._guess
         for index in range(start, len(frames)):
             await self.feed(frames[index], paced=paced)
@@ -89,7 +90,11 @@ class Live:
             if guess is not None and guess is not before:
                 prepared = await guess[1]
                 await self.pump()
-                return index + 1, prepared
+                index += 1
+                while self.session._end_pending is not None:
+                    await self.feed(frames[index], paced=paced)
+                    index += 1
+                return index, prepared
         raise AssertionError("no early guess")
 
     async def finish(self, frames: list[bytes], start: int) -> None:
@@ -194,3 +199,29 @@ async def test_a_user_who_goes_on_after_an_early_end_is_answered_whole(
     assert live.said(ev.Role.ASSISTANT)[-2:] == ["It's 12:47 AM.", "Today is Wednesday, May 6."]
     ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
     assert ended.count(ev.StopReason.END_TURN) == 1
+
+
+async def test_a_short_pause_after_a_complete_request_does_not_end_the_turn(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """The guess is recognised 100 ms into a pause, but the turn ends only after 200 ms of
+    silence: "what time is it" (150 ms) "in tokyo" is one request, answered once."""
+    live = await _live(backend, toolbox)
+    pause = bytes(2 * 16 * 150)
+    speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        before, sent = live.session._guess, 0
+        for frame in frames:  # up to the guess in the pause
+            await live.feed(frame, paced=False)
+            sent += 1
+            if live.session._guess is not None and live.session._guess is not before:
+                break
+        prepared = await live.session._guess[1]  # type: ignore[index]
+        assert prepared.complete and live.session._end_pending is not None
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert not live.of(ev.CancelResponse) and not live.of(ev.InterruptionOut)
+    assert live.said(ev.Role.USER) == ["what time is it in tokyo"]
+    assert live.calls() == [("get_date_time", {"timezone": "Asia/Tokyo"})]

@@ -2,11 +2,12 @@
 
 The VAD ends the user's turn only after ``stop_secs`` (0.5 s) of silence, and that wait is
 most of the time the user waits for an answer. `EarlyCut` guesses the end of speech after
-200 ms of silence and the session recognises the guess then; when its reading is a complete
-request, the session ends the turn at once (`events.UserTurnEnded`) instead of waiting out the
-rest. If the user was only pausing and goes on, the core hears it (raw voice activity) and
-cancels the early answer; the backend then answers the whole utterance. So a wrong early end
-costs the start of a cut answer, never the user's words; but it is not free, hence the rules.
+100 ms of silence and the session recognises the guess then; when its reading is a complete
+request, the session ends the turn once the silence has lasted 200 ms (at once if recognition
+took longer; `events.UserTurnEnded`) instead of waiting out the rest. If the user was only
+pausing and goes on, the core hears it (raw voice activity) and cancels the early answer; the
+backend then answers the whole utterance. So a wrong early end costs the start of a cut
+answer, never the user's words; but it is not free, hence the rules.
 
 Complete means (`complete_request`):
 

@@ -80,6 +80,11 @@ _CHUNK_MS = 200
 # so the assistant may stop talking this much earlier than the mic timeline suggests; the
 # estimate errs towards answering.
 _FLOOR_SLACK_SAMPLES = _SAMPLE_RATE * 250 // 1000
+# The early guess is recognised after this much silence (`EarlyCut`), but a semantic early end
+# of turn needs `_EARLY_END_SILENCE` of it: recognition (~100 ms) runs in between instead of
+# after, so a pause shorter than that never ends a turn, however fast the machine.
+_GUESS_SILENCE_MS = 100
+_EARLY_END_SILENCE = _SAMPLE_RATE * 200 // 1000
 # The server's tool runner times every call out well before this; it guards against a driver
 # that never answers.
 _TOOL_WAIT_S = 30.0
@@ -158,7 +163,9 @@ class LocalSession:
         self._language_model = language_model
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Utterance | str | _ToolAnswer] = asyncio.Queue()
-        self._early = EarlyCut(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
+        self._early = EarlyCut(
+            sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms, silence_ms=_GUESS_SILENCE_MS
+        )
         self._guess: tuple[Guess, asyncio.Task[_Prepared]] | None = None
         self._recognized: asyncio.Task[_Prepared] | None = None  # for the next utterance
         self._confirmed: Guess | None = None  # the guess the last stop marker confirmed
@@ -167,6 +174,9 @@ class LocalSession:
         # the stop marker, until that marker's utterance comes (or the user goes on).
         self._early_end = early_end
         self._ended_early: _Utterance | None = None
+        # A complete request recognised before `_EARLY_END_SILENCE` of silence: it ends the
+        # turn once the silence has lasted that long, if the guess still stands.
+        self._end_pending: tuple[Guess, asyncio.Task[_Prepared]] | None = None
         self._job: _Utterance | str | _ToolAnswer | None = None  # the job being answered
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
@@ -196,6 +206,8 @@ class LocalSession:
                 guess = self._early.push_audio(pcm)
                 if guess is not None:
                     self._recognize_early(guess)
+                if self._end_pending is not None:
+                    self._end_turn_early(*self._end_pending)
             case ev.UserSpeechStarted(offset):
                 self._collector.speech_started(offset)
                 self._early.speech_started(offset)
@@ -205,6 +217,7 @@ class LocalSession:
                         offset < self._floor_until - _FLOOR_SLACK_SAMPLES
                     )
             case ev.UserSpeechStopped(offset):
+                self._end_pending = None  # the marker ends the turn
                 guess = self._early.speech_stopped(offset)
                 if guess is not None and self._guess is not None and self._guess[0] is guess:
                     self._recognized = self._guess[1]
@@ -269,7 +282,9 @@ class LocalSession:
     def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[_Prepared]) -> None:
         """End the user's turn now and answer the guess, when it reads as a complete request
         and still stands (no speech since), and nothing else is being answered; the core
-        cancels the answer if the user goes on (see `endpoint.py`)."""
+        cancels the answer if the user goes on (see `endpoint.py`). Before the silence has
+        lasted `_EARLY_END_SILENCE`, the decision waits for it (`send` asks again)."""
+        self._end_pending = None
         if (
             prepared.cancelled()
             or prepared.exception() is not None
@@ -281,6 +296,9 @@ class LocalSession:
             or not self._jobs.empty()
             or self._utterance_overlaps_floor
         ):
+            return
+        if self._position - guess.silence_start < _EARLY_END_SILENCE:
+            self._end_pending = (guess, prepared)
             return
         job = _Utterance(guess.pcm, prepared, ended_early=True)
         self._ended_early = job
