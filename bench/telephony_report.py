@@ -48,17 +48,25 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
         x for x in report.get("grpc_mulaw_speech_end_to_first_audio_s", []) if x is not None
     ]
     gaps: dict[str, list[float]] = {}
+    early: dict[str, list[float]] = {}
+    marker_ms: dict[str, float | None] = {}
     for kind in ("pcm16", "mulaw"):
         firsts = report.get(f"grpc_{kind}_speech_end_to_first_audio_s", [])
         marks = report.get(f"grpc_{kind}_speech_end_to_stop_marker_s", [])
-        gaps[kind] = [f - m for f, m in zip(firsts, marks, strict=False) if f and m]
-    marker_ms = {
-        kind: _ms_pct([x for x in report.get(f"grpc_{kind}_speech_end_to_stop_marker_s", []) if x])
-        for kind in ("pcm16", "mulaw")
-    }
+        pairs = [(f, m) for f, m in zip(firsts, marks, strict=False) if f]
+        # the caller stops listening at the first audio: a marker not seen by then, or seen
+        # after it, means the answer came before the VAD's end of speech (the local engine's
+        # early end of turn)
+        waited = [(f, m) for f, m in pairs if m is not None and m <= f]
+        gaps[kind] = [f - m for f, m in waited]
+        early[kind] = [f for f, m in pairs if m is None or m > f]
+        marker_ms[kind] = _ms_pct([m for _, m in waited])
     return {
         "marker_p50_ms": marker_ms,
         "after_marker_p50_ms": {kind: _ms_pct(v) for kind, v in gaps.items()},
+        "after_marker_n": {kind: len(v) for kind, v in gaps.items()},
+        "before_marker_n": {kind: len(v) for kind, v in early.items()},
+        "before_marker_p50_ms": {kind: _ms_pct(v) for kind, v in early.items()},
         "control_mulaw_p50_ms": _ms_pct(control8),
         "control_p50_ms": _ms_pct(control),
         "edge_cpu_ms_per_stream_s": total,
@@ -134,6 +142,35 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
+def _where_the_time_goes(report: dict[str, Any], s: dict[str, Any]) -> str:
+    marker, after = s["marker_p50_ms"], s["after_marker_p50_ms"]
+    text = (
+        "- Where that time goes, from the server's own events on the gRPC controls (PCM 16 kHz "
+        "/ mu-law 8 kHz): "
+    )
+    before_n = s.get("before_marker_n")
+    if before_n is not None:
+        before, after_n = s["before_marker_p50_ms"], s["after_marker_n"]
+        text += (
+            f"{before_n['pcm16']} / {before_n['mulaw']} answers came before the VAD's "
+            "end-of-speech marker (the local engine's early end of turn on a complete request), "
+            f"p50 {number(before['pcm16'], 0)} / {number(before['mulaw'], 0)} ms after the end "
+            f"of speech; {after_n['pcm16']} / {after_n['mulaw']} waited for the marker "
+            "(`SpeechActivity` stopped; the VAD waits for "
+            f"{report['vad_stop_secs']:g} s of silence), which came p50 "
+            f"{number(marker['pcm16'], 0)} / {number(marker['mulaw'], 0)} ms after the end of "
+            f"speech, and the first audio followed it by p50 {number(after['pcm16'], 0)} / "
+            f"{number(after['mulaw'], 0)} ms."
+        )
+        return text
+    return text + (
+        "the end-of-speech marker (`SpeechActivity` stopped; the VAD waits for "
+        f"{report['vad_stop_secs']:g} s of silence) came p50 {number(marker['pcm16'], 0)} / "
+        f"{number(marker['mulaw'], 0)} ms after the end of speech; the first audio followed "
+        f"the marker by p50 {number(after['pcm16'], 0)} / {number(after['mulaw'], 0)} ms."
+    )
+
+
 def render(report: dict[str, Any]) -> str:
     s = report["summary"]
     m = report["machine"]
@@ -193,16 +230,7 @@ def render(report: dict[str, Any]) -> str:
         + ", ".join(number(x, 3) for x in report.get("grpc_mulaw_speech_end_to_first_audio_s", []))
     )
     if s.get("marker_p50_ms"):
-        marker, after = s["marker_p50_ms"], s["after_marker_p50_ms"]
-        lines.append(
-            "- Where that time goes, from the server's own events on the gRPC controls: its "
-            "end-of-speech marker (`SpeechActivity` stopped; the VAD waits for "
-            f"{report['vad_stop_secs']:g} s of silence) came p50 {number(marker['pcm16'], 0)} "
-            f"ms (PCM 16 kHz) and {number(marker['mulaw'], 0)} ms (mu-law 8 kHz) after the end "
-            f"of speech; the first audio followed the marker by p50 "
-            f"{number(after['pcm16'], 0)} ms and {number(after['mulaw'], 0)} ms (the local "
-            "engine's answer, mostly prepared during the wait)."
-        )
+        lines.append(_where_the_time_goes(report, s))
     c50 = s["clear_p50_ms"]
     lines.append(
         f"- Speech onset over the assistant -> `clear` at the carrier (echo backend), "
