@@ -76,3 +76,14 @@ def test_the_local_engine_package_has_no_test_harness() -> None:
     local = ROOT / "server" / "sonicwire" / "server" / "backends" / "local"
     assert not (local / "harness.py").exists()
     assert (TESTING / "local_harness.py").exists()
+
+
+def test_no_test_helper_module_outside_the_testing_package() -> None:
+    # Helpers for tests (recorders, fake clocks, harnesses) live in the testing package only:
+    # a module named testing/harness elsewhere in the product would ship test code again.
+    stray = [
+        str(path.relative_to(ROOT))
+        for path in product_files()
+        if path.stem in ("testing", "harness", "fakes", "fixtures")
+    ]
+    assert stray == []

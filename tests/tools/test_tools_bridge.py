@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from sonicwire.server.core import events as ev
+from sonicwire.server.testing.tools import ManualClock
 from sonicwire.server.tools import ToolContext, ToolExecutor, ToolRegistry, ToolSpec, tool
 from sonicwire.server.tools.bridge import SessionTools
-from sonicwire.server.tools.testing import ManualClock
 
 
 @tool(description="Add one.", parameters={"type": "object", "required": ["n"]})

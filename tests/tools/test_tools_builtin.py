@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from sonicwire.server.testing.tools import OutcomeRecorder
 from sonicwire.server.tools import ToolInvocation, ToolRegistry, ToolRunner, ToolStatus
 from sonicwire.server.tools.builtin import builtin_tools
 from sonicwire.server.tools.orders import OrderStore
-from sonicwire.server.tools.testing import OutcomeRecorder
 
 # A Thursday in winter, and a Wednesday in summer (DST in Europe and North America).
 WINTER = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)

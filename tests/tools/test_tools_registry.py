@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sonicwire.server.testing.tools import OutcomeRecorder
 from sonicwire.server.tools import (
     ENTRY_POINT_GROUP,
     ToolContext,
@@ -25,7 +26,6 @@ from sonicwire.server.tools import (
     coerce_plugin,
     tool,
 )
-from sonicwire.server.tools.testing import OutcomeRecorder
 
 PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
 PLUGIN_MODULE = "sonicwire_test_plugin"

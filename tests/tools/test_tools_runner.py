@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sonicwire.server.testing.tools import DispatchRecorder, ManualClock, OutcomeRecorder
 from sonicwire.server.tools import (
     Tool,
     ToolContext,
@@ -22,7 +23,6 @@ from sonicwire.server.tools import (
     ToolStatus,
     tool,
 )
-from sonicwire.server.tools.testing import DispatchRecorder, ManualClock, OutcomeRecorder
 
 TEXT_SCHEMA = {
     "type": "object",

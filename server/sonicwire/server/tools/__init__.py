@@ -11,7 +11,6 @@ Modules (dependencies point down the list; none imports the session core, grpc o
     builtin.py   get_date_time, track_order                (import it directly)
     orders.py    OrderStore, python -m ...tools.orders     SQLite behind track_order
     bridge.py    SessionTools                              core ToolAction <-> ToolRunner
-    testing.py   OutcomeRecorder, ManualClock              helpers for tests
 
 Exceptions::
 

@@ -1,4 +1,5 @@
-"""Test helpers for code that runs tools (part of the code base so every suite can use them).
+"""Test helpers for code that runs tools (in the testing package, out of the product's import
+path: tests of tools and tool plugins use them, the server never does).
 
 ::
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .outcome import ToolDispatch, ToolOutcome
+from sonicwire.server.tools.outcome import ToolDispatch, ToolOutcome
 
 __all__ = ["DispatchRecorder", "ManualClock", "OutcomeRecorder"]
 
