@@ -116,3 +116,15 @@ def test_workers_step_probes_every_worker(tmp_path: Path) -> None:
     assert all(cpu is not None and cpu >= 0 for cpu in result["server_cpu_s_by_pid"])
     assert result["streams_probed"] == 6  # every stream's frames found in some worker's probe
     assert result["latency_p99_ms"] > 0 and result["frames_unprocessed"] == 0
+
+
+def test_inprocess_loop_splits_one_streams_cpu() -> None:
+    # bench.inprocess: the server path without the network, CPU split into front end and rest.
+    from bench.inprocess import measure
+
+    result = measure(seconds=10.0, streams=2)
+    assert result["messages_in"] == 2 * 500  # one message per 20 ms of audio
+    assert result["messages_out"] > 0  # the echo replies went through the outputs
+    front_end, rest = result["front_end_ms_per_stream_s"], result["rest_ms_per_stream_s"]
+    assert front_end > 0 and rest > 0
+    assert math.isclose(result["total_ms_per_stream_s"], front_end + rest, rel_tol=1e-9)

@@ -1,0 +1,118 @@
+"""Before/after CPU per stream-second of two source trees, interleaved in one run.
+
+    python -m bench.cpu_ab --base /path/to/other/checkout [--target sonicwire] [--n 40]
+        [--rounds 3] [--duration 8] [--frame-ms 20] [--priority realtime|nice]
+
+On a shared machine a number from one run is not comparable with a number from another: the
+other work changes between them. This runs the same bench step (``bench.steps.run_step``:
+the server pinned to one core, the load generator on the other) for the base tree and for this
+tree alternately, ``rounds`` times each (the order flips every round so a drift in the load
+falls on both), and prints each try with the machine's load, then the medians and their
+difference. The base tree runs from this venv with its own source roots first on
+``PYTHONPATH``: same interpreter and packages, only the code differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.procs import Children
+from bench.steps import StepConfig, run_step
+
+__all__ = ["main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pythonpath(tree: Path) -> str:
+    roots = [tree / "server", tree / "clients" / "python", tree / "gateway_ws", tree]
+    return os.pathsep.join(str(r) for r in roots)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu_ab")
+    parser.add_argument("--base", type=Path, required=True, help="the 'before' source tree")
+    parser.add_argument("--target", default="sonicwire", help="sonicwire, bare-echo, gateway")
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--frame-ms", type=int, default=20)
+    parser.add_argument("--priority", choices=("realtime", "nice"), default="realtime")
+    parser.add_argument("--out", type=Path, help="write every try as JSON here")
+    args = parser.parse_args(argv)
+
+    config = StepConfig(
+        duration_s=args.duration,
+        warmup_s=2.0,
+        ramp_s=1.0,
+        drain_s=0.5,
+        quiet_wait_s=1.0,
+        frame_ms=args.frame_ms,
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="sonicwire-ab-"))
+    children = Children(scratch, realtime=args.priority == "realtime")
+    trees = {"before": args.base.resolve(), "after": ROOT}
+    tries: list[dict[str, Any]] = []
+    saved = os.environ.get("PYTHONPATH")
+    try:
+        for i in range(args.rounds):
+            order = ("before", "after") if i % 2 == 0 else ("after", "before")
+            for label in order:
+                os.environ["PYTHONPATH"] = _pythonpath(trees[label])
+                load = os.getloadavg()[0]
+                r = run_step(children, scratch, args.target, args.n, replace(config))
+                entry = {
+                    "label": label,
+                    "round": i + 1,
+                    "cpu_ms_per_stream_s": r.get("cpu_ms_per_stream_s"),
+                    "p99_ms": r.get("latency_p99_ms"),
+                    "pass": r["pass"],
+                    "fail_reasons": r["fail_reasons"],
+                    "other_load_cores": r.get("foreign_cores_used"),
+                    "loadavg_1m": load,
+                    "error": r.get("error"),
+                }
+                tries.append(entry)
+                cpu = entry["cpu_ms_per_stream_s"]
+                print(
+                    f"{label:6} round {i + 1}: {cpu if cpu is None else round(cpu, 2)} ms/stream-s"
+                    f"  p99 {entry['p99_ms'] and round(entry['p99_ms'], 2)} ms"
+                    f"  other {round(entry['other_load_cores'] or 0.0, 2)} cores"
+                    f"  load1 {load:.2f}  {'pass' if r['pass'] else 'FAIL'}",
+                    flush=True,
+                )
+    finally:
+        children.stop_all()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    medians = {}
+    for label in trees:
+        cpus = [t["cpu_ms_per_stream_s"] for t in tries if t["label"] == label]
+        cpus = [c for c in cpus if c is not None]
+        medians[label] = statistics.median(cpus) if cpus else None
+        spread = f"{min(cpus):.2f}-{max(cpus):.2f}" if cpus else "n/a"
+        print(f"{label}: median {medians[label]} ms/stream-s (range {spread})")
+    if medians["before"] and medians["after"]:
+        delta = medians["after"] - medians["before"]
+        print(
+            f"{args.target} N={args.n} {args.frame_ms} ms frames: {medians['before']:.2f} -> "
+            f"{medians['after']:.2f} ms/stream-s ({delta:+.2f}, "
+            f"{100 * delta / medians['before']:+.0f}%), load1 {os.getloadavg()[0]:.2f}"
+        )
+    if args.out:
+        args.out.write_text(json.dumps({"tries": tries, "medians": medians}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
