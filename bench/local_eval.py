@@ -402,9 +402,14 @@ def subsets(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def backend_pass(
-    samples: Sequence[Sample], orders_db: Path, *, reply_cache: int, stop_secs: float = STOP_SECS
+    samples: Sequence[Sample],
+    orders_db: Path,
+    *,
+    reply_cache: int,
+    stop_secs: float = STOP_SECS,
+    early_end: bool = True,
 ) -> dict[str, Any]:
-    backend = LocalBackend(reply_cache=reply_cache)
+    backend = LocalBackend(reply_cache=reply_cache, early_end=early_end)
     await backend.warm_up()
     toolbox = ToolBox(orders_db, extra=WEATHER_TOOLS)
     model = session_tools(toolbox)
@@ -511,6 +516,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=STOP_SECS,
         help="the VAD's stop wait (SessionConfig.vad.stop_secs; default: the server's 0.5)",
     )
+    parser.add_argument(
+        "--no-early-end",
+        action="store_true",
+        help="the engine without its semantic early end of turn (backend option early_end=false):"
+        " every turn waits for the VAD's stop marker",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         render_doc(json.loads(args.out.read_text()), args.doc)
@@ -533,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 Path(tmp) / "orders.db",
                 reply_cache=args.reply_cache,
                 stop_secs=args.stop_secs,
+                early_end=not args.no_early_end,
             )
         )
     print(f"backend pass done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -542,7 +554,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "command": "python -m bench.local_eval"
         + (" --quick" if args.quick else "")
         + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
-        + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else ""),
+        + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else "")
+        + (" --no-early-end" if args.no_early_end else ""),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
@@ -574,8 +587,9 @@ def print_summary(report: dict[str, Any]) -> None:
     lat = b["latency_ms"]
     print(
         f"end-to-end p50/p95 {lat['end_to_end'].get('p50')}/{lat['end_to_end'].get('p95')} ms "
-        f"(targets {TARGET_MS}/{TARGET_P95_MS} ms; includes the VAD's "
-        f"{round(lat['vad_stop_secs'] * 1000)} ms stop wait)"
+        f"(targets {TARGET_MS}/{TARGET_P95_MS} ms; a turn not ended early includes the VAD's "
+        f"{round(lat['vad_stop_secs'] * 1000)} ms stop wait); "
+        f"{lat.get('early_end_turns')} turns ended early"
     )
 
 

@@ -53,17 +53,19 @@ def _cache_note(latency: dict[str, Any]) -> str:
     return f"cache of {size}: a repeated reply may come from it, not from synthesis"
 
 
-def _target_verdict(e2e: dict[str, Any], target: Any) -> str:
-    """met / missed for the end-to-end target, at p50 and p95: never "reached" for a miss."""
+def _target_verdict(e2e: dict[str, Any], target: Any, target_p95: Any = None) -> str:
+    """met / missed for the end-to-end targets, p50 against ``target`` and p95 against
+    ``target_p95`` (results without one: ``target``); never "reached" for a miss."""
     if target is None or e2e.get("p50") is None:
         return "End to end against the target: not measured."
+    targets = {"p50": target, "p95": target if target_p95 is None else target_p95}
     parts = []
-    for key in ("p50", "p95"):
+    for key, limit in targets.items():
         value = e2e.get(key)
         if value is not None:
-            verdict = "met" if value <= target else "**missed**"
-            parts.append(f"{key} {value:.1f} ms: {verdict}")
-    return f"End to end against the {target} ms target: " + "; ".join(parts) + "."
+            verdict = "met" if value <= limit else "**missed**"
+            parts.append(f"{key} {value:.1f} ms against <= {limit} ms: {verdict}")
+    return "End to end, all turns: " + "; ".join(parts) + "."
 
 
 def verdict(value: float | None, target: float, *, higher_is_better: bool) -> str:
@@ -162,7 +164,9 @@ def render_numbers(report: dict[str, Any]) -> str:
         f"settings (stop marker {stop_ms} ms after the end of speech), reply cache "
         f"{latency.get('reply_cache')} ({_cache_note(latency)}):",
         "",
-        _target_verdict(e2e, latency.get("target_end_to_end")),
+        _target_verdict(
+            e2e, latency.get("target_end_to_end"), latency.get("target_end_to_end_p95")
+        ),
         "",
     ]
     early = "early_end_turns" in latency  # results before the semantic end of turn lack it
@@ -190,8 +194,7 @@ def render_numbers(report: dict[str, Any]) -> str:
             "turns ended before the stop marker (the engine found a complete request in the "
             "stop wait), "
             f"{latency.get('early_end_while_voiced', 0)} of them while the last frame was "
-            "voiced (the session core would have refused those). The CPU time is less "
-            "sensitive to the machine's load than the wall-clock figures.",
+            "voiced (the session core would have refused those).",
         ]
     by_total = latency.get("end_to_end_by_intent", {})
     by_cpu, by_early = latency.get("cpu_by_intent", {}), latency.get("early_end_by_intent", {})

@@ -104,3 +104,11 @@ def test_the_front_end_uses_the_stop_wait_asked_for() -> None:
         frames = sum(isinstance(c, ev.SendAudio) for c in commands[end_index:stop_index])
         gaps[stop_secs] = frames * 20  # ms of 20 ms frames between the end and the marker
     assert gaps[0.5] - gaps[0.3] == pytest.approx(200, abs=40)
+
+
+def test_p95_is_judged_against_its_own_target() -> None:
+    from bench.local_report import _target_verdict
+
+    line = _target_verdict({"p50": 400.0, "p95": 600.0}, 500, 650)
+    assert "missed" not in line and line.count(": met") == 2
+    assert "**missed**" in _target_verdict({"p50": 400.0, "p95": 651.0}, 500, 650)
