@@ -19,8 +19,8 @@ import pytest
 from sonicwire.client import Client, PcmAudio, Role, ToolCall, ToolExecutor, read_wav, talk
 from sonicwire.client.exchange import TalkResult
 from sonicwire.client.tools import ClientTool
-from sonicwire.server.backends.local.stt import SpeechRecognizer
-from sonicwire.server.testing.local_harness import load_reply_recognizer, says_time, speak
+from sonicwire.server.backends.local.stt import SpeechRecognizer, Transcript
+from sonicwire.server.testing.local_harness import hears_time, load_reply_recognizer, speak
 from sonicwire.server.testing.server import running_server
 from sonicwire.server.tools.orders import OrderStore
 
@@ -50,9 +50,9 @@ def _tool_calls(result: TalkResult) -> list[ToolCall]:
     return [event for event in result.events if isinstance(event, ToolCall)]
 
 
-def _heard(recognizer: SpeechRecognizer, reply: PcmAudio) -> str:
+def _heard(recognizer: SpeechRecognizer, reply: PcmAudio) -> Transcript:
     assert reply.pcm, "the assistant sent no audio"
-    return recognizer.recognize(reply.pcm, reply.sample_rate_hz).text
+    return recognizer.recognize(reply.pcm, reply.sample_rate_hz)
 
 
 async def test_what_time_is_it_over_grpc_answers_with_the_current_time(
@@ -68,7 +68,7 @@ async def test_what_time_is_it_over_grpc_answers_with_the_current_time(
     assert result.text(Role.USER) == "what time is it"
     assert [call.name for call in _tool_calls(result)] == ["get_date_time"]
     heard = _heard(reply_recognizer, result.reply)
-    assert says_time(heard, before, after), f"the reply {heard!r} does not tell {before:%H:%M}"
+    assert hears_time(heard, before, after), f"the reply {heard!r} does not tell {before:%H:%M}"
 
 
 async def test_where_is_my_order_over_grpc_reads_the_order_store(
@@ -90,7 +90,7 @@ async def test_where_is_my_order_over_grpc_reads_the_order_store(
     # transcript and in the audio as a recogniser hears it.
     assert result.text().startswith(f"Order 1001 is {order.status.value}."), result.text()
     assert order.carrier and order.carrier in result.text(), result.text()
-    heard = _heard(reply_recognizer, result.reply)
+    heard = _heard(reply_recognizer, result.reply).text
     assert f"order one zero zero one is {order.status.value}" in heard, heard
 
 

@@ -12,7 +12,7 @@ import pytest
 from sonicwire.gateway.twilio.carrier import SimulatedCarrier
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.codecs.g711 import mulaw_to_pcm
-from sonicwire.server.testing.local_harness import load_reply_recognizer, says_time, speak
+from sonicwire.server.testing.local_harness import hears_time, load_reply_recognizer, speak
 
 from .conftest import CallEnv, signed_headers, to_mulaw_8k, twilio_url
 
@@ -46,6 +46,6 @@ async def test_phone_call_asks_the_time_and_hears_it(
         assert len(heard_mulaw) > 8000 * 0.5  # at least half a second of answer
         assert {len(m.payload) for m in call.events("media")} == {160}
         assert call.marks_echoed  # played, and reported back as playback
-    heard = reply_recognizer.recognize(mulaw_to_pcm(heard_mulaw), 8000).text
+    heard = reply_recognizer.recognize(mulaw_to_pcm(heard_mulaw), 8000)
     print(f"heard over the phone: {heard!r}")
-    assert says_time(heard, before, after), f"the reply {heard!r} does not tell {before:%H:%M}"
+    assert hears_time(heard, before, after), f"the reply {heard!r} does not tell {before:%H:%M}"

@@ -30,14 +30,14 @@ import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sonicwire.server.backends.base import BackendSession, ToolDescription
-from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.backends.local.stt import SpeechRecognizer, Transcript
 from sonicwire.server.core import events as ev
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "MicStream",
     "ToolBox",
     "TurnResult",
+    "hears_time",
     "load_reply_recognizer",
     "mic_commands",
     "run_turn",
@@ -89,6 +90,22 @@ def says_time(transcript: str, *moments: datetime) -> bool:
         if spoken.rsplit(" ", 1)[0] in transcript:  # without AM/PM
             return True
     return False
+
+
+def hears_time(transcript: Transcript, before: datetime, after: datetime) -> bool:
+    """Whether a recognised reply tells the local time between ``before`` and ``after``, as a
+    listener checking an answer would accept it: any of the recogniser's readings
+    (`Transcript.alternatives` too), a neighbouring minute included.
+
+    Why the slack: the reply recogniser mishears about 1 in 80 spoken times over the phone
+    band (measured over 228 times of day: "nine sixteen" -> "nine fifteen", "seven thirty" ->
+    "eleven thirty", "twelve o'clock" -> "twelve oh one"); a test should fail on an answer
+    that is not the time, not on the checker's hearing of one.
+    """
+    minute = timedelta(minutes=1)
+    moments = (before - minute, before, after, after + minute)
+    readings = (transcript.text, *transcript.alternatives)
+    return any(says_time(reading, *moments) for reading in readings)
 
 
 def speak(text: str, voice: str = "espeak:en-us") -> bytes:
