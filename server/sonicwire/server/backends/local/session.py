@@ -284,7 +284,8 @@ class LocalSession:
         and still stands (no speech since), and nothing else is being answered; the core
         cancels the answer if the user goes on (see `endpoint.py`). Before the silence has
         lasted `_EARLY_END_SILENCE`, the decision waits for it (`send` asks again)."""
-        self._end_pending = None
+        if self._end_pending is not None and self._end_pending[0] is guess:
+            self._end_pending = None  # decided now (a late older guess keeps a newer one's)
         if (
             prepared.cancelled()
             or prepared.exception() is not None
