@@ -13,6 +13,7 @@ from bench.report_headline import (
     pipecat_version,
     targets_table,
 )
+from bench.report_inprocess import inprocess_section
 
 __all__ = ["render", "write_report"]
 
@@ -463,6 +464,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "measured at the gRPC server's front end (the gateway's own hop is not in it).",
     )
     add(frame_size_section(results))
+    add(inprocess_section(results))
     nova = results.get("nova_idle", {})
     add("## Idle memory\n")
     rows = []

@@ -9,7 +9,8 @@ the other work waits for them instead of inflating their latency.
 
 Phases, in order (each bounded; a phase past the run's time budget is skipped and says so):
 
-1. the DSP kernels alone (webrtcvad + speex echo cancel + speex preprocess per 20 ms frame);
+1. the DSP kernels alone (webrtcvad + speex echo cancel + speex preprocess per 20 ms frame),
+   then one stream's server path in this process without the network (``bench.inprocess``);
 2. idle RSS of the server with the nova-sonic backend configured (fake AWS credentials);
 3. Sonicwire, one process pinned to one core, the load generator on the other: N searched
    upward until p99 added latency > 10 ms, a late or dropped frame, or a failed stream;
@@ -219,6 +220,20 @@ class Runner:
 
         return measure_kernels(frames=1500 if self.mode.name == "quick" else 5000)
 
+    def inprocess(self) -> dict[str, Any]:
+        """One stream's server path in this process, without the network (bench/inprocess.py):
+        where the CPU above the floor goes (front end beyond the kernels vs the rest)."""
+        from bench.inprocess import measure
+
+        quick = self.mode.name == "quick"
+        seconds, streams, repeats = (10.0, 10, 2) if quick else (30.0, 20, 3)
+        loadavg = list(os.getloadavg())
+        measure(5.0, 2)  # imports and caches, not counted
+        return {
+            "loadavg": loadavg,
+            "runs": [measure(seconds, streams) for _ in range(repeats)],
+        }
+
     def nova_idle(self) -> dict[str, Any]:
         env = {
             "AWS_REGION": "us-east-1",
@@ -403,6 +418,7 @@ class Runner:
     def run(self) -> dict[str, Any]:
         cost = self.step_cost()
         self.phase("kernels", self.kernels)
+        self.phase("inprocess", self.inprocess)
         self.phase("nova_idle", self.nova_idle)
         self.phase("search", self.search, min_left=cost)
         self.phase("bare_echo", self.bare_echo, min_left=cost)

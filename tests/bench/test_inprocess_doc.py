@@ -1,0 +1,58 @@
+"""BENCHMARKS.md's in-process section: every number in its prose comes from the results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report_inprocess import inprocess_section, inprocess_summary
+
+
+def _run(front_end: float, rest: float) -> dict[str, Any]:
+    return {
+        "streams": 20,
+        "seconds_per_stream": 30.0,
+        "frames_per_message": 1,
+        "messages_in": 30000,
+        "messages_out": 10500,
+        "total_ms_per_stream_s": front_end + rest,
+        "front_end_ms_per_stream_s": front_end,
+        "rest_ms_per_stream_s": rest,
+    }
+
+
+def _results(front_ends: list[float], rests: list[float], gap: float | None) -> dict[str, Any]:
+    return {
+        "kernels": {"cpu_ms_per_stream_s": 4.0},
+        "inprocess": {
+            "loadavg": [2.5, 2.0, 1.5],
+            "runs": [_run(f, r) for f, r in zip(front_ends, rests, strict=True)],
+        },
+        "summary": {"above_floor_ms_per_stream_s": gap},
+    }
+
+
+def test_the_split_and_its_share_of_the_gap_are_computed() -> None:
+    results = _results([6.0, 5.0, 7.0], [2.0, 1.5, 2.5], gap=4.0)
+    s = inprocess_summary(results)
+    assert s is not None
+    assert s["front_end_ms_per_stream_s"] == 6.0  # the median of the runs
+    assert s["beyond_kernels_ms_per_stream_s"] == 2.0
+    doc = inprocess_section(results)
+    assert "| front end beyond the kernels | 2.00 |" in doc
+    assert "costs 1.50x the DSP kernels: 2.00 ms per stream-second" in doc
+    assert "gap of 4.00 ms above the floor" in doc and "that is 50% of it" in doc
+    assert "load average 2.50" in doc and "35% as many as inputs" in doc
+
+
+def test_a_changed_figure_changes_the_prose() -> None:
+    doc = inprocess_section(_results([4.4], [2.0], gap=2.0))
+    assert "costs 1.10x the DSP kernels: 0.40 ms" in doc and "that is 20% of it" in doc
+
+
+def test_without_the_phase_it_says_not_measured() -> None:
+    results: dict[str, Any] = {"kernels": {"cpu_ms_per_stream_s": 4.0}, "skipped": {}}
+    assert "Not measured: not reached." in inprocess_section(results)
+    results["inprocess"] = {"error": "RuntimeError: boom"}
+    assert "Not measured: RuntimeError: boom." in inprocess_section(results)
+    no_gap = inprocess_section(_results([5.0], [2.0], gap=None))
+    assert "above the floor" not in no_gap.split("| **total**")[1].split("does not count.")[1]
