@@ -15,6 +15,12 @@ reading to answer under each setting of:
   examples (`dialogue.MISSHAPEN_PENALTY`, `PENALTIES`): a second look at the slot values
   among the recogniser's readings, with the schema's shape of the value.
 
+And the audio an early guess hands the recogniser: the utterance is cut `TAILS` ms after the
+end of speech (the collector cuts 300 ms after it, which the choices above use; the session's
+guess comes 100 ms into the silence), optionally lengthened to 300 ms by repeating its last
+100 ms (the room's noise) before recognition; scored with the engine's settings (`stt.NBEST`
+readings, `dialogue.MISSHAPEN_PENALTY`).
+
 Scored as `bench.local_dev_eval` scores: intent accuracy (`bench.local_eval.understood`) on
 the development utterances (in-domain, out-of-domain rejected) and on the in-training ones.
 Writes ``bench/results/local_dev_levers.json``.
@@ -35,12 +41,15 @@ from sonicwire.server.backends.local import dialogue as dialogue_module
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
-from sonicwire.server.testing.local_harness import ToolBox
+from sonicwire.server.core import events as ev
+from sonicwire.server.testing.local_harness import MicStream, ToolBox, speak
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_levers.json"
 MAX_NBEST = 20
 NBESTS = (5, 10, 20)
 PENALTIES = (0.0, 0.05, 0.1, 0.2, 0.3)
+#: (tail after the end of speech, ms; lengthened to 300 ms by repeating its last 100 ms)
+TAILS = ((100, False), (100, True), (200, False), (300, False))
 
 
 def _score(model: Any, heard: list[tuple[Any, str, tuple[str, ...]]], nbest: int) -> dict[str, Any]:
@@ -59,6 +68,25 @@ def _score(model: Any, heard: list[tuple[Any, str, tuple[str, ...]]], nbest: int
         "in_domain_intent_accuracy": round(right_in / inside, 3) if inside else None,
         "out_of_domain_rejected": round(right_out / outside, 3) if outside else None,
     }
+
+
+def _with_tail(
+    commands: tuple[Any, ...], voices: tuple[str, ...], tail_ms: int, padded: bool
+) -> list[tuple[str, Any, bytes]]:
+    """The development utterances cut ``tail_ms`` after the end of speech (300 ms before it);
+    ``padded``: lengthened to 300 ms after it by repeating the last 100 ms."""
+    out = []
+    for voice in voices:
+        for index, command in enumerate(commands):
+            mic = MicStream(seed=index).utterance(speak(command.text, voice))
+            audio = b"".join(c.pcm for c in mic.commands if isinstance(c, ev.SendAudio))
+            lo, hi = (mic.speech_start - 16 * 300) * 2, (mic.speech_end + 16 * tail_ms) * 2
+            cut = audio[lo:hi]
+            if padded:
+                last = cut[-2 * 16 * 100 :]
+                cut += last * ((300 - tail_ms) // 100)
+            out.append((voice, command, cut))
+    return out
 
 
 def main() -> None:
@@ -85,9 +113,19 @@ def main() -> None:
             return out
 
         heard_dev, heard_trained = recognise(dev), recognise(trained)
+        tails: dict[str, Any] = {}
+        for tail_ms, padded in TAILS:
+            cut = _with_tail(dev_eval.DEV_COMMANDS, voices, tail_ms, padded)
+            heard = []
+            for _, command, audio in cut:
+                t = recognizer.recognize(audio, model=key)
+                heard.append((command, t.text, t.alternatives))
+            name = f"tail={tail_ms}ms" + (" padded to 300 ms" if padded else "")
+            tails[name] = _score(model, heard, NBEST)
     finally:
         recognizer.close()
     settings: dict[str, Any] = {}
+    used = dialogue_module.MISSHAPEN_PENALTY
     try:
         for nbest in NBESTS:
             for penalty in PENALTIES:
@@ -99,7 +137,7 @@ def main() -> None:
                     "in_training_x_tuning_voices": _score(model, heard_trained, nbest),
                 }
     finally:
-        dialogue_module.MISSHAPEN_PENALTY = 0.0
+        dialogue_module.MISSHAPEN_PENALTY = used
     report = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.local_dev_levers",
@@ -108,6 +146,7 @@ def main() -> None:
         "engine_nbest": NBEST,
         "discount": SESSION_DISCOUNT,
         "settings": settings,
+        "guess_tails": tails,
         "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "cores": os.cpu_count(),
     }
@@ -115,6 +154,8 @@ def main() -> None:
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     for name, result in settings.items():
         print(name, json.dumps(result["dev"]), result["in_training_x_tuning_voices"])
+    for name, score in tails.items():
+        print(name, json.dumps(score))
     print(f"wrote {RESULTS}")
 
 

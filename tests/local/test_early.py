@@ -95,3 +95,16 @@ def test_current_is_the_standing_guess() -> None:
     assert cut.current is again
     cut.speech_stopped(again.silence_start)
     assert cut.current is None
+
+
+def test_a_guess_is_read_with_the_collectors_tail() -> None:
+    """The guess ends ~100 ms into the silence; it is recognised lengthened to the collector's
+    300 ms tail by repeating its last 100 ms (the room's noise)."""
+    from sonicwire.server.backends.local.early import Guess
+
+    speech, quiet = b"\x10\x00" * 3200, b"\x01\x00" * 1600  # 200 ms of "speech", 100 ms quiet
+    guess = Guess(1, speech + quiet, silence_start=3200, tail=1600)
+    padded = guess.padded(4800)
+    assert padded == speech + quiet * 3  # ends 300 ms after the silence start
+    assert guess.padded(1600) == guess.pcm  # long enough already
+    assert Guess(1, speech, 3200).padded(4800) == speech  # no silence to repeat

@@ -33,6 +33,22 @@ class Guess:
     number: int
     pcm: bytes
     silence_start: int
+    tail: int = 0
+    """Samples of silence at the end of ``pcm`` (from ``silence_start`` on)."""
+
+    def padded(self, tail_samples: int, repeat_samples: int = 1600) -> bytes:
+        """The audio lengthened to end ``tail_samples`` after the silence start, by repeating
+        its last ``repeat_samples`` (the room's noise after the speech). The collector's
+        utterance ends ``speech_pad_ms`` (300 ms) after the speech, the guess about 100 ms
+        after it, and the recogniser reads a short tail worse: on the development set 0.683
+        of 120 utterances with 100 ms, 0.717 with it lengthened to 300 ms so, 0.725 with 300
+        ms of real audio (`bench.local_dev_levers`)."""
+        pcm, tail = self.pcm, min(self.tail, len(self.pcm) // 2)
+        missing = 2 * max(0, tail_samples - tail)
+        if not missing or tail <= 0:
+            return pcm
+        repeat = pcm[-2 * min(repeat_samples, tail) :]
+        return pcm + (repeat * (missing // len(repeat) + 1))[:missing]
 
 
 class EarlyCut:
@@ -104,7 +120,12 @@ class EarlyCut:
             self._quiet_since = offset
         if self._guess is None and self._position - self._quiet_since >= self._silence:
             self._guesses += 1
-            self._guess = Guess(self._guesses, bytes(self._audio), self._quiet_since)
+            self._guess = Guess(
+                self._guesses,
+                bytes(self._audio),
+                self._quiet_since,
+                self._position - self._quiet_since,
+            )
             return self._guess
         return None
 

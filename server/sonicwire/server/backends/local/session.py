@@ -157,6 +157,7 @@ class LocalSession:
         self._executor = executor
         self._loop = asyncio.get_running_loop()
         self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
+        self._pad_samples = _SAMPLE_RATE * options.speech_pad_ms // 1000
         # The session's tools as the dialogue knows them, and the recogniser's model of their
         # phrasings (None: the recogniser's own); both built by the backend, once per tool set.
         self._dialogue = Dialogue(tool_model or ToolModel(options.tools))
@@ -269,7 +270,9 @@ class LocalSession:
     def _recognize_early(self, guess: Guess) -> None:
         """Start preparing the answer to a guessed utterance (see ``early.py``); a newer guess
         replaces an older one, whose result is then never used."""
-        future = self._loop.run_in_executor(self._executor, self._recognize, guess.pcm)
+        # read with the tail the collector's utterance would have (Guess.padded says why)
+        audio = guess.padded(self._pad_samples)
+        future = self._loop.run_in_executor(self._executor, self._recognize, audio)
         future.add_done_callback(_consume)
         task = self._loop.create_task(self._prepare(guess, future))
         self._preparing.add(task)
