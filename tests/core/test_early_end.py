@@ -165,10 +165,15 @@ def test_going_on_before_any_answer_cancels_what_the_backend_prepares() -> None:
     assert live.of(ev.CancelResponse) == [ev.CancelResponse("", 0)]
     assert not live.of(ev.InterruptionOut)  # no assistant turn was open
     assert live.core.state is TurnState.USER_SPEAKING
-    # what the backend had under way is dropped until it ends the cancelled answer
+    # what the backend had under way is dropped until it ends the cancelled answer: its
+    # transcript of the guess (the user had not finished) and its tool call too
+    live.backend(ev.UserTranscript("what time is it", True))
+    live.backend(ev.ToolRequested("c1", "get_date_time", "{}"))
     live.backend(ev.AssistantText("It's 3:47 PM.", True))
     live.backend(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
     assert not live.of(ev.TranscriptOut) and live.core.current_turn_id is None
+    assert not live.core.tool_actions() and live.core.history.messages == ()
+    assert [r.status for r in live.of(ev.SendToolResult)] == [ev.ToolStatus.CANCELLED]
     live.say("S" * 5 + "h" * 24 + "v")
     _answer(live)  # the answer to the whole utterance is not dropped
     assert len(live.of(ev.AudioOut)) > 0
@@ -184,21 +189,55 @@ def test_short_noise_after_an_early_end_is_no_barge_in() -> None:
 
 
 def test_an_early_end_is_refused_while_the_user_speaks_or_with_barge_in_off() -> None:
+    """Refused in the middle of an utterance, the early answer is cancelled before any of it
+    is heard, its transcript of the guess and its tool call included: the backend answers
+    the whole utterance at the marker instead (it would otherwise answer its start and drop
+    the rest)."""
+    for live, script in (
+        (Live(), "." * 5 + "^" + "S" * 30),  # still voiced
+        (Live(barge_in=False), "." * 5 + "^" + "S" * 30 + "h" * 10),  # nobody could barge in
+    ):
+        live.say(script)
+        live.backend(ev.UserTurnEnded(live.front.mic_position))
+        assert live.core.state is TurnState.USER_SPEAKING
+        assert live.of(ev.CancelResponse) == [ev.CancelResponse("", 0)]
+        live.backend(ev.UserTranscript("what time is it", True))
+        live.backend(ev.ToolRequested("c1", "get_date_time", "{}"))
+        _answer(live)
+        live.backend(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
+        assert not live.of(ev.TranscriptOut) and not live.of(ev.AudioOut)
+        assert not live.core.tool_actions() and not live.of(ev.ToolCallOut)
+        (result,) = live.of(ev.SendToolResult)  # the backend hears the call is off
+        assert (result.call_id, result.status) == ("c1", ev.ToolStatus.CANCELLED)
+        assert live.core.history.messages == ()
+        live.say("S" * 5 + "h" * 24 + "v")
+        assert live.core.state is TurnState.THINKING
+        live.backend(ev.UserTranscript("what time is it in tokyo", True))
+        _answer(live)  # the answer to the whole utterance is not dropped
+        assert [t.text for t in live.of(ev.TranscriptOut)] == [
+            "what time is it in tokyo",
+            "It's 3:47 PM.",
+        ]
+        assert live.of(ev.AudioOut) and not live.of(ev.InterruptionOut)
+
+
+def test_an_early_end_after_the_marker_stands() -> None:
+    """The backend decided just before the marker reached it: the marker already ended the
+    turn, the backend answers the guess and drops the utterance, so the answer must stand."""
     live = Live()
-    live.say("." * 5 + "^" + "S" * 30)  # still voiced
-    live.backend(ev.UserTurnEnded(live.front.mic_position))
-    assert live.core.state is TurnState.USER_SPEAKING
-    # an answer then is talked over, as without the early end
+    live.say("." * 5 + "^" + "S" * 30 + "h" * 24 + "v")
+    assert live.core.state is TurnState.THINKING
+    live.backend(ev.UserTurnEnded(live.front.mic_position - 25 * FRAME // 2))
+    live.backend(ev.UserTranscript("what time is it", True))
     _answer(live)
-    live.say("h")
-    assert [i.source for i in live.of(ev.InterruptionOut)] == [ev.InterruptionSource.BARGE_IN]
+    assert not live.of(ev.CancelResponse)
+    assert [t.text for t in live.of(ev.TranscriptOut)] == ["what time is it", "It's 3:47 PM."]
+    assert live.of(ev.AudioOut)
 
-    off = Live(barge_in=False)
-    off.say("." * 5 + "^" + "S" * 30 + "h" * 10)
-    off.backend(ev.UserTurnEnded(off.front.mic_position))
-    assert off.core.state is TurnState.USER_SPEAKING  # nobody could take the floor back
 
+def test_an_early_end_without_an_utterance_is_ignored() -> None:
     quiet = Live()
     quiet.say("." * 10)
     quiet.backend(ev.UserTurnEnded(0))  # no utterance at all
     assert quiet.core.state is TurnState.IDLE
+    assert not quiet.of(ev.CancelResponse)

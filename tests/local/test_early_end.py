@@ -127,9 +127,9 @@ class Live:
         await asyncio.gather(self._reader, return_exceptions=True)
 
 
-async def _live(backend: LocalBackend, toolbox: ToolBox) -> Live:
+async def _live(backend: LocalBackend, toolbox: ToolBox, **settings: Any) -> Live:
     session = await backend.open(BackendOptions(session_id="t", tools=toolbox.descriptions))
-    return Live(Session("t", SessionSettings()), session, toolbox)
+    return Live(Session("t", SessionSettings(**settings)), session, toolbox)
 
 
 async def test_a_complete_request_is_answered_before_the_stop_marker(
@@ -225,3 +225,27 @@ async def test_a_short_pause_after_a_complete_request_does_not_end_the_turn(
     assert not live.of(ev.CancelResponse) and not live.of(ev.InterruptionOut)
     assert live.said(ev.Role.USER) == ["what time is it in tokyo"]
     assert live.calls() == [("get_date_time", {"timezone": "Asia/Tokyo"})]
+
+
+async def test_with_barge_in_off_a_pause_inside_a_request_loses_no_words(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """Barge-in off: the core refuses the early end (a user who goes on could not take the
+    floor back), so the engine must not answer the guess; the whole utterance is answered
+    at the marker, once."""
+    live = await _live(backend, toolbox, barge_in=False)
+    pause = bytes(2 * 16 * 400)
+    speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)  # in the pause
+        assert prepared.complete  # the engine would end the turn here ...
+        assert live.core.state is TurnState.USER_SPEAKING  # ... the core does not take it
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert live.said(ev.Role.USER) == ["what time is it in tokyo"]
+    assert live.calls() == [("get_date_time", {"timezone": "Asia/Tokyo"})]
+    assert "It's 3:47 PM." not in live.said(ev.Role.ASSISTANT)  # the guess was not answered
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended == [ev.StopReason.END_TURN]

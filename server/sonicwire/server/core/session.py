@@ -41,6 +41,9 @@ from sonicwire.server.dsp.settings import SpeechStarted, SpeechStopped
 __all__ = ["Session"]
 
 _RELEASE_STEP_MS = 20
+_CANCELLED_GUESS = json.dumps(
+    {"error": {"type": "cancelled", "message": "the user had not finished speaking"}}
+)
 
 
 # The C-backed defaults, imported only when the caller injects none: the core itself stays
@@ -120,6 +123,9 @@ class Session:
         # After a barge-in the backend may still deliver audio of the cut turn; it is dropped
         # until the backend confirms the turn ended.
         self._discarding = False
+        # A cancelled early answer's transcript of its guess is dropped too (the user had not
+        # finished): `_end_user_turn_early`, `_resume_user_turn`.
+        self._discarding_guess = False
         self._user_stopped_at: float | None = None
         self._transcript_ms = 0
         self._speech = UserSpeech(settings.barge_in_min_ms)
@@ -219,12 +225,20 @@ class Session:
             case ev.UserTurnEnded():
                 self._end_user_turn_early(now)
             case ev.UserTranscript(text, final):
+                if self._discarding_guess:
+                    return
                 if final:
                     self.history.add(ev.Role.USER, text)
                     if self._user_stopped_at is not None:
                         self._transcript_ms = _measured_ms(self._user_stopped_at, now)
                 self._outputs.append(
                     ev.TranscriptOut(ev.Role.USER, text, final, f"u{self._user_turn}")
+                )
+            case ev.ToolRequested(call_id, name, arguments_json) if self._discarding_guess:
+                # A call of a cancelled early answer: never run (the whole utterance will be
+                # answered); CANCELLED, so the backend answers no late result either.
+                self._commands.append(
+                    ev.SendToolResult(call_id, name, _CANCELLED_GUESS, ev.ToolStatus.CANCELLED)
                 )
             case ev.ToolRequested(call_id, name, arguments_json):
                 turn = self._open_turn(now)
@@ -248,7 +262,7 @@ class Session:
                 self._tool_actions.append(ev.RunTool(call_id, name, arguments_json, executor))
             case ev.AssistantTurnEnded(reason):
                 if self._discarding:
-                    self._discarding = False
+                    self._discarding = self._discarding_guess = False
                 elif self._turn is not None and reason is not ev.StopReason.TOOL_USE:
                     self._flush_resamplers(self._turn)
                     self._turn.generation_ended = reason
@@ -256,7 +270,7 @@ class Session:
             case ev.AssistantInterrupted():
                 if self._turn is not None and not self._discarding:
                     self._interrupt(now, ev.InterruptionSource.BACKEND, tell_backend=False)
-                self._discarding = False
+                self._discarding = self._discarding_guess = False
             case ev.UsageReported(inp, out, total):
                 self._outputs.append(ev.UsageOut(inp, out, total))
             case ev.BackendFailed(reason, message, retryable, code):
@@ -376,7 +390,10 @@ class Session:
     def _end_user_turn_early(self, now: float) -> None:
         """The backend ended the user's turn before the stop marker (`ev.UserTurnEnded`):
         taken in the stop wait of a silent user, as the marker would be, when barge-in is on
-        (otherwise a user who goes on could not take the floor back)."""
+        (otherwise a user who goes on could not take the floor back). Refused while the
+        utterance goes on, the answer is cancelled at once (its output dropped until the
+        backend ends it): the backend then answers the whole utterance at the marker, instead
+        of answering its start and dropping the rest. After the marker it stands."""
         if (
             self._machine.state is TurnState.USER_SPEAKING
             and self.settings.barge_in
@@ -385,6 +402,9 @@ class Session:
             self._user_stopped_at = now
             self._transcript_ms = 0
             self._machine.fire(Trigger.SPEECH_STOPPED)
+        elif self._speech.onset is not None and not self._speech.ended_early:
+            self._commands.append(ev.CancelResponse("", 0))
+            self._discarding = self._discarding_guess = True
 
     def _resume_user_turn(self, now: float) -> None:
         """The user spoke again after an early end of turn: the early answer goes (as at a
@@ -397,7 +417,7 @@ class Session:
         self._commands.append(ev.CancelResponse("", 0))
         # the backend ends a cancelled early answer with AssistantTurnEnded (INTERRUPTED)
         # unless it had ended; its output until then is dropped
-        self._discarding = state is TurnState.THINKING
+        self._discarding = self._discarding_guess = state is TurnState.THINKING
         self._user_stopped_at = None
         self._machine.fire(Trigger.SPEECH_STARTED)
         self._begin_user_turn()
