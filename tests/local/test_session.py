@@ -358,13 +358,14 @@ def test_bad_tts_option() -> None:
 async def test_recognition_starts_before_the_stop_marker(
     backend: LocalBackend, toolbox: ToolBox, say: Say, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The transcript comes from the early guess: recognised once, without the final pad."""
+    """The transcript comes from the early guess: recognised once, its tail lengthened to the
+    collector's by repeating its last 100 ms (`Guess.padded`), not the collector's utterance."""
     session = await _open(backend, toolbox)
-    lengths: list[int] = []
+    heard: list[bytes] = []
     recognize = session._recognizer.recognize
 
     def spy(pcm: bytes, **kwargs: Any) -> object:
-        lengths.append(len(pcm))
+        heard.append(pcm)
         return recognize(pcm, **kwargs)
 
     monkeypatch.setattr(session._recognizer, "recognize", spy)
@@ -372,9 +373,12 @@ async def test_recognition_starts_before_the_stop_marker(
     turn = await run_turn(session, utterance.commands, toolbox=toolbox)
     await session.aclose()
     assert turn.user_text == "what time is it"
-    pad = 16 * 300
-    full = 2 * (utterance.speech_end + pad - (utterance.speech_start - pad))
-    assert len(lengths) == 1 and lengths[0] < full
+    assert len(heard) == 1
+    pcm, block = heard[0], 2 * 16 * 100  # the room's noise is never the same 100 ms twice
+    assert any(
+        pcm[at - block : at] == pcm[at : at + block]
+        for at in range(len(pcm) - 2 * block - 2 * 16 * 200, len(pcm) - block + 1, 2)
+    ), "the guess's last 100 ms is not repeated"
 
 
 # --- answers prepared in the VAD's stop wait ---------------------------------------------------
