@@ -79,27 +79,30 @@ def like_for_like_section(results: dict[str, Any]) -> str:
     )
     ratios = [c["ratio"] for c in rows]
     lo, hi = min(ratios), max(ratios)
+    one = len(ratios) == 1
+    where = "at the one N measured" if one else "at every N measured"
     if hi <= 0.5:
-        verdict = "within the <= 0.5x target at every N measured"
+        verdict = f"within the <= 0.5x target {where}"
     elif lo > 0.5:
-        verdict = "**the <= 0.5x target is missed** at every N measured"
+        verdict = f"**the <= 0.5x target is missed** {where}"
     else:
         verdict = "**the <= 0.5x target is missed** at some N"
+
+    def span(a: float, b: float) -> str:  # one figure when the range is one value
+        x, y = f"{a:.0f}", f"{b:.0f}"
+        return x if x == y else f"{x}-{y}"
+
     if hi < 1.0:
-        reading = (
-            f"Sonicwire is {100 * (1 - hi):.0f}-{100 * (1 - lo):.0f}% cheaper at every N measured"
-        )
+        reading = f"Sonicwire is {span(100 * (1 - hi), 100 * (1 - lo))}% cheaper {where}"
     elif lo > 1.0:
-        reading = (
-            f"pipecat is {100 * (1 - 1 / lo):.0f}-{100 * (1 - 1 / hi):.0f}% cheaper at every N "
-            "measured"
-        )
+        reading = f"pipecat is {span(100 * (1 - 1 / lo), 100 * (1 - 1 / hi))}% cheaper {where}"
     else:
         reading = "neither is cheaper at every N measured"
     if lo >= 0.9 and hi <= 1.1:
         reading += " (within 10%: near parity)"
+    ratio_text = f"{_f(lo, 2)}x" if one else f"{_f(lo, 2)}-{_f(hi, 2)}x"
     summary = (
-        f"\nSonicwire's CPU per stream-second is {_f(lo, 2)}-{_f(hi, 2)}x pipecat's on the "
+        f"\nSonicwire's CPU per stream-second is {ratio_text} pipecat's on the "
         f"same protocol: {reading}; {verdict}. The gRPC path's lower figures (Headline) are not "
         "a like-for-like comparison: binary protobuf over gRPC against JSON/base64 over "
         "WebSocket.\n"
