@@ -581,3 +581,38 @@ async def test_the_core_takes_an_answer_before_the_stop_marker_for_a_barge_in(
         for o in outputs
     )
     assert any(isinstance(c, ev.CancelResponse) for c in core.commands_to_send())
+
+
+async def test_an_early_answer_cancelled_before_its_turn_runs_still_ends(
+    backend: LocalBackend, toolbox: ToolBox
+) -> None:
+    """The core cancels an early answer (`ev.UserTurnEnded`) as soon as it sees it when it
+    refuses the early end; the CancelResponse may come after the worker made the answer's
+    task and before that task ran once. The core drops everything until the answer's
+    ``AssistantTurnEnded(INTERRUPTED)``, so that event must come even then, or the answer to
+    the whole utterance would be dropped too."""
+    from sonicwire.server.backends.local.session import _Prepared, _Utterance
+    from sonicwire.server.backends.local.stt import Transcript
+
+    session = await _open(backend, toolbox)
+    events = session.events()
+    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
+    done.set_result(_Prepared(Transcript("what time is it", 0.9)))
+    early = asyncio.ensure_future(done)
+    job = _Utterance(b"", early, ended_early=True)  # type: ignore[arg-type]
+    session._ended_early = job
+    session._jobs.put_nowait(job)
+    for _ in range(100):  # the worker takes the job: a few loop steps
+        if session._turn is not None:
+            break
+        await asyncio.sleep(0)
+    turn = session._turn
+    assert turn is not None and not turn.done()
+    await session.send(ev.CancelResponse("", 0))
+    async with asyncio.timeout(5):
+        assert await anext(events) == ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)
+    await asyncio.wait({turn})
+    # nothing more of the cancelled answer, and the next turn works
+    answer = await run_turn(session, [ev.SendText("hi")], toolbox=toolbox)
+    await session.aclose()
+    assert answer.assistant_text == ["Hello! How can I help?"]

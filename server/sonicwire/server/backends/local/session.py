@@ -111,7 +111,7 @@ class _Prepared:
 class _Utterance:
     """A user utterance to answer; ``early`` is its answer, prepared before the marker.
     ``ended_early``: the turn was ended before the marker (`ev.UserTurnEnded`) to answer it;
-    ``void``: the user went on before it started, so it is skipped."""
+    ``void``: the user went on, so it is skipped or cut (and its end already sent)."""
 
     pcm: bytes
     early: asyncio.Task[_Prepared] | None = None
@@ -352,10 +352,12 @@ class LocalSession:
             # The user went on after the turn was ended early: the core waits for this
             # answer's AssistantTurnEnded (INTERRUPTED), unless it already ended; the
             # utterance, still being collected, is answered whole at its marker.
-            if self._job is early and self._turn is not None:
-                self._turn.cancel()
-            elif not early.started and not early.void:
-                early.void = True  # still queued: it never starts
+            # Ended here, whether queued (it never starts) or running: its task may not
+            # have run once yet, and a task cancelled then never runs its handler.
+            if (self._job is early or not early.started) and not early.void:
+                early.void = True
+                if self._job is early and self._turn is not None:
+                    self._turn.cancel()
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
             return
         if self._turn is not None and self._response_open:
@@ -421,8 +423,8 @@ class LocalSession:
             await self._speak(reply, prepared, said=said)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
-            # an answer given before the marker ends even when the core saw none of it yet
-            if self._response_open or (isinstance(job, _Utterance) and job.ended_early):
+            # a void early answer was ended by `_cancel_response`
+            if self._response_open and not (isinstance(job, _Utterance) and job.void):
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
             raise
         finally:
