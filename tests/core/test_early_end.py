@@ -241,3 +241,20 @@ def test_an_early_end_without_an_utterance_is_ignored() -> None:
     quiet.backend(ev.UserTurnEnded(0))  # no utterance at all
     assert quiet.core.state is TurnState.IDLE
     assert not quiet.of(ev.CancelResponse)
+
+
+def test_going_on_cancels_the_early_answers_tool_calls_even_those_that_survive_barge_in() -> None:
+    """A tool that continues on interruption keeps running through a barge-in, and its result
+    is answered in a turn of its own. An early answer the user talks on over was a call for a
+    request the user had not finished: it is cancelled (the whole utterance is answered
+    at the marker), or the tool would run twice and two answers come."""
+    live = Live(barge_in_min_ms=200, tools_surviving_interruption=frozenset({"book_table"}))
+    live.say("." * 5 + "^" + "S" * 30 + "h" * 10)
+    live.backend(ev.UserTurnEnded(live.front.mic_position))
+    live.backend(ev.ToolRequested("c1", "book_table", '{"people": 2}'))
+    assert [type(a) for a in live.core.tool_actions()] == [ev.RunTool]
+    live.backend(ev.AssistantAudio(ONE_SECOND, 16_000))
+    live.say("S" * 10)  # the user goes on
+    assert live.of(ev.InterruptionOut)
+    cancels = [a for a in live.core.tool_actions() if isinstance(a, ev.CancelTools)]
+    assert len(cancels) == 1 and cancels[0].call_ids in (None, ("c1",))

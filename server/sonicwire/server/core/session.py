@@ -382,8 +382,8 @@ class Session:
                 self._barge_in(now)
         self.tick(now)
 
-    def _barge_in(self, now: float) -> None:
-        self._interrupt(now, ev.InterruptionSource.BARGE_IN, tell_backend=True)
+    def _barge_in(self, now: float, *, survive: bool = True) -> None:
+        self._interrupt(now, ev.InterruptionSource.BARGE_IN, tell_backend=True, survive=survive)
         self._machine.fire(Trigger.BARGE_IN)
         self._begin_user_turn()
 
@@ -411,7 +411,8 @@ class Session:
         barge-in), the user's turn goes on; the backend keeps the utterance whole."""
         state = self._machine.state
         if state is TurnState.RESPONDING and not self._discarding:
-            self._barge_in(now)
+            # no call of it survives: the request was not finished (answered whole later)
+            self._barge_in(now, survive=False)
             return
         # No answer out yet (or all of it already played): cancel what is being prepared.
         self._commands.append(ev.CancelResponse("", 0))
@@ -565,7 +566,9 @@ class Session:
             return 0
         return max(0, min(turn.released_ms, round((now - turn.play_start) * 1000)))
 
-    def _interrupt(self, now: float, source: ev.InterruptionSource, *, tell_backend: bool) -> None:
+    def _interrupt(
+        self, now: float, source: ev.InterruptionSource, *, tell_backend: bool, survive: bool = True
+    ) -> None:
         turn = self._turn
         if turn is None:
             return
@@ -586,7 +589,7 @@ class Session:
             self._commands.append(ev.CancelResponse(heard, played))
             if turn.generation_ended is None:
                 self._discarding = True
-        if (cancel := self._tools.interrupted()) is not None:
+        if (cancel := self._tools.interrupted(survive=survive)) is not None:
             self._tool_actions.append(cancel)
         self._finish_turn(ev.StopReason.INTERRUPTED, played_ms=played, now=now)
 

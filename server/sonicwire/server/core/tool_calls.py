@@ -69,12 +69,14 @@ class ToolCalls:
         self._awaiting_dispatch.clear()
         return ev.CancelTools(reason)
 
-    def interrupted(self) -> ev.CancelTools | None:
+    def interrupted(self, *, survive: bool = True) -> ev.CancelTools | None:
         """The assistant's turn was interrupted: the runner's cancel of the pending calls of
-        tools that do not survive it (they stay pending until the runner reports them)."""
+        tools that do not survive it (they stay pending until the runner reports them);
+        ``survive=False``: of every pending call."""
         if not self._executors:
             return None
-        survivors = {c for c, name in self._names.items() if name in self._surviving}
+        keep = self._surviving if survive else frozenset()
+        survivors = {c for c, name in self._names.items() if name in keep}
         if not survivors:
             return ev.CancelTools("interrupted")
         doomed = tuple(c for c in self._executors if c not in survivors)

@@ -439,8 +439,11 @@ class LocalSession:
         try:
             result_json = await asyncio.wait_for(waiter, _TOOL_WAIT_S)
         except asyncio.CancelledError:
-            # A barge-in cut the turn; the call may run on, and its result come later.
-            self._cut_calls[call_id] = call
+            # A barge-in cut the turn; the call may run on, and its result come later (not
+            # for a void early answer: the user went on, the whole request is answered).
+            job = self._job
+            if not (isinstance(job, _Utterance) and job.void):
+                self._cut_calls[call_id] = call
             raise
         except TimeoutError:
             result_json = '{"error": {"type": "timeout", "message": "no tool result"}}'
