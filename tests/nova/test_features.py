@@ -174,3 +174,76 @@ def test_greedy_and_a_temperature_conflict() -> None:
     validate.check_inference(pb.InferenceSettings(greedy=True))
     with pytest.raises(ProtocolError, match="greedy"):
         validate.check_inference(pb.InferenceSettings(greedy=True, temperature=0.5))
+
+
+async def test_nova1_cue_is_played_again_on_a_stream_that_replaces_it_before_the_answer() -> None:
+    """A transient failure during the cue (before Nova answered it): the new stream never
+    heard "ready", so it gets the cue again; otherwise Nova 1 never speaks first, and the
+    user's first words were hidden as if they were the cue's transcription."""
+    import asyncio
+
+    from sonicwire.server.backends.base import BackendOptions
+    from sonicwire.server.backends.nova_sonic.speak_first import load_cue
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.testing.fake_bedrock import FakeBedrock, Scenario
+    from sonicwire.server.testing.fake_stream import FakeStream
+    from tests.nova.conftest import assert_no_leaked_tasks, open_session
+
+    cue = load_cue(16_000)
+
+    async def fail_in_the_lead(stream: FakeStream) -> None:
+        await stream.wait_audio(100)  # the cue's leading silence
+        await stream.send_exception("ModelStreamErrorException", "boom")
+
+    async def greet_on_cue(stream: FakeStream) -> None:
+        await stream.wait_for(lambda: cue in bytes(stream.audio), timeout=10)
+        await stream.user_transcript("Ready.")
+        await stream.speak(["Welcome."], audio_ms=100)
+        heard = stream.audio_ms
+        await stream.wait_for(lambda: stream.audio_ms >= heard + 100, timeout=10)
+        await stream.user_transcript("What's new?")  # the user's own turn is not hidden
+
+    async with FakeBedrock(Scenario.sequence(fail_in_the_lead, greet_on_cue)) as fake:
+        options = BackendOptions(session_id="s", speak_first="Greet the user.")
+        backend, session, got = await open_session(fake, options, model_id="amazon.nova-sonic-v1:0")
+        await got.wait_for(ev.AssistantTurnEnded)
+        for _ in range(20):
+            await session.send(ev.SendAudio(bytes(640)))
+            await asyncio.sleep(0.02)
+        await got.wait(lambda events: ev.UserTranscript("What's new?", True) in events)
+        assert len(fake.streams) == 2 and not got.of(ev.BackendFailed)
+        assert [e for e in got.events if isinstance(e, ev.UserTranscript)] == [
+            ev.UserTranscript("What's new?", True)
+        ]
+        await session.aclose()
+        await backend.aclose()
+    await assert_no_leaked_tasks()
+
+
+async def test_nova2_speak_first_prompt_is_sent_again_on_a_stream_that_replaces_it() -> None:
+    """Nova 2 failed before its greeting: the new stream gets the hidden prompt again (the
+    history it replays does not keep it), or the assistant would never speak first."""
+    from sonicwire.server.backends.base import BackendOptions
+    from sonicwire.server.core import events as ev
+    from sonicwire.server.testing.fake_bedrock import FakeBedrock, Scenario
+    from sonicwire.server.testing.fake_stream import FakeStream
+    from tests.nova.conftest import assert_no_leaked_tasks, open_session
+
+    async def fail_before_greeting(stream: FakeStream) -> None:
+        await stream.wait_event("textInput", timeout=10)
+        await stream.send_exception("ModelStreamErrorException", "boom")
+
+    async def greet(stream: FakeStream) -> None:
+        await stream.wait_event("textInput", timeout=10)
+        await stream.speak(["Welcome."], audio_ms=100)
+
+    async with FakeBedrock(Scenario.sequence(fail_before_greeting, greet)) as fake:
+        options = BackendOptions(session_id="s", speak_first="Greet the user.")
+        backend, session, got = await open_session(fake, options)
+        await got.wait_for(ev.AssistantTurnEnded)
+        assert ev.AssistantText("Welcome.", True) in got.events
+        assert len(fake.streams) == 2 and not got.of(ev.BackendFailed)
+        assert [(m.role, m.text) for m in session.history] == [(ev.Role.ASSISTANT, "Welcome.")]
+        await session.aclose()
+        await backend.aclose()
+    await assert_no_leaked_tasks()

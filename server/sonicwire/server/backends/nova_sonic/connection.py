@@ -124,6 +124,9 @@ class NovaSonicSession:
         self._continuation: asyncio.Task[None] | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._speak_first = options.speak_first
+        # Until the assistant's first output: a stream that replaces a failed one then is
+        # asked to speak first again (the failed one took the prompt or the cue with it).
+        self._greeting_due = bool(options.speak_first)
         # Nova 1 speaks first on a spoken cue (``speak_first.py``): mic audio waits while the
         # cue plays, and Nova's transcription of the cue is no user's turn.
         self._cue: asyncio.Task[None] | None = None
@@ -153,11 +156,7 @@ class NovaSonicSession:
                     raise
                 await self._backoff(attempt, error)
                 attempt += 1
-        link = self._attach(prepared, self._log.messages, replay_audio=[])
-        if self._speak_first and self._setup.nova2:
-            self._prompt_hidden(link, self._speak_first)
-        elif self._speak_first:
-            self._play_cue(link)
+        self._greet(self._attach(prepared, self._log.messages, replay_audio=[]))
         self._continuation = self._spawn(
             run_continuation(_Host(self), self._policy), "nova-continuation"
         )
@@ -212,6 +211,16 @@ class NovaSonicSession:
                         self._emit(event)
             case ev.EndSession():
                 self._finishing = self._spawn(self._finish(), "nova-finish")
+
+    def _greet(self, link: _Link) -> None:
+        """Speak first, if asked to and not done yet: Nova 2 on a hidden typed turn, Nova 1
+        on the spoken cue."""
+        if not (self._speak_first and self._greeting_due):
+            return
+        if self._setup.nova2:
+            self._prompt_hidden(link, self._speak_first)
+        else:
+            self._play_cue(link)
 
     def _play_cue(self, link: _Link) -> None:
         """Nova 1: play the speak-first cue into the audio block (see ``speak_first.py``)."""
@@ -390,6 +399,7 @@ class NovaSonicSession:
                 base = self._usage_base
                 event = ev.UsageReported(base[0] + inp, base[1] + out, base[2] + total)
             case ev.AssistantText() | ev.AssistantAudio() | ev.ToolRequested():
+                self._greeting_due = False
                 self._quiet.answer_started()
                 self._marks.answer_started(self._ring.position)
             case _:
@@ -423,7 +433,7 @@ class NovaSonicSession:
             await prepared.stream.close(timeout=0)
             return
         messages, replay = self._replay(position)
-        self._attach(prepared, messages, replay)
+        self._greet(self._attach(prepared, messages, replay))
 
     async def _backoff(self, attempt: int, error: BackendError) -> None:
         delay = retry_delay(attempt, self._settings.retry_backoff_s)
