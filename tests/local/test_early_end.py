@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pytest
+import soxr
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
@@ -45,6 +47,7 @@ class Live:
     def __init__(self, core: Session, session: LocalSession, toolbox: ToolBox) -> None:
         self.core, self.session, self.toolbox = core, session, toolbox
         self.now = 0.0
+        self.step = 0.02  # seconds of audio per fed chunk
         self.outputs: list[ev.ClientOutput] = []
         self.commands: list[ev.BackendCommand] = []
         self._events: asyncio.Queue[ev.BackendEvent] = asyncio.Queue()
@@ -74,10 +77,10 @@ class Live:
 
     async def feed(self, frame: bytes, *, paced: bool) -> None:
         self.core.receive_client(ev.AudioReceived(frame), self.now)
-        self.now += 0.02
+        self.now += self.step
         await self.pump()
         if paced:
-            await asyncio.sleep(0.02)  # the engine works while the audio goes on, as live
+            await asyncio.sleep(self.step)  # the engine works while the audio goes on, as live
 
     async def until_guess(self, frames: list[bytes], start: int, *, paced: bool) -> tuple[int, Any]:
         """Feed until the session guesses the end of speech; returns the next frame's index and
@@ -249,3 +252,34 @@ async def test_with_barge_in_off_a_pause_inside_a_request_loses_no_words(
     assert "It's 3:47 PM." not in live.said(ev.Role.ASSISTANT)  # the guess was not answered
     ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
     assert ended == [ev.StopReason.END_TURN]
+
+
+@pytest.mark.parametrize("rate", [16_000, 8_000], ids=["16k", "8k"])
+async def test_a_client_sending_100_ms_chunks_who_goes_on_is_answered_whole(
+    backend: LocalBackend, toolbox: ToolBox, say: Say, rate: int
+) -> None:
+    """As above, from a client that sends 100 ms chunks (five front-end frames per message),
+    at 16 kHz and at a telephone's 8 kHz (the core resamples up): the early end, the user
+    going on and the answer to the whole utterance do not depend on the chunking."""
+    live = await _live(backend, toolbox, input_sample_rate=rate)
+    live.step = 0.1
+    pause = bytes(2 * 16 * 400)
+    speech = say("what time is it", "espeak:en-us") + pause + say("in tokyo", "espeak:en-us")
+    pcm = b"".join(_mic(speech))
+    if rate != 16_000:
+        wide = np.frombuffer(pcm, dtype=np.int16)
+        pcm = soxr.resample(wide, 16_000, rate).astype(np.int16).tobytes()
+    size = rate * 2 // 10
+    chunks = [pcm[i : i + size] for i in range(0, len(pcm) - size + 1, size)]
+    try:
+        await live.finish(chunks, 0)
+    finally:
+        await live.aclose()
+    # the turn ended early, the user went on, the early answer was cancelled ...
+    assert len(live.of(ev.CancelResponse)) == 1
+    # ... and the whole utterance was answered, once (the phone band may cost a word)
+    assert live.said(ev.Role.USER)[-1].endswith("in tokyo")
+    assert live.calls()[-1] == ("get_date_time", {"timezone": "Asia/Tokyo"})
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended.count(ev.StopReason.END_TURN) == 1
+    assert "It's 12:47 AM." in live.said(ev.Role.ASSISTANT)
