@@ -616,3 +616,40 @@ async def test_an_early_answer_cancelled_before_its_turn_runs_still_ends(
     answer = await run_turn(session, [ev.SendText("hi")], toolbox=toolbox)
     await session.aclose()
     assert answer.assistant_text == ["Hello! How can I help?"]
+
+
+async def test_an_early_answer_that_just_ended_is_not_ended_twice(
+    backend: LocalBackend, toolbox: ToolBox
+) -> None:
+    """The user goes on just as the early answer ended (its task done, the worker not yet
+    back): its AssistantTurnEnded(END_TURN) is out, so the cancel adds no INTERRUPTED one
+    (the core would take it for the next answer's end)."""
+    from sonicwire.server.backends.local.session import _Prepared, _Utterance
+    from sonicwire.server.backends.local.stt import Transcript
+
+    session = await _open(backend, toolbox)
+    events = session.events()
+    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
+    done.set_result(_Prepared(Transcript("hello", 0.9)))
+    job = _Utterance(b"", asyncio.ensure_future(done), ended_early=True)  # type: ignore[arg-type]
+    session._ended_early = job
+    session._jobs.put_nowait(job)
+    for _ in range(100):  # the worker takes the job: a few loop steps
+        if session._turn is not None:
+            break
+        await asyncio.sleep(0)
+    turn = session._turn
+    assert turn is not None
+    # runs when the answer's task is done, before the worker resumes
+    turn.add_done_callback(lambda _: session._cancel_response())
+    seen: list[ev.BackendEvent] = []
+    async with asyncio.timeout(30):
+        while not any(isinstance(e, ev.AssistantTurnEnded) for e in seen):
+            seen.append(await anext(events))
+    answer = await run_turn(session, [ev.SendText("hi")], toolbox=toolbox)
+    await session.aclose()
+    assert [e for e in seen if isinstance(e, ev.AssistantTurnEnded)] == [
+        ev.AssistantTurnEnded(ev.StopReason.END_TURN)
+    ]
+    assert answer.assistant_text == ["Hello! How can I help?"]
+    assert answer.stop_reason is ev.StopReason.END_TURN

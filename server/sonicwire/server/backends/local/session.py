@@ -353,11 +353,14 @@ class LocalSession:
             # answer's AssistantTurnEnded (INTERRUPTED), unless it already ended; the
             # utterance, still being collected, is answered whole at its marker.
             # Ended here, whether queued (it never starts) or running: its task may not
-            # have run once yet, and a task cancelled then never runs its handler.
-            if (self._job is early or not early.started) and not early.void:
+            # have run once yet, and a task cancelled then never runs its handler. A task
+            # that is done has sent its end (the worker is just not back yet).
+            turn = self._turn if self._job is early else None
+            running = turn is not None and not turn.done()
+            if (running or not early.started) and not early.void:
                 early.void = True
-                if self._job is early and self._turn is not None:
-                    self._turn.cancel()
+                if turn is not None:
+                    turn.cancel()
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
             return
         if self._turn is not None and self._response_open:
