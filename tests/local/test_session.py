@@ -583,6 +583,25 @@ async def test_the_core_takes_an_answer_before_the_stop_marker_for_a_barge_in(
     assert any(isinstance(c, ev.CancelResponse) for c in core.commands_to_send())
 
 
+async def _early_answer_started(session: LocalSession, text: str) -> asyncio.Task[None]:
+    """Queue an answer to ``text`` as one whose turn was ended before the stop marker (as
+    `LocalSession._end_turn_early` does) and return its task once the worker made it."""
+    from sonicwire.server.backends.local.session import _Prepared, _Utterance
+    from sonicwire.server.backends.local.stt import Transcript
+
+    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
+    done.set_result(_Prepared(Transcript(text, 0.9)))
+    job = _Utterance(b"", asyncio.ensure_future(done), ended_early=True)  # type: ignore[arg-type]
+    session._ended_early = job
+    session._jobs.put_nowait(job)
+    for _ in range(100):  # the worker takes the job: a few loop steps
+        if session._turn is not None:
+            break
+        await asyncio.sleep(0)
+    assert session._turn is not None
+    return session._turn
+
+
 async def test_an_early_answer_cancelled_before_its_turn_runs_still_ends(
     backend: LocalBackend, toolbox: ToolBox
 ) -> None:
@@ -591,23 +610,10 @@ async def test_an_early_answer_cancelled_before_its_turn_runs_still_ends(
     task and before that task ran once. The core drops everything until the answer's
     ``AssistantTurnEnded(INTERRUPTED)``, so that event must come even then, or the answer to
     the whole utterance would be dropped too."""
-    from sonicwire.server.backends.local.session import _Prepared, _Utterance
-    from sonicwire.server.backends.local.stt import Transcript
-
     session = await _open(backend, toolbox)
     events = session.events()
-    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
-    done.set_result(_Prepared(Transcript("what time is it", 0.9)))
-    early = asyncio.ensure_future(done)
-    job = _Utterance(b"", early, ended_early=True)  # type: ignore[arg-type]
-    session._ended_early = job
-    session._jobs.put_nowait(job)
-    for _ in range(100):  # the worker takes the job: a few loop steps
-        if session._turn is not None:
-            break
-        await asyncio.sleep(0)
-    turn = session._turn
-    assert turn is not None and not turn.done()
+    turn = await _early_answer_started(session, "what time is it")
+    assert not turn.done()
     await session.send(ev.CancelResponse("", 0))
     async with asyncio.timeout(5):
         assert await anext(events) == ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED)
@@ -624,22 +630,9 @@ async def test_an_early_answer_that_just_ended_is_not_ended_twice(
     """The user goes on just as the early answer ended (its task done, the worker not yet
     back): its AssistantTurnEnded(END_TURN) is out, so the cancel adds no INTERRUPTED one
     (the core would take it for the next answer's end)."""
-    from sonicwire.server.backends.local.session import _Prepared, _Utterance
-    from sonicwire.server.backends.local.stt import Transcript
-
     session = await _open(backend, toolbox)
     events = session.events()
-    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
-    done.set_result(_Prepared(Transcript("hello", 0.9)))
-    job = _Utterance(b"", asyncio.ensure_future(done), ended_early=True)  # type: ignore[arg-type]
-    session._ended_early = job
-    session._jobs.put_nowait(job)
-    for _ in range(100):  # the worker takes the job: a few loop steps
-        if session._turn is not None:
-            break
-        await asyncio.sleep(0)
-    turn = session._turn
-    assert turn is not None
+    turn = await _early_answer_started(session, "hello")
     # runs when the answer's task is done, before the worker resumes
     turn.add_done_callback(lambda _: session._cancel_response())
     seen: list[ev.BackendEvent] = []
