@@ -25,7 +25,8 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
 In the real-time class a step first waits (``StepConfig.realtime_wait_s``) for other
 real-time processes (another benchmark) to end: those would share the cores on equal terms.
 
-Writes ``bench/results/latest.json`` and ``docs/BENCHMARKS.md`` (plots in ``docs/img/``).
+Writes ``bench/results/latest.json`` and ``docs/BENCHMARKS.md`` (plots in ``docs/img/``), and
+re-renders ``docs/soak.md``, which quotes this run.
 Every child process is stopped at the end, also on error or Ctrl-C.
 """
 
@@ -433,6 +434,15 @@ class Runner:
         return self.results
 
 
+def _render_dependents() -> None:
+    """Re-render the docs that quote this run (docs/soak.md reads the bench's RSS per stream
+    beside its own), so a new run never leaves them disagreeing with their JSON."""
+    from bench import soak_report
+
+    if soak_report.RESULTS.exists():
+        soak_report.main()
+
+
 def render_only(results_path: Path, doc: Path, img: Path) -> int:
     """Re-render the doc from recorded results (no measurement; the run's date stays)."""
     from bench.report import write_report
@@ -443,6 +453,7 @@ def render_only(results_path: Path, doc: Path, img: Path) -> int:
         results.setdefault("rejudged", []).extend(changed)
     results_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     write_report(results, doc, img)
+    _render_dependents()
     print(f"bench: re-rendered {doc} from {results_path}; verdicts changed: {changed or 'none'}")
     return 0
 
@@ -506,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.report import write_report
 
     write_report(results, DOC, IMG)
+    _render_dependents()
     print(f"bench: wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}", flush=True)
     print(json.dumps(results["summary"], indent=1, default=str), flush=True)
     return 0

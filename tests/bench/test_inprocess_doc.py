@@ -56,3 +56,18 @@ def test_without_the_phase_it_says_not_measured() -> None:
     assert "Not measured: RuntimeError: boom." in inprocess_section(results)
     no_gap = inprocess_section(_results([5.0], [2.0], gap=None))
     assert "above the floor" not in no_gap.split("| **total**")[1].split("does not count.")[1]
+
+
+def test_a_bench_render_re_renders_the_docs_quoting_it(tmp_path: Any, monkeypatch: Any) -> None:
+    # docs/soak.md quotes the bench's RSS per stream: a new bench run (or a re-render) must
+    # re-render it too, or the soak doc no longer matches its JSON.
+    import shutil
+
+    from bench import run, soak_report
+
+    calls: list[int] = []
+    monkeypatch.setattr(soak_report, "main", lambda: calls.append(1) or 0)
+    results = tmp_path / "latest.json"
+    shutil.copy(run.RESULTS, results)
+    assert run.render_only(results, tmp_path / "BENCHMARKS.md", tmp_path) == 0
+    assert calls == [1]
