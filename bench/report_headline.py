@@ -254,6 +254,16 @@ def _per_message_split(rows: list[dict[str, Any]]) -> str | None:
     g100 = by_ms[100]["above_floor_ms_per_stream_s"]
     per_message_ms = (g20 - g100) / (50 - 10)  # ms per stream-second per message per second
     fixed = g100 - 10 * per_message_ms
+    if per_message_ms <= 0:
+        # fewer messages did not lower the gap: within this run's noise, no per-message cost
+        # can be read from two points (a negative one would be nonsense)
+        return (
+            f"From 20 to 100 ms messages (50 to 10 a second) the gap above the floor went from "
+            f"{g20:.2f} to {g100:.2f} ms per stream-second: it did not fall with five times "
+            "fewer messages, so this run's two points cannot split the gap into a per-message "
+            "and a per-audio part (the difference is within the run's noise or against it); "
+            "the profile's layer table above splits the 20 ms case.\n"
+        )
     return (
         f"From 20 to 100 ms messages (50 to 10 a second) the gap above the floor went from "
         f"{g20:.2f} to {g100:.2f} ms per stream-second. A straight line through these two points "
