@@ -229,7 +229,7 @@ async def test_talk_runs_a_whole_exchange(server: LoopbackServer, fake: FakeVoic
     async with Client(server.target) as client:
         result = await talk(
             client,
-            PcmAudio(b"\x10\x00" * 3200, 16000),  # 200 ms of "speech"
+            PcmAudio(b"\x00\x10" * 3200, 16000),  # 200 ms of "speech" (4096: above talk's -36 dBFS)
             text="where is my order?",
             config=session_config(output_sample_rate_hz=24000),
             tools={"lookup_order": lambda args: {"status": "shipped"}},

@@ -157,6 +157,10 @@ async def talk(
                 await conversation.send_text(text)
                 await wait_for_answer()
             if audio is not None:
+                # "heard" is about this audio: the typed turn's own user transcript set it, and
+                # a sender faster than the server would then half-close before the server
+                # reported (and answered) the speech
+                heard.clear()
                 rate = audio.sample_rate_hz
                 padded = PcmAudio(audio.pcm + silence(trailing_silence_ms, rate), rate)
                 sent_ms = await stream_audio(
