@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError
 from sonicwire.server.core.history import History, Message, truncate_to_heard
 from sonicwire.server.core.input_rules import check_audio, check_playback, check_text
-from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory, ResamplerPort
+from sonicwire.server.core.playout import AssistantTurn, TurnResamplers
+from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.core.speech import Heard, UserSpeech
 from sonicwire.server.core.state import Trigger, TurnMachine, TurnState
@@ -40,7 +40,6 @@ from sonicwire.server.dsp.settings import SpeechStarted, SpeechStopped
 
 __all__ = ["Session"]
 
-_RELEASE_STEP_MS = 20
 _CANCELLED_GUESS = json.dumps(
     {"error": {"type": "cancelled", "message": "the user had not finished speaking"}}
 )
@@ -62,25 +61,6 @@ def _production_resampler() -> ResamplerFactory:
 
 def _samples_to_ms(samples: int, rate: int = SAMPLE_RATE) -> int:
     return samples * 1000 // rate
-
-
-@dataclass(slots=True)
-class _AssistantTurn:
-    """Bookkeeping of the open assistant turn."""
-
-    turn_id: str
-    far_end_start: int  # far-end (16 kHz) samples pushed before this turn
-    ref_queue: bytearray = field(default_factory=bytearray)  # 16 kHz, for the echo reference
-    out_queue: bytearray = field(default_factory=bytearray)  # client output format
-    received_ms: float = 0.0
-    released_ms: int = 0
-    released_out_bytes: int = 0
-    play_start: float | None = None
-    generation_ended: ev.StopReason | None = None
-    final_text: list[str] = field(default_factory=list)
-    reported_played_ms: int | None = None
-    first_audio_at: float | None = None
-    tools_ms: int = 0
 
 
 class Session:
@@ -108,15 +88,13 @@ class Session:
         if resampler is None:
             resampler = _production_resampler()
         self._front_end: FrontEndPort = front_end
-        self._new_resampler: ResamplerFactory = resampler
         make_input = input_resampler or resampler
         self._input_resampler = make_input(settings.input_sample_rate, SAMPLE_RATE)
-        self._ref_resamplers: dict[int, ResamplerPort] = {}
-        self._out_resamplers: dict[int, ResamplerPort] = {}
+        self._resamplers = TurnResamplers(resampler, settings.output_sample_rate)
         self._outputs: list[ev.ClientOutput] = []
         self._commands: list[ev.BackendCommand] = []
         self._tool_actions: list[ev.ToolAction] = []
-        self._turn: _AssistantTurn | None = None
+        self._turn: AssistantTurn | None = None
         self._turn_count = 0
         self._far_end_pushed = 0  # 16 kHz samples of assistant audio released so far
         self._turn_far_starts: dict[str, int] = {}
@@ -264,7 +242,7 @@ class Session:
                 if self._discarding:
                     self._discarding = self._discarding_guess = False
                 elif self._turn is not None and reason is not ev.StopReason.TOOL_USE:
-                    self._flush_resamplers(self._turn)
+                    self._resamplers.flush(self._turn)
                     self._turn.generation_ended = reason
                     self._release(now)
             case ev.AssistantInterrupted():
@@ -350,10 +328,7 @@ class Session:
     def next_deadline(self) -> float | None:
         """When `tick` must be called next to keep audio flowing, or None if nothing waits."""
         turn = self._turn
-        if turn is None or not turn.ref_queue or turn.play_start is None:
-            return None
-        due_ms = turn.released_ms + _RELEASE_STEP_MS - self.settings.playback_lead_ms
-        return turn.play_start + max(due_ms, 0) / 1000
+        return None if turn is None else turn.next_due(self.settings.playback_lead_ms)
 
     # --- client audio and text -------------------------------------------------------------
 
@@ -476,11 +451,11 @@ class Session:
 
     # --- assistant turns -------------------------------------------------------------------
 
-    def _open_turn(self, now: float) -> _AssistantTurn:
+    def _open_turn(self, now: float) -> AssistantTurn:
         if self._turn is None:
             self._turn_count += 1
             turn_id = f"t{self._turn_count}"
-            self._turn = _AssistantTurn(turn_id=turn_id, far_end_start=self._far_end_pushed)
+            self._turn = AssistantTurn(turn_id=turn_id, far_end_start=self._far_end_pushed)
             self._turn_far_starts[turn_id] = self._far_end_pushed
             if len(self._turn_far_starts) > 8:
                 del self._turn_far_starts[next(iter(self._turn_far_starts))]
@@ -489,82 +464,24 @@ class Session:
 
     def _queue_audio(self, pcm: bytes, rate: int, now: float) -> None:
         turn = self._open_turn(now)
-        if turn.play_start is not None and not turn.ref_queue:
-            played_ms = (now - turn.play_start) * 1000
-            if turn.released_ms < played_ms:
-                # The backend fell behind and the client's buffer ran dry: its playback
-                # resumes now, so re-anchor the pacing clock instead of bursting to catch up.
-                turn.play_start = now - turn.released_ms / 1000
-        ref = self._resampler(self._ref_resamplers, rate, SAMPLE_RATE).process(pcm)
-        out = self._resampler(self._out_resamplers, rate, self.settings.output_sample_rate)
-        turn.ref_queue += ref
-        turn.out_queue += out.process(pcm)
-        turn.received_ms += len(pcm) / 2 * 1000 / rate
+        ref, out = self._resamplers.convert(pcm, rate)
+        turn.queue(ref, out, len(pcm) / 2 * 1000 / rate, now)
         self._release(now)
-
-    def _flush_resamplers(self, turn: _AssistantTurn | None) -> None:
-        """End the turn's resampler streams; their filter tails belong to this turn's audio."""
-        if turn is not None:
-            for resampler in self._ref_resamplers.values():
-                turn.ref_queue += resampler.flush()
-            for resampler in self._out_resamplers.values():
-                turn.out_queue += resampler.flush()
-        self._ref_resamplers.clear()
-        self._out_resamplers.clear()
-
-    def _resampler(self, cache: dict[int, ResamplerPort], rate: int, target: int) -> ResamplerPort:
-        resampler = cache.get(rate)
-        if resampler is None:
-            resampler = cache[rate] = self._new_resampler(rate, target)
-        return resampler
 
     def _release(self, now: float) -> None:
         """Send queued audio up to real time plus the lead; finish the turn when done."""
         turn = self._turn
         if turn is None:
             return
-        lead = self.settings.playback_lead_ms
-        if turn.ref_queue:
-            if turn.play_start is None:
-                turn.play_start = now
-            elapsed_ms = (now - turn.play_start) * 1000
-            allowed_ms = int(elapsed_ms + lead) - turn.released_ms
-            step_ms = (allowed_ms // _RELEASE_STEP_MS) * _RELEASE_STEP_MS
-            final = turn.generation_ended is not None
-            if step_ms > 0 or final:
-                self._emit_audio(turn, step_ms, now, final=final)
+        due = turn.take_due(now, self.settings.playback_lead_ms, self.settings.output_sample_rate)
+        if due is not None:
+            ref, out, offset_ms = due
+            self._front_end.push_far_end(ref)
+            self._far_end_pushed += len(ref) // 2
+            if out:
+                self._outputs.append(ev.AudioOut(out, turn.turn_id, offset_ms))
         if turn.generation_ended is not None and not turn.ref_queue:
             self._finish_turn(turn.generation_ended)
-
-    def _emit_audio(self, turn: _AssistantTurn, step_ms: int, now: float, *, final: bool) -> None:
-        ref_bytes = step_ms * SAMPLE_RATE // 1000 * 2
-        out_rate = self.settings.output_sample_rate
-        out_bytes = step_ms * out_rate // 1000 * 2
-        if final and ref_bytes >= len(turn.ref_queue):
-            ref_bytes, out_bytes = len(turn.ref_queue), len(turn.out_queue)
-        ref = bytes(turn.ref_queue[:ref_bytes])
-        out = bytes(turn.out_queue[:out_bytes])
-        if not ref and not out:
-            return
-        del turn.ref_queue[:ref_bytes]
-        del turn.out_queue[:out_bytes]
-        offset_ms = turn.released_out_bytes * 1000 // (2 * out_rate)
-        turn.released_out_bytes += len(out)
-        turn.released_ms += _samples_to_ms(len(ref) // 2)
-        if turn.first_audio_at is None:
-            turn.first_audio_at = now
-        self._front_end.push_far_end(ref)
-        self._far_end_pushed += len(ref) // 2
-        if out:
-            self._outputs.append(ev.AudioOut(out, turn.turn_id, offset_ms))
-
-    def _played_ms(self, turn: _AssistantTurn, now: float) -> int:
-        """How much of the turn the user has heard: the client's word, else the pacing clock."""
-        if turn.reported_played_ms is not None:
-            return turn.reported_played_ms
-        if turn.play_start is None:
-            return 0
-        return max(0, min(turn.released_ms, round((now - turn.play_start) * 1000)))
 
     def _interrupt(
         self, now: float, source: ev.InterruptionSource, *, tell_backend: bool, survive: bool = True
@@ -572,7 +489,7 @@ class Session:
         turn = self._turn
         if turn is None:
             return
-        played = self._played_ms(turn, now)
+        played = turn.played_ms(now)
         text = " ".join(turn.final_text)
         heard = truncate_to_heard(text, played, round(turn.received_ms))
         dropped_ms = _samples_to_ms(len(turn.ref_queue) // 2)
@@ -583,7 +500,7 @@ class Session:
         self._far_end_pushed = turn.far_end_start + played * SAMPLE_RATE // 1000
         turn.ref_queue.clear()
         turn.out_queue.clear()
-        self._flush_resamplers(None)
+        self._resamplers.flush(None)
         turn.final_text = [heard] if heard else []
         if tell_backend:
             self._commands.append(ev.CancelResponse(heard, played))
