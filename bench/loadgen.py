@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import math
 import os
@@ -404,6 +405,10 @@ def _pct(values: np.ndarray, q: float) -> float:
 async def run_load(settings: LoadSettings) -> tuple[dict[str, Any], list[StreamStats]]:
     """Run the load and return (summary, per-stream stats)."""
     corpus = load_corpus()
+    # The generator's own full collections would stall its sends (a 10-100 ms pause reads as
+    # server latency): what it has built so far lives until it exits (see sonicwire.server.heap).
+    gc.collect()
+    gc.freeze()
     begin = time.monotonic()
     window_start = begin + settings.window_start
     window_end = window_start + settings.duration_s

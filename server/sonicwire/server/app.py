@@ -24,6 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sonicwire.server import heap
 from sonicwire.server.backends.base import Backend
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.config import ServerConfig
@@ -177,6 +178,8 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
             health_server.add_insecure_port(f"{config.host}:{config.health_port}")
         if config.worker_health_socket:
             health_server.add_insecure_port(f"unix:{config.worker_health_socket}")
+    # Everything built so far lives as long as the process: out of the full collections.
+    heap.settle()
     await server.start()
     if health_server is not None:
         await health_server.start()
@@ -219,6 +222,7 @@ async def _warm_up(
         log.error("backend %s failed to warm up; health stays NOT_SERVING: %s", backend.name, error)
         return
     log.info("backend %s ready", backend.name)
+    heap.settle()  # the models just loaded are as long-lived as the modules
     if not runtime.draining:
         await _set_health(servicer, serving=True)
 
