@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sonicwire.server.backends.base import BackendOptions
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend, NovaSonicSession
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.connection import NovaSonicSession
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.fake_bedrock import FakeBedrock, RecordedEvent
 from tests.golden import updating_golden

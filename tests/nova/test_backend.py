@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sonicwire.server.backends.base import BackendOptions, ToolDescription
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.history import Message
 from sonicwire.server.core.settings import InferenceSettings

@@ -12,7 +12,7 @@ from typing import Any
 from smithy_aws_core.identity import AWSCredentialsIdentity
 
 from sonicwire.server.backends.base import BackendOptions
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.credentials import fresh_identity, seconds_left
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.fake_bedrock import FakeBedrock

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sonicwire.server.backends.base import BackendOptions
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.errors import code_for_reason, to_backend_error
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.testing import live_nova
 from sonicwire.server.testing.fake_bedrock import FakeBedrock
 from sonicwire.server.testing.fake_stream import FakeStream, tone

@@ -6,8 +6,8 @@ import pytest
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.nova_sonic import codec
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.continuation import AudioRing, QuietTracker, ReplayLog
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError, ErrorCode

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sonicwire.server.backends.base import BackendOptions
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.backends.nova_sonic.voices import (
     NOVA1_MODEL_ID,
     NOVA2_LANGUAGES,

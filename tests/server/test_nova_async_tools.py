@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 import grpc
 import pytest
 
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.testing.fake_bedrock import FakeBedrock
 from sonicwire.server.testing.fake_scenario import Scenario
 from sonicwire.server.testing.fake_stream import FakeStream

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from sonicwire.server.app import RunningServer
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.testing.fake_bedrock import FakeBedrock
 from sonicwire.server.testing.fake_scenario import (
     Scenario,

@@ -24,7 +24,7 @@ def _local(**options: Any) -> Backend:
 
 
 def _nova_sonic(**options: Any) -> Backend:
-    from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+    from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 
     return NovaSonicBackend.from_options(**options)
 

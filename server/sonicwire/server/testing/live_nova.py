@@ -36,7 +36,7 @@ from typing import Any
 
 import grpc
 
-from sonicwire.server.backends.nova_sonic.connection import NovaSonicBackend
+from sonicwire.server.backends.nova_sonic.backend import NovaSonicBackend
 from sonicwire.server.core.errors import BackendError
 from sonicwire.server.dsp.resample import Resampler
 from sonicwire.server.testing.server import running_server
