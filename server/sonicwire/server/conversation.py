@@ -113,6 +113,40 @@ class NoTools:
         return None
 
 
+class _Outbox:
+    """The outputs for the client, in order, taken by one consumer (`Conversation.outputs`).
+
+    An `asyncio.Queue` did the same with more work on every item (its unfinished-task count
+    and Event, a putters deque, a getter deque); at one output per 20 ms of assistant audio
+    per stream, a deque and the one waiting future are enough.
+    """
+
+    __slots__ = ("_waiter", "items")
+
+    def __init__(self) -> None:
+        self.items: deque[object] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: object) -> None:
+        self.items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Return when an item is queued (at once if one is)."""
+        if self.items:
+            return
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+
 class Conversation:
     """Runs one `Session` against one `BackendSession` until the conversation ends."""
 
@@ -139,7 +173,7 @@ class Conversation:
         self._close_timeout_s = close_timeout_s
         self._tools: ToolExecution = NoTools(self.on_tool_outcome)
         self._metrics = metrics or StreamMetrics()
-        self._out: asyncio.Queue[object] = asyncio.Queue()
+        self._out = _Outbox()
         # Commands not yet sent, in order. `_deliver` sends them, one caller at a time.
         self._commands: deque[ev.BackendCommand] = deque()
         self._sending = False
@@ -211,9 +245,12 @@ class Conversation:
             asyncio.create_task(self._guard(self._send_commands()), name="sender"),
         ]
         self._arm_timer()
+        pending = self._out.items
         try:
             while True:
-                item = await self._out.get()
+                while not pending:
+                    await self._out.wait()
+                item = pending.popleft()
                 if not self._room.is_set():
                     self._update_room()  # taking an output may reopen the input
                 if item is _DONE or self._failure is not None:
@@ -223,6 +260,7 @@ class Conversation:
                 raise self._failure
         finally:
             self._done = True
+            self._metrics.flush()
             if self._timer is not None:
                 self._timer.cancel()
             self.session.abort()
@@ -411,7 +449,7 @@ class Conversation:
         """Open or close the input according to the `Budget` (see the module docstring)."""
         budget = self._budget
         behind = (
-            self._out.qsize() >= budget.pending_outputs
+            len(self._out.items) >= budget.pending_outputs
             or len(self._commands) >= budget.pending_commands
             or self.session.pending_output_bytes >= budget.pending_output_bytes
         )
@@ -495,22 +533,27 @@ class Conversation:
         woken for them unless someone is sending already."""
         if self._done:
             return
-        for output in self.session.outputs_to_send():
-            self._metrics.on_output(output)
-            self._out.put_nowait(output)
-            if isinstance(output, ev.TurnCompleteOut) and self.on_checkpoint is not None:
-                self.on_checkpoint()
-        if commands := self.session.commands_to_send():
+        session = self.session
+        if outputs := session.outputs_to_send():
+            on_output = self._metrics.on_output
+            put = self._out.put
+            for output in outputs:
+                on_output(output)
+                put(output)
+                if isinstance(output, ev.TurnCompleteOut) and self.on_checkpoint is not None:
+                    self.on_checkpoint()
+        if commands := session.commands_to_send():
             self._commands.extend(commands)
             if not inline and not self._sending:
                 self._sender_wake.set()
-        for action in self.session.tool_actions():
-            self._tools.handle(action)
-        if self._out.qsize() > MAX_PENDING_OUTPUTS:
+        if actions := session.tool_actions():
+            for action in actions:
+                self._tools.handle(action)
+        if len(self._out.items) > MAX_PENDING_OUTPUTS:
             self._fail(
                 LimitExceeded("CLIENT_TOO_SLOW", "the client is not reading the response stream")
             )
-        elif self.session.ended:
+        elif session.ended:
             self._finish()
         self._update_room()
         self._arm_timer()
@@ -518,7 +561,7 @@ class Conversation:
     def _finish(self) -> None:
         if not self._done:
             self._done = True
-            self._out.put_nowait(_DONE)
+            self._out.put(_DONE)
 
     def _fail(self, error: SonicwireError) -> None:
         if not self._done:
