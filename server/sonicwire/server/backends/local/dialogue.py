@@ -129,6 +129,12 @@ class Dialogue:
         """The assistant asked for an argument and the next turn may answer it."""
         return self._question is not None
 
+    @property
+    def asked(self) -> tuple[str, str] | None:
+        """(tool, argument) the assistant just asked for, when the next turn may answer it."""
+        q = self._question
+        return None if q is None else (q.call.name, q.slot)
+
     def hear(
         self, text: str, alternatives: Sequence[str] = (), *, today: date | None = None
     ) -> str:

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping
@@ -64,6 +65,7 @@ from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .endpoint import complete_request
 from .predict import learn, predict
+from .reread import plan
 from .stt import SpeechRecognizer, Transcript
 from .toolmodel import ToolModel
 from .tts import Synthesizer
@@ -105,6 +107,9 @@ class _Prepared:
     # The reading is a complete request (`endpoint.complete_request`): the user's turn may
     # end before the stop marker.
     complete: bool = False
+    # (the reading the dialogue chose, the reading answered after a second look at its
+    # identifier, `reread.py`): reused at the marker when the dialogue chooses the same.
+    reread: tuple[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -274,7 +279,7 @@ class LocalSession:
         audio = guess.padded(self._pad_samples)
         future = self._loop.run_in_executor(self._executor, self._recognize, audio)
         future.add_done_callback(_consume)
-        task = self._loop.create_task(self._prepare(guess, future))
+        task = self._loop.create_task(self._prepare(guess, future, audio))
         self._preparing.add(task)
         task.add_done_callback(self._preparing.discard)
         task.add_done_callback(_consume)
@@ -309,7 +314,9 @@ class LocalSession:
         self._emit(ev.UserTurnEnded(guess.silence_start))
         self._jobs.put_nowait(job)
 
-    async def _prepare(self, guess: Guess, recognition: asyncio.Future[Transcript]) -> _Prepared:
+    async def _prepare(
+        self, guess: Guess, recognition: asyncio.Future[Transcript], audio: bytes
+    ) -> _Prepared:
         """Recognise the guess, foresee the reply on a copy of the dialogue, and start
         synthesising its first sentence while the guess still stands."""
         prepared = _Prepared(await recognition)
@@ -318,7 +325,11 @@ class LocalSession:
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
         heard, today = prepared.transcript, self._clock().date()
         asking = dialogue.asking
-        reading = dialogue.hear(heard.text, heard.alternatives, today=today)
+        chosen = dialogue.hear(heard.text, heard.alternatives, today=today)
+        reading = await self._look_again(audio, chosen, dialogue)
+        prepared.reread = (chosen, reading)
+        if self._early.current is not guess and self._confirmed is not guess:
+            return prepared
         action = dialogue.respond(reading, today=today)
         prepared.complete = complete_request(
             dialogue.model, reading, action, answering=asking, today=today
@@ -409,6 +420,10 @@ class LocalSession:
                 text = self._dialogue.hear(
                     heard.text, heard.alternatives, today=self._clock().date()
                 )
+                if prepared is not None and prepared.reread and prepared.reread[0] == text:
+                    text = prepared.reread[1]
+                else:
+                    text = await self._look_again(job.pcm, text, self._dialogue)
                 if text:
                     self._emit(ev.UserTranscript(text, True))
             else:
@@ -499,6 +514,31 @@ class LocalSession:
         if self._language_model is None:
             return self._recognizer.recognize(pcm)
         return self._recognizer.recognize(pcm, model=self._language_model)
+
+    async def _look_again(self, pcm: bytes, reading: str, dialogue: Dialogue) -> str:
+        """``reading`` after a second look at its identifier, when it needs one (`reread.py`):
+        the same audio decoded with a grammar that lets only the identifier change."""
+        model = self._language_model
+        second = plan(
+            dialogue.model,
+            reading,
+            lambda word: self._recognizer.knows(word, model=model),
+            asked=dialogue.asked,
+            today=self._clock().date(),
+        )
+        if second is None:
+            return reading
+        try:
+            heard = await self._loop.run_in_executor(
+                self._executor,
+                functools.partial(
+                    self._recognizer.recognize_grammar, pcm, second.grammar, model=model
+                ),
+            )
+        except ValueError:
+            log.warning("second look at %r: grammar rejected", reading, exc_info=True)
+            return reading
+        return second.merge(heard) or reading
 
     async def _run[A, R](self, work: Callable[[A], R], arg: A) -> R:
         # Speech work blocks for up to a few hundred ms: never on the loop.

@@ -103,6 +103,9 @@ class SpeechRecognizer:
         self._workdir = workdir
         self._closed = False
         self._models: dict[str, tuple[str, str]] = {}
+        # The words each model's dictionary has (None for the recogniser's own model: the
+        # general model's dictionary has them all), for grammars of `recognize_grammar`.
+        self._vocabularies: dict[str | None, frozenset[str]] = {}
         self._models_lock = threading.Lock()
         self._dictionary: Path | None = None
         self._general = workdir is None
@@ -157,6 +160,8 @@ class SpeechRecognizer:
         recognizer = cls(pool, workdir=workdir)
         recognizer._dictionary = model_dir / "en-us" / "cmudict-en-us.dict"
         recognizer._hmm = config["hmm"]
+        if "dict" in config:
+            recognizer._vocabularies[None] = _vocabulary(Path(config["dict"]))
         try:
             # Start every worker now (each loads the model): fail here, not in a user's turn.
             warm = [pool.submit(_recognize_in_worker, b"") for _ in range(max(1, processes))]
@@ -208,7 +213,15 @@ class SpeechRecognizer:
                 [*sentences, *kept], self._dictionary, folder, discount_mass=discount
             )
             self._models[key] = (str(lm), str(dictionary))
+            self._vocabularies[key] = _vocabulary(dictionary)
         return key
+
+    def knows(self, word: str, *, model: str | None = None) -> bool:
+        """Whether the language model ``model`` (a key of `add_language_model`; None: the
+        recogniser's own) can say ``word``: a grammar for `recognize_grammar` may only use
+        such words."""
+        vocabulary = self._vocabularies.get(model)
+        return True if vocabulary is None and model is None else word in (vocabulary or ())
 
     def recognize(
         self,
@@ -239,6 +252,31 @@ class SpeechRecognizer:
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return Transcript(text, confidence, tuple(alternatives))
+
+    def recognize_grammar(
+        self, pcm: bytes, grammar: str, sample_rate: int = _SAMPLE_RATE, *, model: str | None = None
+    ) -> str:
+        """Decode one utterance again, constrained to ``grammar`` (JSGF over words the model
+        ``model`` knows, see `knows`): a second look at part of a reading (`reread.py`).
+        Returns the words heard ("" when none); a search that found no path through the whole
+        grammar returns its best partial one. Blocking; thread-safe.
+
+        Raises:
+            RecognizerUnavailable: the recogniser is closed or a worker died.
+            KeyError: ``model`` is not a key of this recogniser.
+            ValueError: ``grammar`` is no valid JSGF for the model's dictionary.
+        """
+        if self._closed:
+            raise RecognizerUnavailable("the recogniser is closed")
+        audio = _to_16k(pcm, sample_rate)
+        if not audio:
+            return ""
+        try:
+            files = None if model is None else (self._hmm, *self._models[model])
+            text: str = self._pool.submit(_grammar_in_worker, audio, files, grammar).result()
+        except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
+            raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
+        return text
 
     def close(self) -> None:
         """Stop the workers and delete the model files. Safe to call twice."""
@@ -309,6 +347,27 @@ def _recognize_in_worker(
     return text, float(hyp.prob), alternatives
 
 
+# The name of the grammar search a worker's decoders switch to for `recognize_grammar`; each
+# call replaces the last grammar (a search over a small grammar builds in about a millisecond).
+_GRAMMAR_SEARCH = "reread"
+
+
+def _grammar_in_worker(audio: bytes, files: tuple[str, str, str] | None, grammar: str) -> str:
+    decoder = _decoder if files is None else _session_decoder(files)
+    default = decoder.current_search()
+    decoder.add_jsgf_string(_GRAMMAR_SEARCH, grammar)  # ValueError: not valid for this model
+    decoder.activate_search(_GRAMMAR_SEARCH)
+    try:
+        decoder.reinit_feat()
+        decoder.start_utt()
+        decoder.process_raw(audio, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+    finally:
+        decoder.activate_search(default)
+    return "" if hyp is None else _without_fillers(hyp.hypstr)
+
+
 def _without_fillers(hypothesis: str) -> str:
     return " ".join(w for w in hypothesis.split() if w.lower() not in _FILLERS)
 
@@ -327,6 +386,12 @@ def _to_16k(pcm: bytes, sample_rate: int) -> bytes:
         samples = np.asarray(soxr.resample(samples, sample_rate, _SAMPLE_RATE), np.float32)
     samples += np.random.default_rng(0).normal(0.0, _DITHER, samples.size).astype(np.float32)
     return np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()
+
+
+def _vocabulary(dictionary: Path) -> frozenset[str]:
+    """The words of a pronunciation dictionary (variants such as "read(2)" as "read")."""
+    with dictionary.open(encoding="utf-8") as source:
+        return frozenset(line.split(" ", 1)[0].split("(", 1)[0] for line in source if line.strip())
 
 
 def _without_sound_alikes(

@@ -46,6 +46,7 @@ from .numbers import DIGIT_WORDS, number_spans, say_number, spoken_id_forms
 
 __all__ = [
     "CHAT_INTENTS",
+    "POLITE_WORDS",
     "LearntTool",
     "Slot",
     "ToolModel",
@@ -72,6 +73,8 @@ CHAT_INTENTS: Mapping[str, tuple[str, ...]] = {
 # nothing when comparing an utterance with the examples.
 _PREFIXES = ("please", "can you", "could you", "hey")
 _SUFFIXES = ("please", "for me", "thanks")
+#: The words of that politeness: learnt around every tool's examples.
+POLITE_WORDS = frozenset(w for phrase in (*_PREFIXES, *_SUFFIXES) for w in phrase.split())
 _FILLER = frozenset({"please", "can", "could", "you", "for", "me", "hey", "oh", "um",
                      "uh", "the", "a", "so", "now", "just", "okay", "well"})  # fmt: skip
 _FILLER_WEIGHT = 0.1
