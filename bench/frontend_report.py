@@ -317,4 +317,18 @@ NOTES = """## Design notes
   /s/; a frame the echo gate refuses inside that run (one at a time, two per run) is not
   speech but does not end the run. SpeechStopped carries the first silent frame, fired after
   `stop_secs`.
+* **Memory per stream.** Besides the C states (speex canceller and preprocessor, two
+  webrtcvad instances) a stream holds two int16 logs and one spectrum. The far-end log keeps
+  what a reading or a replay can still reach: the estimator's window plus the largest
+  searched delay, or the replayed span plus the filter tail plus that delay (3.3 s at the
+  defaults), and 1 s of room for audio queued ahead of the mic; the mic log keeps the
+  replayed span (1.6 s) and 0.5 s of room. Both forget what is older on every frame and
+  compact in place when full, so they never grow on a stream that keeps sending audio (a
+  muted mic with a long reply queued ahead makes the far-end log grow to hold it). The
+  estimator keeps only its accumulated cross-spectrum between readings (complex64, 4097
+  bins): each reading's scratch spectra are allocated per reading. numpy loads `numpy.fft`
+  lazily and `numpy.median` loads `numpy.ma`: the DSP modules import the former at server
+  start and use a median of their own (`dsp/median.py`, the same values to the bit), so a
+  server's first stream does not carry a one-time import. `bench/run.py` measures the
+  resident memory per stream (RSS at the end of a step minus idle RSS, over N).
 """

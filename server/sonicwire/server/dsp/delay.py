@@ -30,7 +30,10 @@ from dataclasses import dataclass
 from statistics import median
 
 import numpy as np
+import numpy.fft  # numpy loads it lazily: load it at server start, not in a stream
 import numpy.typing as npt
+
+from .median import median as array_median
 
 __all__ = [
     "DelayEstimate",
@@ -291,8 +294,9 @@ class DelayEstimator:
         self._floor = (10 ** (floor_dbfs / 20) * 32768 * decimation) ** 2
         self._early = early_window // decimation
         self._ones: Float32Array = np.ones(decimation, dtype=np.float32)
-        self._phat: Complex64Array = np.zeros(n // 2 + 1, dtype=np.complex64)
-        self._mag: Float32Array = np.zeros(hi - lo, dtype=np.float32)
+        # the only spectrum kept between calls (32 kB at the default sizes): the PHAT
+        # scratch of each reading is allocated per reading, a few times a second, rather
+        # than held by every stream
         self._last_block: Complex64Array | None = None
         self.block_estimate: DelayEstimate | None = None
         """The reading from the last informative block alone (fast, noisier)."""
@@ -415,8 +419,13 @@ class DelayEstimator:
         pm = np.sum(np.abs(ms[:, lo:]) ** 2, axis=0)
         msc = cross / (pf * pm + 1e-12)
         # only bins where both sides carry signal: noise-only bins say nothing either way
-        keep = (pm >= np.median(pm)) & (pf >= np.median(pf))
+        keep = (pm >= array_median(pm)) & (pf >= array_median(pf))
         return float(np.mean(msc[keep])) if np.any(keep) else 0.0
+
+    def drop_last_block(self) -> None:
+        """Forget the last block's spectrum (when the caller will not restart from it):
+        it is kept only for :meth:`restart_from_last_block` right after :meth:`update`."""
+        self._last_block = None
 
     def restart_from_last_block(self) -> None:
         """Forget the accumulated history but the last block (after a confirmed delay jump)."""
@@ -429,11 +438,11 @@ class DelayEstimator:
 
     def _peak(self, search: tuple[int, int] | None, cross: Complex64Array) -> DelayEstimate | None:
         band = cross[self._band]
-        mag = self._mag
-        np.abs(band, out=mag)
+        mag = np.abs(band)
         mag += np.float32(1e-12)
-        np.divide(band, mag, out=self._phat[self._band])  # outside the band stays zero
-        corr = np.fft.irfft(self._phat, self._nfft)
+        phat = np.zeros(len(cross), dtype=np.complex64)
+        np.divide(band, mag, out=phat[self._band])  # outside the band stays zero
+        corr = np.fft.irfft(phat, self._nfft)
         # corr[k] pairs mic[n] with far[n + k]; delay d (decimated) sits at k = max_lag - d
         lags = corr[: self._max_lag + 1][::-1]  # index = delay in decimated samples
         lo, hi = 0, self._max_lag

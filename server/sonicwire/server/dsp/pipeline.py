@@ -85,6 +85,9 @@ class FrontEnd:
     MAX_PROBE_HOP_FRAMES = 16
     ECHO_COHERENCE = 0.75
     NOT_ECHO_COHERENCE = 0.45
+    FAR_SLACK_SAMPLES = SAMPLE_RATE  # far-end log room beyond its history (see __init__)
+    MIC_SLACK_SAMPLES = SAMPLE_RATE // 2
+    TRIM_HOP_FRAMES = 50  # how often the far end's segment list is trimmed
 
     def __init__(self, settings: FrontEndSettings | None = None) -> None:
         self.settings = settings = settings or FrontEndSettings()
@@ -98,8 +101,16 @@ class FrontEnd:
         tail = settings.echo_tail_ms * _MS
         self._keep_far = max(window, retrain + tail) + max_delay + 4 * FRAME_SAMPLES
         self._keep_mic = max(window, retrain) + 4 * FRAME_SAMPLES
-        self._timeline = FarEndTimeline(self._keep_far, capacity=2 * self._keep_far + 5 * 16000)
-        self._mic_log = SampleLog(2 * self._keep_mic)
+        # Both logs forget what is older than they need on every frame, so they are sized
+        # to that history plus some slack (the far end also holds the audio queued ahead of
+        # the mic: the release lead, 120 ms by default): a compaction then copies the kept
+        # history about once a second. They grow if more is queued ahead (a muted mic). Per
+        # stream this is ~200 kB of int16 instead of the ~470 kB that twice the history plus
+        # 5 s cost (docs/FRONTEND.md, memory).
+        self._timeline = FarEndTimeline(
+            self._keep_far, capacity=self._keep_far + self.FAR_SLACK_SAMPLES
+        )
+        self._mic_log = SampleLog(self._keep_mic + self.MIC_SLACK_SAMPLES)
         stage = Aec3Stage if settings.echo_engine == "aec3" else EchoStage
         self._echo: EchoStage | Aec3Stage = stage(
             self._timeline,
@@ -172,6 +183,7 @@ class FrontEnd:
         self._received += len(pcm)
         out: list[FrontEndFrame] = []
         scratch = self._ms_scratch
+        far_log = self._timeline.log
         for frame in self._chunker.push(pcm):
             position = self._position
             if self._aec:
@@ -182,12 +194,17 @@ class FrontEnd:
             if self._latency:
                 # the cleaned frame carries the previous input frame
                 mic_ms, self._prev_mic_ms = self._prev_mic_ms, mic_ms
-            self._position = position + FRAME_SAMPLES
+            t = self._position = position + FRAME_SAMPLES
             self.stats.frames += 1
+            # what the estimator, the probes and a retrain can still read (see __init__)
+            far_log.forget_before(t - self._keep_far)
             if self._aec:
+                self._mic_log.forget_before(t - self._keep_mic)
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
+            elif self.stats.frames % self.TRIM_HOP_FRAMES == 0:
+                self._timeline.forget_before(t - self._keep_far)  # _estimate does it with AEC
             if self._skip:
                 self._skip -= 1
                 continue
@@ -356,6 +373,7 @@ class FrontEnd:
             self._skew.reset()  # a jump is not drift
             self._until_estimate = self.ACQUIRE_HOP_FRAMES
             self._apply_delay()
+        est.drop_last_block()  # needed only by the restart above
 
     def _follow_skew(self, block: DelayEstimate | None) -> None:
         """Feed confident single-block readings near the locked delay to the skew tracker and

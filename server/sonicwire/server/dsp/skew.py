@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from .median import median
+
 __all__ = ["SkewTracker"]
 
 
@@ -63,7 +65,7 @@ class SkewTracker:
         slope, intercept = _line(x, y)
         # one refit without the outliers (a reflection that won one block's peak)
         error = np.abs(y - (slope * x + intercept))
-        keep = error <= max(2.0, 3.0 * float(np.median(error)))
+        keep = error <= max(2.0, 3.0 * float(median(error)))
         if int(np.sum(keep)) < max(self._min_points, int(0.7 * len(points))):
             return None
         slope, intercept = _line(x[keep], y[keep])
