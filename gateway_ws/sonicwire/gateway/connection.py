@@ -345,6 +345,8 @@ class Connection:
 
     async def _forward(self, conversation: Conversation, command: Command) -> None:
         match command:
+            case Audio(pcm=pcm) if len(pcm) <= self._max_chunk:
+                await conversation.send_audio(pcm)  # every 20 ms frame: no splitting needed
             case Audio(pcm=pcm):
                 for chunk in split_audio(pcm, self._max_chunk):
                     await conversation.send_audio(chunk)

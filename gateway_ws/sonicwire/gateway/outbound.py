@@ -9,6 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, assert_never
 
+import orjson
+
 from sonicwire.client.events import (
     AudioOutput,
     Event,
@@ -204,5 +206,11 @@ def upstream_error_event(code: str, reason: str, message: str) -> tuple[dict[str
 
 
 def encode(message: Mapping[str, Any]) -> str:
-    """Serialise an outbound message as compact JSON text."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """Serialise an outbound message as compact JSON text (UTF-8, not ASCII-escaped)."""
+    try:
+        # orjson writes the same compact form several times faster (every media event).
+        return orjson.dumps(message).decode()
+    except orjson.JSONEncodeError:
+        # What orjson refuses (a lone surrogate in a string, an integer beyond 64 bits) the
+        # standard library still writes, as the gateway always did.
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
