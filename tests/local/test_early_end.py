@@ -19,6 +19,7 @@ import pytest
 import soxr
 
 from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.backends.local.endpoint import ASK_END_SILENCE_MS
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.core import events as ev
@@ -200,6 +201,63 @@ async def test_a_user_who_goes_on_after_an_early_end_is_answered_whole(
     assert live.said(ev.Role.USER)[-1] == "what time is it in tokyo"
     assert live.calls()[-1] == ("get_date_time", {"timezone": "Asia/Tokyo"})
     assert live.said(ev.Role.ASSISTANT)[-2:] == ["It's 12:47 AM.", "Today is Wednesday, May 6."]
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended.count(ev.StopReason.END_TURN) == 1
+
+
+async def test_a_request_missing_its_argument_is_asked_for_after_a_longer_silence(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """ "where is my order" is answered with a question, and the number may come after a
+    pause: the turn ends before the stop marker, but only after 400 ms of silence, not 200."""
+    live = await _live(backend, toolbox)
+    frames = _mic(say("where is my order", "espeak:en-us"))
+    try:
+        before, sent = live.session._guess, 0
+        for frame in frames:  # up to the guess
+            await live.feed(frame, paced=False)
+            sent += 1
+            if live.session._guess is not None and live.session._guess is not before:
+                break
+        guess, preparing = live.session._guess  # type: ignore[misc]
+        prepared = await preparing
+        assert not prepared.complete
+        assert prepared.end_after == 16 * ASK_END_SILENCE_MS
+        while live.session._ended_early is None and not live.stopped:
+            await live.feed(frames[sent], paced=False)
+            sent += 1
+        # the turn ended after 400 ms of silence (not at 200), before the VAD's marker
+        silence_ms = (live.session._position - guess.silence_start) // 16
+        assert live.session._ended_early is not None
+        assert ASK_END_SILENCE_MS <= silence_ms < ASK_END_SILENCE_MS + 40
+        assert live.core.state in (TurnState.THINKING, TurnState.RESPONDING)
+        assert not live.stopped
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert live.said(ev.Role.USER) == ["where is my order"]
+    assert live.said(ev.Role.ASSISTANT) == ["Sure. What's the order number?"]
+    assert not live.calls() and not live.of(ev.CancelResponse)
+
+
+async def test_a_user_who_says_the_number_after_a_longer_pause_is_answered_whole(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """The question is cancelled when the user goes on, and the whole request is answered:
+    no words lost, the question's start at most."""
+    live = await _live(backend, toolbox)
+    pause = bytes(2 * 16 * 450)  # longer than ASK_END_SILENCE_MS, shorter than stop_secs
+    speech = say("where is my order", "espeak:en-us") + pause + say("ten oh one", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)  # in the pause
+        assert prepared.end_after == 16 * ASK_END_SILENCE_MS
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert len(live.of(ev.CancelResponse)) == 1
+    assert live.said(ev.Role.USER)[-1] == "where is my order ten oh one"
+    assert live.calls() == [("track_order", {"order_id": "1001"})]
     ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
     assert ended.count(ev.StopReason.END_TURN) == 1
 

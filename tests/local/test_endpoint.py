@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from sonicwire.server.backends.local.dialogue import Dialogue
-from sonicwire.server.backends.local.endpoint import complete_request
+from sonicwire.server.backends.local.endpoint import (
+    ASK_END_SILENCE_MS,
+    COMPLETE_END_SILENCE_MS,
+    complete_request,
+    early_end_after,
+)
 from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import ToolBox
 
@@ -59,3 +64,47 @@ def test_an_answer_to_the_assistants_question_is_complete(model: ToolModel) -> N
     again.respond("where is my order", today=TODAY)
     short = again.respond("ten oh", today=TODAY)
     assert not complete_request(model, "ten oh", short, answering=True, today=TODAY)
+
+
+@pytest.mark.parametrize(
+    ("reading", "after"),
+    [
+        # complete requests and small talk: after COMPLETE_END_SILENCE_MS
+        ("what time is it in tokyo", COMPLETE_END_SILENCE_MS),
+        ("hello", COMPLETE_END_SILENCE_MS),
+        # small talk that opens with its own phrase whole is confident whatever follows
+        ("thank you so much", COMPLETE_END_SILENCE_MS),
+        ("thanks a million", COMPLETE_END_SILENCE_MS),
+        ("hello there how are you", COMPLETE_END_SILENCE_MS),
+        ("many thanks", None),  # not opening with it: similarity 0.55, under EARLY_END_SCORE
+        # a confident request missing its required argument: a question, after a longer pause
+        ("where is my order", ASK_END_SILENCE_MS),
+        ("track my order please", ASK_END_SILENCE_MS),
+        ("what's the weather", ASK_END_SILENCE_MS),
+        ("what's the weather in", None),  # dangles: the city is being said
+        ("where is my order ten", None),  # a number: the identifier is being said
+        ("where is my order number", ASK_END_SILENCE_MS),  # "number": the question is for it
+        ("could you tell me", None),  # not confident
+        # not understood: waits for the VAD's marker
+        ("play some music", None),
+        ("", None),
+    ],
+)
+def test_when_a_turn_may_end_early(model: ToolModel, reading: str, after: int | None) -> None:
+    dialogue = Dialogue(model)
+    action = dialogue.respond(reading, today=TODAY)
+    asks = dialogue.asking
+    assert early_end_after(model, reading, action, asks=asks, today=TODAY) == after
+
+
+def test_a_question_asked_again_waits_for_the_marker(model: ToolModel) -> None:
+    """An answer to the question that did not give the argument is asked for again: the user
+    was answering, so the turn waits for the VAD (the number may still be on its way)."""
+    dialogue = Dialogue(model)
+    dialogue.respond("where is my order", today=TODAY)
+    action = dialogue.respond("where is my order", today=TODAY)
+    assert dialogue.asking
+    after = early_end_after(
+        model, "where is my order", action, answering=True, asks=True, today=TODAY
+    )
+    assert after is None

@@ -20,6 +20,15 @@ Complete means (`complete_request`):
 - not ending on a number that may go on: a time, a count, an identifier shorter than the
   schema's examples ("where is my order ten oh ..." -> "100" while the examples are "1001").
 
+Small talk that opens with one of its own phrases whole ("thank you ...", "hello ...") is
+confident whatever follows it (the words after it only lower its similarity).
+
+Other readings end the turn later or not at all (`early_end_after`): a confident request that
+only lacks a required argument ("where is my order") after `ASK_END_SILENCE_MS` (400 ms) of
+silence, since its answer is a question and the argument may still come after a pause; a
+reading not understood waits for the VAD's marker (it may be the start of a request, and
+"Sorry, I didn't catch that" cut off by the user's next words helps no one).
+
 Pure: no clock, no I/O.
 """
 
@@ -31,12 +40,27 @@ from .dialogue import Reply, ToolCall
 from .numbers import NUMBER_WORDS, number_spans
 from .toolmodel import ToolModel, tokenize
 
-__all__ = ["EARLY_END_SCORE", "complete_request"]
+__all__ = [
+    "ASK_END_SILENCE_MS",
+    "COMPLETE_END_SILENCE_MS",
+    "EARLY_END_SCORE",
+    "complete_request",
+    "early_end_after",
+]
 
 #: The least similarity of a reading to its tool's examples for an early end (the dialogue's
 #: own threshold is `toolmodel.MIN_SCORE`, 0.34): partial phrases made of function words
 #: score up to ~0.58 ("what is the" -> the clock), whole requests mostly 0.6-1.0.
 EARLY_END_SCORE = 0.6
+#: The silence after which a complete request ends the turn: recognition of the guess (100 ms
+#: into the silence) runs in between, and a pause shorter than this never ends a turn.
+COMPLETE_END_SILENCE_MS = 200
+#: The silence after which a request missing a required argument ends the turn, to be answered
+#: with a question ("Sure. What's the order number?"): longer than a complete request's,
+#: because the argument may still come after a pause; shorter than the VAD's 500 ms stop wait,
+#: because the question is what the user waits for. If the user goes on, the core cancels the
+#: question and the whole utterance is answered at the marker, as after any early end.
+ASK_END_SILENCE_MS = 400
 _SMALL_TALK = frozenset({"greeting", "thanks", "goodbye", "help"})
 # Words after which an English request goes on.
 _DANGLING = frozenset(
@@ -46,6 +70,8 @@ _DANGLING = frozenset(
      "would", "will", "tell", "give", "show", "find", "check", "um",
      "uh", "like", "number", "order"}
 )  # fmt: skip
+# Of those, the words after which a request's argument comes (not grammar).
+_ARGUMENT_NEXT = frozenset({"number", "order"})
 
 
 def complete_request(
@@ -65,11 +91,55 @@ def complete_request(
     if isinstance(action, Reply):
         if action.intent not in _SMALL_TALK:
             return False
+        if _opens_with_phrase(model, action.intent, words):
+            return True  # "thank you very much": the phrase whole, then words that add to it
     elif _ends_in_open_number(model, words, action):
         return False
     elif answering:
         return True
     return model.understand(reading, today=today).score >= EARLY_END_SCORE
+
+
+def early_end_after(
+    model: ToolModel,
+    reading: str,
+    action: Reply | ToolCall,
+    *,
+    answering: bool = False,
+    asks: bool = False,
+    today: date | None = None,
+) -> int | None:
+    """After how many milliseconds of silence the user's turn may end before the VAD's stop
+    marker, or None when it waits for the marker. ``asks``: the dialogue answers ``reading``
+    with a question for a missing argument (``action`` is that question).
+
+    A complete request (`complete_request`) after `COMPLETE_END_SILENCE_MS`; a confident
+    request that only lacks a required argument ("where is my order") after
+    `ASK_END_SILENCE_MS`, unless it dangles, ends on a number (the argument may be being
+    said), or was itself the answer to a question (an answer not understood waits); anything
+    else (a reading not understood, which may be the start of a request) waits for the marker.
+    """
+    if complete_request(model, reading, action, answering=answering, today=today):
+        return COMPLETE_END_SILENCE_MS
+    if not asks or answering or not isinstance(action, Reply) or action.intent in _SMALL_TALK:
+        return None
+    words = tokenize(reading)
+    # "order" and "number" dangle because the argument may follow: that is the question here
+    if not words or words[-1] in _DANGLING - _ARGUMENT_NEXT or words[-1] in NUMBER_WORDS:
+        return None
+    if model.understand(reading, today=today).score < EARLY_END_SCORE:
+        return None
+    return ASK_END_SILENCE_MS
+
+
+def _opens_with_phrase(model: ToolModel, intent: str, words: list[str]) -> bool:
+    """The reading starts with one of the small-talk intent's own phrases, whole ("thank
+    you" in "thank you so much"): confident, whatever words follow it, which would otherwise
+    dilute its similarity below `EARLY_END_SCORE`."""
+    tool = model.tools.get(intent)
+    return tool is not None and any(
+        len(example) > 0 and tuple(words[: len(example)]) == example for example in tool.examples
+    )
 
 
 def _ends_in_open_number(model: ToolModel, words: list[str], call: ToolCall) -> bool:

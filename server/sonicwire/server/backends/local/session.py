@@ -22,10 +22,11 @@ sentence is the prepared one word for word. Resumed speech or a disagreeing mark
 it.
 
 A semantic early end of turn (``endpoint.py``): when the guess reads as a complete request
-("what time is it", not "where is my order"), the session does not wait for the marker: it
-ends the user's turn (`ev.UserTurnEnded`, which the core takes in the VAD's stop wait) and
-answers the guess at once. The utterance the collector closes at the marker is then not
-answered again. If the user goes on, the core cancels the early answer (`CancelResponse`, a
+("what time is it", after 200 ms of silence) or a confident one that only lacks an argument
+("where is my order", after 400 ms: its answer is a question), the session does not wait for
+the marker: it ends the user's turn (`ev.UserTurnEnded`, which the core takes in the VAD's stop
+wait) and answers the guess at once. The utterance the collector closes at the marker is then
+not answered again. If the user goes on, the core cancels the early answer (`CancelResponse`, a
 barge-in); the session ends it with ``AssistantTurnEnded(INTERRUPTED)`` even when none of it
 was out yet (the core drops its output until then), and answers the whole utterance, still
 being collected, at its marker.
@@ -63,7 +64,7 @@ from sonicwire.server.core.utterance import UtteranceCollector
 
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
-from .endpoint import complete_request
+from .endpoint import complete_request, early_end_after
 from .predict import learn, predict
 from .reread import plan
 from .stt import SpeechRecognizer, Transcript
@@ -83,10 +84,10 @@ _CHUNK_MS = 200
 # estimate errs towards answering.
 _FLOOR_SLACK_SAMPLES = _SAMPLE_RATE * 250 // 1000
 # The early guess is recognised after this much silence (`EarlyCut`), but a semantic early end
-# of turn needs `_EARLY_END_SILENCE` of it: recognition (~100 ms) runs in between instead of
-# after, so a pause shorter than that never ends a turn, however fast the machine.
+# of turn needs more of it (`endpoint.early_end_after`: 200 ms for a complete request):
+# recognition (~100 ms) runs in between instead of after, so a pause shorter than that never
+# ends a turn, however fast the machine.
 _GUESS_SILENCE_MS = 100
-_EARLY_END_SILENCE = _SAMPLE_RATE * 200 // 1000
 # The server's tool runner times every call out well before this; it guards against a driver
 # that never answers.
 _TOOL_WAIT_S = 30.0
@@ -107,6 +108,9 @@ class _Prepared:
     # The reading is a complete request (`endpoint.complete_request`): the user's turn may
     # end before the stop marker.
     complete: bool = False
+    # The silence (samples) after which the user's turn may end before the stop marker
+    # (`endpoint.early_end_after`); None: it waits for the marker.
+    end_after: int | None = None
     # (the reading the dialogue chose, the reading answered after a second look at its
     # identifier, `reread.py`): reused at the marker when the dialogue chooses the same.
     reread: tuple[str, str] | None = None
@@ -180,7 +184,7 @@ class LocalSession:
         # the stop marker, until that marker's utterance comes (or the user goes on).
         self._early_end = early_end
         self._ended_early: _Utterance | None = None
-        # A complete request recognised before `_EARLY_END_SILENCE` of silence: it ends the
+        # A request recognised before its silence (`_Prepared.end_after`) has passed: it ends the
         # turn once the silence has lasted that long, if the guess still stands.
         self._end_pending: tuple[Guess, asyncio.Task[_Prepared]] | None = None
         self._job: _Utterance | str | _ToolAnswer | None = None  # the job being answered
@@ -288,16 +292,17 @@ class LocalSession:
         self._guess = (guess, task)
 
     def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[_Prepared]) -> None:
-        """End the user's turn now and answer the guess, when it reads as a complete request
-        and still stands (no speech since), and nothing else is being answered; the core
-        cancels the answer if the user goes on (see `endpoint.py`). Before the silence has
-        lasted `_EARLY_END_SILENCE`, the decision waits for it (`send` asks again)."""
+        """End the user's turn now and answer the guess, when its reading may end the turn
+        early (a complete request, or one that only lacks an argument: `endpoint.py`) and it
+        still stands (no speech since), and nothing else is being answered; the core cancels
+        the answer if the user goes on. Before the silence has lasted the reading's
+        `_Prepared.end_after`, the decision waits for it (`send` asks again)."""
         if self._end_pending is not None and self._end_pending[0] is guess:
             self._end_pending = None  # decided now (a late older guess keeps a newer one's)
         if (
             prepared.cancelled()
             or prepared.exception() is not None
-            or not prepared.result().complete
+            or prepared.result().end_after is None
             or self._closed
             or self._early.current is not guess
             or self._ended_early is not None
@@ -306,7 +311,8 @@ class LocalSession:
             or self._utterance_overlaps_floor
         ):
             return
-        if self._position - guess.silence_start < _EARLY_END_SILENCE:
+        end_after = prepared.result().end_after
+        if end_after is not None and self._position - guess.silence_start < end_after:
             self._end_pending = (guess, prepared)
             return
         job = _Utterance(guess.pcm, prepared, ended_early=True)
@@ -334,6 +340,10 @@ class LocalSession:
         prepared.complete = complete_request(
             dialogue.model, reading, action, answering=asking, today=today
         )
+        after_ms = early_end_after(
+            dialogue.model, reading, action, answering=asking, asks=dialogue.asking, today=today
+        )
+        prepared.end_after = None if after_ms is None else _SAMPLE_RATE * after_ms // 1000
         if isinstance(action, ToolCall):
             result = predict(action, self._clock(), self._clock_zones)
             if result is None:
