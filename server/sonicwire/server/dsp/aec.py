@@ -6,10 +6,13 @@ position ``t`` the reference is the timeline at ``t - offset``. The offset place
 bulk delay ``lead`` into the tail, leaving the rest of the tail for the room's reverberation.
 
 Alignment moves only when the delay belief leaves a *zone* inside the tail (hysteresis), so
-slow drift is absorbed by the adaptive filter itself. Each move resets the filter and
-re-trains it on the last ``retrain_secs`` of buffered mic and far-end audio (``retrain_passes``
-times) before the live frame, so it converges in far less wall-clock time than a cold start:
-the price is a burst of CPU (one canceller call per replayed frame) at each realignment.
+slow drift is absorbed by the adaptive filter itself. Each move trains a fresh filter on the
+last ``retrain_secs`` of buffered mic and far-end audio (``retrain_passes`` times), so it
+converges in far less wall-clock time than a cold start. The price is CPU, one canceller call
+per replayed frame: 8-10 ms in one burst, which would hold the event loop and every other
+stream's frames. So the replay runs ``replay_frames_per_call`` calls per live frame (`_Replay`);
+its last pass follows the live frames, the previous filter keeps cleaning them meanwhile, and
+the replayed filter takes over once it has caught up (about 7 frames, 140 ms, by default).
 
 The preprocessor (noise suppression, optional AGC) is linked to the echo state for residual
 echo suppression. Speex applies residual echo suppression only when denoising is on, so with
@@ -18,6 +21,8 @@ residual echo is still suppressed. The preprocessor delays its output by one fra
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +39,43 @@ _DIVERGED_FLOOR = 320 * 30.0**2  # output energy below about -60 dBFS never coun
 _SINC_TAPS = 16
 _SINC_INDEX = np.arange(_SINC_TAPS) - (_SINC_TAPS // 2 - 1)
 _SINC_WINDOW = np.blackman(_SINC_TAPS + 2)[1:-1]
+
+
+def replay_lag_frames(policy: AlignmentPolicy, tail: int) -> int:
+    """Live frames a replay may take to catch up: the mic and far-end logs keep that much
+    more history, since its later passes read from where the first one began."""
+    frames = int(policy.retrain_secs * SAMPLE_RATE) // FRAME_SAMPLES
+    flush = tail // FRAME_SAMPLES + 1
+    total = policy.retrain_passes * (frames + flush)
+    per_call = policy.replay_frames_per_call
+    return 0 if per_call <= 0 else -(-total // (per_call - 1)) + 2
+
+
+@dataclass(eq=False, slots=True)
+class _Replay:
+    """A replay in progress: a fresh canceller trained on ``passes`` passes over the mic
+    frames from ``start`` (the last pass runs on to the live position), and the alignment the
+    live frames keep until it takes over."""
+
+    canceller: EchoCanceller
+    start: int
+    end: int
+    """One past the last frame of the passes before the last (the realignment's position)."""
+    half: int
+    """Frames from here on, in the last pass, measure what the new filter removes."""
+    passes: int
+    live_base: float
+    live_origin: int
+    live_skew: float
+    pass_index: int = 0
+    next: int = 0
+    flush_left: int = 0
+    measured: int = 0
+    mic_energy: float = 0.0
+    out_energy: float = 0.0
+
+    def live_offset_at(self, position: int) -> float:
+        return self.live_base + self.live_skew * (position - self.live_origin)
 
 
 class EchoStage:
@@ -99,6 +141,7 @@ class EchoStage:
         """Whether the linear filter, trained on the current alignment, removes
         ``policy.converged_db`` of echo (cleared by every realignment)."""
         self._trained = False
+        self._replay: _Replay | None = None
         self.realignments = 0
         self.retrained_frames = 0
         self.diverged_frames = 0
@@ -125,7 +168,7 @@ class EchoStage:
         self._origin = position
         self._skew = skew
 
-    def _reference(self, position: int) -> npt.NDArray[np.int16]:
+    def _reference(self, position: int, offset: float) -> npt.NDArray[np.int16]:
         """The far-end frame aligned with the mic frame at ``position``: a view of the
         timeline, or a fractional delay of it (16-tap windowed sinc: linear interpolation
         would smear the high band differently at every fraction, which the adaptive filter
@@ -144,24 +187,36 @@ class EchoStage:
         np.copyto(self._ref_out, np.clip(np.rint(y), -32768, 32767), casting="unsafe")
         return self._ref_out
 
-    def _far_active(self, position: int) -> bool:
+    def _far_active(self, position: int, offset: float) -> bool:
         # the reference frame or the tail behind it still holds queued far-end audio
-        self.offset = round(self.offset_at(position))
-        ref_start = position - self.offset
+        ref_start = position - round(offset)
         return ref_start - self._tail < self._timeline.queue_end and (self._timeline.queue_end > 0)
+
+    @property
+    def replaying(self) -> bool:
+        """Whether a replay is still catching up (the previous filter cleans meanwhile)."""
+        return self._replay is not None
 
     def process(self, frame: bytes, position: int) -> bytes:
         """Cancel echo in (and clean) the mic frame that starts at ``position``."""
         out = self._out
+        replay = self._replay
+        if replay is not None and self._replay_some(replay, position):
+            replay = None
         echo = self._echo
-        self.far_active = echo is not None and self._far_active(position)
+        if replay is None:
+            offset = self.offset_at(position)
+            self.offset = round(offset)
+        else:
+            offset = replay.live_offset_at(position)
+        self.far_active = echo is not None and self._far_active(position, offset)
         self.mic_energy = 0.0
         if self.far_active:
             assert echo is not None
             if not self._linked and self._res and self._pre is not None:
                 self._pre.link_echo(echo)
                 self._linked = True
-            echo.cancel_into(frame, self._reference(position), out)
+            echo.cancel_into(frame, self._reference(position, offset), out)
             mic_energy, out_energy = self._energy(frame), self._energy(out)
             self.mic_energy = mic_energy
             # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
@@ -172,7 +227,7 @@ class EchoStage:
                 # the estimate alone reads as speech (the assistant cutting itself off).
                 out[:] = frame
                 self.diverged_frames += 1
-            elif self._trained and not self.converged:
+            elif self._trained and not self.converged and replay is None:
                 self.converged = self._meter.update(mic_energy, out_energy)
         else:
             if self._linked and self._pre is not None:
@@ -207,57 +262,100 @@ class EchoStage:
             return False
         if not exact and not self.needs_realign(delay):
             return False
+        live = self._replay
+        if live is None:
+            live_base, live_origin, live_skew = self._base, self._origin, self._skew
+        else:  # a replay still catching up is dropped; the live frames keep their alignment
+            live_base, live_origin, live_skew = live.live_base, live.live_origin, live.live_skew
+            live.canceller.close()
+            self._replay = None
         self.offset = self.target_offset(delay)
         self._base = float(self.offset)
         self._origin = position
         self.realignments += 1
         self._trained = True
         self._meter.reset()
-        # the replay's last pass shows what the retrained filter removes: a filter that
-        # already cancels the buffered echo needs no live frames to prove it (waiting for them
-        # would hold a user who talks over the reply until the echo is alone again)
-        self.converged = self._retrain(position)
-        return True
-
-    def _retrain(self, position: int) -> bool:
-        """Reset the filter and replay the buffered audio through it; return whether the
-        last half of the last pass lost ``policy.converged_db`` of echo (at least 0.5 s of
-        non-silent mic audio measured)."""
-        echo = self._echo
-        assert echo is not None
-        echo.reset()
+        self.converged = False
         n = FRAME_SAMPLES
         span = int(self.policy.retrain_secs * SAMPLE_RATE) // n * n
         start = max(0, position - span)
         start -= start % n
         frames = range(start, position - n + 1, n)
-        passes = self.policy.retrain_passes
-        if not frames or passes <= 0:
-            return False
+        if not frames or self.policy.retrain_passes <= 0:
+            self._echo.reset()  # nothing buffered to learn from: a cold start
+            return True
+        replay = _Replay(
+            EchoCanceller(FRAME_SAMPLES, self._tail, SAMPLE_RATE),
+            start=start,
+            end=position,
+            half=frames[len(frames) // 2],
+            passes=self.policy.retrain_passes,
+            live_base=live_base,
+            live_origin=live_origin,
+            live_skew=live_skew,
+            next=start,
+        )
+        if self.policy.replay_frames_per_call <= 0:
+            self._replay_some(replay, position)  # all of it, before the next live frame
+        else:
+            self._replay = replay
+        return True
+
+    def _replay_some(self, replay: _Replay, position: int) -> bool:
+        """Run the replay on (``replay_frames_per_call`` canceller calls, or all of it when
+        that is 0) up to the live frame at ``position``; when it has caught up, its filter
+        takes over and the result of its last pass decides ``converged``. Returns whether it
+        took over."""
+        n = FRAME_SAMPLES
+        echo = replay.canceller
         out = self._scratch
         zero = self._zero
-        measured = 0
-        mic_energy = out_energy = 0.0
-        half = frames[len(frames) // 2]
-        for p in range(passes):
-            if p:
-                # flush the filter's reference history so the replay starts consistent
-                for _ in range(self._tail // n + 1):
-                    echo.cancel_into(zero, zero, out)
-            for pos in frames:
-                mic = self._mic_log.read(pos, n)
-                ref = self._reference(pos)
-                echo.cancel_into(mic, np.ascontiguousarray(ref), out)
-                self.retrained_frames += 1
-                if p == passes - 1 and pos >= half:
-                    power = self._energy(mic)
-                    if power > SILENT_ENERGY:
-                        measured += 1
-                        mic_energy += power
-                        out_energy += self._energy(out)
-        if measured * n < SAMPLE_RATE // 2:
-            return False
-        return self._meter.removes_enough(mic_energy, out_energy)
+        budget = self.policy.replay_frames_per_call or -1
+        last = replay.passes - 1
+        while budget:
+            budget -= 1
+            if replay.flush_left:
+                # flush the filter's reference history so the next pass starts consistent
+                echo.cancel_into(zero, zero, out)
+                replay.flush_left -= 1
+                continue
+            p = replay.pass_index
+            pos = replay.next
+            if pos + n > (position if p == last else replay.end):
+                if p == last:
+                    self._take_over(replay)
+                    return True
+                replay.pass_index += 1
+                replay.next = replay.start
+                replay.flush_left = self._tail // n + 1
+                continue
+            mic = self._mic_log.read(pos, n)
+            ref = self._reference(pos, self.offset_at(pos))
+            echo.cancel_into(mic, np.ascontiguousarray(ref), out)
+            self.retrained_frames += 1
+            replay.next = pos + n
+            if p == last and pos >= replay.half:
+                power = self._energy(mic)
+                if power > SILENT_ENERGY:
+                    replay.measured += 1
+                    replay.mic_energy += power
+                    replay.out_energy += self._energy(out)
+        return False
+
+    def _take_over(self, replay: _Replay) -> None:
+        """The replayed filter becomes the live one. Its last pass shows what it removes: a
+        filter that already cancels the buffered echo needs no live frames to prove it
+        (waiting for them would hold a user who talks over the reply until the echo is alone
+        again); at least 0.5 s of non-silent mic audio must have been measured."""
+        old = self._echo
+        self._echo = replay.canceller
+        self._replay = None
+        if self._linked and self._pre is not None:
+            self._pre.link_echo(self._echo)
+        if old is not None:
+            old.close()
+        enough = replay.measured * FRAME_SAMPLES >= SAMPLE_RATE // 2
+        self.converged = enough and self._meter.removes_enough(replay.mic_energy, replay.out_energy)
 
     def close(self) -> None:
         """Free the speex states (preprocessor first: it may point at the echo state)."""
@@ -265,3 +363,6 @@ class EchoStage:
             self._pre.close()
         if self._echo is not None:
             self._echo.close()
+        if self._replay is not None:
+            self._replay.canceller.close()
+            self._replay = None

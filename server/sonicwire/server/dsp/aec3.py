@@ -129,6 +129,8 @@ class Aec3Stage:
         confirmation is required."""
         self.realignments = 0
         self.retrained_frames = 0
+        self.replaying = False
+        """Always False: this stage's replay runs at once, inside ``set_delay``."""
 
     def _new_apm(self) -> AudioProcessingModule:
         echo, ns, agc = self._config

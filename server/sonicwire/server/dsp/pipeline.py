@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aec import EchoStage
+from .aec import EchoStage, replay_lag_frames
 from .aec3 import Aec3Stage
 from .delay import (
     DelayEstimate,
@@ -99,8 +99,10 @@ class FrontEnd:
         window = self.ESTIMATE_WINDOW_MS * _MS
         retrain = int(settings.alignment.retrain_secs * SAMPLE_RATE)
         tail = settings.echo_tail_ms * _MS
-        self._keep_far = max(window, retrain + tail) + max_delay + 4 * FRAME_SAMPLES
-        self._keep_mic = max(window, retrain) + 4 * FRAME_SAMPLES
+        # a replay catching up reads history from where it began, live frames later
+        margin = (4 + replay_lag_frames(settings.alignment, tail)) * FRAME_SAMPLES
+        self._keep_far = max(window, retrain + tail) + max_delay + margin
+        self._keep_mic = max(window, retrain) + margin
         # Both logs forget what is older than they need on every frame, so they are sized
         # to that history plus some slack (the far end also holds the audio queued ahead of
         # the mic: the release lead, 120 ms by default): a compaction then copies the kept
@@ -189,6 +191,8 @@ class FrontEnd:
             if self._aec:
                 self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
             cleaned = self._echo.process(frame, position)
+            if self._echo.replaying:
+                self.stats.retrained_frames = self._echo.retrained_frames
             # the stage measured the raw mic frame already (0 when no far end was in reach)
             mic_ms = self._echo.mic_energy / FRAME_SAMPLES if self._gate is not None else 0.0
             if self._latency:
