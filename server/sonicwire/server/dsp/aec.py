@@ -41,14 +41,16 @@ _SINC_INDEX = np.arange(_SINC_TAPS) - (_SINC_TAPS // 2 - 1)
 _SINC_WINDOW = np.blackman(_SINC_TAPS + 2)[1:-1]
 
 
-def replay_lag_frames(policy: AlignmentPolicy, tail: int) -> int:
-    """Live frames a replay may take to catch up: the mic and far-end logs keep that much
-    more history, since its later passes read from where the first one began."""
-    frames = int(policy.retrain_secs * SAMPLE_RATE) // FRAME_SAMPLES
-    flush = tail // FRAME_SAMPLES + 1
-    total = policy.retrain_passes * (frames + flush)
+def replay_history_frames(policy: AlignmentPolicy, tail: int) -> int:
+    """Frames of history beyond ``retrain_secs`` that the mic and far-end logs keep for a
+    replay spread over live frames: its last pass reads the oldest frame only after the
+    earlier passes (and their flushes), while the live frames move on meanwhile."""
     per_call = policy.replay_frames_per_call
-    return 0 if per_call <= 0 else -(-total // (per_call - 1)) + 2
+    if per_call <= 0:
+        return 0
+    frames = int(policy.retrain_secs * SAMPLE_RATE) // FRAME_SAMPLES
+    before_last = (policy.retrain_passes - 1) * (frames + tail // FRAME_SAMPLES + 1)
+    return -(-before_last // per_call) + 1
 
 
 @dataclass(eq=False, slots=True)

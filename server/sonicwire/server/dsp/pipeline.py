@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .aec import EchoStage, replay_lag_frames
+from .aec import EchoStage, replay_history_frames
 from .aec3 import Aec3Stage
 from .delay import (
     DelayEstimate,
@@ -100,7 +100,7 @@ class FrontEnd:
         retrain = int(settings.alignment.retrain_secs * SAMPLE_RATE)
         tail = settings.echo_tail_ms * _MS
         # a replay catching up reads history from where it began, live frames later
-        margin = (4 + replay_lag_frames(settings.alignment, tail)) * FRAME_SAMPLES
+        margin = (4 + replay_history_frames(settings.alignment, tail)) * FRAME_SAMPLES
         self._keep_far = max(window, retrain + tail) + max_delay + margin
         self._keep_mic = max(window, retrain) + margin
         # Both logs forget what is older than they need on every frame, so they are sized
