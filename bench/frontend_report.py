@@ -37,6 +37,17 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _replay_pace(per_call: int) -> str:
+    if per_call <= 0:
+        return "all of them before the next live frame."
+    return (
+        f"{per_call} per live frame: the previous filter keeps cleaning the live frames until "
+        "the replayed one has caught up with them and takes over. In one burst they held the "
+        "server's event loop, and with it every other stream's frames, for 8-10 ms of CPU "
+        "(measured in-process while this change was made, not by this evaluation)."
+    )
+
+
 def render(r: dict[str, Any]) -> str:
     meta = r["meta"]
     erle_rows = r["erle"]["rows"]
@@ -152,6 +163,7 @@ def render(r: dict[str, Any]) -> str:
             "@RETRAIN_CALLS@",
             str(int(policy["retrain_secs"] * 50) * policy["retrain_passes"]),
         )
+        .replace("@REPLAY_PACE@", _replay_pace(policy.get("replay_frames_per_call", 0)))
     )
     out.append(
         _misses(
@@ -265,11 +277,11 @@ NOTES = """## Design notes
   are left to the adaptive filter. A later echo position costs speex ERLE (measured on one
   room during development, not by this evaluation: echo 3 ms into the tail 34 dB, 33 ms in
   26 dB), hence the short lead.
-* **Fast convergence by replay.** At the first confirmed delay and at each realignment the
-  speex filter is reset and trained on the last @RETRAIN_SECS@ s of buffered mic and far-end
-  audio, @RETRAIN_PASSES@ times, before the live frame. The time-to-20 dB rows above measure
-  what this buys; it costs a burst of up to ~@RETRAIN_CALLS@ canceller calls per realignment
-  (their CPU is inside the whole-front-end figure of the CPU table).
+* **Fast convergence by replay.** At the first confirmed delay and at each realignment a
+  fresh speex filter is trained on the last @RETRAIN_SECS@ s of buffered mic and far-end
+  audio, @RETRAIN_PASSES@ times. The time-to-20 dB rows above measure what this buys; it
+  costs ~@RETRAIN_CALLS@ canceller calls per realignment (their CPU is inside the
+  whole-front-end figure of the CPU table), @REPLAY_PACE@
 * **Clock skew followed.** A loudspeaker and a microphone on different clocks make the echo
   drift (1.6 samples a second at 100 ppm), which the adaptive filter chases and loses. The
   strongest arrival's delay (GCC-PHAT peak, parabolic sub-sample) of confident readings is
