@@ -70,6 +70,9 @@ class LoadSettings:
     seed: int = 1
     lead_ms: int = 120
     ws_subprotocol: str = ""
+    #: A JSON text sent first on every WebSocket (e.g. the gateway's ``config`` message:
+    #: another VAD engine, echo cancellation off); empty sends only audio, as the seed client.
+    ws_first_message: str = ""
     #: 20 ms frames per AudioInput message (gRPC only): 2 = 40 ms, 5 = 100 ms messages.
     frames_per_message: int = 1
 
@@ -339,6 +342,8 @@ async def _ws_stream(
                     elif name == "error":
                         stats.error = f"server error event: {str(message)[:200]}"
 
+            if settings.ws_first_message:
+                await ws.send(settings.ws_first_message)
             read_task = asyncio.create_task(reader())
             try:
                 pacer = _Pacer(clock())
@@ -576,6 +581,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws-subprotocol", default="")
     parser.add_argument("--lead-ms", type=int, default=120, help="the server's pacing lead")
     parser.add_argument(
+        "--ws-first-message",
+        default="",
+        help='JSON text sent first on each WebSocket, e.g. \'{"action": "config", ...}\'',
+    )
+    parser.add_argument(
         "--frames-per-message",
         type=int,
         default=1,
@@ -601,10 +611,18 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         ws_subprotocol=args.ws_subprotocol,
         lead_ms=args.lead_ms,
+        ws_first_message=args.ws_first_message,
         frames_per_message=args.frames_per_message,
     )
     if settings.mode != "grpc" and settings.frames_per_message != 1:
         parser.error("--frames-per-message is for --mode grpc only")
+    if settings.ws_first_message:
+        if settings.mode != "ws":
+            parser.error("--ws-first-message is for --mode ws only")
+        try:
+            json.loads(settings.ws_first_message)
+        except ValueError as error:
+            parser.error(f"--ws-first-message is not JSON: {error}")
     summary, stats = asyncio.run(run_load(settings))
     summary = {
         k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in summary.items()

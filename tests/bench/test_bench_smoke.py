@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.procs import Children
+from bench.procs import PYTHON, Children
 from bench.report import render
 from bench.run import summarise
-from bench.steps import StepConfig, run_step
+from bench.steps import StepConfig, _start_servers, run_step
 
 pytestmark = pytest.mark.skipif(
     not Path("/usr/share/sounds/alsa/Front_Center.wav").exists(),
@@ -128,3 +128,33 @@ def test_inprocess_loop_splits_one_streams_cpu() -> None:
     front_end, rest = result["front_end_ms_per_stream_s"], result["rest_ms_per_stream_s"]
     assert front_end > 0 and rest > 0
     assert math.isclose(result["total_ms_per_stream_s"], front_end + rest, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("first", "accepted"),
+    [
+        ('{"action": "config", "vad": {"engine": "webrtc"}, "echo_cancellation": false}', True),
+        ('{"action": "config", "sample_rate": 12345}', False),
+    ],
+)
+def test_ws_load_sends_its_first_message_to_the_gateway(
+    tmp_path: Path, first: str, accepted: bool
+) -> None:
+    """``--ws-first-message`` reaches the gateway before the audio: a valid config is taken
+    (replies come back), an invalid one is refused with an error event on every stream."""
+    children = Children(tmp_path)
+    try:
+        _, _, _, url = _start_servers(children, "gateway", 1, False, tmp_path)
+        out = tmp_path / "load.json"
+        argv = [PYTHON, "-m", "bench.loadgen", "--mode", "ws", "--target", url, "--n", "2"]
+        argv += ["--duration", "3", "--warmup", "0.5", "--ramp", "0.2", "--drain", "0.5"]
+        argv += ["--out", str(out), "--ws-first-message", first]
+        load = children.run_json("loadgen-ws-first", argv, out, 60)
+    finally:
+        children.stop_all()
+    if accepted:
+        assert load["errors"] == {} and load["streams_failed"] == 0, load["errors"]
+        assert load["turns"] > 0
+    else:
+        assert sum(load["errors"].values()) == 2, load["errors"]
+        assert all("AUDIO_FORMAT_UNSUPPORTED" in error for error in load["errors"]), load["errors"]
