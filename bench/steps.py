@@ -54,6 +54,9 @@ class StepConfig:
     frame_ms: int = 20
     #: In the real-time class: how long to wait for other real-time processes to end first.
     realtime_wait_s: float = 30.0
+    #: WebSocket targets: a JSON text each stream sends first (``bench.loadgen
+    #: --ws-first-message``, e.g. the gateway's config); empty = audio only, as the seed client.
+    ws_first_message: str = ""
 
 
 def latency_from_probe(
@@ -264,6 +267,10 @@ def run_step(
             if mode != "grpc" or config.frame_ms % 20:
                 raise ValueError(f"{config.frame_ms} ms client frames: gRPC targets, 20 ms steps")
             argv += ["--frames-per-message", str(config.frame_ms // 20)]
+        if config.ws_first_message:
+            if mode != "ws":
+                raise ValueError("a first WebSocket message needs a WebSocket target")
+            argv += ["--ws-first-message", config.ws_first_message]
         for pid in pids:
             argv += ["--server-pid", str(pid)]
         if pin:
