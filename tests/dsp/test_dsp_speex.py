@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sonicwire.server.dsp import speex
-from sonicwire.server.dsp.speex import EchoCanceller, Preprocessor
+from sonicwire.server.dsp.speex import EchoCanceller, Preprocessor, frame_pointer
 
 from .dsp_testsignals import FS, bursts, room, to_int16
 
@@ -111,3 +111,29 @@ def test_wrong_frame_size_raises() -> None:
         ec.cancel(bytes(100), bytes(2 * N))
     with Preprocessor(N) as pre, pytest.raises(ValueError):
         pre.run(bytes(2 * N + 2))
+
+
+def test_bound_pointer_calls_give_the_same_frames_as_the_buffer_calls() -> None:
+    rng = np.random.default_rng(5)
+    far = [(rng.standard_normal(160) * 4000).astype(np.int16).tobytes() for _ in range(60)]
+    mic = [(rng.standard_normal(160) * 2000).astype(np.int16).tobytes() for _ in range(60)]
+    outs: list[list[bytes]] = []
+    for bound in (False, True):
+        ec, pp = EchoCanceller(160, 1600), Preprocessor(160, noise_suppress_db=-30)
+        pp.link_echo(ec)
+        buf = bytearray(320)
+        ptr = frame_pointer(buf)
+        got = []
+        for m, f in zip(mic, far, strict=True):
+            if bound:
+                ec.cancel_to(m, f, ptr)
+                pp.run_at(ptr)
+            else:
+                ec.cancel_into(m, f, buf)
+                pp.run_inplace(buf)
+            got.append(bytes(buf))
+        outs.append(got)
+        pp.close()
+        ec.close()
+    assert outs[0] == outs[1]
+    assert any(o != m for o, m in zip(outs[1], mic, strict=True))  # it did process

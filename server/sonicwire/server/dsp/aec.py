@@ -22,6 +22,7 @@ residual echo is still suppressed. The preprocessor delays its output by one fra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ from .convergence import SILENT_ENERGY, ConvergenceMeter, FrameEnergy
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import AlignmentPolicy
-from .speex import EchoCanceller, Preprocessor
+from .speex import EchoCanceller, Preprocessor, frame_pointer
 
 __all__ = ["AlignmentPolicy", "EchoStage"]
 
@@ -124,6 +125,10 @@ class EchoStage:
             )
         self._linked = False
         self._out = bytearray(FRAME_BYTES)
+        self._out_ptr = frame_pointer(self._out)
+        self.out_samples = np.frombuffer(self._out, dtype=np.int16)
+        """The last frame :meth:`process` returned, as int16 (a view: valid until the next
+        call; the buffer is never resized)."""
         self._scratch = bytearray(FRAME_BYTES)
         self._zero = bytes(FRAME_BYTES)
         self.offset = 0
@@ -176,7 +181,7 @@ class EchoStage:
         would smear the high band differently at every fraction, which the adaptive filter
         cannot learn) when the offset is fractional."""
         start = position - self.offset_at(position)
-        whole = int(np.floor(start))
+        whole = math.floor(start)
         frac = start - whole
         log = self._timeline.log
         if frac < 1e-3 or frac > 1 - 1e-3:
@@ -184,9 +189,18 @@ class EchoStage:
         half = _SINC_TAPS // 2 - 1
         x = self._ref_f32
         np.copyto(x, log.read(whole - half, FRAME_SAMPLES + _SINC_TAPS - 1))
-        taps = np.sinc(frac - _SINC_INDEX) * _SINC_WINDOW
+        # np.sinc's own arithmetic (sin(pi x) / (pi x); x is never 0 here: 1e-3 < frac <
+        # 1 - 1e-3) without its wrapper, and rint/clip in place: this runs on every frame of
+        # a stream with skew, where the wrappers cost more than the filtering
+        t = np.pi * (frac - _SINC_INDEX)
+        taps = np.sin(t)
+        taps /= t
+        taps *= _SINC_WINDOW
         y = np.correlate(x, taps.astype(np.float32), "valid")
-        np.copyto(self._ref_out, np.clip(np.rint(y), -32768, 32767), casting="unsafe")
+        np.rint(y, out=y)
+        np.maximum(y, -32768, out=y)
+        np.minimum(y, 32767, out=y)
+        np.copyto(self._ref_out, y, casting="unsafe")
         return self._ref_out
 
     def _far_active(self, position: int, offset: float) -> bool:
@@ -199,8 +213,11 @@ class EchoStage:
         """Whether a replay is still catching up (the previous filter cleans meanwhile)."""
         return self._replay is not None
 
-    def process(self, frame: bytes, position: int) -> bytes:
-        """Cancel echo in (and clean) the mic frame that starts at ``position``."""
+    def process(
+        self, frame: bytes, position: int, samples: npt.NDArray[np.int16] | None = None
+    ) -> bytes:
+        """Cancel echo in (and clean) the mic frame that starts at ``position``
+        (``samples``: the same frame as int16, when the caller has it)."""
         out = self._out
         replay = self._replay
         if replay is not None and self._replay_some(replay, position):
@@ -218,8 +235,9 @@ class EchoStage:
             if not self._linked and self._res and self._pre is not None:
                 self._pre.link_echo(echo)
                 self._linked = True
-            echo.cancel_into(frame, self._reference(position, offset), out)
-            mic_energy, out_energy = self._energy(frame), self._energy(out)
+            echo.cancel_to(frame, self._reference(position, offset), self._out_ptr)
+            mic_energy = self._energy(frame if samples is None else samples)
+            out_energy = self._energy(self.out_samples)
             self.mic_energy = mic_energy
             # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
             if out_energy > 1.26 * mic_energy + _DIVERGED_FLOOR:
@@ -239,7 +257,7 @@ class EchoStage:
                 self._linked = False
             out[:] = frame
         if self._pre is not None:
-            self._pre.run_inplace(out)
+            self._pre.run_at(self._out_ptr)
         return bytes(out)
 
     def target_offset(self, delay: int) -> int:

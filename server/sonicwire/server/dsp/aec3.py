@@ -32,6 +32,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from .convergence import ConvergenceMeter, FrameEnergy
 from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
@@ -114,6 +117,9 @@ class Aec3Stage:
             self._far = frame_cls(self._far_buf, SAMPLE_RATE, 1, _HALF)
             self._apm = self._new_apm()
         self._out = bytearray(FRAME_BYTES)
+        self.out_samples = np.frombuffer(self._out, dtype=np.int16)
+        """The last frame :meth:`process` returned, as int16 (a view: valid until the next
+        call)."""
         self._closed = False
         self.offset = 0
         """Alignment offset in samples: the reference for mic position t is timeline[t - offset]."""
@@ -159,22 +165,29 @@ class Aec3Stage:
         ref_start = position - self.offset
         return ref_start - self._tail < self._timeline.queue_end and (self._timeline.queue_end > 0)
 
-    def process(self, frame: bytes, position: int) -> bytes:
-        """Cancel echo in (and clean) the mic frame that starts at ``position``."""
+    def process(
+        self, frame: bytes, position: int, samples: npt.NDArray[np.int16] | None = None
+    ) -> bytes:
+        """Cancel echo in (and clean) the mic frame that starts at ``position``
+        (``samples``: the same frame as int16, when the caller has it)."""
         if self._closed:
             raise ValueError("echo stage is closed")
         apm = self._apm
         if apm is None:
+            self._out[:] = frame
             return bytes(frame)
         echo = self._echo_on
         self.far_active = echo and self._far_active(position)
-        self.mic_energy = self._energy(frame) if self.far_active else 0.0
+        if self.far_active:
+            self.mic_energy = self._energy(frame if samples is None else samples)
+        else:
+            self.mic_energy = 0.0
         out = self._out
         near_buf, far_buf = self._near_buf, self._far_buf
         ref = None
         if echo:
-            samples = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
-            ref = memoryview(samples).cast("B")
+            far = self._timeline.log.read(position - self.offset, FRAME_SAMPLES)
+            ref = memoryview(far).cast("B")
         for h in (0, 1):
             lo, hi = h * _HALF_BYTES, (h + 1) * _HALF_BYTES
             if ref is not None:

@@ -186,20 +186,22 @@ class FrontEnd:
         out: list[FrontEndFrame] = []
         scratch = self._ms_scratch
         far_log = self._timeline.log
+        echo, gate, vad, stats = self._echo, self._gate, self._vad, self.stats
         for frame in self._chunker.push(pcm):
             position = self._position
+            samples = np.frombuffer(frame, dtype=np.int16)
             if self._aec:
-                self._mic_log.write(position, np.frombuffer(frame, dtype=np.int16))
-            cleaned = self._echo.process(frame, position)
-            if self._echo.replaying:
-                self.stats.retrained_frames = self._echo.retrained_frames
+                self._mic_log.write(position, samples)
+            cleaned = echo.process(frame, position, samples)
+            if echo.replaying:
+                stats.retrained_frames = echo.retrained_frames
             # the stage measured the raw mic frame already (0 when no far end was in reach)
-            mic_ms = self._echo.mic_energy / FRAME_SAMPLES if self._gate is not None else 0.0
+            mic_ms = echo.mic_energy / FRAME_SAMPLES if gate is not None else 0.0
             if self._latency:
                 # the cleaned frame carries the previous input frame
                 mic_ms, self._prev_mic_ms = self._prev_mic_ms, mic_ms
             t = self._position = position + FRAME_SAMPLES
-            self.stats.frames += 1
+            stats.frames += 1
             # what the estimator, the probes and a retrain can still read (see __init__)
             far_log.forget_before(t - self._keep_far)
             if self._aec:
@@ -207,30 +209,33 @@ class FrontEnd:
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
-            elif self.stats.frames % self.TRIM_HOP_FRAMES == 0:
+            elif stats.frames % self.TRIM_HOP_FRAMES == 0:
                 self._timeline.forget_before(t - self._keep_far)  # _estimate does it with AEC
             if self._skip:
                 self._skip -= 1
                 continue
-            np.copyto(scratch, np.frombuffer(cleaned, dtype=np.int16))
-            mean_square = float(np.dot(scratch, scratch)) / FRAME_SAMPLES
+            np.copyto(scratch, echo.out_samples)  # the samples of `cleaned`
+            mean_square = float(scratch.dot(scratch)) / FRAME_SAMPLES
             hold = self._echo_hold(mean_square)
             allow = not hold
-            if allow and self._gate is not None and mic_ms > 0.0:
-                learn = self._vad.state is VadState.QUIET and self._echo.converged
-                allow = self._gate.allow(mic_ms, mean_square, learn=learn)
-            events = self._vad.process(cleaned, mean_square, allow_speech=allow, undecided=hold)
-            if self._gate is not None and self._gate.pending:
+            if allow and gate is not None and mic_ms > 0.0:
+                learn = vad.state is VadState.QUIET and echo.converged
+                allow = gate.allow(mic_ms, mean_square, learn=learn)
+            events = vad.process(cleaned, mean_square, allow_speech=allow, undecided=hold)
+            if gate is not None and gate.pending:
                 # the gate learns echo from frames that turned out not to be speech: frames
                 # of an onset still being confirmed stay queued, the user's own are dropped
                 if any(isinstance(e, SpeechStarted) for e in events):
-                    self._gate.settle(True)
-                elif not self._vad.onset_pending:
-                    self._gate.settle(False)
-            vad = self._vad
+                    gate.settle(True)
+                elif not vad.onset_pending:
+                    gate.settle(False)
             out.append(
                 FrontEndFrame(
-                    cleaned, position - self._latency, vad.in_speech, tuple(events), vad.last_speech
+                    cleaned,
+                    position - self._latency,
+                    vad.in_speech,
+                    tuple(events) if events else (),
+                    vad.last_speech,
                 )
             )
         return out

@@ -26,6 +26,7 @@ __all__ = [
     "EchoCanceller",
     "Preprocessor",
     "SpeexUnavailableError",
+    "frame_pointer",
     "load_library",
 ]
 
@@ -101,6 +102,13 @@ def load_library() -> Any:
     raise SpeexUnavailableError("cannot load SpeexDSP: " + "; ".join(errors))
 
 
+def frame_pointer(buffer: Buffer) -> Any:
+    """A C pointer to a writable frame buffer, for :meth:`EchoCanceller.cancel_to` and
+    :meth:`Preprocessor.run_at`: made once per buffer instead of once per call. The buffer
+    must outlive the pointer and keep its size (a ``bytearray`` then cannot be resized)."""
+    return ffi.from_buffer("spx_int16_t[]", buffer, require_writable=True)
+
+
 def _check_frame(data: Buffer, frame_bytes: int, what: str) -> None:
     size = memoryview(data).nbytes
     if size != frame_bytes:
@@ -173,6 +181,16 @@ class EchoCanceller:
             ffi.from_buffer("spx_int16_t[]", mic),
             ffi.from_buffer("spx_int16_t[]", far),
             ffi.from_buffer("spx_int16_t[]", out, require_writable=True),
+        )
+
+    def cancel_to(self, mic: Buffer, far: Buffer, out: Any) -> None:
+        """Like :meth:`cancel_into` with ``out`` a :func:`frame_pointer` made once (the
+        per-frame path: one cffi buffer conversion fewer per call)."""
+        self._lib.speex_echo_cancellation(
+            self._state,
+            ffi.from_buffer("spx_int16_t[]", mic),
+            ffi.from_buffer("spx_int16_t[]", far),
+            out,
         )
 
     def reset(self) -> None:
@@ -328,6 +346,10 @@ class Preprocessor:
         self._lib.speex_preprocess_run(
             self._state, ffi.from_buffer("spx_int16_t[]", frame, require_writable=True)
         )
+
+    def run_at(self, frame: Any) -> None:
+        """Like :meth:`run_inplace` on a :func:`frame_pointer` made once (unchecked)."""
+        self._lib.speex_preprocess_run(self._state, frame)
 
     def close(self) -> None:
         """Unlink the echo state and free the C state now. Idempotent."""
