@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from sonicwire.server.dsp import speex
-from sonicwire.server.dsp.aec import EchoStage
+from sonicwire.server.dsp.aec import EchoStage, replay_history_frames
 from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog
+from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.settings import AlignmentPolicy
 
-from .test_dsp_pipeline import N, scene
+from .test_dsp_pipeline import N, drive, scene
 
 DELAY = 300 * 16
 REALIGN_AT = 3 * 16000
@@ -119,3 +120,139 @@ def test_a_realignment_during_a_replay_starts_a_new_one(monkeypatch: pytest.Monk
 def test_one_call_per_frame_could_never_catch_up() -> None:
     with pytest.raises(ValueError, match="replay_frames_per_call"):
         AlignmentPolicy(replay_frames_per_call=1)
+
+
+def _lockstep(
+    policy: AlignmentPolicy,
+    events: dict[int, list[tuple[str, float]]],
+    seconds: float = 6.0,
+) -> tuple[EchoStage, list[bytes], list[bool]]:
+    """Echo at 300 ms; a stage aligned on it from the start, driven through ``events``
+    (``("delay", samples)`` with exact=True or ``("skew", samples per sample)``, applied
+    before the frame at that position); without the preprocessor its output is the linear
+    filter's alone, so two stages fed the same references give bit-identical frames."""
+    sc = scene(DELAY, seconds=seconds, seed=7)
+    timeline = FarEndTimeline(10 * 16000)
+    timeline.push(sc.far.tobytes(), 0)
+    mic_log = SampleLog(8 * 16000)
+    stage = EchoStage(
+        timeline, mic_log, noise_suppression=False, residual_echo_suppression=False, policy=policy
+    )
+    assert stage.set_delay(DELAY, 0, exact=True)
+    frames: list[bytes] = []
+    replaying: list[bool] = []
+    try:
+        for pos in range(0, len(sc.mic) - N + 1, N):
+            for kind, value in events.get(pos, []):
+                if kind == "delay":
+                    stage.set_delay(int(value), pos, exact=True)
+                else:
+                    stage.set_skew(value, pos)
+            frame = sc.mic[pos : pos + N]
+            mic_log.write(pos, frame)
+            frames.append(stage.process(frame.tobytes(), pos))
+            replaying.append(stage.replaying)
+    finally:
+        stage.close()
+    return stage, frames, replaying
+
+
+def test_the_live_frames_keep_their_alignment_while_a_replay_catches_up() -> None:
+    # realigned 50 ms earlier (the echo still inside the tail): until the replayed filter
+    # takes over, the previous filter cleans the live frames with the reference it was
+    # trained on, exactly as if nothing had moved
+    policy = AlignmentPolicy()
+    moved = {REALIGN_AT: [("delay", DELAY - 50 * 16)]}
+    _, still, _ = _lockstep(policy, {})
+    stage, frames, replaying = _lockstep(policy, moved)
+    first = REALIGN_AT // N
+    during = [i for i in range(first, len(frames)) if replaying[i]]
+    assert during and during[0] == first
+    assert [frames[i] for i in during] == [still[i] for i in during]
+    assert stage.realignments == 2
+
+
+def test_a_skew_set_during_a_replay_moves_the_live_alignment_too() -> None:
+    policy = AlignmentPolicy()
+    skew = 1e-3  # far more than a real clock's, so that a few frames move the reference
+    at = REALIGN_AT + 2 * N
+    _, still, _ = _lockstep(policy, {at: [("skew", skew)]})
+    moved = {REALIGN_AT: [("delay", DELAY - 50 * 16)], at: [("skew", skew)]}
+    _, frames, replaying = _lockstep(policy, moved)
+    during = [i for i in range(at // N, len(frames)) if replaying[i]]
+    assert during
+    assert [frames[i] for i in during] == [still[i] for i in during]
+
+
+@pytest.mark.parametrize("skew_at", [None, REALIGN_AT + 2 * N])
+def test_a_spread_replay_leaves_the_same_filter_as_one_at_once(skew_at: int | None) -> None:
+    # the replayed filter sees the same frames with the same references as one trained at
+    # once that then cleaned the live frames (a skew set meanwhile moves the references from
+    # its position on, not before it): once it takes over the output is bit-identical
+    events: dict[int, list[tuple[str, float]]] = {REALIGN_AT: [("delay", DELAY - 50 * 16)]}
+    if skew_at is not None:
+        events[skew_at] = [("skew", 1e-4)]
+    policy = AlignmentPolicy()
+    at_once, reference, _ = _lockstep(replace(policy, replay_frames_per_call=0), events)
+    spread, frames, replaying = _lockstep(policy, events)
+    first = REALIGN_AT // N
+    after = next(i for i in range(first, len(frames)) if not replaying[i])
+    assert after > first + 2
+    assert frames[after:] == reference[after:]
+    assert spread.converged == at_once.converged
+
+
+def test_the_front_ends_stats_count_every_replayed_frame() -> None:
+    # the replay's last canceller calls run in the frame where its filter takes over (no
+    # longer replaying after it): bench/frontend_harness.py reports this count
+    sc = scene(8000, seconds=6.0)
+    with FrontEnd() as fe:
+        drive(fe, sc, [N])
+        assert fe.stats.realignments >= 1
+        stage = fe._echo
+        assert isinstance(stage, EchoStage) and not stage.replaying
+        assert stage.retrained_frames > 0
+        assert fe.stats.retrained_frames == stage.retrained_frames
+
+
+class _OldestRead(SampleLog):
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.oldest: int | None = None
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        self.oldest = start if self.oldest is None else min(self.oldest, start)
+        return super().read(start, count)
+
+
+@pytest.mark.parametrize("passes", [1, 2, 3, 4])
+@pytest.mark.parametrize("per_call", [2, 3, 5, 24])
+def test_the_history_a_spread_replay_reads_is_what_the_logs_keep(
+    passes: int, per_call: int
+) -> None:
+    # the front end's logs keep retrain_secs plus replay_history_frames behind the live
+    # position (dsp/pipeline.py): a replay must never read older mic audio than that
+    policy = AlignmentPolicy(retrain_passes=passes, replay_frames_per_call=per_call)
+    sc = scene(DELAY, seconds=7.0, seed=3)
+    timeline = FarEndTimeline(10 * 16000)
+    timeline.push(sc.far.tobytes(), 0)
+    mic_log = _OldestRead(8 * 16000)
+    stage = EchoStage(timeline, mic_log, noise_suppression=False, policy=policy)
+    keep = int(policy.retrain_secs * 16000) + replay_history_frames(policy, 200 * 16) * N
+    worst = 0
+    try:
+        for pos in range(0, len(sc.mic) - N + 1, N):
+            if pos == REALIGN_AT:
+                assert stage.set_delay(DELAY, pos, exact=True)
+            frame = sc.mic[pos : pos + N]
+            mic_log.write(pos, frame)
+            mic_log.oldest = None
+            stage.process(frame.tobytes(), pos)
+            if mic_log.oldest is not None:
+                worst = max(worst, pos + N - mic_log.oldest)
+            if pos > REALIGN_AT and not stage.replaying:
+                break
+    finally:
+        stage.close()
+    assert worst > int(policy.retrain_secs * 16000)  # the replay did read that far back
+    assert worst <= keep

@@ -23,7 +23,7 @@ residual echo is still suppressed. The preprocessor delays its output by one fra
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -50,7 +50,9 @@ def replay_history_frames(policy: AlignmentPolicy, tail: int) -> int:
     if per_call <= 0:
         return 0
     frames = int(policy.retrain_secs * SAMPLE_RATE) // FRAME_SAMPLES
-    before_last = (policy.retrain_passes - 1) * (frames + tail // FRAME_SAMPLES + 1)
+    # each pass before the last: its frames, the step to the next pass (a unit of the
+    # budget without a canceller call, see _replay_some) and the flush
+    before_last = (policy.retrain_passes - 1) * (frames + 1 + tail // FRAME_SAMPLES + 1)
     return -(-before_last // per_call) + 1
 
 
@@ -70,6 +72,12 @@ class _Replay:
     live_base: float
     live_origin: int
     live_skew: float
+    earlier_lines: list[tuple[int, float, int, float]] = field(default_factory=list)
+    """Alignment lines a skew replaced during the replay, oldest first: ``(until, base,
+    origin, skew)``, in effect for mic positions before ``until``. The at-once replay read
+    every buffered frame with the line of the realignment and the live frames with the line
+    of their time; this one reads each frame with the same line, so it trains the same
+    filter."""
     pass_index: int = 0
     next: int = 0
     flush_left: int = 0
@@ -79,6 +87,13 @@ class _Replay:
 
     def live_offset_at(self, position: int) -> float:
         return self.live_base + self.live_skew * (position - self.live_origin)
+
+    def earlier_offset_at(self, position: int) -> float | None:
+        """The offset of a line that a skew replaced, if one was in effect at ``position``."""
+        for until, base, origin, skew in self.earlier_lines:
+            if position < until:
+                return base + skew * (position - origin)
+        return None
 
 
 class EchoStage:
@@ -171,6 +186,14 @@ class EchoStage:
         """Follow a clock skew between loudspeaker and mic: from ``position`` on the offset
         moves by ``skew`` samples per mic sample (the echo's drift), so the adaptive filter
         sees a still echo path instead of chasing a moving one."""
+        replay = self._replay
+        if replay is not None:
+            # the frames before ``position`` keep the line they had (the replay reads them
+            # late), and the live frames cleaned by the previous filter drift the same way
+            replay.earlier_lines.append((position, self._base, self._origin, self._skew))
+            replay.live_base = replay.live_offset_at(position)
+            replay.live_origin = position
+            replay.live_skew = skew
         self._base = self.offset_at(position)
         self._origin = position
         self._skew = skew
@@ -180,7 +203,7 @@ class EchoStage:
         timeline, or a fractional delay of it (16-tap windowed sinc: linear interpolation
         would smear the high band differently at every fraction, which the adaptive filter
         cannot learn) when the offset is fractional."""
-        start = position - self.offset_at(position)
+        start = position - offset
         whole = math.floor(start)
         frac = start - whole
         log = self._timeline.log
@@ -350,7 +373,8 @@ class EchoStage:
                 replay.flush_left = self._tail // n + 1
                 continue
             mic = self._mic_log.read(pos, n)
-            ref = self._reference(pos, self.offset_at(pos))
+            offset = replay.earlier_offset_at(pos)
+            ref = self._reference(pos, self.offset_at(pos) if offset is None else offset)
             echo.cancel_into(mic, np.ascontiguousarray(ref), out)
             self.retrained_frames += 1
             replay.next = pos + n

@@ -192,8 +192,9 @@ class FrontEnd:
             samples = np.frombuffer(frame, dtype=np.int16)
             if self._aec:
                 self._mic_log.write(position, samples)
+            replaying = echo.replaying
             cleaned = echo.process(frame, position, samples)
-            if echo.replaying:
+            if replaying:  # its last calls run in the frame where it takes over
                 stats.retrained_frames = echo.retrained_frames
             # the stage measured the raw mic frame already (0 when no far end was in reach)
             mic_ms = echo.mic_energy / FRAME_SAMPLES if gate is not None else 0.0
