@@ -92,6 +92,22 @@ def test_json_falls_back_to_the_standard_library_for_what_orjson_refuses() -> No
     assert getattr(refused.value, "reason", None) == "INVALID_FIELD"  # parsed, then range-checked
 
 
+def test_json_a_message_passes_on_keeps_its_integers_whole() -> None:
+    """orjson reads an integer beyond 64 bits as a float without refusing it: a tool's result
+    content and a client tool's schema are passed on as JSON text, and must keep the digits
+    the client sent (the standard library reads them)."""
+    big = 123456789012345678901234567890
+    result = parse_message(
+        json.dumps({"action": "tool_result", "tool_call_id": "c1", "content": {"id": big}})
+    )
+    assert json.loads(result.content) == {"id": big}  # type: ignore[union-attr]
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 2**70}}}
+    tool = {"name": "count", "parameters": schema}
+    config = parse_message(json.dumps({"action": "config", "client_tools": [tool]}))
+    (parsed,) = config.client_tools  # type: ignore[union-attr]
+    assert json.loads(parsed.parameters_json_schema) == schema
+
+
 async def test_gateway_process_on_uvloop_round_trip(
     echo_server: RunningServer, speech_16k: bytes
 ) -> None:

@@ -194,17 +194,23 @@ def parse_message(data: str | bytes, limits: ProtocolLimits | None = None) -> Co
 
 
 def _loads(data: str) -> Any:
-    """Parse JSON text: orjson first (the audio path's ~1 KB frames, 50 a second per socket),
-    the standard library when orjson refuses.
+    """Parse JSON text: orjson for audio (the audio path's ~1 KB frames, 50 a second per
+    socket), the standard library for everything else and whatever orjson refuses.
 
-    orjson is strict RFC 8259; the standard library also takes NaN and Infinity, integers
-    beyond 64 bits and lone surrogates, and names the error precisely. Falling back keeps
-    exactly the documents accepted (and the reasons given) the gateway always had.
+    orjson is strict RFC 8259; the standard library also takes NaN and Infinity and lone
+    surrogates, and names the error precisely. Falling back keeps exactly the documents
+    accepted (and the reasons given) the gateway always had. orjson also reads an integer
+    beyond 64 bits as a float instead of refusing it: harmless in an audio message (its one
+    field is a string), digits lost in the JSON other messages pass on (a tool's result
+    content, a client tool's schema), so only audio keeps orjson's reading.
     """
     try:
-        return orjson.loads(data)
+        message = orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+    if type(message) is dict and message.get("action") == "audiostream":
+        return message
+    return json.loads(data)
 
 
 def _check_pcm(pcm: bytes) -> bytes:
