@@ -4,6 +4,8 @@ must not hold the event loop, and every other stream, for the whole replay."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -256,3 +258,34 @@ def test_the_history_a_spread_replay_reads_is_what_the_logs_keep(
         stage.close()
     assert worst > int(policy.retrain_secs * 16000)  # the replay did read that far back
     assert worst <= keep
+
+
+def test_a_closed_echo_stage_refuses_frames_and_replays() -> None:
+    # its speex states are freed: a frame after close() would run the canceller and the
+    # preprocessor on freed memory (a crash, or silent corruption), as the AEC3 stage refuses
+    # (run in a child process so that a crash fails this test, not the test session)
+    script = """
+import numpy as np
+from sonicwire.server.dsp.aec import EchoStage
+from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog
+timeline = FarEndTimeline(16000)
+timeline.push(np.full(16000, 1000, dtype=np.int16).tobytes(), 0)
+log = SampleLog(16000)
+stage = EchoStage(timeline, log)
+log.write(0, np.zeros(320, dtype=np.int16))
+stage.process(bytes(640), 0)
+stage.close()
+stage.close()
+for call in (lambda: stage.process(bytes(640), 320), lambda: stage.set_delay(3200, 640)):
+    try:
+        call()
+    except ValueError as error:
+        assert "closed" in str(error), error
+    else:
+        raise SystemExit("a closed stage took a call")
+print("refused")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "refused", (done.returncode, done.stderr)

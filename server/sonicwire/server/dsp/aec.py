@@ -164,6 +164,7 @@ class EchoStage:
         ``policy.converged_db`` of echo (cleared by every realignment)."""
         self._trained = False
         self._replay: _Replay | None = None
+        self._closed = False
         self.realignments = 0
         self.retrained_frames = 0
         self.diverged_frames = 0
@@ -241,6 +242,8 @@ class EchoStage:
     ) -> bytes:
         """Cancel echo in (and clean) the mic frame that starts at ``position``
         (``samples``: the same frame as int16, when the caller has it)."""
+        if self._closed:  # the C states are freed: running them would crash the process
+            raise ValueError("echo stage is closed")
         out = self._out
         replay = self._replay
         if replay is not None and self._replay_some(replay, position):
@@ -300,6 +303,8 @@ class EchoStage:
         ``exact`` (used when the estimator first confirms a delay: the replay then also
         speeds up the cold start); returns True if it did.
         """
+        if self._closed:
+            raise ValueError("echo stage is closed")
         self.delay = delay
         if self._echo is None:
             return False
@@ -402,7 +407,9 @@ class EchoStage:
         self.converged = enough and self._meter.removes_enough(replay.mic_energy, replay.out_energy)
 
     def close(self) -> None:
-        """Free the speex states (preprocessor first: it may point at the echo state)."""
+        """Free the speex states (preprocessor first: it may point at the echo state).
+        Idempotent; the stage takes no frame after it."""
+        self._closed = True
         if self._pre is not None:
             self._pre.close()
         if self._echo is not None:
