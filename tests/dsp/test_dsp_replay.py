@@ -174,6 +174,20 @@ def test_the_live_frames_keep_their_alignment_while_a_replay_catches_up() -> Non
     assert stage.realignments == 2
 
 
+def test_a_realignment_during_a_replay_keeps_the_live_frames_on_their_alignment() -> None:
+    # the first replay is dropped for a second one; the previous filter, and the alignment it
+    # was trained on, clean the live frames until the second one takes over
+    policy = AlignmentPolicy()
+    second = REALIGN_AT + 2 * N
+    moved = {REALIGN_AT: [("delay", DELAY - 50 * 16)], second: [("delay", DELAY - 100 * 16)]}
+    _, still, _ = _lockstep(policy, {})
+    stage, frames, replaying = _lockstep(policy, moved)
+    during = [i for i in range(REALIGN_AT // N, len(frames)) if replaying[i]]
+    assert second // N + 2 in during
+    assert [frames[i] for i in during] == [still[i] for i in during]
+    assert stage.realignments == 3 and stage.offset == stage.target_offset(DELAY - 100 * 16)
+
+
 def test_a_skew_set_during_a_replay_moves_the_live_alignment_too() -> None:
     policy = AlignmentPolicy()
     skew = 1e-3  # far more than a real clock's, so that a few frames move the reference
