@@ -7,7 +7,13 @@ live stream's frames wait behind it, which is the p99 latency a caller hears. Th
 live as long as the process, so they are moved to the permanent generation once the server
 has been built (``gc.freeze``): later full passes walk only what streams allocated (~1,500
 objects, under 1 ms in the same measurement). Garbage among them is collected first, so
-nothing collectable is pinned.
+nothing collectable then is pinned; but the collector never looks at frozen objects again, so
+one that is frozen and later dies in a reference cycle stays until the process exits (only
+reference counting frees frozen objects). That bounds what may be frozen: the process's
+long-lived state, and whatever streams happen to be live at the second freeze (after the
+backend's warm-up), whose ends are freed by reference counting
+(tests/server/test_lifecycle.py). A process that builds many servers (the test suite) keeps
+the cycles of each one's start-up objects.
 """
 
 from __future__ import annotations
