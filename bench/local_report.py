@@ -192,7 +192,7 @@ def render_numbers(report: dict[str, Any]) -> str:
             "",
             f"Semantic early end of turn: {latency['early_end_turns']} of {e2e.get('n')} timed "
             "turns ended before the stop marker (the engine found a complete request in the "
-            "stop wait), "
+            "stop wait, or one missing only an argument it then asks for), "
             f"{latency.get('early_end_while_voiced', 0)} of them while the last frame was "
             "voiced (the session core would have refused those).",
         ]
