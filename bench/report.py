@@ -208,13 +208,13 @@ def _scaling_paragraph(results: dict[str, Any]) -> str:
         return ""
     cpus = results.get("machine", {}).get("cpus")
     if two > one:
-        change = f"grows from {one} streams (one process, one dedicated core) to {two}"
+        change = f"grows from {one} streams (one process, one dedicated core) to {two} with two"
     elif two == one:
         change = (
             f"does not grow: {one} streams with one process on one dedicated core, {two} with two"
         )
     else:
-        change = f"drops from {one} streams (one process, one dedicated core) to {two}"
+        change = f"drops from {one} streams (one process, one dedicated core) to {two} with two"
     projection = s.get("two_cores_cpu_bound_streams_projection")
     text = (
         f"Measured: capacity {change} processes sharing the {cpus} CPUs with the generator "
