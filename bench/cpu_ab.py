@@ -27,9 +27,22 @@ from typing import Any
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
-__all__ = ["main"]
+__all__ = ["main", "step_try"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def step_try(r: dict[str, Any], load: float) -> dict[str, Any]:
+    """What an interleaved A/B keeps of one bench step: its CPU, p99, verdict and the load."""
+    return {
+        "cpu_ms_per_stream_s": r.get("cpu_ms_per_stream_s"),
+        "p99_ms": r.get("latency_p99_ms"),
+        "pass": r["pass"],
+        "fail_reasons": r["fail_reasons"],
+        "other_load_cores": r.get("foreign_cores_used"),
+        "loadavg_1m": load,
+        "error": r.get("error"),
+    }
 
 
 def _pythonpath(tree: Path) -> str:
@@ -69,17 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["PYTHONPATH"] = _pythonpath(trees[label])
                 load = os.getloadavg()[0]
                 r = run_step(children, scratch, args.target, args.n, replace(config))
-                entry = {
-                    "label": label,
-                    "round": i + 1,
-                    "cpu_ms_per_stream_s": r.get("cpu_ms_per_stream_s"),
-                    "p99_ms": r.get("latency_p99_ms"),
-                    "pass": r["pass"],
-                    "fail_reasons": r["fail_reasons"],
-                    "other_load_cores": r.get("foreign_cores_used"),
-                    "loadavg_1m": load,
-                    "error": r.get("error"),
-                }
+                entry = {"label": label, "round": i + 1, **step_try(r, load)}
                 tries.append(entry)
                 cpu = entry["cpu_ms_per_stream_s"]
                 print(

@@ -33,7 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.cpu_ab import _pythonpath
+from bench.cpu_ab import _pythonpath, step_try
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
@@ -99,17 +99,11 @@ def main(argv: list[str] | None = None) -> int:
                         "variant": name,
                         "n": n,
                         "round": i + 1,
-                        "cpu_ms_per_stream_s": r.get("cpu_ms_per_stream_s"),
+                        **step_try(r, load),
                         # bench.steps starts the gRPC server first, then the gateway
                         "server_ms": _ms(by_pid[0], window, n) if target == "gateway" else None,
                         "gateway_ms": _ms(by_pid[1], window, n) if len(by_pid) > 1 else None,
-                        "p99_ms": r.get("latency_p99_ms"),
                         "replies": r.get("replies"),
-                        "pass": r["pass"],
-                        "fail_reasons": r["fail_reasons"],
-                        "other_load_cores": r.get("foreign_cores_used"),
-                        "loadavg_1m": load,
-                        "error": r.get("error"),
                     }
                     tries.append(entry)
                     print(_line(entry), flush=True)
