@@ -10,8 +10,8 @@ import pytest
 
 from sonicwire.server.dsp.aec import EchoStage
 from sonicwire.server.dsp.aec3 import Aec3Stage, aec3_available
-from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog
 from sonicwire.server.dsp.pipeline import FrontEnd, FrontEndSettings
+from sonicwire.server.dsp.timeline import FarEndTimeline, SampleLog
 from sonicwire.server.dsp.vad import SpeechStarted
 
 from .test_dsp_pipeline import N, drive, erle, scene

@@ -3,15 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sonicwire.server.dsp.delay import (
-    DelayEstimate,
-    DelayEstimator,
-    DelayTracker,
-    FarEndTimeline,
-    SampleLog,
-)
+from sonicwire.server.dsp.delay import DelayEstimate, DelayEstimator, DelayTracker
 from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.skew import SkewTracker
+from sonicwire.server.dsp.timeline import FarEndTimeline, SampleLog
 
 from .dsp_testsignals import FS, bursts, room, to_int16
 

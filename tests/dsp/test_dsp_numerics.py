@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sonicwire.server.dsp.aec import _SINC_INDEX, _SINC_TAPS, _SINC_WINDOW, EchoStage
-from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog, _mean, _std
+from sonicwire.server.dsp.delay import _mean, _std
+from sonicwire.server.dsp.timeline import FarEndTimeline, SampleLog
 
 N = 320
 

@@ -13,9 +13,9 @@ import pytest
 
 from sonicwire.server.dsp import speex
 from sonicwire.server.dsp.aec import EchoStage, replay_history_frames
-from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog
 from sonicwire.server.dsp.pipeline import FrontEnd
 from sonicwire.server.dsp.settings import AlignmentPolicy
+from sonicwire.server.dsp.timeline import FarEndTimeline, SampleLog
 
 from .test_dsp_pipeline import N, drive, scene
 
@@ -281,7 +281,7 @@ def test_a_closed_echo_stage_refuses_frames_and_replays() -> None:
     script = """
 import numpy as np
 from sonicwire.server.dsp.aec import EchoStage
-from sonicwire.server.dsp.delay import FarEndTimeline, SampleLog
+from sonicwire.server.dsp.timeline import FarEndTimeline, SampleLog
 timeline = FarEndTimeline(16000)
 timeline.push(np.full(16000, 1000, dtype=np.int16).tobytes(), 0)
 log = SampleLog(16000)

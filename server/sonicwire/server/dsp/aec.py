@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from .convergence import SILENT_ENERGY, ConvergenceMeter, FrameEnergy
-from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import AlignmentPolicy
 from .speex import EchoCanceller, Preprocessor, frame_pointer
+from .timeline import FarEndTimeline, SampleLog
 
 __all__ = ["AlignmentPolicy", "EchoStage"]
 

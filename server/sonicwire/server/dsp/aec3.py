@@ -36,9 +36,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .convergence import ConvergenceMeter, FrameEnergy
-from .delay import FarEndTimeline, SampleLog
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import AlignmentPolicy
+from .timeline import FarEndTimeline, SampleLog
 
 if TYPE_CHECKING:
     from livekit.rtc import AudioFrame, AudioProcessingModule

@@ -24,17 +24,12 @@ import numpy as np
 
 from .aec import EchoStage, replay_history_frames
 from .aec3 import Aec3Stage
-from .delay import (
-    DelayEstimate,
-    DelayEstimator,
-    DelayTracker,
-    FarEndTimeline,
-    SampleLog,
-)
+from .delay import DelayEstimate, DelayEstimator, DelayTracker
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
 from .settings import FrontEndSettings, SpeechStarted, SpeechStopped
 from .skew import SkewTracker
+from .timeline import FarEndTimeline, SampleLog
 from .vad import Vad, VadState, min_mean_square
 
 __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
