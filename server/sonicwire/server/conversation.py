@@ -1,12 +1,12 @@
 """The async driver of one conversation: pumps I/O into the session core and back out.
 
 `Conversation.outputs` is an async generator the transport (the gRPC servicer) iterates; it
-runs three small tasks and one timer while it is iterated:
+runs three small tasks while it is iterated and is a member of the loop's release clock:
 
     inputs  -> session.receive_client      (client messages; idle timeout; half-close)
     backend -> session.receive_backend     (backend events)
     sender  -> backend_session.send        (commands the input task did not send, in order)
-    timer   -> session.tick                (paced audio release, limits: a loop timer)
+    clock   -> session.tick                (paced audio release, limits: `ReleaseClock`)
 
 After every input the session's drained outputs go to a bounded queue that the generator
 yields from, commands to the command queue, tool actions to the `ToolExecution`.
@@ -14,9 +14,12 @@ yields from, commands to the command queue, tool actions to the `ToolExecution`.
 Per-message cost (docs/BENCHMARKS.md, "the gap to the floor"): a task wake-up per message is
 a measurable share of a stream's CPU at 50 messages a second, so the input task sends the
 commands its own message produced itself (one sender at a time keeps them in order; the
-sender task only wakes for commands from the backend, the timer or tool results), and the
-timer is a plain ``call_later`` callback re-armed only when a sooner deadline appears, not a
-task woken through an event and ``wait_for``.
+sender task only wakes for commands from the backend, the clock or tool results). Paced
+audio is released by the client's own input while it flows (each input ticks the session
+before its audio is processed, so the echo reference is scheduled where a timer at the exact
+deadline would have put it); the loop's one `ReleaseClock` ticks a conversation only when its
+deadline plus a grace (`RELEASE_GRACE_S`) has passed without input, or a limit is due. A
+timer per stream used to fire for nearly every 20 ms step of every reply.
 
 Backpressure, not buffering: the input task reads the next client message only while the
 stream's work is within budget (`Budget`: outputs the client has not taken yet, commands the
@@ -53,10 +56,12 @@ from sonicwire.server.core.errors import (
     LimitExceeded,
     SonicwireError,
 )
+from sonicwire.server.core.playout import RELEASE_STEP_MS
 from sonicwire.server.core.session import Session
 from sonicwire.server.metrics import StreamMetrics
+from sonicwire.server.release_clock import PERIOD_S, ReleaseClock
 
-__all__ = ["Budget", "Conversation", "NoTools", "ToolExecution"]
+__all__ = ["RELEASE_GRACE_S", "Budget", "Conversation", "NoTools", "ToolExecution"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,23 @@ log = logging.getLogger(__name__)
 MAX_PENDING_OUTPUTS = 2000
 TEARDOWN_TIMEOUT_S = 1.0
 _DONE = object()
+_NEVER = float("inf")
+
+RELEASE_GRACE_S = 0.040
+"""How long after a release step falls due the clock waits for the client's next input to
+release it: two 20 ms input periods, so input at 20 ms (and mostly 40 ms) always wins. With
+the clock's period the worst case is a release this + `PERIOD_S` late, at the default
+120 ms lead still 40 ms of loop lag before the client would have to play the audio. Smaller
+leads shrink the grace (see `_release_grace_s`) so that margin stays."""
+
+_LATE_MARGIN_S = 0.040  # loop lag a paced release may suffer before it reaches the client late
+
+
+def _release_grace_s(lead_ms: int) -> float:
+    """The grace for a lead: what is left of the lead after one step, one clock period and
+    the margin, capped at `RELEASE_GRACE_S` (0 for a lead too small to spare any)."""
+    spare = (lead_ms - RELEASE_STEP_MS) / 1000 - PERIOD_S - _LATE_MARGIN_S
+    return min(RELEASE_GRACE_S, max(0.0, spare))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +184,12 @@ class Conversation:
         metrics: StreamMetrics | None = None,
         budget: Budget | None = None,
         admit: Callable[[ev.ClientEvent, float], None] | None = None,
+        release_clock: ReleaseClock | None = None,
     ) -> None:
         """``admit(event, now)`` checks each client message before the session sees it (rates,
-        sizes: ``limits.InputPolicy.check``) and raises `SonicwireError` to end the stream."""
+        sizes: ``limits.InputPolicy.check``) and raises `SonicwireError` to end the stream.
+        ``release_clock`` (its time source must be ``clock``): default, the running loop's
+        shared clock for ``clock``."""
         self.session = session
         self._backend = backend
         self._clock = clock
@@ -182,8 +207,13 @@ class Conversation:
         # Set while the input task waits for the backend to take a command: the input is
         # then paused by the server, like `_paused_at`, not idle.
         self._input_sending_since: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None  # the deadline the timer fires for
+        self._release_clock = release_clock
+        # When the clock must tick this conversation next (`Paced`); inf: nothing waits.
+        self.clock_deadline = _NEVER
+        # When the session's next paced release step falls due (inf: none): an input that
+        # arrives after it ticks the session before its own audio is processed.
+        self._release_at = _NEVER
+        self._release_grace_s = _release_grace_s(session.settings.playback_lead_ms)
         self._failure: SonicwireError | None = None
         self._done = False
         self._started_at = self._last_input_at = clock()
@@ -261,8 +291,9 @@ class Conversation:
         finally:
             self._done = True
             self._metrics.flush()
-            if self._timer is not None:
-                self._timer.cancel()
+            self.clock_deadline = _NEVER
+            if self._release_clock is not None:
+                self._release_clock.cancel(self)
             self.session.abort()
             self._commands.extend(self.session.commands_to_send())
             for action in self.session.tool_actions():
@@ -286,6 +317,8 @@ class Conversation:
         if self._closed:
             return
         self._closed = self._done = True
+        if self._release_clock is not None:
+            self._release_clock.cancel(self)
         # A tool that ignores cancellation must not hold the stream's status hostage.
         try:
             await asyncio.wait_for(self._tools.aclose(), TEARDOWN_TIMEOUT_S)
@@ -335,6 +368,10 @@ class Conversation:
             now = self._last_input_at = self._clock()
             if self._admit is not None:
                 self._admit(event, now)
+            if now >= self._release_at:
+                # Release what fell due since the last message first: its echo reference is
+                # then scheduled before this audio, where the exact deadline would have put it.
+                self.session.tick(now)
             if type(event) is ev.AudioReceived:  # final dataclass: an exact type check
                 if self._audio_clock is None:
                     self._audio_clock = now
@@ -392,50 +429,44 @@ class Conversation:
             self._sending = False
 
     def _arm_timer(self) -> None:
-        """Have `_on_timer` run at the next deadline. Inputs already release audio as they
-        arrive (the session ticks itself); the timer covers the gaps between inputs, and is
-        re-armed only when a deadline comes sooner than the armed one (a timer that fires
-        early finds nothing due and re-arms for the then next deadline)."""
+        """Publish the next deadline to the release clock (see the module docstring): a float
+        and, the first time, a set insert; nothing is armed or cancelled per message."""
         if self._done:
             return
-        deadline = self._next_deadline()
-        if deadline is None:
-            return
-        armed = self._timer_at
-        if armed is not None and armed <= deadline:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer_at = deadline
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(max(0.0, deadline - self._clock()), self._on_timer)
+        self.clock_deadline = self._next_deadline()
+        pacer = self._release_clock
+        if pacer is None:
+            pacer = self._release_clock = ReleaseClock.shared(self._clock)
+        pacer.schedule(self)
 
-    def _on_timer(self) -> None:
-        self._timer = self._timer_at = None
+    def on_clock(self, now: float) -> None:
+        """The release clock's tick once `clock_deadline` has passed: limits, paced audio."""
         if self._done:
             return
         try:
-            now = self._clock()
             self._check_limits(now)
             self.session.tick(now)
-            self._flush()
+            self._flush()  # re-publishes the deadline
         except SonicwireError as error:
             self._fail(error)
         except Exception as error:  # a bug must end this stream, not the server
             log.exception("conversation %s failed", self.session.session_id)
             self._fail(SonicwireError("INTERNAL", f"internal error: {type(error).__name__}"))
+        if self._done:
+            self.clock_deadline = _NEVER
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _next_deadline(self) -> float | None:
+    def _next_deadline(self) -> float:
         # Once per message: plain comparisons, no lists.
         release = self.session.next_deadline()
         limit = self._limit_deadline()
-        if not release:
-            return limit or None
-        if not limit:
-            return release
-        return min(release, limit)
+        if release is None:
+            self._release_at = _NEVER
+            return _NEVER if limit is None else limit
+        self._release_at = release
+        release += self._release_grace_s
+        return release if limit is None or release < limit else limit
 
     def _audio_ahead_s(self) -> float:
         """How long to wait before reading more input: while the assistant answers, audio
