@@ -13,7 +13,8 @@ from sonicwire.server.backends.local.numbers import NUMBER_WORDS
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.reread import Reread, plan
 from sonicwire.server.backends.local.stt import SpeechRecognizer
-from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec, tokenize
+from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec
+from sonicwire.server.backends.local.words import tokenize
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import mic_commands
 from sonicwire.server.tools.builtin import GET_DATE_TIME, TRACK_ORDER

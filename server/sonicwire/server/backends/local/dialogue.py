@@ -33,7 +33,8 @@ from typing import Any
 
 from .answer import answer_prefix, render_answer
 from .saying import Line, say_time
-from .toolmodel import CHAT_INTENTS, MIN_SCORE, ToolModel, tokenize
+from .toolmodel import CHAT_INTENTS, MIN_SCORE, ToolModel
+from .words import tokenize
 
 __all__ = [
     "Dialogue",

@@ -38,7 +38,8 @@ from datetime import date
 
 from .dialogue import Reply, ToolCall
 from .numbers import NUMBER_WORDS, number_spans
-from .toolmodel import ToolModel, tokenize
+from .toolmodel import ToolModel
+from .words import tokenize
 
 __all__ = [
     "ASK_END_SILENCE_MS",

@@ -4,7 +4,7 @@ The recogniser's commonest slip on an order number is a digit heard twice, not a
 word ("one zero feel five", "ten oh fall", "one zero zero full arrive"), and often no next-best
 reading has it right (`dialogue.MISSHAPEN_PENALTY` looks among those). When the reading the
 dialogue answers asks for a tool with an identifier slot whose value is missing or has another
-number of digits than the schema's examples (`toolmodel.Slot.lengths`), the same audio is
+number of digits than the schema's examples (`slots.Slot.lengths`), the same audio is
 decoded once more with a grammar (JSGF) that is the reading itself, except that the words of
 the identifier may only be an identifier of the right length: "has my order <id> left yet",
 ``<id>`` four digits said digit by digit, in pairs ("ten oh one") or as a thousand ("one
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from .numbers import DIGIT_WORDS, NUMBER_WORDS, number_spans
-from .toolmodel import POLITE_WORDS, ToolModel, tokenize
+from .toolmodel import POLITE_WORDS, ToolModel
+from .words import tokenize
 
 __all__ = ["Reread", "plan"]
 
