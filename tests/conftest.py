@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import array
+import gc
 import shutil
 import subprocess
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,16 @@ from tests.ci_gates import (  # noqa: F401
 )
 
 ALSA_SAMPLES = Path("/usr/share/sounds/alsa")
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_the_heap() -> Iterator[None]:
+    """Undo a test's ``gc.freeze``. Every server start freezes the heap
+    (sonicwire.server.heap.settle): right for a server process, whose start-up objects live as
+    long as it does, but in one pytest process each test's servers, streams and their cyclic
+    garbage would stay frozen, never collected, until the whole run ends."""
+    yield
+    gc.unfreeze()
 
 
 def read_wav_mono16(path: Path) -> tuple[bytes, int]:
