@@ -27,13 +27,17 @@ def of_type[T](items: list[object], kind: type[T]) -> list[T]:
     return [item for item in items if isinstance(item, kind)]
 
 
-def test_audio_is_paced_at_real_time_plus_lead() -> None:
-    session = Session("s", quiet_settings(playback_lead_ms=100))
+@pytest.mark.parametrize("batch_ms", [20, 40])
+def test_audio_is_paced_at_real_time_plus_lead(batch_ms: int) -> None:
+    session = Session("s", quiet_settings(playback_lead_ms=100, playback_batch_ms=batch_ms))
     session.receive_backend(ev.AssistantAudio(ONE_SECOND, 16_000), now=10.0)
     first = of_type(session.outputs_to_send(), ev.AudioOut)
     assert sum(len(a.audio) for a in first) == 100 * 32  # only the lead goes out at once
     assert session.state is TurnState.RESPONDING
-    assert session.next_deadline() == pytest.approx(10.02)
+    # The next release falls due once a whole batch fits in real time plus the lead.
+    assert session.next_deadline() == pytest.approx(10.0 + batch_ms / 1000)
+    session.tick(10.0 + batch_ms / 1000 - 0.001)
+    assert not session.outputs_to_send()  # a step is due (batch 40), not a batch: nothing yet
     session.tick(10.5)
     second = of_type(session.outputs_to_send(), ev.AudioOut)
     assert sum(len(a.audio) for a in second) == 500 * 32

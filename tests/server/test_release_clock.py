@@ -233,9 +233,11 @@ async def test_while_input_flows_the_input_releases_the_audio_and_the_clock_stay
         audio = stream.audio()
         assert sum(len(o.audio) for _, o in audio) == REPLY_MS * 32
         assert_paced(audio)
-        # One chunk per input after the first (no timer per step): the clock never had to act.
+        # The clock never had to act; after the lead, one message per batch (not per step).
         assert stream.clock_ticks == 0
-        assert len(audio) > 30
+        batch = SessionSettings().playback_batch_ms
+        assert len(audio) == 1 + (REPLY_MS - LEAD_MS) // batch
+        assert {len(o.audio) for _, o in audio[1:]} == {batch * 32}
     finally:
         await stream.close()
 

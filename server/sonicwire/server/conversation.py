@@ -56,7 +56,7 @@ from sonicwire.server.core.errors import (
     LimitExceeded,
     SonicwireError,
 )
-from sonicwire.server.core.playout import RELEASE_STEP_MS
+from sonicwire.server.core.playout import RELEASE_STEP_MS, release_batch_ms
 from sonicwire.server.core.session import Session
 from sonicwire.server.metrics import StreamMetrics
 from sonicwire.server.release_clock import PERIOD_S, ReleaseClock
@@ -72,19 +72,19 @@ _DONE = object()
 _NEVER = float("inf")
 
 RELEASE_GRACE_S = 0.040
-"""How long after a release step falls due the clock waits for the client's next input to
-release it: two 20 ms input periods, so input at 20 ms (and mostly 40 ms) always wins. With
-the clock's period the worst case is a release this + `PERIOD_S` late, at the default
-120 ms lead still 40 ms of loop lag before the client would have to play the audio. Smaller
-leads shrink the grace (see `_release_grace_s`) so that margin stays."""
+"""At most this long after a release falls due the clock waits for the client's next input to
+release it (input every 20 ms then always wins). The worst case is a release the grace +
+`PERIOD_S` late: `_release_grace_s` keeps that `_LATE_MARGIN_S` of loop lag before the client
+would have to play the audio, which leaves 20 ms at the default lead (120 ms) and batch
+(40 ms): the first unreleased audio is due to play lead - batch after its release fell due."""
 
 _LATE_MARGIN_S = 0.040  # loop lag a paced release may suffer before it reaches the client late
 
 
-def _release_grace_s(lead_ms: int) -> float:
-    """The grace for a lead: what is left of the lead after one step, one clock period and
-    the margin, capped at `RELEASE_GRACE_S` (0 for a lead too small to spare any)."""
-    spare = (lead_ms - RELEASE_STEP_MS) / 1000 - PERIOD_S - _LATE_MARGIN_S
+def _release_grace_s(lead_ms: int, batch_ms: int = RELEASE_STEP_MS) -> float:
+    """The grace for a lead and release batch (`release_batch_ms`): what is left of the lead
+    after the batch, one clock period and the margin, capped at `RELEASE_GRACE_S`."""
+    spare = (lead_ms - batch_ms) / 1000 - PERIOD_S - _LATE_MARGIN_S
     return min(RELEASE_GRACE_S, max(0.0, spare))
 
 
@@ -213,7 +213,9 @@ class Conversation:
         # When the session's next paced release step falls due (inf: none): an input that
         # arrives after it ticks the session before its own audio is processed.
         self._release_at = _NEVER
-        self._release_grace_s = _release_grace_s(session.settings.playback_lead_ms)
+        lead_ms = session.settings.playback_lead_ms
+        batch_ms = release_batch_ms(session.settings.playback_batch_ms, lead_ms)
+        self._release_grace_s = _release_grace_s(lead_ms, batch_ms)
         self._failure: SonicwireError | None = None
         self._done = False
         self._started_at = self._last_input_at = clock()

@@ -4,8 +4,9 @@ resamplers that fill them. Pure: no clock (``now`` comes from the caller), no I/
 Assistant audio arrives from the backend at its own rate and pace. Each chunk is converted
 twice: to 16 kHz for the echo reference (``ref_queue``) and to the client's output format
 (``out_queue``). `AssistantTurn.take_due` releases both in step, up to real time since the
-turn started playing plus a small lead (``playback_lead_ms``), in whole 20 ms steps; the
-session sends the client part and pushes the reference into the front end.
+turn started playing plus a small lead (``playback_lead_ms``), in whole 20 ms steps and, but
+for a turn's first and last release, at least ``batch_ms`` at a time (fewer, larger messages);
+the session sends the client part and pushes the reference into the front end.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from sonicwire.server.core import events as ev
 from sonicwire.server.core.ports import ResamplerFactory, ResamplerPort
 from sonicwire.server.dsp.frames import SAMPLE_RATE
 
-__all__ = ["RELEASE_STEP_MS", "AssistantTurn", "TurnResamplers"]
+__all__ = ["RELEASE_STEP_MS", "AssistantTurn", "TurnResamplers", "release_batch_ms"]
 
 RELEASE_STEP_MS = 20
 """Audio is released in whole steps of this length (one client frame)."""
+
+
+def release_batch_ms(batch_ms: int, lead_ms: int) -> int:
+    """The smallest release for a configured batch: whole steps, at least one, at most the
+    lead's whole steps (a batch above the lead could never fall due)."""
+    steps = min(batch_ms, lead_ms) // RELEASE_STEP_MS
+    return max(1, steps) * RELEASE_STEP_MS
 
 
 @dataclass(slots=True)
@@ -52,10 +60,13 @@ class AssistantTurn:
         self.out_queue += out
         self.received_ms += audio_ms
 
-    def take_due(self, now: float, lead_ms: int, out_rate: int) -> tuple[bytes, bytes, int] | None:
+    def take_due(
+        self, now: float, lead_ms: int, out_rate: int, batch_ms: int = RELEASE_STEP_MS
+    ) -> tuple[bytes, bytes, int] | None:
         """The audio due by ``now``: (16 kHz reference, client output, the output's offset in
-        the turn, ms), or None when nothing is due. Once generation has ended the rest goes
-        at once (the client plays it back to back)."""
+        the turn, ms), or None when nothing is due. Due means at least ``batch_ms`` (a
+        `release_batch_ms`) fits within real time plus the lead; once generation has ended a
+        rest shorter than that goes as soon as it fits (the client plays it back to back)."""
         if not self.ref_queue:
             return None
         if self.play_start is None:
@@ -64,9 +75,10 @@ class AssistantTurn:
         allowed_ms = int(elapsed_ms + lead_ms) - self.released_ms
         step_ms = (allowed_ms // RELEASE_STEP_MS) * RELEASE_STEP_MS
         final = self.generation_ended is not None
-        if step_ms <= 0 and not final:
-            return None
         ref_bytes = step_ms * SAMPLE_RATE // 1000 * 2
+        # Short of a batch: only a turn's last release may be, once all of its rest fits.
+        if step_ms < batch_ms and (step_ms <= 0 or not final or ref_bytes < len(self.ref_queue)):
+            return None
         out_bytes = step_ms * out_rate // 1000 * 2
         if final and ref_bytes >= len(self.ref_queue):
             ref_bytes, out_bytes = len(self.ref_queue), len(self.out_queue)
@@ -83,11 +95,17 @@ class AssistantTurn:
             self.first_audio_at = now
         return ref, out, offset_ms
 
-    def next_due(self, lead_ms: int) -> float | None:
-        """When the next step falls due (None when nothing is queued or playing)."""
+    def next_due(self, lead_ms: int, batch_ms: int = RELEASE_STEP_MS) -> float | None:
+        """When the next release falls due (None when nothing is queued or playing): a whole
+        batch, or the final rest if that is shorter."""
         if not self.ref_queue or self.play_start is None:
             return None
-        due_ms = self.released_ms + RELEASE_STEP_MS - lead_ms
+        step_ms = batch_ms
+        if self.generation_ended is not None:
+            rest_ms = len(self.ref_queue) * 500 // SAMPLE_RATE  # 16 kHz s16le: 32 bytes a ms
+            rest_ms = -(-rest_ms // RELEASE_STEP_MS) * RELEASE_STEP_MS
+            step_ms = max(RELEASE_STEP_MS, min(step_ms, rest_ms))
+        due_ms = self.released_ms + step_ms - lead_ms
         return self.play_start + max(due_ms, 0) / 1000
 
     def played_ms(self, now: float) -> int:

@@ -29,7 +29,7 @@ from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError
 from sonicwire.server.core.history import History, Message, truncate_to_heard
 from sonicwire.server.core.input_rules import check_audio, check_playback, check_text
-from sonicwire.server.core.playout import AssistantTurn, TurnResamplers
+from sonicwire.server.core.playout import AssistantTurn, TurnResamplers, release_batch_ms
 from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.core.speech import Heard, UserSpeech
@@ -97,6 +97,7 @@ class Session:
         self._turn: AssistantTurn | None = None
         self._turn_count = 0
         self._far_end_pushed = 0  # 16 kHz samples of assistant audio released so far
+        self._batch_ms = release_batch_ms(settings.playback_batch_ms, settings.playback_lead_ms)
         self._turn_far_starts: dict[str, int] = {}
         # After a barge-in the backend may still deliver audio of the cut turn; it is dropped
         # until the backend confirms the turn ended.
@@ -331,7 +332,9 @@ class Session:
     def next_deadline(self) -> float | None:
         """When `tick` must be called next to keep audio flowing, or None if nothing waits."""
         turn = self._turn
-        return None if turn is None else turn.next_due(self.settings.playback_lead_ms)
+        if turn is None:
+            return None
+        return turn.next_due(self.settings.playback_lead_ms, self._batch_ms)
 
     # --- client audio and text -------------------------------------------------------------
 
@@ -476,7 +479,10 @@ class Session:
         turn = self._turn
         if turn is None:
             return
-        due = turn.take_due(now, self.settings.playback_lead_ms, self.settings.output_sample_rate)
+        settings = self.settings
+        due = turn.take_due(
+            now, settings.playback_lead_ms, settings.output_sample_rate, self._batch_ms
+        )
         if due is not None:
             ref, out, offset_ms = due
             self._front_end.push_far_end(ref)

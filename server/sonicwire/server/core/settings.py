@@ -59,5 +59,9 @@ class SessionSettings:
     # The server releases assistant audio at real time plus this lead, so a barge-in finds
     # little audio already in flight at the client.
     playback_lead_ms: int = 120
+    # ...and in messages of at least this much audio (whole 20 ms steps; capped at the lead),
+    # except a turn's first and last: every message out costs a gRPC write, and 40 ms halves
+    # them against 20 ms while the client's buffer stays between the lead and lead - 40 ms.
+    playback_batch_ms: int = 40
     max_audio_chunk_bytes: int = MAX_AUDIO_CHUNK_BYTES
     max_text_bytes: int = MAX_TEXT_BYTES
