@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from sonicwire.server.conversation import RELEASE_GRACE_S, Conversation
+from sonicwire.server.conversation import Conversation
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import SonicwireError
 from sonicwire.server.core.playout import RELEASE_STEP_MS
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.dsp.pipeline import FrontEndSettings
-from sonicwire.server.release_clock import PERIOD_S, ReleaseClock
+from sonicwire.server.release_clock import PERIOD_S, RELEASE_GRACE_S, ReleaseClock, release_grace_s
 
 FRAME = 640  # 20 ms of 16 kHz input
 REPLY_MS = 1000
@@ -257,12 +257,11 @@ async def test_idle_timeout_fires_from_the_shared_clock_on_the_fake_clock() -> N
         await stream.close()
 
 
-def test_the_grace_leaves_the_release_before_play_time_for_any_lead() -> None:
-    from sonicwire.server.conversation import _release_grace_s
-
-    assert _release_grace_s(LEAD_MS) == RELEASE_GRACE_S
+@pytest.mark.parametrize("batch", [20, 40, 60, 120])
+def test_the_grace_leaves_the_release_before_play_time_for_any_lead(batch: int) -> None:
+    assert release_grace_s(LEAD_MS, RELEASE_STEP_MS) == RELEASE_GRACE_S
     for lead in (0, 20, 40, 60, 80, 100, 120, 200):
-        grace = _release_grace_s(lead)
+        grace = release_grace_s(lead, batch)
         assert 0.0 <= grace <= RELEASE_GRACE_S
         if grace:  # the latest release still leaves the margin before play time
-            assert grace + PERIOD_S + RELEASE_STEP_MS / 1000 <= lead / 1000 - 0.04 + 1e-9
+            assert grace + PERIOD_S + batch / 1000 <= lead / 1000 - 0.04 + 1e-9

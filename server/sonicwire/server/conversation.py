@@ -18,8 +18,8 @@ sender task only wakes for commands from the backend, the clock or tool results)
 audio is released by the client's own input while it flows (each input ticks the session
 before its audio is processed, so the echo reference is scheduled where a timer at the exact
 deadline would have put it); the loop's one `ReleaseClock` ticks a conversation only when its
-deadline plus a grace (`RELEASE_GRACE_S`) has passed without input, or a limit is due. A
-timer per stream used to fire for nearly every 20 ms step of every reply.
+deadline plus a grace (`release_clock.release_grace_s`) has passed without input, or a limit
+is due. A timer per stream used to fire for nearly every 20 ms step of every reply.
 
 Backpressure, not buffering: the input task reads the next client message only while the
 stream's work is within budget (`Budget`: outputs the client has not taken yet, commands the
@@ -56,12 +56,12 @@ from sonicwire.server.core.errors import (
     LimitExceeded,
     SonicwireError,
 )
-from sonicwire.server.core.playout import RELEASE_STEP_MS, release_batch_ms
+from sonicwire.server.core.playout import release_batch_ms
 from sonicwire.server.core.session import Session
 from sonicwire.server.metrics import StreamMetrics
-from sonicwire.server.release_clock import PERIOD_S, ReleaseClock
+from sonicwire.server.release_clock import ReleaseClock, release_grace_s
 
-__all__ = ["RELEASE_GRACE_S", "Budget", "Conversation", "NoTools", "ToolExecution"]
+__all__ = ["Budget", "Conversation", "NoTools", "ToolExecution"]
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +70,6 @@ MAX_PENDING_OUTPUTS = 2000
 TEARDOWN_TIMEOUT_S = 1.0
 _DONE = object()
 _NEVER = float("inf")
-
-RELEASE_GRACE_S = 0.040
-"""At most this long after a release falls due the clock waits for the client's next input to
-release it (input every 20 ms then always wins). The worst case is a release the grace +
-`PERIOD_S` late: `_release_grace_s` keeps that `_LATE_MARGIN_S` of loop lag before the client
-would have to play the audio, which leaves 20 ms at the default lead (120 ms) and batch
-(40 ms): the first unreleased audio is due to play lead - batch after its release fell due."""
-
-_LATE_MARGIN_S = 0.040  # loop lag a paced release may suffer before it reaches the client late
-
-
-def _release_grace_s(lead_ms: int, batch_ms: int = RELEASE_STEP_MS) -> float:
-    """The grace for a lead and release batch (`release_batch_ms`): what is left of the lead
-    after the batch, one clock period and the margin, capped at `RELEASE_GRACE_S`."""
-    spare = (lead_ms - batch_ms) / 1000 - PERIOD_S - _LATE_MARGIN_S
-    return min(RELEASE_GRACE_S, max(0.0, spare))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +199,7 @@ class Conversation:
         self._release_at = _NEVER
         lead_ms = session.settings.playback_lead_ms
         batch_ms = release_batch_ms(session.settings.playback_batch_ms, lead_ms)
-        self._release_grace_s = _release_grace_s(lead_ms, batch_ms)
+        self._release_grace_s = release_grace_s(lead_ms, batch_ms)
         self._failure: SonicwireError | None = None
         self._done = False
         self._started_at = self._last_input_at = clock()

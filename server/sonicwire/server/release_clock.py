@@ -10,7 +10,7 @@ it updates as it goes) and this clock, ticking every ``period_s`` while anyone i
 calls `Paced.on_clock` for the ones that are due: a comparison per conversation per tick.
 
 The conversation chooses its release deadline late enough that flowing input wins the race
-(see ``conversation.RELEASE_GRACE_S``) and early enough that the audio still goes out before
+(`release_grace_s`) and early enough that the audio still goes out before
 the client has to play it: the clock is the backstop for a client that stops sending (and for
 the stream limits: idle, stall, length), not the pacer of every step.
 """
@@ -23,10 +23,28 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["PERIOD_S", "Paced", "ReleaseClock"]
+from sonicwire.server.core.playout import RELEASE_STEP_MS
+
+__all__ = ["PERIOD_S", "RELEASE_GRACE_S", "Paced", "ReleaseClock", "release_grace_s"]
 
 PERIOD_S = 0.020
 """How often the clock looks at its members: one audio release step."""
+
+RELEASE_GRACE_S = 0.040
+"""At most this long after a release falls due the clock waits for the client's next input to
+release it (input every 20 ms then always wins). The worst case is a release the grace +
+`PERIOD_S` late: `release_grace_s` keeps that `_LATE_MARGIN_S` of loop lag before the client
+would have to play the audio, which leaves 20 ms at the default lead (120 ms) and batch
+(40 ms): the first unreleased audio is due to play lead - batch after its release fell due."""
+
+_LATE_MARGIN_S = 0.040  # loop lag a paced release may suffer before it reaches the client late
+
+
+def release_grace_s(lead_ms: int, batch_ms: int = RELEASE_STEP_MS) -> float:
+    """The grace for a lead and release batch (`release_batch_ms`): what is left of the lead
+    after the batch, one clock period and the margin, capped at `RELEASE_GRACE_S`."""
+    spare = (lead_ms - batch_ms) / 1000 - PERIOD_S - _LATE_MARGIN_S
+    return min(RELEASE_GRACE_S, max(0.0, spare))
 
 
 class Paced(Protocol):
