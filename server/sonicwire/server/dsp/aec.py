@@ -159,6 +159,9 @@ class EchoStage:
         """Whether the last frame went through the canceller (far-end audio within reach)."""
         self.mic_energy = 0.0
         """Energy (sum of squares) of the last mic frame when ``far_active``, else 0."""
+        self.out_energy = 0.0
+        """Energy of the linear filter's output for that frame (the mic's when the filter
+        diverged), else 0: with ``mic_energy``, how much echo the filter removes now."""
         self.converged = False
         """Whether the linear filter, trained on the current alignment, removes
         ``policy.converged_db`` of echo (cleared by every realignment)."""
@@ -255,7 +258,7 @@ class EchoStage:
         else:
             offset = replay.live_offset_at(position)
         self.far_active = echo is not None and self._far_active(position, offset)
-        self.mic_energy = 0.0
+        self.mic_energy = self.out_energy = 0.0
         if self.far_active:
             assert echo is not None
             if not self._linked and self._res and self._pre is not None:
@@ -265,6 +268,7 @@ class EchoStage:
             mic_energy = self._energy(frame if samples is None else samples)
             out_energy = self._energy(self.out_samples)
             self.mic_energy = mic_energy
+            self.out_energy = out_energy
             # 1 dB of slack: rounding, and the filter's own noise on a near-silent mic
             if out_energy > 1.26 * mic_energy + _DIVERGED_FLOOR:
                 # the filter added energy: it subtracted an echo estimate from a mic that holds
@@ -272,6 +276,7 @@ class EchoStage:
                 # Cancelling cannot make a frame louder, so the mic passes instead; otherwise
                 # the estimate alone reads as speech (the assistant cutting itself off).
                 out[:] = frame
+                self.out_energy = mic_energy
                 self.diverged_frames += 1
             elif self._trained and not self.converged and replay is None:
                 self.converged = self._meter.update(mic_energy, out_energy)

@@ -128,6 +128,8 @@ class Aec3Stage:
         """Whether far-end audio was within reach of the last frame."""
         self.mic_energy = 0.0
         """Energy (sum of squares) of the last mic frame when ``far_active``, else 0."""
+        self.out_energy = 0.0
+        """Energy of the stage's output for that frame when ``far_active``, else 0."""
         self.converged = False
         """Whether the stage, on the current alignment, removes ``policy.converged_db`` of
         echo (cleared by every realignment). Unlike speex, AEC3 may get there before our
@@ -198,8 +200,12 @@ class Aec3Stage:
             near_buf[:] = frame[lo:hi]
             apm.process_stream(self._near)
             out[lo:hi] = near_buf
-        if self.far_active and not self.converged:
-            self.converged = self._meter.update(self.mic_energy, self._energy(out))
+        if self.far_active:
+            self.out_energy = self._energy(out)
+            if not self.converged:
+                self.converged = self._meter.update(self.mic_energy, self.out_energy)
+        else:
+            self.out_energy = 0.0
         return bytes(out)
 
     def target_offset(self, delay: int) -> int:

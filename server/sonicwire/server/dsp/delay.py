@@ -110,6 +110,8 @@ class DelayEstimator:
         self._hanning: dict[int, Float32Array] = {}  # coherence windows by segment length
         self.block_estimate: DelayEstimate | None = None
         """The reading from the last informative block alone (fast, noisier)."""
+        self.informative = False
+        """Whether the last :meth:`update` added a block (both sides above the floor)."""
         self.blocks = 0
 
     def reset(self) -> None:
@@ -132,7 +134,15 @@ class DelayEstimator:
         block_estimate: bool = True,
         estimate: bool = True,
     ) -> DelayEstimate | None:
-        """Add one block and return the current estimate (None if nothing is known yet).
+        """Add one block and return the current estimate: None if nothing is known yet,
+        or if this block added nothing (either side too quiet).
+
+        A block that adds nothing leaves the accumulated cross-spectrum as it was, so its
+        reading would repeat the previous one: returned, it read as a second, independent
+        confirmation of that delay (the tracker locks on two agreeing readings). That is how
+        the load generator's echo backend locked a bogus 1.47 s "echo" on 9 streams of 10:
+        one weak peak (the user's next clip starts with the same recorded word as the reply
+        played before it) and the silent block after it (docs/FRONTEND.md, design notes).
 
         ``search`` limits the answer to delays in ``[lo, hi]`` samples (e.g. around a
         playback report); the accumulated cross-spectrum is unaffected. Without
@@ -141,12 +151,17 @@ class DelayEstimator:
         """
         if len(mic) != self.window or len(far) != self.window + self.max_delay:
             raise ValueError("mic/far block sizes do not match the estimator")
+        self.informative = False
+        self._last_block = None
+        self.block_estimate = None
         m = self._decimate(mic)
-        f = self._decimate(far)
         mic_power = float(np.dot(m, m)) / len(m)
+        if mic_power <= self._floor:
+            return None  # a quiet mic (a silent line, a headset): the far end is not needed
+        f = self._decimate(far)
         # far-end energy that could have reached this mic window, for any searched delay
         far_power = float(np.dot(f, f)) / len(f)
-        if mic_power > self._floor and far_power > self._floor:
+        if far_power > self._floor:
             # no mean removal: DC lies outside the band the PHAT weighting keeps
             spec_f = np.fft.rfft(f, self._nfft)
             spec_m = np.fft.rfft(m, self._nfft)
@@ -159,11 +174,9 @@ class DelayEstimator:
             self._weight = self._weight * self.forget + 1.0
             self.blocks += 1
             self._last_block = block64
+            self.informative = True
             self.block_estimate = self._peak(search, block64) if block_estimate else None
-        else:
-            self._last_block = None
-            self.block_estimate = None
-        if self._weight < 1.5 or not estimate:
+        if not self.informative or self._weight < 1.5 or not estimate:
             return None
         return self._peak(search, self._cross)
 
@@ -386,6 +399,18 @@ class DelayTracker:
                 self.delay = delay + self._prior
             self._candidate = None
             self._count = 0
+
+    @property
+    def jump_pending(self) -> bool:
+        """Whether the last single-block reading disagreed with the locked delay (strongly
+        enough to move it if the next one agrees)."""
+        return self._jump is not None
+
+    def on_rejected(self) -> None:
+        """A reading that looked confident was found not to be echo (coherence under
+        ``FrontEnd.ECHO_COHERENCE``): it breaks the run of agreeing readings."""
+        self._candidate = None
+        self._count = 0
 
     def on_block(self, estimate: DelayEstimate | None) -> bool:
         """Take a single-block reading; return True when it moved a locked ``delay``.

@@ -21,9 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .aec import EchoStage, replay_history_frames
 from .aec3 import Aec3Stage
+from .convergence import SILENT_ENERGY
 from .delay import DelayEstimate, DelayEstimator, DelayTracker
 from .frames import FRAME_SAMPLES, SAMPLE_RATE, FrameChunker
 from .gate import EchoGate
@@ -72,14 +74,24 @@ class FrontEnd:
     """Per-stream audio front end (see the module docstring for the call protocol)."""
 
     ESTIMATE_WINDOW_MS = 500
+    # estimation cadence: frames between two delay estimates (see _next_hop)
     ACQUIRE_HOP_FRAMES = 10
+    IDLE_HOP_FRAMES = 50
+    IDLE_AFTER_MISSES = 10
+    RELOOK_MISSES = 3
     TRACK_HOP_FRAMES = 50
     SKEW_HOP_FRAMES = 20
+    SETTLED_HOP_FRAMES = 150
+    SETTLE_AFTER_AGREEING = 5
+    SETTLE_WITHOUT_SKEW = 20
+    QUALITY_DB = 10.0
+    QUALITY_FRAMES = 5
     MIN_SKEW = 5e-6
     PROBE_HOP_FRAMES = 2
     MAX_PROBE_HOP_FRAMES = 16
     ECHO_COHERENCE = 0.75
     NOT_ECHO_COHERENCE = 0.45
+    CONFIRM_COHERENCE = 0.6
     FAR_SLACK_SAMPLES = SAMPLE_RATE  # far-end log room beyond its history (see __init__)
     MIC_SLACK_SAMPLES = SAMPLE_RATE // 2
     TRIM_HOP_FRAMES = 50  # how often the far end's segment list is trimmed
@@ -128,6 +140,14 @@ class FrontEnd:
         self._latency = self._echo.latency
         self._skip = self._latency // FRAME_SAMPLES
         self._until_estimate = self.ACQUIRE_HOP_FRAMES
+        self._misses = 0  # informative blocks in a row without a candidate delay (unlocked)
+        self._agreeing = 0  # confident block readings in a row at the locked delay
+        self._skew_known = False  # as of the last reading (see _count_readings)
+        self._far_gone = True  # no far-end audio was within reach at the last estimate
+        self._quality_ratio = 10.0 ** (self.QUALITY_DB / 10.0)
+        self._q_mic = 0.0  # smoothed mic and canceller output energies (settled lines)
+        self._q_out = 0.0
+        self._q_low = 0
         self._verdict_until = 0  # the last probe's verdict stands until this position
         self._verdict_not_echo = False
         self._probe_hop = self.PROBE_HOP_FRAMES
@@ -202,6 +222,8 @@ class FrontEnd:
             far_log.forget_before(t - self._keep_far)
             if self._aec:
                 self._mic_log.forget_before(t - self._keep_mic)
+                if self._agreeing and echo.far_active:
+                    self._watch_quality(echo.mic_energy, echo.out_energy)
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
@@ -341,32 +363,94 @@ class FrontEnd:
         self._verdict_until = t + self._probe_hop * FRAME_SAMPLES
         return not_echo
 
-    def _estimate(self) -> None:
+    def _next_hop(self) -> int:
+        """Frames until the next estimate: full rate while something is to be found, less
+        often once the line is settled.
+
+        * Unlocked: every ``ACQUIRE_HOP_FRAMES`` (200 ms), until ``IDLE_AFTER_MISSES``
+          informative blocks in a row (mic and far end both above the floor) showed no echo
+          (a headset, a handset, a user talking over a far end that never comes back):
+          then every ``IDLE_HOP_FRAMES``. A candidate delay, or a far end that starts after
+          silence (``RELOOK_MISSES`` more blocks at full rate), brings the full rate back.
+          A quiet mic is not a miss: the echo may still be on its way (up to the largest
+          searched delay), and such a block costs only the mic's decimation.
+        * Locked: every ``SKEW_HOP_FRAMES`` until the clock skew is known, then
+          ``TRACK_HOP_FRAMES``; once ``SETTLE_AFTER_AGREEING`` confident single-block
+          readings in a row confirmed the delay after that (``SETTLE_WITHOUT_SKEW`` when
+          no skew fits the readings), ``SETTLED_HOP_FRAMES``. A reading that
+          disagrees (a jump to confirm) or a canceller that stops removing echo
+          (:meth:`_watch_quality`) ends the settled state at once.
+        """
         tracker = self._tracker
         if not tracker.locked:
-            self._until_estimate = self.ACQUIRE_HOP_FRAMES
-        elif self.stats.skew_ppm is None:
-            self._until_estimate = self.SKEW_HOP_FRAMES  # denser readings until skew is known
-        else:
-            self._until_estimate = self.TRACK_HOP_FRAMES
+            if self._misses < self.IDLE_AFTER_MISSES:
+                return self.ACQUIRE_HOP_FRAMES
+            return self.IDLE_HOP_FRAMES
+        settle = self.SETTLE_AFTER_AGREEING if self._skew_known else self.SETTLE_WITHOUT_SKEW
+        if self._agreeing >= settle:
+            return self.SETTLED_HOP_FRAMES
+        if self.stats.skew_ppm is None:
+            return self.SKEW_HOP_FRAMES  # denser readings until skew is known
+        return self.TRACK_HOP_FRAMES
+
+    def _watch_quality(self, mic_energy: float, out_energy: float) -> None:
+        """On a settled line, return to full rate when the canceller stops removing echo.
+
+        A delay change (the client's buffer grew, another device) shows first as echo the
+        filter no longer removes, long before a settled cadence would look again. Smoothed
+        like :class:`.convergence.ConvergenceMeter`: ``QUALITY_FRAMES`` frames in a row
+        under ``QUALITY_DB`` of reduction, on a stage that converged on this alignment. A
+        user talking over the echo does the same (their voice is not removed): that costs
+        a few estimates at full rate, never a wrong belief.
+        """
+        if mic_energy <= SILENT_ENERGY or not self._echo.converged:
+            return
+        self._q_mic = 0.9 * self._q_mic + 0.1 * mic_energy
+        self._q_out = 0.9 * self._q_out + 0.1 * out_energy
+        if self._q_mic > self._quality_ratio * self._q_out:
+            self._q_low = 0
+            return
+        self._q_low += 1
+        if self._q_low >= self.QUALITY_FRAMES:
+            self._unsettle()
+
+    def _unsettle(self) -> None:
+        self._agreeing = 0
+        self._q_low = 0
+        self._q_mic = self._q_out = 0.0
+        self._until_estimate = min(self._until_estimate, self.ACQUIRE_HOP_FRAMES)
+
+    def _estimate(self) -> None:
+        tracker = self._tracker
+        # the cadence of the state before this reading: the first one after a lock keeps
+        # the acquisition's (the readings' phase decides what the first skew fit sees)
+        self._until_estimate = self._next_hop()
         t = self._position
         est = self._estimator
         self._timeline.forget_before(t - self._keep_far)
         self._mic_log.forget_before(t - self._keep_mic)
         if self._timeline.queue_end <= t - est.window - est.max_delay:
-            return  # no far-end audio could have reached this mic window
+            self._far_gone = True  # no far-end audio could have reached this mic window
+            return
+        if self._far_gone:
+            # the far end starts after silence (a new reply, maybe through another path):
+            # its first blocks are looked at at full rate, whatever the line showed before
+            self._far_gone = False
+            self._misses = min(self._misses, self.IDLE_AFTER_MISSES - self.RELOOK_MISSES)
         mic = self._mic_log.read(t - est.window, est.window)
         far = self._timeline.log.read(t - est.window - est.max_delay, est.window + est.max_delay)
         # locked: the single-block reading watches for jumps every time, the accumulated
-        # one (slow drift) every other time
+        # one (slow drift) every other time; idle: the single block says when echo appears
         self.stats.estimates += 1
+        idle = not tracker.locked and self._misses >= self.IDLE_AFTER_MISSES
         reading = est.update(
             mic,
             far,
             tracker.search_range(),
-            block_estimate=tracker.locked,
+            block_estimate=tracker.locked or idle,
             estimate=not tracker.locked or self.stats.estimates % 2 == 0,
         )
+        reading = self._confirmed(reading, mic, far)
         was_locked = tracker.locked
         self._follow_skew(est.block_estimate)
         if tracker.on_estimate(reading):
@@ -376,9 +460,92 @@ class FrontEnd:
             # the delay jumped (e.g. the client's buffer grew): follow now, forget the past
             est.restart_from_last_block()
             self._skew.reset()  # a jump is not drift
+            self._agreeing = 0
             self._until_estimate = self.ACQUIRE_HOP_FRAMES
             self._apply_delay()
-        est.drop_last_block()  # needed only by the restart above
+        self._count_readings(reading, was_locked)
+        if idle and not tracker.locked and est.informative:
+            # the history is many blocks without echo: kept, it would hold an echo that
+            # appears (a headset swapped for the loudspeaker) down for seconds at the idle
+            # cadence, so each idle block starts it afresh; one that shows echo brings the
+            # full rate back
+            est.restart_from_last_block()
+            if self._echo_appeared(est.block_estimate, mic, far):
+                self._misses = 0
+                self._until_estimate = self.ACQUIRE_HOP_FRAMES
+        est.drop_last_block()  # needed only by the restarts above
+
+    def _confirmed(
+        self, reading: DelayEstimate | None, mic: npt.NDArray[np.int16], far: npt.NDArray[np.int16]
+    ) -> DelayEstimate | None:
+        """The reading, or None when it would move the belief but the block it came from is
+        not explained by the far end at that delay.
+
+        A GCC-PHAT peak says where the block correlates best, not that the mic holds echo:
+        a user repeating a word the far end played (the load generator's echo backend
+        plays each utterance back, and every clip of its corpus starts with the same
+        recorded word) gives a peak as high as a faint echo's (confidence 9-17 against a
+        lock threshold of 9), and the accumulated spectrum keeps reporting it for blocks
+        that hold nothing like it. Echo keeps the coherence at its delay at 0.84-0.98
+        (eval sweep, RT60 0.3-0.6 s); those peaks showed 0.00-0.70, so a reading counts
+        only at ``ECHO_COHERENCE`` (the probes' verdict for "explained by the far end").
+        Costs two short FFTs per candidate until the lock, and per reading that disagrees
+        with it.
+        """
+        tracker = self._tracker
+        if reading is None or reading.confidence < tracker.lock_confidence:
+            return reading
+        if (
+            tracker.locked
+            and tracker.delay is not None
+            and abs(reading.delay - tracker.delay) <= tracker.agree_tolerance
+        ):
+            return reading  # confirms what the canceller already works with
+        coherence = self._estimator.coherence_at(mic, far, reading.delay)
+        if coherence is None or coherence < self.CONFIRM_COHERENCE:
+            tracker.on_rejected()
+            return None
+        return reading
+
+    def _echo_appeared(
+        self, block: DelayEstimate | None, mic: npt.NDArray[np.int16], far: npt.NDArray[np.int16]
+    ) -> bool:
+        """Whether a single block of an idle line shows echo: a peak half as confident as a
+        lock needs (one block of a faint echo reads 5-7 where the accumulated readings at full
+        rate soon pass 9), and the block explained by the far end at its delay (see
+        :meth:`_confirmed`; the user's voice alone peaks as high, incoherent)."""
+        if block is None or block.confidence < 0.5 * self._tracker.lock_confidence:
+            return False
+        coherence = self._estimator.coherence_at(mic, far, block.delay)
+        return coherence is not None and coherence >= self.CONFIRM_COHERENCE
+
+    def _count_readings(self, reading: DelayEstimate | None, was_locked: bool) -> None:
+        """Update the evidence the cadence follows (see :meth:`_next_hop`)."""
+        tracker = self._tracker
+        est = self._estimator
+        if not tracker.locked:
+            if est.informative:
+                found = reading is not None and reading.confidence >= tracker.lock_confidence
+                self._misses = 0 if found else self._misses + 1
+            return
+        if not was_locked:
+            self._misses = 0
+        skew_known = self.stats.skew_ppm is not None or not isinstance(self._echo, EchoStage)
+        if skew_known != self._skew_known:
+            # count again from the skew's first fit: over 3 s of readings it can be off by
+            # several ppm, and the readings after it correct it
+            self._skew_known = skew_known
+            self._agreeing = 0
+        block = est.block_estimate
+        if tracker.jump_pending:
+            self._unsettle()  # the next reading confirms or dismisses it while it is fresh
+        elif (
+            block is not None
+            and tracker.delay is not None
+            and block.confidence >= tracker.lock_confidence
+            and abs(block.delay - tracker.delay) <= 2 * tracker.agree_tolerance
+        ):
+            self._agreeing += 1
 
     def _follow_skew(self, block: DelayEstimate | None) -> None:
         """Feed confident single-block readings near the locked delay to the skew tracker and
