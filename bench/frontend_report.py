@@ -265,13 +265,24 @@ NOTES = """## Design notes
   far-end counter.
 * **Delay estimator.** GCC-PHAT between the mic and the timeline, decimated to 4 kHz
   (100-1900 Hz), 0.5 s mic blocks against 1.5 s of timeline, cross-spectra accumulated with
-  forgetting 0.85, the earliest arrival within 30 ms of the peak taken. Every 200 ms until
-  locked, every second after. A delay is believed after two agreeing readings above
+  forgetting 0.85, the earliest arrival within 30 ms of the peak taken. A block where either
+  side is below the floor adds nothing and gives no reading (repeating the last one, it
+  would count as a confirmation). A delay is believed after two agreeing readings above
   confidence 9 (peak over the standard deviation of the curve; uncorrelated speech gives
-  about 5), or one above 18. With reports the search is narrowed to -50/+300 ms around them.
+  about 5), or one above 18, each from a block that the far end explains at that delay
+  (magnitude-squared coherence at least 0.6): a user repeating what the far end played (the
+  benchmark's echo backend plays each utterance back) peaks like a faint echo but is not
+  coherent with it. With reports the search is narrowed to -50/+300 ms around them.
   Once locked, each block's own reading is checked too: two consecutive strong single-block
   readings away from the belief move it at once (a jump of the client's buffer) instead of
   waiting for the accumulated history to decay.
+* **Estimation cadence.** Every 200 ms while looking for a delay; after 10 blocks in a row
+  with both sides above the floor and no echo (a headset, a handset) once a second, until a
+  single block shows echo or the far end starts again after silence. Once locked, every
+  400 ms until the clock skew is fitted, then every second; after 5 single-block readings
+  in a row at the belief (20 when no skew fits), every 3 s. A reading away from the belief,
+  or the canceller's output keeping less than 10 dB of the mic's energy off over 5 frames
+  (a delay change, or a user talking), returns to 200 ms at once.
 * **Alignment with hysteresis.** The reference is the timeline shifted so the echo lands 10 ms
   into the 200 ms tail; it is only moved when the echo leaves 3-60 ms, so slow delay changes
   are left to the adaptive filter. A later echo position costs speex ERLE (measured on one
