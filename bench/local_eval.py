@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.local_eval                # full set (about 10-15 minutes)
     .venv/bin/python -m bench.local_eval --quick        # two voices, for a smoke run
     .venv/bin/python -m bench.local_eval --render-only  # re-render the doc from the JSON
+    .venv/bin/python -m bench.local_eval --held-out-only --out bench/results/local_held_out.json
+                                                        # the headline's 90 turns only; no doc
 
 The session offers three tools: the built-ins (``get_date_time``, ``track_order``) and the
 plugin example ``examples/tools/weather.py`` (``get_weather``). The engine learns all three
@@ -517,6 +519,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the VAD's stop wait (SessionConfig.vad.stop_secs; default: the server's 0.5)",
     )
     parser.add_argument(
+        "--held-out-only",
+        action="store_true",
+        help="only the headline: held-out phrasings x held-out voices (no recordings, no other "
+        "split); writes --out (not the default results file) and renders no doc",
+    )
+    parser.add_argument(
         "--no-early-end",
         action="store_true",
         help="the engine without its semantic early end of turn (backend option early_end=false):"
@@ -530,11 +538,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         check_splits(session_tools(ToolBox(Path(tmp) / "check.db", extra=WEATHER_TOOLS)))
+    if args.held_out_only and args.out == RESULTS:
+        parser.error("--held-out-only writes a subset: give it another --out")
     voices = test_voices()
     if args.quick:
         voices = [v for v in voices if v in (ESPEAK_TEST_VOICES[1], "flite:rms")]
+    if args.held_out_only:
+        voices = [v for v in voices if v not in DEV_VOICES]
     print(f"voices: {', '.join(voices)}; commands: {len(COMMANDS)}", flush=True)
-    samples = build_samples(voices, with_recordings=True)
+    samples = build_samples(voices, with_recordings=not args.held_out_only)
+    if args.held_out_only:
+        samples = [s for s in samples if s.command.split == "held_out"]
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -555,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (" --quick" if args.quick else "")
         + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
         + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else "")
-        + (" --no-early-end" if args.no_early_end else ""),
+        + (" --no-early-end" if args.no_early_end else "")
+        + (" --held-out-only" if args.held_out_only else ""),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
@@ -575,6 +590,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_summary(report)
     print(f"wrote {args.out}")
+    if args.held_out_only:
+        return  # a subset: the doc's numbers are the full run's
     render_doc(report, args.doc)
     print(f"rendered the numbers into {args.doc}")
 

@@ -280,3 +280,40 @@ def test_hear_does_not_revive_noise_read_as_one_tool_word() -> None:
     talk = dialogue()
     assert ToolModel(ALL).understand("when").name == "track_order"
     assert talk.hear("can", ["when"], today=TODAY) == "can"
+
+
+# the recogniser's readings of "how cold is it in toronto" in a development-only accent
+_TORONTO = ("local easy toronto", ["local easier toronto", "local easy t toronto",
+            "local easy toronto oh", "local easy the toronto", "local easier toronto oh"])  # fmt: skip
+
+
+def test_hear_asks_all_the_readings_which_tool_is_meant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The best reading is faintly the clock's ("local easy toronto": Toronto is a time
+    zone), but the readings together are more like the weather's: the best reading understood
+    as the weather is answered (`dialogue.TOOL_VOTE`)."""
+    from sonicwire.server.backends.local import dialogue as dialogue_module
+
+    model = ToolModel(ALL)
+    text, alternatives = _TORONTO
+    assert model.understand(text).name == "get_date_time"
+    totals = {name: sum(model.similarities(r)[name] for r in [text, *alternatives])
+              for name in ("get_date_time", "get_weather")}  # fmt: skip
+    assert totals["get_weather"] > totals["get_date_time"]
+    heard = dialogue().hear(text, alternatives, today=TODAY)
+    assert heard == "local easy the toronto"
+    assert call_of(dialogue().respond(heard, today=TODAY)) == ("get_weather", {"city": "Toronto"})
+    monkeypatch.setattr(dialogue_module, "TOOL_VOTE", False)
+    assert dialogue().hear(text, alternatives, today=TODAY) == text  # the vote off
+
+
+def test_the_vote_leaves_small_talk_and_the_tool_most_readings_are_alone() -> None:
+    """Small talk is never overruled by tool words in lower readings; a best reading whose
+    tool the readings together are most like stays; readings mostly of another tool win."""
+    talk = dialogue()
+    assert talk.hear("hello there", ["weather in paris", "weather in rome"], today=TODAY) == (
+        "hello there"
+    )
+    assert talk.hear("weather in paris", ["weather in rome", "what time is it in paris"],
+                     today=TODAY) == "weather in paris"  # fmt: skip
+    assert talk.hear("weather in paris", ["what time is it in paris", "time in paris"],
+                     today=TODAY) == "what time is it in paris"  # fmt: skip

@@ -4,7 +4,8 @@ noise suppression, webrtc VAD) and a local session wired as the server's driver 
 A complete request is answered before the VAD's stop marker, without the rest of the stop wait
 counting as a barge-in; a pause inside a request ("where is my order ... ten oh one") is not
 answered; a user who goes on after an early end ("what time is it ... in tokyo") cancels the
-early answer and is answered whole. The early guess is awaited before the audio goes on, so
+early answer and is answered whole; a request no tool serves is answered after 400 ms of
+silence, and a user who goes on after it is answered whole too. The early guess is awaited before the audio goes on, so
 what is decided does not depend on how fast the machine is (no wall-clock assertion)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import soxr
 
 from sonicwire.server.backends.base import BackendOptions
-from sonicwire.server.backends.local.endpoint import ASK_END_SILENCE_MS
+from sonicwire.server.backends.local.endpoint import ASK_END_SILENCE_MS, UNKNOWN_END_SILENCE_MS
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.core import events as ev
@@ -341,3 +342,61 @@ async def test_a_client_sending_100_ms_chunks_who_goes_on_is_answered_whole(
     ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
     assert ended.count(ev.StopReason.END_TURN) == 1
     assert "It's 12:47 AM." in live.said(ev.Role.ASSISTANT)
+
+
+async def test_a_reading_not_understood_ends_the_turn_after_a_longer_silence(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """A request no tool serves, read as like no tool, is answered ("Sorry, I didn't catch
+    that.") after 400 ms of silence instead of at the VAD's marker: the marker would answer
+    the same reading of the same audio (it confirms the guess), only later."""
+    live = await _live(backend, toolbox)
+    frames = _mic(say("play some music", "espeak:en-us"))
+    try:
+        before, sent = live.session._guess, 0
+        for frame in frames:  # up to the guess
+            await live.feed(frame, paced=False)
+            sent += 1
+            if live.session._guess is not None and live.session._guess is not before:
+                break
+        guess, preparing = live.session._guess  # type: ignore[misc]
+        prepared = await preparing
+        assert not prepared.complete
+        assert prepared.end_after == 16 * UNKNOWN_END_SILENCE_MS
+        while live.session._ended_early is None and not live.stopped:
+            await live.feed(frames[sent], paced=False)
+            sent += 1
+        silence_ms = (live.session._position - guess.silence_start) // 16
+        assert live.session._ended_early is not None
+        assert UNKNOWN_END_SILENCE_MS <= silence_ms < UNKNOWN_END_SILENCE_MS + 40
+        assert live.core.state in (TurnState.THINKING, TurnState.RESPONDING)
+        assert not live.stopped  # before the VAD's marker
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert live.said(ev.Role.ASSISTANT)[0] == "Sorry, I didn't catch that."
+    assert not live.calls() and not live.of(ev.CancelResponse)
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended == [ev.StopReason.END_TURN]
+
+
+async def test_a_user_who_goes_on_after_a_reading_not_understood_is_answered_whole(
+    backend: LocalBackend, toolbox: ToolBox, say: Say
+) -> None:
+    """A user who pauses 450 ms (past the 400 ms, before the marker) after words no tool
+    serves and then asks: the early "Sorry" is cancelled and the whole utterance answered."""
+    live = await _live(backend, toolbox)
+    pause = bytes(2 * 16 * 450)
+    speech = say("play some music", "espeak:en-us") + pause + say("what time is it", "espeak:en-us")
+    frames = _mic(speech)
+    try:
+        sent, prepared = await live.until_guess(frames, 0, paced=False)  # in the pause
+        assert prepared.end_after == 16 * UNKNOWN_END_SILENCE_MS
+        await live.finish(frames, sent)
+    finally:
+        await live.aclose()
+    assert len(live.of(ev.CancelResponse)) == 1
+    assert live.said(ev.Role.USER)[-1].endswith("what time is it")
+    assert live.calls() == [("get_date_time", {})]
+    ended = [t.stop_reason for t in live.of(ev.TurnCompleteOut)]
+    assert ended.count(ev.StopReason.END_TURN) == 1

@@ -11,10 +11,12 @@ from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.endpoint import (
     ASK_END_SILENCE_MS,
     COMPLETE_END_SILENCE_MS,
+    UNKNOWN_END_SCORE,
+    UNKNOWN_END_SILENCE_MS,
     complete_request,
     early_end_after,
 )
-from sonicwire.server.backends.local.toolmodel import ToolModel
+from sonicwire.server.backends.local.toolmodel import MIN_SCORE, ToolModel
 from sonicwire.server.testing.local_harness import ToolBox
 
 TODAY = date(2026, 5, 5)
@@ -85,8 +87,14 @@ def test_an_answer_to_the_assistants_question_is_complete(model: ToolModel) -> N
         ("where is my order ten", None),  # a number: the identifier is being said
         ("where is my order number", ASK_END_SILENCE_MS),  # "number": the question is for it
         ("could you tell me", None),  # not confident
-        # not understood: waits for the VAD's marker
-        ("play some music", None),
+        # not understood, like no tool, three words or more: after a longer pause as well
+        ("play some music", UNKNOWN_END_SILENCE_MS),
+        ("open the garage door please", UNKNOWN_END_SILENCE_MS),
+        # not understood, but maybe the start of a request: waits for the VAD's marker
+        ("can you", None),  # two words: a request's start (or noise)
+        ("tell me", None),
+        ("play some music and", None),  # dangles
+        ("remind me at seven", None),  # a number: it may go on
         ("", None),
     ],
 )
@@ -108,3 +116,24 @@ def test_a_question_asked_again_waits_for_the_marker(model: ToolModel) -> None:
         model, "where is my order", action, answering=True, asks=True, today=TODAY
     )
     assert after is None
+
+
+def test_a_reading_faintly_like_a_tool_waits_for_the_marker(model: ToolModel) -> None:
+    """Not understood (under the dialogue's threshold), but like a tool enough to be the start
+    of a request: it waits, whatever its length."""
+    reading = "the weather was nice yesterday"  # 0.30: under MIN_SCORE, over the rule's 0.25
+    score = model.understand(reading, today=TODAY).score
+    assert UNKNOWN_END_SCORE <= score < MIN_SCORE
+    dialogue = Dialogue(model)
+    action = dialogue.respond(reading, today=TODAY)
+    assert action.intent == "unknown"
+    assert early_end_after(model, reading, action, today=TODAY) is None
+
+
+def test_an_answer_not_understood_waits_for_the_marker(model: ToolModel) -> None:
+    """The assistant asked for the order number and the reading is no answer: the number may
+    still be on its way, so the rule for readings not understood does not apply."""
+    dialogue = Dialogue(model)
+    dialogue.respond("where is my order", today=TODAY)
+    action = dialogue.respond("play some music", today=TODAY)
+    assert early_end_after(model, "play some music", action, answering=True, today=TODAY) is None

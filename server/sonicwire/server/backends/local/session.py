@@ -23,13 +23,14 @@ it.
 
 A semantic early end of turn (``endpoint.py``): when the guess reads as a complete request
 ("what time is it", after 200 ms of silence) or a confident one that only lacks an argument
-("where is my order", after 400 ms: its answer is a question), the session does not wait for
-the marker: it ends the user's turn (`ev.UserTurnEnded`, which the core takes in the VAD's stop
-wait) and answers the guess at once. The utterance the collector closes at the marker is then
-not answered again. If the user goes on, the core cancels the early answer (`CancelResponse`, a
-barge-in); the session ends it with ``AssistantTurnEnded(INTERRUPTED)`` even when none of it
-was out yet (the core drops its output until then), and answers the whole utterance, still
-being collected, at its marker.
+("where is my order", after 400 ms: its answer is a question), or as no request at all and
+unlikely to be the start of one ("open the garage door", after 400 ms: "Sorry, I didn't catch
+that"), the session does not wait for the marker: it ends the user's turn (`ev.UserTurnEnded`,
+which the core takes in the VAD's stop wait) and answers the guess at once. The utterance the
+collector closes at the marker is then not answered again. If the user goes on, the core
+cancels the early answer (`CancelResponse`, a barge-in); the session ends it with
+``AssistantTurnEnded(INTERRUPTED)`` even when none of it was out yet (the core drops its output
+until then), and answers the whole utterance, still being collected, at its marker.
 
 Barge-in: `CancelResponse` cancels the turn in progress at once; a synthesis already running in
 the executor finishes there but its audio is dropped. The session core discards backend output
@@ -293,10 +294,11 @@ class LocalSession:
 
     def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[_Prepared]) -> None:
         """End the user's turn now and answer the guess, when its reading may end the turn
-        early (a complete request, or one that only lacks an argument: `endpoint.py`) and it
-        still stands (no speech since), and nothing else is being answered; the core cancels
-        the answer if the user goes on. Before the silence has lasted the reading's
-        `_Prepared.end_after`, the decision waits for it (`send` asks again)."""
+        early (a complete request, one that only lacks an argument, or no request:
+        `endpoint.py`) and it still stands (no speech since), and nothing else is being
+        answered; the core cancels the answer if the user goes on. Before the silence has
+        lasted the reading's `_Prepared.end_after`, the decision waits for it (`send` asks
+        again)."""
         if self._end_pending is not None and self._end_pending[0] is guess:
             self._end_pending = None  # decided now (a late older guess keeps a newer one's)
         if (

@@ -141,6 +141,16 @@ class ToolModel:
         out += ["okay", "yes", "no"]
         return out
 
+    def similarities(self, text: str, *, today: date | None = None) -> dict[str, float]:
+        """How like each tool's examples ``text`` is (`understand`'s score per tool, small
+        talk included; 0 for every tool when it has no words)."""
+        words = tokenize(text)
+        out: dict[str, float] = {}
+        for tool in self.tools.values():
+            found = find_slots(tool, words, text, today=today) if words else {}
+            out[tool.name] = self._scorer.score(tool, _mark(words, found)) if words else 0.0
+        return out
+
     def understand(self, text: str, *, today: date | None = None) -> Understanding:
         """The tool ``text`` asks for, with the arguments it says (see the module docstring)."""
         words = tokenize(text)
