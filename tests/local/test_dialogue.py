@@ -283,8 +283,11 @@ def test_hear_does_not_revive_noise_read_as_one_tool_word() -> None:
 
 
 # the recogniser's readings of "how cold is it in toronto" in a development-only accent
-_TORONTO = ("local easy toronto", ["local easier toronto", "local easy t toronto",
-            "local easy toronto oh", "local easy the toronto", "local easier toronto oh"])  # fmt: skip
+_TORONTO = (
+    "local easy toronto",
+    ["local easier toronto", "local easy t toronto", "local easy toronto oh",
+     "local easy the toronto", "local easier toronto oh"],
+)  # fmt: skip
 
 
 def test_hear_asks_all_the_readings_which_tool_is_meant(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,12 +1,13 @@
-"""A semantic early end of turn, live: the session core (its real front end: echo canceller,
-noise suppression, webrtc VAD) and a local session wired as the server's driver wires them.
+"""A semantic early end of turn, live: the session core (its real front end: echo canceller, noise
+suppression, webrtc VAD) and a local session wired as the server's driver wires them.
 
 A complete request is answered before the VAD's stop marker, without the rest of the stop wait
 counting as a barge-in; a pause inside a request ("where is my order ... ten oh one") is not
 answered; a user who goes on after an early end ("what time is it ... in tokyo") cancels the
 early answer and is answered whole; a request no tool serves is answered after 400 ms of
-silence, and a user who goes on after it is answered whole too. The early guess is awaited before the audio goes on, so
-what is decided does not depend on how fast the machine is (no wall-clock assertion)."""
+silence, and a user who goes on after it is answered whole too. The early guess is awaited
+before the audio goes on, so what is decided does not depend on how fast the machine is (no
+wall-clock assertion)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ UNKNOWN_END_SCORE = 0.25
 #: ...and it has at least this many words: a request's start is often read as one or two
 #: ("can you", "tell me", "show me"), as are noise and hum. Both chosen on the development
 #: set (bench/local_dev_unknown.py): of 510 spoken request prefixes, 23 more may end a turn
-#: (91 without the word count), against 169 that a complete request or a question back ends
+#: (91 without the word count), against 167 that a complete request or a question back ends
 #: already; 12 of 30 out-of-domain requests end 100 ms sooner, with the same answer.
 UNKNOWN_END_WORDS = 3
 _SMALL_TALK = frozenset({"greeting", "thanks", "goodbye", "help"})
