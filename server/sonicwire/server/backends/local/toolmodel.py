@@ -147,8 +147,11 @@ class ToolModel:
         words = tokenize(text)
         out: dict[str, float] = {}
         for tool in self.tools.values():
-            found = find_slots(tool, words, text, today=today) if words else {}
-            out[tool.name] = self._scorer.score(tool, _mark(words, found)) if words else 0.0
+            if not words:
+                out[tool.name] = 0.0
+                continue
+            found = find_slots(tool.slots, words, text, today=today)
+            out[tool.name] = self._scorer.score(tool.name, mark_slots(words, found))
         return out
 
     def understand(self, text: str, *, today: date | None = None) -> Understanding:
