@@ -6,6 +6,8 @@ ticked by hand (``period_s=None``): no assertion depends on wall-clock time."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import AsyncIterator
 
 import pytest
@@ -104,6 +106,28 @@ def test_shared_clock_needs_a_running_loop_and_is_one_per_loop_and_time_source()
     first, again, other = asyncio.run(pair())
     assert first is again
     assert other is not first
+
+
+def test_a_closed_loop_takes_its_shared_clock_with_it() -> None:
+    """The shared clocks are held by weak keys so that a finished loop (every asyncio.run, every
+    test) is freed: the clock must not hold its loop, armed or not."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def use_the_clock(keep_armed: bool) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        pacer = ReleaseClock.shared()
+        member = Member(float("inf"))
+        pacer.schedule(member)
+        await asyncio.sleep(2 * PERIOD_S)  # it ticked and re-armed
+        if not keep_armed:
+            pacer.cancel(member)
+            await asyncio.sleep(2 * PERIOD_S)  # its last tick found no one
+            assert not pacer.running
+
+    asyncio.run(use_the_clock(keep_armed=False))
+    asyncio.run(use_the_clock(keep_armed=True))  # the loop ends with the clock armed
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None]
 
 
 # --- the conversation on the clock ---------------------------------------------------------

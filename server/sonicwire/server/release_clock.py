@@ -79,8 +79,10 @@ class ReleaseClock:
         self.clock = clock
         self.period_s = period_s
         self._members: set[Paced] = set()
-        self._handle: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Whether the loop callback is armed. Neither the loop nor its `TimerHandle` (which
+        # holds the loop) is kept: a shared clock is the value of its loop's weak key, and a
+        # reference back to the loop would keep every finished loop alive.
+        self._armed = False
 
     @classmethod
     def shared(cls, clock: Callable[[], float] = time.monotonic) -> ReleaseClock:
@@ -100,14 +102,14 @@ class ReleaseClock:
     @property
     def running(self) -> bool:
         """Whether the loop callback is armed."""
-        return self._handle is not None
+        return self._armed
 
     def schedule(self, member: Paced) -> None:
         """Watch ``member``'s deadline from now on (cheap to repeat: a set insert)."""
         members = self._members
         if member not in members:
             members.add(member)
-            if self._handle is None and self.period_s is not None:
+            if not self._armed and self.period_s is not None:
                 self._start()
 
     def cancel(self, member: Paced) -> None:
@@ -125,20 +127,21 @@ class ReleaseClock:
         return len(due)
 
     def _start(self) -> None:
-        loop = self._loop = asyncio.get_running_loop()
         assert self.period_s is not None
-        self._handle = loop.call_at(loop.time() + self.period_s, self._on_period)
+        asyncio.get_running_loop().call_later(self.period_s, self._on_period)
+        self._armed = True
 
     def _on_period(self) -> None:
-        self._handle = None
+        self._armed = False
         try:
             self.tick()
         finally:  # a member's failure must not stop the clock of every other stream
             self._rearm()
 
     def _rearm(self) -> None:
-        if self._members and self._loop is not None and not self._loop.is_closed():
+        if self._members:
             assert self.period_s is not None
             # call_later from now, not a fixed grid: a late tick (a busy loop) is not followed
-            # by a burst of catch-up ticks.
-            self._handle = self._loop.call_later(self.period_s, self._on_period)
+            # by a burst of catch-up ticks. The callback runs on the loop that armed it.
+            asyncio.get_running_loop().call_later(self.period_s, self._on_period)
+            self._armed = True
