@@ -274,8 +274,9 @@ NOTES = """## Design notes
   benchmark's echo backend plays each utterance back) peaks like a faint echo but is not
   coherent with it. With reports the search is narrowed to -50/+300 ms around them.
   Once locked, each block's own reading is checked too: two consecutive strong single-block
-  readings away from the belief move it at once (a jump of the client's buffer) instead of
-  waiting for the accumulated history to decay.
+  readings away from the belief, each block as coherent with the far end at the new delay,
+  move it at once (a jump of the client's buffer) instead of waiting for the accumulated
+  history to decay.
 * **Estimation cadence.** Every 200 ms while looking for a delay; after 10 blocks in a row
   with both sides above the floor and no echo (a headset, a handset) once a second, until a
   single block shows echo or the far end starts again after silence. Once locked, every

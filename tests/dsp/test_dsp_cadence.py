@@ -201,3 +201,32 @@ def test_the_user_repeating_what_the_far_end_played_is_not_echo() -> None:
             else:
                 assert fe.stats.realignments == 0  # nothing retrained on a bogus delay
     assert len(locked) <= 1, locked
+
+
+def test_the_user_repeating_the_far_end_does_not_move_a_locked_echo() -> None:
+    # The same traffic with a real echo of the replies (200 ms): the line locks on it, and
+    # the user saying a clip again 1-1.5 s after its reply must not move the belief there.
+    # Two strong single-block readings of that repeat in a row (the jump rule, 200 ms apart
+    # once a pending jump unsettles the cadence) moved a locked line of these 8 to ~1.45 s
+    # and retrained its canceller: a jump now needs the coherence a confirmation needs.
+    delay = 3200
+    for seed in range(8):
+        mic, replies = _echo_backend_line(seed)
+        far = np.zeros(len(mic))
+        for at, pcm in replies:
+            if at < len(far):
+                far[at : at + len(pcm)] += pcm[: len(far) - at] / 32768
+        line = to_int16(mic / 32768 + _echo(to_int16(far), delay, seed + 100))
+        beliefs = set()
+        with FrontEnd() as fe:
+            k = 0
+            for pos in range(0, len(line) - N + 1, N):
+                while k < len(replies) and replies[k][0] <= pos:
+                    fe.push_far_end(replies[k][1].tobytes())
+                    k += 1
+                fe.process(line[pos : pos + N].tobytes())
+                if fe.delay_locked and fe.echo_delay is not None:
+                    beliefs.add(fe.echo_delay)
+        assert beliefs, f"line {seed} never locked its echo"
+        # the room's earliest arrival lies a little before the direct delay
+        assert all(abs(b - delay) <= 800 for b in beliefs), (seed, sorted(beliefs))

@@ -456,7 +456,7 @@ class FrontEnd:
         if tracker.on_estimate(reading):
             # the first confirmation from the signals places the echo exactly at the lead
             self._apply_delay(exact=not was_locked)
-        elif tracker.on_block(est.block_estimate):
+        elif tracker.on_block(self._jump_reading(est.block_estimate, mic, far)):
             # the delay jumped (e.g. the client's buffer grew): follow now, forget the past
             est.restart_from_last_block()
             self._skew.reset()  # a jump is not drift
@@ -506,6 +506,26 @@ class FrontEnd:
             tracker.on_rejected()
             return None
         return reading
+
+    def _jump_reading(
+        self, block: DelayEstimate | None, mic: npt.NDArray[np.int16], far: npt.NDArray[np.int16]
+    ) -> DelayEstimate | None:
+        """The single-block reading for the jump rule (`DelayTracker.on_block`), or None when
+        it is strong enough to start or confirm a jump but its block is not explained by the
+        far end at that delay (see :meth:`_confirmed`): two blocks of a user repeating what
+        the far end played, 200 ms apart, moved a locked echo onto the repeat."""
+        tracker = self._tracker
+        if (
+            block is None
+            or tracker.delay is None
+            or block.confidence < 2 * tracker.lock_confidence
+            or abs(block.delay - tracker.delay) <= tracker.agree_tolerance
+        ):
+            return block  # no jump in it: on_block only clears a pending one
+        coherence = self._estimator.coherence_at(mic, far, block.delay)
+        if coherence is None or coherence < self.CONFIRM_COHERENCE:
+            return None
+        return block
 
     def _echo_appeared(
         self, block: DelayEstimate | None, mic: npt.NDArray[np.int16], far: npt.NDArray[np.int16]
