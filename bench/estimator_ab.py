@@ -199,8 +199,11 @@ def _run_cases(cases: list[str]) -> None:
         "no_echo": no_echo,
         "echo_backend": echo_backend,
     }
-    for name in cases:
-        emit(name, table[name])
+    try:
+        for name in cases:
+            emit(name, table[name])
+    finally:
+        delay.DelayEstimator.update = update  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
