@@ -428,6 +428,7 @@ class Conversation:
     def on_clock(self, now: float) -> None:
         """The release clock's tick once `clock_deadline` has passed: limits, paced audio."""
         if self._done:
+            self.clock_deadline = _NEVER  # ended: nothing more is due until `outputs` leaves
             return
         try:
             self._check_limits(now)
