@@ -488,7 +488,8 @@ class FrontEnd:
         lock threshold of 9), and the accumulated spectrum keeps reporting it for blocks
         that hold nothing like it. Echo keeps the coherence at its delay at 0.84-0.98
         (eval sweep, RT60 0.3-0.6 s); those peaks showed 0.00-0.70, so a reading counts
-        only at ``ECHO_COHERENCE`` (the probes' verdict for "explained by the far end").
+        only at ``CONFIRM_COHERENCE`` (0.6, under the probes' ``ECHO_COHERENCE``: the
+        ranges overlap, and a rare such peak passes).
         Costs two short FFTs per candidate until the lock, and per reading that disagrees
         with it.
         """
