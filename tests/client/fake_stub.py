@@ -67,6 +67,19 @@ class Overwritten:
     real: aio.AioRpcError
 
 
+@dataclass(frozen=True)
+class LateStatus:
+    """The rarer order of grpc/grpc#36066: the failed write's INTERNAL "Internal error from
+    Core" is the call's first status (done callbacks run once, with it), and the server's
+    ``real`` status replaces it ``turns`` event-loop turns later, with no callback."""
+
+    real: aio.AioRpcError
+    turns: int = 3
+
+
+#: What a `FakeCall` script holds: a response to read, a status to end with, or a pause.
+Step = pb.ConverseResponse | aio.AioRpcError | WaitFor | Overwritten | LateStatus
+
 CORE_WRITE_ERROR = aio.AioRpcError(
     grpc.StatusCode.INTERNAL, aio.Metadata(), aio.Metadata(), "Internal error from Core"
 )
@@ -76,7 +89,8 @@ class FakeCall:
     """A scripted stand-in for ``grpc.aio.StreamStreamCall``."""
 
     def __init__(
-        self, script: Iterable[pb.ConverseResponse | aio.AioRpcError | WaitFor | Overwritten]
+        self,
+        script: Iterable[Step],
     ) -> None:
         self.script = deque(script)
         self.writes: list[pb.ConverseRequest] = []
@@ -135,6 +149,10 @@ class FakeCall:
                 self._finish(item.real)
                 self.error = CORE_WRITE_ERROR
                 raise CORE_WRITE_ERROR
+            if isinstance(item, LateStatus):
+                self._finish(CORE_WRITE_ERROR)
+                self._set_error_later(item.real, item.turns)
+                raise CORE_WRITE_ERROR
             if isinstance(item, aio.AioRpcError):
                 self._finish(item)
                 raise item
@@ -142,6 +160,13 @@ class FakeCall:
         if not self.finished:
             self._finish(None)
         return aio.EOF
+
+    def _set_error_later(self, error: aio.AioRpcError, turns: int) -> None:
+        loop = asyncio.get_running_loop()
+        if turns <= 0:
+            self.error = error
+        else:
+            loop.call_soon(self._set_error_later, error, turns - 1)
 
     async def code(self) -> grpc.StatusCode:
         return self.error.code() if self.error else grpc.StatusCode.OK

@@ -21,7 +21,7 @@ from grpc import aio
 
 from sonicwire.v1 import voice_service_pb2 as pb
 
-from ._status import CORE_WRITE_ERROR, FirstStatus
+from ._status import FirstStatus, is_core_write_error
 from .errors import (
     CallCancelledError,
     ConversationClosedError,
@@ -97,7 +97,7 @@ class ResumableStream:
             async with asyncio.timeout(remaining):
                 first = await call.read()
         except aio.AioRpcError as exc:
-            raise self._error(exc) from None
+            raise await self._error(call, exc) from None
         except TimeoutError:
             call.cancel()
             raise DeadlineExceededError(
@@ -137,7 +137,7 @@ class ResumableStream:
             await call.write(request)
             return True
         except aio.AioRpcError as exc:
-            error = self._error(exc)
+            error = await self._error(call, exc)
         except asyncio.InvalidStateError:
             error = await self._ended_error(call)
         if not self._resumable(error):
@@ -152,10 +152,16 @@ class ResumableStream:
             return False
         return isinstance(error, UnavailableError | CallCancelledError)
 
-    def _error(self, exc: aio.AioRpcError) -> SonicwireError:
+    async def _error(self, call: Any, exc: aio.AioRpcError) -> SonicwireError:
+        """What ``call`` really ended with: the server's status, not grpc.aio's INTERNAL
+        "from Core" stand-in for a failed write (`FirstStatus`)."""
+        if self._status.error is None and is_core_write_error(exc.code(), exc.details()):
+            await self._status.settle(call)
         return self._status.error or error_from_rpc(exc)
 
     async def _ended_error(self, call: Any) -> SonicwireError:
+        if self._status.error is None:
+            await self._status.settle(call)
         if self._status.error is not None:
             return self._status.error
         code = await call.code()
@@ -220,9 +226,7 @@ class ResumableStream:
             except SonicwireError as error:
                 # A replica that refuses the new stream at once (draining) can surface as
                 # INTERNAL "from Core" (grpc/grpc#36066): nothing was said yet, so retry it too.
-                masked = (
-                    error.code == grpc.StatusCode.INTERNAL and error.message == CORE_WRITE_ERROR
-                )
+                masked = is_core_write_error(error.code, error.message)
                 retry = masked or isinstance(error, UnavailableError | CallCancelledError)
                 if not retry or attempt >= auto.retry.max_attempts or self._closed:
                     self._finished = True

@@ -329,7 +329,7 @@ class Conversation(ResumableStream):
             try:
                 await call.write(request)
             except aio.AioRpcError as exc:
-                raise self._error(exc) from None
+                raise await self._error(call, exc) from None
             except asyncio.InvalidStateError:
                 raise await self._ended_error(call) from None
 
@@ -371,7 +371,7 @@ class Conversation(ResumableStream):
             try:
                 message = await call.read()
             except aio.AioRpcError as exc:
-                error = self._error(exc)
+                error = await self._error(call, exc)
                 if self._resumable(error) and not self.done:
                     await self._move(error)
                     continue
