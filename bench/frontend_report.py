@@ -246,7 +246,7 @@ def _misses(
     )
     parts.append(
         "* **Delay jumps.** When the client's buffer jumps, the estimator without reports "
-        f"needs about a second to follow (20 dB again after "
+        f"follows from the signals alone (20 dB again after "
         f"{fmt(jump['no_reports']['frontend_after']['t20_s'], 2)} s); with reports the next "
         f"report realigns (20 dB after {fmt(jump['reports']['frontend_after']['t20_s'], 2)} s)."
         f" SpeechStarted events in that clip: {jump['no_reports']['speech_started']} without "
@@ -272,7 +272,9 @@ NOTES = """## Design notes
   about 5), or one above 18, each from a block that the far end explains at that delay
   (magnitude-squared coherence at least 0.6): a user repeating what the far end played (the
   benchmark's echo backend plays each utterance back) peaks like a faint echo but is not
-  coherent with it. With reports the search is narrowed to -50/+300 ms around them.
+  coherent with it. With reports the search starts 50 ms below the reported delay
+  (`DelayTracker.report_margin_low`) and still reaches the largest delay searched: a
+  report misses the device's own output latency, which only adds to the delay.
   Once locked, each block's own reading is checked too: two consecutive strong single-block
   readings away from the belief, each block as coherent with the far end at the new delay,
   move it at once (a jump of the client's buffer) instead of waiting for the accumulated
