@@ -92,6 +92,12 @@ _DANGLING = frozenset(
 )  # fmt: skip
 # Of those, the words after which a request's argument comes (not grammar).
 _ARGUMENT_NEXT = frozenset({"number", "order"})
+# A reading not understood also goes on after these: the opening of a request that has not
+# come yet ("i was wondering if", "do you know whether", "so basically i"). Only the unknown
+# rule uses them: a complete request never ends on one, so they change nothing there.
+_OPENING_GOES_ON = _DANGLING | frozenset(
+    {"if", "whether", "because", "that", "i", "we", "so", "then", "than"}
+)
 
 
 def complete_request(
@@ -159,12 +165,12 @@ def _unknown_end_after(
     model: ToolModel, words: list[str], action: Reply, *, today: date | None
 ) -> int | None:
     """A reading not understood ends the turn after `UNKNOWN_END_SILENCE_MS` when it is
-    unlikely to be the start of a request: at least `UNKNOWN_END_WORDS` words, no dangling
-    last word, no last number word, and like no tool (similarity under `UNKNOWN_END_SCORE`);
-    otherwise it waits for the marker."""
+    unlikely to be the start of a request: at least `UNKNOWN_END_WORDS` words, no last word
+    a request's opening goes on after (`_OPENING_GOES_ON`), no last number word, and like no
+    tool (similarity under `UNKNOWN_END_SCORE`); otherwise it waits for the marker."""
     if action.intent != UNKNOWN:
         return None
-    if len(words) < UNKNOWN_END_WORDS or words[-1] in _DANGLING or words[-1] in NUMBER_WORDS:
+    if len(words) < UNKNOWN_END_WORDS or words[-1] in _OPENING_GOES_ON or words[-1] in NUMBER_WORDS:
         return None
     if model.understand(" ".join(words), today=today).score >= UNKNOWN_END_SCORE:
         return None
