@@ -52,9 +52,15 @@ try {
   result.stage = 'start';
   await page.click('#start');
 
+  // Waits until predicate(arg) is truthy in the page and returns that value (as JSON): a
+  // check and the data it judged come from the same moment, not from two page round trips
+  // between which the page moves on.
   const waitFor = async (stage, predicate, arg = null) => {
     result.stage = stage;
-    await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
+    const handle = await page.waitForFunction(predicate, arg, { timeout: timeoutMs, polling: 100 });
+    const value = await handle.jsonValue();
+    await handle.dispose();
+    return value;
   };
   await waitFor('connect', () => window.sonicwire.stats.state === 'live');
 
@@ -64,13 +70,13 @@ try {
     await waitFor('server hears speech', () => window.sonicwire.stats.speechStarted >= 1);
     await waitFor('user transcripts', (n) => window.sonicwire.stats.transcripts.filter(
       (t) => t.role === 'user').length >= n, answers);
-    await waitFor('answers played', (n) => {
+    result.playedReply = await waitFor('answers played', (n) => {
       const s = window.sonicwire.stats;
-      const played = s.turns.filter((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
-      return s.bufferedMs === 0 && played.length >= n;
+      // Played to the end: all of the reply's audio arrived (turn_complete: before it, a buffer
+      // that ran dry under load only means the next chunk is late) and was played.
+      const played = s.turns.filter((t) => t.complete && t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
+      return s.bufferedMs === 0 && played.length >= n && { ...played[0] };
     }, answers);
-    result.playedReply = await page.evaluate(() =>
-      window.sonicwire.stats.turns.find((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50));
   } else {
     // 1. A long first utterance: the server hears it and echoes it back. While the reply plays,
     //    a typed message interrupts it and the page must drop the queued audio at once.
@@ -94,13 +100,13 @@ try {
     // 2. A second utterance (real recorded speech): its reply is played to the end and the
     //    page reports what it played.
     await waitFor('second utterance heard', () => window.sonicwire.stats.speechStarted >= 2);
-    await waitFor('second reply played', () => {
+    result.playedReply = await waitFor('second reply played', () => {
       const s = window.sonicwire.stats;
-      return s.bufferedMs === 0 && s.turns.slice(1).some((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
+      // (all of its audio arrived, see 'answers played', and was played)
+      const played = s.turns.slice(1).find((t) => t.complete && t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50);
+      return s.bufferedMs === 0 && played !== undefined && { ...played };
     });
     await waitFor('playback reported', () => window.sonicwire.stats.reportsSent > 0);
-    result.playedReply = await page.evaluate(() =>
-      window.sonicwire.stats.turns.slice(1).find((t) => t.mediaMs > 0 && t.playedMs >= t.mediaMs - 50));
   }
 
   result.stage = 'screenshot';

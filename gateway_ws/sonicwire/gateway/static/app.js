@@ -49,7 +49,9 @@ const stats = {
   playedMs: 0,
   bufferedMs: 0,
   reportsSent: 0,
-  turns: [], // [{turnId, mediaMs, playedMs}] in arrival order
+  // [{turnId, mediaMs, playedMs, complete}] in arrival order; complete: the server sent the
+  // turn's last audio (turn_complete), so mediaMs no longer grows
+  turns: [],
   interruptions: 0,
   speechStarted: 0,
   transcripts: [],
@@ -77,7 +79,7 @@ function outputLatencyMs(ctx) {
 function turnStats(turnId) {
   let turn = stats.turns.find((t) => t.turnId === turnId);
   if (!turn) {
-    turn = { turnId, mediaMs: 0, playedMs: 0 };
+    turn = { turnId, mediaMs: 0, playedMs: 0, complete: false };
     stats.turns.push(turn);
   }
   return turn;
@@ -364,6 +366,7 @@ function onEvent(c, msg) {
       break;
     case 'turn_complete': {
       c.playback.port.postMessage({ type: 'end', turnId: msg.turn_id });
+      turnStats(msg.turn_id).complete = true;
       const firstAudio = msg.latency && msg.latency.first_audio_ms;
       if (firstAudio > 0) {
         stats.latencies.push(firstAudio);
