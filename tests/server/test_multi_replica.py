@@ -29,6 +29,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from sonicwire.server.limits import InputLimits
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
@@ -42,7 +43,13 @@ REPLICAS = 3
 CONVERSATIONS = 20
 CHUNK_MS = 100  # microphone chunk: 100 ms of 16 kHz PCM16 silence
 CHUNK = bytes(16_000 * 2 * CHUNK_MS // 1000)
-TURN_PAUSE_S = 0.3
+# The pause between a turn's end and the next typed turn: at 1/rate the client stays within
+# the server's default per-stream text rate (2 a second, burst 10) however slow the machine is.
+# At 0.3 s (echo replies take milliseconds) it sent up to ~3 texts a second, and a stream that
+# lived long enough (the first restarted replica's, through the next two restarts: ~11 s under
+# load) ran out of burst and was ended with TEXT_RATE_EXCEEDED (RESOURCE_EXHAUSTED), which
+# reached the client through HAProxy as CANCELLED "RST_STREAM error code 8".
+TURN_PAUSE_S = 1 / InputLimits().text_rate_per_s
 DRAIN_GRACE_S = 10.0  # the default; a drain ends as soon as its conversations have moved
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("recall_replica.py")
