@@ -39,7 +39,7 @@ from sonicwire.server.backends.local.toolmodel import ToolModel
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_readings.json"
 
-__all__ = ["RESULTS", "Reading", "dev_model", "dev_sets", "load"]
+__all__ = ["DEV_SET_VOICES", "RESULTS", "Reading", "dev_model", "dev_sets", "load"]
 
 #: (set, voice, command, best reading, next-best readings)
 Reading = tuple[str, str, Command, str, tuple[str, ...]]
@@ -52,9 +52,13 @@ def dev_model() -> ToolModel:
         return evaluation.session_tools(toolbox)
 
 
+#: The voices of the ``dev`` set: the two tuning voices and the development-only accents.
+DEV_SET_VOICES = (*evaluation.DEV_VOICES, *dev_eval.DEV_ONLY_VOICES)
+
+
 def dev_sets() -> dict[str, list[tuple[str, Command, bytes]]]:
     """The development utterances by set (see the module docstring)."""
-    voices = (*evaluation.DEV_VOICES, *dev_eval.DEV_ONLY_VOICES)
+    voices = DEV_SET_VOICES
     return {
         "dev": dev_eval._samples(dev_eval.DEV_COMMANDS, voices),
         "more": dev_eval._samples(dev_eval.MORE_DEV_COMMANDS, voices)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import local_dev_eval as dev_eval
 from bench import local_eval as evaluation
+from bench.local_dev_readings import DEV_SET_VOICES, dev_model, dev_sets
 from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
@@ -51,22 +51,9 @@ def _tally(rows: list[tuple[Any, bool]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        toolbox = dev_eval.ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
-        model = evaluation.session_tools(toolbox)
+    model = dev_model()
     dev_eval.check_dev_split(set(model.sentences()))
-    voices = (*evaluation.DEV_VOICES, *dev_eval.DEV_ONLY_VOICES)
-    sets = {
-        "dev": dev_eval._samples(dev_eval.DEV_COMMANDS, voices),
-        "more": dev_eval._samples(dev_eval.MORE_DEV_COMMANDS, voices)
-        + dev_eval._samples(
-            (*dev_eval.DEV_COMMANDS, *dev_eval.MORE_DEV_COMMANDS), dev_eval.MORE_DEV_VOICES
-        ),
-        "in_training_x_tuning_voices": dev_eval._samples(
-            tuple(c for c in evaluation.COMMANDS if c.split == "in_training"),
-            evaluation.DEV_VOICES,
-        ),
-    }
+    sets = dev_sets()
     today = datetime.now(UTC).date()
     load_before = os.getloadavg()
     recognizer = SpeechRecognizer.load("domain")
@@ -114,7 +101,7 @@ def main() -> None:
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.local_dev_reread",
         "discount": SESSION_DISCOUNT,
-        "voices": list(voices),
+        "voices": list(DEV_SET_VOICES),
         "more_voices": list(dev_eval.MORE_DEV_VOICES),
         "results": results,
         "changed_readings": changes,
