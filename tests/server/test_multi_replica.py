@@ -474,3 +474,64 @@ async def test_conversations_survive_a_rolling_restart_behind_a_balancer(
     # The streams that left a restarting replica were taken by the others, restarted ones
     # included (after the last restart nobody needs to move, so its new process may get none).
     assert all(f"{r.name}#2" in per_generation for r in replicas[:-1]), per_generation
+
+
+async def _end_by_text_rate(target: str) -> tuple[grpc.StatusCode, str]:
+    """Open a stream through ``target`` and type faster than the server's text rate: the server
+    ends the stream with RESOURCE_EXHAUSTED while the client is still sending (so its stack sends
+    trailers, then RST_STREAM(NO_ERROR)). Returns the status the client saw."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = pb_grpc.VoiceServiceStub(channel).Converse()
+        await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+        assert (await call.read()).WhichOneof("response") == "session_started"
+        # One text more than the burst, written at once: the last one is over the rate. Nothing
+        # is written after it, because a write that fails on an ended stream can replace the
+        # client's status with INTERNAL "from Core" (grpc/grpc#36066), which is not the
+        # balancer's doing.
+        for i in range(InputLimits().text_burst + 1):
+            await call.write(pb.ConverseRequest(text=pb.TextInput(text=f"hello {i}")))
+        try:
+            while await call.read() is not grpc.aio.EOF:
+                pass
+        except grpc.aio.AioRpcError as error:
+            return error.code(), error.details() or ""
+        return await call.code(), await call.details()
+
+
+@pytest.mark.parametrize("balancer_name", list(BALANCERS))
+async def test_a_stream_the_server_ends_keeps_its_status_through_the_balancer(
+    tmp_path: Path, balancer_name: str
+) -> None:
+    """What a client behind each documented balancer sees when the server ends its stream with
+    an error (docs/operations.md). nginx delivers the server's status every time. HAProxy 2.6
+    (Debian 12) may turn it into CANCELLED "RST_STREAM error code 8": it answers the server's
+    RST_STREAM(NO_ERROR) with RST_STREAM(CANCEL) to the client, haproxy/haproxy#1219, fixed
+    upstream in 3.2 (e87397bc7, "must be backported to all stable versions"). That one
+    substitution is accepted for HAProxy; anything else fails."""
+    tries = 6
+    port = free_port()
+    (tmp_path / "logs").mkdir()
+    with (
+        redis_server(tmp_path) as store,
+        BALANCERS[balancer_name](free_port(), [port], tmp_path) as proxy,
+    ):
+        await wait_for_redis(store)
+        replica = Replica("r0", port, store, tmp_path / "logs")
+        replica.start()
+        try:
+            await replica.wait_serving()
+            direct = await _end_by_text_rate(f"127.0.0.1:{port}")
+            seen = [await _end_by_text_rate(f"127.0.0.1:{proxy}") for _ in range(tries)]
+        finally:
+            replica.kill()
+    assert direct[0] == grpc.StatusCode.RESOURCE_EXHAUSTED, direct
+    kept = sum(code == grpc.StatusCode.RESOURCE_EXHAUSTED for code, _ in seen)
+    print(f"\n{balancer_name}: server status kept in {kept} of {tries}: {Counter(seen)}")
+    if balancer_name == "nginx":
+        assert kept == tries, seen
+    else:
+        assert all(
+            code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            or (code == grpc.StatusCode.CANCELLED and "error code 8" in details)
+            for code, details in seen
+        ), seen
