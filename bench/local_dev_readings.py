@@ -7,10 +7,13 @@ or voices: `bench.local_dev_eval.check_dev_split`).
 The utterances are `bench.local_dev_reread`'s: ``dev`` (`local_dev_eval.DEV_COMMANDS` x the
 two tuning voices and the three development-only accents), ``more`` (`MORE_DEV_COMMANDS` for
 those voices, all development phrasings for `MORE_DEV_VOICES`) and the in-training phrasings
-spoken by the tuning voices. Each is recognised once as the engine does (the session's model,
-`stt.NBEST` readings); the best reading and its next-best ones are kept with the command, with
-the process + recogniser-worker CPU time of the recognition. ``--only`` keeps a subset of the
-phrasings (a substring of them), for a quick look at one question.
+spoken by the tuning voices (``in_training_x_tuning_voices``) and by every development-only
+voice (``in_training_x_dev_voices``); ``order_numbers``: `local_dev_eval.ORDER_DEV_COMMANDS`
+(order numbers after words that may be heard as a place) for every development voice. Each
+is recognised once as the engine does (the session's model, `stt.NBEST` readings); the best
+reading and its next-best ones are kept with the command, with the process + recogniser-worker
+CPU time of the recognition. ``--only`` keeps a subset of the phrasings (a substring of them),
+for a quick look at one question.
 
 `load` reads the file back: rows of (set, voice, command, text, alternatives). The readings
 depend on the language model, i.e. on the tools' examples: re-run it after changing them.
@@ -39,7 +42,16 @@ from sonicwire.server.backends.local.toolmodel import ToolModel
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_readings.json"
 
-__all__ = ["DEV_SET_VOICES", "RESULTS", "Reading", "dev_model", "dev_sets", "load"]
+__all__ = [
+    "DEV_ONLY",
+    "DEV_SET_VOICES",
+    "IN_TRAINING",
+    "RESULTS",
+    "Reading",
+    "dev_model",
+    "dev_sets",
+    "load",
+]
 
 #: (set, voice, command, best reading, next-best readings)
 Reading = tuple[str, str, Command, str, tuple[str, ...]]
@@ -54,6 +66,13 @@ def dev_model() -> ToolModel:
 
 #: The voices of the ``dev`` set: the two tuning voices and the development-only accents.
 DEV_SET_VOICES = (*evaluation.DEV_VOICES, *dev_eval.DEV_ONLY_VOICES)
+#: Every development-only voice (none is an evaluation voice: `local_dev_eval.check_dev_split`).
+DEV_ONLY = (*dev_eval.DEV_ONLY_VOICES, *dev_eval.MORE_DEV_VOICES)
+#: The evaluation's in-training phrasings (training text, so no held-out phrasing): spoken by
+#: the tuning voices, they check that the known commands are not lost; spoken by the
+#: development-only voices, they are the evaluation's "in-training x held-out voices" kind of
+#: utterance without its voices (a known command in an unfamiliar voice).
+IN_TRAINING = tuple(c for c in evaluation.COMMANDS if c.split == "in_training")
 
 
 def dev_sets() -> dict[str, list[tuple[str, Command, bytes]]]:
@@ -65,9 +84,10 @@ def dev_sets() -> dict[str, list[tuple[str, Command, bytes]]]:
         + dev_eval._samples(
             (*dev_eval.DEV_COMMANDS, *dev_eval.MORE_DEV_COMMANDS), dev_eval.MORE_DEV_VOICES
         ),
-        "in_training_x_tuning_voices": dev_eval._samples(
-            tuple(c for c in evaluation.COMMANDS if c.split == "in_training"),
-            evaluation.DEV_VOICES,
+        "in_training_x_tuning_voices": dev_eval._samples(IN_TRAINING, evaluation.DEV_VOICES),
+        "in_training_x_dev_voices": dev_eval._samples(IN_TRAINING, DEV_ONLY),
+        "order_numbers": dev_eval._samples(
+            dev_eval.ORDER_DEV_COMMANDS, (*evaluation.DEV_VOICES, *DEV_ONLY)
         ),
     }
 

@@ -11,7 +11,7 @@ import pytest
 
 from bench import local_dev_unknown, local_dev_vote
 from bench.local_dev_readings import dev_model
-from sonicwire.server.backends.local import dialogue, endpoint
+from sonicwire.server.backends.local import dialogue, endpoint, reread
 from sonicwire.server.backends.local.toolmodel import ToolModel
 
 
@@ -63,8 +63,41 @@ def test_the_vote_is_compared_off_and_on_and_restored(
     monkeypatch.setattr(local_dev_vote, "READINGS", readings)
     monkeypatch.setattr(local_dev_vote, "RESULTS", tmp_path / "vote.json")
     local_dev_vote.main()
-    assert dialogue.TOOL_VOTE is True
+    assert dialogue.TOOL_VOTE is True and dialogue.VOTE_SPARES_IDENTIFIER is True
+    assert dialogue.says_identifier is reread.says_identifier
     report = json.loads((tmp_path / "vote.json").read_text())
-    assert report["before"]["dev"]["right"] == 0
-    assert report["after"]["dev"]["right"] == 1
-    assert (report["gained"], report["lost"]) == (1, 0)
+    rules = report["rules"]
+    assert rules["no vote, no second look"]["dev"]["right"] == 0
+    assert rules["vote, no second look"]["dev"]["right"] == 1
+    assert rules[local_dev_vote.USED]["dev"]["right"] == 1
+    assert rules[local_dev_vote.USED]["second_looks"] == 0  # no identifier: no recognition
+    assert (report["gained"], report["lost"]) == (0, 0)  # against the vote before the rule
+
+
+def test_the_vote_and_the_second_look_are_answered_as_the_session_does(model: ToolModel) -> None:
+    """A reading whose identifier is misshapen gets the second look (the grammar decoded on
+    the utterance's audio; a fake decoder here) and the merged reading is answered; the rule
+    that spares it from the vote keeps it the order's."""
+    from datetime import date
+
+    from bench.local_eval import Command
+
+    class Decoder:
+        grammars: list[str] = []
+
+        def known(self, word: str) -> bool:
+            return True
+
+        def decode(self, index: int, grammar: str) -> str:
+            self.grammars.append(grammar)
+            return "track order ten oh two"
+
+    command = Command("track order ten oh two", "track_order", {"order_id": "1002"}, "dev")
+    places = ("toronto two two", "toronto to two", "toronto two two two", "toronto the two two")
+    reading = ("dev", "v", command, "track order two two", places)
+    decoder = Decoder()
+    answered, looked = local_dev_vote.answer(model, reading, 0, decoder, date(2026, 5, 5))  # type: ignore[arg-type]
+    assert (answered, looked) == ("track order ten oh two", True)
+    assert "<id>" in decoder.grammars[0]
+    no_look = local_dev_vote.answer(model, reading, 0, None, date(2026, 5, 5))
+    assert no_look == ("track order two two", False)

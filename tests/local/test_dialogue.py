@@ -320,3 +320,54 @@ def test_the_vote_leaves_small_talk_and_the_tool_most_readings_are_alone() -> No
                      today=TODAY) == "weather in paris"  # fmt: skip
     assert talk.hear("weather in paris", ["what time is it in paris", "time in paris"],
                      today=TODAY) == "what time is it in paris"  # fmt: skip
+
+
+# Readings a request for an order may get when its first word is heard as a place ("track"
+# as "toronto", a time zone and a city): the best reading asks for the order, the next-best
+# ones are place words and digits, together more like the clock or the weather.
+_PLACES = ["toronto two two", "toronto to two", "toronto two two two", "toronto the two two"]
+
+
+@pytest.mark.parametrize(
+    ("best", "second_look"),
+    [
+        ("track order two two", True),  # misheard digits: the second look's to mend
+        ("track order ten oh two", False),  # a well-shaped order number
+    ],
+)
+def test_the_vote_leaves_a_reading_that_says_an_identifier(
+    best: str, second_look: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reading that asks for a tool with an identifier and says one in number words keeps
+    its tool (`dialogue.VOTE_SPARES_IDENTIFIER`): the number is the request's, and a misheard
+    one is the second look's (`reread.py`) to read again, which it does only for a reading of
+    that tool. Before, the vote took the readings' place words for the clock's or the
+    weather's and answered "toronto to two"."""
+    from sonicwire.server.backends.local import dialogue as dialogue_module
+    from sonicwire.server.backends.local.reread import looks_again, says_identifier
+
+    model = ToolModel(ALL)
+    assert model.understand(best).name == "track_order"
+    assert says_identifier(model, best) and looks_again(model, best) is second_look
+    totals: dict[str, float] = {}
+    for reading in [best, *_PLACES]:
+        for name, score in model.similarities(reading).items():
+            totals[name] = totals.get(name, 0.0) + score
+    assert max(totals["get_date_time"], totals["get_weather"]) > totals["track_order"]
+    assert dialogue().hear(best, _PLACES, today=TODAY) == best
+    monkeypatch.setattr(dialogue_module, "VOTE_SPARES_IDENTIFIER", False)  # the old rule
+    assert dialogue().hear(best, _PLACES, today=TODAY) == "toronto to two"
+
+
+def test_the_vote_still_moves_a_reading_without_an_identifier() -> None:
+    """Only a reading that says an identifier is spared: the clock's "local easy toronto" among
+    readings of the weather is still answered as the weather; a number said in a reading whose
+    tool has no identifier ("toronto two two", the clock's) is no identifier, nor is a request
+    for an order without a number."""
+    from sonicwire.server.backends.local.reread import says_identifier
+
+    model = ToolModel(ALL)
+    assert not says_identifier(model, "toronto two two")
+    assert not says_identifier(model, "where is my order")  # no number said
+    heard = dialogue().hear(*_TORONTO, today=TODAY)
+    assert heard == "local easy the toronto"

@@ -11,7 +11,7 @@ import pytest
 
 from sonicwire.server.backends.local.numbers import NUMBER_WORDS
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.reread import Reread, plan
+from sonicwire.server.backends.local.reread import Reread, looks_again, plan, says_identifier
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel, describe_spec
 from sonicwire.server.backends.local.words import tokenize
@@ -68,6 +68,26 @@ def test_a_misshapen_identifier_gets_a_second_look_at_its_words(reading: str, sp
 )
 def test_no_second_look(reading: str) -> None:
     assert _plan(reading) is None
+
+
+@pytest.mark.parametrize(
+    ("reading", "looked_at", "said"),
+    [
+        ("the order one zero zero full arrive", True, True),  # misshapen: read again
+        ("where is my order ten oh one", False, True),  # well-shaped: said, not read again
+        ("track order one zero zero two", False, True),
+        ("where is my order", False, False),  # no number said
+        ("i want to oh where my order is", False, False),  # one number word
+        ("what time is it in tokyo", False, False),  # no identifier slot
+        ("toronto two two", False, False),  # the clock's reading: its tool has no identifier
+        ("", False, False),
+    ],
+)
+def test_which_readings_say_an_identifier(reading: str, looked_at: bool, said: bool) -> None:
+    """`looks_again` is `plan` without the grammar; `says_identifier` also holds for a
+    well-shaped identifier (what the tool vote leaves alone: `dialogue.VOTE_SPARES_IDENTIFIER`)."""
+    assert looks_again(MODEL, reading) is looked_at is (_plan(reading) is not None)
+    assert says_identifier(MODEL, reading) is said
 
 
 def test_politeness_after_a_short_identifier_is_not_taken_for_a_digit() -> None:

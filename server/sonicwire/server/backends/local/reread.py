@@ -27,7 +27,7 @@ from .numbers import DIGIT_WORDS, NUMBER_WORDS, number_spans
 from .toolmodel import POLITE_WORDS, ToolModel
 from .words import tokenize
 
-__all__ = ["Reread", "plan"]
+__all__ = ["Reread", "looks_again", "plan", "says_identifier"]
 
 # Words said as one digit, as two ("ten", "twenty five"), and the units after a tens word.
 _ONE = (*DIGIT_WORDS, "oh")
@@ -90,6 +90,47 @@ def plan(
     """The second look ``reading`` needs, or None. ``known``: whether the recogniser can say a
     word (the grammar may only use words of its dictionary). ``asked``: (tool, slot) when the
     assistant just asked for that argument (the reading is then the answer)."""
+    target = _target(model, reading, asked=asked, today=today)
+    if target is None:
+        return None
+    tool, slot, words, start, end, lengths = target
+    if not all(known(w) for w in (*words[:start], *words[end:])):
+        return None
+    return Reread(
+        tool,
+        slot,
+        tuple(words),
+        start,
+        end,
+        lengths,
+        _grammar(words[:start], words[end:], lengths, known),
+    )
+
+
+def looks_again(model: ToolModel, reading: str, *, today: date | None = None) -> bool:
+    """Whether a reading of the recogniser (whose words it can all say) gets a second look:
+    `plan` without building the grammar."""
+    return _target(model, reading, today=today) is not None
+
+
+def says_identifier(model: ToolModel, reading: str, *, today: date | None = None) -> bool:
+    """Whether ``reading`` asks for a tool with an identifier slot and says the identifier in
+    number words (two or more, where `plan` would look), of the right length or not: what
+    `plan` looks at again, and the well-shaped ones it leaves alone. `Dialogue.hear` asks it
+    before the tool vote (`dialogue.VOTE_SPARES_IDENTIFIER`)."""
+    return _target(model, reading, today=today, shaped_too=True) is not None
+
+
+def _target(
+    model: ToolModel,
+    reading: str,
+    *,
+    asked: tuple[str, str] | None = None,
+    today: date | None = None,
+    shaped_too: bool = False,
+) -> tuple[str, str, list[str], int, int, frozenset[int]] | None:
+    """(tool, slot, words, start, end, lengths) of the identifier `plan` looks at again (with
+    ``shaped_too``, also when its value has the right length)."""
     words = tokenize(reading)
     if not words:
         return None
@@ -105,7 +146,11 @@ def plan(
         value = meaning.arguments.get(slot.name) if slot is not None else None
     if tool is None or slot is None or slot.kind != "id" or not slot.lengths:
         return None
-    if isinstance(value, str) and sum(c.isdigit() for c in value) in slot.lengths:
+    if (
+        not shaped_too
+        and isinstance(value, str)
+        and sum(c.isdigit() for c in value) in slot.lengths
+    ):
         return None  # well-shaped: nothing to look at again
     lengths = frozenset(n for n in slot.lengths if 0 < n <= _MAX_LENGTH)
     if not lengths:
@@ -115,18 +160,7 @@ def plan(
     span = _span(words, frame, max(lengths))
     if span is None:
         return None
-    start, end = span
-    if not all(known(w) for w in (*words[:start], *words[end:])):
-        return None
-    return Reread(
-        tool.name,
-        slot.name,
-        tuple(words),
-        start,
-        end,
-        lengths,
-        _grammar(words[:start], words[end:], lengths, known),
-    )
+    return tool.name, slot.name, words, span[0], span[1], lengths
 
 
 def _span(words: Sequence[str], frame: set[str], length: int) -> tuple[int, int] | None:
