@@ -208,6 +208,9 @@ class Conversation:
         self._admit = admit
         self._room = asyncio.Event()  # set while the input task may read the next message
         self._room.set()
+        # `_room.is_set()` as a plain attribute: read several times per message, where the
+        # Event's method call cost more than the test
+        self._room_open = True
         self._paused_at: float | None = None
         self._closed = False
         # Called at turn boundaries and on drain: the runtime saves the state for resume.
@@ -267,7 +270,7 @@ class Conversation:
                 while not pending:
                     await self._out.wait()
                 item = pending.popleft()
-                if not self._room.is_set():
+                if not self._room_open:
                     self._update_room()  # taking an output may reopen the input
                 if item is _DONE or self._failure is not None:
                     break  # an error preempts whatever is still queued
@@ -335,10 +338,10 @@ class Conversation:
         # measurable share of the driver's CPU.
         inline = 0  # messages handled since this task last let the loop run on purpose
         while True:
-            if not self._room.is_set():
+            if not self._room_open:
                 await self._room.wait()  # backpressure: the client waits on flow control
                 continue
-            if (ahead := self._audio_ahead_s()) > 0:
+            if self._audio_clock is not None and (ahead := self._audio_ahead_s()) > 0:
                 # Paced by flow control; re-checked often, the answer may end meanwhile.
                 await asyncio.sleep(min(ahead, 0.1))
                 continue
@@ -408,7 +411,7 @@ class Conversation:
             commands = self._commands
             while commands:
                 command = commands.popleft()
-                if not self._room.is_set():
+                if not self._room_open:
                     self._update_room()  # taking a command may reopen the input
                 await self._backend.send(command)
         finally:
@@ -471,12 +474,14 @@ class Conversation:
             or len(self._commands) >= budget.pending_commands
             or self.session.pending_output_bytes >= budget.pending_output_bytes
         )
-        if behind and self._room.is_set():
+        if behind and self._room_open:
             self._room.clear()
+            self._room_open = False
             self._paused_at = self._clock()
             self._arm_timer()  # the stall deadline
-        elif not behind and not self._room.is_set():
+        elif not behind and not self._room_open:
             self._room.set()
+            self._room_open = True
             # Time spent paused by the server is not the client's silence.
             self._last_input_at = self._clock()
             self._paused_at = None

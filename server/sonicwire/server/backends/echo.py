@@ -31,6 +31,12 @@ class EchoSession:
     async def send(self, command: ev.BackendCommand) -> None:
         if self._closed:
             return
+        if type(command) is ev.SendAudio:  # every 20 ms frame: before the match below
+            collector = self._collector
+            collector.push_audio(command.pcm)
+            if collector.finished:
+                self._drain_utterances()
+            return
         match command:
             case ev.SendAudio(pcm):
                 self._collector.push_audio(pcm)

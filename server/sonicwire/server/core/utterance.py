@@ -69,6 +69,11 @@ class UtteranceCollector:
         if self._start is not None:
             self._finish(self._position)
 
+    @property
+    def finished(self) -> bool:
+        """Whether `take` would return anything (cheaper to ask on every frame)."""
+        return bool(self._done)
+
     def take(self) -> list[bytes]:
         """Return the finished utterances and forget them."""
         done, self._done = self._done, []

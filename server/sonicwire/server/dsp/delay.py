@@ -190,7 +190,8 @@ class DelayEstimator:
         if m is None or f is None:
             return None
         block = np.fft.rfft(f, self._nfft) * np.conj(np.fft.rfft(m, self._nfft))
-        reading = self._peak(search, block.astype(np.complex64))
+        # rfft of float32 is complex64 already: no copy (this runs on every echo-hold probe)
+        reading = self._peak(search, block.astype(np.complex64, copy=False))
         if reading is None:
             return None
         return self._coherence(m, f, reading.delay)

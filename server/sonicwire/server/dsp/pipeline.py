@@ -39,7 +39,10 @@ __all__ = ["FrontEnd", "FrontEndFrame", "FrontEndSettings", "FrontEndStats"]
 _MS = SAMPLE_RATE // 1000
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__, 4x the
+# cost of a plain slots one (0.8 vs 0.2 us for these five fields), and one is built for every
+# 20 ms frame of every stream. Nothing writes to a frame after the front end returns it.
+@dataclass(slots=True)
 class FrontEndFrame:
     pcm: bytes
     """640 bytes of cleaned audio."""
@@ -204,11 +207,11 @@ class FrontEnd:
         echo, gate, vad, stats = self._echo, self._gate, self._vad, self.stats
         for frame in self._chunker.push(pcm):
             position = self._position
-            samples = np.frombuffer(frame, dtype=np.int16)
             if self._aec:
-                self._mic_log.write(position, samples)
+                self._mic_log.write_bytes(position, frame)
             replaying = echo.replaying
-            cleaned = echo.process(frame, position, samples)
+            # no int16 view of the frame here: the stage makes one only when it cancels echo
+            cleaned = echo.process(frame, position)
             if replaying:  # its last calls run in the frame where it takes over
                 stats.retrained_frames = echo.retrained_frames
             # the stage measured the raw mic frame already (0 when no far end was in reach)

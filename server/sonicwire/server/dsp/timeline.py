@@ -29,6 +29,7 @@ class SampleLog:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
         self._buf: Int16Array = np.zeros(capacity, dtype=np.int16)
+        self._bytes = memoryview(self._buf).cast("B")  # the same memory, for `write_bytes`
         self._base = 0  # absolute position of _buf[0]
         self._end = 0  # one past the last written position
         self._keep_from = 0  # positions before this may be discarded
@@ -45,7 +46,8 @@ class SampleLog:
 
     def forget_before(self, position: int) -> None:
         """Allow samples before ``position`` to be dropped at the next compaction."""
-        self._keep_from = max(self._keep_from, position)
+        if position > self._keep_from:  # twice a frame per stream: no max() call
+            self._keep_from = position
 
     def write(self, start: int, data: Int16Array) -> None:
         """Store ``data`` at ``[start, start + len(data))``; a gap since the last end is zeroed."""
@@ -69,6 +71,19 @@ class SampleLog:
         self._buf[start - base : stop - base] = data
         if stop > self._end:
             self._end = stop
+
+    def write_bytes(self, start: int, data: bytes) -> None:
+        """`write` of s16le bytes (``len(data)`` even). The common case (the next frame, room
+        left) copies the bytes straight into the log: no array is made for them, which was
+        ~0.6 us of every mic frame. The same values: ``np.frombuffer`` would read these very
+        bytes as the log's int16 samples."""
+        base = self._base
+        stop = start + len(data) // 2
+        if start == self._end and start >= base and stop - base <= len(self._buf):
+            self._bytes[2 * (start - base) : 2 * (stop - base)] = data
+            self._end = stop
+            return
+        self.write(start, np.frombuffer(data, dtype=np.int16))
 
     def truncate(self, position: int) -> None:
         """Forget everything from ``position`` on (it reads as zeros again)."""
@@ -110,6 +125,7 @@ class SampleLog:
             grown = np.zeros(size, dtype=np.int16)
             grown[: self._end - self._base] = self._buf[: self._end - self._base]
             self._buf = grown
+            self._bytes = memoryview(grown).cast("B")
 
 
 @dataclass(slots=True)
