@@ -145,6 +145,35 @@ async def test_outbox_send_that_never_completes_is_a_slow_consumer() -> None:
         await asyncio.wait_for(outbox.run(), 5)
 
 
+async def test_outbox_writes_at_once_only_with_nothing_queued() -> None:
+    """``send_now`` takes a message only when the queue is empty; once a message waits, the
+    later ones queue behind it, so the client still sees them in order."""
+    sent: list[str | bytes] = []
+    accept_now = True
+
+    async def send(message: str | bytes) -> None:
+        sent.append(message)
+
+    def send_now(message: str | bytes) -> bool:
+        if accept_now:
+            sent.append(message)
+        return accept_now
+
+    outbox = Outbox(send, max_bytes=100, send_timeout_s=1.0, send_now=send_now)
+    outbox.put("a")  # written at once: no writer task is running yet
+    assert (sent, outbox.queued_bytes, outbox.sent_messages) == (["a"], 0, 1)
+    accept_now = False  # e.g. the socket's buffer holds data
+    outbox.put("b")
+    accept_now = True
+    outbox.put("c")  # "b" is queued: "c" must not overtake it
+    assert sent == ["a"]
+    assert outbox.queued_bytes == 2
+    outbox.close()
+    await asyncio.wait_for(outbox.run(), 5)
+    assert sent == ["a", "b", "c"]
+    assert outbox.sent_messages == 3
+
+
 # -- origin, subprotocols, keys ---------------------------------------------------------------
 
 

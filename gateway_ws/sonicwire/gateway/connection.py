@@ -19,6 +19,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from sonicwire.client import Client, Conversation, GoingAway, Resumed, SonicwireError
 
@@ -127,7 +128,10 @@ class Connection:
         self._limits = ProtocolLimits()
         self._flow = InboundFlow()
         self._outbox = Outbox(
-            ws.send, max_bytes=config.send_buffer_bytes, send_timeout_s=config.send_timeout_s
+            ws.send,
+            max_bytes=config.send_buffer_bytes,
+            send_timeout_s=config.send_timeout_s,
+            send_now=self._send_now,
         )
         self._client: Client | None = None
         self._conversation: Conversation | None = None
@@ -264,6 +268,26 @@ class Connection:
             self._client_gone(error)
         except Exception:
             self._crashed("writer")
+
+    def _send_now(self, message: str | bytes) -> bool:
+        """Write ``message`` to the socket now if ``ws.send`` would not wait: the connection
+        is open, no fragmented send is under way and the transport buffers nothing (so
+        websockets' drain would return at once). What ``ws.send`` does then, minus the
+        coroutine, its context manager and the writer task's wake-up."""
+        ws = self._ws
+        if (
+            ws.protocol.state is not State.OPEN
+            or ws.send_in_progress is not None
+            or ws.transport.is_closing()
+            or ws.transport.get_write_buffer_size()
+        ):
+            return False
+        if isinstance(message, str):
+            ws.protocol.send_text(message.encode())
+        else:
+            ws.protocol.send_binary(message)
+        ws.send_data()
+        return True
 
     def _send_event(self, event: dict[str, Any]) -> None:
         if event.get("event") == "error":

@@ -2,7 +2,10 @@
 gateway buffer without limit.
 
 Producers :meth:`Outbox.put` messages without waiting; one writer task (:meth:`Outbox.run`)
-sends them in order. Two things count as a slow consumer and raise :class:`SlowConsumer`:
+sends them in order. With a ``send_now`` callable, a message put while nothing is queued goes
+to the socket at once from the producer, when the socket takes it without waiting (the usual
+case: a client that reads keeps the queue empty); the writer task then only wakes for the
+messages that have to wait. Two things count as a slow consumer and raise :class:`SlowConsumer`:
 more than ``max_bytes`` queued, or one send waiting longer than ``send_timeout_s`` for the
 client to read (the socket's write buffer is full). Memory per socket is therefore bounded by
 ``max_bytes`` plus the WebSocket library's write limit.
@@ -30,6 +33,7 @@ class Outbox:
         *,
         max_bytes: int,
         send_timeout_s: float,
+        send_now: Callable[[str | bytes], bool] | None = None,
     ) -> None:
         """Wrap ``send`` (e.g. ``ServerConnection.send``).
 
@@ -37,8 +41,12 @@ class Outbox:
             send: sends one message; may wait for the client to read.
             max_bytes: most bytes queued (not yet handed to ``send``).
             send_timeout_s: longest a single ``send`` may wait.
+            send_now: writes one message at once and returns True if that needs no waiting
+                (nothing buffered, connection open); otherwise returns False and writes
+                nothing, and the message is queued for ``send``.
         """
         self._send = send
+        self._send_now = send_now
         self._max_bytes = max_bytes
         self._send_timeout_s = send_timeout_s
         self._queue: deque[str | bytes] = deque()
@@ -65,6 +73,12 @@ class Outbox:
         """
         if self._closed:
             raise RuntimeError("outbox closed")
+        # An empty queue means nothing is being sent either (the head stays queued while in
+        # flight), so writing now keeps the order. It saves a wake-up of the writer task and
+        # its timeout per message: ~10% of the gateway's CPU per stream (docs/gateway.md).
+        if not self._queue and self._send_now is not None and self._send_now(message):
+            self.sent_messages += 1
+            return
         size = len(message)
         if self._queued_bytes + size > self._max_bytes:
             raise SlowConsumer(
