@@ -5,6 +5,8 @@
     .venv/bin/python -m bench.local_eval --render-only  # re-render the doc from the JSON
     .venv/bin/python -m bench.local_eval --held-out-only --out bench/results/local_held_out.json
                                                         # the headline's 90 turns only; no doc
+    .venv/bin/python -m bench.local_eval --in-training-only --out /tmp/in_training.json
+                                                        # in-training x held-out voices; no doc
 
 The session offers three tools: the built-ins (``get_date_time``, ``track_order``) and the
 plugin example ``examples/tools/weather.py`` (``get_weather``). The engine learns all three
@@ -525,6 +527,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         "split); writes --out (not the default results file) and renders no doc",
     )
     parser.add_argument(
+        "--in-training-only",
+        action="store_true",
+        help="only the in-training phrasings x held-out voices (the secondary split; no "
+        "recordings); writes --out (not the default results file) and renders no doc",
+    )
+    parser.add_argument(
         "--no-early-end",
         action="store_true",
         help="the engine without its semantic early end of turn (backend option early_end=false):"
@@ -538,17 +546,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         check_splits(session_tools(ToolBox(Path(tmp) / "check.db", extra=WEATHER_TOOLS)))
-    if args.held_out_only and args.out == RESULTS:
-        parser.error("--held-out-only writes a subset: give it another --out")
+    subset = "held_out" if args.held_out_only else "in_training" if args.in_training_only else ""
+    if args.held_out_only and args.in_training_only:
+        parser.error("--held-out-only and --in-training-only: one subset at a time")
+    if subset and args.out == RESULTS:
+        parser.error("--held-out-only / --in-training-only write a subset: give another --out")
     voices = test_voices()
     if args.quick:
         voices = [v for v in voices if v in (ESPEAK_TEST_VOICES[1], "flite:rms")]
-    if args.held_out_only:
+    if subset:
         voices = [v for v in voices if v not in DEV_VOICES]
     print(f"voices: {', '.join(voices)}; commands: {len(COMMANDS)}", flush=True)
-    samples = build_samples(voices, with_recordings=not args.held_out_only)
-    if args.held_out_only:
-        samples = [s for s in samples if s.command.split == "held_out"]
+    samples = build_samples(voices, with_recordings=not subset)
+    if subset:
+        samples = [s for s in samples if s.command.split == subset]
     load_before = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -570,7 +581,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
         + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else "")
         + (" --no-early-end" if args.no_early_end else "")
-        + (" --held-out-only" if args.held_out_only else ""),
+        + (" --held-out-only" if args.held_out_only else "")
+        + (" --in-training-only" if args.in_training_only else ""),
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
@@ -590,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_summary(report)
     print(f"wrote {args.out}")
-    if args.held_out_only:
+    if subset:
         return  # a subset: the doc's numbers are the full run's
     render_doc(report, args.doc)
     print(f"rendered the numbers into {args.doc}")

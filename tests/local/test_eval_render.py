@@ -112,3 +112,17 @@ def test_p95_is_judged_against_its_own_target() -> None:
     line = _target_verdict({"p50": 400.0, "p95": 600.0}, 500, 650)
     assert "missed" not in line and line.count(": met") == 2
     assert "**missed**" in _target_verdict({"p50": 400.0, "p95": 651.0}, 500, 650)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--in-training-only"],  # a subset never overwrites the full run's results
+        ["--held-out-only"],
+        ["--held-out-only", "--in-training-only", "--out", "/tmp/never-written.json"],
+    ],
+)
+def test_a_subset_run_needs_its_own_results_file(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        local_eval.main(argv)
+    assert stopped.value.code == 2  # argparse's usage error, before any evaluation

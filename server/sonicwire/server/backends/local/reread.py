@@ -13,8 +13,11 @@ again; the recogniser's acoustic evidence, not a guess, picks its digits.
 
 `plan` decides whether a reading gets the second look and builds the grammar; `SpeechRecognizer
 .recognize_grammar` decodes; `Reread.merge` puts the identifier read into the reading (None when
-the second pass found no identifier of the right length: the first reading stands). Chosen on
-the development set (bench/local_dev_reread.py), never on the evaluation's held-out phrasings.
+the second pass found no identifier of the right length: the first reading stands).
+`looks_again` is `plan`'s decision alone; `says_identifier` also holds for an identifier of the
+right length (the tool vote leaves such a reading alone: `dialogue.VOTE_SPARES_IDENTIFIER`).
+Chosen on the development set (bench/local_dev_reread.py), never on the evaluation's held-out
+phrasings.
 """
 
 from __future__ import annotations
