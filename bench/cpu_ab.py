@@ -1,7 +1,7 @@
 """Before/after CPU per stream-second of two source trees, interleaved in one run.
 
     python -m bench.cpu_ab --base /path/to/other/checkout [--target sonicwire] [--n 40]
-        [--rounds 3] [--duration 8] [--frame-ms 20] [--priority realtime|nice]
+        [--rounds 3] [--duration 8] [--frame-ms 20] [--priority realtime|nice] [--floor]
 
 On a shared machine a number from one run is not comparable with a number from another: the
 other work changes between them. This runs the same bench step (``bench.steps.run_step``:
@@ -10,6 +10,11 @@ tree alternately, ``rounds`` times each (the order flips every round so a drift 
 falls on both), and prints each try with the machine's load, then the medians and their
 difference. The base tree runs from this venv with its own source roots first on
 ``PYTHONPATH``: same interpreter and packages, only the code differs.
+
+``--floor`` also measures the floor of the same run (docs/BENCHMARKS.md): a bare grpc.aio
+echo step in every round, interleaved with the two trees, and the DSP kernels once at the
+end (``bench.kernels``); it prints how far each tree is above kernels + bare echo, the gap
+the "driver + core <= 1.0 ms above the floor" target is about.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
-__all__ = ["main", "step_try"]
+__all__ = ["floor_summary", "main", "step_try"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +50,20 @@ def step_try(r: dict[str, Any], load: float) -> dict[str, Any]:
     }
 
 
+def floor_summary(medians: dict[str, float | None], kernels: float) -> str:
+    """One line: the floor (kernels + the bare echo's median) and each tree above it."""
+    bare = medians.get("bare")
+    if bare is None:
+        return f"floor: no bare-echo measurement (kernels {kernels:.2f} ms/stream-s)"
+    floor = kernels + bare
+    parts = [f"floor {kernels:.2f} (kernels) + {bare:.2f} (bare echo) = {floor:.2f} ms/stream-s"]
+    for label in ("before", "after"):
+        cpu = medians.get(label)
+        if cpu is not None:
+            parts.append(f"{label} {cpu:.2f} ({cpu - floor:+.2f} above)")
+    return "; ".join(parts)
+
+
 def _pythonpath(tree: Path) -> str:
     roots = [tree / "server", tree / "clients" / "python", tree / "gateway_ws", tree]
     return os.pathsep.join(str(r) for r in roots)
@@ -60,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-ms", type=int, default=20)
     parser.add_argument("--priority", choices=("realtime", "nice"), default="realtime")
     parser.add_argument("--out", type=Path, help="write every try as JSON here")
+    parser.add_argument(
+        "--floor", action="store_true", help="also measure the bare echo and the kernels"
+    )
     args = parser.parse_args(argv)
 
     config = StepConfig(
@@ -73,15 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="sonicwire-ab-"))
     children = Children(scratch, realtime=args.priority == "realtime")
     trees = {"before": args.base.resolve(), "after": ROOT}
+    # (label, tree, target) of each step of a round; the bare echo is the same in both trees
+    steps = [("before", trees["before"], args.target), ("after", ROOT, args.target)]
+    if args.floor:
+        steps.insert(0, ("bare", ROOT, "bare-echo"))
     tries: list[dict[str, Any]] = []
     saved = os.environ.get("PYTHONPATH")
     try:
         for i in range(args.rounds):
-            order = ("before", "after") if i % 2 == 0 else ("after", "before")
-            for label in order:
-                os.environ["PYTHONPATH"] = _pythonpath(trees[label])
+            order = steps if i % 2 == 0 else steps[::-1]
+            for label, tree, target in order:
+                os.environ["PYTHONPATH"] = _pythonpath(tree)
                 load = os.getloadavg()[0]
-                r = run_step(children, scratch, args.target, args.n, replace(config))
+                r = run_step(children, scratch, target, args.n, replace(config))
                 entry = {"label": label, "round": i + 1, **step_try(r, load)}
                 tries.append(entry)
                 cpu = entry["cpu_ms_per_stream_s"]
@@ -98,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
-    medians = {}
-    for label in trees:
+    medians: dict[str, float | None] = {}
+    for label, _, _ in steps:
         cpus = [t["cpu_ms_per_stream_s"] for t in tries if t["label"] == label]
         cpus = [c for c in cpus if c is not None]
         medians[label] = statistics.median(cpus) if cpus else None
@@ -112,8 +138,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{medians['after']:.2f} ms/stream-s ({delta:+.2f}, "
             f"{100 * delta / medians['before']:+.0f}%), load1 {os.getloadavg()[0]:.2f}"
         )
+    kernels = None
+    if args.floor:
+        from bench.kernels import measure_kernels
+
+        kernels = measure_kernels(frames=3000)["cpu_ms_per_stream_s"]
+        print(f"{floor_summary(medians, kernels)}, load1 {os.getloadavg()[0]:.2f}")
     if args.out:
-        args.out.write_text(json.dumps({"tries": tries, "medians": medians}, indent=1) + "\n")
+        record = {"tries": tries, "medians": medians, "kernels_ms_per_stream_s": kernels}
+        args.out.write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 
