@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import local_eval as evaluation
-from bench.local_eval import Command, _c
+from bench.local_eval_set import Command, _c
 from bench.local_timing import percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences

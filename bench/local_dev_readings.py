@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import local_dev_eval as dev_eval
 from bench import local_eval as evaluation
-from bench.local_eval import Command
+from bench.local_eval_set import Command
 from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer

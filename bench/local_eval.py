@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.local_eval_set import COMMANDS, Command
 from bench.local_report import DOC, render_doc
 from bench.local_timing import TurnMarks, engine_cpu_s, latency_summary, percentiles
 from sonicwire.server.backends.base import BackendOptions
@@ -90,60 +91,6 @@ DEV_VOICES = ("espeak:en-us", "flite:slt")
 #: Targets of issue 16 (held-out phrasings x held-out voices).
 TARGETS = {"intent_accuracy": 0.90, "wer": 0.35, "turn_accuracy": 0.85}
 PLUGIN_TOOLS = ("get_weather",)
-
-
-@dataclass(frozen=True)
-class Command:
-    """A test utterance: what it must be understood as (a tool, a small-talk intent,
-    "ask" = the tool asks for a missing argument, or "unknown") and its split."""
-
-    text: str
-    intent: str
-    arguments: dict[str, Any] | None = None  # the tool call it must produce
-    split: str = "held_out"
-
-
-def _c(text: str, intent: str, arguments: dict[str, Any] | None = None,
-       split: str = "held_out") -> Command:  # fmt: skip
-    return Command(text, intent, arguments, split)
-
-
-_T, _O, _W = "get_date_time", "track_order", "get_weather"
-COMMANDS: tuple[Command, ...] = (
-    # in-training phrasings (sentences of the training text)
-    _c("what time is it", _T, {}, "in_training"),
-    _c("what time is it in tokyo", _T, {"timezone": "Asia/Tokyo"}, "in_training"),
-    _c("what's the date today", _T, {}, "in_training"),
-    _c("where is my order one zero zero one", _O, {"order_id": "1001"}, "in_training"),
-    _c("track order ten oh two", _O, {"order_id": "1002"}, "in_training"),
-    _c("what's the weather in london", _W, {"city": "London"}, "in_training"),
-    _c("weather in paris", _W, {"city": "Paris"}, "in_training"),
-    _c("hello", "greeting", None, "in_training"),
-    _c("what can you do", "help", None, "in_training"),
-    # held-out phrasings: in no training text
-    _c("could you tell me what time it is", _T, {}),
-    _c("tell me the current time in london", _T, {"timezone": "Europe/London"}),
-    _c("what time is it over in sydney", _T, {"timezone": "Australia/Sydney"}),
-    _c("which day of the week is it", _T, {}),
-    _c("what is the date right now", _T, {}),
-    _c("i need the status of order one zero zero four", _O, {"order_id": "1004"}),
-    _c("has order ten oh five been shipped yet", _O, {"order_id": "1005"}),
-    _c("please find order one oh oh three for me", _O, {"order_id": "1003"}),
-    _c("where is my package right now", "ask"),
-    _c("tell me the weather in berlin", _W, {"city": "Berlin"}),
-    _c(
-        "what's the weather going to be in tokyo tomorrow", _W, {"city": "Tokyo", "day": "tomorrow"}
-    ),
-    _c("is it raining in seattle", _W, {"city": "Seattle"}),
-    _c("give me the forecast for boston", _W, {"city": "Boston"}),
-    _c("how is the weather today in madrid", _W, {"city": "Madrid", "day": "today"}),
-    _c("thank you very much", "thanks"),
-    # out of domain
-    _c("play some music", "unknown", None, "out_of_domain"),
-    _c("turn on the kitchen lights", "unknown", None, "out_of_domain"),
-    _c("set an alarm for seven", "unknown", None, "out_of_domain"),
-    _c("book me a taxi to the airport", "unknown", None, "out_of_domain"),
-)
 
 
 def session_tools(toolbox: ToolBox) -> ToolModel:
@@ -180,7 +127,7 @@ def understood(command: Command, transcript: str, model: ToolModel, today: date)
     if command.intent == "unknown":
         return meaning.name is None
     if command.intent == "ask":
-        return meaning.name == _O and "order_id" not in meaning.arguments
+        return meaning.name == "track_order" and "order_id" not in meaning.arguments
     if command.arguments is None:
         return meaning.name == command.intent
     return meaning.name == command.intent and dict(meaning.arguments) == command.arguments

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.local_lm_compare      # about a minute; writes the JSON below
 
-The recogniser alone (no front end, no dialogue state) on `bench.local_eval.COMMANDS`, spoken
+The recogniser alone (no front end, no dialogue state) on `bench.local_eval_set.COMMANDS`, spoken
 by the two voices the engine was tuned with (`DEV_VOICES`; the held-out voices stay unheard),
 with three models: the session's command model, the same with the common-word background
 mixed in (what the engine uses), and pocketsphinx's general en-US model. Intent accuracy is

@@ -80,7 +80,7 @@ def test_the_vote_and_the_second_look_are_answered_as_the_session_does(model: To
     that spares it from the vote keeps it the order's."""
     from datetime import date
 
-    from bench.local_eval import Command
+    from bench.local_eval_set import Command
 
     class Decoder:
         grammars: list[str] = []
