@@ -21,6 +21,12 @@ The wire format is the seed's: ``{"action": "audiostream", "audioData": <base64>
 (start 0.2 s, stop 0.5 s) and the echo adds the same 300 ms of padding before the speech.
 Extras pipecat would otherwise run per task (RTVI, turn tracking, idle watchdog) are off, and
 logging is at WARNING, so the peer is measured at its leanest.
+
+``--probe-out FILE`` runs the same event-loop lag probe as Sonicwire's benchmark server
+(``bench/probe_server.py``: a task that sleeps 20 ms and records how late it wakes) and writes
+``loop_lag`` (seconds) to FILE on exit: both sides of the like-for-like comparison then carry
+the probe's CPU, and pipecat's steps get a loop-lag figure (not its per-frame latency: nothing
+inside pipecat is wrapped).
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import signal
 import socket
 import sys
+import time
+from array import array
 from typing import Any
 
+import numpy as np
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from loguru import logger
@@ -171,7 +181,22 @@ def build_app() -> FastAPI:
     return app
 
 
-async def serve(port: int) -> None:
+async def watch_loop(lag: array[float], period: float = 0.02) -> None:
+    """The probe server's loop-lag probe (bench/probe_server.py ``FrameProbe.watch_loop``)."""
+    clock = time.monotonic
+    while True:
+        before = clock()
+        await asyncio.sleep(period)
+        lag.append(max(0.0, clock() - before - period))
+
+
+def save_loop_lag(lag: array[float], path: str) -> None:
+    tmp = path + ".part.npz"
+    np.savez(tmp, loop_lag=np.frombuffer(lag, dtype=np.float64))
+    os.replace(tmp, path)
+
+
+async def serve(port: int, probe_out: str = "") -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -185,16 +210,26 @@ async def serve(port: int) -> None:
     while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)
     print(f"bench-server: READY 127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    await task
+    if not probe_out:
+        await task
+        return
+    lag: array[float] = array("d")
+    probe = asyncio.create_task(watch_loop(lag))
+    try:
+        await task
+    finally:
+        probe.cancel()
+        save_loop_lag(lag, probe_out)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="pipecat_peer.py")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--probe-out", default="", help="write the event-loop lag probe here")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, args.probe_out))
     return 0
 
 

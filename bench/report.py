@@ -45,6 +45,10 @@ def _stepstable(steps: list[dict[str, Any]], probe: bool = True) -> str:
             "front end+core mean/p99 ms",
             "loop lag p99 ms",
         ]
+    # pipecat runs only the loop-lag probe (bench/pipecat_peer.py): shown when it ran
+    lag_only = not probe and any(r.get("loop_lag_p99_ms") is not None for r in steps)
+    if lag_only:
+        header.append("loop lag p99 ms")
     header += ["late (jb60)", "dropped", "replies", "client cores", "other load", "result"]
     rows = []
     for r in steps:
@@ -66,6 +70,8 @@ def _stepstable(steps: list[dict[str, Any]], probe: bool = True) -> str:
                 f"{_f(r.get('processing_mean_ms'), 3)} / {_f(r.get('processing_p99_ms'), 2)}",
                 _f(r.get("loop_lag_p99_ms"), 1),
             ]
+        elif lag_only:
+            row.append(_f(r.get("loop_lag_p99_ms"), 1))
         dropped = (r.get("gap_frames") or 0) + (r.get("frames_unprocessed") or 0)
         late = f"{r.get('late_frames')} ({r.get('late_frames_jb60')})"
         row += [

@@ -238,7 +238,7 @@ def headline_lines(results: dict[str, Any]) -> list[str]:
     if s.get("pipecat_max_streams") is not None:
         lines.append(
             f"- pipecat's largest passing N in one process: {s.get('pipecat_max_streams')} "
-            "(judged without a latency criterion: no probe inside pipecat)."
+            "(judged without a latency criterion: no per-frame probe inside pipecat)."
         )
     return lines
 
