@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import webrtcvad
 
 from sonicwire.server.dsp.vad import (
     TRANSITIONS,
@@ -259,3 +260,46 @@ def test_undecided_frames_are_not_speech_and_the_run_is_bounded() -> None:
         events += vad.process(LOUD)
     starts = [e for e in events if isinstance(e, SpeechStarted)]
     assert starts and starts[0].offset >= 25 * N
+
+
+_REAL_WEBRTC_VAD = webrtcvad.Vad  # before a test replaces it
+
+
+class PublicOnlyVad:
+    """A `webrtcvad.Vad` as a webrtcvad without the private ``_vad`` would give it: only the
+    public ``is_speech`` (counted), backed by a real one."""
+
+    calls = 0
+
+    def __init__(self, mode: int) -> None:
+        self._real = _REAL_WEBRTC_VAD(mode)
+
+    def is_speech(self, buf: bytes, sample_rate: int, length: int | None = None) -> bool:
+        PublicOnlyVad.calls += 1
+        return bool(self._real.is_speech(buf, sample_rate, length))
+
+
+@pytest.mark.parametrize("missing", ["private process", "private state"])
+def test_webrtc_engine_falls_back_to_the_public_api(
+    missing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without webrtcvad's private ``_webrtcvad.process`` or ``Vad._vad`` the engine decides
+    with the public ``Vad.is_speech``, frame for frame the same as the direct C call."""
+    from sonicwire.server.dsp import vad as vad_module
+
+    pcm, _, _ = speech_then_noise()
+    frames = [pcm[i : i + 2 * N] for i in range(0, len(pcm) - 2 * N + 1, 2 * N)]
+    direct = vad_module.WebrtcEngine()
+    expected = [direct.analyze(f) for f in frames]
+    assert direct._process is not vad_module._public_process
+    if missing == "private process":
+        monkeypatch.setattr(vad_module, "_webrtcvad", None)
+    else:
+        monkeypatch.setattr(vad_module.webrtcvad, "Vad", PublicOnlyVad)
+    PublicOnlyVad.calls = 0
+    fallback = vad_module.WebrtcEngine()
+    assert fallback._process is vad_module._public_process
+    assert [fallback.analyze(f) for f in frames] == expected
+    assert any(confidence > 0 for confidence, _ in expected)  # speech was decided, too
+    if missing == "private state":
+        assert PublicOnlyVad.calls >= len(frames)

@@ -36,10 +36,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-import _webrtcvad  # type: ignore[import-not-found]  # webrtcvad's C module, see WebrtcEngine
 import numpy as np
 import numpy.typing as npt
 import webrtcvad
+
+try:  # webrtcvad's C module, private: see `_webrtc_decider`
+    import _webrtcvad  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a webrtcvad build without it
+    _webrtcvad = None
 
 from .frames import FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE
 from .settings import SpeechEvent, SpeechStarted, SpeechStopped, VadSettings
@@ -126,6 +130,28 @@ class VadEngine(Protocol):
     def close(self) -> None: ...
 
 
+def _public_process(vad: Any, rate: int, frame: bytes, samples: int) -> bool:
+    """`_webrtcvad.process`'s signature over the public API (``vad`` a `webrtcvad.Vad`)."""
+    return bool(vad.is_speech(frame, rate, samples))
+
+
+def _webrtc_decider(*vads: Any) -> tuple[Any, ...]:
+    """``(process, state of each vad...)``: ``process(state, rate, frame, samples)`` decides a
+    frame.
+
+    `webrtcvad.Vad.is_speech` is a Python wrapper that only derives the sample count from the
+    buffer and calls the private ``_webrtcvad.process`` with the private ``Vad._vad``; called
+    directly (1-2 times a frame) it saves ~1 us a frame. Neither is an API that
+    webrtcvad-wheels promises to keep, so when either is missing the public method decides,
+    with the same C call behind it.
+    """
+    process = getattr(_webrtcvad, "process", None)
+    states = [getattr(vad, "_vad", None) for vad in vads]
+    if process is None or any(state is None for state in states):
+        return (_public_process, *vads)
+    return (process, *states)
+
+
 class WebrtcEngine:
     """webrtcvad decisions averaged over a short window into a confidence.
 
@@ -139,10 +165,7 @@ class WebrtcEngine:
     ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._onset_vad = webrtcvad.Vad(onset_aggressiveness)
-        # `Vad.is_speech` is a Python wrapper that only derives the sample count from the
-        # buffer and calls this; called directly (1-2 times a frame) it saves ~1 us a frame.
-        self._state = self._vad._vad
-        self._onset_state = self._onset_vad._vad
+        self._process, self._state, self._onset_state = _webrtc_decider(self._vad, self._onset_vad)
         self._window = window
         self._history = [False] * window
         self._i = 0
@@ -150,12 +173,13 @@ class WebrtcEngine:
 
     def analyze(self, frame: bytes) -> tuple[float, bool]:
         samples = len(frame) // 2  # a length webrtcvad does not take raises in the C call
-        decision = bool(_webrtcvad.process(self._state, SAMPLE_RATE, frame, samples))
+        process = self._process
+        decision = bool(process(self._state, SAMPLE_RATE, frame, samples))
         i = self._i
         self._count += int(decision) - int(self._history[i])
         self._history[i] = decision
         self._i = (i + 1) % self._window
-        raw = decision or bool(_webrtcvad.process(self._onset_state, SAMPLE_RATE, frame, samples))
+        raw = decision or bool(process(self._onset_state, SAMPLE_RATE, frame, samples))
         return self._count / self._window, raw
 
     def reset(self) -> None:
