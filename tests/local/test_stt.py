@@ -147,3 +147,33 @@ def test_session_models_keep_more_mass_for_unseen_word_sequences(
         backoff[mass] = float(line.split()[-1])
     assert SESSION_DISCOUNT > 0.5
     assert backoff[SESSION_DISCOUNT] > backoff[0.5]
+
+
+def test_decoder_options_reach_every_decoder_of_a_worker(tmp_path: Path) -> None:
+    """`SpeechRecognizer.load(decoder_options=...)` (default `DECODER_OPTIONS`) configures the
+    worker's own decoder and the session decoders it builds (run here in-process)."""
+    from sonicwire.server.backends.local import stt
+
+    dictionary = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    lm, words = stt._build_domain_model(["what time is it"], dictionary, tmp_path)
+    hmm = str(dictionary.parent / "en-us")
+    saved = stt._decoder, stt._options, dict(stt._session_decoders)
+    try:
+        config = {**stt.DECODER_OPTIONS, "lw": 9.5, "hmm": hmm, "lm": str(lm), "dict": str(words)}
+        stt._start_worker({**config, "loglevel": "FATAL"})
+        assert stt._decoder.config["lw"] == 9.5
+        session = stt._session_decoder((hmm, str(lm), str(words)))
+        assert session.config["lw"] == 9.5
+        for name, value in stt.DECODER_OPTIONS.items():
+            assert session.config[name] == value
+    finally:
+        stt._decoder, stt._options = saved[0], saved[1]
+        stt._session_decoders.clear()
+        stt._session_decoders.update(saved[2])
+
+
+def test_a_bad_decoder_option_fails_at_load() -> None:
+    with pytest.raises(RecognizerUnavailable):
+        SpeechRecognizer.load(
+            "domain", sentences=["what time is it"], decoder_options={"no_such_option": 1}
+        )

@@ -46,7 +46,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .accents import with_variants
+
 __all__ = [
+    "ACCENT_VARIANTS",
+    "DECODER_OPTIONS",
     "NBEST",
     "SESSION_DISCOUNT",
     "LanguageModel",
@@ -72,6 +76,13 @@ SESSION_DISCOUNT = 0.7
 #: Next-best readings kept per utterance (`Transcript.alternatives`): chosen on the development
 #: phrasings and voices (bench/local_dev_eval.py), never on the evaluation's held-out ones.
 NBEST = 5
+#: pocketsphinx options of every decoder beyond the model files; the rest are pocketsphinx's
+#: defaults and the acoustic model's ``feat.params`` (which already normalise the cepstral
+#: mean per whole utterance: ``-cmn batch``, as `recognize` decodes a whole utterance at once).
+#: Levers measured on the development set: bench/local_dev_decoder.py, docs/LOCAL_ENGINE.md.
+DECODER_OPTIONS: dict[str, Any] = {}
+#: Whether the session dictionaries carry non-rhotic pronunciation variants (`accents.py`).
+ACCENT_VARIANTS = False
 # Fillers pocketsphinx puts in its hypotheses for breath, noise and silence.
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "++noise++", "[breath]"})
 
@@ -110,6 +121,7 @@ class SpeechRecognizer:
         self._dictionary: Path | None = None
         self._general = workdir is None
         self._hmm = ""
+        self._accent_variants = False
 
     @classmethod
     def load(
@@ -118,6 +130,8 @@ class SpeechRecognizer:
         *,
         sentences: Sequence[str] | None = None,
         processes: int = 1,
+        decoder_options: dict[str, Any] | None = None,
+        accent_variants: bool | None = None,
     ) -> SpeechRecognizer:
         """Build the language model and start ``processes`` workers with the models loaded.
 
@@ -126,6 +140,11 @@ class SpeechRecognizer:
             sentences: the domain model's training text; default: the built-in tools'
                 (`toolmodel.builtin_sentences`).
             processes: utterances that can be recognised at the same time.
+            decoder_options: pocketsphinx configuration for every decoder of the workers
+                (e.g. ``{"lw": 8.0}``); default `DECODER_OPTIONS`. For measuring levers
+                (bench/local_dev_decoder.py).
+            accent_variants: whether the dictionaries carry non-rhotic variants
+                (`accents.py`); default `ACCENT_VARIANTS`.
 
         Raises:
             RecognizerUnavailable: the model could not be loaded.
@@ -138,8 +157,14 @@ class SpeechRecognizer:
         except ImportError as exc:  # the [local] extra is not installed
             raise RecognizerUnavailable(f"pocketsphinx is not installed: {exc}") from exc
         model_dir = Path(pocketsphinx.get_model_path())
-        config: dict[str, Any] = {"hmm": str(model_dir / "en-us" / "en-us"), "loglevel": "FATAL"}
+        options = DECODER_OPTIONS if decoder_options is None else decoder_options
+        config: dict[str, Any] = {
+            **options,
+            "hmm": str(model_dir / "en-us" / "en-us"),
+            "loglevel": "FATAL",
+        }
         workdir: tempfile.TemporaryDirectory[str] | None = None
+        variants = ACCENT_VARIANTS if accent_variants is None else accent_variants
         if language_model == "domain":
             if sentences is None:
                 from .toolmodel import builtin_sentences
@@ -147,7 +172,10 @@ class SpeechRecognizer:
                 sentences = builtin_sentences()
             workdir = tempfile.TemporaryDirectory(prefix="sonicwire-stt-")
             lm_path, dict_path = _build_domain_model(
-                sentences, model_dir / "en-us" / "cmudict-en-us.dict", Path(workdir.name)
+                sentences,
+                model_dir / "en-us" / "cmudict-en-us.dict",
+                Path(workdir.name),
+                accent_variants=variants,
             )
             config |= {"lm": str(lm_path), "dict": str(dict_path)}
         # "spawn": forking a process that runs gRPC threads is unsafe.
@@ -160,6 +188,7 @@ class SpeechRecognizer:
         recognizer = cls(pool, workdir=workdir)
         recognizer._dictionary = model_dir / "en-us" / "cmudict-en-us.dict"
         recognizer._hmm = config["hmm"]
+        recognizer._accent_variants = variants
         if "dict" in config:
             recognizer._vocabularies[None] = _vocabulary(Path(config["dict"]))
         try:
@@ -210,7 +239,11 @@ class SpeechRecognizer:
             folder.mkdir(exist_ok=True)
             kept = _without_sound_alikes(background, sentences, self._dictionary)
             lm, dictionary = _build_domain_model(
-                [*sentences, *kept], self._dictionary, folder, discount_mass=discount
+                [*sentences, *kept],
+                self._dictionary,
+                folder,
+                discount_mass=discount,
+                accent_variants=self._accent_variants,
             )
             self._models[key] = (str(lm), str(dictionary))
             self._vocabularies[key] = _vocabulary(dictionary)
@@ -290,6 +323,9 @@ class SpeechRecognizer:
 # --- in the worker processes -------------------------------------------------------------------
 
 _decoder: Any = None
+# The decoder options of this worker's recogniser (`SpeechRecognizer.load`), for its session
+# decoders too.
+_options: dict[str, Any] = {}
 # Decoders of the session models this worker used, by their files; a few at most (each holds
 # its search graph: a few MB).
 _session_decoders: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
@@ -297,12 +333,13 @@ _MAX_SESSION_DECODERS = 8
 
 
 def _start_worker(config: dict[str, Any]) -> None:
-    global _decoder
+    global _decoder, _options
     import pocketsphinx
 
     from ..parent_watch import exit_with_parent
 
     exit_with_parent()  # a SIGKILLed server would otherwise leave its workers running
+    _options = {k: v for k, v in config.items() if k not in ("hmm", "lm", "dict")}
     _decoder = pocketsphinx.Decoder(**config)
 
 
@@ -312,7 +349,7 @@ def _session_decoder(files: tuple[str, str, str]) -> Any:
         import pocketsphinx
 
         hmm, lm, dictionary = files
-        decoder = pocketsphinx.Decoder(hmm=hmm, lm=lm, dict=dictionary, loglevel="FATAL")
+        decoder = pocketsphinx.Decoder(**_options, hmm=hmm, lm=lm, dict=dictionary)
         _session_decoders[files] = decoder
         while len(_session_decoders) > _MAX_SESSION_DECODERS:
             _session_decoders.popitem(last=False)
@@ -418,9 +455,16 @@ def _without_sound_alikes(
 
 
 def _build_domain_model(
-    sentences: Sequence[str], dictionary: Path, workdir: Path, *, discount_mass: float = 0.5
+    sentences: Sequence[str],
+    dictionary: Path,
+    workdir: Path,
+    *,
+    discount_mass: float = 0.5,
+    accent_variants: bool = False,
 ) -> tuple[Path, Path]:
-    """Write ``domain.lm`` (ARPA trigrams) and ``domain.dict`` (their words) to ``workdir``.
+    """Write ``domain.lm`` (ARPA trigrams) and ``domain.dict`` (their words; with
+    ``accent_variants``, their non-rhotic pronunciations too: `accents.with_variants`) to
+    ``workdir``.
 
     Sentences with a word the pronunciation dictionary lacks are left out (and logged): the
     decoder cannot say a word it cannot pronounce.
@@ -451,6 +495,8 @@ def _build_domain_model(
     model.write(arpa)
     lm_path, dict_path = workdir / "domain.lm", workdir / "domain.dict"
     lm_path.write_text(arpa.getvalue(), encoding="utf-8")
+    if accent_variants:
+        entries = with_variants(entries)
     dict_path.write_text("".join(entries), encoding="utf-8")
     os.chmod(workdir, 0o700)
     return lm_path, dict_path

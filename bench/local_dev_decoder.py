@@ -1,0 +1,220 @@
+"""Decoder-side levers (pocketsphinx's own settings), compared on the development set only
+(never the evaluation's phrasings or voices: `bench.local_dev_eval.check_dev_split`).
+
+    .venv/bin/python -m bench.local_dev_decoder                      # every variant
+    .venv/bin/python -m bench.local_dev_decoder --variants base,lw8  # some; results merged
+
+The development utterances of `bench.local_dev_readings` (`dev_sets`: the development phrasings
+x the tuning and development-only voices, the in-training phrasings x the tuning voices and x
+the development-only voices, the order numbers after place-like words) are recognised with the
+session's language model by a recogniser whose decoders carry a variant's options
+(`SpeechRecognizer.load(decoder_options=...)`, `VARIANTS`; ``base`` is the engine's
+`stt.DECODER_OPTIONS`), and answered as the session answers them (`bench.local_dev_vote.answer`:
+`Dialogue.hear` over the best and next-best readings, then the second look at an identifier,
+decoded by the same recogniser). The recogniser alone: no front end, no early guesses, so the
+readings do not depend on the machine's load (the CPU times do).
+
+Per variant: the right answers per set, in-domain and out-of-domain rejected (of ``dev`` and
+``more``), the utterances gained and lost against ``base``, and the recognition CPU time (this
+process + the recogniser's worker: `local_timing.engine_cpu_s`) per utterance, with the load
+average. Results accumulate in ``bench/results/local_dev_decoder.json`` (a variant measured
+again replaces its entry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import local_dev_eval as dev_eval
+from bench import local_eval as evaluation
+from bench.local_dev_readings import Reading, dev_model, dev_sets
+from bench.local_dev_vote import _DEVELOPMENT, _Rereader, answer
+from bench.local_timing import engine_cpu_s, percentiles
+from sonicwire.server.backends.local.phrases import background_sentences
+from sonicwire.server.backends.local.stt import (
+    ACCENT_VARIANTS,
+    DECODER_OPTIONS,
+    NBEST,
+    SpeechRecognizer,
+)
+from sonicwire.server.backends.local.toolmodel import ToolModel
+
+__all__ = ["RESULTS", "VARIANTS", "measure"]
+
+RESULTS = Path(__file__).parent / "results" / "local_dev_decoder.json"
+#: The key of a variant that sets the dictionaries' accent variants, not a decoder option.
+ACCENTS = "accent_variants"
+
+#: name -> pocketsphinx options (on top of the model's ``feat.params`` and pocketsphinx's
+#: defaults: lw 6.5, wip 0.65, pip 1, beam 1e-48, wbeam 7e-29, pbeam 1e-48, topn 4, fwdflat
+#: and bestpath on, silprob 0.005, fillprob 1e-8; the model sets cmn batch, remove_noise on).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {**DECODER_OPTIONS, ACCENTS: ACCENT_VARIANTS},
+    # the language weight: how much the command model counts against the acoustics
+    "lw5": {"lw": 5.0},
+    "lw8": {"lw": 8.0},
+    "lw10": {"lw": 10.0, "fwdflatlw": 10.0, "bestpathlw": 10.0},
+    # word insertion penalty (higher: fewer, longer words; against inserted digits)
+    "wip0.2": {"wip": 0.2},
+    "wip0.9": {"wip": 0.9},
+    "pip0.5": {"pip": 0.5},
+    # the search: wider beams, more Gaussians scored, no second (flat-lexicon) pass
+    "beams_wide": {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60},
+    "beams_narrow": {"beam": 1e-40, "wbeam": 1e-20, "pbeam": 1e-40},
+    "topn8": {"topn": 8},
+    "no_fwdflat": {"fwdflat": False},
+    "no_bestpath": {"bestpath": False},
+    # silence and filler insertion
+    "silprob0.1": {"silprob": 0.1},
+    "fillprob1e-4": {"fillprob": 1e-4},
+    # features: the model's spectral noise removal off; live cepstral mean (from cmninit)
+    # instead of the model's per-utterance mean; variance normalisation
+    "no_remove_noise": {"remove_noise": False},
+    "cmn_live": {"cmn": "live"},
+    "varnorm": {"varnorm": True},
+    # a fixed frequency warp (vocal tract length): a shorter / longer tract than the model's
+    "warp0.94": {"warp_type": "inverse_linear", "warp_params": "0.94"},
+    "warp1.06": {"warp_type": "inverse_linear", "warp_params": "1.06"},
+    # the dictionaries: non-rhotic pronunciation variants added (`accents.py`; not a
+    # pocketsphinx option: `SpeechRecognizer.load(accent_variants=True)`)
+    "non_rhotic": {ACCENTS: True},
+}
+
+
+def measure(
+    options: dict[str, Any],
+    model: ToolModel,
+    samples: list[tuple[str, str, Any, bytes]],
+) -> tuple[list[Reading], list[str], list[float]]:
+    """Recognise and answer every (set, voice, command, audio) with decoders of ``options``:
+    the readings, the answered readings and the recognition CPU ms per utterance."""
+    decoder = {k: v for k, v in options.items() if k != ACCENTS}
+    recognizer = SpeechRecognizer.load(
+        "domain", decoder_options=decoder, accent_variants=bool(options.get(ACCENTS, False))
+    )
+    readings: list[Reading] = []
+    cpu_ms: list[float] = []
+    try:
+        key = recognizer.add_language_model(model.sentences(), background_sentences())
+        for name, voice, command, audio in samples:
+            cpu = engine_cpu_s()
+            heard = recognizer.recognize(audio, model=key, nbest=NBEST)
+            cpu_ms.append((engine_cpu_s() - cpu) * 1000)
+            readings.append((name, voice, command, heard.text, heard.alternatives))
+        rereader = _SameRecognizer(model, readings, recognizer, key, samples)
+        today = datetime.now(UTC).date()
+        answered = [answer(model, r, i, rereader, today)[0] for i, r in enumerate(readings)]
+    finally:
+        recognizer.close()
+    return readings, answered, cpu_ms
+
+
+class _SameRecognizer(_Rereader):
+    """The second look decoded by the recogniser being measured (its options)."""
+
+    def __init__(
+        self,
+        model: ToolModel,
+        readings: list[Reading],
+        recognizer: SpeechRecognizer,
+        key: str | None,
+        samples: list[tuple[str, str, Any, bytes]],
+    ) -> None:
+        super().__init__(model, readings)
+        self._recognizer, self._key = recognizer, key
+        self._audio = {(s, v, c.text): audio for s, v, c, audio in samples}
+
+    def close(self) -> None:  # the measurement closes its recogniser
+        pass
+
+
+def _tally(rows: list[tuple[str, Any, bool]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(s for s, _, _ in rows):
+        out[name] = sum(ok for s, _, ok in rows if s == name)
+    dev = [(c, ok) for s, c, ok in rows if s in _DEVELOPMENT]
+    out["development_in_domain"] = sum(ok for c, ok in dev if c.intent != "unknown")
+    out["development_out_of_domain_rejected"] = sum(ok for c, ok in dev if c.intent == "unknown")
+    out["all"] = sum(ok for _, _, ok in rows)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    names = [n for n in args.variants.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    model = dev_model()
+    dev_eval.check_dev_split(set(model.sentences()))
+    samples = [(s, v, c, a) for s, rows in dev_sets().items() for v, c, a in rows]
+    report: dict[str, Any] = (
+        json.loads(args.out.read_text()) if args.out.exists() else {"variants": {}}
+    )
+    report["command"] = "python -m bench.local_dev_decoder"
+    sets = dict.fromkeys(s for s, *_ in samples)
+    report["sizes"] = {name: sum(1 for s, *_ in samples if s == name) for name in sets}
+    today = datetime.now(UTC).date()
+    for name in names:
+        load_before = os.getloadavg()
+        readings, answered, cpu_ms = measure(VARIANTS[name], model, samples)
+        right = [
+            evaluation.understood(c, reading, model, today)
+            for (_, _, c, _, _), reading in zip(readings, answered, strict=True)
+        ]
+        report["variants"][name] = {
+            "options": VARIANTS[name],
+            "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "right": _tally(
+                [(s, c, ok) for (s, _, c, _, _), ok in zip(readings, right, strict=True)]
+            ),
+            "recognition_cpu_ms": percentiles(cpu_ms),
+            "load_average_1m_5m_before": [round(x, 2) for x in load_before[:2]],
+            "load_average_1m_5m_after": [round(x, 2) for x in os.getloadavg()[:2]],
+            "answers": [
+                {"set": s, "voice": v, "said": c.text, "heard": t, "answered": a, "right": ok}
+                for (s, v, c, t, _), a, ok in zip(readings, answered, right, strict=True)
+            ],
+        }
+        print(name, json.dumps(report["variants"][name]["right"]),
+              report["variants"][name]["recognition_cpu_ms"], load_before[:2])  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(_compared(report), indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _compared(report: dict[str, Any]) -> dict[str, Any]:
+    """Each variant's utterances gained and lost against ``base`` (when measured), and only
+    its answers that differ from base's kept (``base`` keeps them all)."""
+    base = report["variants"].get("base")
+    if base is None:
+        return report
+    for name, result in report["variants"].items():
+        if name == "base" or "answers" not in result:
+            continue
+        pairs = list(zip(base["answers"], result.pop("answers"), strict=True))
+        result["gained"] = [
+            f"{b['voice']}: {b['said']!r} -> {r['answered']!r}"
+            for b, r in pairs
+            if r["right"] and not b["right"]
+        ]
+        result["lost"] = [
+            f"{b['voice']}: {b['said']!r} -> {r['answered']!r}"
+            for b, r in pairs
+            if b["right"] and not r["right"]
+        ]
+        result["readings_changed"] = sum(b["heard"] != r["heard"] for b, r in pairs)
+    return report
+
+
+if __name__ == "__main__":
+    main()
