@@ -13,10 +13,17 @@ at real time), and counts, over a window after the warm-up:
 * callbacks run (``asyncio.Handle._run``: every ``call_soon``/``call_at`` callback, a task's
   first step, a task woken by a future it awaited, grpc.aio's completion-queue reader, timers),
   split by kind and, for task wake-ups, by the task's coroutine,
-* the client's audio messages in, and the server's messages out.
+* the client's audio messages in, and the server's messages out,
+* the completion-queue reader's calls that completed nothing (scheduled no callback): grpc.aio
+  writes a byte per finished operation and its reader reads one byte but completes every
+  queued operation, so each byte after the first of a batch wakes the loop for nothing,
+* the main thread's CPU time (``time.thread_time``) in each kind of callback, and the loop's
+  own (whole iterations minus their callbacks: select/epoll, timers, the ready queue), with
+  the process's and the main thread's CPU over the window, all per message in.
 
 The counters are wrappers installed in this process only (bench, never production); they
-make the server slower, so the window's CPU is not reported here (``bench.cpu_ab`` does that).
+add their own clock reads (about 3 per callback) to the figures, so the CPU here is for
+attribution, not the server's cost (``bench.cpu_ab`` measures that, without them).
 """
 
 from __future__ import annotations
@@ -45,8 +52,30 @@ class LoopCounter:
         self.counting = False
         self.iterations = 0
         self.handles: collections.Counter[str] = collections.Counter()
+        # Main-thread CPU seconds: in each kind of callback, in whole loop iterations, and in
+        # the counters' own classification (taken out of the loop's share).
+        self.cpu: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.loop_cpu = 0.0
+        self.overhead_cpu = 0.0
         self.messages_in = 0
         self.messages_out = 0
+        # `loop.call_soon` calls (a finished future waking its task is one), and the
+        # completion-queue reader's calls that made none: their operations were completed by
+        # an earlier call, which drains grpc's whole queue (docs/server_cpu.md)
+        self.scheduled = 0
+        self.empty_cq_calls = 0
+
+    def watch_call_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count ``loop.call_soon`` calls (an instance attribute: asyncio's C futures look the
+        method up on the loop, so their callbacks are counted too)."""
+        call_soon = loop.call_soon
+        counter = self
+
+        def counted_call_soon(*args: Any, **kwargs: Any) -> asyncio.Handle:
+            counter.scheduled += 1
+            return call_soon(*args, **kwargs)
+
+        loop.call_soon = counted_call_soon  # type: ignore[method-assign,assignment]
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[LoopCounter]:
@@ -55,16 +84,32 @@ class LoopCounter:
         run_once = base._run_once  # type: ignore[attr-defined]
         handle_run = asyncio.events.Handle._run
         counter = self
+        clock = time.thread_time
 
         def counted_run_once(loop: Any) -> None:
-            if counter.counting:
-                counter.iterations += 1
+            if not counter.counting:
+                run_once(loop)
+                return
+            counter.iterations += 1
+            start = clock()
             run_once(loop)
+            counter.loop_cpu += clock() - start
 
         def counted_run(handle: asyncio.Handle) -> None:
-            if counter.counting:
-                counter.handles[_kind(handle)] += 1
+            if not counter.counting:
+                handle_run(handle)
+                return
+            start = clock()
+            kind = _kind(handle)  # before the run: a finished task may drop its coroutine
+            scheduled = counter.scheduled
+            began = clock()
             handle_run(handle)
+            ended = clock()
+            if kind == _CQ_READER and counter.scheduled == scheduled:
+                counter.empty_cq_calls += 1
+            counter.handles[kind] += 1
+            counter.cpu[kind] += ended - began
+            counter.overhead_cpu += began - start
 
         base._run_once = counted_run_once  # type: ignore[attr-defined]
         asyncio.events.Handle._run = counted_run  # type: ignore[method-assign,assignment]
@@ -77,6 +122,7 @@ class LoopCounter:
     def snapshot(self) -> dict[str, Any]:
         n_in = max(1, self.messages_in)
         handles = sum(self.handles.values())
+        in_callbacks = sum(self.cpu.values())
         return {
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,
@@ -84,10 +130,23 @@ class LoopCounter:
             "handles": handles,
             "iterations_per_message_in": self.iterations / n_in,
             "handles_per_message_in": handles / n_in,
+            "empty_cq_reader_calls_per_message_in": self.empty_cq_calls / n_in,
             "by_kind_per_message_in": {
                 k: round(v / n_in, 3) for k, v in self.handles.most_common()
             },
+            "cpu_us_by_kind_per_message_in": {
+                k: round(v / n_in * 1e6, 2)
+                for k, v in sorted(self.cpu.items(), key=lambda kv: -kv[1])
+            },
+            # select/epoll, timers, the ready queue; with the counters' clock reads (~3 per
+            # callback, ~0.2 us each here) still in it
+            "loop_own_cpu_us_per_message_in": round(
+                (self.loop_cpu - in_callbacks - self.overhead_cpu) / n_in * 1e6, 2
+            ),
         }
+
+
+_CQ_READER = "PollerCompletionQueue._handle_events"
 
 
 def _kind(handle: asyncio.Handle) -> str:
@@ -167,6 +226,7 @@ async def _serve(kind: str, counter: LoopCounter) -> tuple[Any, int]:
 
 async def _run(args: argparse.Namespace, counter: LoopCounter) -> dict[str, Any]:
     _install_message_counts(counter, args.kind)
+    counter.watch_call_soon(asyncio.get_running_loop())
     stop, port = await _serve(args.kind, counter)
     scratch = Path(tempfile.mkdtemp(prefix="sonicwire-loopcounts-"))
     warmup, ramp = 2.0, 1.0
@@ -181,11 +241,13 @@ async def _run(args: argparse.Namespace, counter: LoopCounter) -> dict[str, Any]
         # The window: after the ramp and warm-up, for most of the measured duration.
         await asyncio.sleep(ramp + warmup + 0.5)
         load1 = os.getloadavg()[0]
+        cpu0, main0 = time.process_time(), time.thread_time()
         counter.counting = True
         started = time.monotonic()
         await asyncio.sleep(args.duration - 1.0)
         counter.counting = False
         window = time.monotonic() - started
+        process_cpu, main_cpu = time.process_time() - cpu0, time.thread_time() - main0
         await asyncio.wait_for(client.wait(), timeout=args.duration + 30)
     finally:
         if client.returncode is None:
@@ -193,6 +255,11 @@ async def _run(args: argparse.Namespace, counter: LoopCounter) -> dict[str, Any]
             await client.wait()
         await stop
     result = counter.snapshot()
+    n_in = max(1, counter.messages_in)
+    result.update(
+        process_cpu_us_per_message_in=round(process_cpu / n_in * 1e6, 2),
+        main_thread_cpu_us_per_message_in=round(main_cpu / n_in * 1e6, 2),
+    )
     result.update(
         kind=args.kind, n=args.n, frame_ms=args.frame_ms, window_s=round(window, 2), load1=load1
     )
@@ -208,11 +275,19 @@ def _print(r: dict[str, Any]) -> None:
     )
     print(
         f"  per message in: {r['iterations_per_message_in']:.3f} loop iterations, "
-        f"{r['handles_per_message_in']:.3f} callbacks"
+        f"{r['handles_per_message_in']:.3f} callbacks; completion-queue reader calls that "
+        f"completed nothing: {r['empty_cq_reader_calls_per_message_in']:.3f}"
     )
+    print(
+        f"  CPU per message in (counters included): process "
+        f"{r['process_cpu_us_per_message_in']:.1f} us, main thread "
+        f"{r['main_thread_cpu_us_per_message_in']:.1f} us, of which the loop's own "
+        f"{r['loop_own_cpu_us_per_message_in']:.1f} us and callbacks:"
+    )
+    cpu = r["cpu_us_by_kind_per_message_in"]
     for kind, per in r["by_kind_per_message_in"].items():
         if per >= 0.005:
-            print(f"    {per:7.3f}  {kind}")
+            print(f"    {per:7.3f}  {cpu.get(kind, 0.0):7.2f} us  {kind}")
 
 
 def main(argv: list[str] | None = None) -> int:

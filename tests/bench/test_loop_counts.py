@@ -16,15 +16,19 @@ def test_counts_task_wakeups_and_callbacks_by_kind_then_uninstalls() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        counter.watch_call_soon(loop)
         futures = [loop.create_future() for _ in range(3)]
         tasks = [asyncio.create_task(waiter(f)) for f in futures]
         await asyncio.sleep(0)  # every waiter is now suspended on its future
         counter.counting = True
+        scheduled = counter.scheduled
         for future in futures:
             future.set_result(None)  # one wake-up callback per waiting task
         loop.call_soon(calls.append, 1)  # and one plain callback
         await asyncio.gather(*tasks)
         counter.counting = False
+        # The futures' wake-ups go through the loop's call_soon too (C futures look it up).
+        assert counter.scheduled - scheduled >= 4
 
     with LoopCounter().installed() as counter:
         asyncio.run(main())
