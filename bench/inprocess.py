@@ -83,7 +83,12 @@ def _timed_front_end(timed: _Timed) -> type:
 
 
 async def _one_stream(
-    index: int, seconds: float, clock: _Clock, timed: _Timed, frames_per_message: int
+    index: int,
+    seconds: float,
+    clock: _Clock,
+    timed: _Timed,
+    frames_per_message: int,
+    digest: Any = None,
 ) -> dict[str, int]:
     from bench.speech import StreamProgram, load_corpus
     from sonicwire.server import convert, servicer
@@ -143,7 +148,9 @@ async def _one_stream(
             conversation.outputs(servicer._client_events(requests()))
         ) as outputs:
             async for output in outputs:
-                to_response(output).SerializeToString()
+                data = to_response(output).SerializeToString()
+                if digest is not None:
+                    digest.update(data)
                 counts["messages_out"] += 1
 
     consumer = asyncio.create_task(consume())
@@ -158,8 +165,11 @@ _PAYLOADS: dict[int, dict[tuple[int, ...], bytes]] = {}
 _STREAMS = [1]
 
 
-def measure(seconds: float, streams: int, frames_per_message: int = 1) -> dict[str, Any]:
-    """Run ``streams`` conversations of ``seconds`` of audio each; CPU per stream-second."""
+def measure(
+    seconds: float, streams: int, frames_per_message: int = 1, digest: Any = None
+) -> dict[str, Any]:
+    """Run ``streams`` conversations of ``seconds`` of audio each; CPU per stream-second.
+    ``digest`` (a ``hashlib`` object): updated with every serialized response, in order."""
     from bench.speech import load_corpus
 
     _CORPUS.setdefault("c", load_corpus())
@@ -170,7 +180,10 @@ def measure(seconds: float, streams: int, frames_per_message: int = 1) -> dict[s
     async def run() -> list[dict[str, int]]:
         return list(
             await asyncio.gather(
-                *(_one_stream(i, seconds, clock, timed, frames_per_message) for i in range(streams))
+                *(
+                    _one_stream(i, seconds, clock, timed, frames_per_message, digest)
+                    for i in range(streams)
+                )
             )
         )
 
@@ -197,10 +210,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--frames-per-message", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="only run the conversations once and print a sha256 of every response, in order "
+        "(an output identity check: the same before and after a change that must not alter "
+        "behaviour; --streams 12 --seconds 20 is the check docs/server_cpu.md cites)",
+    )
     args = parser.parse_args(argv)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    if args.digest:
+        import hashlib
+
+        digest = hashlib.sha256()
+        r = measure(args.seconds, args.streams, args.frames_per_message, digest)
+        print(f"{r['messages_out']} responses to {r['messages_in']} messages: {digest.hexdigest()}")
+        return 0
     from bench.kernels import measure_kernels
 
     measure(min(args.seconds, 5.0), 2, args.frames_per_message)  # imports, caches: not counted
