@@ -142,7 +142,14 @@ async def _driver(n: int) -> None:
             pass
 
     task = asyncio.create_task(consume())
-    await finished.wait()
+    read_all = asyncio.create_task(finished.wait())
+    # Not `await finished.wait()` alone: a conversation that fails or ends before it has read
+    # every message would never set it, and the measurement would wait for ever.
+    await asyncio.wait((task, read_all), return_when=asyncio.FIRST_COMPLETED)
+    read_all.cancel()
+    if not finished.is_set():
+        task.result()  # the conversation's error, if it raised one
+        raise RuntimeError("the conversation ended before it read every message")
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
