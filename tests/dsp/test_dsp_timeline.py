@@ -46,10 +46,13 @@ def test_write_bytes_matches_write_through_growth_compaction_gaps_and_overlaps()
     assert by_bytes.capacity > 800
     assert not by_bytes.read(0, 320).any() and np.frombuffer(writes[0][1], np.int16).any()
     assert by_bytes.capacity == by_array.capacity
-    # A write entirely before the base is dropped by both.
+    # A write entirely before the base is dropped by both: nothing moves.
+    end = by_array.end
+    before = by_bytes.read(end - 2000, 2000).copy()
     by_bytes.write_bytes(0, _pcm(rng, 320))
     by_array.write(0, np.frombuffer(_pcm(rng, 320), dtype=np.int16))
-    end = by_array.end
+    assert by_bytes.end == by_array.end == end
+    np.testing.assert_array_equal(by_bytes.read(end - 2000, 2000), before)
     np.testing.assert_array_equal(by_bytes.read(end - 2000, 2000), by_array.read(end - 2000, 2000))
 
 
