@@ -35,6 +35,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -254,6 +255,7 @@ async def _run(args: argparse.Namespace, counter: LoopCounter) -> dict[str, Any]
             client.kill()
             await client.wait()
         await stop
+        shutil.rmtree(scratch, ignore_errors=True)  # the load generator's report: not read
     result = counter.snapshot()
     n_in = max(1, counter.messages_in)
     result.update(
