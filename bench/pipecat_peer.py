@@ -67,6 +67,8 @@ from pipecat.transports.websocket.fastapi import (
 )
 from pipecat.workers.runner import WorkerRunner
 
+__all__ = ["build_app", "main", "save_loop_lag", "serve", "watch_loop"]
+
 RATE = 16000
 PAD_BYTES = RATE * 2 * 300 // 1000  # 300 ms
 CHUNK_BYTES = RATE * 2 * 100 // 1000  # echo replies in 100 ms chunks, as Sonicwire's backend
