@@ -1,6 +1,11 @@
 """One stream's server path in one process, without the network: CPU per stream-second by part.
 
     python -m bench.inprocess [--seconds 60] [--streams 20] [--repeats 3]
+    python -m bench.inprocess --digest --streams 12 --seconds 20  # output identity: a sha256
+
+``--digest`` runs the conversations once and prints a sha256 of every serialized response, in
+order: a change that must not alter behaviour leaves it the same (the clock is simulated and
+the interleaving of the streams on the loop is deterministic, so it repeats run to run).
 
 The bench's server steps measure the whole process under load, transport included, on a
 machine other work shares. This loop takes the transport out and splits the rest, with
