@@ -2,9 +2,10 @@
 
 pocketsphinx's dictionary (CMUdict) is rhotic American English: "order" is ``AO R D ER``. A
 non-rhotic speaker (most of England, the Caribbean, Australia) says ``AO D AH``: no R after a
-vowel unless another vowel follows, and an unstressed "-er" as a schwa. `non_rhotic` derives
-that reading of a pronunciation by rule, and `with_variants` adds it to a dictionary's entries
-as another pronunciation of the word ("order(2)"), so the decoder may pick either.
+vowel unless another vowel follows, and "-er" as a schwa. The dictionary has no stress marks,
+so every ``ER`` becomes ``AH``, a stressed one ("her", "bird") too. `non_rhotic` derives that
+reading of a pronunciation by rule, and `with_variants` adds it to a dictionary's entries as
+another pronunciation of the word ("order(2)"), so the decoder may pick either.
 
 Whether the session dictionaries carry them is `stt.ACCENT_VARIANTS`, decided on the
 development set (bench/local_dev_decoder.py, docs/LOCAL_ENGINE.md).
