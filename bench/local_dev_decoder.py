@@ -3,16 +3,18 @@
 
     .venv/bin/python -m bench.local_dev_decoder                      # every variant
     .venv/bin/python -m bench.local_dev_decoder --variants base,lw8  # some; results merged
+    .venv/bin/python -m bench.local_dev_decoder --table   # the kept results, as in the doc
 
 The development utterances of `bench.local_dev_readings` (`dev_sets`: the development phrasings
 x the tuning and development-only voices, the in-training phrasings x the tuning voices and x
 the development-only voices, the order numbers after place-like words) are recognised with the
 session's language model by a recogniser whose decoders carry a variant's options
-(`SpeechRecognizer.load(decoder_options=...)`, `VARIANTS`; ``base`` is the engine's
-`stt.DECODER_OPTIONS`), and answered as the session answers them (`bench.local_dev_vote.answer`:
-`Dialogue.hear` over the best and next-best readings, then the second look at an identifier,
-decoded by the same recogniser). The recogniser alone: no front end, no early guesses, so the
-readings do not depend on the machine's load (the CPU times do).
+(`SpeechRecognizer.load(decoder_options=...)`, `VARIANTS`: each on top of pocketsphinx's
+defaults; ``base`` is those defaults, what the engine used before; `USED` is the engine's
+`stt.DECODER_OPTIONS`), and answered as the session answers them
+(`bench.local_dev_vote.answer`: `Dialogue.hear` over the best and next-best readings, then the
+second look at an identifier, decoded by the same recogniser). The recogniser alone: no front
+end, no early guesses, so the readings do not depend on the machine's load (the CPU times do).
 
 Per variant: the right answers per set, in-domain and out-of-domain rejected (of ``dev`` and
 ``more``), the utterances gained and lost against ``base``, and the recognition CPU time (this
@@ -37,17 +39,14 @@ from bench.local_dev_readings import Reading, dev_model, dev_sets
 from bench.local_dev_vote import _DEVELOPMENT, _Rereader, answer
 from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import (
-    ACCENT_VARIANTS,
-    DECODER_OPTIONS,
-    NBEST,
-    SpeechRecognizer,
-)
+from sonicwire.server.backends.local.stt import NBEST, SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel
 
-__all__ = ["RESULTS", "VARIANTS", "measure"]
+__all__ = ["RESULTS", "USED", "VARIANTS", "measure", "table"]
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_decoder.json"
+#: The variant the engine uses (`stt.DECODER_OPTIONS`, `stt.ACCENT_VARIANTS`).
+USED = "wbeam_wide"
 #: The key of a variant that sets the dictionaries' accent variants, not a decoder option.
 ACCENTS = "accent_variants"
 
@@ -55,7 +54,8 @@ ACCENTS = "accent_variants"
 #: defaults: lw 6.5, wip 0.65, pip 1, beam 1e-48, wbeam 7e-29, pbeam 1e-48, topn 4, fwdflat
 #: and bestpath on, silprob 0.005, fillprob 1e-8; the model sets cmn batch, remove_noise on).
 VARIANTS: dict[str, dict[str, Any]] = {
-    "base": {**DECODER_OPTIONS, ACCENTS: ACCENT_VARIANTS},
+    # pocketsphinx's defaults: the engine before this measurement
+    "base": {ACCENTS: False},
     # the language weight: how much the command model counts against the acoustics
     "lw5": {"lw": 5.0},
     "lw8": {"lw": 8.0},
@@ -67,6 +67,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the search: wider beams, more Gaussians scored, no second (flat-lexicon) pass
     "beams_wide": {"beam": 1e-60, "wbeam": 1e-40, "pbeam": 1e-60},
     "beams_narrow": {"beam": 1e-40, "wbeam": 1e-20, "pbeam": 1e-40},
+    "beam_pbeam_wide": {"beam": 1e-60, "pbeam": 1e-60},
+    "wbeam_wide": {"wbeam": 1e-40},
+    "wbeam_wider": {"wbeam": 1e-50},
+    "wbeams_wide": {"wbeam": 1e-40, "fwdflatwbeam": 1e-40},
+    "beams_wider": {"beam": 1e-80, "wbeam": 1e-50, "pbeam": 1e-80},
     "topn8": {"topn": 8},
     "no_fwdflat": {"fwdflat": False},
     "no_bestpath": {"bestpath": False},
@@ -149,7 +154,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--table", action="store_true", help="print the kept results as a table; measure nothing"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
@@ -163,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["command"] = "python -m bench.local_dev_decoder"
     sets = dict.fromkeys(s for s, *_ in samples)
     report["sizes"] = {name: sum(1 for s, *_ in samples if s == name) for name in sets}
+    report["sizes"] |= _tally([(s, c, True) for s, _, c, _ in samples])
     today = datetime.now(UTC).date()
     for name in names:
         load_before = os.getloadavg()
@@ -190,6 +202,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(_compared(report), indent=1) + "\n")
     print(f"wrote {args.out}")
+
+
+_COLUMNS = (
+    "dev", "more", "development_in_domain", "development_out_of_domain_rejected",
+    "in_training_x_tuning_voices", "in_training_x_dev_voices", "order_numbers", "all",
+)  # fmt: skip
+
+
+def table(report: dict[str, Any]) -> str:
+    """The kept results as a Markdown table (docs/LOCAL_ENGINE.md), ``base`` first."""
+    sizes = report.get("sizes", {})
+    names = {"development_in_domain": "in-domain", "all": "all",
+             "development_out_of_domain_rejected": "out of domain rejected"}  # fmt: skip
+    head = [f"{names.get(c, c.replace('_', ' '))} ({sizes.get(c, '')})" for c in _COLUMNS]
+    lines = [
+        f"| variant | options | {' | '.join(head)} | gained / lost | CPU p50 / p95 ms | load |",
+        "|" + "---|" * (len(_COLUMNS) + 5),
+    ]
+    variants = report["variants"]
+    for name in sorted(variants, key=lambda n: n != "base"):
+        v = variants[name]
+        options = ", ".join(f"{k} {val}" for k, val in v["options"].items()) or "-"
+        counts = " | ".join(str(v["right"][c]) for c in _COLUMNS)
+        changed = "-" if name == "base" else f"+{len(v['gained'])} / -{len(v['lost'])}"
+        cpu = v["recognition_cpu_ms"]
+        load = v["load_average_1m_5m_before"][0], v["load_average_1m_5m_after"][0]
+        lines.append(f"| {name} | {options} | {counts} | {changed} | "
+                     f"{cpu['p50']:.0f} / {cpu['p95']:.0f} | {load[0]} -> {load[1]} |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _compared(report: dict[str, Any]) -> dict[str, Any]:

@@ -43,3 +43,14 @@ def test_tally_counts_sets_and_the_development_split() -> None:
     tally = local_dev_decoder._tally(rows)
     assert tally == {"dev": 1, "more": 1, "order_numbers": 0, "development_in_domain": 1,
                      "development_out_of_domain_rejected": 1, "all": 2}  # fmt: skip
+
+
+def test_the_variant_used_is_the_engines_setting_and_base_is_pocketsphinxs() -> None:
+    from sonicwire.server.backends.local import stt
+
+    used = dict(local_dev_decoder.VARIANTS[local_dev_decoder.USED])
+    assert bool(used.pop(local_dev_decoder.ACCENTS, False)) is stt.ACCENT_VARIANTS
+    assert used == stt.DECODER_OPTIONS
+    assert local_dev_decoder.VARIANTS["base"] == {local_dev_decoder.ACCENTS: False}
+    # the chosen word beam is wider than pocketsphinx's own default
+    assert stt.DECODER_OPTIONS["wbeam"] < pocketsphinx.Config()["wbeam"]

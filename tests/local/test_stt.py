@@ -159,11 +159,15 @@ def test_decoder_options_reach_every_decoder_of_a_worker(tmp_path: Path) -> None
     hmm = str(dictionary.parent / "en-us")
     saved = stt._decoder, stt._options, dict(stt._session_decoders)
     try:
-        config = {**stt.DECODER_OPTIONS, "lw": 9.5, "hmm": hmm, "lm": str(lm), "dict": str(words)}
-        stt._start_worker({**config, "loglevel": "FATAL"})
-        assert stt._decoder.config["lw"] == 9.5
+        # "cmn" and "remove_noise" are feature options the model's feat.params sets (batch,
+        # on): the caller's must win over it
+        config = {**stt.DECODER_OPTIONS, "lw": 9.5, "cmn": "live", "remove_noise": False}
+        stt._start_worker({**config, "hmm": hmm, "lm": str(lm), "dict": str(words)})
         session = stt._session_decoder((hmm, str(lm), str(words)))
-        assert session.config["lw"] == 9.5
+        for decoder in (stt._decoder, session):
+            assert decoder.config["lw"] == 9.5
+            assert decoder.config["cmn"] == "live"
+            assert decoder.config["remove_noise"] is False
         for name, value in stt.DECODER_OPTIONS.items():
             assert session.config[name] == value
     finally:
