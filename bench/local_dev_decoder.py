@@ -120,6 +120,44 @@ def measure(
     return readings, answered, cpu_ms
 
 
+def cpu_ab(
+    first: str, second: str, model: ToolModel, samples: list[tuple[str, str, Any, bytes]]
+) -> dict[str, Any]:
+    """Recognition CPU ms per utterance of two variants, each utterance recognised by one then
+    the other (the order alternating), so both see the same load: `bench.cpu_ab`'s way."""
+    recognizers, keys = {}, {}
+    cpu_ms: dict[str, list[float]] = {first: [], second: []}
+    load_before = os.getloadavg()
+    try:
+        for name in (first, second):
+            options = {k: v for k, v in VARIANTS[name].items() if k != ACCENTS}
+            recognizers[name] = SpeechRecognizer.load(
+                "domain",
+                decoder_options=options,
+                accent_variants=bool(VARIANTS[name].get(ACCENTS, False)),
+            )
+            keys[name] = recognizers[name].add_language_model(
+                model.sentences(), background_sentences()
+            )
+        for index, (_, _, _, audio) in enumerate(samples):
+            for name in (first, second) if index % 2 == 0 else (second, first):
+                cpu = engine_cpu_s()
+                recognizers[name].recognize(audio, model=keys[name], nbest=NBEST)
+                cpu_ms[name].append((engine_cpu_s() - cpu) * 1000)
+    finally:
+        for recognizer in recognizers.values():
+            recognizer.close()
+    ratios = sorted(b / a for a, b in zip(cpu_ms[first], cpu_ms[second], strict=True) if a > 0)
+    return {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": f"python -m bench.local_dev_decoder --cpu-ab {first},{second}",
+        "recognition_cpu_ms": {name: percentiles(times) for name, times in cpu_ms.items()},
+        "median_ratio_second_to_first": round(ratios[len(ratios) // 2], 3),
+        "load_average_1m_5m_before": [round(x, 2) for x in load_before[:2]],
+        "load_average_1m_5m_after": [round(x, 2) for x in os.getloadavg()[:2]],
+    }
+
+
 class _SameRecognizer(_Rereader):
     """The second look decoded by the recogniser being measured (its options)."""
 
@@ -157,6 +195,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--table", action="store_true", help="print the kept results as a table; measure nothing"
     )
+    parser.add_argument(
+        "--cpu-ab",
+        default="",
+        metavar="A,B",
+        help="only the recognition CPU time of two variants, interleaved utterance by utterance",
+    )
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(args.out.read_text())))
@@ -171,6 +215,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     report: dict[str, Any] = (
         json.loads(args.out.read_text()) if args.out.exists() else {"variants": {}}
     )
+    if args.cpu_ab:
+        pair = args.cpu_ab.split(",")
+        if len(pair) != 2 or not set(pair) <= set(VARIANTS):
+            raise SystemExit(f"--cpu-ab takes two of {sorted(VARIANTS)}")
+        report["cpu_ab"] = cpu_ab(pair[0], pair[1], model, samples)
+        print(json.dumps(report["cpu_ab"]))
+        args.out.write_text(json.dumps(_compared(report), indent=1) + "\n")
+        return
     report["command"] = "python -m bench.local_dev_decoder"
     sets = dict.fromkeys(s for s, *_ in samples)
     report["sizes"] = {name: sum(1 for s, *_ in samples if s == name) for name in sets}
