@@ -52,5 +52,6 @@ def test_the_variant_used_is_the_engines_setting_and_base_is_pocketsphinxs() -> 
     assert bool(used.pop(local_dev_decoder.ACCENTS, False)) is stt.ACCENT_VARIANTS
     assert used == stt.DECODER_OPTIONS
     assert local_dev_decoder.VARIANTS["base"] == {local_dev_decoder.ACCENTS: False}
-    # the chosen word beam is wider than pocketsphinx's own default
-    assert stt.DECODER_OPTIONS["wbeam"] < pocketsphinx.Config()["wbeam"]
+    # the word beam that won on the development set is wider than pocketsphinx's own default
+    # (it was withdrawn after the full evaluation, but stays measured as a variant)
+    assert local_dev_decoder.VARIANTS["wbeam_wide"]["wbeam"] < pocketsphinx.Config()["wbeam"]
