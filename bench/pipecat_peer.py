@@ -184,7 +184,9 @@ def build_app() -> FastAPI:
 
 
 async def watch_loop(lag: array[float], period: float = 0.02) -> None:
-    """The probe server's loop-lag probe (bench/probe_server.py ``FrameProbe.watch_loop``)."""
+    """The probe server's loop-lag probe (bench/probe_server.py ``FrameProbe.watch_loop``),
+    repeated here because this script runs in pipecat's own venv, which cannot import
+    bench.probe_server (grpc and the Sonicwire stubs need protobuf >= 7, pipecat pins < 7)."""
     clock = time.monotonic
     while True:
         before = clock()
