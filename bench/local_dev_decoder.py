@@ -35,21 +35,34 @@ from typing import Any
 
 from bench import local_dev_eval as dev_eval
 from bench import local_eval as evaluation
+from bench.local_dev_mix import common_words, mix
 from bench.local_dev_readings import Reading, dev_model, dev_sets
 from bench.local_dev_vote import _DEVELOPMENT, _Rereader, answer
 from bench.local_timing import engine_cpu_s, percentiles
-from sonicwire.server.backends.local.phrases import background_sentences
+from sonicwire.server.backends.local.phrases import _BACKGROUND_REPEATS, background_sentences
 from sonicwire.server.backends.local.stt import NBEST, SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel
 
 __all__ = ["RESULTS", "USED", "VARIANTS", "measure", "table"]
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_decoder.json"
-#: The variant the engine uses (`stt.DECODER_OPTIONS`, `stt.ACCENT_VARIANTS`): pocketsphinx's
-#: defaults. "wbeam_wide" won here and was withdrawn after the full evaluation (its latency).
-USED = "base"
+#: The variant the engine uses (`stt.DECODER_OPTIONS`, `stt.ACCENT_VARIANTS`,
+#: `stt.ACCENT_SLOT_KINDS`): pocketsphinx's defaults, and non-rhotic variants of the spoken
+#: digits of identifiers. "wbeam_wide" won here and was withdrawn after the full evaluation
+#: (its latency).
+USED = "non_rhotic_ids"
 #: The key of a variant that sets the dictionaries' accent variants, not a decoder option.
 ACCENTS = "accent_variants"
+#: The key of a variant that gives the non-rhotic variants to the words of the tools' slot
+#: values of these classes only (`ToolModel.slot_words`), not to every word.
+ACCENT_SLOTS = "accent_slot_kinds"
+#: The key of a variant whose session model is interpolated with pocketsphinx's general model
+#: at this weight (`bench.local_dev_mix`), not a decoder option.
+MIX = "general_model_weight"
+#: The key of a variant whose common-word background has this many of the general model's
+#: likeliest words (`bench.local_dev_mix.common_words`; the engine's has 1,000).
+BACKGROUND = "background_words"
+_NOT_DECODER = (ACCENTS, ACCENT_SLOTS, MIX, BACKGROUND)
 
 #: name -> pocketsphinx options (on top of the model's ``feat.params`` and pocketsphinx's
 #: defaults: lw 6.5, wip 0.65, pip 1, beam 1e-48, wbeam 7e-29, pbeam 1e-48, topn 4, fwdflat
@@ -90,7 +103,47 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the dictionaries: non-rhotic pronunciation variants added (`accents.py`; not a
     # pocketsphinx option: `SpeechRecognizer.load(accent_variants=True)`)
     "non_rhotic": {ACCENTS: True},
+    # ... for the words of slot values only: the choices (city names, enum values), and the
+    # values of every slot class (digits, numbers, dates and times too)
+    "non_rhotic_choices": {ACCENT_SLOTS: ["choice"]},
+    "non_rhotic_slots": {ACCENT_SLOTS: ["choice", "id", "integer", "date", "time", "boolean"]},
+    # ... for the spoken digits of identifiers only (what the two above gained: "four" as F AO)
+    "non_rhotic_ids": {ACCENT_SLOTS: ["id"]},
+    # the session model interpolated with the general en-US model's bigrams over its own
+    # vocabulary (`bench.local_dev_mix`), at a small weight
+    "mix0.05": {MIX: 0.05},
+    "mix0.1": {MIX: 0.1},
+    "mix0.2": {MIX: 0.2},
+    # a larger common-word background (each word three times, as the engine's 1,000): more of
+    # the words of new phrasings ("rain", "warm", "degrees", "temperature") can be heard
+    "background2000": {BACKGROUND: 2000},
+    "background3000": {BACKGROUND: 3000},
 }
+
+
+def _recognizer(options: dict[str, Any], model: ToolModel) -> tuple[SpeechRecognizer, str | None]:
+    """A recogniser with a variant's ``options`` and the session's language model (its key)."""
+    decoder = {k: v for k, v in options.items() if k not in _NOT_DECODER}
+    recognizer = SpeechRecognizer.load(
+        "domain", decoder_options=decoder, accent_variants=bool(options.get(ACCENTS, False))
+    )
+    kinds = options.get(ACCENT_SLOTS, ())
+    background = background_sentences()
+    if options.get(BACKGROUND):
+        background = common_words(int(options[BACKGROUND])) * _BACKGROUND_REPEATS
+    key = recognizer.add_language_model(
+        model.sentences(),
+        background,
+        accent_words=model.slot_words(kinds) if kinds else (),
+    )
+    if options.get(MIX):
+        # The model's file is replaced before any decoder has loaded it (the workers load a
+        # session model at its first recognition); the recogniser has no public way to take
+        # an ARPA file of its own, and the engine does not need one unless this wins.
+        assert key is not None
+        lm_path = Path(recognizer._models[key][0])
+        lm_path.write_text(mix(lm_path.read_text(), float(options[MIX])), encoding="utf-8")
+    return recognizer, key
 
 
 def measure(
@@ -100,14 +153,10 @@ def measure(
 ) -> tuple[list[Reading], list[str], list[float]]:
     """Recognise and answer every (set, voice, command, audio) with decoders of ``options``:
     the readings, the answered readings and the recognition CPU ms per utterance."""
-    decoder = {k: v for k, v in options.items() if k != ACCENTS}
-    recognizer = SpeechRecognizer.load(
-        "domain", decoder_options=decoder, accent_variants=bool(options.get(ACCENTS, False))
-    )
+    recognizer, key = _recognizer(options, model)
     readings: list[Reading] = []
     cpu_ms: list[float] = []
     try:
-        key = recognizer.add_language_model(model.sentences(), background_sentences())
         for name, voice, command, audio in samples:
             cpu = engine_cpu_s()
             heard = recognizer.recognize(audio, model=key, nbest=NBEST)
@@ -131,15 +180,7 @@ def cpu_ab(
     load_before = os.getloadavg()
     try:
         for name in (first, second):
-            options = {k: v for k, v in VARIANTS[name].items() if k != ACCENTS}
-            recognizers[name] = SpeechRecognizer.load(
-                "domain",
-                decoder_options=options,
-                accent_variants=bool(VARIANTS[name].get(ACCENTS, False)),
-            )
-            keys[name] = recognizers[name].add_language_model(
-                model.sentences(), background_sentences()
-            )
+            recognizers[name], keys[name] = _recognizer(VARIANTS[name], model)
         for index, (_, _, _, audio) in enumerate(samples):
             for name in (first, second) if index % 2 == 0 else (second, first):
                 cpu = engine_cpu_s()

@@ -15,7 +15,7 @@ def test_every_variant_is_a_pocketsphinx_configuration() -> None:
     config = pocketsphinx.Config()
     for name, options in local_dev_decoder.VARIANTS.items():
         for key, value in options.items():
-            if key != local_dev_decoder.ACCENTS:
+            if key not in local_dev_decoder._NOT_DECODER:
                 config[key] = value  # KeyError / ValueError: not a pocketsphinx option
         assert name
 
@@ -50,6 +50,8 @@ def test_the_variant_used_is_the_engines_setting_and_base_is_pocketsphinxs() -> 
 
     used = dict(local_dev_decoder.VARIANTS[local_dev_decoder.USED])
     assert bool(used.pop(local_dev_decoder.ACCENTS, False)) is stt.ACCENT_VARIANTS
+    kinds = used.pop(local_dev_decoder.ACCENT_SLOTS, ())
+    assert tuple(kinds) == stt.ACCENT_SLOT_KINDS
     assert used == stt.DECODER_OPTIONS
     assert local_dev_decoder.VARIANTS["base"] == {local_dev_decoder.ACCENTS: False}
     # the word beam that won on the development set is wider than pocketsphinx's own default

@@ -13,7 +13,7 @@ development set (bench/local_dev_decoder.py, docs/LOCAL_ENGINE.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 __all__ = ["non_rhotic", "with_variants"]
 
@@ -39,10 +39,11 @@ def non_rhotic(phones: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def with_variants(entries: Iterable[str]) -> list[str]:
+def with_variants(entries: Iterable[str], only: Collection[str] | None = None) -> list[str]:
     """Dictionary lines (``word phone phone ...``, variants as ``word(2)``) with each word's
     non-rhotic pronunciations added after its own, numbered on from the word's last variant;
-    a pronunciation the word already has is not added again."""
+    a pronunciation the word already has is not added again. ``only``: the words that get
+    them (e.g. the tools' slot values); None: every word."""
     words: dict[str, list[tuple[str, ...]]] = {}
     for line in entries:
         parts = line.split()
@@ -51,7 +52,7 @@ def with_variants(entries: Iterable[str]) -> list[str]:
     out: list[str] = []
     for word, pronunciations in words.items():
         known = list(pronunciations)
-        for phones in pronunciations:
+        for phones in pronunciations if only is None or word in only else ():
             variant = non_rhotic(phones)
             if variant and variant not in known:
                 known.append(variant)

@@ -35,7 +35,7 @@ from sonicwire.server.core.errors import BackendError, ErrorCode
 
 from .phrases import background_sentences
 from .session import LocalSession
-from .stt import LanguageModel, RecognizerUnavailable, SpeechRecognizer
+from .stt import ACCENT_SLOT_KINDS, LanguageModel, RecognizerUnavailable, SpeechRecognizer
 from .toolmodel import ToolModel
 from .tts import (
     CachedSynthesizer,
@@ -261,8 +261,14 @@ def _learn_tools(
     recognizer: SpeechRecognizer, tools: list[ToolDescription]
 ) -> tuple[ToolModel, str | None]:
     model = ToolModel(tools)
-    # The tools' commands, with common English words mixed in (phrases.py says why).
-    return model, recognizer.add_language_model(model.sentences(), background_sentences())
+    # The tools' commands, with common English words mixed in (phrases.py says why); the
+    # words of some slots' values get non-rhotic pronunciations too (stt.ACCENT_SLOT_KINDS).
+    key = recognizer.add_language_model(
+        model.sentences(),
+        background_sentences(),
+        accent_words=model.slot_words(ACCENT_SLOT_KINDS),
+    )
+    return model, key
 
 
 def _flag(value: Any) -> bool:

@@ -37,7 +37,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -49,6 +49,7 @@ import numpy as np
 from .accents import with_variants
 
 __all__ = [
+    "ACCENT_SLOT_KINDS",
     "ACCENT_VARIANTS",
     "DECODER_OPTIONS",
     "NBEST",
@@ -85,8 +86,17 @@ NBEST = 5
 #: out-of-domain turns' p95 latency over its target in two runs with it (743-758 ms) and
 #: under it without (561 ms).
 DECODER_OPTIONS: dict[str, Any] = {}
-#: Whether the session dictionaries carry non-rhotic pronunciation variants (`accents.py`).
+#: Whether the session dictionaries carry non-rhotic pronunciation variants (`accents.py`)
+#: for every word: no, that lost out-of-domain rejections on the development set (56 of 100
+#: against 65: "order" as AO D AH is reachable from anything).
 ACCENT_VARIANTS = False
+#: The slot classes (`slots.py`) whose values' words get them instead (the engine passes
+#: `ToolModel.slot_words` of these as ``accent_words``): the spoken digits of identifiers
+#: ("four" as F AO, "thirty" as TH AH DX IY). On the development set (bench/local_dev_decoder.py,
+#: docs/LOCAL_ENGINE.md "The decoder's own settings") they gained 6 order numbers and lost 3
+#: (+3 of 610), out-of-domain rejection unchanged (65 of 100); the choices' words too (city
+#: names) lost a rejection ("the capital of france" heard with "berlin").
+ACCENT_SLOT_KINDS: tuple[str, ...] = ("id",)
 # Fillers pocketsphinx puts in its hypotheses for breath, noise and silence.
 _FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "++noise++", "[breath]"})
 
@@ -212,6 +222,7 @@ class SpeechRecognizer:
         background: Sequence[str] = (),
         *,
         discount_mass: float | None = None,
+        accent_words: Collection[str] = (),
     ) -> str | None:
         """Build (once per text) a domain model of ``sentences``; returns its key for
         `recognize`. Blocking (tens of milliseconds for a few thousand sentences); thread-safe.
@@ -224,6 +235,10 @@ class SpeechRecognizer:
         ``discount_mass``: the probability mass the model keeps for word sequences it was
         not trained on (pocketsphinx's ``ArpaBoLM`` smoothing); default `SESSION_DISCOUNT`.
 
+        ``accent_words``: words of the model that get non-rhotic pronunciation variants
+        (`accents.py`) when the recogniser's dictionaries do not carry them for every word
+        (``accent_variants``), e.g. the tools' slot values (`ToolModel.slot_words`).
+
         Raises:
             RecognizerUnavailable: the recogniser is closed, or no sentence can be pronounced.
         """
@@ -232,7 +247,9 @@ class SpeechRecognizer:
         if self._general or self._dictionary is None:
             return None
         discount = SESSION_DISCOUNT if discount_mass is None else discount_mass
-        text = "\n".join([f"discount {discount}", *sentences, "", *background])
+        accents = sorted(set(accent_words))
+        marked = ["", "accents", *accents] if accents else []  # a model of its own
+        text = "\n".join([f"discount {discount}", *sentences, "", *background, *marked])
         key = hashlib.sha256(text.encode()).hexdigest()[:16]
         with self._models_lock:
             if key in self._models:
@@ -247,7 +264,7 @@ class SpeechRecognizer:
                 self._dictionary,
                 folder,
                 discount_mass=discount,
-                accent_variants=self._accent_variants,
+                accent_variants=self._accent_variants or accents,
             )
             self._models[key] = (str(lm), str(dictionary))
             self._vocabularies[key] = _vocabulary(dictionary)
@@ -479,11 +496,11 @@ def _build_domain_model(
     workdir: Path,
     *,
     discount_mass: float = 0.5,
-    accent_variants: bool = False,
+    accent_variants: bool | Collection[str] = False,
 ) -> tuple[Path, Path]:
     """Write ``domain.lm`` (ARPA trigrams) and ``domain.dict`` (their words; with
-    ``accent_variants``, their non-rhotic pronunciations too: `accents.with_variants`) to
-    ``workdir``.
+    ``accent_variants``, their non-rhotic pronunciations too: `accents.with_variants`; True
+    for every word, a collection for those words) to ``workdir``.
 
     Sentences with a word the pronunciation dictionary lacks are left out (and logged): the
     decoder cannot say a word it cannot pronounce.
@@ -514,8 +531,10 @@ def _build_domain_model(
     model.write(arpa)
     lm_path, dict_path = workdir / "domain.lm", workdir / "domain.dict"
     lm_path.write_text(arpa.getvalue(), encoding="utf-8")
-    if accent_variants:
+    if accent_variants is True:
         entries = with_variants(entries)
+    elif accent_variants:
+        entries = with_variants(entries, only=frozenset(accent_variants))
     dict_path.write_text("".join(entries), encoding="utf-8")
     os.chmod(workdir, 0o700)
     return lm_path, dict_path

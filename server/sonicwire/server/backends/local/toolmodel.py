@@ -19,7 +19,7 @@ The slot classes (choice, id, integer, date, time, boolean, text) are described 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -140,6 +140,20 @@ class ToolModel:
                     out += [f"{prefix} {sentence}" for prefix in _PREFIXES]
         out += ["okay", "yes", "no"]
         return out
+
+    def slot_words(self, kinds: Collection[str]) -> frozenset[str]:
+        """The words of the values the tools' slots of ``kinds`` are trained with (choice:
+        the schema's ``enum``/``examples``, e.g. city names; id: digit words; ...), for
+        pronunciation variants of slot values only (`stt.SpeechRecognizer.add_language_model`'s
+        ``accent_words``)."""
+        return frozenset(
+            word
+            for tool in self.tools.values()
+            for slot in tool.slots
+            if slot.kind in kinds
+            for value in spoken_values(slot)
+            for word in value.split()
+        )
 
     def similarities(self, text: str, *, today: date | None = None) -> dict[str, float]:
         """How like each tool's examples ``text`` is (`understand`'s score per tool, small
