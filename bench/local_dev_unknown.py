@@ -3,6 +3,8 @@ measured on the development set only (never the evaluation's phrasings or voices
 
     .venv/bin/python -m bench.local_dev_unknown            # a few minutes; writes the JSON below
     .venv/bin/python -m bench.local_dev_unknown --rescore  # counts again from its readings
+    .venv/bin/python -m bench.local_dev_unknown --accent-slot-kinds '' --out X.json
+                                    # the session model without the engine's accent variants
 
 A reading not understood used to wait for the VAD's marker (500 ms of silence): it may be the
 start of a request. `endpoint.early_end_after` now ends such a turn after
@@ -47,7 +49,11 @@ from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local import endpoint
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import SESSION_DISCOUNT, SpeechRecognizer
+from sonicwire.server.backends.local.stt import (
+    ACCENT_SLOT_KINDS,
+    SESSION_DISCOUNT,
+    SpeechRecognizer,
+)
 from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import MicStream, speak
@@ -132,9 +138,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--rescore", action="store_true", help="count again from the readings kept in the JSON"
     )
-    if parser.parse_args(argv).rescore:
-        rescore()
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--accent-slot-kinds",
+        default=",".join(ACCENT_SLOT_KINDS),
+        help="slot classes whose values get non-rhotic variants (default: the engine's, "
+        "stt.ACCENT_SLOT_KINDS; '' for none)",
+    )
+    args = parser.parse_args(argv)
+    if args.rescore:
+        rescore(args.out)
         return
+    kinds = tuple(k for k in args.accent_slot_kinds.split(",") if k)
     model = dev_model()
     dev_eval.check_dev_split(set(model.sentences()))
     phrasings = [
@@ -152,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cpu_ms: list[float] = []
     try:
         key = recognizer.add_language_model(
-            model.sentences(), background_sentences(), discount_mass=SESSION_DISCOUNT
+            model.sentences(),
+            background_sentences(),
+            discount_mass=SESSION_DISCOUNT,
+            accent_words=model.slot_words(kinds),
         )
 
         def read(text: str, voice: str, seed: int) -> str:
@@ -177,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         recognizer.close()
     report = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "python -m bench.local_dev_unknown",
+        "command": "python -m bench.local_dev_unknown"
+        + (f" --out {args.out}" if args.out != RESULTS else "")
+        + f" --accent-slot-kinds '{','.join(kinds)}'",
+        "accent_slot_kinds": list(kinds),
         "voices": list(VOICES),
         "unknown_end_silence_ms": endpoint.UNKNOWN_END_SILENCE_MS,
         **_report(prefix_rows, whole_rows),
@@ -187,10 +208,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "cores": os.cpu_count(),
         "readings": _readings(prefix_rows, whole_rows),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     _print(report)
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.out}")
 
 
 def _readings(
