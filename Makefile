@@ -62,7 +62,8 @@ bench-echo-field: setup
 	$(VENV)/python -m bench.echo_field
 
 clean:
-	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv node_modules .mypy_cache .ruff_cache .pytest_cache build ./*__mypyc.*.so server/sonicwire/server/native_manifest.json
+	find server -name '*.so' -delete
 
 ## image: build deploy/Dockerfile with podman from an offline Debian base (minutes, ~3 GB
 ## scratch under /tmp/sonicwire-image; root). Not part of `make test`: tests/ops checks the inputs.

@@ -109,23 +109,34 @@ class _NullBackend:
 
 
 async def _driver(n: int) -> None:
-    from sonicwire.server import servicer
-    from sonicwire.server.conversation import Conversation
     from sonicwire.server.core import events as ev
     from sonicwire.server.core.session import Session
     from sonicwire.server.core.settings import SessionSettings
     from sonicwire.server.dsp.pipeline import FrontEndSettings
-    from sonicwire.server.metrics import StreamMetrics
 
     front = FrontEndSettings(echo_cancellation=False, noise_suppression=False)
     session = Session("s", SessionSettings(front_end=front, barge_in=False))
 
-    def receive_client(event: Any, now: float) -> None:
+    def receive_client(self: Any, event: Any, now: float) -> None:
         # The core's part is left out, but not what it hands the driver: one audio command
         # per message, as the front end's cleaned frame going to the backend.
-        session._commands.append(ev.SendAudio(event.audio))
+        self._commands.append(ev.SendAudio(event.audio))
 
-    session.receive_client = receive_client  # type: ignore[method-assign]
+    # On the class, not the instance: a compiled Session (sonicwire.server.native) refuses
+    # an instance attribute; the driver calls the method from Python, so it finds this one.
+    original = Session.receive_client
+    Session.receive_client = receive_client  # type: ignore[method-assign]
+    try:
+        await _drive(session, n)
+    finally:
+        Session.receive_client = original  # type: ignore[method-assign]
+
+
+async def _drive(session: Any, n: int) -> None:
+    from sonicwire.server import servicer
+    from sonicwire.server.conversation import Conversation
+    from sonicwire.server.metrics import StreamMetrics
+
     backend: Any = _NullBackend()
     conversation = Conversation(session, backend, metrics=StreamMetrics())
     finished = asyncio.Event()

@@ -15,6 +15,7 @@ process CPU time of each case. Prints one JSON line per case and tree.
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import json
 import os
 import random
@@ -56,6 +57,14 @@ def _run_cases(cases: list[str]) -> None:
     )
     from sonicwire.server.dsp import delay
     from sonicwire.server.dsp.pipeline import FrontEnd
+
+    if delay.__file__ and delay.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        # the front end would call its own update, never this patch: every count would be 0
+        raise SystemExit(
+            "bench.estimator_ab counts DelayEstimator.update by patching it, which a compiled "
+            "front end does not see: run it on pure Python (SONICWIRE_COMPILE=0 make setup "
+            "after `make clean`, or a source copy without the .so files first on PYTHONPATH)"
+        )
 
     counts = {"updates": 0, "blocks": 0}
     update = delay.DelayEstimator.update

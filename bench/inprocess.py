@@ -71,17 +71,25 @@ def _timed_front_end(timed: _Timed) -> type:
 
     cpu = time.process_time
 
-    class TimedFrontEnd(FrontEnd):  # type: ignore[misc]
+    # A wrapper, not a subclass: the front end is a compiled (mypyc) class when the package
+    # was built with it, and interpreted classes cannot inherit from those.
+    class TimedFrontEnd:
+        def __init__(self, settings: Any) -> None:
+            self._inner = FrontEnd(settings)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
         def process(self, pcm: bytes) -> Any:
             start = cpu()
-            out = super().process(pcm)
+            out = self._inner.process(pcm)
             timed.seconds += cpu() - start
             timed.calls += 1
             return out
 
         def push_far_end(self, pcm: bytes) -> None:
             start = cpu()
-            super().push_far_end(pcm)
+            self._inner.push_far_end(pcm)
             timed.seconds += cpu() - start
 
     return TimedFrontEnd

@@ -274,6 +274,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         add(
             f"Code measured: commit `{code['commit']}`"
             + (" with uncommitted changes under server/" if code.get("dirty") else "")
+            + (f"; per-frame code {code['native']}" if code.get("native") else "")
             + ".\n"
         )
     add(

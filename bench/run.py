@@ -139,8 +139,15 @@ def _code() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
+    from sonicwire.server import native
+
     commit = git("rev-parse", "--short=12", "HEAD")
-    return {"commit": commit or None, "dirty": bool(git("status", "--porcelain", "--", "server"))}
+    return {
+        "commit": commit or None,
+        "dirty": bool(git("status", "--porcelain", "--", "server")),
+        # the servers measured import the same build (the same venv)
+        "native": native.describe(),
+    }
 
 
 def _machine() -> dict[str, Any]:

@@ -4,8 +4,9 @@
 #   codec tests; flite and alsa voice samples for the local engine's evaluation; chromium for
 #   the browser test; redis-server, haproxy and nginx-light for the multi-replica test),
 #   Debian's Go toolchain, protoc plugins and packaged gRPC/protobuf libraries for the Go client,
-#   a Python >= 3.12 virtual environment at .venv with pinned packages, npm tools (buf) and the
-#   TypeScript client's pinned packages (an npm workspace), and the TypeScript client's build.
+#   a Python >= 3.12 virtual environment at .venv with pinned packages and the per-frame modules
+#   compiled with mypyc (gcc; the Python headers come with pyenv's Python), npm tools (buf) and
+#   the TypeScript client's pinned packages (an npm workspace), and the TypeScript client's build.
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ APT_PACKAGES=(libspeexdsp1 libopus0 sox ffmpeg espeak-ng flite alsa-utils chromi
 # The Go client (clients/go): no Go module proxy is needed, it builds in GOPATH mode against
 # Debian's packaged libraries (scripts/go). golang-github-golang-protobuf-1-5-dev: without it apt
 # picks the 1.3 package, whose runtime panics on the generated code. About 590 MB installed.
+# gcc and libc6-dev: mypyc's C (compile_native).
+APT_PACKAGES+=(gcc libc6-dev)
 APT_PACKAGES+=(golang-go protobuf-compiler protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev
   golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev)
 
@@ -71,8 +74,21 @@ install_venv() {
   fi
   log "installing Python packages (pinned by requirements/constraints.txt)"
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
-  .venv/bin/python -m pip install -q -c requirements/constraints.txt -e '.[dev]'
+  SONICWIRE_COMPILE=0 .venv/bin/python -m pip install -q --no-build-isolation \
+    -c requirements/constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
+}
+
+compile_native() {
+  # The per-frame modules compiled with mypyc, next to their sources (setup.py,
+  # server/sonicwire/server/native.py): rebuilt when one is missing or its source changed.
+  # mypyc type-checks them against the venv's packages, hence no build isolation.
+  # SONICWIRE_COMPILE=0 keeps pure Python (then `make clean` removes a previous build).
+  [[ ${SONICWIRE_COMPILE:-1} == 0 ]] && return 0
+  .venv/bin/python -c 'import sys; from sonicwire.server import native; sys.exit(native.needs_build())' && return 0
+  log "compiling the per-frame modules with mypyc (about a minute)"
+  SONICWIRE_COMPILE=1 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e . >/dev/null
+  .venv/bin/python -c 'from sonicwire.server import native; print("setup:", native.describe())'
 }
 
 install_npm() {
@@ -100,6 +116,7 @@ build_typescript() {
 
 install_apt
 install_venv
+compile_native
 install_npm
 build_typescript
 log "ready"

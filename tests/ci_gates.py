@@ -9,7 +9,10 @@ Under CI (``CI=true``, as ``.ci/run`` and every hosted CI set it):
 - ``SONICWIRE_UPDATE_GOLDEN`` set is a usage error: golden tests would rewrite their files and pass.
 
 Everywhere, the retired golden variable ``UPDATE_GOLDEN`` is a usage error, so nobody sets the
-old name and believes the files were (or were not) rewritten.
+old name and believes the files were (or were not) rewritten; and so is a compiled module built
+from an older source (``sonicwire.server.native.stale_modules``): the tests would run the build,
+not the code under test. Under CI the per-frame modules must be compiled at all, as
+scripts/setup.sh builds them: CI tests what ships.
 
 ``tests/conftest.py`` imports these hooks; ``tests/ops/test_ci_gates.py`` runs pytest on planted
 tests to show each gate fails.
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from sonicwire.server import native
 from tests.golden import RETIRED_VARS, UPDATE_GOLDEN_VAR, updating_golden
 
 __all__ = [
@@ -99,8 +103,23 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{UPDATE_GOLDEN_VAR} is set under CI: golden tests would rewrite their files and "
             "pass whatever the code does; unset it"
         )
+    _check_native_build()
     path = Path(config.rootpath) / str(config.getini("ci_skip_allowlist"))
     config.stash[_ALLOWLIST] = load_allowlist(path)
+
+
+def _check_native_build() -> None:
+    stale = native.stale_modules()
+    if stale:
+        raise pytest.UsageError(
+            f"compiled modules older than their sources: {', '.join(stale)}; rebuild them "
+            "(scripts/setup.sh, or `make clean` for pure Python)"
+        )
+    if in_ci() and native.needs_build():
+        raise pytest.UsageError(
+            f"CI=true but the per-frame code is not compiled ({native.describe()}): "
+            "scripts/setup.sh compiles it, and CI tests what ships"
+        )
 
 
 def _unlisted_skip(config: pytest.Config, nodeid: str, reason: str) -> str | None:

@@ -19,6 +19,7 @@ Synchronous and clock-free: suitable for the sans-I/O session core.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -76,28 +77,29 @@ class FrontEndStats:
 class FrontEnd:
     """Per-stream audio front end (see the module docstring for the call protocol)."""
 
-    ESTIMATE_WINDOW_MS = 500
+    # Final: constants to mypyc (sonicwire.server.native), readable on the class as before
+    ESTIMATE_WINDOW_MS: Final = 500
     # estimation cadence: frames between two delay estimates (see _next_hop)
-    ACQUIRE_HOP_FRAMES = 10
-    IDLE_HOP_FRAMES = 50
-    IDLE_AFTER_MISSES = 10
-    RELOOK_MISSES = 3
-    TRACK_HOP_FRAMES = 50
-    SKEW_HOP_FRAMES = 20
-    SETTLED_HOP_FRAMES = 150
-    SETTLE_AFTER_AGREEING = 5
-    SETTLE_WITHOUT_SKEW = 20
-    QUALITY_DB = 10.0
-    QUALITY_FRAMES = 5
-    MIN_SKEW = 5e-6
-    PROBE_HOP_FRAMES = 2
-    MAX_PROBE_HOP_FRAMES = 16
-    ECHO_COHERENCE = 0.75
-    NOT_ECHO_COHERENCE = 0.45
-    CONFIRM_COHERENCE = 0.6
-    FAR_SLACK_SAMPLES = SAMPLE_RATE  # far-end log room beyond its history (see __init__)
-    MIC_SLACK_SAMPLES = SAMPLE_RATE // 2
-    TRIM_HOP_FRAMES = 50  # how often the far end's segment list is trimmed
+    ACQUIRE_HOP_FRAMES: Final = 10
+    IDLE_HOP_FRAMES: Final = 50
+    IDLE_AFTER_MISSES: Final = 10
+    RELOOK_MISSES: Final = 3
+    TRACK_HOP_FRAMES: Final = 50
+    SKEW_HOP_FRAMES: Final = 20
+    SETTLED_HOP_FRAMES: Final = 150
+    SETTLE_AFTER_AGREEING: Final = 5
+    SETTLE_WITHOUT_SKEW: Final = 20
+    QUALITY_DB: Final = 10.0
+    QUALITY_FRAMES: Final = 5
+    MIN_SKEW: Final = 5e-6
+    PROBE_HOP_FRAMES: Final = 2
+    MAX_PROBE_HOP_FRAMES: Final = 16
+    ECHO_COHERENCE: Final = 0.75
+    NOT_ECHO_COHERENCE: Final = 0.45
+    CONFIRM_COHERENCE: Final = 0.6
+    FAR_SLACK_SAMPLES: Final = SAMPLE_RATE  # far-end log room beyond its history (see __init__)
+    MIC_SLACK_SAMPLES: Final = SAMPLE_RATE // 2
+    TRIM_HOP_FRAMES: Final = 50  # how often the far end's segment list is trimmed
 
     def __init__(self, settings: FrontEndSettings | None = None) -> None:
         self.settings = settings = settings or FrontEndSettings()

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from enum import Enum, IntEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -234,8 +234,8 @@ def _silero_session(path: str) -> Any:
 class SileroEngine:
     """Silero VAD (v5 ONNX) on 512-sample chunks; each frame gets the latest probability."""
 
-    CHUNK = 512
-    CONTEXT = 64
+    CHUNK: Final = 512
+    CONTEXT: Final = 64
 
     def __init__(self, threshold: float, model_path: str | None = None) -> None:
         path = model_path or str(find_silero_model())

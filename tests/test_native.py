@@ -1,0 +1,66 @@
+"""The per-frame modules compiled with mypyc (sonicwire.server.native, setup.py): the build
+knows when it is stale, and the compiled code answers exactly as the pure Python does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sonicwire.server import native
+from tests.pure_python import ROOT, pure_python_env
+
+
+def test_every_listed_module_has_its_source_and_is_in_the_package() -> None:
+    for module, path in zip(native.COMPILED, native.COMPILED_PATHS, strict=True):
+        assert (ROOT / path).is_file(), module
+        assert Path(path).with_suffix("").parts[1:] == tuple(module.split("."))
+
+
+def test_a_source_changed_after_the_build_is_stale(tmp_path: Path) -> None:
+    manifest = tmp_path / "native_manifest.json"
+    modules = list(native.COMPILED[:3])
+    assert native.stale_modules(modules, manifest) == modules  # no record: all of them
+    native.write_manifest(manifest)
+    assert native.stale_modules(modules, manifest) == []
+    recorded = json.loads(manifest.read_text())
+    recorded[modules[1]] = "0" * 64  # built from another version of that source
+    manifest.write_text(json.dumps(recorded))
+    assert native.stale_modules(modules, manifest) == [modules[1]]
+    assert native.stale_modules([], manifest) == []  # pure Python is never stale
+
+
+def _digest(env: dict[str, str]) -> tuple[str, str]:
+    """(native.describe(), the in-process conversations' response digest) in a child."""
+    code = (
+        "import hashlib, sys\n"
+        "from bench.inprocess import measure\n"
+        "from sonicwire.server import native\n"
+        "digest = hashlib.sha256()\n"
+        "measure(8.0, 3, 1, digest)\n"
+        "print(native.describe()); print(digest.hexdigest())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    describe, digest = run.stdout.strip().splitlines()[-2:]
+    return describe, digest
+
+
+def test_the_compiled_modules_answer_as_the_pure_python_does(tmp_path: Path) -> None:
+    # every response of three in-process conversations (front end, core, conversion; the
+    # clock simulated), hashed: once on the build, once on a copy of the same sources
+    # without the compiled extensions
+    if not native.compiled_modules():
+        pytest.skip("pure Python install (SONICWIRE_COMPILE=0): nothing compiled to compare")
+    compiled_describe, compiled_digest = _digest(dict(os.environ))
+    pure_describe, pure_digest = _digest(pure_python_env(tmp_path))
+    assert compiled_describe.startswith("compiled with mypyc")
+    assert "STALE" not in compiled_describe
+    assert pure_describe.startswith("pure Python")
+    assert compiled_digest == pure_digest
