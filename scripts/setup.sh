@@ -87,8 +87,10 @@ compile_native() {
   [[ ${SONICWIRE_COMPILE:-1} == 0 ]] && return 0
   .venv/bin/python -c 'import sys; from sonicwire.server import native; sys.exit(native.needs_build())' && return 0
   log "compiling the per-frame modules with mypyc (about a minute)"
-  SONICWIRE_COMPILE=1 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e . >/dev/null
-  .venv/bin/python -c 'from sonicwire.server import native; print("setup:", native.describe())'
+  local build_log=.venv/compile-native.log
+  SONICWIRE_COMPILE=1 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e . \
+    >"$build_log" 2>&1 || { tail -40 "$build_log"; log "compiling failed (log: $build_log)"; return 1; }
+  log "$(.venv/bin/python -c 'from sonicwire.server import native; print(native.describe())')"
 }
 
 install_npm() {
