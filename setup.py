@@ -55,8 +55,18 @@ def _ext_modules() -> list[object]:
         return []
     from mypyc.build import mypycify
 
+    # Written first, so that build_py packs it into a wheel beside the extensions; a failed
+    # build forgets it again (below).
     sonicwire_native.write_manifest()
     return list(mypycify(list(sonicwire_native.COMPILED_PATHS), opt_level="3"))
 
 
-setup(ext_modules=_ext_modules())
+_compiling = _compile()
+try:
+    setup(ext_modules=_ext_modules())
+except BaseException as failed:
+    # mypyc or the C compiler stopped: the older extensions may still be in place, and a
+    # manifest of today's sources would pass them as current (native.forget_manifest).
+    if _compiling and not (isinstance(failed, SystemExit) and failed.code in (None, 0)):
+        sonicwire_native.forget_manifest()
+    raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,52 @@ def test_the_compiled_modules_answer_as_the_pure_python_does(tmp_path: Path) -> 
     assert "STALE" not in compiled_describe
     assert pure_describe.startswith("pure Python")
     assert compiled_digest == pure_digest
+
+
+_FAKE_MYPYC = {
+    # mypyc itself refuses a source (a type error, a construct it does not compile)
+    "mypyc": "def mypycify(paths, opt_level='3'):\n    raise SystemExit('error: mypyc refused')\n",
+    # mypyc's C is generated, the C compiler fails on it
+    "gcc": (
+        "from setuptools import Extension\n"
+        "def mypycify(paths, opt_level='3'):\n"
+        "    return [Extension('broken_native', sources=['broken_native.c'])]\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(_FAKE_MYPYC))
+def test_a_failed_build_leaves_the_older_extensions_stale(tmp_path: Path, stage: str) -> None:
+    # setup.py in a scratch tree whose compiled sources changed since the last build (the
+    # manifest records other digests), with a stand-in mypyc that fails at ``stage``: the
+    # older extensions stay, and must not pass for today's sources afterwards
+    tree = tmp_path / "tree"
+    shutil.copytree(
+        ROOT / "server", tree / "server", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    shutil.copy(ROOT / "setup.py", tree)
+    (tree / "pyproject.toml").write_text(
+        '[project]\nname = "scratch"\nversion = "0"\n[tool.setuptools]\npackages = []\n'
+    )
+    (tree / "broken_native.c").write_text('#error "the C compiler fails"\n')
+    fake = tmp_path / "fake" / "mypyc"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "build.py").write_text(_FAKE_MYPYC[stage])
+    manifest = tree / "server" / "sonicwire" / "server" / "native_manifest.json"
+    manifest.write_text(json.dumps(dict.fromkeys(native.COMPILED, "0" * 64)))  # an older build
+    env = dict(os.environ, SONICWIRE_COMPILE="1", PYTHONPATH=str(fake.parent))
+    run = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode != 0, run.stdout[-2000:]
+    assert (
+        "mypyc refused" if stage == "mypyc" else "the C compiler fails"
+    ) in run.stderr + run.stdout
+    modules = list(native.COMPILED)
+    assert native.stale_modules(modules, manifest) == modules

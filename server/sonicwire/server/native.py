@@ -24,6 +24,7 @@ __all__ = [
     "COMPILED_PATHS",
     "compiled_modules",
     "describe",
+    "forget_manifest",
     "needs_build",
     "stale_modules",
     "write_manifest",
@@ -90,6 +91,14 @@ def write_manifest(manifest: Path = _MANIFEST) -> None:
     """Record the digest of each compiled module's source (called by setup.py's build)."""
     digests = {module: _digest(_source(module)) for module in COMPILED}
     manifest.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+
+def forget_manifest(manifest: Path = _MANIFEST) -> None:
+    """Drop the record after a failed build (called by setup.py): the manifest is written
+    before mypyc and the C compiler run, and a build that stops half way may leave the older
+    extensions in place; without a record every compiled module counts as stale, so those are
+    never taken for the edited sources (by the tests' gate, nor by setup's `needs_build`)."""
+    manifest.unlink(missing_ok=True)
 
 
 def compiled_modules() -> list[str]:
