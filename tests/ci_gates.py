@@ -12,7 +12,8 @@ Everywhere, the retired golden variable ``UPDATE_GOLDEN`` is a usage error, so n
 old name and believes the files were (or were not) rewritten; and so is a compiled module built
 from an older source (``sonicwire.server.native.stale_modules``): the tests would run the build,
 not the code under test. Under CI the per-frame modules must be compiled at all, as
-scripts/setup.sh builds them: CI tests what ships.
+scripts/setup.sh builds them: CI tests what ships. (Those two only for this repository's own
+tests: a planted project, below, is not about the build.)
 
 ``tests/conftest.py`` imports these hooks; ``tests/ops/test_ci_gates.py`` runs pytest on planted
 tests to show each gate fails.
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 DEFAULT_ALLOWLIST = "tests/ci_skips.txt"
+_REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
             f"{UPDATE_GOLDEN_VAR} is set under CI: golden tests would rewrite their files and "
             "pass whatever the code does; unset it"
         )
-    _check_native_build()
+    if Path(config.rootpath).resolve() == _REPOSITORY:
+        _check_native_build()  # this repository's build; not a project these hooks are tried on
     path = Path(config.rootpath) / str(config.getini("ci_skip_allowlist"))
     config.stash[_ALLOWLIST] = load_allowlist(path)
 

@@ -222,3 +222,39 @@ def test_retired_golden_variable_is_refused(tmp_path: Path) -> None:
     result = _pytest(_planted_project(tmp_path, LISTED), UPDATE_GOLDEN="1")
     assert result.returncode != 0
     assert "UPDATE_GOLDEN is no longer read" in result.stderr
+
+
+# --- the native build gates (sonicwire.server.native): this repository's tests only ---
+
+
+def test_the_tests_refuse_a_stale_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sonicwire.server import native
+    from tests import ci_gates
+
+    monkeypatch.setattr(native, "stale_modules", lambda *args: ["sonicwire.server.core.session"])
+    with pytest.raises(pytest.UsageError, match="compiled modules older than their sources"):
+        ci_gates._check_native_build()
+
+
+def test_ci_refuses_an_uncompiled_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sonicwire.server import native
+    from tests import ci_gates
+
+    monkeypatch.setattr(native, "stale_modules", lambda *args: [])
+    monkeypatch.setattr(native, "needs_build", lambda: True)
+    monkeypatch.delenv("CI", raising=False)
+    ci_gates._check_native_build()  # outside CI a pure Python install runs
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.UsageError, match="CI=true but the per-frame code is not compiled"):
+        ci_gates._check_native_build()
+
+
+def test_the_gates_on_a_planted_project_run_on_a_pure_python_install(tmp_path: Path) -> None:
+    # the skip gates are tried on planted projects (above); on a pure Python install
+    # (SONICWIRE_COMPILE=0) the build gate must not stop those runs before they test anything
+    from tests.pure_python import pure_python_env
+
+    pure = pure_python_env(tmp_path / "pure")["PYTHONPATH"]
+    project = _planted_project(tmp_path, LISTED)
+    result = _pytest(project, "--continue-on-collection-errors", CI="true", PYTHONPATH=pure)
+    assert "2 failed, 1 passed, 1 skipped, 1 error" in result.stdout, result.stderr[-2000:]
