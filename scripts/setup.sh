@@ -83,8 +83,14 @@ compile_native() {
   # The per-frame modules compiled with mypyc, next to their sources (setup.py,
   # server/sonicwire/server/native.py): rebuilt when one is missing or its source changed.
   # mypyc type-checks them against the venv's packages, hence no build isolation.
-  # SONICWIRE_COMPILE=0 keeps pure Python (then `make clean` removes a previous build).
-  [[ ${SONICWIRE_COMPILE:-1} == 0 ]] && return 0
+  # SONICWIRE_COMPILE=0 keeps pure Python: a previous build is removed, or it would still win
+  # the imports.
+  if [[ ${SONICWIRE_COMPILE:-1} == 0 ]]; then
+    local removed
+    removed=$(.venv/bin/python -c 'from sonicwire.server import native; print(len(native.remove_build()))')
+    [[ $removed == 0 ]] || log "SONICWIRE_COMPILE=0: removed the previous build ($removed files)"
+    return 0
+  fi
   .venv/bin/python -c 'import sys; from sonicwire.server import native; sys.exit(native.needs_build())' && return 0
   log "compiling the per-frame modules with mypyc (about a minute)"
   local build_log=.venv/compile-native.log

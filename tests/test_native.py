@@ -3,6 +3,7 @@ knows when it is stale, and the compiled code answers exactly as the pure Python
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import os
 import shutil
@@ -114,3 +115,23 @@ def test_a_failed_build_leaves_the_older_extensions_stale(tmp_path: Path, stage:
     ) in run.stderr + run.stdout
     modules = list(native.COMPILED)
     assert native.stale_modules(modules, manifest) == modules
+
+
+def test_removing_a_build_takes_its_extensions_library_and_manifest_only(tmp_path: Path) -> None:
+    # scripts/setup.sh with SONICWIRE_COMPILE=0 after a compiled build: the extensions would
+    # still win the imports, so they go; every source and anything else stays
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    package = tmp_path / "server" / "sonicwire" / "server"
+    built = [package / "dsp" / f"vad{suffix}", package / "core" / f"session{suffix}"]
+    built += [package / f"convert{suffix}", tmp_path / f"0123abcd__mypyc{suffix}"]
+    kept = [package / "dsp" / "vad.py", package / "dsp" / "speex.py", package / "app.py"]
+    kept += [package / "dsp" / f"not_compiled{suffix}", tmp_path / "setup.py"]
+    for path in [*built, *kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    native.write_manifest(package / "native_manifest.json")
+    removed = native.remove_build(package)
+    assert sorted(removed) == sorted([*built, package / "native_manifest.json"])
+    assert not any(path.exists() for path in removed)
+    assert all(path.exists() for path in kept)
+    assert native.remove_build(package) == []  # nothing left to remove

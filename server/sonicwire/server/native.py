@@ -26,6 +26,7 @@ __all__ = [
     "describe",
     "forget_manifest",
     "needs_build",
+    "remove_build",
     "stale_modules",
     "write_manifest",
 ]
@@ -128,6 +129,25 @@ def needs_build() -> bool:
     """Whether setup should compile: a module of :data:`COMPILED` is not, or is stale."""
     compiled = compiled_modules()
     return len(compiled) < len(COMPILED) or bool(stale_modules(compiled))
+
+
+def remove_build(package_dir: Path = _PACKAGE_DIR) -> list[Path]:
+    """Delete a previous build from the source tree (scripts/setup.sh with
+    ``SONICWIRE_COMPILE=0``): the compiled modules' extensions, mypyc's shared library beside
+    setup.py and the manifest. Left in place they would still win the imports, and the pure
+    Python asked for would not be what runs. Returns what was removed."""
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    found: list[Path] = []
+    for module in COMPILED:
+        folder = package_dir.joinpath(*module.split(".")[2:-1])
+        found += folder.glob(module.rsplit(".", 1)[1] + ".*")
+    found += package_dir.parents[2].glob("*__mypyc.*")
+    removed = [path for path in found if path.name.endswith(suffixes)]
+    manifest = package_dir / _MANIFEST.name
+    removed += [manifest] if manifest.exists() else []
+    for path in removed:
+        path.unlink()
+    return removed
 
 
 def describe() -> str:
