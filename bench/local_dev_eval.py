@@ -31,7 +31,12 @@ from bench.local_eval_set import Command, _c
 from bench.local_timing import percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
+from sonicwire.server.backends.local.stt import (
+    ACCENT_SLOT_KINDS,
+    NBEST,
+    SESSION_DISCOUNT,
+    SpeechRecognizer,
+)
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import (
     ESPEAK_TEST_VOICES,
@@ -171,7 +176,10 @@ def measure(
     """One language model (smoothing ``discount``) on the development utterances and on the
     in-training phrasings spoken by the tuning voices."""
     key = recognizer.add_language_model(
-        model.sentences(), background_sentences(), discount_mass=discount
+        model.sentences(),
+        background_sentences(),
+        discount_mass=discount,
+        accent_words=model.slot_words(ACCENT_SLOT_KINDS),  # as the engine builds it
     )
     today = datetime.now(UTC).date()
     best: list[tuple[Command, bool]] = []

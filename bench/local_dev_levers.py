@@ -40,7 +40,12 @@ from bench import local_eval as evaluation
 from sonicwire.server.backends.local import dialogue as dialogue_module
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
+from sonicwire.server.backends.local.stt import (
+    ACCENT_SLOT_KINDS,
+    NBEST,
+    SESSION_DISCOUNT,
+    SpeechRecognizer,
+)
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import MicStream, ToolBox, speak
 
@@ -102,7 +107,10 @@ def main() -> None:
     recognizer = SpeechRecognizer.load("domain")
     try:
         key = recognizer.add_language_model(
-            model.sentences(), background_sentences(), discount_mass=SESSION_DISCOUNT
+            model.sentences(),
+            background_sentences(),
+            discount_mass=SESSION_DISCOUNT,
+            accent_words=model.slot_words(ACCENT_SLOT_KINDS),  # as the engine builds it
         )
 
         def recognise(samples: list[tuple[str, Any, bytes]]) -> list[tuple[Any, str, Any]]:

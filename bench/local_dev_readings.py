@@ -37,7 +37,12 @@ from bench import local_eval as evaluation
 from bench.local_eval_set import Command
 from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local.phrases import background_sentences
-from sonicwire.server.backends.local.stt import NBEST, SESSION_DISCOUNT, SpeechRecognizer
+from sonicwire.server.backends.local.stt import (
+    ACCENT_SLOT_KINDS,
+    NBEST,
+    SESSION_DISCOUNT,
+    SpeechRecognizer,
+)
 from sonicwire.server.backends.local.toolmodel import ToolModel
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_readings.json"
@@ -117,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     cpu_ms: list[float] = []
     try:
         key = recognizer.add_language_model(
-            model.sentences(), background_sentences(), discount_mass=SESSION_DISCOUNT
+            model.sentences(),
+            background_sentences(),
+            discount_mass=SESSION_DISCOUNT,
+            accent_words=model.slot_words(ACCENT_SLOT_KINDS),  # as the engine builds it
         )
         for name, samples in sets.items():
             for voice, command, audio in samples:

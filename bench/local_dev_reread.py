@@ -33,7 +33,11 @@ from bench.local_timing import engine_cpu_s, percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.reread import plan
-from sonicwire.server.backends.local.stt import SESSION_DISCOUNT, SpeechRecognizer
+from sonicwire.server.backends.local.stt import (
+    ACCENT_SLOT_KINDS,
+    SESSION_DISCOUNT,
+    SpeechRecognizer,
+)
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_reread.json"
 
@@ -62,7 +66,11 @@ def main() -> None:
     second_cpu_ms: list[float] = []
     first_cpu_ms: list[float] = []
     try:
-        key = recognizer.add_language_model(model.sentences(), background_sentences())
+        key = recognizer.add_language_model(
+            model.sentences(),
+            background_sentences(),
+            accent_words=model.slot_words(ACCENT_SLOT_KINDS),  # as the engine builds it
+        )
         for name, samples in sets.items():
             before: list[tuple[Any, bool]] = []
             after: list[tuple[Any, bool]] = []

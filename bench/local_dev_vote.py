@@ -41,7 +41,7 @@ from sonicwire.server.backends.local import dialogue as dialogue_module
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.reread import looks_again, plan, says_identifier
-from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.backends.local.stt import ACCENT_SLOT_KINDS, SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_vote.json"
@@ -107,7 +107,9 @@ class _Rereader:
             }
             self._recognizer = SpeechRecognizer.load("domain")
             self._key = self._recognizer.add_language_model(
-                self._model.sentences(), background_sentences()
+                self._model.sentences(),
+                background_sentences(),
+                accent_words=self._model.slot_words(ACCENT_SLOT_KINDS),  # as the engine
             )
         return self._recognizer
 
