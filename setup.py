@@ -50,8 +50,8 @@ def _compile() -> bool:
     return able
 
 
-def _ext_modules() -> list[object]:
-    if not _compile():
+def _ext_modules(compiling: bool) -> list[object]:
+    if not compiling:
         return []
     from mypyc.build import mypycify
 
@@ -63,7 +63,7 @@ def _ext_modules() -> list[object]:
 
 _compiling = _compile()
 try:
-    setup(ext_modules=_ext_modules())
+    setup(ext_modules=_ext_modules(_compiling))
 except BaseException as failed:
     # mypyc or the C compiler stopped: the older extensions may still be in place, and a
     # manifest of today's sources would pass them as current (native.forget_manifest).

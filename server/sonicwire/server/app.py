@@ -24,7 +24,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from sonicwire.server import heap
+from sonicwire.server import heap, native
 from sonicwire.server.backends.base import Backend
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.config import ServerConfig
@@ -189,7 +189,13 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     await _set_health(health_servicer, serving=not needs_warm_up)
     if config.metrics_port:
         serve_metrics(config.metrics_port, config.host)
-    log.info("sonicwire listening on %s:%d (backend %s)", config.host, port, runtime.backend.name)
+    log.info(
+        "sonicwire listening on %s:%d (backend %s; per-frame code %s)",
+        config.host,
+        port,
+        runtime.backend.name,
+        native.describe(),
+    )
     warm_up = asyncio.create_task(
         _warm_up(runtime.backend, health_servicer, runtime), name="backend warm-up"
     )

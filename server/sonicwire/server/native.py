@@ -44,6 +44,7 @@ _DSP = (
     "convergence",
     "delay",
     "frames",
+    "front_end_output",
     "gate",
     "median",
     "pipeline",
