@@ -74,7 +74,10 @@ install_venv() {
   fi
   log "installing Python packages (pinned by requirements/constraints.txt)"
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
-  SONICWIRE_COMPILE=0 .venv/bin/python -m pip install -q --no-build-isolation \
+  # With build isolation: dependencies that come as source (pocketsphinx) build with their own
+  # backends (scikit-build-core), which the venv does not have. Pure Python here; compile_native
+  # compiles afterwards, without isolation, against the venv's packages.
+  SONICWIRE_COMPILE=0 .venv/bin/python -m pip install -q \
     -c requirements/constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
 }
