@@ -63,11 +63,11 @@ from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
+from .choice_look import second_look
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
 from .predict import learn, predict
-from .reread import plan
 from .stt import SpeechRecognizer, Transcript
 from .toolmodel import ToolModel
 from .tts import Synthesizer
@@ -528,10 +528,11 @@ class LocalSession:
         return self._recognizer.recognize(pcm, model=self._language_model)
 
     async def _look_again(self, pcm: bytes, reading: str, dialogue: Dialogue) -> str:
-        """``reading`` after a second look at its identifier, when it needs one (`reread.py`):
-        the same audio decoded with a grammar that lets only the identifier change."""
+        """``reading`` after a second look at its identifier or its missing choice value, when
+        it needs one (`reread.py`, `choice_look.py`): the same audio decoded with a grammar
+        that lets only that value change."""
         model = self._language_model
-        second = plan(
+        second = second_look(
             dialogue.model,
             reading,
             lambda word: self._recognizer.knows(word, model=model),
