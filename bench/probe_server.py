@@ -126,7 +126,9 @@ async def _serve_sonicwire(port: int, stop: asyncio.Event, backend: str) -> int:
     return running.port
 
 
-async def _serve_bare_echo(port: int, stop: asyncio.Event, probe: FrameProbe) -> int:
+async def _serve_bare_echo(
+    port: int, stop: asyncio.Event, probe: FrameProbe, every: int = 1
+) -> int:
     from bench.bare_echo import BareEchoServicer
     from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
@@ -137,7 +139,7 @@ async def _serve_bare_echo(port: int, stop: asyncio.Event, probe: FrameProbe) ->
         probe.record(session_id, now, now)
 
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_VoiceServiceServicer_to_server(BareEchoServicer(on_frame), server)
+    pb_grpc.add_VoiceServiceServicer_to_server(BareEchoServicer(on_frame, every), server)
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     _ready(bound)
@@ -161,7 +163,7 @@ async def _main(args: argparse.Namespace) -> None:
     watcher = asyncio.create_task(probe.watch_loop())
     try:
         if args.kind == "bare-echo":
-            await _serve_bare_echo(args.port, stop, probe)
+            await _serve_bare_echo(args.port, stop, probe, args.echo_every)
         else:
             install_session_probe(probe)
             await _serve_sonicwire(args.port, stop, args.backend)
@@ -179,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="echo")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--reuseport", action="store_true")
+    parser.add_argument(
+        "--echo-every", type=int, default=1, help="bare echo: one output per this many inputs"
+    )
     parser.add_argument("--probe-out", default="")
     parser.add_argument("--cpus", default="", help="comma-separated CPU ids to pin to")
     args = parser.parse_args(argv)
