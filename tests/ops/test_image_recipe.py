@@ -44,3 +44,17 @@ def test_the_base_has_a_python_the_project_accepts() -> None:
     suite = re.search(r"debootstrap --variant=minbase (\w+)", SCRIPT.read_text())
     assert suite and suite.group(1) == "trixie"
     assert 'requires-python = ">=3.12"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_image_compiles_the_per_frame_modules_as_setup_does() -> None:
+    """The image ships what the benchmarks measure: setup.py is in the build context, the
+    package is installed again with ``SONICWIRE_COMPILE=1`` (no build isolation: mypyc
+    type-checks against the venv's packages), and the build checks the result."""
+    ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    assert "!setup.py" in ignore
+    dockerfile = DOCKERFILE.read_text()
+    assert re.search(r"^COPY .*\bsetup\.py\b", dockerfile, re.MULTILINE)
+    compile_step = re.search(r"SONICWIRE_COMPILE=1 \S+ install --no-build-isolation", dockerfile)
+    assert compile_step, "no compiling install in the Dockerfile"
+    after = dockerfile[compile_step.end() :]
+    assert "native.compiled_modules()" in after and "native.stale_modules()" in after
