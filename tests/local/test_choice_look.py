@@ -160,6 +160,36 @@ def test_any_tool_with_a_required_choice_gets_the_look() -> None:
     )
 
 
+def test_a_huge_enum_gets_no_look() -> None:
+    """One grammar alternative per value: an enum past the cap would make the second decode
+    cost grow with it, so the first reading stands (the dialogue asks for the value)."""
+    rooms = [f"{a} {b}" for a in _ADJECTIVES for b in _NOUNS]
+    assert len(rooms) > 200
+
+    @tool(
+        description="Switch a room's lights.",
+        parameters={
+            "type": "object",
+            "properties": {"room": {"enum": rooms}},
+            "required": ["room"],
+        },
+        examples=("turn on the lights in the {room}", "lights on in the {room}"),
+    )
+    async def lights(args: dict[str, object], ctx: object) -> dict[str, object]:
+        return {}
+
+    model = ToolModel([describe_spec(lights.spec)])
+    reading = "turn on the lights in the kitten"
+    assert model.understand(reading).name == "lights"  # the tool is asked for, its room missing
+    assert plan_choice(model, reading, _any_word) is None
+
+
+_ADJECTIVES = ("red", "blue", "green", "small", "big", "old", "new", "north", "south", "east",
+               "west", "upper", "lower", "front", "back")  # fmt: skip
+_NOUNS = ("kitchen", "bedroom", "hall", "study", "attic", "cellar", "garage", "porch", "office",
+          "pantry", "landing", "lounge", "den", "nursery")  # fmt: skip
+
+
 def test_the_session_looks_at_an_identifier_first() -> None:
     assert isinstance(second_look(MODEL, "where is my order ten oh", _any_word), Reread)
     assert isinstance(second_look(MODEL, "weather in please", _any_word), ChoiceLook)

@@ -41,6 +41,9 @@ __all__ = ["ChoiceLook", "plan_choice", "second_look"]
 
 # A span longer than this is no misheard value but words of another request: no look.
 _MAX_SPAN = 4
+# More values than this and the grammar (one alternative per value) makes the second decode
+# cost grow with the enum, paid in the turn's latency: no look (the weather has 16 cities).
+_MAX_VALUES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ def plan_choice(
     if slot is None:
         return None
     values = frozenset(v for v in slot.choices if all(known(w) for w in v.split()))
-    if not values or not all(known(w) for w in words):
+    if not values or len(values) > _MAX_VALUES or not all(known(w) for w in words):
         return None
     span = _span(words, tool, slot.name)
     if span is None:
