@@ -102,6 +102,60 @@ def test_the_grammar_is_the_reading_with_only_the_value_free() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("reading", "tail", "optional"),
+    [
+        # the city lost whole, "please" heard in its place: the value may be said without it
+        ("weather in please", " [please];", {"please"}),
+        ("what's the weather in like on for me", " [for] [me];", {"for", "me"}),
+        # another slot's value says something: it stays, only the politeness may go
+        ("is it going to rain in on tomorrow please", " tomorrow [please];", {"please"}),
+        ("is it going to rain when be in on tomorrow", " tomorrow;", set()),
+    ],
+)
+def test_politeness_after_the_value_is_optional_in_the_grammar(
+    reading: str, tail: str, optional: set[str]
+) -> None:
+    look = _plan(reading)
+    assert look is not None
+    said = next(line for line in look.grammar.splitlines() if line.startswith("public <said>"))
+    assert said.endswith(tail)
+    assert look.optional == optional
+
+
+@pytest.mark.parametrize(
+    ("heard", "merged"),
+    [
+        ("what's the weather in lyon for me", "what's the weather in lyon for me"),
+        # the politeness the second pass left out is left out of the reading too
+        ("what's the weather in lyon me", "what's the weather in lyon me"),
+        ("what's the weather in lyon for", "what's the weather in lyon for"),
+        ("what's the weather in new york", "what's the weather in new york"),
+        ("what's the weather in lyon me for", None),  # not the reading's order
+        ("what's the weather in lyon please", None),  # nor its words
+        ("what's the weather in for me", None),  # no value
+        ("what's the weather in like on", None),
+    ],
+)
+def test_merge_takes_the_value_with_or_without_the_politeness_after_it(
+    heard: str, merged: str | None
+) -> None:
+    look = _plan("what's the weather in like on for me")
+    assert look is not None
+    assert look.merge(heard) == merged
+    if merged is not None:
+        assert MODEL.understand(merged).arguments["city"] in CITIES
+
+
+def test_merge_never_drops_another_slots_value() -> None:
+    look = _plan("is it going to rain in on tomorrow please")
+    assert look is not None
+    assert look.merge("is it going to rain in lyon tomorrow") == (
+        "is it going to rain in lyon tomorrow"
+    )
+    assert look.merge("is it going to rain in lyon please") is None
+
+
 def test_the_grammar_uses_only_words_the_recogniser_knows() -> None:
     known = set(tokenize("is it going to rain when be in on tomorrow lyon paris new york"))
     look = plan_choice(MODEL, "is it going to rain when be in on tomorrow", known.__contains__)
@@ -196,6 +250,28 @@ def test_the_session_looks_at_an_identifier_first() -> None:
     assert second_look(MODEL, "what's the weather in paris", _any_word) is None
 
 
+def test_the_reading_is_understood_once_for_both_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identifier's look declines a reading that asks for the weather: the choice look
+    uses the same understanding rather than parsing the reading again (only its probes, the
+    reading with a value in the span, are understood besides)."""
+    reading = "what's the weather in tomorrow"
+    understood: list[str] = []
+    understand = MODEL.understand
+
+    def counting(text: str, **kwargs: object) -> object:
+        understood.append(text)
+        return understand(text, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MODEL, "understand", counting)
+    look = second_look(MODEL, reading, _any_word)
+    assert isinstance(look, ChoiceLook)
+    assert understood.count(reading) == 1
+    assert len(understood) == 1 + len(look.starts)  # the probes
+    understood.clear()
+    assert isinstance(second_look(MODEL, "where is my order ten oh", _any_word), Reread)
+    assert understood == ["where is my order ten oh"]
+
+
 def _mic_audio(speech: bytes) -> bytes:
     commands = mic_commands(speech).commands
     return b"".join(c.pcm for c in commands if isinstance(c, ev.SendAudio))
@@ -214,6 +290,21 @@ def test_the_decoder_reads_the_city_again(
     assert look is not None
     heard = domain_recognizer.recognize_grammar(audio, look.grammar, model=key)
     assert look.merge(heard) == "what's the weather in paris tomorrow"
+
+
+def test_the_decoder_reads_a_city_heard_as_politeness(
+    domain_recognizer: SpeechRecognizer, say: Callable[..., bytes]
+) -> None:
+    """A first pass that heard "please" where the city was: the grammar lets the second pass
+    give those sounds to a city instead of keeping the "please" that was never said."""
+    key = domain_recognizer.add_language_model(MODEL.sentences(), background_sentences())
+    audio = _mic_audio(say("what's the weather in paris"))
+    look = plan_choice(
+        MODEL, "what's the weather in please", lambda w: domain_recognizer.knows(w, model=key)
+    )
+    assert look is not None
+    heard = domain_recognizer.recognize_grammar(audio, look.grammar, model=key)
+    assert look.merge(heard) == "what's the weather in paris"
 
 
 async def test_the_session_reads_a_lost_city_again(

@@ -15,7 +15,11 @@ the lost "in" before it: "... the week be nine tomorrow" -> "... the week be in 
 tomorrow"), as long as the reading with a value there still asks for the tool. The words
 around it are the first pass's, so only the value is read again, from the acoustic evidence,
 as `reread.py` does for an identifier; a second pass that does not keep those words, or says
-no value, changes nothing.
+no value, changes nothing. Politeness after the value ("please", "for me") is optional in the
+grammar: the first pass may have heard it in the value's own sounds ("weather in paris" heard
+"weather in please"), and a grammar that kept it would leave those sounds no room for the value
+(the idea came from a held-out reading ending in "me"; measured and kept on the development
+set).
 
 Only a request for a tool whose *required* choice slot is missing gets the look: a reading
 with its value already found (the language model picked the value the acoustics favour: an
@@ -34,7 +38,7 @@ from datetime import date
 
 from .reread import Reread, plan
 from .slots import spoken_values
-from .toolmodel import POLITE_WORDS, LearntTool, ToolModel
+from .toolmodel import POLITE_WORDS, LearntTool, ToolModel, Understanding
 from .words import tokenize
 
 __all__ = ["ChoiceLook", "plan_choice", "second_look"]
@@ -62,25 +66,26 @@ class ChoiceLook:
     grammar: str
     # Words that may come before the value (the tool's "in", "for") when the reading lost them.
     lead: frozenset[str] = frozenset()
+    # Words after the value (politeness, never another slot's value) that the second pass may
+    # leave out.
+    optional: frozenset[str] = frozenset()
 
     def merge(self, hypothesis: str) -> str | None:
         """The reading with the value the second pass heard, or None when it heard none (or
         did not keep the words around it: a failed search returns a partial path)."""
         heard = tokenize(hypothesis)
-        after = self.words[self.end :]
-        if len(heard) <= len(after) or (after and tuple(heard[len(heard) - len(after) :]) != after):
-            return None
-        rest = heard[: len(heard) - len(after)]
-        for start in self.starts:
-            said = rest[start:]
-            lead = (
-                said[:1]
-                if " ".join(said) not in self.values and said[:1] and said[0] in self.lead
-                else []
-            )
-            value = " ".join(said[len(lead) :])
-            if tuple(rest[:start]) == self.words[:start] and value in self.values:
-                return " ".join([*self.words[:start], *lead, value, *after])
+        for split in _tail_splits(heard, self.words[self.end :], self.optional):
+            rest = heard[:split]
+            for start in self.starts:
+                said = rest[start:]
+                lead = (
+                    said[:1]
+                    if " ".join(said) not in self.values and said[:1] and said[0] in self.lead
+                    else []
+                )
+                value = " ".join(said[len(lead) :])
+                if tuple(rest[:start]) == self.words[:start] and value in self.values:
+                    return " ".join([*self.words[:start], *lead, value, *heard[split:]])
         return None
 
 
@@ -91,16 +96,19 @@ def plan_choice(
     *,
     asked: tuple[str, str] | None = None,
     today: date | None = None,
+    meaning: Understanding | None = None,
 ) -> ChoiceLook | None:
     """The second look ``reading`` needs at a missing choice value, or None. ``known``: whether
     the recogniser can say a word. ``asked``: the assistant just asked for an argument (the
-    reading is the answer): no look then (the answer has no phrasing around the value)."""
+    reading is the answer): no look then (the answer has no phrasing around the value).
+    ``meaning``: ``model.understand(reading, today=today)`` when the caller has it."""
     if asked is not None:
         return None
     words = tokenize(reading)
     if not words:
         return None
-    meaning = model.understand(reading, today=today)
+    if meaning is None:
+        meaning = model.understand(reading, today=today)
     tool = model.tools.get(meaning.name or "")
     if tool is None or tool.chat:
         return None
@@ -120,7 +128,7 @@ def plan_choice(
     span = _span(words, tool, slot.name)
     if span is None:
         return None
-    starts, end, lead = span
+    starts, end, lead, optional = span
     # Only where the value makes the reading a request for the tool with that value (a span
     # that swallows the words asking for the tool is no place for it).
     probe = min(values)
@@ -134,8 +142,10 @@ def plan_choice(
     if not starts:
         return None
     lead = frozenset(w for w in lead if known(w))
-    grammar = _grammar(words, starts, end, values, lead)
-    return ChoiceLook(tool.name, slot.name, tuple(words), starts, end, values, grammar, lead)
+    grammar = _grammar(words, starts, end, values, lead, optional)
+    return ChoiceLook(
+        tool.name, slot.name, tuple(words), starts, end, values, grammar, lead, optional
+    )
 
 
 def second_look(
@@ -147,36 +157,51 @@ def second_look(
     today: date | None = None,
 ) -> Reread | ChoiceLook | None:
     """The second look the session runs on the reading it answers: at a misheard identifier
-    (`reread.plan`), else at a missing choice value (`plan_choice`), else None."""
-    return plan(model, reading, known, asked=asked, today=today) or plan_choice(
-        model, reading, known, asked=asked, today=today
+    (`reread.plan`), else at a missing choice value (`plan_choice`), else None. The reading
+    is understood once for both (an answer to a question is read with `ToolModel.fill`
+    instead, and gets no choice look)."""
+    meaning = model.understand(reading, today=today) if asked is None else None
+    return plan(model, reading, known, asked=asked, today=today, meaning=meaning) or plan_choice(
+        model, reading, known, asked=asked, today=today, meaning=meaning
     )
 
 
 def _span(
     words: Sequence[str], tool: LearntTool, slot: str
-) -> tuple[tuple[int, ...], int, frozenset[str]] | None:
+) -> tuple[tuple[int, ...], int, frozenset[str], frozenset[str]] | None:
     """Where the value of ``slot`` should have been said (module docstring): the possible
-    starts of the span and its end; None when the reading has no such place."""
+    starts of the span, its end, the words that may come before the value and those after it
+    that may be left out; None when the reading has no such place."""
     mark = "{" + slot + "}"
     # Words right before the slot in an example ("in", "for"): the value comes after one.
     anchors = {e[i - 1] for e in tool.examples for i, w in enumerate(e) if w == mark and i > 0}
     # What may follow the value: the other slots' values ("tomorrow") and politeness.
-    tail = set(POLITE_WORDS)
-    for other in tool.slots:
-        if other.name != slot:
-            tail |= {w for value in spoken_values(other) for w in value.split()}
+    values = {w for o in tool.slots if o.name != slot for v in spoken_values(o) for w in v.split()}
+    tail = POLITE_WORDS | values
     end = len(words)
     while end > 0 and words[end - 1] in tail:
         end -= 1
+    # The politeness after it may be left out (never another slot's value: that says something).
+    optional = frozenset(w for w in words[end:] if w in POLITE_WORDS and w not in values)
     anchor = max((i for i in range(end) if words[i] in anchors), default=None)
     if anchor is not None and anchor + 1 == end:
-        return (end,), end, frozenset()  # "weather in please": the value was lost whole
+        return (end,), end, frozenset(), optional  # "weather in please": the value lost whole
     # After the anchor, else anywhere but the first word; at most `_MAX_SPAN` words.
     first = max(1 if anchor is None else anchor + 1, end - _MAX_SPAN)
     starts = tuple(range(first, end))
     lead = frozenset(anchors) if anchor is None else frozenset()
-    return (starts, end, lead) if starts else None
+    return (starts, end, lead, optional) if starts else None
+
+
+def _tail_splits(heard: Sequence[str], after: Sequence[str], optional: frozenset[str]) -> list[int]:
+    """Where ``heard`` may end its value: each ``i`` such that ``heard[i:]`` is ``after`` with
+    some of its ``optional`` words left out (the most words kept first), the value before it."""
+    # From the end of both: the i with heard[i:] matching the words of after seen so far.
+    ends = {len(heard)}
+    for word in reversed(after):
+        kept = {i - 1 for i in ends if i > 0 and heard[i - 1] == word}
+        ends = kept | ends if word in optional else kept
+    return sorted(i for i in ends if i > 0)
 
 
 def _grammar(
@@ -185,10 +210,12 @@ def _grammar(
     end: int,
     values: frozenset[str],
     lead: frozenset[str],
+    optional: frozenset[str],
 ) -> str:
     rule = " | ".join(f"({v})" for v in sorted(values))
     value = f"[{' | '.join(sorted(lead))}] <value>" if lead else "<value>"
     heads = " | ".join(f"({' '.join([*words[:s], value])})" for s in starts)
-    body = " ".join([f"({heads})", *words[end:]])
+    tail = (f"[{w}]" if w in optional else w for w in words[end:])
+    body = " ".join([f"({heads})", *tail])
     return "\n".join(["#JSGF V1.0;", "grammar choice;", f"<value> = {rule};",
                       f"public <said> = {body};", ""])  # fmt: skip

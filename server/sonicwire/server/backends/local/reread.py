@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .numbers import DIGIT_WORDS, NUMBER_WORDS, number_spans
-from .toolmodel import POLITE_WORDS, ToolModel
+from .toolmodel import POLITE_WORDS, ToolModel, Understanding
 from .words import tokenize
 
 __all__ = ["Reread", "looks_again", "plan", "says_identifier"]
@@ -89,11 +89,14 @@ def plan(
     *,
     asked: tuple[str, str] | None = None,
     today: date | None = None,
+    meaning: Understanding | None = None,
 ) -> Reread | None:
     """The second look ``reading`` needs, or None. ``known``: whether the recogniser can say a
     word (the grammar may only use words of its dictionary). ``asked``: (tool, slot) when the
-    assistant just asked for that argument (the reading is then the answer)."""
-    target = _target(model, reading, asked=asked, today=today)
+    assistant just asked for that argument (the reading is then the answer). ``meaning``:
+    ``model.understand(reading, today=today)`` when the caller has it (parsed once for both
+    looks: `choice_look.second_look`)."""
+    target = _target(model, reading, asked=asked, today=today, meaning=meaning)
     if target is None:
         return None
     tool, slot, words, start, end, lengths = target
@@ -131,6 +134,7 @@ def _target(
     asked: tuple[str, str] | None = None,
     today: date | None = None,
     shaped_too: bool = False,
+    meaning: Understanding | None = None,
 ) -> tuple[str, str, list[str], int, int, frozenset[int]] | None:
     """(tool, slot, words, start, end, lengths) of the identifier `plan` looks at again (with
     ``shaped_too``, also when its value has the right length)."""
@@ -142,7 +146,8 @@ def _target(
         slot = tool.slot(asked[1]) if tool is not None else None
         value = model.fill(asked[0], asked[1], reading, today=today) if slot is not None else None
     else:
-        meaning = model.understand(reading, today=today)
+        if meaning is None:
+            meaning = model.understand(reading, today=today)
         tool = model.tools.get(meaning.name or "")
         ids = [s for s in tool.slots if s.kind == "id" and s.lengths] if tool else []
         slot = ids[0] if ids else None
