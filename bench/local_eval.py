@@ -485,6 +485,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="the engine without its semantic early end of turn (backend option early_end=false):"
         " every turn waits for the VAD's stop marker",
     )
+    parser.add_argument(
+        "--voices",
+        help="comma-separated voices instead of the test voices (espeak:<voice>, flite:<voice>),"
+        " e.g. a confirmation on voices used nowhere before; needs a subset and --out",
+    )
     args = parser.parse_args(argv)
     if args.render_only:
         render_doc(json.loads(args.out.read_text()), args.doc)
@@ -499,6 +504,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if subset and args.out == RESULTS:
         parser.error("--held-out-only / --in-training-only write a subset: give another --out")
     voices = test_voices()
+    if args.voices:
+        if not subset or args.out == RESULTS:
+            parser.error("--voices: give --held-out-only or --in-training-only and another --out")
+        from bench.local_dev_eval import DEV_ONLY_VOICES, MORE_DEV_VOICES  # (it imports this)
+
+        voices = args.voices.split(",")
+        tuned = set(voices) & {*DEV_VOICES, *DEV_ONLY_VOICES, *MORE_DEV_VOICES}
+        if tuned:  # a voice listened to while tuning is no check of the held-out numbers
+            parser.error(f"--voices: {', '.join(sorted(tuned))} used in development")
     if args.quick:
         voices = [v for v in voices if v in (ESPEAK_TEST_VOICES[1], "flite:rms")]
     if subset:
@@ -528,6 +542,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
         + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else "")
         + (" --no-early-end" if args.no_early_end else "")
+        + (f" --voices {args.voices}" if args.voices else "")
         + (" --held-out-only" if args.held_out_only else "")
         + (" --in-training-only" if args.in_training_only else ""),
         "machine": {

@@ -126,3 +126,24 @@ def test_a_subset_run_needs_its_own_results_file(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         local_eval.main(argv)
     assert stopped.value.code == 2  # argparse's usage error, before any evaluation
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        # other voices only for a subset written to its own file
+        (["--voices", "espeak:en-us+m2"], "another --out"),
+        (["--voices", "espeak:en-us+m2", "--held-out-only"], "another --out"),
+        # a voice listened to while tuning (an evaluation or a development voice) is no check
+        (["--voices", "flite:slt", "--held-out-only", "--out", "/tmp/n.json"], "flite:slt"),
+        (["--voices", "espeak:en-us+m2,espeak:en-029", "--held-out-only", "--out", "/tmp/n.json"],
+         "espeak:en-029"),
+    ],
+)  # fmt: skip
+def test_other_voices_are_refused_unless_a_fresh_check(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        local_eval.main(argv)
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
