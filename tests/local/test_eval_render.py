@@ -147,3 +147,63 @@ def test_other_voices_are_refused_unless_a_fresh_check(
         local_eval.main(argv)
     assert stopped.value.code == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        # espeak-ng reads an unknown variant as the voice without it: here a tuning voice
+        (["--voices", "espeak:en-us+m9"], "espeak:en-us+m9 speaks exactly as espeak:en-us "),
+        # and an unknown voice as another: here an evaluation voice
+        (["--voices", "espeak:en-x-typo"], "espeak:en-x-typo speaks exactly as espeak:en-gb "),
+        # two names, one voice: it would count twice
+        (["--voices", "espeak:en-gb-x-gbcwmd,espeak:en-gb-x-gbcwmd+m9"],
+         "espeak:en-gb-x-gbcwmd+m9 speaks exactly as espeak:en-gb-x-gbcwmd "),
+        # --quick keeps only two evaluation voices: none of these
+        (["--voices", "espeak:en-gb-x-gbcwmd", "--quick"], "no --quick"),
+        (["--voices", " , "], "no voice"),
+    ],
+)  # fmt: skip
+def test_a_voice_name_that_is_no_voice_of_its_own_is_refused(
+    argv: list[str],
+    says: str,
+    say: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the evaluation started")
+
+    monkeypatch.setattr(local_eval, "build_samples", never)
+    with pytest.raises(SystemExit) as stopped:
+        local_eval.main([*argv, "--held-out-only", "--out", str(tmp_path / "fresh.json")])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("voices", "runs_on"),
+    [
+        # a voice of its own (none of the evaluation's nor of development), named twice
+        ("espeak:en-gb-x-gbcwmd, espeak:en-gb-x-gbcwmd", ["espeak:en-gb-x-gbcwmd"]),
+        # a known variant of a tuning voice is another voice
+        ("espeak:en-us+m4", ["espeak:en-us+m4"]),
+    ],
+)
+def test_a_voice_of_its_own_is_evaluated(
+    voices: str, runs_on: list[str], say: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[list[str]] = []
+
+    class Started(Exception):
+        pass
+
+    def record(voices: list[str], **kwargs: object) -> None:
+        started.append(list(voices))
+        raise Started
+
+    monkeypatch.setattr(local_eval, "build_samples", record)
+    with pytest.raises(Started):
+        local_eval.main(["--voices", voices, "--in-training-only", "--out", str(tmp_path / "f")])
+    assert started == [runs_on]
