@@ -272,6 +272,13 @@ def test_the_reading_is_understood_once_for_both_looks(monkeypatch: pytest.Monke
     understood.clear()
     assert isinstance(second_look(MODEL, "where is my order ten oh", _any_word), Reread)
     assert understood == ["where is my order ten oh"]
+    # an answer to a question is read with `fill`, never understood as a request
+    understood.clear()
+    assert second_look(MODEL, "like on", _any_word, asked=("get_weather", "city")) is None
+    assert isinstance(
+        second_look(MODEL, "ten oh", _any_word, asked=("track_order", "order_id")), Reread
+    )
+    assert understood == []
 
 
 def _mic_audio(speech: bytes) -> bytes:
