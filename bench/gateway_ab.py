@@ -1,12 +1,12 @@
 """CPU of the WebSocket path, interleaved: the gateway (and its server) against the pipecat peer.
 
     python -m bench.gateway_ab [--n 10 20] [--rounds 3] [--duration 8] [--base TREE]
-        [--variants default,silero,same-work,pipecat] [--priority realtime|nice] [--out FILE]
+        [--variants default,silero,same-work,up,pipecat] [--priority realtime|nice] [--out FILE]
 
 Each variant is one ``bench.steps.run_step`` (server and gateway pinned to one core, the load
 generator on the other); every round runs all variants, in an order that flips every round so
-a drift in the machine's load falls on all of them. For the gateway, the CPU is split into the
-gateway process and the gRPC server process. Variants:
+a drift in the machine's load falls on all of them. For the gateway in its own process, the CPU
+is split into the gateway process and the gRPC server process. Variants:
 
 - ``before``: the gateway and server of another source tree (``--base``), default settings;
 - ``default``: this tree, default settings (webrtcvad, speex echo cancellation and noise
@@ -15,6 +15,8 @@ gateway process and the gRPC server process. Variants:
   ``{"action": "config", "vad": {"engine": "silero"}}`` first;
 - ``same-work``: Silero VAD and no echo cancellation or noise suppression: the work the
   pipecat peer does;
+- ``up``: this tree's server and gateway in ONE process and event loop, as ``sonicwire up``
+  (``make run``) runs them (default settings; its CPU is not split: one process);
 - ``pipecat``: the pipecat peer (``bench/pipecat_peer.py``, Silero VAD) on the same protocol.
 
 It prints every try with the 1-minute load average and the CPU other work used meanwhile, then
@@ -48,6 +50,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
         "gateway",
         {**_SILERO, "echo_cancellation": False, "noise_suppression": False},
     ),
+    "up": ("up", None),
     "pipecat": ("pipecat", None),
 }
 

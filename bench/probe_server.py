@@ -5,8 +5,12 @@ Run by the benchmark, never in production::
     python -m bench.probe_server --kind sonicwire --port 0 --probe-out /tmp/p.npz [--reuseport]
 
 It prints ``bench-server: READY 127.0.0.1:PORT`` once serving and runs until SIGTERM/SIGINT,
-then writes the probe data and exits. The server code is not modified; the probes are wrappers
-installed in this process only:
+then writes the probe data and exits. ``--kind up`` is ``sonicwire up`` (what ``make run``
+starts): the server and the WebSocket gateway in this one process and event loop, built by
+``sonicwire.gateway.up`` from the flags ``sonicwire-up`` parses; the port printed is then the
+gateway's, and ``SONICWIRE_GATEWAY_*`` variables set the gateway's limits.
+
+The server code is not modified; the probes are wrappers installed in this process only:
 
 * ``Session.receive_client`` is wrapped: for every `AudioReceived` it records when the call
   began and when it returned (the cleaned frame has come out of the front end and is queued
@@ -126,6 +130,27 @@ async def _serve_sonicwire(port: int, stop: asyncio.Event, backend: str) -> int:
     return running.port
 
 
+async def _serve_up(stop: asyncio.Event, backend: str) -> None:
+    """``sonicwire up``'s own wiring (``run_up``), with ``sonicwire-up``'s flag parsing."""
+    from urllib.parse import urlsplit
+
+    from sonicwire.gateway.config import gateway_config_from_args
+    from sonicwire.gateway.up import build_parser, run_up
+    from sonicwire.server.config import config_from_args
+
+    flags = ["--host", "127.0.0.1", "--port", "0", "--backend", backend, "--max-streams", "0"]
+    flags += ["--idle-timeout-seconds", "0", "--log-level", "WARNING", "--gateway-port", "0"]
+    args = build_parser().parse_args(flags)
+    server_config = config_from_args(args)
+    gateway_config = gateway_config_from_args(args, log_level=server_config.log_level)
+    ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+    up = asyncio.create_task(run_up(server_config, gateway_config, ready=ready, stop=stop))
+    await asyncio.wait({up, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if ready.done():
+        _ready(urlsplit(ready.result()[0]).port or 0)
+    await up
+
+
 async def _serve_bare_echo(
     port: int, stop: asyncio.Event, probe: FrameProbe, every: int = 1
 ) -> int:
@@ -164,6 +189,9 @@ async def _main(args: argparse.Namespace) -> None:
     try:
         if args.kind == "bare-echo":
             await _serve_bare_echo(args.port, stop, probe, args.echo_every)
+        elif args.kind == "up":
+            install_session_probe(probe)
+            await _serve_up(stop, args.backend)
         else:
             install_session_probe(probe)
             await _serve_sonicwire(args.port, stop, args.backend)
@@ -177,7 +205,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.probe_server")
-    parser.add_argument("--kind", choices=("sonicwire", "bare-echo"), default="sonicwire")
+    parser.add_argument("--kind", choices=("sonicwire", "bare-echo", "up"), default="sonicwire")
     parser.add_argument("--backend", default="echo")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--reuseport", action="store_true")

@@ -1,8 +1,9 @@
 """One measurement step: fresh server process(es) + the load generator at one N.
 
-`run_step` starts the target (Sonicwire with probes, the bare echo, the pipecat peer, or the
-gateway in front of Sonicwire), records its idle RSS, runs ``bench.loadgen`` as a separate
-process, stops the servers (which writes the probe data), and returns one flat dict of figures.
+`run_step` starts the target (Sonicwire with probes, the bare echo, the pipecat peer, the
+gateway in front of Sonicwire, or both in one process as `sonicwire up` runs them), records its
+idle RSS, runs ``bench.loadgen`` as a separate process, stops the servers (which writes the probe
+data), and returns one flat dict of figures.
 Servers and load generator are pinned to different cores when ``pin`` is set, so "one server
 process" means "one core" and the generator never steals the server's CPU.
 """
@@ -176,6 +177,17 @@ def _start_servers(
             env={"SONICWIRE_GATEWAY_MAX_MESSAGES_PER_SECOND": "1000"},
         )
         return [server, gateway], [probe], "ws", f"ws://127.0.0.1:{gateway.port}/ws"
+    if target == "up":
+        # `make run`'s shape: server and gateway in one process and event loop (the gateway
+        # still reaches the server over loopback gRPC); the same probe as "gateway"'s server.
+        probe = step_dir / "probe-0.npz"
+        argv = [PYTHON, "-m", "bench.probe_server", "--kind", "up", "--probe-out", str(probe)]
+        child = children.start(
+            "sonicwire-up",
+            [*argv, *cpus],
+            env={"SONICWIRE_GATEWAY_MAX_MESSAGES_PER_SECOND": "1000"},
+        )
+        return [child], [probe], "ws", f"ws://127.0.0.1:{child.port}/ws"
     if target == "pipecat":
         from bench.peer_env import ensure_peer_env
 
@@ -410,7 +422,7 @@ def _merge_probes(files: list[Path], out: Path) -> Path:
 
 #: Targets whose server runs the bench probe (``bench/probe_server.py``): their added latency is
 #: measured, so p99 is a criterion and a missing p99 is a failure, never a pass.
-PROBED_TARGETS = frozenset({"sonicwire", "bare-echo", "gateway", "workers"})
+PROBED_TARGETS = frozenset({"sonicwire", "bare-echo", "gateway", "up", "workers"})
 
 #: The pass criteria of each target, as the report states them. pipecat has no per-frame probe
 #: (its latency cannot be measured at the same point; it runs only the loop-lag probe), so its
@@ -441,6 +453,12 @@ CRITERIA: dict[str, tuple[str, ...]] = {
         "at least one reply; gateway + server CPU below 95% of the core",
         "load generator not saturated",
     ),
+    "up": (
+        "p99 added latency measured at the gRPC server's front end and <= 10 ms",
+        "no late assistant frames, no dropped or unprocessed frames, no failed stream",
+        "at least one reply; the process's CPU (server + gateway) below 95% of the core",
+        "load generator not saturated",
+    ),
     "pipecat": (
         "no late assistant frames with a 60 ms client jitter buffer (pipecat sends no lead)",
         "no dropped output frames, no failed stream, at least one reply",
@@ -455,7 +473,7 @@ def _required(target: str) -> tuple[str, ...]:
     keys = ["streams_failed", "gap_frames", "client_bound", "cores_used"]
     if target != "bare-echo":
         keys.append("replies")
-    if target in ("sonicwire", "gateway", "workers"):
+    if target in ("sonicwire", "gateway", "up", "workers"):
         keys.append("late_frames")
     if target == "pipecat":
         keys.append("late_frames_jb60")
@@ -491,7 +509,7 @@ def step_passes(r: dict[str, Any]) -> tuple[bool, list[str]]:
         reasons.append("p99 added latency not measured (no probe data)")
     elif p99 is not None and p99 > LATENCY_P99_LIMIT_MS:
         reasons.append(f"p99 added latency {p99:.1f} ms > {LATENCY_P99_LIMIT_MS:g} ms")
-    if target in ("pipecat", "gateway") and r.get("cores_used", 0) > 0.95 * r["processes"]:
+    if target in ("pipecat", "gateway", "up") and r.get("cores_used", 0) > 0.95 * r["processes"]:
         reasons.append("server CPU saturated")
     if target != "bare-echo" and r.get("replies", 0) == 0:
         reasons.append("no replies: the VAD never ended an utterance")

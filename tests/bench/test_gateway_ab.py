@@ -62,3 +62,20 @@ def test_gateway_variants_measure_both_processes(tmp_path: Path) -> None:
         assert t["gateway_ms"] > 0 and t["server_ms"] > 0
         assert t["cpu_ms_per_stream_s"] == pytest.approx(t["gateway_ms"] + t["server_ms"])
         assert t["replies"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_up_variant_is_one_probed_process(tmp_path: Path) -> None:
+    """``up``: server and gateway in one process (``sonicwire up``), its latency probed at the
+    server's front end like the gateway's server, its CPU that one process's, not split."""
+    out = tmp_path / "ab.json"
+    flags = ["--n", "2", "--rounds", "1", "--duration", "2", "--priority", "nice"]
+    assert main([*flags, "--variants", "up", "--out", str(out)]) == 0
+    (t,) = json.loads(out.read_text())["tries"]
+    assert t["variant"] == "up"
+    assert t["error"] is None, t["error"]
+    assert t["gateway_ms"] is None and t["server_ms"] is None
+    assert t["cpu_ms_per_stream_s"] > 0
+    assert t["p99_ms"] is not None and t["p99_ms"] > 0
+    assert t["replies"] > 0
+    assert "p99 added latency not measured (no probe data)" not in t["fail_reasons"]
