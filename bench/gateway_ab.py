@@ -17,6 +17,8 @@ is split into the gateway process and the gRPC server process. Variants:
   pipecat peer does;
 - ``up``: this tree's server and gateway in ONE process and event loop, as ``sonicwire up``
   (``make run``) runs them (default settings; its CPU is not split: one process);
+- ``up-uvloop``: the same on uvloop (a lever, not what ships: ``sonicwire up`` runs asyncio's
+  loop, the separate gateway uvloop);
 - ``pipecat``: the pipecat peer (``bench/pipecat_peer.py``, Silero VAD) on the same protocol.
 
 It prints every try with the 1-minute load average and the CPU other work used meanwhile, then
@@ -51,8 +53,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
         {**_SILERO, "echo_cancellation": False, "noise_suppression": False},
     ),
     "up": ("up", None),
+    "up-uvloop": ("up", None),
     "pipecat": ("pipecat", None),
 }
+#: Environment of a variant's processes, beside PYTHONPATH.
+_ENV = {"up-uvloop": {"SONICWIRE_BENCH_EVENT_LOOP": "uvloop"}}
 
 
 def _ms(seconds: float | None, window: float, n: int) -> float | None:
@@ -93,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                     target, first = VARIANTS[name]
                     tree = args.base.resolve() if name == "before" else here
                     os.environ["PYTHONPATH"] = _pythonpath(tree)
+                    for key in {k for env in _ENV.values() for k in env}:
+                        os.environ.pop(key, None)
+                    os.environ.update(_ENV.get(name, {}))
                     step = replace(config, ws_first_message=json.dumps(first) if first else "")
                     load = os.getloadavg()[0]
                     r = run_step(children, scratch, target, n, step)
@@ -112,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(_line(entry), flush=True)
     finally:
         children.stop_all()
+        for key in {k for env in _ENV.values() for k in env}:
+            os.environ.pop(key, None)
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:

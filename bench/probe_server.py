@@ -214,13 +214,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--probe-out", default="")
     parser.add_argument("--cpus", default="", help="comma-separated CPU ids to pin to")
+    parser.add_argument(
+        "--event-loop",
+        choices=("asyncio", "uvloop"),
+        # an environment variable too, so an A/B variant sets it for the step's process
+        default=os.environ.get("SONICWIRE_BENCH_EVENT_LOOP", "asyncio"),
+        help="the process's event loop (`sonicwire serve` and `sonicwire up` run asyncio's)",
+    )
     args = parser.parse_args(argv)
     if args.cpus:
         os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
     logging.basicConfig(level=logging.WARNING)
     if args.reuseport:
         enable_reuseport()
-    asyncio.run(_main(args))
+    factory = None
+    if args.event_loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    asyncio.run(_main(args), loop_factory=factory)
     return 0
 
 
