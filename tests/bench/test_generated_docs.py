@@ -252,7 +252,7 @@ def _step(target: str, **figures: Any) -> dict[str, Any]:
     return {**base, **figures}
 
 
-@pytest.mark.parametrize("target", ["sonicwire", "bare-echo", "gateway"])
+@pytest.mark.parametrize("target", ["sonicwire", "bare-echo", "gateway", "up"])
 def test_unmeasured_p99_fails_a_probed_step(target: str) -> None:
     ok, reasons = step_passes(_step(target, latency_p99_ms=None))
     assert not ok
