@@ -145,7 +145,8 @@ async def _serve_up(stop: asyncio.Event, backend: str) -> None:
     gateway_config = gateway_config_from_args(args, log_level=server_config.log_level)
     ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
     up = asyncio.create_task(run_up(server_config, gateway_config, ready=ready, stop=stop))
-    await asyncio.wait({up, ready}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {up, ready}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if ready.done():
         _ready(urlsplit(ready.result()[0]).port or 0)
     await up
