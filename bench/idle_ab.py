@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,15 @@ __all__ = ["main"]
 
 def _spinners(cpus: list[str]) -> list[subprocess.Popen[bytes]]:
     spin = [sys.executable, "-c", "while True: pass"]
-    return [subprocess.Popen(["chrt", "--idle", "0", "taskset", "-c", c, *spin]) for c in cpus]
+    procs = [subprocess.Popen(["chrt", "--idle", "0", "taskset", "-c", c, *spin]) for c in cpus]
+    time.sleep(0.5)
+    # A spinner that could not start (no chrt or taskset, a CPU that is not there) would make
+    # the "spin" step a second plain one, silently.
+    if failed := [p.args for p in procs if p.poll() is not None]:
+        for p in procs:
+            p.kill()
+        raise SystemExit(f"a spinner did not start: {failed}")
+    return procs
 
 
 def main(argv: list[str] | None = None) -> int:
