@@ -55,6 +55,10 @@ def _spans(look: ChoiceLook) -> list[str]:
         # no "in": the misheard words before the day, as many as the decoder hears in the city
         ("is it going to between the like on tomorrow",
          ["between the like on", "the like on", "like on", "on"]),
+        # "for" is politeness too, but with no "in" or "for" before it, it is where the city
+        # belongs ("what's the forecast for {city}"), not a "for me" after it
+        ("what's the forecast for please", [""]),
+        ("what's the forecast for tomorrow", [""]),
     ],
 )  # fmt: skip
 def test_a_missing_city_gets_a_second_look_where_it_should_be(
@@ -111,6 +115,8 @@ def test_the_grammar_is_the_reading_with_only_the_value_free() -> None:
         # another slot's value says something: it stays, only the politeness may go
         ("is it going to rain in on tomorrow please", " tomorrow [please];", {"please"}),
         ("is it going to rain when be in on tomorrow", " tomorrow;", set()),
+        # an anchor before the city: the "for" after it is politeness
+        ("what's the forecast for please", " [please];", {"please"}),
     ],
 )
 def test_politeness_after_the_value_is_optional_in_the_grammar(

@@ -181,6 +181,10 @@ def _span(
     end = len(words)
     while end > 0 and words[end - 1] in tail:
         end -= 1
+    # An anchor that is also politeness ("for") ends the scan when no anchor comes before it:
+    # in "what's the forecast for" it is where the value belongs, not "for me".
+    if not any(w in anchors for w in words[:end]):
+        end = next((i + 1 for i in range(end, len(words)) if words[i] in anchors), end)
     # The politeness after it may be left out (never another slot's value: that says something).
     optional = frozenset(w for w in words[end:] if w in POLITE_WORDS and w not in values)
     anchor = max((i for i in range(end) if words[i] in anchors), default=None)
