@@ -510,18 +510,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "--voices: give --held-out-only or --in-training-only, another --out, no --quick"
             )
         from bench.local_dev_eval import DEV_ONLY_VOICES, MORE_DEV_VOICES  # (it imports this)
-        from bench.local_voices import speaks_as_another
+        from bench.local_voices import fresh_voices
 
-        voices = list(dict.fromkeys(v.strip() for v in args.voices.split(",") if v.strip()))
-        if not voices:
-            parser.error("--voices: no voice")
-        used = (*DEV_VOICES, *DEV_ONLY_VOICES, *MORE_DEV_VOICES)
-        tuned = set(voices) & set(used)
-        if tuned:  # a voice listened to while tuning is no check of the held-out numbers
-            parser.error(f"--voices: {', '.join(sorted(tuned))} used in development")
-        # An unknown name is synthesised as another voice without an error (local_voices.py).
-        if same := speaks_as_another(voices, (*used, *test_voices())):
-            parser.error(f"--voices: {same[0]} speaks exactly as {same[1]} (an unknown name?)")
+        tuned = (*DEV_VOICES, *DEV_ONLY_VOICES, *MORE_DEV_VOICES)
+        voices, refused = fresh_voices(args.voices, tuned, test_voices())
+        if refused:
+            parser.error(f"--voices: {refused}")
     if args.quick:
         voices = [v for v in voices if v in (ESPEAK_TEST_VOICES[1], "flite:rms")]
     if subset:

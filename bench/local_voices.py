@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from sonicwire.server.testing.local_harness import speak
 
-__all__ = ["PROBE", "speaks_as_another"]
+__all__ = ["PROBE", "fresh_voices", "speaks_as_another"]
 
 #: What every voice says to be told apart (synthesis is deterministic).
 PROBE = "what is the weather in lyon tomorrow"
@@ -38,3 +38,19 @@ def speaks_as_another(voices: Sequence[str], used: Iterable[str]) -> tuple[str, 
         if other != voice:
             return voice, other
     return None
+
+
+def fresh_voices(
+    given: str, tuned: Sequence[str], evaluated: Sequence[str]
+) -> tuple[list[str], str | None]:
+    """The voices of ``given`` (comma-separated; stripped, de-duplicated) and why they are
+    refused, or None: none given, one of ``tuned`` (listened to while tuning: no check of the
+    held-out numbers), or one speaking as another (`speaks_as_another`)."""
+    voices = list(dict.fromkeys(v.strip() for v in given.split(",") if v.strip()))
+    if not voices:
+        return voices, "no voice"
+    if used := set(voices) & set(tuned):
+        return voices, f"{', '.join(sorted(used))} used in development"
+    if same := speaks_as_another(voices, (*tuned, *evaluated)):
+        return voices, f"{same[0]} speaks exactly as {same[1]} (an unknown name?)"
+    return voices, None
