@@ -168,6 +168,7 @@ def near_speech() -> Speech:
 
 def noise(n: int, seed: int, kind: str = "pink") -> Float:
     """Background noise, unit RMS: ``"pink"`` (seeded) or ``"alsa"`` (Noise.wav looped)."""
+    x: Float
     if kind == "alsa" and (ALSA_DIR / "Noise.wav").exists():
         rate, data = wavfile.read(ALSA_DIR / "Noise.wav")
         base = soxr.resample(data.astype(np.float64) / 32768, rate, FS)
@@ -181,7 +182,8 @@ def noise(n: int, seed: int, kind: str = "pink") -> Float:
         f = np.arange(len(spec), dtype=np.float64)
         f[0] = 1.0
         x = np.fft.irfft(spec / np.sqrt(f), n)
-    return x / (np.sqrt(np.mean(np.square(x))) + 1e-20)
+    rms = float(np.sqrt(np.mean(np.square(x))))
+    return x / (rms + 1e-20)
 
 
 def room_ir(seed: int, rt60: float = 0.3) -> Float:

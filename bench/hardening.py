@@ -56,7 +56,7 @@ def _speech() -> bytes:
     if channels > 1:
         data = data.reshape(-1, channels).mean(axis=1)
     pcm = soxr.resample(data.astype(np.float32), rate, 16_000)
-    speech = np.clip(np.round(pcm), -32768, 32767).astype("<i2").tobytes()
+    speech: bytes = np.clip(np.round(pcm), -32768, 32767).astype("<i2").tobytes()
     silence = bytes(16_000 * 2)  # 1 s: lets the VAD end the utterance, so it is echoed
     return speech + silence
 

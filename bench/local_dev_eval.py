@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import local_eval as evaluation
-from bench.local_eval_set import Command, _c
+from bench.local_eval_set import COMMANDS, Command, _c
 from bench.local_timing import percentiles
+from examples.tools.weather import TOOLS as WEATHER_TOOLS
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import (
@@ -128,7 +129,7 @@ MORE_DEV_VOICES = (
 
 def check_dev_split(trained: set[str]) -> None:
     """Development phrasings are neither training text nor evaluation commands."""
-    evaluated = {c.text for c in evaluation.COMMANDS}
+    evaluated = {c.text for c in COMMANDS}
     for command in (*DEV_COMMANDS, *MORE_DEV_COMMANDS, *ORDER_DEV_COMMANDS):
         if command.text in trained or command.text in evaluated:
             raise SystemExit(f"development phrasing {command.text!r} is not held apart")
@@ -221,12 +222,12 @@ def measure(
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        toolbox = ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
+        toolbox = ToolBox(Path(tmp) / "orders.db", extra=WEATHER_TOOLS)
         model = evaluation.session_tools(toolbox)
     check_dev_split(set(model.sentences()))
     voices = (*evaluation.DEV_VOICES, *DEV_ONLY_VOICES)
     dev = _samples(DEV_COMMANDS, voices)
-    in_training = tuple(c for c in evaluation.COMMANDS if c.split == "in_training")
+    in_training = tuple(c for c in COMMANDS if c.split == "in_training")
     trained = _samples(in_training, evaluation.DEV_VOICES)
     load_before = os.getloadavg()
     recognizer = SpeechRecognizer.load("domain")

@@ -37,6 +37,8 @@ from typing import Any
 
 from bench import local_dev_eval as dev_eval
 from bench import local_eval as evaluation
+from bench.local_eval_set import COMMANDS
+from examples.tools.weather import TOOLS as WEATHER_TOOLS
 from sonicwire.server.backends.local import dialogue as dialogue_module
 from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.phrases import background_sentences
@@ -96,12 +98,12 @@ def _with_tail(
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        toolbox = ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
+        toolbox = ToolBox(Path(tmp) / "orders.db", extra=WEATHER_TOOLS)
         model = evaluation.session_tools(toolbox)
     dev_eval.check_dev_split(set(model.sentences()))
     voices = (*evaluation.DEV_VOICES, *dev_eval.DEV_ONLY_VOICES)
     dev = dev_eval._samples(dev_eval.DEV_COMMANDS, voices)
-    in_training = tuple(c for c in evaluation.COMMANDS if c.split == "in_training")
+    in_training = tuple(c for c in COMMANDS if c.split == "in_training")
     trained = dev_eval._samples(in_training, evaluation.DEV_VOICES)
     load_before = os.getloadavg()
     recognizer = SpeechRecognizer.load("domain")

@@ -34,8 +34,9 @@ from typing import Any
 
 from bench import local_dev_eval as dev_eval
 from bench import local_eval as evaluation
-from bench.local_eval_set import Command
+from bench.local_eval_set import COMMANDS, Command
 from bench.local_timing import engine_cpu_s, percentiles
+from examples.tools.weather import TOOLS as WEATHER_TOOLS
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import (
     ACCENT_SLOT_KINDS,
@@ -44,6 +45,7 @@ from sonicwire.server.backends.local.stt import (
     SpeechRecognizer,
 )
 from sonicwire.server.backends.local.toolmodel import ToolModel
+from sonicwire.server.testing.local_harness import ToolBox
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_readings.json"
 
@@ -65,7 +67,7 @@ Reading = tuple[str, str, Command, str, tuple[str, ...]]
 def dev_model() -> ToolModel:
     """The session's tools as the evaluation offers them (built-ins + the weather plugin)."""
     with tempfile.TemporaryDirectory() as tmp:
-        toolbox = dev_eval.ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
+        toolbox = ToolBox(Path(tmp) / "orders.db", extra=WEATHER_TOOLS)
         return evaluation.session_tools(toolbox)
 
 
@@ -77,7 +79,7 @@ DEV_ONLY = (*dev_eval.DEV_ONLY_VOICES, *dev_eval.MORE_DEV_VOICES)
 #: the tuning voices, they check that the known commands are not lost; spoken by the
 #: development-only voices, they are the evaluation's "in-training x held-out voices" kind of
 #: utterance without its voices (a known command in an unfamiliar voice).
-IN_TRAINING = tuple(c for c in evaluation.COMMANDS if c.split == "in_training")
+IN_TRAINING = tuple(c for c in COMMANDS if c.split == "in_training")
 
 
 def dev_sets() -> dict[str, list[tuple[str, Command, bytes]]]:

@@ -157,14 +157,16 @@ def main() -> None:
     today = datetime.now(UTC).date()
     load_before = os.getloadavg()
     used = dialogue_module.TOOL_VOTE, dialogue_module.VOTE_SPARES_IDENTIFIER
-    predicate = dialogue_module.says_identifier
+    # dialogue imports says_identifier without re-exporting it; the rules swap the name its
+    # Dialogue looks up at call time, so the private import is what is patched (and restored).
+    predicate = dialogue_module.says_identifier  # type: ignore[attr-defined]
     rereader = _Rereader(model, readings)
     answered: dict[str, list[str]] = {}
     looks: dict[str, int] = {}
     try:
         for rule, (vote, spare, second_look) in RULES.items():
             dialogue_module.TOOL_VOTE, dialogue_module.VOTE_SPARES_IDENTIFIER = vote, bool(spare)
-            dialogue_module.says_identifier = _SPARED.get(spare, predicate)
+            dialogue_module.says_identifier = _SPARED.get(spare, predicate)  # type: ignore[attr-defined]
             done = [
                 answer(model, reading, i, rereader if second_look else None, today)
                 for i, reading in enumerate(readings)
@@ -173,7 +175,7 @@ def main() -> None:
             looks[rule] = sum(looked for _, looked in done)
     finally:
         dialogue_module.TOOL_VOTE, dialogue_module.VOTE_SPARES_IDENTIFIER = used
-        dialogue_module.says_identifier = predicate
+        dialogue_module.says_identifier = predicate  # type: ignore[attr-defined]
         rereader.close()
     scored = {
         rule: [

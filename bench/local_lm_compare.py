@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import local_eval as evaluation
+from bench.local_eval_set import COMMANDS
+from bench.local_timing import percentiles
+from examples.tools.weather import TOOLS as WEATHER_TOOLS
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.core import events as ev
@@ -39,7 +42,7 @@ def measure(name: str, model: Any, voices: tuple[str, ...]) -> dict[str, Any]:
         rows, times = [], []
         today = datetime.now(UTC).date()
         for voice in voices:
-            for index, command in enumerate(evaluation.COMMANDS):
+            for index, command in enumerate(COMMANDS):
                 mic = MicStream(seed=index).utterance(speak(command.text, voice))
                 audio = b"".join(c.pcm for c in mic.commands if isinstance(c, ev.SendAudio))
                 pad = 16 * 300  # the utterance as the collector cuts it: speech + 300 ms pads
@@ -52,7 +55,7 @@ def measure(name: str, model: Any, voices: tuple[str, ...]) -> dict[str, Any]:
                 rows.append((command.split, ok, errors, words))
     finally:
         recognizer.close()
-    out: dict[str, Any] = {"recognition_ms": evaluation.percentiles(times)}
+    out: dict[str, Any] = {"recognition_ms": percentiles(times)}
     for split in ("held_out", "in_training", "out_of_domain"):
         subset = [r for r in rows if r[0] == split]
         words = sum(r[3] for r in subset)
@@ -66,7 +69,7 @@ def measure(name: str, model: Any, voices: tuple[str, ...]) -> dict[str, Any]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        toolbox = ToolBox(Path(tmp) / "orders.db", extra=evaluation.WEATHER_TOOLS)
+        toolbox = ToolBox(Path(tmp) / "orders.db", extra=WEATHER_TOOLS)
         model = evaluation.session_tools(toolbox)
     load_before = os.getloadavg()[0]
     report: dict[str, Any] = {

@@ -172,7 +172,8 @@ def _rejudged(results: dict[str, Any]) -> str:
 
 def _reference_step(results: dict[str, Any]) -> dict[str, Any] | None:
     n = results.get("summary", {}).get("reference_n")
-    for r in results.get("search", {}).get("steps", []):
+    steps: list[dict[str, Any]] = results.get("search", {}).get("steps", [])
+    for r in steps:
         if r.get("n") == n and not r.get("superseded_by_retry") and "error" not in r:
             return r
     return None

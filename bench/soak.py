@@ -41,7 +41,7 @@ import sys
 import time
 import urllib.request
 import wave
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +75,8 @@ def _speech_16k() -> bytes:
             data = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
         mono = data.reshape(-1, channels).mean(axis=1)
         out = soxr.resample(mono.astype(np.float32), rate, RATE)
-        return np.clip(out, -32768, 32767).astype(np.int16).tobytes()
+        speech: bytes = np.clip(out, -32768, 32767).astype(np.int16).tobytes()
+        return speech
     t = np.arange(int(1.5 * RATE)) / RATE
     tone = 8000 * np.sin(2 * np.pi * (220 + 80 * np.sin(2 * np.pi * 3 * t)) * t)
     return tone.astype(np.int16).tobytes()
@@ -123,7 +124,7 @@ def _scrape(metrics_port: int) -> dict[str, float]:
             text = response.read().decode()
     except OSError:
         return {}
-    values: Counter[str] = Counter()
+    values: defaultdict[str, float] = defaultdict(float)
     for line in text.splitlines():
         match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)$", line)
         if match:
@@ -223,7 +224,7 @@ class Tally:
 
 
 async def _conversation(
-    stub: pb_grpc.VoiceServiceStub,
+    stub: pb_grpc.VoiceServiceAsyncStub,
     audio: bytes,
     length_s: float,
     cancel_at_s: float | None,
@@ -304,7 +305,7 @@ async def _conversation(
 
 
 async def _slot(
-    stub: pb_grpc.VoiceServiceStub,
+    stub: pb_grpc.VoiceServiceAsyncStub,
     speech: bytes,
     seed: int,
     deadline: float,

@@ -278,7 +278,7 @@ def render(
 
 
 def _load(path: Path) -> dict[str, Any] | None:
-    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else None
+    data: dict[str, Any] | None = json.loads(path.read_text()) if path.exists() else None
     return data
 
 

@@ -38,6 +38,7 @@ import time
 import wave
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,8 @@ def _clip(name: str, rate: int) -> np.ndarray:
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2").reshape(-1, w.getnchannels())
         src = w.getframerate()
     mono = data.mean(axis=1).astype(np.float32)
-    return np.clip(soxr.resample(mono, src, rate), -32768, 32767).astype("<i2")
+    clip: np.ndarray = np.clip(soxr.resample(mono, src, rate), -32768, 32767).astype("<i2")
+    return clip
 
 
 def _program(rate: int, mulaw: bool) -> list[bytes]:
@@ -378,11 +380,9 @@ async def _run(args: argparse.Namespace, children: Children) -> dict[str, Any]:
         # The engine caches replies and syntheses: whichever path asks a question first pays
         # for it cold. The order rotates so each path goes first equally often.
         runs: dict[str, Callable[[], Awaitable[float | None]]] = {
-            "phone": lambda m=mulaw, n=i: _answer_latency(gateway.target, m, n),
-            "pcm16": lambda p=spoken: _grpc_answer_latency(
-                server.target, p, False, markers["pcm16"]
-            ),
-            "mulaw": lambda m=mulaw: _grpc_answer_latency(server.target, m, True, markers["mulaw"]),
+            "phone": partial(_answer_latency, gateway.target, mulaw, i),
+            "pcm16": partial(_grpc_answer_latency, server.target, spoken, False, markers["pcm16"]),
+            "mulaw": partial(_grpc_answer_latency, server.target, mulaw, True, markers["mulaw"]),
         }
         names = list(runs)
         order = names[i % 3 :] + names[: i % 3]
