@@ -24,7 +24,7 @@ lint:
 	$(VENV)/ruff format --check server clients/python/sonicwire/client gateway_ws tests bench
 
 typecheck:
-	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire
+	$(VENV)/mypy server/sonicwire clients/python/sonicwire/client gateway_ws/sonicwire bench
 	tsc -p clients/typescript --noEmit
 	tsc -p clients/typescript/examples
 	test -z "$$(gofmt -l clients/go)" || { gofmt -l clients/go; echo "gofmt: run gofmt -w clients/go" >&2; exit 1; }
