@@ -41,7 +41,7 @@ from bench.cpu_ab import _pythonpath, step_try
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
-__all__ = ["VARIANTS", "main"]
+__all__ = ["VARIANTS", "main", "step_config"]
 
 _SILERO = {"action": "config", "vad": {"engine": "silero"}}
 VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
@@ -56,8 +56,19 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "up-uvloop": ("up", None),
     "pipecat": ("pipecat", None),
 }
-#: Environment of a variant's processes, beside PYTHONPATH.
-_ENV = {"up-uvloop": {"SONICWIRE_BENCH_EVENT_LOOP": "uvloop"}}
+#: The probe server's event loop per variant (asyncio for any other), passed to the step.
+_LOOP = {"up-uvloop": "uvloop"}
+
+
+def step_config(name: str, config: StepConfig) -> StepConfig:
+    """The step of variant ``name``: its first WebSocket message and its event loop, both
+    set for every variant (nothing carries over from ``config`` or the environment)."""
+    first = VARIANTS[name][1]
+    return replace(
+        config,
+        ws_first_message=json.dumps(first) if first else "",
+        event_loop=_LOOP.get(name, "asyncio"),
+    )
 
 
 def _ms(seconds: float | None, window: float, n: int) -> float | None:
@@ -95,13 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.n:
             for i in range(args.rounds):
                 for name in names if i % 2 == 0 else names[::-1]:
-                    target, first = VARIANTS[name]
+                    target = VARIANTS[name][0]
                     tree = args.base.resolve() if name == "before" else here
                     os.environ["PYTHONPATH"] = _pythonpath(tree)
-                    for key in {k for env in _ENV.values() for k in env}:
-                        os.environ.pop(key, None)
-                    os.environ.update(_ENV.get(name, {}))
-                    step = replace(config, ws_first_message=json.dumps(first) if first else "")
+                    step = step_config(name, config)
                     load = os.getloadavg()[0]
                     r = run_step(children, scratch, target, n, step)
                     window = r.get("window_s") or 0.0
@@ -120,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
                     print(_line(entry), flush=True)
     finally:
         children.stop_all()
-        for key in {k for env in _ENV.values() for k in env}:
-            os.environ.pop(key, None)
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:

@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--event-loop",
         choices=("asyncio", "uvloop"),
-        # an environment variable too, so an A/B variant sets it for the step's process
-        default=os.environ.get("SONICWIRE_BENCH_EVENT_LOOP", "asyncio"),
+        # a flag only, no environment variable: a value left in a shell would otherwise move
+        # every probe server of a run onto it (bench.steps passes the step's loop to each)
+        default="asyncio",
         help="the process's event loop (`sonicwire serve` and `sonicwire up` run asyncio's)",
     )
     args = parser.parse_args(argv)

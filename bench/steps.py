@@ -59,6 +59,10 @@ class StepConfig:
     #: WebSocket targets: a JSON text each stream sends first (``bench.loadgen
     #: --ws-first-message``, e.g. the gateway's config); empty = audio only, as the seed client.
     ws_first_message: str = ""
+    #: The probe server's event loop (``bench.probe_server --event-loop``), passed to every
+    #: probe server the step starts: ``"asyncio"`` (what `sonicwire serve` and `sonicwire up`
+    #: run) or ``"uvloop"`` (a bench lever).
+    event_loop: str = "asyncio"
 
 
 def latency_from_probe(
@@ -119,12 +123,19 @@ def loop_lag_from_probe(probe_file: Path) -> dict[str, float | None]:
 
 
 def _start_servers(
-    children: Children, target: str, processes: int, pin: bool, step_dir: Path
+    children: Children,
+    target: str,
+    processes: int,
+    pin: bool,
+    step_dir: Path,
+    *,
+    event_loop: str = "asyncio",
 ) -> tuple[list[Child], list[Path], str, str]:
     """Start the target's server(s); return (children, probe files, mode, url/target)."""
     servers: list[Child] = []
     probes: list[Path] = []
     cpus = ["--cpus", SERVER_CPU] if pin else []
+    loop = ["--event-loop", event_loop]  # every probe server: explicit, never inherited
     if target == "workers":
         # The real `sonicwire serve --workers N` (N = processes; 1 = one plain server process),
         # the probe in every serving process (bench/worker_probe.py).
@@ -144,7 +155,7 @@ def _start_servers(
         for i in range(processes):
             probe = step_dir / f"probe-{i}.npz"
             argv = [PYTHON, "-m", "bench.probe_server", "--kind", target, "--port", str(port)]
-            argv += ["--probe-out", str(probe), *cpus]
+            argv += ["--probe-out", str(probe), *loop, *cpus]
             if processes > 1:
                 argv.append("--reuseport")
             child = children.start(f"{target}-{i}", argv)
@@ -156,7 +167,7 @@ def _start_servers(
         probe = step_dir / "probe-0.npz"
         server = children.start(
             "sonicwire-for-gateway",
-            [PYTHON, "-m", "bench.probe_server", "--probe-out", str(probe), *cpus],
+            [PYTHON, "-m", "bench.probe_server", "--probe-out", str(probe), *loop, *cpus],
         )
         argv = [
             PYTHON,
@@ -184,7 +195,7 @@ def _start_servers(
         argv = [PYTHON, "-m", "bench.probe_server", "--kind", "up", "--probe-out", str(probe)]
         child = children.start(
             "sonicwire-up",
-            [*argv, *cpus],
+            [*argv, *loop, *cpus],
             env={"SONICWIRE_GATEWAY_MAX_MESSAGES_PER_SECOND": "1000"},
         )
         return [child], [probe], "ws", f"ws://127.0.0.1:{child.port}/ws"
@@ -254,7 +265,9 @@ def run_step(
         others = wait_no_other_realtime(config.realtime_wait_s)
         result["other_realtime_before"] = len(others)
     try:
-        servers, probes, mode, url = _start_servers(children, target, processes, pin, step_dir)
+        servers, probes, mode, url = _start_servers(
+            children, target, processes, pin, step_dir, event_loop=config.event_loop
+        )
         time.sleep(0.5)
         pids = server_pids(servers)
         idle_rss = sum(psutil.Process(pid).memory_info().rss for pid in pids)
