@@ -162,6 +162,9 @@ def test_other_voices_are_refused_unless_a_fresh_check(
         # --quick keeps only two evaluation voices: none of these
         (["--voices", "espeak:en-gb-x-gbcwmd", "--quick"], "no --quick"),
         (["--voices", " , "], "no voice"),
+        # flite reads a name it does not know as kal, with no error: a typo would measure kal
+        (["--voices", "flite:kall"], "not a flite voice: flite:kall "),
+        (["--voices", "espeak:en-gb-x-gbcwmd,flite:"], "not a flite voice: flite: "),
     ],
 )  # fmt: skip
 def test_a_voice_name_that_is_no_voice_of_its_own_is_refused(
@@ -189,6 +192,8 @@ def test_a_voice_name_that_is_no_voice_of_its_own_is_refused(
         ("espeak:en-gb-x-gbcwmd, espeak:en-gb-x-gbcwmd", ["espeak:en-gb-x-gbcwmd"]),
         # a known variant of a tuning voice is another voice
         ("espeak:en-us+m4", ["espeak:en-us+m4"]),
+        # a flite voice (`flite -lv`) that is none of the evaluation's nor of development
+        ("flite:kal", ["flite:kal"]),
     ],
 )
 def test_a_voice_of_its_own_is_evaluated(
