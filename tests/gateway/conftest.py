@@ -1,4 +1,9 @@
-"""Fixtures: a loopback gRPC server with the echo backend and a gateway in front of it."""
+"""Fixtures: a loopback gRPC server with the echo backend and a gateway in front of it.
+
+The gateway reaches the server over loopback gRPC, or, in modules parametrized on
+``gateway_transport`` with ``"inproc"``, through the server's in-process channel as
+``sonicwire up`` does (`sonicwire.server.local_channel`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 import pytest
 
 from sonicwire.gateway import Gateway, GatewayConfig
+from sonicwire.gateway.upstream import Upstream
 from sonicwire.server.app import RunningServer
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.testing.server import running_server
@@ -24,15 +30,29 @@ async def echo_server() -> AsyncIterator[RunningServer]:
 
 
 @pytest.fixture
-def make_gateway(echo_server: RunningServer) -> GatewayFactory:
+def gateway_transport() -> str:
+    """How gateways reach the echo server: ``grpc`` (loopback) or ``inproc``."""
+    return "grpc"
+
+
+@pytest.fixture
+def make_gateway(echo_server: RunningServer, gateway_transport: str) -> GatewayFactory:
     """``async with make_gateway(**overrides) as gw``: a gateway on a free port."""
 
     @asynccontextmanager
     async def factory(**overrides: Any) -> AsyncIterator[Gateway]:
         settings: dict[str, Any] = {"port": 0, "grpc_target": echo_server.target}
         settings.update(overrides)
-        async with Gateway(GatewayConfig(**settings)) as gateway:
-            yield gateway
+        config = GatewayConfig(**settings)
+        upstream = None
+        if gateway_transport == "inproc":
+            upstream = Upstream(config, channel=echo_server.local_channel())
+        try:
+            async with Gateway(config, upstream=upstream) as gateway:
+                yield gateway
+        finally:
+            if upstream is not None:
+                await upstream.aclose()
 
     return factory
 

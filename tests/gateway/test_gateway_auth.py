@@ -12,6 +12,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from sonicwire.gateway import Gateway, GatewayConfig
+from sonicwire.gateway.upstream import Upstream
 from sonicwire.server.app import RunningServer
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.testing.server import running_server
@@ -30,10 +31,21 @@ async def keyed_server() -> AsyncIterator[RunningServer]:
         yield server
 
 
-@pytest.fixture
-async def keyed_gateway(keyed_server: RunningServer) -> AsyncIterator[Gateway]:
-    async with Gateway(GatewayConfig(port=0, grpc_target=keyed_server.target)) as gw:
-        yield gw
+# Keys pass the same way over loopback gRPC and the in-process channel (`sonicwire up`).
+@pytest.fixture(params=["grpc", "inproc"])
+async def keyed_gateway(
+    keyed_server: RunningServer, request: pytest.FixtureRequest
+) -> AsyncIterator[Gateway]:
+    config = GatewayConfig(port=0, grpc_target=keyed_server.target)
+    upstream = None
+    if request.param == "inproc":
+        upstream = Upstream(config, channel=keyed_server.local_channel())
+    try:
+        async with Gateway(config, upstream=upstream) as gw:
+            yield gw
+    finally:
+        if upstream is not None:
+            await upstream.aclose()
 
 
 async def test_good_key_is_passed_upstream_and_never_echoed(

@@ -98,7 +98,38 @@ def test_up_refuses_tls(capsys: pytest.CaptureFixture[str]) -> None:
     assert "separately" in capsys.readouterr().err
 
 
-async def test_up_runs_server_and_gateway_together(capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_gateway_transport_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build_parser().parse_args([]).gateway_transport == "auto"
+    monkeypatch.setenv("SONICWIRE_GATEWAY_TRANSPORT", "grpc")
+    assert build_parser().parse_args([]).gateway_transport == "grpc"
+    args = build_parser().parse_args(["--gateway-transport", "inproc"])
+    assert args.gateway_transport == "inproc"
+
+
+def test_up_refuses_inproc_with_several_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--port", "0", "--gateway-port", "0", "--workers", "2"]
+    assert up_main([*argv, "--gateway-transport", "inproc"]) == 2
+    assert "one server process" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("transport", "in_process"), [("auto", True), ("grpc", False)])
+async def test_up_runs_server_and_gateway_together(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+    in_process: bool,
+) -> None:
+    from sonicwire.server.app import RunningServer
+
+    channels = []
+    make_channel = RunningServer.local_channel
+
+    def spy(self: RunningServer) -> object:
+        channel = make_channel(self)
+        channels.append(channel)
+        return channel
+
+    monkeypatch.setattr(RunningServer, "local_channel", spy)
     ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -107,6 +138,7 @@ async def test_up_runs_server_and_gateway_together(capsys: pytest.CaptureFixture
             GatewayConfig(port=0),
             ready=ready,
             stop=stop,
+            transport=transport,
         )
     )
     url, target = await asyncio.wait_for(ready, 20)
@@ -122,3 +154,6 @@ async def test_up_runs_server_and_gateway_together(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert f"open {url}" in out
     assert target in out
+    # The default (one server process) reaches the server in process; grpc over loopback.
+    assert len(channels) == (1 if in_process else 0)
+    assert all(channel.closed for channel in channels)

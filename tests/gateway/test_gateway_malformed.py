@@ -15,7 +15,11 @@ from sonicwire.gateway import Gateway
 from .conftest import GatewayFactory
 from .helpers import events_until, recv_event, until_closed, wait_for
 
-pytestmark = pytest.mark.timeout(60)
+# Each test runs with the gateway on loopback gRPC and on the in-process channel (`sonicwire up`).
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("gateway_transport", ["grpc", "inproc"]),
+]
 
 
 def _json(value: Any) -> str:

@@ -23,7 +23,11 @@ from .helpers import (
     with_silence,
 )
 
-pytestmark = pytest.mark.timeout(60)
+# Each test runs with the gateway on loopback gRPC and on the in-process channel (`sonicwire up`).
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("gateway_transport", ["grpc", "inproc"]),
+]
 
 
 def _is_turn_complete(event: dict[str, object]) -> bool:

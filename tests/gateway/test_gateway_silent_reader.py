@@ -13,7 +13,11 @@ import pytest
 from .conftest import GatewayFactory
 from .helpers import wait_for
 
-pytestmark = pytest.mark.timeout(60)
+# Each test runs with the gateway on loopback gRPC and on the in-process channel (`sonicwire up`).
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("gateway_transport", ["grpc", "inproc"]),
+]
 
 
 def open_and_go_silent(port: int) -> socket.socket:

@@ -16,7 +16,11 @@ from sonicwire.server.limits import InputLimits
 from .conftest import GatewayFactory
 from .helpers import wait_for
 
-pytestmark = pytest.mark.timeout(60)
+# Each test runs with the gateway on loopback gRPC and on the in-process channel (`sonicwire up`).
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("gateway_transport", ["grpc", "inproc"]),
+]
 
 SEND_BUFFER = 64 * 1024
 

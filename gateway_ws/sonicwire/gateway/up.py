@@ -2,8 +2,14 @@
 
 The server takes its usual flags (``sonicwire serve --help``); the gateway's flags are
 prefixed: ``--gateway-host``, ``--gateway-port``, ``--gateway-allowed-origins``, ... The
-gateway talks to the server over loopback with no key of its own, so when the server requires
-API keys every browser must offer one (the page has a field for it).
+gateway talks to the server with no key of its own, so when the server requires API keys every
+browser must offer one (the page has a field for it).
+
+``--gateway-transport``: how the gateway reaches the server. ``inproc`` (the default with one
+server process): a channel that calls the server's own gRPC handlers in this event loop, with
+no HTTP/2 or gRPC C-core per message on either side (``docs/gateway.md``, "CPU per frame");
+``grpc``: loopback gRPC, the only choice with ``--workers`` > 1 (the server processes are
+others). The gRPC port serves network clients either way.
 
 On SIGTERM or SIGINT the server drains first (browsers get ``going_away``, then close code
 1001), then the gateway closes.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -20,11 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from .app import Gateway
 from .config import GatewayConfig, add_gateway_arguments, gateway_config_from_args
+from .upstream import Upstream
 
 if TYPE_CHECKING:
     from sonicwire.server.config import ServerConfig
 
-__all__ = ["build_parser", "loopback_target", "run_up", "up_main"]
+__all__ = ["GATEWAY_TRANSPORTS", "build_parser", "loopback_target", "run_up", "up_main"]
+
+GATEWAY_TRANSPORTS = ("auto", "inproc", "grpc")
+"""``--gateway-transport`` values; ``auto`` is ``inproc`` with one server process, else ``grpc``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_server_arguments(parser)
     add_gateway_arguments(parser, prefix="gateway-", upstream=False)
+    env_name = "SONICWIRE_GATEWAY_TRANSPORT"
+    parser.add_argument(
+        "--gateway-transport",
+        choices=GATEWAY_TRANSPORTS,
+        default=os.environ.get(env_name, "auto"),
+        help="how the gateway reaches the server: inproc (in this process, no network), grpc "
+        "(loopback gRPC), auto = inproc unless --workers > 1 (default: auto) "
+        f"[{env_name}]",
+    )
     return parser
 
 
@@ -57,6 +77,7 @@ async def run_up(
     *,
     ready: asyncio.Future[tuple[str, str]] | None = None,
     stop: asyncio.Event | None = None,
+    transport: str = "auto",
 ) -> None:
     """Start the server and the gateway, print the URL, run until ``stop`` or a signal.
 
@@ -65,6 +86,7 @@ async def run_up(
         gateway_config: the gateway's settings (its gRPC target is filled in here).
         ready: resolved with ``(page URL, gRPC target)`` once both are serving.
         stop: set it to shut down; by default SIGTERM/SIGINT do.
+        transport: the gateway's way to the server (`GATEWAY_TRANSPORTS`).
 
     Raises:
         ValueError: an unsafe or unsupported configuration.
@@ -81,6 +103,13 @@ async def run_up(
             "with --tls-cert run `sonicwire serve` and `sonicwire gateway --grpc-ca ...` "
             "separately"
         )
+    if transport not in GATEWAY_TRANSPORTS:
+        raise ValueError(f"unknown gateway transport {transport!r}")
+    if transport == "inproc" and server_config.workers > 1:
+        raise ValueError(
+            "--gateway-transport inproc needs one server process: with --workers > 1 the "
+            "servers are other processes (use grpc or auto)"
+        )
     server: RunningServer | WorkerPool
     if server_config.workers > 1:
         # Several server processes on the port under a supervisor (this process), which
@@ -92,11 +121,17 @@ async def run_up(
         server = await start_server(server_config)
         backend_name = server.runtime.backend.name
         keys_required = server.runtime.authenticator.enabled
+    upstream: Upstream | None = None
     try:
         target = loopback_target(server_config.host, server.port)
-        gateway = Gateway(replace(gateway_config, grpc_target=target, api_key=""))
+        config = replace(gateway_config, grpc_target=target, api_key="")
+        if isinstance(server, RunningServer) and transport != "grpc":
+            upstream = Upstream(config, channel=server.local_channel())
+        gateway = Gateway(config, upstream=upstream)
         await gateway.start()
     except BaseException:
+        if upstream is not None:
+            await upstream.aclose()
         await (server.close() if isinstance(server, WorkerPool) else server.stop())
         raise
     try:
@@ -118,6 +153,8 @@ async def run_up(
     finally:
         await server.drain()
         await gateway.aclose()
+        if upstream is not None:
+            await upstream.aclose()  # an injected upstream is not the gateway's to close
 
 
 def up_main(argv: Sequence[str] | None = None) -> int:
@@ -142,7 +179,7 @@ def up_main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     setup_logging(server_config)
     try:
-        asyncio.run(run_up(server_config, gateway_config))
+        asyncio.run(run_up(server_config, gateway_config, transport=args.gateway_transport))
     except (ValueError, RuntimeError, OSError) as error:  # RuntimeError: a worker failed to start
         print(f"sonicwire up: {error}", file=sys.stderr)
         return 2

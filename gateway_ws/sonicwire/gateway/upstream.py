@@ -80,11 +80,13 @@ class Upstream:
     Create it inside the running event loop; call :meth:`aclose` when done.
     """
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, *, channel: aio.Channel | None = None) -> None:
         """Open the channel to ``config.grpc_target`` (lazily connected by gRPC).
 
         Args:
             config: the gateway configuration (target, TLS, fallback API key, start timeout).
+            channel: a channel to use instead (``sonicwire up`` passes one that reaches the
+                server in the same process without the network); closed by :meth:`aclose`.
 
         Raises:
             OSError: the CA file cannot be read.
@@ -94,6 +96,9 @@ class Upstream:
         self._start_timeout_s = config.start_timeout_s
         self.resume = config.upstream_resume
         self._tokens = TokenLedger()
+        if channel is not None:
+            self.channel = channel
+            return
         probe = Client(config.grpc_target, insecure=config.grpc_insecure)
         options = [
             ("grpc.primary_user_agent", "sonicwire-gateway"),

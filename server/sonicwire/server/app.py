@@ -29,6 +29,8 @@ from sonicwire.server.backends.base import Backend
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.config import ServerConfig
 from sonicwire.server.core.errors import ServerDraining
+from sonicwire.server.local_channel import LocalChannel
+from sonicwire.server.local_rpc import HandlerRegistry, LocalServer, TeeSink
 from sonicwire.server.metrics import serve_metrics
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.servicer import VoiceServicer, add_voice_service
@@ -58,6 +60,14 @@ class RunningServer:
     port: int
     health_server: grpc.aio.Server | None = None
     warm_up: asyncio.Task[None] | None = None
+    # The same handlers, served in process (``sonicwire up``'s gateway): see `local_channel`.
+    local: LocalServer | None = None
+
+    def local_channel(self) -> LocalChannel:
+        """A ``grpc.aio.Channel`` to this server in this event loop, with no network between."""
+        if self.local is None:
+            raise RuntimeError("this server serves no in-process calls")
+        return LocalChannel(self.local)
 
     @property
     def target(self) -> str:
@@ -81,16 +91,23 @@ class RunningServer:
                 ServerDraining("SERVER_DRAINING", "the server shut down; reconnect elsewhere")
             )
         # Give the terminated streams a moment to send their status, then stop for good.
-        await self.server.stop(1.0)
+        await self._stop_servers(1.0)
         await self._stop_health()
         await self._stop_warm_up()
         await runtime.backend.aclose()
 
     async def stop(self) -> None:
-        await self.server.stop(None)
+        await self._stop_servers(None)
         await self._stop_health()
         await self._stop_warm_up()
         await self.runtime.backend.aclose()
+
+    async def _stop_servers(self, grace: float | None) -> None:
+        # In-process calls end like network ones: refused from now on, UNAVAILABLE after the grace.
+        if self.local is None:
+            await self.server.stop(grace)
+            return
+        await asyncio.gather(self.server.stop(grace), self.local.stop(grace))
 
     async def _stop_warm_up(self) -> None:
         if self.warm_up is not None and not self.warm_up.done():
@@ -155,9 +172,13 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
             ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
         ]
     server = grpc.aio.server(options=options)
-    add_voice_service(VoiceServicer(runtime), server)
+    # Every handler goes to the network server and to the registry in-process calls use.
+    registry = HandlerRegistry()
+    both = TeeSink(server, registry)
+    add_voice_service(VoiceServicer(runtime), both)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, both)
+    local = LocalServer(registry, max_receive_message_length=config.max_message_bytes)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
@@ -199,7 +220,7 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     warm_up = asyncio.create_task(
         _warm_up(runtime.backend, health_servicer, runtime), name="backend warm-up"
     )
-    return RunningServer(server, runtime, health_servicer, port, health_server, warm_up)
+    return RunningServer(server, runtime, health_servicer, port, health_server, warm_up, local)
 
 
 async def _set_health(servicer: health.aio.HealthServicer, *, serving: bool) -> None:

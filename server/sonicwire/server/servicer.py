@@ -30,6 +30,7 @@ from sonicwire.server.core.errors import (
     ServerDraining,
     SonicwireError,
 )
+from sonicwire.server.local_rpc import HandlerSink
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.status import bounded_message, grpc_code, status_trailers
 from sonicwire.server.transcode import StreamAudio
@@ -63,7 +64,7 @@ def _lenient(cls: type[Message], sentinel: Message) -> Callable[[bytes], Any]:
     return parse
 
 
-def add_voice_service(servicer: VoiceServicer, server: grpc.aio.Server) -> None:
+def add_voice_service(servicer: VoiceServicer, server: HandlerSink) -> None:
     """Register ``servicer`` like the generated ``add_VoiceServiceServicer_to_server``, with
     deserializers that never raise (see the module docstring)."""
     handlers = {
