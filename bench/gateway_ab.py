@@ -16,7 +16,10 @@ is split into the gateway process and the gRPC server process. Variants:
 - ``same-work``: Silero VAD and no echo cancellation or noise suppression: the work the
   pipecat peer does;
 - ``up``: this tree's server and gateway in ONE process and event loop, as ``sonicwire up``
-  (``make run``) runs them (default settings; its CPU is not split: one process);
+  (``make run``) runs them: the gateway reaches the server through the in-process channel
+  (default settings; its CPU is not split: one process);
+- ``up-grpc``: the same process with the gateway on loopback gRPC
+  (``--gateway-transport grpc``, what ``sonicwire up`` shipped before the in-process channel);
 - ``up-uvloop``: the same on uvloop (a lever, not what ships: ``sonicwire up`` runs asyncio's
   loop, the separate gateway uvloop);
 - ``pipecat``: the pipecat peer (``bench/pipecat_peer.py``, Silero VAD) on the same protocol.
@@ -54,10 +57,13 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
     ),
     "up": ("up", None),
     "up-uvloop": ("up", None),
+    "up-grpc": ("up", None),
     "pipecat": ("pipecat", None),
 }
 #: The probe server's event loop per variant (asyncio for any other), passed to the step.
 _LOOP = {"up-uvloop": "uvloop"}
+#: The ``up`` target's gateway transport per variant (the shipped in-process one otherwise).
+_UP_TRANSPORT = {"up-grpc": "grpc"}
 
 
 def step_config(name: str, config: StepConfig) -> StepConfig:
@@ -68,6 +74,7 @@ def step_config(name: str, config: StepConfig) -> StepConfig:
         config,
         ws_first_message=json.dumps(first) if first else "",
         event_loop=_LOOP.get(name, "asyncio"),
+        up_transport=_UP_TRANSPORT.get(name, "inproc"),
     )
 
 

@@ -130,7 +130,7 @@ async def _serve_sonicwire(port: int, stop: asyncio.Event, backend: str) -> int:
     return running.port
 
 
-async def _serve_up(stop: asyncio.Event, backend: str) -> None:
+async def _serve_up(stop: asyncio.Event, backend: str, transport: str) -> None:
     """``sonicwire up``'s own wiring (``run_up``), with ``sonicwire-up``'s flag parsing."""
     from urllib.parse import urlsplit
 
@@ -140,11 +140,21 @@ async def _serve_up(stop: asyncio.Event, backend: str) -> None:
 
     flags = ["--host", "127.0.0.1", "--port", "0", "--backend", backend, "--max-streams", "0"]
     flags += ["--idle-timeout-seconds", "0", "--log-level", "WARNING", "--gateway-port", "0"]
+    flags += ["--gateway-transport", transport]
     args = build_parser().parse_args(flags)
     server_config = config_from_args(args)
     gateway_config = gateway_config_from_args(args, log_level=server_config.log_level)
     ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-    up = asyncio.create_task(run_up(server_config, gateway_config, ready=ready, stop=stop))
+    # `sonicwire up --gateway-transport`: in process (what it ships) or loopback gRPC.
+    up = asyncio.create_task(
+        run_up(
+            server_config,
+            gateway_config,
+            ready=ready,
+            stop=stop,
+            transport=args.gateway_transport,
+        )
+    )
     either: set[asyncio.Future[Any]] = {up, ready}
     await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if ready.done():
@@ -192,7 +202,7 @@ async def _main(args: argparse.Namespace) -> None:
             await _serve_bare_echo(args.port, stop, probe, args.echo_every)
         elif args.kind == "up":
             install_session_probe(probe)
-            await _serve_up(stop, args.backend)
+            await _serve_up(stop, args.backend, args.gateway_transport)
         else:
             install_session_probe(probe)
             await _serve_sonicwire(args.port, stop, args.backend)
@@ -222,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         # every probe server of a run onto it (bench.steps passes the step's loop to each)
         default="asyncio",
         help="the process's event loop (`sonicwire serve` and `sonicwire up` run asyncio's)",
+    )
+    parser.add_argument(
+        "--gateway-transport",
+        choices=("inproc", "grpc"),
+        default="inproc",  # a flag only, like --event-loop
+        help="--kind up: how the gateway reaches the server (`sonicwire up --gateway-transport`)",
     )
     args = parser.parse_args(argv)
     if args.cpus:

@@ -63,6 +63,9 @@ class StepConfig:
     #: probe server the step starts: ``"asyncio"`` (what `sonicwire serve` and `sonicwire up`
     #: run) or ``"uvloop"`` (a bench lever).
     event_loop: str = "asyncio"
+    #: The ``up`` target's gateway transport (``sonicwire up --gateway-transport``):
+    #: ``"inproc"`` (what it ships with one server process) or ``"grpc"`` (loopback gRPC).
+    up_transport: str = "inproc"
 
 
 def latency_from_probe(
@@ -130,6 +133,7 @@ def _start_servers(
     step_dir: Path,
     *,
     event_loop: str = "asyncio",
+    up_transport: str = "inproc",
 ) -> tuple[list[Child], list[Path], str, str]:
     """Start the target's server(s); return (children, probe files, mode, url/target)."""
     servers: list[Child] = []
@@ -190,9 +194,11 @@ def _start_servers(
         return [server, gateway], [probe], "ws", f"ws://127.0.0.1:{gateway.port}/ws"
     if target == "up":
         # `make run`'s shape: server and gateway in one process and event loop (the gateway
-        # still reaches the server over loopback gRPC); the same probe as "gateway"'s server.
+        # reaches the server in process, or over loopback gRPC with up_transport "grpc");
+        # the same probe as "gateway"'s server.
         probe = step_dir / "probe-0.npz"
         argv = [PYTHON, "-m", "bench.probe_server", "--kind", "up", "--probe-out", str(probe)]
+        argv += ["--gateway-transport", up_transport]  # explicit, never inherited
         child = children.start(
             "sonicwire-up",
             [*argv, *loop, *cpus],
@@ -266,7 +272,13 @@ def run_step(
         result["other_realtime_before"] = len(others)
     try:
         servers, probes, mode, url = _start_servers(
-            children, target, processes, pin, step_dir, event_loop=config.event_loop
+            children,
+            target,
+            processes,
+            pin,
+            step_dir,
+            event_loop=config.event_loop,
+            up_transport=config.up_transport,
         )
         time.sleep(0.5)
         pids = server_pids(servers)

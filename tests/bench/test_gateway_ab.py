@@ -70,12 +70,24 @@ def test_up_variant_is_one_probed_process(tmp_path: Path) -> None:
     server's front end like the gateway's server, its CPU that one process's, not split."""
     out = tmp_path / "ab.json"
     flags = ["--n", "2", "--rounds", "1", "--duration", "2", "--priority", "nice"]
-    assert main([*flags, "--variants", "up", "--out", str(out)]) == 0
-    (t,) = json.loads(out.read_text())["tries"]
-    assert t["variant"] == "up"
-    assert t["error"] is None, t["error"]
-    assert t["gateway_ms"] is None and t["server_ms"] is None
-    assert t["cpu_ms_per_stream_s"] > 0
-    assert t["p99_ms"] is not None and t["p99_ms"] > 0
-    assert t["replies"] > 0
-    assert "p99 added latency not measured (no probe data)" not in t["fail_reasons"]
+    # `up` is what `sonicwire up` ships (in-process channel), `up-grpc` its loopback-gRPC shape.
+    assert main([*flags, "--variants", "up,up-grpc", "--out", str(out)]) == 0
+    tries = json.loads(out.read_text())["tries"]
+    assert [t["variant"] for t in tries] == ["up", "up-grpc"]
+    for t in tries:
+        assert t["error"] is None, t["error"]
+        assert t["gateway_ms"] is None and t["server_ms"] is None
+        assert t["cpu_ms_per_stream_s"] > 0
+        assert t["p99_ms"] is not None and t["p99_ms"] > 0
+        assert t["replies"] > 0
+        assert "p99 added latency not measured (no probe data)" not in t["fail_reasons"]
+
+
+def test_only_up_grpc_puts_the_gateway_on_loopback_grpc() -> None:
+    from bench.gateway_ab import VARIANTS, step_config
+    from bench.steps import StepConfig
+
+    start = StepConfig(8.0, 2.0, 1.0, 0.5, up_transport="grpc")  # nothing carries over
+    transports = {name: step_config(name, start).up_transport for name in VARIANTS}
+    assert transports.pop("up-grpc") == "grpc"
+    assert set(transports.values()) == {"inproc"}
