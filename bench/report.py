@@ -112,6 +112,7 @@ def _plots(results: dict[str, Any], img: Path) -> list[str]:
         "bare grpc.aio echo": results.get("bare_echo", {}).get("steps", []),
         "pipecat (Silero VAD + echo)": results.get("pipecat", {}).get("steps", []),
         "gateway + Sonicwire": results.get("gateway", {}).get("steps", []),
+        "sonicwire up (one process)": results.get("up", {}).get("steps", []),
     }
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, steps in series.items():
@@ -471,6 +472,17 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "pinned to CPU 1. CPU and RSS columns are gateway + server together; latency is still "
         "measured at the gRPC server's front end (the gateway's own hop is not in it).",
     )
+    if "up" in results or "up" in results.get("skipped", {}):  # a phase since 2026-12-06
+        section(
+            "Server and gateway in one process: `sonicwire up`",
+            "up",
+            True,
+            "What `make run` starts (`sonicwire.gateway.up.run_up`): the gRPC server and the "
+            "gateway in one process and one asyncio event loop, the gateway reaching the server "
+            "through the in-process channel (`--gateway-transport inproc`, no loopback gRPC); "
+            "pinned to CPU 1. CPU and RSS are that process's; latency "
+            "is measured at the server's front end, as for the two processes above.",
+        )
     add(frame_size_section(results))
     add(inprocess_section(results))
     nova = results.get("nova_idle", {})
@@ -555,7 +567,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     ]
     for key, why in results.get("skipped", {}).items():
         gaps.append(f"- Skipped `{key}`: {why}.")
-    for key in ("pipecat", "gateway", "profile", "scaling", "bare_echo", "search"):
+    for key in ("pipecat", "gateway", "up", "profile", "scaling", "bare_echo", "search"):
         data = results.get(key)
         if isinstance(data, dict) and data.get("error"):
             gaps.append(f"- `{key}` failed: {data['error'][:300]}")

@@ -36,9 +36,15 @@ def pipecat_version() -> str:
 
 
 def like_for_like_section(results: dict[str, Any]) -> str:
-    """Sonicwire's WebSocket gateway vs pipecat over the same JSON protocol, with what differs."""
+    """Sonicwire's WebSocket gateway vs pipecat over the same JSON protocol, with what differs.
+
+    With the one-process deployment measured (phase ``up``, ``sonicwire up``) the table has its
+    columns beside the two-process ones and the verdict is stated for each deployment."""
     s = results.get("summary", {})
     rows = s.get("like_for_like") or []
+    up_rows = s.get("like_for_like_up")
+    if up_rows is not None:
+        return _two_deployments(results, rows, up_rows)
     intro = (
         "Both sides are driven by the same load generator (`bench/loadgen.py`) over the same "
         "JSON/base64 audio protocol on a WebSocket, one connection per stream, at the same N. "
@@ -77,7 +83,22 @@ def like_for_like_section(results: dict[str, Any]) -> str:
             for c in rows
         ],
     )
-    ratios = [c["ratio"] for c in rows]
+    ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in rows])
+    summary = (
+        f"\nSonicwire's CPU per stream-second is {ratio_text} pipecat's on the "
+        f"same protocol: {reading}; {verdict}. {_NOT_GRPC}\n"
+    )
+    return intro + "\n" + body + "\n" + summary
+
+
+_NOT_GRPC = (
+    "The gRPC path's lower figures (Headline) are not a like-for-like comparison: binary "
+    "protobuf over gRPC against JSON/base64 over WebSocket."
+)
+
+
+def _ratio_reading(ratios: list[float]) -> tuple[str, str, str]:
+    """(the ratios as text, which side is cheaper by how much, the <= 0.5x verdict)."""
     lo, hi = min(ratios), max(ratios)
     one = len(ratios) == 1
     where = "at the one N measured" if one else "at every N measured"
@@ -100,14 +121,104 @@ def like_for_like_section(results: dict[str, Any]) -> str:
         reading = "neither is cheaper at every N measured"
     if lo >= 0.9 and hi <= 1.1:
         reading += " (within 10%: near parity)"
-    ratio_text = f"{_f(lo, 2)}x" if one else f"{_f(lo, 2)}-{_f(hi, 2)}x"
-    summary = (
-        f"\nSonicwire's CPU per stream-second is {ratio_text} pipecat's on the "
-        f"same protocol: {reading}; {verdict}. The gRPC path's lower figures (Headline) are not "
-        "a like-for-like comparison: binary protobuf over gRPC against JSON/base64 over "
-        "WebSocket.\n"
+    lo_text, hi_text = f"{_f(lo, 2)}x", f"{_f(hi, 2)}x"
+    return (lo_text if lo_text == hi_text else f"{_f(lo, 2)}-{hi_text}"), reading, verdict
+
+
+#: The two deployments of the WebSocket path, as the like-for-like section names them.
+DEPLOYMENTS = {
+    "gateway": "two processes (the scale-out deployment: gateway and server apart)",
+    "up": "one process (`sonicwire up`, what `make run` starts)",
+}
+
+
+def _two_deployments(
+    results: dict[str, Any], rows: list[dict[str, Any]], up_rows: list[dict[str, Any]]
+) -> str:
+    """The like-for-like table with both deployments of Sonicwire's WebSocket path."""
+    intro = (
+        "Both sides are driven by the same load generator (`bench/loadgen.py`) over the same "
+        "JSON/base64 audio protocol on a WebSocket, one connection per stream, at the same N. "
+        "**Sonicwire** is measured in its two deployments: **two processes**, "
+        "`python -m sonicwire.gateway` in front of the gRPC server, as a scale-out deployment "
+        "runs them (CPU = gateway + server processes); and **one process**, `sonicwire up` "
+        "(what `make run` starts): the server and the gateway in one process and one asyncio "
+        "event loop, the gateway reaching the server through an in-process channel instead "
+        "of loopback gRPC (CPU = that "
+        "process). Per stream Sonicwire runs speex echo cancellation, the speex noise "
+        "suppressor and **webrtcvad** (the default front end). **pipecat** "
+        f"{pipecat_version()}: FastAPI/uvicorn WebSocket transport and **Silero VAD** "
+        "(onnxruntime); no echo cancellation, no noise suppression. Both play every utterance "
+        "back (echo backend / echo processor). The VAD engines differ (Silero is the heavier "
+        "one) and Sonicwire does more DSP per frame, so this compares the stacks as each "
+        "ships, not the same work. Every server is pinned to the same single core.\n"
     )
-    return intro + "\n" + body + "\n" + summary
+    by_n: dict[int, dict[str, dict[str, Any]]] = {}
+    for phase, phase_rows in (("gateway", rows), ("up", up_rows)):
+        for c in phase_rows:
+            by_n.setdefault(c["n"], {})[phase] = c
+    if not by_n:
+        why = results.get("pipecat", {}).get("error") or results.get("gateway", {}).get("error")
+        return intro + f"\n**Not measured** in this run{': ' + why if why else ''}.\n"
+
+    def cells(c: dict[str, Any] | None, phase: str) -> list[str]:
+        if c is None:
+            return ["-", "-"]
+        return [_f(c[f"{phase}_cpu_ms_per_stream_s"], 2), f"**{_f(c['ratio'], 2)}x**"]
+
+    def result(c: dict[str, Any] | None, phase: str) -> str:
+        return "-" if c is None else ("pass" if c[f"{phase}_pass"] else "FAIL")
+
+    body_rows = []
+    for n in sorted(by_n):
+        two, one = by_n[n].get("gateway"), by_n[n].get("up")
+        peer = two or one
+        assert peer is not None  # every N in by_n has a row of one deployment at least
+        two_cpu, two_ratio = cells(two, "gateway")
+        body_rows.append(
+            [
+                n,
+                two_cpu,
+                _f(peer["pipecat_cpu_ms_per_stream_s"], 2),
+                two_ratio,
+                *cells(one, "up"),
+                f"{_f(two and two.get('gateway_rss_per_stream_mb'), 2)} / "
+                f"{_f(one and one.get('up_rss_per_stream_mb'), 2)} / "
+                f"{_f(peer.get('pipecat_rss_per_stream_mb'), 2)}",
+                f"{result(two, 'gateway')} / {result(one, 'up')} / "
+                f"{'pass' if peer['pipecat_pass'] else 'FAIL'}",
+            ]
+        )
+    body = table(
+        [
+            "N",
+            "Sonicwire, two processes: ms CPU/stream-s",
+            "pipecat ms CPU/stream-s",
+            "ratio (two processes)",
+            "Sonicwire, one process (`sonicwire up`): ms CPU/stream-s",
+            "ratio (one process)",
+            "RSS MB/stream (two / one / pipecat)",
+            "step result (two / one / pipecat)",
+        ],
+        body_rows,
+    )
+    sentences = []
+    for phase, phase_rows in (("gateway", rows), ("up", up_rows)):
+        name = DEPLOYMENTS[phase]
+        if not phase_rows:
+            why = (
+                results.get(phase, {}).get("error")
+                or results.get("skipped", {}).get(phase)
+                or "no step at an N pipecat also ran"
+            )
+            sentences.append(f"- {name[0].upper() + name[1:]}: **not measured** ({why}).")
+            continue
+        ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in phase_rows])
+        sentences.append(
+            f"- {name[0].upper() + name[1:]}: Sonicwire's CPU per stream-second is "
+            f"{ratio_text} pipecat's on the same protocol: {reading}; {verdict}."
+        )
+    return intro + "\n" + body + "\n\n" + "\n".join(sentences) + f"\n\n{_NOT_GRPC}\n"
 
 
 _TARGET_ROWS = (
@@ -115,6 +226,10 @@ _TARGET_ROWS = (
     ("streams_per_core_ge_150", ">= 150 real-time streams per core, p99 added latency <= 10 ms"),
     ("above_floor_le_1ms", "driver + core <= 1.0 ms per stream-second above the floor"),
     ("like_for_like_le_half_pipecat", "like for like (same protocol) <= 0.5x pipecat's CPU"),
+    (
+        "like_for_like_up_le_half_pipecat",
+        "like for like, one process (`sonicwire up`, `make run`) <= 0.5x pipecat's CPU",
+    ),
     ("rss_per_stream_lt_1mb", "memory < 1 MB per stream beyond idle"),
     ("idle_nova_lt_150mb", "idle server < 150 MB RSS with nova-sonic configured"),
 )
@@ -130,8 +245,10 @@ def targets_table(s: dict[str, Any]) -> str:
         "process pinned to one core",
         "above_floor_le_1ms": f"**{_f(s.get('above_floor_ms_per_stream_s'), 2)} ms** above the "
         f"floor of {_f(s.get('floor_cpu_ms_per_stream_s'), 2)} ms (kernels + bare grpc.aio echo)",
-        "like_for_like_le_half_pipecat": "worst ratio "
-        f"**{_f(s.get('like_for_like_worst_ratio'), 2)}x** over the N both ran",
+        "like_for_like_le_half_pipecat": ("two processes: " if "like_for_like_up" in s else "")
+        + f"worst ratio **{_f(s.get('like_for_like_worst_ratio'), 2)}x** over the N both ran",
+        "like_for_like_up_le_half_pipecat": "one process: worst ratio "
+        f"**{_f(s.get('like_for_like_up_worst_ratio'), 2)}x** over the N both ran",
         "rss_per_stream_lt_1mb": f"{_f(s.get('rss_per_stream_mb_at_reference'), 2)} MB per stream "
         f"at N={s.get('reference_n')} (RSS - idle RSS) / N; marginal "
         f"{_f(s.get('rss_marginal_mb_per_stream'), 2)} MB (slope over N); at most "
@@ -141,7 +258,12 @@ def targets_table(s: dict[str, Any]) -> str:
     t = s.get("targets", {})
     return table(
         ["target", "measured", "status"],
-        [[label, measured[key], t.get(key, "not measured")] for key, label in _TARGET_ROWS],
+        [
+            [label, measured[key], t.get(key, "not measured")]
+            for key, label in _TARGET_ROWS
+            # the one-process row exists since runs measure that deployment (phase "up")
+            if key != "like_for_like_up_le_half_pipecat" or key in t
+        ],
     )
 
 

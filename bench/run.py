@@ -20,7 +20,9 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
 6. the pipecat peer (its own venv) at the same N, up to where it saturates;
 7. a py-spy profile of Sonicwire under load;
 8. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned;
-9. the WebSocket gateway in front of Sonicwire, when it is importable.
+9. the WebSocket gateway in front of Sonicwire, when it is importable;
+10. the server and the gateway in one process, as `sonicwire up` (``make run``) runs them: the
+    like-for-like comparison's second deployment.
 
 In the real-time class a step first waits (``StepConfig.realtime_wait_s``) for other
 real-time processes (another benchmark) to end: those would share the cores on equal terms.
@@ -417,6 +419,11 @@ class Runner:
             return {"error": "sonicwire.gateway is not importable", "steps": []}
         return self.same_n(list(self.mode.gateway_ladder), "gateway", stop_on_fail=True)
 
+    def up(self) -> dict[str, Any]:
+        if importlib.util.find_spec("sonicwire.gateway.up") is None:
+            return {"error": "sonicwire.gateway is not importable", "steps": []}
+        return self.same_n(list(self.mode.gateway_ladder), "up", stop_on_fail=True)
+
     def _search_ns(self) -> list[int]:
         steps = self.results.get("search", {}).get("steps", [])
         return [r["n"] for r in steps] or [20, 40]
@@ -435,6 +442,7 @@ class Runner:
         self.phase("profile", self.profile, min_left=cost)
         self.phase("scaling", self.scaling, min_left=cost)
         self.phase("gateway", self.gateway, min_left=cost)
+        self.phase("up", self.up, min_left=cost)
         self.results["machine"]["loadavg_at_end"] = list(os.getloadavg())
         self.results["summary"] = summarise(self.results)
         self.results["elapsed_s"] = time.monotonic() - self.started

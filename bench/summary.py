@@ -82,9 +82,15 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     out["vs_pipecat"] = comparisons
     out["pipecat_max_streams"] = results.get("pipecat", {}).get("max_streams")
     out["by_frame_size"] = _by_frame_size(results, out)
-    out["like_for_like"] = _like_for_like(results)
+    out["like_for_like"] = _like_for_like(results, "gateway")
     ratios = [c["ratio"] for c in out["like_for_like"]]
     out["like_for_like_worst_ratio"] = max(ratios) if ratios else None
+    if _up_attempted(results):
+        # The one-process deployment (`sonicwire up`, what `make run` starts), measured beside
+        # the two-process one since 2026-12-06; runs before that have neither key.
+        out["like_for_like_up"] = _like_for_like(results, "up")
+        ratios = [c["ratio"] for c in out["like_for_like_up"]]
+        out["like_for_like_up_worst_ratio"] = max(ratios) if ratios else None
     bare = out.get("bare_echo_cpu_ms_per_stream_s")
     if kernel_ms and bare and out.get("sonicwire_cpu_ms_per_stream_s"):
         out["floor_cpu_ms_per_stream_s"] = kernel_ms + bare
@@ -121,7 +127,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     # real-time class does not shield a step from those. None: the run predates the check.
     measured = [
         r
-        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "frame_sizes")
+        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes")
         for r in (results.get(phase) or {}).get("steps", [])
         if "other_realtime_after" in r
     ]
@@ -147,7 +153,16 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             out.get("like_for_like_worst_ratio"), lambda v: v <= 0.5
         ),
     }
+    if _up_attempted(results):
+        out["targets"]["like_for_like_up_le_half_pipecat"] = _check(
+            out.get("like_for_like_up_worst_ratio"), lambda v: v <= 0.5
+        )
     return out
+
+
+def _up_attempted(results: dict[str, Any]) -> bool:
+    """Whether the run had the one-process phase (``up``): measured, failed or skipped."""
+    return "up" in results or "up" in results.get("skipped", {})
 
 
 def _by_frame_size(results: dict[str, Any], out: dict[str, Any]) -> list[dict[str, Any]]:
@@ -201,25 +216,27 @@ def _by_frame_size(results: dict[str, Any], out: dict[str, Any]) -> list[dict[st
     return rows
 
 
-def _like_for_like(results: dict[str, Any]) -> list[dict[str, Any]]:
+def _like_for_like(results: dict[str, Any], phase: str) -> list[dict[str, Any]]:
     """Sonicwire behind its WebSocket gateway vs pipecat, at every N both ran: the same JSON/
-    base64 protocol over WebSocket from the same load generator (the gRPC figures are not)."""
-    gateway = [r for r in results.get("gateway", {}).get("steps", []) if "error" not in r]
+    base64 protocol over WebSocket from the same load generator (the gRPC figures are not).
+    ``phase``: ``gateway`` (gateway + server, two processes) or ``up`` (one process); the
+    row's Sonicwire keys are prefixed with it."""
+    ours = [r for r in results.get(phase, {}).get("steps", []) if "error" not in r]
     pipecat = [r for r in results.get("pipecat", {}).get("steps", []) if "error" not in r]
     rows = []
-    for g in gateway:
+    for g in ours:
         p = _at(pipecat, g["n"])
         if p is None or not g.get("cpu_ms_per_stream_s") or not p.get("cpu_ms_per_stream_s"):
             continue
         rows.append(
             {
                 "n": g["n"],
-                "gateway_cpu_ms_per_stream_s": g["cpu_ms_per_stream_s"],
+                f"{phase}_cpu_ms_per_stream_s": g["cpu_ms_per_stream_s"],
                 "pipecat_cpu_ms_per_stream_s": p["cpu_ms_per_stream_s"],
                 "ratio": g["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"],
-                "gateway_rss_per_stream_mb": g.get("rss_per_stream_mb"),
+                f"{phase}_rss_per_stream_mb": g.get("rss_per_stream_mb"),
                 "pipecat_rss_per_stream_mb": p.get("rss_per_stream_mb"),
-                "gateway_pass": bool(g.get("pass")),
+                f"{phase}_pass": bool(g.get("pass")),
                 "pipecat_pass": bool(p.get("pass")),
             }
         )
@@ -236,7 +253,7 @@ def rejudge(results: dict[str, Any]) -> list[str]:
     """Apply today's pass criteria (``bench.steps.step_passes``) to every recorded step and
     recompute the summary; returns one line per step whose verdict changed (kept in the JSON)."""
     changed = []
-    for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "frame_sizes"):
+    for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes"):
         for r in (
             results.get(phase, {}).get("steps", []) if isinstance(results.get(phase), dict) else []
         ):
