@@ -183,6 +183,11 @@ class _Handlers:
             raise
         yield b""
 
+    async def reader(self, requests: AsyncIterator[bytes], context: Any) -> None:
+        # the reader/writer style: context.read() until EOF, context.write() per message
+        while (message := await context.read()) is not aio.EOF:
+            await context.write(message.upper())
+
     async def fail(self, requests: AsyncIterator[bytes], context: Any) -> AsyncIterator[bytes]:
         yield b"before"
         raise RuntimeError("boom")
@@ -198,7 +203,7 @@ def _channel() -> tuple[LocalChannel, LocalServer, _Handlers]:
     handlers = _Handlers()
     methods = {
         name: grpc.stream_stream_rpc_method_handler(getattr(handlers, name))
-        for name in ("echo", "never_read", "flood", "hang", "fail", "abort")
+        for name in ("echo", "never_read", "flood", "hang", "fail", "abort", "reader")
     }
     registry = HandlerRegistry()
     registry.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", methods),))
@@ -218,6 +223,15 @@ async def test_write_read_eof_and_half_close() -> None:
     assert await call.read() is aio.EOF
     assert await call.code() == grpc.StatusCode.OK
     assert call.done()
+
+
+async def test_reader_writer_style_handler() -> None:
+    channel, _, _ = _channel()
+    call = channel.stream_stream("/t.T/reader")()
+    await call.write(b"abc")
+    await call.done_writing()
+    assert [message async for message in call] == [b"ABC"]
+    assert await call.code() == grpc.StatusCode.OK
 
 
 async def test_messages_before_an_abort_then_the_status_with_its_trailers() -> None:
@@ -251,9 +265,12 @@ async def test_unknown_method_is_unimplemented() -> None:
 async def test_client_cancel_cancels_the_handler() -> None:
     channel, server, handlers = _channel()
     call = channel.stream_stream("/t.T/hang")()
+    seen: list[tuple[bool, bool]] = []
+    call.add_done_callback(lambda c: seen.append((c.done(), c.cancelled())))
     reader = asyncio.create_task(call.read())
     await _settle()
     assert call.cancel()
+    assert seen == [(True, True)]  # done callbacks run at once and already see the cancel
     await asyncio.wait_for(handlers.cancelled.wait(), 10)
     with pytest.raises(asyncio.CancelledError):
         await reader

@@ -290,9 +290,10 @@ class Exchange:
     def end(self, code: grpc.StatusCode, details: str, *, local: bool = False) -> bool:
         """End the call from outside its handler (cancel, deadline, size limit, shutdown):
         the handler's task is cancelled, as grpc does."""
-        if not self.finish(code, details):
+        if self.code is not None:
             return False
-        self.locally_cancelled = local
+        self.locally_cancelled = local  # before the done callbacks run
+        self.finish(code, details)
         task = self.task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()
@@ -310,15 +311,28 @@ def _metadata(pairs: aio.Metadata | Iterable[tuple[str, str | bytes]] | None) ->
 class LocalContext(aio.ServicerContext[Any, Any]):
     """What a handler sees of its call: grpc.aio's ``ServicerContext`` for an `Exchange`."""
 
-    def __init__(self, exchange: Exchange, serialize: Callable[[Any], bytes]) -> None:
+    def __init__(
+        self,
+        exchange: Exchange,
+        serialize: Callable[[Any], bytes],
+        deserialize: Callable[[bytes], Any],
+    ) -> None:
         self._exchange = exchange
         self._serialize = serialize
+        self._deserialize = deserialize
         self._code: grpc.StatusCode | None = None
         self._details = ""
         self._trailing = aio.Metadata()
 
     async def read(self) -> Any:
-        raise NotImplementedError("in-process handlers read through their request iterator")
+        """The next request (reader-style streaming handlers); ``grpc.aio.EOF`` at the end."""
+        data = await self._exchange.requests.get()
+        if data is None:
+            return aio.EOF
+        try:
+            return self._deserialize(data)
+        except Exception:
+            raise _Undecodable from None
 
     async def write(self, message: Any) -> None:
         exchange = self._exchange
@@ -412,8 +426,8 @@ async def _requests(exchange: Exchange, deserialize: Callable[[bytes], Any]) -> 
 
 async def _serve(exchange: Exchange, handler: grpc.RpcMethodHandler[Any, Any]) -> None:
     """Run ``handler`` for ``exchange`` the way grpc.aio's server does."""
-    context = LocalContext(exchange, handler.response_serializer or _identity)
     deserialize = handler.request_deserializer or _identity
+    context = LocalContext(exchange, handler.response_serializer or _identity, deserialize)
     try:
         request: Any
         if handler.request_streaming:
