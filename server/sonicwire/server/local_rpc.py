@@ -502,6 +502,10 @@ class LocalServer:
     def live_calls(self) -> int:
         return len(self._live)
 
+    def calls(self) -> tuple[Exchange, ...]:
+        """The calls whose handlers are running (for tests and diagnostics)."""
+        return tuple(self._live)
+
     def start_call(
         self,
         method: str,
