@@ -156,4 +156,5 @@ async def test_up_runs_server_and_gateway_together(
     assert target in out
     # The default (one server process) reaches the server in process; grpc over loopback.
     assert len(channels) == (1 if in_process else 0)
+    assert ("reaches it in process" in out) == in_process
     assert all(channel.closed for channel in channels)

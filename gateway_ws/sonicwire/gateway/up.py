@@ -138,7 +138,8 @@ async def run_up(
         keys = " (the server requires an API key: enter it on the page)"
         print(
             f"Sonicwire is up: open {gateway.url} in a browser\n"
-            f"  gRPC {target}, backend {backend_name}"
+            f"  gRPC {target}, backend {backend_name}; the gateway reaches it "
+            f"{'in process' if upstream is not None else 'over loopback gRPC'}"
             f"{keys if keys_required else ''}",
             flush=True,
         )
