@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 from websockets.asyncio.client import connect
@@ -115,6 +116,7 @@ def test_up_refuses_inproc_with_several_workers(capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(("transport", "in_process"), [("auto", True), ("grpc", False)])
 async def test_up_runs_server_and_gateway_together(
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     transport: str,
     in_process: bool,
@@ -130,6 +132,7 @@ async def test_up_runs_server_and_gateway_together(
         return channel
 
     monkeypatch.setattr(RunningServer, "local_channel", spy)
+    caplog.set_level(logging.INFO, logger="sonicwire.gateway")
     ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     task = asyncio.create_task(
@@ -157,4 +160,8 @@ async def test_up_runs_server_and_gateway_together(
     # The default (one server process) reaches the server in process; grpc over loopback.
     assert len(channels) == (1 if in_process else 0)
     assert ("reaches it in process" in out) == in_process
+    # The gateway's own start-up line names the same route (it said "gRPC <target>" always).
+    (started,) = [r.getMessage() for r in caplog.records if "gateway on" in r.getMessage()]
+    route = "in process" if in_process else f"gRPC {target}"
+    assert f"to the server: {route}" in started
     assert all(channel.closed for channel in channels)

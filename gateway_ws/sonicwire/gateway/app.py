@@ -173,9 +173,9 @@ class Gateway:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(
-            "gateway on %s (gRPC %s, event loop %s)",
+            "gateway on %s (to the server: %s, event loop %s)",
             self.url,
-            self._upstream.target,
+            self._upstream.route,
             type(asyncio.get_running_loop()).__module__,
         )
 

@@ -126,7 +126,9 @@ async def run_up(
         target = loopback_target(server_config.host, server.port)
         config = replace(gateway_config, grpc_target=target, api_key="")
         if isinstance(server, RunningServer) and transport != "grpc":
-            upstream = Upstream(config, channel=server.local_channel())
+            upstream = Upstream(
+                config, channel=server.local_channel(), route="in process (no network)"
+            )
         gateway = Gateway(config, upstream=upstream)
         await gateway.start()
     except BaseException:

@@ -80,13 +80,20 @@ class Upstream:
     Create it inside the running event loop; call :meth:`aclose` when done.
     """
 
-    def __init__(self, config: GatewayConfig, *, channel: aio.Channel | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        channel: aio.Channel | None = None,
+        route: str = "",
+    ) -> None:
         """Open the channel to ``config.grpc_target`` (lazily connected by gRPC).
 
         Args:
             config: the gateway configuration (target, TLS, fallback API key, start timeout).
             channel: a channel to use instead (``sonicwire up`` passes one that reaches the
                 server in the same process without the network); closed by :meth:`aclose`.
+            route: how ``channel`` reaches the server, for the logs (`route`).
 
         Raises:
             OSError: the CA file cannot be read.
@@ -96,8 +103,12 @@ class Upstream:
         self._start_timeout_s = config.start_timeout_s
         self.resume = config.upstream_resume
         self._tokens = TokenLedger()
+        # What the gateway's start-up line says: an injected channel need not be gRPC at all,
+        # and an operator reading "gRPC 127.0.0.1:50051" would look for traffic on that port.
+        self.route = f"gRPC {self.target}"
         if channel is not None:
             self.channel = channel
+            self.route = route or f"an injected channel ({self.target})"
             return
         probe = Client(config.grpc_target, insecure=config.grpc_insecure)
         options = [
