@@ -35,24 +35,31 @@ def gateway_transport() -> str:
     return "grpc"
 
 
+@asynccontextmanager
+async def gateway_for(
+    server: RunningServer, transport: str, **overrides: Any
+) -> AsyncIterator[Gateway]:
+    """A gateway on a free port in front of ``server``, reaching it by ``transport``."""
+    settings: dict[str, Any] = {"port": 0, "grpc_target": server.target}
+    settings.update(overrides)
+    config = GatewayConfig(**settings)
+    upstream = None
+    if transport == "inproc":
+        upstream = Upstream(config, channel=server.local_channel())
+    try:
+        async with Gateway(config, upstream=upstream) as gateway:
+            yield gateway
+    finally:
+        if upstream is not None:
+            await upstream.aclose()
+
+
 @pytest.fixture
 def make_gateway(echo_server: RunningServer, gateway_transport: str) -> GatewayFactory:
     """``async with make_gateway(**overrides) as gw``: a gateway on a free port."""
 
-    @asynccontextmanager
-    async def factory(**overrides: Any) -> AsyncIterator[Gateway]:
-        settings: dict[str, Any] = {"port": 0, "grpc_target": echo_server.target}
-        settings.update(overrides)
-        config = GatewayConfig(**settings)
-        upstream = None
-        if gateway_transport == "inproc":
-            upstream = Upstream(config, channel=echo_server.local_channel())
-        try:
-            async with Gateway(config, upstream=upstream) as gateway:
-                yield gateway
-        finally:
-            if upstream is not None:
-                await upstream.aclose()
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[Gateway]:
+        return gateway_for(echo_server, gateway_transport, **overrides)
 
     return factory
 

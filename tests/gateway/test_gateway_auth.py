@@ -12,12 +12,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from sonicwire.gateway import Gateway, GatewayConfig
-from sonicwire.gateway.upstream import Upstream
 from sonicwire.server.app import RunningServer
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.testing.server import running_server
 
-from .conftest import GatewayFactory
+from .conftest import GatewayFactory, gateway_for
 from .helpers import recv_event, until_closed
 
 pytestmark = pytest.mark.timeout(60)
@@ -36,16 +35,8 @@ async def keyed_server() -> AsyncIterator[RunningServer]:
 async def keyed_gateway(
     keyed_server: RunningServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[Gateway]:
-    config = GatewayConfig(port=0, grpc_target=keyed_server.target)
-    upstream = None
-    if request.param == "inproc":
-        upstream = Upstream(config, channel=keyed_server.local_channel())
-    try:
-        async with Gateway(config, upstream=upstream) as gw:
-            yield gw
-    finally:
-        if upstream is not None:
-            await upstream.aclose()
+    async with gateway_for(keyed_server, request.param) as gw:
+        yield gw
 
 
 async def test_good_key_is_passed_upstream_and_never_echoed(

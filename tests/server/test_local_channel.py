@@ -131,6 +131,38 @@ async def test_oversize_request_is_resource_exhausted_before_the_handler() -> No
     assert "larger than max" in (caught.value.details() or "")
 
 
+async def _oversize_errors(channel: aio.Channel) -> list[tuple[grpc.StatusCode, str]]:
+    """The errors for a too-large streamed request and a too-large unary one on ``channel``."""
+    call = channel.stream_stream(
+        CONVERSE, request_serializer=pb.ConverseRequest.SerializeToString
+    )()
+    await call.write(config_request())
+    await call.write(pb.ConverseRequest(audio=pb.AudioInput(audio=b"\0" * 8000)))
+    errors = []
+    with pytest.raises(aio.AioRpcError) as streamed:
+        while True:
+            await call.read()
+    errors.append((streamed.value.code(), streamed.value.details() or ""))
+    list_voices = channel.unary_unary(
+        "/sonicwire.v1.VoiceService/ListVoices",
+        request_serializer=pb.ListVoicesRequest.SerializeToString,
+    )
+    with pytest.raises(aio.AioRpcError) as unary:
+        await list_voices(pb.ListVoicesRequest(model="m" * 8000))
+    errors.append((unary.value.code(), unary.value.details() or ""))
+    return errors
+
+
+async def test_oversize_requests_fail_in_process_exactly_as_over_grpc() -> None:
+    # The details become the SDK error's message (and the browser's close reason): same words.
+    async with running_server(backend=EchoBackend(), max_message_bytes=4096) as server:
+        async with aio.insecure_channel(server.target) as network:
+            over_grpc = await _oversize_errors(network)
+        in_process = await _oversize_errors(server.local_channel())
+    assert [code for code, _ in over_grpc] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
+    assert in_process == over_grpc
+
+
 async def test_drain_ends_in_process_conversations_and_refuses_new_ones() -> None:
     async with running_server(backend=EchoBackend()) as server:
         client = Client(server.target, channel=server.local_channel(), auto_resume=AutoResume.off())

@@ -151,13 +151,9 @@ class _Call[Q, R]:
         if self._done_writing_flag:
             raise asyncio.InvalidStateError(_RPC_HALF_CLOSED)
         data = self._serialize(request)
-        if len(data) > exchange.max_receive:
+        if exchange.refuse_oversize(data):
             # The server refuses it before its handler sees it; the write itself succeeded
             # as far as the caller can tell, the status comes with the next read.
-            exchange.end(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"Received message larger than max ({len(data)} vs. {exchange.max_receive})",
-            )
             return
         try:
             sent = await exchange.requests.put(data)
@@ -270,12 +266,7 @@ class _MultiCallable[Q, R]:
         call = kind(channel, exchange, self._serialize, self._deserialize)
         if request is not None and not exchange.done:
             data = call._serialize(request)
-            if len(data) > exchange.max_receive:
-                exchange.end(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"Received message larger than max ({len(data)} vs. {exchange.max_receive})",
-                )
-            else:
+            if not exchange.refuse_oversize(data):
                 exchange.requests.put_nowait(data)
                 exchange.requests.close()
         channel.track(call)

@@ -287,6 +287,17 @@ class Exchange:
                 log.exception("done callback of %s failed", self.method)
         return True
 
+    def refuse_oversize(self, data: bytes) -> bool:
+        """End the call as gRPC's server does for a request over ``max_receive`` (its words,
+        which the caller sees as the error's message). True if it was refused."""
+        if len(data) <= self.max_receive:
+            return False
+        self.end(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"SERVER: Received message larger than max ({len(data)} vs. {self.max_receive})",
+        )
+        return True
+
     def end(self, code: grpc.StatusCode, details: str, *, local: bool = False) -> bool:
         """End the call from outside its handler (cancel, deadline, size limit, shutdown):
         the handler's task is cancelled, as grpc does."""
