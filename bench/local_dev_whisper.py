@@ -266,8 +266,11 @@ class WhisperReader:
         )
         self._decode: Callable[[list[int]], str] = tokenizer.decode
 
-    def read(self, pcm: bytes, *, padded: bool, prompt: str) -> tuple[str, float, float]:
-        """(text, CPU ms of this process, wall ms)."""
+    def read(
+        self, pcm: bytes, *, padded: bool, prompt: str, window_s: float = 0.0
+    ) -> tuple[str, float, float]:
+        """(text, CPU ms of this process, wall ms); not ``padded``, the audio is padded with
+        silence to ``window_s`` seconds (0: not at all) and decoded by `generate`."""
         import numpy as np
 
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
@@ -281,13 +284,18 @@ class WhisperReader:
             )  # fmt: skip
             text = cut_repeats(" ".join(s.text.strip() for s in segments))
         else:
-            text = self._short(audio, prompt)
+            text = self._short(audio, prompt, window_s)
         return text, (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
 
-    def _short(self, audio: Any, prompt: str) -> str:
+    def _short(self, audio: Any, prompt: str, window_s: float) -> str:
         import ctranslate2
         import numpy as np
 
+        seconds = len(audio) / 16000
+        if window_s > seconds:
+            audio = np.concatenate(
+                [audio, np.zeros(int((window_s - seconds) * 16000), audio.dtype)]
+            )
         features = self.model.feature_extractor(audio, padding=0)
         frames = features.shape[-1] - features.shape[-1] % 2  # the encoder halves the frames
         view = ctranslate2.StorageView.from_array(
@@ -296,7 +304,7 @@ class WhisperReader:
         prefix = [self._previous, *self._encode(prompt)[-223:]] if prompt else []
         result = self.model.model.generate(
             view, [[*prefix, self._sot, self._no_timestamps]], beam_size=1,
-            max_length=len(prefix) + 2 + max_new_tokens(len(audio) / 16000),  # prompt included
+            max_length=len(prefix) + 2 + max_new_tokens(seconds),  # the prompt is included
             no_repeat_ngram_size=3,
             suppress_blank=True,
         )  # fmt: skip
@@ -341,15 +349,24 @@ def _fresh_readings(
 
 
 def _decode_all(
-    reader: WhisperReader, samples: list[tuple[str, str, Command, bytes]], prompt: str
+    reader: WhisperReader,
+    samples: list[tuple[str, str, Command, bytes]],
+    prompt: str,
+    variants: Sequence[tuple[str, str]] = VARIANTS,
 ) -> dict[str, list[tuple[str, float, float]]]:
-    out: dict[str, list[tuple[str, float, float]]] = {f"{i}_{p}": [] for i, p in VARIANTS}
+    """Each utterance in every variant: (input, prompt); input "padded" (30 s, faster-whisper),
+    "short" (unpadded) or "padN" (silence to N s, `generate`)."""
+    out: dict[str, list[tuple[str, float, float]]] = {f"{i}_{p}": [] for i, p in variants}
     for index, (_, _, _, audio) in enumerate(samples):
-        order = VARIANTS[index % len(VARIANTS) :] + VARIANTS[: index % len(VARIANTS)]
-        for length, kind in order:  # rotated: no variant always runs first (or last)
+        turn = index % len(variants)
+        for length, kind in [*variants[turn:], *variants[:turn]]:  # no variant always first
+            window = float(length[3:]) if length.startswith("pad") else 0.0
             out[f"{length}_{kind}"].append(
                 reader.read(
-                    audio, padded=length == "padded", prompt=prompt if kind == "tools" else ""
+                    audio,
+                    padded=length == "padded",
+                    prompt=prompt if kind == "tools" else "",
+                    window_s=window,
                 )
             )
     return out
@@ -464,8 +481,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--readings", type=Path, default=READINGS)
     parser.add_argument("--fresh", action="store_true", help="also the secondary fresh-voice check")
     parser.add_argument("--limit", type=int, default=0, help="the first N utterances (a smoke run)")
+    parser.add_argument(
+        "--variants", default="",
+        help="input_prompt pairs instead of the four (e.g. pad10_tools,pad5_none); no threads",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    variants = [tuple(v.split("_")) for v in args.variants.split(",") if v] or list(VARIANTS)
     model = dev_model()
     check_dev_split(set(model.sentences()))
     prompt = prompt_from_tools(model)
@@ -484,15 +506,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     ps = _ps_answers(model, readings, samples)
     reader = WhisperReader(threads=1)
-    heard = _decode_all(reader, samples, prompt)
+    heard = _decode_all(reader, samples, prompt, variants)
     report: dict[str, Any] = {
         "generated": started,
-        "command": "python -m bench.local_dev_whisper" + (" --fresh" if args.fresh else ""),
+        "command": "python -m bench.local_dev_whisper"
+        + (" --fresh" if args.fresh else "")
+        + (f" --variants {args.variants}" if args.variants else ""),
         "readings": json.loads(args.readings.read_text())["generated"],
         "model": MODEL,
         "prompt": prompt,
         "development": _score(model, readings, ps, heard, today),
-        "threads": _threads([s for s in samples if s[0] == "dev"], prompt, reader),
+        "threads": None
+        if args.variants
+        else _threads([s for s in samples if s[0] == "dev"], prompt, reader),
         "transcripts": _transcripts(samples, readings, ps, heard),
     }
     if args.fresh:
@@ -503,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fresh = [("fresh", v, c, a) for v, c, a in _samples(held_out, FRESH_VOICES)]
         fresh_readings = _fresh_readings(model, fresh)
         fresh_ps = _ps_answers(model, fresh_readings, fresh)
-        fresh_heard = _decode_all(reader, fresh, prompt)
+        fresh_heard = _decode_all(reader, fresh, prompt, variants)
         report["fresh_voices_secondary"] = {
             "label": "secondary check: the evaluation's held-out phrasings (used once for "
             "checking, never for choosing) x four voices used nowhere else",

@@ -86,8 +86,8 @@ def test_whisper_reads_a_command(say: Callable[..., bytes]) -> None:
     reader = WhisperReader(threads=1)  # checks the model files' SHA-256 first
     audio = say("what time is it in paris", "espeak:en-us")
     model = dev_model()
-    for padded in (False, True):
-        text, cpu_ms, _ = reader.read(audio, padded=padded, prompt="")
+    for padded, window_s in ((False, 0.0), (False, 5.0), (True, 0.0)):
+        text, cpu_ms, _ = reader.read(audio, padded=padded, prompt="", window_s=window_s)
         meaning = model.understand(normalise(text), today=_TODAY)
         assert (meaning.name, dict(meaning.arguments)) == (
             "get_date_time",
