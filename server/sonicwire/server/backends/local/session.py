@@ -67,6 +67,7 @@ from .choice_look import second_look
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
+from .open_reading import adopted, needs_open_reading
 from .predict import learn, predict
 from .stt import SpeechRecognizer, Transcript
 from .toolmodel import ToolModel
@@ -156,8 +157,10 @@ class LocalSession:
         tool_model: ToolModel | None = None,
         language_model: str | None = None,
         early_end: bool = True,
+        open_reading: bool = False,
     ) -> None:
         self._on_close = on_close
+        self._open_reading = open_reading  # Whisper when a reading means nothing (open_reading.py)
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
         # the clock its results are predicted with: see predict.py.
         self._clock_zones: MutableMapping[str, str] = {} if clock_zones is None else clock_zones
@@ -530,32 +533,27 @@ class LocalSession:
     async def _look_again(self, pcm: bytes, reading: str, dialogue: Dialogue) -> str:
         """``reading`` after a second look at its identifier or its missing choice value, when
         it needs one (`reread.py`, `choice_look.py`): the same audio decoded with a grammar
-        that lets only that value change."""
-        model = self._language_model
-        second = second_look(
-            dialogue.model,
-            reading,
-            lambda word: self._recognizer.knows(word, model=model),
-            asked=dialogue.asked,
-            today=self._clock().date(),
-        )
-        if second is None:
-            return reading
+        that lets only that value change; then, if it still means nothing, Whisper's reading
+        of the same audio if that means something (``open_reading.py``)."""
+        model, today = self._language_model, self._clock().date()
+        knows = functools.partial(self._recognizer.knows, model=model)
+        second = second_look(dialogue.model, reading, knows, asked=dialogue.asked, today=today)
         try:
-            heard = await self._loop.run_in_executor(
-                self._executor,
-                functools.partial(
-                    self._recognizer.recognize_grammar, pcm, second.grammar, model=model
-                ),
-            )
+            if second is not None:
+                look = functools.partial(self._recognizer.recognize_grammar, model=model)
+                reading = second.merge(await self._run(look, pcm, second.grammar)) or reading
         except ValueError:
             log.warning("second look at %r: grammar rejected", reading, exc_info=True)
-            return reading
-        return second.merge(heard) or reading
+        if self._open_reading and needs_open_reading(
+            dialogue.model, reading, asking=dialogue.asking, today=today
+        ):
+            text = await self._run(self._recognizer.recognize_open, pcm)
+            reading = adopted(dialogue, text, today=today) or reading
+        return reading
 
-    async def _run[A, R](self, work: Callable[[A], R], arg: A) -> R:
+    async def _run[R](self, work: Callable[..., R], *args: Any) -> R:
         # Speech work blocks for up to a few hundred ms: never on the loop.
-        return await self._loop.run_in_executor(self._executor, work, arg)
+        return await self._loop.run_in_executor(self._executor, work, *args)
 
     # --- output and shutdown ---------------------------------------------------------------------
 

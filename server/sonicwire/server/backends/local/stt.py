@@ -23,7 +23,13 @@ Two language models:
 - ``"general"``: pocketsphinx's bundled en-US model (large vocabulary). The tests and the
   benchmark use it to transcribe the assistant's replies without biasing it towards them.
 
-Raises `RecognizerUnavailable` when pocketsphinx or its model cannot be loaded.
+An open reading (``open_reading.py``): loaded with ``open_reading=True``, each worker also
+loads Whisper tiny.en once at start (~0.5 s, before the first turn: `load` starts the workers)
+and `recognize_open` reads an utterance with it, for the session to fall back on when
+pocketsphinx's reading means nothing to the dialogue.
+
+Raises `RecognizerUnavailable` when pocketsphinx or its model cannot be loaded (or Whisper's,
+when asked for: a model whose files are not the pinned ones is refused).
 """
 
 from __future__ import annotations
@@ -136,6 +142,7 @@ class SpeechRecognizer:
         self._general = workdir is None
         self._hmm = ""
         self._accent_variants = False
+        self._open_reading = False
 
     @classmethod
     def load(
@@ -146,6 +153,7 @@ class SpeechRecognizer:
         processes: int = 1,
         decoder_options: dict[str, Any] | None = None,
         accent_variants: bool | None = None,
+        open_reading: bool = False,
     ) -> SpeechRecognizer:
         """Build the language model and start ``processes`` workers with the models loaded.
 
@@ -159,6 +167,7 @@ class SpeechRecognizer:
                 (bench/local_dev_decoder.py).
             accent_variants: whether the dictionaries carry non-rhotic variants
                 (`accents.py`); default `ACCENT_VARIANTS`.
+            open_reading: the workers load Whisper too, for `recognize_open`.
 
         Raises:
             RecognizerUnavailable: the model could not be loaded.
@@ -197,12 +206,13 @@ class SpeechRecognizer:
             max_workers=max(1, processes),
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(config,),
+            initargs=(config, open_reading),
         )
         recognizer = cls(pool, workdir=workdir)
         recognizer._dictionary = model_dir / "en-us" / "cmudict-en-us.dict"
         recognizer._hmm = config["hmm"]
         recognizer._accent_variants = variants
+        recognizer._open_reading = open_reading
         if "dict" in config:
             recognizer._vocabularies[None] = _vocabulary(Path(config["dict"]))
         try:
@@ -332,6 +342,26 @@ class SpeechRecognizer:
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return text
 
+    def recognize_open(self, pcm: bytes, sample_rate: int = _SAMPLE_RATE) -> str:
+        """Whisper's text for one utterance (`open_reading.OpenReader.read`; not in the
+        engine's words yet: `open_reading.normalise`). Blocking (tens of ms); thread-safe.
+
+        Raises:
+            RecognizerUnavailable: the recogniser is closed, a worker died, or it was loaded
+                without ``open_reading``.
+        """
+        if self._closed or not self._open_reading:
+            raise RecognizerUnavailable("no open reading: closed, or loaded without it")
+        # Whisper was measured on the utterance as it is: no dither (it needs none).
+        audio = _to_16k(pcm, sample_rate, dither=False)
+        if not audio:
+            return ""
+        try:
+            text: str = self._pool.submit(_open_in_worker, audio).result()
+        except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
+            raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
+        return text
+
     def close(self) -> None:
         """Stop the workers and delete the model files. Safe to call twice."""
         self._closed = True
@@ -351,10 +381,12 @@ _options: dict[str, Any] = {}
 # its search graph: a few MB).
 _session_decoders: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
 _MAX_SESSION_DECODERS = 8
+# This worker's Whisper (`open_reading.OpenReader`), when its recogniser reads openly.
+_open_reader: Any = None
 
 
-def _start_worker(config: dict[str, Any]) -> None:
-    global _decoder, _options
+def _start_worker(config: dict[str, Any], open_reading: bool = False) -> None:
+    global _decoder, _options, _open_reader
     import pocketsphinx
 
     from ..parent_watch import exit_with_parent
@@ -362,6 +394,15 @@ def _start_worker(config: dict[str, Any]) -> None:
     exit_with_parent()  # a SIGKILLed server would otherwise leave its workers running
     _options = {k: v for k, v in config.items() if k not in ("hmm", "lm", "dict")}
     _decoder = _configured(pocketsphinx.Decoder(**config), _options)
+    if open_reading:
+        from .open_reading import OpenReader
+
+        _open_reader = OpenReader(threads=1)  # refuses a model that is not the pinned one
+
+
+def _open_in_worker(audio: bytes) -> str:
+    text: str = _open_reader.read(audio)
+    return text
 
 
 def _configured(decoder: Any, options: dict[str, Any]) -> Any:
@@ -448,8 +489,8 @@ def _without_fillers(hypothesis: str) -> str:
 # --- in the calling process --------------------------------------------------------------------
 
 
-def _to_16k(pcm: bytes, sample_rate: int) -> bytes:
-    """16 kHz s16le with the dither added."""
+def _to_16k(pcm: bytes, sample_rate: int, *, dither: bool = True) -> bytes:
+    """16 kHz s16le, with the dither added unless not ``dither``."""
     samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16).astype(np.float32)
     if not samples.size:
         return b""
@@ -457,7 +498,8 @@ def _to_16k(pcm: bytes, sample_rate: int) -> bytes:
         import soxr
 
         samples = np.asarray(soxr.resample(samples, sample_rate, _SAMPLE_RATE), np.float32)
-    samples += np.random.default_rng(0).normal(0.0, _DITHER, samples.size).astype(np.float32)
+    if dither:
+        samples += np.random.default_rng(0).normal(0.0, _DITHER, samples.size).astype(np.float32)
     return np.clip(np.rint(samples), -32768, 32767).astype(np.int16).tobytes()
 
 
