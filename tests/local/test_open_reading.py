@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sonicwire.server.backends.base import BackendOptions
+from sonicwire.server.backends.local import open_reading
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.open_reading import (
     ModelRefused,
@@ -200,3 +201,14 @@ def test_a_model_whose_files_differ_is_refused(tmp_path: Path) -> None:
     (copy / "model.bin").unlink()
     with pytest.raises(ModelRefused, match=r"model\.bin"):
         check_model(copy)
+
+
+def test_the_recogniser_refuses_to_start_with_a_model_that_differs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_path(), copy)
+    (copy / "vocabulary.txt").write_text("changed\n")
+    monkeypatch.setattr(open_reading, "model_path", lambda: copy)
+    with pytest.raises(RecognizerUnavailable, match=r"open reading .*vocabulary\.txt: sha256"):
+        SpeechRecognizer.load("domain", open_reading=True)

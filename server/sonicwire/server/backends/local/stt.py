@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import io
 import logging
 import multiprocessing
@@ -186,6 +187,8 @@ class SpeechRecognizer:
             "hmm": str(model_dir / "en-us" / "en-us"),
             "loglevel": "FATAL",
         }
+        if open_reading:
+            _check_open_reading()  # here, with a clear error, not as a worker that died
         workdir: tempfile.TemporaryDirectory[str] | None = None
         variants = ACCENT_VARIANTS if accent_variants is None else accent_variants
         if language_model == "domain":
@@ -369,6 +372,20 @@ class SpeechRecognizer:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+def _check_open_reading() -> None:
+    """Raise `RecognizerUnavailable` if the workers could not load Whisper: its packages are
+    missing (a venv from before they were requirements) or its model is not the pinned one."""
+    from . import open_reading
+
+    missing = [p for p in ("faster_whisper", "ctranslate2") if importlib.util.find_spec(p) is None]
+    try:
+        if missing:
+            raise open_reading.ModelRefused(f"{', '.join(missing)} not installed")
+        open_reading.check_model(open_reading.model_path())
+    except open_reading.ModelRefused as exc:
+        raise RecognizerUnavailable(f"the open reading (Whisper) cannot load: {exc}") from exc
 
 
 # --- in the worker processes -------------------------------------------------------------------
