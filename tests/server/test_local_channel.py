@@ -163,6 +163,38 @@ async def test_oversize_requests_fail_in_process_exactly_as_over_grpc() -> None:
     assert in_process == over_grpc
 
 
+async def _metadata_outcomes(channel: aio.Channel) -> list[object]:
+    converse = channel.stream_stream(
+        CONVERSE,
+        request_serializer=pb.ConverseRequest.SerializeToString,
+        response_deserializer=pb.ConverseResponse.FromString,
+    )
+    outcomes: list[object] = []
+    # A bytes value of an ordinary key reaches the handler as str (the request id is echoed).
+    call = converse(metadata=(("x-request-id", b"rid-1"),))
+    await call.write(config_request())
+    await call.read()
+    outcomes.append([v for k, v in await call.initial_metadata() if k == "x-request-id"])
+    call.cancel()
+    # Metadata gRPC cannot send: the call fails before any handler runs.
+    for bad in (("X-Request-Id", "rid"), ("x-request-id", "line\nbreak"), ("x-note", "café")):
+        with pytest.raises(aio.AioRpcError) as caught:
+            await converse(metadata=(bad,)).read()
+        outcomes.append((caught.value.code(), caught.value.details()))
+    return outcomes
+
+
+async def test_metadata_reaches_the_handler_in_process_as_over_grpc() -> None:
+    # A short idle timeout: a call wrongly served waits for it, then fails with IDLE_TIMEOUT.
+    async with running_server(backend=EchoBackend(), idle_timeout_s=2) as server:
+        async with aio.insecure_channel(server.target) as network:
+            over_grpc = await _metadata_outcomes(network)
+        in_process = await _metadata_outcomes(server.local_channel())
+    assert over_grpc[0] == ["rid-1"]
+    assert over_grpc[1:] == [(grpc.StatusCode.INTERNAL, "Invalid metadata")] * 3
+    assert in_process == over_grpc
+
+
 async def test_drain_ends_in_process_conversations_and_refuses_new_ones() -> None:
     async with running_server(backend=EchoBackend()) as server:
         client = Client(server.target, channel=server.local_channel(), auto_resume=AutoResume.off())

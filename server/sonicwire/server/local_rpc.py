@@ -319,6 +319,28 @@ def _metadata(pairs: aio.Metadata | Iterable[tuple[str, str | bytes]] | None) ->
     return aio.Metadata.from_tuple(tuple(pairs))
 
 
+_KEY_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def _wire_metadata(metadata: aio.Metadata) -> aio.Metadata | None:
+    """``metadata`` as a handler would receive it over gRPC, or None where gRPC refuses to send
+    it (core's ``validate_metadata``: lower-case token keys, printable ASCII values unless the
+    key ends in ``-bin``). Checked so that metadata that works under ``sonicwire up`` cannot
+    fail only once the gateway runs as its own process."""
+    pairs: list[tuple[str, str | bytes]] = []
+    for key, value in metadata:
+        if not key or not _KEY_CHARS.issuperset(key.encode()):
+            return None
+        if key.endswith("-bin"):
+            pairs.append((key, value))
+            continue
+        raw = value.encode() if isinstance(value, str) else value
+        if not all(0x20 <= byte <= 0x7E for byte in raw):
+            return None
+        pairs.append((key, raw.decode("ascii")))  # bytes arrive as str, as over the wire
+    return aio.Metadata.from_tuple(tuple(pairs))
+
+
 class LocalContext(aio.ServicerContext[Any, Any]):
     """What a handler sees of its call: grpc.aio's ``ServicerContext`` for an `Exchange`."""
 
@@ -524,8 +546,11 @@ class LocalServer:
         timeout: float | None,
     ) -> Exchange:
         """A new call of ``method``; its handler runs in a task of the running loop."""
-        md = _metadata(metadata)
-        exchange = Exchange(method, md, timeout, self.max_receive)
+        md = _wire_metadata(_metadata(metadata))
+        exchange = Exchange(method, md or aio.Metadata(), timeout, self.max_receive)
+        if md is None:
+            exchange.finish(grpc.StatusCode.INTERNAL, "Invalid metadata")  # grpc's words
+            return exchange
         if self._stopping:
             # What grpc.aio answers while the server stops: new calls are refused.
             exchange.finish(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
