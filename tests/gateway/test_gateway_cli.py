@@ -107,6 +107,18 @@ def test_up_gateway_transport_flag_and_variable(monkeypatch: pytest.MonkeyPatch)
     assert args.gateway_transport == "inproc"
 
 
+def test_up_names_a_bad_transport_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SONICWIRE_GATEWAY_TRANSPORT", "in-process")
+    with pytest.raises(SystemExit) as exited:
+        up_main(["--port", "0", "--gateway-port", "0"])
+    assert exited.value.code == 2
+    assert "SONICWIRE_GATEWAY_TRANSPORT='in-process': choose from auto, inproc, grpc" in (
+        capsys.readouterr().err
+    )
+
+
 def test_up_refuses_inproc_with_several_workers(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--port", "0", "--gateway-port", "0", "--workers", "2"]
     assert up_main([*argv, "--gateway-transport", "inproc"]) == 2

@@ -174,6 +174,13 @@ def up_main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.gateway_transport not in GATEWAY_TRANSPORTS:
+        # argparse checks `choices` on the command line only, not on a default taken from
+        # the environment: name the variable the bad value came from.
+        parser.error(
+            f"SONICWIRE_GATEWAY_TRANSPORT={args.gateway_transport!r}: choose from "
+            f"{', '.join(GATEWAY_TRANSPORTS)}"
+        )
     server_config = config_from_args(args)
     overrides: dict[str, Any] = {"log_level": server_config.log_level}
     try:
