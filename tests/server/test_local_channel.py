@@ -29,6 +29,7 @@ from sonicwire.server.local_channel import LocalChannel
 from sonicwire.server.local_rpc import WINDOW_BYTES, HandlerRegistry, LocalServer
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
+from tests.faults.streams import eventually, released
 from tests.server.helpers import config_request, error_reason
 
 pytestmark = pytest.mark.timeout(60)
@@ -193,6 +194,44 @@ async def test_metadata_reaches_the_handler_in_process_as_over_grpc() -> None:
     assert over_grpc[0] == ["rid-1"]
     assert over_grpc[1:] == [(grpc.StatusCode.INTERNAL, "Invalid metadata")] * 3
     assert in_process == over_grpc
+
+
+async def test_streams_ended_every_way_leave_no_task_call_or_stream_slot_behind() -> None:
+    async with running_server(backend=EchoBackend()) as server:
+        channel = server.local_channel()
+        converse = channel.stream_stream(
+            CONVERSE,
+            request_serializer=pb.ConverseRequest.SerializeToString,
+            response_deserializer=pb.ConverseResponse.FromString,
+        )
+        await _settle()
+        before = asyncio.all_tasks()
+
+        async def fed() -> AsyncIterator[pb.ConverseRequest]:
+            yield config_request()
+            while True:
+                yield pb.ConverseRequest(text=pb.TextInput(text="again"))
+                await asyncio.sleep(0)
+
+        for round_ in range(40):
+            way = round_ % 4
+            call = converse(fed()) if way == 3 else converse()
+            if way != 3:
+                await call.write(config_request())
+            assert (await call.read()).WhichOneof("response") == "session_started"
+            if way == 1:  # half-close, read to the end
+                await call.done_writing()
+                while await call.read() is not aio.EOF:
+                    pass
+            else:  # cancelled mid-stream (way 3: with its request iterator still feeding)
+                if way == 2:
+                    await call.write(pb.ConverseRequest(text=pb.TextInput(text="hi")))
+                call.cancel()
+        await eventually(lambda: released(server))
+        await _settle()
+        assert server.local is not None
+        assert (server.local.live_calls, len(channel._calls)) == (0, 0)  # type: ignore[attr-defined]
+        assert asyncio.all_tasks() - before == set()
 
 
 async def test_drain_ends_in_process_conversations_and_refuses_new_ones() -> None:
