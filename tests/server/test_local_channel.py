@@ -8,7 +8,7 @@ handlers for what the real service cannot be made to do on demand (never read, h
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -154,12 +154,17 @@ async def _oversize_errors(channel: aio.Channel) -> list[tuple[grpc.StatusCode, 
     return errors
 
 
+async def _over_both[T](probe: Callable[[aio.Channel], Awaitable[T]], **config: Any) -> tuple[T, T]:
+    """What ``probe`` sees over loopback gRPC, then in process, on one real server."""
+    async with running_server(backend=EchoBackend(), **config) as server:
+        async with aio.insecure_channel(server.target) as network:
+            over_grpc = await probe(network)
+        return over_grpc, await probe(server.local_channel())
+
+
 async def test_oversize_requests_fail_in_process_exactly_as_over_grpc() -> None:
     # The details become the SDK error's message (and the browser's close reason): same words.
-    async with running_server(backend=EchoBackend(), max_message_bytes=4096) as server:
-        async with aio.insecure_channel(server.target) as network:
-            over_grpc = await _oversize_errors(network)
-        in_process = await _oversize_errors(server.local_channel())
+    over_grpc, in_process = await _over_both(_oversize_errors, max_message_bytes=4096)
     assert [code for code, _ in over_grpc] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2
     assert in_process == over_grpc
 
@@ -187,10 +192,7 @@ async def _metadata_outcomes(channel: aio.Channel) -> list[object]:
 
 async def test_metadata_reaches_the_handler_in_process_as_over_grpc() -> None:
     # A short idle timeout: a call wrongly served waits for it, then fails with IDLE_TIMEOUT.
-    async with running_server(backend=EchoBackend(), idle_timeout_s=2) as server:
-        async with aio.insecure_channel(server.target) as network:
-            over_grpc = await _metadata_outcomes(network)
-        in_process = await _metadata_outcomes(server.local_channel())
+    over_grpc, in_process = await _over_both(_metadata_outcomes, idle_timeout_s=2)
     assert over_grpc[0] == ["rid-1"]
     assert over_grpc[1:] == [(grpc.StatusCode.INTERNAL, "Invalid metadata")] * 3
     assert in_process == over_grpc
@@ -230,7 +232,7 @@ async def test_streams_ended_every_way_leave_no_task_call_or_stream_slot_behind(
         await eventually(lambda: released(server))
         await _settle()
         assert server.local is not None
-        assert (server.local.live_calls, len(channel._calls)) == (0, 0)  # type: ignore[attr-defined]
+        assert (server.local.live_calls, len(channel._calls)) == (0, 0)
         assert asyncio.all_tasks() - before == set()
 
 
