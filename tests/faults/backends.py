@@ -70,9 +70,13 @@ class Hang(Script):
 
 
 class Flood(Script):
-    """``flood`` starts an endless burst of 1 KB interim transcripts."""
+    """``flood`` starts an endless burst of 1 KB interim transcripts (one per ``pace_s`` if
+    given: a backend that produces steadily rather than as fast as the loop runs)."""
 
     TEXT = "x" * 1024
+
+    def __init__(self, pace_s: float = 0.0) -> None:
+        self.pace_s = pace_s
 
     def on_command(self, session: ScriptedSession, command: ev.BackendCommand) -> None:
         match command:
@@ -131,7 +135,9 @@ class ScriptedSession:
             if self.flooding and self._queue.empty():
                 self.flooded += 1
                 yield ev.AssistantText(Flood.TEXT, False)
-                if self.flooded % 50 == 0:
+                if pace_s := getattr(self.script, "pace_s", 0.0):
+                    await asyncio.sleep(pace_s)
+                elif self.flooded % 50 == 0:
                     await asyncio.sleep(0)  # let the rest of the server run
                 continue
             item = await self._queue.get()

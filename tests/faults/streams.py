@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -146,12 +146,9 @@ def record_server_ends() -> Iterator[list[ServerEnd]]:
     ends: list[ServerEnd] = []
     converse = VoiceServicer.Converse
 
-    async def recording(
-        self: VoiceServicer, requests: Any, context: Any
-    ) -> AsyncIterator[pb.ConverseResponse]:
+    async def recording(self: VoiceServicer, requests: Any, context: Any) -> None:
         try:
-            async for response in converse(self, requests, context):
-                yield response
+            await converse(self, requests, context)
         except BaseException as error:
             ends.append(
                 ServerEnd(

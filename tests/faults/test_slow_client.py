@@ -10,12 +10,18 @@ until the test's time bound.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
+import logging
+from unittest import mock
 
 import grpc
 import psutil
+import pytest
 
-from sonicwire.server.conversation import MAX_PENDING_OUTPUTS
+from sonicwire.server import conversation, metrics
+from sonicwire.server.conversation import MAX_PENDING_OUTPUTS, Budget
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
@@ -72,3 +78,58 @@ async def test_client_that_stops_reading_is_dropped_with_bounded_memory() -> Non
     growth = rss_mb[-1] - rss_mb[0]
     print(f"RSS after each round of {STREAMS} flooded streams (MB): {rss_mb}")
     assert growth < MAX_GROWTH_MB, f"RSS after each round (MB): {rss_mb}"
+
+
+@pytest.mark.parametrize("then", ["reads", "cancels"])
+@pytest.mark.parametrize("transport", ["grpc", "in_process"])
+async def test_client_that_stops_reading_is_ended_while_its_send_is_blocked(
+    transport: str, then: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader that stops after ``session_started`` while the backend produces 1 KB every
+    2 ms: the handler's write waits on flow control for good, so the stall timeout's
+    CLIENT_TOO_SLOW is decided while nothing reads ``outputs``. The stream must still end: the
+    backend session closed and the stream slot free without the client doing anything. A
+    client that reads again then gets what was sent, then the status; one that cancels ends
+    the call without an error logged."""
+    backend = ScriptedBackend(Flood(pace_s=0.002))
+    short_stall = functools.partial(Budget, stall_timeout_s=1.0)
+    rejected = metrics.STREAMS_REJECTED.labels("CLIENT_TOO_SLOW")
+    with mock.patch.object(conversation, "Budget", short_stall):
+        async with running_server(backend=backend) as server:
+            channel = (
+                grpc.aio.insecure_channel(server.target)
+                if transport == "grpc"
+                else server.local_channel()
+            )
+            async with channel:
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+                await read_until(call, "session_started")
+                before = rejected._value.get()
+                await call.write(text("flood"))
+                await eventually(lambda: len(backend.sessions) == 1)
+                session = backend.sessions[0]
+                await asyncio.wait_for(session.closed.wait(), 60)
+                await eventually(lambda: released(server))
+                assert rejected._value.get() == before + 1
+                assert not session.flooding
+                if then == "cancels":
+                    call.cancel()
+                    # Over gRPC the status still waits behind the unread responses; in process
+                    # the call already ended with it (a pipe keeps responses and status apart).
+                    code = await asyncio.wait_for(call.code(), 10)
+                    assert code == (
+                        grpc.StatusCode.CANCELLED
+                        if transport == "grpc"
+                        else grpc.StatusCode.RESOURCE_EXHAUSTED
+                    )
+                    await eventually(lambda: server.local.live_calls == 0)
+                    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+                    assert not errors, errors
+                    return
+                outcome = await read_to_end(call)
+                assert (outcome.code, outcome.reason) == (
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "CLIENT_TOO_SLOW",
+                ), outcome
+                assert 0 < len(outcome.responses) <= session.flooded

@@ -215,6 +215,9 @@ class Conversation:
         self._closed = False
         # Called at turn boundaries and on drain: the runtime saves the state for resume.
         self.on_checkpoint: Callable[[], None] | None = None
+        # Called on failure if `outputs`' consumer is not waiting for an output: it may be
+        # blocked handing one to a client that never reads (the servicer then cancels it).
+        self.on_failure: Callable[[SonicwireError], None] | None = None
         self._audio_in_s = 0.0  # microphone audio received, in seconds
         self._audio_clock: float | None = None  # when the first audio arrived
         self._bytes_per_s = 2.0 * session.settings.input_sample_rate
@@ -589,4 +592,7 @@ class Conversation:
     def _fail(self, error: SonicwireError) -> None:
         if not self._done:
             self._failure = error
-            self._finish()
+            parked = self._out._waiter is not None  # the consumer waits in `_Outbox.wait`
+            self._finish()  # wakes a consumer parked on the outbox, and only that one
+            if not parked and self.on_failure is not None:
+                self.on_failure(error)

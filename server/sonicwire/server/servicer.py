@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
+from grpc._cython.cygrpc import ExecuteBatchError  # type: ignore[import-not-found]
 
 from sonicwire.server import convert, metrics
 from sonicwire.server.core import events as ev
@@ -135,18 +136,47 @@ def _request_id(metadata: Iterable[tuple[str, str | bytes]] | None) -> tuple[tup
     return ()
 
 
+class _Unblock:
+    """Ends a stream whose handler waits on the transport when its conversation fails.
+
+    The handler awaits each ``context.write`` while HTTP/2 flow control holds it: a client
+    that stops reading keeps it there for good, so a failure the conversation decides meanwhile
+    (CLIENT_TOO_SLOW, a limit, the drain) would never be read from ``outputs``, and the stream
+    slot and the backend session would stay held. The conversation calls this (per stream, on
+    failure, only if its consumer is not waiting for outputs); it cancels the handler's task,
+    the blocked write raises CancelledError, and the handler's teardown runs at once.
+    """
+
+    __slots__ = ("error", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self.task = task
+        self.error: SonicwireError | None = None
+
+    def __call__(self, error: SonicwireError) -> None:
+        task = self.task
+        if task is not None and task is not asyncio.current_task() and not task.done():
+            self.error = error
+            task.cancel()
+
+
 class VoiceServicer(pb_grpc.VoiceServiceServicer):
     def __init__(self, runtime: ServerRuntime) -> None:
         self._runtime = runtime
 
-    async def Converse(
+    async def Converse(  # type: ignore[override]
         self,
         request_iterator: AsyncIterator[pb.ConverseRequest],
         context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
-    ) -> AsyncIterator[pb.ConverseResponse]:
+    ) -> None:
+        # Writes with context.write (what grpc.aio does with each message of a generator
+        # handler, minus the generator's round trip): a blocked write is then this frame's own
+        # await, which `_Unblock` can interrupt with the teardown below running at once.
         runtime = self._runtime
         failure: SonicwireError | None = None
         first: pb.SessionConfig | None = None
+        unblock = _Unblock(asyncio.current_task())
+        write = context.write
         try:
             runtime.check_accepting()
             metadata = context.invocation_metadata()
@@ -158,6 +188,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                     return  # an empty stream is a complete, if short, conversation
                 policy = runtime.input_policy()
                 async with runtime.conversation(first, caller) as (conversation, started):
+                    conversation.on_failure = unblock
                     await context.send_initial_metadata(
                         (*request_id, ("x-sonicwire-session-id", started.session_id))
                     )
@@ -166,7 +197,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                     metrics.ACTIVE_STREAMS.inc()
                     audio = StreamAudio(*convert.wire_formats(first))
                     try:
-                        yield pb.ConverseResponse(session_started=started)
+                        await write(pb.ConverseResponse(session_started=started))
                         decode = None if audio.input_format.is_pcm else audio
                         events = _client_events(request_iterator, decode)
                         conversation.admit(policy.check)
@@ -176,21 +207,35 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                         async with contextlib.aclosing(conversation.outputs(events)) as outputs:
                             async for output in outputs:
                                 if pcm_out:
-                                    yield to_response(output)
+                                    await write(to_response(output))
                                     continue
                                 for encoded in audio.encode_outputs((output,)):
-                                    yield to_response(encoded)
+                                    await write(to_response(encoded))
                     finally:
                         metrics.ACTIVE_STREAMS.dec()
         except SonicwireError as error:
             failure = error
+        except asyncio.CancelledError:
+            # Ours (see `_Unblock`) and nobody else's: end with the conversation's status,
+            # which a client that reads again gets after what was sent before it.
+            task = unblock.task
+            if unblock.error is None or task is None or task.uncancel():
+                raise
+            failure = unblock.error
         if failure is not None:
             first = None  # not held by this frame while grpc keeps the abort's traceback
             # Aborted outside the except block, see `_abort`.
             metrics.STREAMS_REJECTED.labels(failure.reason).inc()
             if isinstance(failure, BackendError):
                 metrics.BACKEND_ERRORS.labels(failure.reason).inc()
-            await _abort(context, failure)
+            if unblock.error is None:
+                await _abort(context, failure)
+            else:
+                # Over gRPC the status waits behind the responses the client has not read; a
+                # client that cancels or disconnects instead fails its send, as expected
+                # (grpc.aio would log that as an error). Its resources were released above.
+                with contextlib.suppress(ExecuteBatchError):
+                    await _abort(context, failure)
 
     async def _first_message(
         self, requests: AsyncIterator[pb.ConverseRequest]
