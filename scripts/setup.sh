@@ -80,6 +80,10 @@ install_venv() {
   SONICWIRE_COMPILE=0 .venv/bin/python -m pip install -q \
     -c requirements/constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
+  # The pure reinstall rewrote the editable install's import map without mypyc's shared
+  # helper module (at the checkout's root): compiled modules still on disk would then import
+  # in this directory only, and fail in a subprocess started elsewhere. Compile again.
+  REINSTALLED=1
 }
 
 compile_native() {
@@ -94,7 +98,9 @@ compile_native() {
     [[ $removed == 0 ]] || log "SONICWIRE_COMPILE=0: removed the previous build ($removed files)"
     return 0
   fi
-  .venv/bin/python -c 'import sys; from sonicwire.server import native; sys.exit(native.needs_build())' && return 0
+  if [[ -z ${REINSTALLED:-} ]]; then
+    .venv/bin/python -c 'import sys; from sonicwire.server import native; sys.exit(native.needs_build())' && return 0
+  fi
   log "compiling the per-frame modules with mypyc (about a minute)"
   local build_log=.venv/compile-native.log
   SONICWIRE_COMPILE=1 .venv/bin/python -m pip install -q --no-build-isolation --no-deps -e . \

@@ -306,7 +306,7 @@ def test_steps_shared_with_other_realtime_work_are_counted_and_said(
     planted = copy.deepcopy(bench)
     steps = [
         r
-        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "frame_sizes")
+        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes")
         for r in planted.get(phase, {}).get("steps", [])
     ]
     for i, r in enumerate(steps):

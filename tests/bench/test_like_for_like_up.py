@@ -1,9 +1,10 @@
 """The like-for-like section with both deployments of the WebSocket path: two processes
 (gateway + server) and one process (``sonicwire up``, phase ``up``).
 
-The committed run predates the ``up`` phase (its doc is checked by test_generated_docs.py);
-here ``up`` steps are planted into a copy of it and the prose is read against the planted data:
-each deployment's figures, ratio and verdict, never only the better one's.
+The committed run's doc is checked by test_generated_docs.py. Here the run is taken without
+its ``up`` phase (as runs before the phase existed were), ``up`` steps are planted into a copy
+and the prose is read against the planted data: each deployment's figures, ratio and verdict,
+never only the better one's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ ONE = "One process (`sonicwire up`, what `make run` starts)"
 @pytest.fixture(scope="module")
 def bench() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / "bench/results/latest.json").read_text())
+    # The planted cases below start from a run without the phase, whatever the committed run has.
+    data.pop("up", None)
+    data.get("skipped", {}).pop("up", None)
+    data["summary"] = summarise(data)
     return data
 
 
