@@ -34,10 +34,11 @@ recognition is this process's CPU time (CTranslate2's threads included); ``threa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -203,38 +204,39 @@ class WhisperReader:
 # --- the measurement ----------------------------------------------------------------------------
 
 
-def _ps_answers(
-    model: ToolModel, readings: list[Reading], samples: list[tuple[str, str, Command, bytes]]
-) -> list[str]:
-    """The readings the session answers (hear, then the second look, decoded by pocketsphinx)."""
+@contextlib.contextmanager
+def _session_recognizer(model: ToolModel) -> Iterator[tuple[SpeechRecognizer, str | None]]:
+    """pocketsphinx with the session's language model (the tools' sentences, the common-word
+    background, the accent words), closed afterwards."""
     recognizer = SpeechRecognizer.load("domain")
     try:
         key = recognizer.add_language_model(
             model.sentences(), background_sentences(),
             accent_words=model.slot_words(ACCENT_SLOT_KINDS),
         )  # fmt: skip
-        rereader = _SameRecognizer(model, readings, recognizer, key, samples)
-        return [_answer(model, r, i, rereader, choice=True)[0] for i, r in enumerate(readings)]
+        yield recognizer, key
     finally:
         recognizer.close()
+
+
+def _ps_answers(
+    model: ToolModel, readings: list[Reading], samples: list[tuple[str, str, Command, bytes]]
+) -> list[str]:
+    """The readings the session answers (hear, then the second look, decoded by pocketsphinx)."""
+    with _session_recognizer(model) as (recognizer, key):
+        rereader = _SameRecognizer(model, readings, recognizer, key, samples)
+        return [_answer(model, r, i, rereader, choice=True)[0] for i, r in enumerate(readings)]
 
 
 def _fresh_readings(
     model: ToolModel, samples: list[tuple[str, str, Command, bytes]]
 ) -> list[Reading]:
-    recognizer = SpeechRecognizer.load("domain")
-    try:
-        key = recognizer.add_language_model(
-            model.sentences(), background_sentences(),
-            accent_words=model.slot_words(ACCENT_SLOT_KINDS),
-        )  # fmt: skip
+    with _session_recognizer(model) as (recognizer, key):
         out: list[Reading] = []
         for name, voice, command, audio in samples:
             heard = recognizer.recognize(audio, model=key, nbest=NBEST)
             out.append((name, voice, command, heard.text, tuple(heard.alternatives)))
         return out
-    finally:
-        recognizer.close()
 
 
 def _engine_answers(
