@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import number, table
+from bench.summary import like_for_like_verdict
 
 __all__ = [
     "floor_lines",
@@ -60,6 +61,7 @@ def like_for_like_section(results: dict[str, Any]) -> str:
     if not rows:
         why = results.get("gateway", {}).get("error") or results.get("pipecat", {}).get("error")
         return intro + f"\n**Not measured** in this run{': ' + why if why else ''}.\n"
+    intro += _RULE
     body = table(
         [
             "N",
@@ -74,7 +76,7 @@ def like_for_like_section(results: dict[str, Any]) -> str:
                 c["n"],
                 _f(c["gateway_cpu_ms_per_stream_s"], 2),
                 _f(c["pipecat_cpu_ms_per_stream_s"], 2),
-                f"**{_f(c['ratio'], 2)}x**",
+                _ratio_cell(c),
                 f"{_f(c.get('gateway_rss_per_stream_mb'), 2)} / "
                 f"{_f(c.get('pipecat_rss_per_stream_mb'), 2)}",
                 f"{'pass' if c['gateway_pass'] else 'FAIL'} / "
@@ -83,11 +85,7 @@ def like_for_like_section(results: dict[str, Any]) -> str:
             for c in rows
         ],
     )
-    ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in rows])
-    summary = (
-        f"\nSonicwire's CPU per stream-second is {ratio_text} pipecat's on the "
-        f"same protocol: {reading}; {verdict}. {_NOT_GRPC}\n"
-    )
+    summary = f"\n{_judged(rows, 'gateway')} {_NOT_GRPC}\n"
     return intro + "\n" + body + "\n" + summary
 
 
@@ -97,11 +95,70 @@ _NOT_GRPC = (
 )
 
 
+#: How the like-for-like verdict is reached (a rule, no result: the sentences under the table
+#: say which N it judged and which it left out, from the steps).
+_RULE = (
+    "\nThe <= 0.5x verdict is judged at the N where both steps passed, and an N where "
+    "Sonicwire's own step failed counts against it; where only pipecat's step failed (its core "
+    "saturated, late frames), its CPU per stream-second is a lower bound on what N streams cost "
+    "it, so the ratio there is an upper bound: shown as `<=`, left out of the verdict. With no "
+    "N where both passed the target is not measured.\n"
+)
+
+
+def _peer_failed(c: dict[str, Any]) -> str:
+    """Why pipecat's step failed, shortly: "saturated" when its core was."""
+    reasons = c.get("pipecat_fail_reasons") or []
+    if "server CPU saturated" in reasons:
+        return "saturated"
+    return "; ".join(reasons) or "failed"
+
+
+def _ratio_cell(c: dict[str, Any]) -> str:
+    """A judged ratio in bold; a bound (pipecat's step failed, ours passed) as ``<=``."""
+    if c["counted"]:
+        return f"**{_f(c['ratio'], 2)}x**"
+    return f"<= {_f(c['ratio'], 2)}x; pipecat failed: {_peer_failed(c)}"
+
+
+def _judged(rows: list[dict[str, Any]], phase: str) -> str:
+    """The sentence under the like-for-like table for one deployment: the ratios the verdict
+    counts, the verdict, and every N left out as a bound, each from the rows."""
+    counted = [c for c in rows if c["counted"]]
+    ours_failed = [c for c in counted if not c[f"{phase}_pass"]]
+    status = like_for_like_verdict(rows)
+    against = "; ".join(
+        f"at N={c['n']} Sonicwire's step failed: {_f(c['ratio'], 2)}x counted against it"
+        for c in ours_failed
+    )
+    if status == "not measured":
+        text = "**not measured**: no N where both steps passed" + (
+            f" ({against})" if against else ""
+        )
+    else:
+        ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in counted])
+        both = ", ".join(str(c["n"]) for c in counted if c["both_passed"])
+        text = (
+            f"Sonicwire's CPU per stream-second is {ratio_text} pipecat's on the same protocol "
+            f"(judged at N={both}, where both steps passed{'; ' + against if against else ''}): "
+            f"{reading}; {verdict}"
+        )
+    for c in rows:
+        if not c["counted"]:
+            text += (
+                f". At N={c['n']} pipecat's step failed: {'; '.join(c['pipecat_fail_reasons'])}."
+                f" Its {_f(c['pipecat_cpu_ms_per_stream_s'], 2)} ms there is a lower bound on its"
+                f" cost, so the ratio is an upper bound, <= {_f(c['ratio'], 2)}x, not judged"
+            )
+    return text + "."
+
+
 def _ratio_reading(ratios: list[float]) -> tuple[str, str, str]:
-    """(the ratios as text, which side is cheaper by how much, the <= 0.5x verdict)."""
+    """(the ratios as text, which side is cheaper by how much, the <= 0.5x verdict), over the
+    ratios the verdict counts (``_judged``)."""
     lo, hi = min(ratios), max(ratios)
     one = len(ratios) == 1
-    where = "at the one N measured" if one else "at every N measured"
+    where = "at the one N judged" if one else "at every N judged"
     if hi <= 0.5:
         verdict = f"within the <= 0.5x target {where}"
     elif lo > 0.5:
@@ -118,7 +175,7 @@ def _ratio_reading(ratios: list[float]) -> tuple[str, str, str]:
     elif lo > 1.0:
         reading = f"pipecat is {span(100 * (1 - 1 / lo), 100 * (1 - 1 / hi))}% cheaper {where}"
     else:
-        reading = "neither is cheaper at every N measured"
+        reading = "neither is cheaper at every N judged"
     if lo >= 0.9 and hi <= 1.1:
         reading += " (within 10%: near parity)"
     lo_text, hi_text = f"{_f(lo, 2)}x", f"{_f(hi, 2)}x"
@@ -151,7 +208,7 @@ def _two_deployments(
         "(onnxruntime); no echo cancellation, no noise suppression. Both play every utterance "
         "back (echo backend / echo processor). The VAD engines differ (Silero is the heavier "
         "one) and Sonicwire does more DSP per frame, so this compares the stacks as each "
-        "ships, not the same work. Every server is pinned to the same single core.\n"
+        "ships, not the same work. Every server is pinned to the same single core.\n" + _RULE
     )
     by_n: dict[int, dict[str, dict[str, Any]]] = {}
     for phase, phase_rows in (("gateway", rows), ("up", up_rows)):
@@ -164,7 +221,7 @@ def _two_deployments(
     def cells(c: dict[str, Any] | None, phase: str) -> list[str]:
         if c is None:
             return ["-", "-"]
-        return [_f(c[f"{phase}_cpu_ms_per_stream_s"], 2), f"**{_f(c['ratio'], 2)}x**"]
+        return [_f(c[f"{phase}_cpu_ms_per_stream_s"], 2), _ratio_cell(c)]
 
     def result(c: dict[str, Any] | None, phase: str) -> str:
         return "-" if c is None else ("pass" if c[f"{phase}_pass"] else "FAIL")
@@ -213,11 +270,7 @@ def _two_deployments(
             )
             sentences.append(f"- {name[0].upper() + name[1:]}: **not measured** ({why}).")
             continue
-        ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in phase_rows])
-        sentences.append(
-            f"- {name[0].upper() + name[1:]}: Sonicwire's CPU per stream-second is "
-            f"{ratio_text} pipecat's on the same protocol: {reading}; {verdict}."
-        )
+        sentences.append(f"- {name[0].upper() + name[1:]}: {_judged(phase_rows, phase)}")
     return intro + "\n" + body + "\n\n" + "\n".join(sentences) + f"\n\n{_NOT_GRPC}\n"
 
 
@@ -246,9 +299,9 @@ def targets_table(s: dict[str, Any]) -> str:
         "above_floor_le_1ms": f"**{_f(s.get('above_floor_ms_per_stream_s'), 2)} ms** above the "
         f"floor of {_f(s.get('floor_cpu_ms_per_stream_s'), 2)} ms (kernels + bare grpc.aio echo)",
         "like_for_like_le_half_pipecat": ("two processes: " if "like_for_like_up" in s else "")
-        + f"worst ratio **{_f(s.get('like_for_like_worst_ratio'), 2)}x** over the N both ran",
-        "like_for_like_up_le_half_pipecat": "one process: worst ratio "
-        f"**{_f(s.get('like_for_like_up_worst_ratio'), 2)}x** over the N both ran",
+        + _worst_text(s.get("like_for_like"), s.get("like_for_like_worst_ratio"), "gateway"),
+        "like_for_like_up_le_half_pipecat": "one process: "
+        + _worst_text(s.get("like_for_like_up"), s.get("like_for_like_up_worst_ratio"), "up"),
         "rss_per_stream_lt_1mb": f"{_f(s.get('rss_per_stream_mb_at_reference'), 2)} MB per stream "
         f"at N={s.get('reference_n')} (RSS - idle RSS) / N; marginal "
         f"{_f(s.get('rss_marginal_mb_per_stream'), 2)} MB (slope over N); at most "
@@ -265,6 +318,23 @@ def targets_table(s: dict[str, Any]) -> str:
             if key != "like_for_like_up_le_half_pipecat" or key in t
         ],
     )
+
+
+def _worst_text(rows: list[dict[str, Any]] | None, worst: float | None, phase: str) -> str:
+    """The targets table's like-for-like cell: the worst counted ratio and the N behind it."""
+    rows = rows or []
+    both = [str(c["n"]) for c in rows if c["both_passed"]]
+    ours = [str(c["n"]) for c in rows if not c[f"{phase}_pass"]]
+    bounds = [c for c in rows if not c["counted"]]
+    text = f"worst ratio **{_f(worst, 2)}x** over the N where both steps passed"
+    text += f" ({', '.join(both) or 'none'})"
+    if ours:
+        text += f" and where Sonicwire's failed ({', '.join(ours)})"
+    if bounds:
+        text += "; not judged: " + ", ".join(
+            f"N={c['n']} (pipecat failed, <= {_f(c['ratio'], 2)}x)" for c in bounds
+        )
+    return text
 
 
 def floor_lines(s: dict[str, Any]) -> list[str]:

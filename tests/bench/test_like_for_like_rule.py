@@ -1,0 +1,154 @@
+"""The like-for-like verdict when a step failed (issue 21; the lead's rule).
+
+A pipecat step that failed (its core saturated, late frames) did not serve its N: its CPU per
+stream-second is a lower bound on what N costs it, so Sonicwire's ratio there is an upper bound.
+The verdict is judged at the N where both steps passed; an N where only pipecat's failed is shown
+as ``<= ratio`` and left out; an N where Sonicwire's own step failed counts against it; with no N
+where both passed the target is not measured (a counted ratio above 0.5 is still a miss).
+
+Each case plants step results into a copy of the committed run (both deployments) and reads the
+table cell, the sentence under the table and the targets row against the planted steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.report import render as render_benchmarks
+from bench.summary import summarise
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = ["bench_cpu_vs_n.png", "bench_latency_vs_n.png"]
+TARGET = {"gateway": "like for like (same protocol)", "up": "like for like, one process"}
+SENTENCE = {"gateway": "- Two processes", "up": "- One process"}
+
+
+@pytest.fixture(scope="module")
+def bench() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((ROOT / "bench/results/latest.json").read_text())
+    return data
+
+
+def _planted(bench: dict[str, Any], ratios: dict[int, float], **passes: dict[int, bool]) -> Any:
+    """The run with pipecat at N=10, 20, 30 at 40 ms/stream-s, each deployment at ``ratios``
+    of it, and the steps' verdicts from ``passes`` (phase -> {N: pass}; pass when unnamed)."""
+    run = copy.deepcopy(bench)
+    for phase in ("pipecat", "gateway", "up"):
+        steps = []
+        for n, ratio in sorted(ratios.items()):
+            step = copy.deepcopy(run[phase]["steps"][0])
+            ok = passes.get(phase, {}).get(n, True)
+            reasons = [] if ok else ["3 late frames", "server CPU saturated"]
+            cpu = 40.0 if phase == "pipecat" else 40.0 * ratio
+            step.update(n=n, cpu_ms_per_stream_s=cpu, fail_reasons=reasons)
+            step["pass"] = ok
+            steps.append(step)
+        run[phase] = {"steps": steps, "max_streams": max(ratios)}
+    run["summary"] = summarise(run)
+    return run
+
+
+def _section(doc: str, title: str) -> str:
+    start = doc.index(f"## {title}")
+    return doc[start : doc.index("\n## ", start + 1)]
+
+
+def _row(section: str, n: int) -> list[str]:
+    line = next(x for x in section.splitlines() if x.startswith(f"| {n} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def _status(doc: str, phase: str) -> str:
+    row = next(x for x in _section(doc, "Against the targets").splitlines() if TARGET[phase] in x)
+    return row.rstrip(" |").rsplit("|", 1)[1].strip()
+
+
+def _sentence(doc: str, phase: str) -> str:
+    lines = _section(doc, "Like for like").splitlines()
+    return next(x for x in lines if x.startswith(SENTENCE[phase]))
+
+
+def test_the_rule_is_stated(bench: dict[str, Any]) -> None:
+    section = _section(render_benchmarks(bench, IMAGES), "Like for like")
+    assert "judged at the N where both steps passed" in section
+    assert "Sonicwire's own step failed counts against it" in section
+    assert "With no N where both passed the target is not measured" in section
+
+
+def test_a_failed_peer_step_is_a_bound_left_out_of_the_verdict(bench: dict[str, Any]) -> None:
+    # 0.9x at N=30 where pipecat saturated: the old rule read "missed"; it is only a bound
+    run = _planted(bench, {10: 0.40, 20: 0.45, 30: 0.90}, pipecat={30: False})
+    s = run["summary"]
+    assert s["like_for_like_up_worst_ratio"] == pytest.approx(0.45)
+    assert s["targets"]["like_for_like_up_le_half_pipecat"] == "met"
+    doc = render_benchmarks(run, IMAGES)
+    section = _section(doc, "Like for like")
+    cells = _row(section, 30)
+    assert cells[3] == cells[5] == "<= 0.90x; pipecat failed: saturated"
+    assert _row(section, 20)[5] == "**0.45x**"
+    for phase in ("gateway", "up"):
+        sentence = _sentence(doc, phase)
+        assert "0.40-0.45x pipecat's" in sentence and "judged at N=10, 20" in sentence
+        assert "within the <= 0.5x target at every N judged" in sentence
+        assert "At N=30 pipecat's step failed: 3 late frames; server CPU saturated" in sentence
+        assert "upper bound, <= 0.90x, not judged" in sentence
+        assert _status(doc, phase) == "met"
+        assert "not judged: N=30 (pipecat failed, <= 0.90x)" in doc
+
+
+def test_a_failed_step_of_ours_counts_against_us(bench: dict[str, Any]) -> None:
+    # ours failed at N=30 (pipecat passed) and at N=20 where pipecat failed too: both counted
+    run = _planted(
+        bench,
+        {10: 0.40, 20: 0.45, 30: 0.60},
+        up={20: False, 30: False},
+        pipecat={20: False},
+    )
+    s = run["summary"]
+    assert s["like_for_like_up_worst_ratio"] == pytest.approx(0.60)
+    assert s["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
+    # the two-process deployment passed at N=20, where pipecat failed: that N is a bound
+    assert s["like_for_like_worst_ratio"] == pytest.approx(0.60)
+    doc = render_benchmarks(run, IMAGES)
+    section = _section(doc, "Like for like")
+    assert _row(section, 20)[3] == "<= 0.45x; pipecat failed: saturated"
+    assert _row(section, 20)[5] == "**0.45x**"
+    sentence = _sentence(doc, "up")
+    assert "judged at N=10, where both steps passed" in sentence
+    assert "at N=20 Sonicwire's step failed: 0.45x counted against it" in sentence
+    assert "at N=30 Sonicwire's step failed: 0.60x counted against it" in sentence
+    assert "**the <= 0.5x target is missed** at some N" in sentence
+    assert _status(doc, "up") == "missed"
+    assert "and where Sonicwire's failed (20, 30)" in doc
+
+
+def test_no_n_where_both_passed_is_not_measured(bench: dict[str, Any]) -> None:
+    run = _planted(bench, {10: 0.40, 20: 0.45}, pipecat={10: False, 20: False})
+    s = run["summary"]
+    assert s["like_for_like_worst_ratio"] is None
+    assert s["targets"]["like_for_like_le_half_pipecat"] == "not measured"
+    assert s["targets"]["like_for_like_up_le_half_pipecat"] == "not measured"
+    doc = render_benchmarks(run, IMAGES)
+    for phase in ("gateway", "up"):
+        sentence = _sentence(doc, phase)
+        assert "**not measured**: no N where both steps passed" in sentence
+        assert "within" not in sentence and "missed" not in sentence
+        assert "upper bound, <= 0.40x, not judged" in sentence
+        assert _status(doc, phase) == "not measured"
+    # a failed step of ours with a small ratio is no evidence for "met" either
+    run = _planted(bench, {10: 0.40, 20: 0.45}, up={10: False}, pipecat={20: False})
+    assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "not measured"
+
+
+def test_a_counted_miss_stands_without_an_n_where_both_passed(bench: dict[str, Any]) -> None:
+    # ours failed at 0.8x where pipecat passed: a miss, not "not measured"
+    run = _planted(bench, {10: 0.80, 20: 0.45}, up={10: False}, pipecat={20: False})
+    assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
+    doc = render_benchmarks(run, IMAGES)
+    assert "**the <= 0.5x target is missed**" in _sentence(doc, "up")
+    assert _status(doc, "up") == "missed"
