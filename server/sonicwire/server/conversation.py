@@ -44,18 +44,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from sonicwire.server.backends.base import BackendSession
+from sonicwire.server.conversation_limits import Budget, Limits
 from sonicwire.server.core import events as ev
-from sonicwire.server.core.errors import (
-    BackendError,
-    ErrorCode,
-    IdleTimeout,
-    LimitExceeded,
-    SonicwireError,
-)
+from sonicwire.server.core.errors import LimitExceeded, SonicwireError
 from sonicwire.server.core.playout import release_batch_ms
 from sonicwire.server.core.session import Session
 from sonicwire.server.metrics import StreamMetrics
@@ -70,28 +64,6 @@ MAX_PENDING_OUTPUTS = 2000
 TEARDOWN_TIMEOUT_S = 1.0
 _DONE = object()
 _NEVER = float("inf")
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """How far one stream's work may run ahead before its input is paused."""
-
-    # Outputs queued for the client (about 1.3 s of 20 ms audio): past it, the client reads
-    # slower than the conversation produces.
-    pending_outputs: int = 64
-    # Commands queued for the backend: past it, the backend takes input slower than it comes.
-    pending_commands: int = 64
-    # Assistant audio received but not yet released at real time (~16 s at 16 kHz output).
-    pending_output_bytes: int = 1024 * 1024
-    # A stream paused this long because its client does not read ends CLIENT_TOO_SLOW.
-    stall_timeout_s: float = 30.0
-    # While the assistant answers, microphone audio may run at most this far ahead of real
-    # time (counted from the first audio); beyond it the input is paced to real time. A
-    # client uploading a recording faster than real time (``sonicwire talk --speed 0``) then
-    # has its next question arrive after the answer, as it would live, instead of inside it
-    # (where it would barge in, or be lost with barge-in off). Outside answers input is read
-    # as fast as it comes. 0 = off.
-    input_lead_s: float = 3.0
 
 
 class ToolExecution(Protocol):
@@ -153,7 +125,7 @@ class _Outbox:
                 self._waiter = None
 
 
-class Conversation:
+class Conversation(Limits):
     """Runs one `Session` against one `BackendSession` until the conversation ends."""
 
     def __init__(
@@ -489,69 +461,6 @@ class Conversation:
             self._last_input_at = self._clock()
             self._paused_at = None
             self._arm_timer()
-
-    def _paused_since(self) -> float | None:
-        """Since when the server has not been reading input (budget, or a send waiting)."""
-        if self._paused_at is not None:
-            return self._paused_at
-        return self._input_sending_since
-
-    def _limit_deadline(self) -> float | None:
-        # The earliest of the limits that apply (computed once per message: no lists).
-        deadline: float | None = None
-        paused = self._paused_since()
-        if paused is not None:
-            deadline = paused + self._budget.stall_timeout_s
-        elif self._idle_timeout_s and self._closed_at is None:
-            deadline = self._last_input_at + self._idle_timeout_s
-        if self._max_session_s:
-            end = self._started_at + self._max_session_s
-            deadline = end if deadline is None else min(deadline, end)
-        if self._closed_at is not None and self._close_timeout_s:
-            end = self._closed_at + self._close_timeout_s
-            deadline = end if deadline is None else min(deadline, end)
-        return deadline
-
-    def _check_limits(self, now: float) -> None:
-        paused = self._paused_since()
-        stall = self._budget.stall_timeout_s
-        if paused is not None and self._paused_at is None and now - paused >= stall:
-            # The input task has waited this long for the backend to take a command.
-            raise BackendError(
-                "BACKEND_TIMEOUT",
-                f"the backend did not take input for {stall:g} s",
-                code=ErrorCode.DEADLINE_EXCEEDED,
-            )
-        if paused is not None and now - paused >= stall:
-            raise LimitExceeded(
-                "CLIENT_TOO_SLOW",
-                f"the stream could not go on for {self._budget.stall_timeout_s:g} s: the client "
-                "is not reading the response stream",
-            )
-        if (
-            self._idle_timeout_s
-            and paused is None
-            and self._closed_at is None
-            and now - self._last_input_at >= self._idle_timeout_s
-        ):
-            raise IdleTimeout(
-                "IDLE_TIMEOUT", f"no message from the client for {self._idle_timeout_s:g} s"
-            )
-        if self._max_session_s and now - self._started_at >= self._max_session_s:
-            raise LimitExceeded(
-                "SESSION_TOO_LONG",
-                f"the conversation reached the maximum length of {self._max_session_s:g} s",
-            )
-        if self._closed_at is not None and now - self._closed_at >= self._close_timeout_s:
-            if self.session.awaiting_response:
-                # The client ended its input and is still owed an answer: say that it never
-                # came rather than ending with OK as if the conversation were complete.
-                raise BackendError(
-                    "BACKEND_TIMEOUT",
-                    f"the backend did not answer within {self._close_timeout_s:g} s",
-                    code=ErrorCode.DEADLINE_EXCEEDED,
-                )
-            self._finish()
 
     def _flush(self, *, inline: bool = False) -> None:
         """Hand the session's outputs, commands and tool actions on. ``inline``: the caller
