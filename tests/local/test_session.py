@@ -287,7 +287,9 @@ async def test_speech_work_runs_off_the_event_loop(
 
         return run
 
-    monkeypatch.setattr(session._recognizer, "recognize", spy(session._recognizer.recognize))
+    monkeypatch.setattr(
+        session._reader._recognizer, "recognize", spy(session._reader._recognizer.recognize)
+    )
     monkeypatch.setattr(session._synthesizer, "synthesize", spy(session._synthesizer.synthesize))
     await run_turn(
         session, MicStream().utterance(say("hello", "espeak:en-us")).commands, toolbox=toolbox
@@ -311,7 +313,7 @@ async def test_models_load_once_per_process(monkeypatch: pytest.MonkeyPatch) -> 
     try:
         sessions = await asyncio.gather(*(local.open(BackendOptions("s")) for _ in range(3)))
         assert loads == ["stt"]
-        assert len({id(s._recognizer) for s in sessions}) == 1
+        assert len({id(s._reader._recognizer) for s in sessions}) == 1
     finally:
         await local.aclose()
     assert not [
@@ -362,13 +364,13 @@ async def test_recognition_starts_before_the_stop_marker(
     collector's by repeating its last 100 ms (`Guess.padded`), not the collector's utterance."""
     session = await _open(backend, toolbox)
     heard: list[bytes] = []
-    recognize = session._recognizer.recognize
+    recognize = session._reader._recognizer.recognize
 
     def spy(pcm: bytes, **kwargs: Any) -> object:
         heard.append(pcm)
         return recognize(pcm, **kwargs)
 
-    monkeypatch.setattr(session._recognizer, "recognize", spy)
+    monkeypatch.setattr(session._reader._recognizer, "recognize", spy)
     utterance = MicStream().utterance(say("what time is it", "espeak:en-us"))
     turn = await run_turn(session, utterance.commands, toolbox=toolbox)
     await session.aclose()

@@ -152,28 +152,28 @@ def test_session_models_keep_more_mass_for_unseen_word_sequences(
 def test_decoder_options_reach_every_decoder_of_a_worker(tmp_path: Path) -> None:
     """`SpeechRecognizer.load(decoder_options=...)` (default `DECODER_OPTIONS`) configures the
     worker's own decoder and the session decoders it builds (run here in-process)."""
-    from sonicwire.server.backends.local import stt
+    from sonicwire.server.backends.local import stt, stt_worker
 
     dictionary = Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"
     lm, words = stt._build_domain_model(["what time is it"], dictionary, tmp_path)
     hmm = str(dictionary.parent / "en-us")
-    saved = stt._decoder, stt._options, dict(stt._session_decoders)
+    saved = stt_worker._decoder, stt_worker._options, dict(stt_worker._session_decoders)
     try:
         # "cmn" and "remove_noise" are feature options the model's feat.params sets (batch,
         # on): the caller's must win over it
         config = {**stt.DECODER_OPTIONS, "lw": 9.5, "cmn": "live", "remove_noise": False}
-        stt._start_worker({**config, "hmm": hmm, "lm": str(lm), "dict": str(words)})
-        session = stt._session_decoder((hmm, str(lm), str(words)))
-        for decoder in (stt._decoder, session):
+        stt_worker.start_worker({**config, "hmm": hmm, "lm": str(lm), "dict": str(words)})
+        session = stt_worker._session_decoder((hmm, str(lm), str(words)))
+        for decoder in (stt_worker._decoder, session):
             assert decoder.config["lw"] == 9.5
             assert decoder.config["cmn"] == "live"
             assert decoder.config["remove_noise"] is False
         for name, value in stt.DECODER_OPTIONS.items():
             assert session.config[name] == value
     finally:
-        stt._decoder, stt._options = saved[0], saved[1]
-        stt._session_decoders.clear()
-        stt._session_decoders.update(saved[2])
+        stt_worker._decoder, stt_worker._options = saved[0], saved[1]
+        stt_worker._session_decoders.clear()
+        stt_worker._session_decoders.update(saved[2])
 
 
 def test_a_bad_decoder_option_fails_at_load() -> None:

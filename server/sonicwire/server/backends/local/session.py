@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping
@@ -63,12 +62,11 @@ from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
-from .choice_look import second_look
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
-from .open_reading import adopted, needs_open_reading
 from .predict import learn, predict
+from .reading import Reader
 from .stt import SpeechRecognizer, Transcript
 from .toolmodel import ToolModel
 from .tts import Synthesizer
@@ -160,12 +158,10 @@ class LocalSession:
         open_reading: bool = False,
     ) -> None:
         self._on_close = on_close
-        self._open_reading = open_reading  # Whisper when a reading means nothing (open_reading.py)
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
         # the clock its results are predicted with: see predict.py.
         self._clock_zones: MutableMapping[str, str] = {} if clock_zones is None else clock_zones
         self._clock = clock
-        self._recognizer = recognizer
         self._synthesizer = synthesizer
         self._executor = executor
         self._loop = asyncio.get_running_loop()
@@ -174,7 +170,11 @@ class LocalSession:
         # The session's tools as the dialogue knows them, and the recogniser's model of their
         # phrasings (None: the recogniser's own); both built by the backend, once per tool set.
         self._dialogue = Dialogue(tool_model or ToolModel(options.tools))
-        self._language_model = language_model
+        # How utterances are read: pocketsphinx with the session's model (None: the
+        # recogniser's own), second looks, Whisper when on (reading.py).
+        self._reader = Reader(
+            recognizer, executor, language_model=language_model, open_reading=open_reading
+        )
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Utterance | str | _ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(
@@ -285,7 +285,7 @@ class LocalSession:
         replaces an older one, whose result is then never used."""
         # read with the tail the collector's utterance would have (Guess.padded says why)
         audio = guess.padded(self._pad_samples)
-        future = self._loop.run_in_executor(self._executor, self._recognize, audio)
+        future = self._loop.run_in_executor(self._executor, self._reader.recognize, audio)
         future.add_done_callback(_consume)
         task = self._loop.create_task(self._prepare(guess, future, audio))
         self._preparing.add(task)
@@ -337,7 +337,7 @@ class LocalSession:
         heard, today = prepared.transcript, self._clock().date()
         asking = dialogue.asking
         chosen = dialogue.hear(heard.text, heard.alternatives, today=today)
-        reading = await self._look_again(audio, chosen, dialogue)
+        reading = await self._reader.look_again(audio, chosen, dialogue, today)
         prepared.reread = (chosen, reading)
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared
@@ -431,14 +431,16 @@ class LocalSession:
                     prepared = await job.early
                     heard = prepared.transcript
                 else:
-                    heard = await self._run(self._recognize, job.pcm)
+                    heard = await self._run(self._reader.recognize, job.pcm)
                 text = self._dialogue.hear(
                     heard.text, heard.alternatives, today=self._clock().date()
                 )
                 if prepared is not None and prepared.reread and prepared.reread[0] == text:
                     text = prepared.reread[1]
                 else:
-                    text = await self._look_again(job.pcm, text, self._dialogue)
+                    text = await self._reader.look_again(
+                        job.pcm, text, self._dialogue, self._clock().date()
+                    )
                 if text:
                     self._emit(ev.UserTranscript(text, True))
             else:
@@ -523,33 +525,6 @@ class LocalSession:
             self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
         played = len(pcm) // 2 * _SAMPLE_RATE // rate
         self._floor_until = max(self._floor_until, self._position) + played
-
-    def _recognize(self, pcm: bytes) -> Transcript:
-        """Recognise with this session's language model (blocking: runs in the executor)."""
-        if self._language_model is None:
-            return self._recognizer.recognize(pcm)
-        return self._recognizer.recognize(pcm, model=self._language_model)
-
-    async def _look_again(self, pcm: bytes, reading: str, dialogue: Dialogue) -> str:
-        """``reading`` after a second look at its identifier or its missing choice value, when
-        it needs one (`reread.py`, `choice_look.py`): the same audio decoded with a grammar
-        that lets only that value change; then, if it still means nothing, Whisper's reading
-        of the same audio if that means something (``open_reading.py``)."""
-        model, today = self._language_model, self._clock().date()
-        knows = functools.partial(self._recognizer.knows, model=model)
-        second = second_look(dialogue.model, reading, knows, asked=dialogue.asked, today=today)
-        try:
-            if second is not None:
-                look = functools.partial(self._recognizer.recognize_grammar, model=model)
-                reading = second.merge(await self._run(look, pcm, second.grammar)) or reading
-        except ValueError:
-            log.warning("second look at %r: grammar rejected", reading, exc_info=True)
-        if self._open_reading and needs_open_reading(
-            dialogue.model, reading, asking=dialogue.asking, today=today
-        ):
-            text = await self._run(self._recognizer.recognize_open, pcm)
-            reading = adopted(dialogue, text, today=today) or reading
-        return reading
 
     async def _run[R](self, work: Callable[..., R], *args: Any) -> R:
         # Speech work blocks for up to a few hundred ms: never on the loop.

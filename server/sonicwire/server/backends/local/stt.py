@@ -11,6 +11,7 @@ load). Feeding the decoder in small chunks bounds the freeze only partly (the fi
 pass is one long call) and lost accuracy (whole-utterance feature normalisation helps). In a
 worker process the loop never waits; the calling thread just waits for the answer. Each
 worker loads the model once and keeps one decoder, so it recognises one utterance at a time.
+What runs in the workers is `stt_worker.py`.
 
 Two language models:
 - ``"domain"`` (default): a trigram model trained on the commands of the session's tools
@@ -43,7 +44,6 @@ import multiprocessing
 import os
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -54,6 +54,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .accents import with_variants
+from .stt_worker import grammar_in_worker, open_in_worker, recognize_in_worker, start_worker
 
 __all__ = [
     "ACCENT_SLOT_KINDS",
@@ -104,8 +105,6 @@ ACCENT_VARIANTS = False
 #: (+3 of 610), out-of-domain rejection unchanged (65 of 100); the choices' words too (city
 #: names) lost a rejection ("the capital of france" heard with "berlin").
 ACCENT_SLOT_KINDS: tuple[str, ...] = ("id",)
-# Fillers pocketsphinx puts in its hypotheses for breath, noise and silence.
-_FILLERS = frozenset({"<s>", "</s>", "<sil>", "[noise]", "++noise++", "[breath]"})
 
 
 class RecognizerUnavailable(RuntimeError):
@@ -208,7 +207,7 @@ class SpeechRecognizer:
         pool = ProcessPoolExecutor(
             max_workers=max(1, processes),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
+            initializer=start_worker,
             initargs=(config, open_reading),
         )
         recognizer = cls(pool, workdir=workdir)
@@ -220,7 +219,9 @@ class SpeechRecognizer:
             recognizer._vocabularies[None] = _vocabulary(Path(config["dict"]))
         try:
             # Start every worker now (each loads the model): fail here, not in a user's turn.
-            warm = [pool.submit(_recognize_in_worker, b"") for _ in range(max(1, processes))]
+            warm = [
+                pool.submit(recognize_in_worker, b"", None, NBEST) for _ in range(max(1, processes))
+            ]
             wait(warm)
             for future in warm:
                 future.result()
@@ -314,7 +315,7 @@ class SpeechRecognizer:
         try:
             files = None if model is None else (self._hmm, *self._models[model])
             text, confidence, alternatives = self._pool.submit(
-                _recognize_in_worker, audio, files, nbest
+                recognize_in_worker, audio, files, nbest
             ).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
@@ -340,7 +341,7 @@ class SpeechRecognizer:
             return ""
         try:
             files = None if model is None else (self._hmm, *self._models[model])
-            text: str = self._pool.submit(_grammar_in_worker, audio, files, grammar).result()
+            text: str = self._pool.submit(grammar_in_worker, audio, files, grammar).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return text
@@ -360,7 +361,7 @@ class SpeechRecognizer:
         if not audio:
             return ""
         try:
-            text: str = self._pool.submit(_open_in_worker, audio).result()
+            text: str = self._pool.submit(open_in_worker, audio).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return text
@@ -386,121 +387,6 @@ def _check_open_reading() -> None:
         open_reading.check_model(open_reading.model_path())
     except open_reading.ModelRefused as exc:
         raise RecognizerUnavailable(f"the open reading (Whisper) cannot load: {exc}") from exc
-
-
-# --- in the worker processes -------------------------------------------------------------------
-
-_decoder: Any = None
-# The decoder options of this worker's recogniser (`SpeechRecognizer.load`), for its session
-# decoders too.
-_options: dict[str, Any] = {}
-# Decoders of the session models this worker used, by their files; a few at most (each holds
-# its search graph: a few MB).
-_session_decoders: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
-_MAX_SESSION_DECODERS = 8
-# This worker's Whisper (`open_reading.OpenReader`), when its recogniser reads openly.
-_open_reader: Any = None
-
-
-def _start_worker(config: dict[str, Any], open_reading: bool = False) -> None:
-    global _decoder, _options, _open_reader
-    import pocketsphinx
-
-    from ..parent_watch import exit_with_parent
-
-    exit_with_parent()  # a SIGKILLed server would otherwise leave its workers running
-    _options = {k: v for k, v in config.items() if k not in ("hmm", "lm", "dict")}
-    _decoder = _configured(pocketsphinx.Decoder(**config), _options)
-    if open_reading:
-        from .open_reading import OpenReader
-
-        _open_reader = OpenReader(threads=1)  # refuses a model that is not the pinned one
-
-
-def _open_in_worker(audio: bytes) -> str:
-    text: str = _open_reader.read(audio)
-    return text
-
-
-def _configured(decoder: Any, options: dict[str, Any]) -> Any:
-    """``decoder`` with ``options`` in force: the acoustic model's ``feat.params`` (read when
-    the decoder is built) overrides the caller's feature options (``cmn``, ``remove_noise``,
-    ``varnorm``), so those are set again and the feature extraction rebuilt (`reinit_feat`,
-    which every recognition calls again: the setting stays)."""
-    stale = {k: v for k, v in options.items() if decoder.config[k] != v}
-    for key, value in stale.items():
-        decoder.config[key] = value
-    if stale:
-        decoder.reinit_feat()
-    return decoder
-
-
-def _session_decoder(files: tuple[str, str, str]) -> Any:
-    decoder = _session_decoders.get(files)
-    if decoder is None:
-        import pocketsphinx
-
-        hmm, lm, dictionary = files
-        decoder = _configured(
-            pocketsphinx.Decoder(**_options, hmm=hmm, lm=lm, dict=dictionary), _options
-        )
-        _session_decoders[files] = decoder
-        while len(_session_decoders) > _MAX_SESSION_DECODERS:
-            _session_decoders.popitem(last=False)
-    _session_decoders.move_to_end(files)
-    return decoder
-
-
-def _recognize_in_worker(
-    audio: bytes, files: tuple[str, str, str] | None = None, nbest: int = NBEST
-) -> tuple[str, float, list[str]]:
-    if not audio:
-        return "", 0.0, []
-    decoder = _decoder if files is None else _session_decoder(files)
-    # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
-    # a decoder's results depend on what it heard before. Costs ~0.1 ms.
-    decoder.reinit_feat()
-    decoder.start_utt()
-    decoder.process_raw(audio, full_utt=True)
-    decoder.end_utt()
-    hyp = decoder.hyp()
-    if hyp is None:
-        return "", 0.0, []
-    text = _without_fillers(hyp.hypstr)
-    alternatives: list[str] = []
-    # The lattice's best paths; several differ only in fillers or pronunciation variants.
-    for rank, reading in enumerate(decoder.nbest()):
-        words = _without_fillers(getattr(reading, "hypstr", None) or "")  # None past the end
-        if words and words != text and words not in alternatives:
-            alternatives.append(words)
-        if len(alternatives) >= nbest or rank >= 4 * nbest:
-            break
-    return text, float(hyp.prob), alternatives
-
-
-# The name of the grammar search a worker's decoders switch to for `recognize_grammar`; each
-# call replaces the last grammar (a search over a small grammar builds in about a millisecond).
-_GRAMMAR_SEARCH = "reread"
-
-
-def _grammar_in_worker(audio: bytes, files: tuple[str, str, str] | None, grammar: str) -> str:
-    decoder = _decoder if files is None else _session_decoder(files)
-    default = decoder.current_search()
-    decoder.add_jsgf_string(_GRAMMAR_SEARCH, grammar)  # ValueError: not valid for this model
-    decoder.activate_search(_GRAMMAR_SEARCH)
-    try:
-        decoder.reinit_feat()
-        decoder.start_utt()
-        decoder.process_raw(audio, full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-    finally:
-        decoder.activate_search(default)
-    return "" if hyp is None else _without_fillers(hyp.hypstr)
-
-
-def _without_fillers(hypothesis: str) -> str:
-    return " ".join(w for w in hypothesis.split() if w.lower() not in _FILLERS)
 
 
 # --- in the calling process --------------------------------------------------------------------
