@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.interleave import interleave, spread, try_line
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
@@ -45,6 +46,8 @@ def step_try(r: dict[str, Any], load: float) -> dict[str, Any]:
         "pass": r["pass"],
         "fail_reasons": r["fail_reasons"],
         "other_load_cores": r.get("foreign_cores_used"),
+        "client_bound": r.get("client_bound"),
+        "streams_failed": r.get("streams_failed"),
         "loadavg_1m": load,
         "error": r.get("error"),
     }
@@ -99,25 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     steps = [("before", trees["before"], args.target), ("after", ROOT, args.target)]
     if args.floor:
         steps.insert(0, ("bare", ROOT, "bare-echo"))
-    tries: list[dict[str, Any]] = []
     saved = os.environ.get("PYTHONPATH")
+
+    def arm(tree: Path, target: str) -> Callable[[float], dict[str, Any]]:
+        def measure(load: float) -> dict[str, Any]:
+            os.environ["PYTHONPATH"] = _pythonpath(tree)
+            return step_try(run_step(children, scratch, target, args.n, replace(config)), load)
+
+        return measure
+
     try:
-        for i in range(args.rounds):
-            order = steps if i % 2 == 0 else steps[::-1]
-            for label, tree, target in order:
-                os.environ["PYTHONPATH"] = _pythonpath(tree)
-                load = os.getloadavg()[0]
-                r = run_step(children, scratch, target, args.n, replace(config))
-                entry = {"label": label, "round": i + 1, **step_try(r, load)}
-                tries.append(entry)
-                cpu = entry["cpu_ms_per_stream_s"]
-                print(
-                    f"{label:6} round {i + 1}: {cpu if cpu is None else round(cpu, 2)} ms/stream-s"
-                    f"  p99 {entry['p99_ms'] and round(entry['p99_ms'], 2)} ms"
-                    f"  other {round(entry['other_load_cores'] or 0.0, 2)} cores"
-                    f"  load1 {load:.2f}  {'pass' if r['pass'] else 'FAIL'}",
-                    flush=True,
-                )
+        tries = interleave(
+            args.rounds,
+            [(label, arm(tree, target)) for label, tree, target in steps],
+            show=lambda entry: print(try_line(entry), flush=True),
+        )
     finally:
         children.stop_all()
         if saved is None:
@@ -126,11 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["PYTHONPATH"] = saved
     medians: dict[str, float | None] = {}
     for label, _, _ in steps:
-        cpus = [t["cpu_ms_per_stream_s"] for t in tries if t["label"] == label]
-        cpus = [c for c in cpus if c is not None]
-        medians[label] = statistics.median(cpus) if cpus else None
-        spread = f"{min(cpus):.2f}-{max(cpus):.2f}" if cpus else "n/a"
-        print(f"{label}: median {medians[label]} ms/stream-s (range {spread})")
+        got = spread([t["cpu_ms_per_stream_s"] for t in tries if t["label"] == label])
+        medians[label] = got[0] if got else None
+        span = f"{got[1]:.2f}-{got[2]:.2f}" if got else "n/a"
+        print(f"{label}: median {medians[label]} ms/stream-s (range {span})")
     if medians["before"] and medians["after"]:
         delta = medians["after"] - medians["before"]
         print(

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.cpu_ab import step_try
+from bench.interleave import interleave, spread, try_line
 from bench.procs import Children
 from bench.steps import SERVER_CPU, StepConfig, run_step
 
@@ -63,44 +63,30 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="sonicwire-idle-ab-"))
     children = Children(scratch, realtime=True)
     targets = args.targets.split(",")
-    tries: list[dict[str, Any]] = []
+
+    def arm(target: str, variant: str) -> Callable[[float], dict[str, Any]]:
+        def measure(load: float) -> dict[str, Any]:
+            spinners = _spinners(args.spin_cpus.split(",")) if variant == "spin" else []
+            try:
+                r = run_step(children, scratch, target, args.n, replace(config))
+            finally:
+                for p in spinners:
+                    p.kill()
+                    p.wait()
+            return {"variant": variant, "target": target, **step_try(r, load)}
+
+        return measure
+
+    # plain and spin of a target back to back, the order reversed every other round
+    arms = [(f"{t} {v}", arm(t, v)) for t in targets for v in ("plain", "spin")]
     try:
-        for i in range(args.rounds):
-            variants = ("plain", "spin") if i % 2 == 0 else ("spin", "plain")
-            for target in targets:
-                for variant in variants:
-                    spinners = _spinners(args.spin_cpus.split(",")) if variant == "spin" else []
-                    try:
-                        load = os.getloadavg()[0]
-                        r = run_step(children, scratch, target, args.n, replace(config))
-                    finally:
-                        for p in spinners:
-                            p.kill()
-                            p.wait()
-                    entry = {"variant": variant, "target": target, "round": i + 1}
-                    entry |= step_try(r, load)
-                    tries.append(entry)
-                    cpu = entry["cpu_ms_per_stream_s"]
-                    print(
-                        f"{target} {variant} round {i + 1}: "
-                        f"{cpu if cpu is None else round(cpu, 2)} ms/stream-s  load1 {load:.2f}  "
-                        f"{'pass' if r['pass'] else 'FAIL'}",
-                        flush=True,
-                    )
+        tries = interleave(args.rounds, arms, show=lambda entry: print(try_line(entry), flush=True))
     finally:
         children.stop_all()
-    for target in targets:
-        for variant in ("plain", "spin"):
-            cpus = [
-                t["cpu_ms_per_stream_s"]
-                for t in tries
-                if t["target"] == target and t["variant"] == variant and t["cpu_ms_per_stream_s"]
-            ]
-            if cpus:
-                print(
-                    f"{target} {variant}: median {statistics.median(cpus):.2f} ms/stream-s "
-                    f"(range {min(cpus):.2f}-{max(cpus):.2f})"
-                )
+    for label, _ in arms:
+        got = spread([t["cpu_ms_per_stream_s"] for t in tries if t["label"] == label])
+        if got:
+            print(f"{label}: median {got[0]:.2f} ms/stream-s (range {got[1]:.2f}-{got[2]:.2f})")
     if args.out:
         args.out.write_text(json.dumps(tries, indent=1, default=str))
     return 0

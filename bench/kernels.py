@@ -10,6 +10,7 @@ The figure is process CPU time (``time.process_time``), so it does not depend on
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import webrtcvad
@@ -66,7 +67,23 @@ def measure_kernels(frames: int = 3000, repeats: int = 3, tail_ms: int = 200) ->
     }
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.kernels [--frames N] [--out FILE]``: print (or write) the figures; the
+    paired floor (``bench.paired_floor``) runs it pinned to the server's core this way."""
+    import argparse
     import json
 
-    print(json.dumps(measure_kernels(), indent=1))
+    parser = argparse.ArgumentParser(prog="python -m bench.kernels")
+    parser.add_argument("--frames", type=int, default=3000)
+    parser.add_argument("--out", type=Path, help="write the JSON here instead of printing it")
+    args = parser.parse_args(argv)
+    text = json.dumps(measure_kernels(frames=args.frames), indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

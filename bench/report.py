@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import table
+from bench.report_floor import above_floor_cell, paired_floor_section
 from bench.report_headline import (
     frame_size_section,
     headline_lines,
@@ -291,7 +292,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     add("## Like for like: Sonicwire's gateway vs pipecat, same protocol\n")
     add(like_for_like_section(results))
     add("## Against the targets\n")
-    add(targets_table(s) + "\n")
+    add(targets_table(s, above_floor_cell(results)) + "\n")
     add("## Headline\n")
     add("\n".join(headline_lines(results)) + "\n")
     add(_criteria_section(results))
@@ -483,6 +484,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
             "pinned to CPU 1. CPU and RSS are that process's; latency "
             "is measured at the server's front end, as for the two processes above.",
         )
+    add(paired_floor_section(results))
     add(frame_size_section(results))
     add(inprocess_section(results))
     nova = results.get("nova_idle", {})

@@ -31,7 +31,15 @@ def inprocess_summary(results: dict[str, Any]) -> dict[str, Any] | None:
     )
     out["kernels_ms_per_stream_s"] = kernels
     out["beyond_kernels_ms_per_stream_s"] = out["front_end_ms_per_stream_s"] - kernels
-    out["gap_ms_per_stream_s"] = (results.get("summary") or {}).get("above_floor_ms_per_stream_s")
+    # the gap the target is judged on (the paired rounds' median) when the run has it
+    summary = results.get("summary") or {}
+    paired = summary.get("paired_floor") or {}
+    if paired.get("above_floor_median_ms_per_stream_s") is not None:
+        out["gap_ms_per_stream_s"] = paired["above_floor_median_ms_per_stream_s"]
+        out["gap_source"] = f"the paired rounds' median at N={paired['n']}"
+    else:
+        out["gap_ms_per_stream_s"] = summary.get("above_floor_ms_per_stream_s")
+        out["gap_source"] = "20 ms messages at the reference N, single shot"
     out["runs"] = len(runs)
     out["streams"] = runs[0]["streams"]
     out["seconds"] = runs[0]["seconds_per_stream"]
@@ -79,10 +87,15 @@ def inprocess_section(results: dict[str, Any]) -> str:
         "bare echo) does not count."
     )
     gap = s["gap_ms_per_stream_s"]
-    if gap:
+    if gap is not None and gap <= 0:
         text += (
-            f" Against this run's gap of {gap:.2f} ms above the floor (20 ms messages at the "
-            f"reference N) that is {100 * beyond / gap:.0f}% of it; the server's own code "
+            f" This run's gap above the floor ({s['gap_source']}) is {gap:.2f} ms, not above "
+            "zero: there is no share of it to give."
+        )
+    elif gap:
+        text += (
+            f" Against this run's gap of {gap:.2f} ms above the floor ({s['gap_source']}) "
+            f"that is {100 * beyond / gap:.0f}% of it; the server's own code "
             f"outside the front end costs {s['rest_ms_per_stream_s']:.2f} ms here, part of "
             "which (decoding and encoding each message) the bare echo pays too."
         )

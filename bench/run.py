@@ -1,6 +1,6 @@
 """The benchmark: capacity, latency and memory against the limit and a peer, in one command.
 
-    python -m bench.run            # full mode (make bench), ~10-15 minutes
+    python -m bench.run            # full mode (make bench), ~15 minutes (paired floor: ~2.5)
     python -m bench.run --quick    # short mode (make bench-quick), under 3 minutes
 
 On a machine shared with other work the measured processes run in the SCHED_RR real-time class
@@ -14,7 +14,10 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
 2. idle RSS of the server with the nova-sonic backend configured (fake AWS credentials);
 3. Sonicwire, one process pinned to one core, the load generator on the other: N searched
    upward until p99 added latency > 10 ms, a late or dropped frame, or a failed stream;
-4. the bare grpc.aio echo (the transport limit) at the same N;
+4. the bare grpc.aio echo (the transport limit) at the same N; then the paired floor
+   (``bench.paired_floor``): at the search's largest passing N, rounds of the DSP kernels, a
+   bare-echo step and a Sonicwire step back to back, whose per-round differences judge the
+   "<= 1.0 ms above the floor" target (the floor drifts within minutes on a shared VM);
 5. Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N (early:
    the gap to the floor per message size must not be the phase a tight budget skips);
 6. the pipecat peer (its own venv) at the same N, up to where it saturates;
@@ -54,6 +57,7 @@ from typing import Any
 
 import psutil
 
+from bench.paired_floor import PAIRED_STEP
 from bench.procs import PYTHON, ChildFailed, Children
 from bench.steps import CRITERIA, StepConfig, run_step
 from bench.summary import rejudge, summarise
@@ -81,6 +85,10 @@ class Mode:
     gateway_ladder: tuple[int, ...]
     scaling_factors: tuple[float, ...]
     profile_s: float
+    #: Rounds of the paired floor (kernels, bare echo, Sonicwire at the reference N) and
+    #: their steps' window (``bench.paired_floor``; ~35 s a round in full mode).
+    paired_rounds: int = 4
+    paired_step: StepConfig = PAIRED_STEP
 
 
 QUICK = Mode(
@@ -93,6 +101,8 @@ QUICK = Mode(
     gateway_ladder=(10,),
     scaling_factors=(0.75, 1.0),
     profile_s=3.0,
+    paired_rounds=1,
+    paired_step=replace(PAIRED_STEP, duration_s=4.0),
 )
 FULL = Mode(
     name="full",
@@ -337,6 +347,24 @@ class Runner:
             ns = sorted({ns[0], best})
         return self.same_n(ns, "bare-echo", stop_on_fail=False)
 
+    def paired_floor(self) -> dict[str, Any]:
+        """Kernels, bare echo and Sonicwire interleaved at the reference N: the gap to the floor
+        from one round's three measurements, not from phases minutes apart."""
+        from bench.paired_floor import measure
+
+        n = self.results.get("search", {}).get("max_streams") or self._search_ns()[0]
+        s = self.mode.paired_step
+        # a round: two steps and the kernels (~5 s in a child)
+        round_s = 2 * (s.ramp_s + s.warmup_s + s.duration_s + s.drain_s + 4.0) + 5.0
+        return measure(
+            self.children,
+            self.scratch,
+            n,
+            s,
+            self.mode.paired_rounds,
+            keep_going=lambda: self.left() > round_s,
+        )
+
     def pipecat(self) -> dict[str, Any]:
         from bench.peer_env import PeerEnvError, ensure_peer_env
 
@@ -437,6 +465,7 @@ class Runner:
         self.phase("nova_idle", self.nova_idle)
         self.phase("search", self.search, min_left=cost)
         self.phase("bare_echo", self.bare_echo, min_left=cost)
+        self.phase("paired_floor", self.paired_floor, min_left=2 * cost)
         self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
         self.phase("pipecat", self.pipecat, min_left=cost + 5)
         self.phase("profile", self.profile, min_left=cost)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,6 @@ def test_like_for_like_table_comes_first_and_matches_the_steps(
 
 
 def test_target_verdicts_match_the_figures(bench: dict[str, Any], bench_doc: str) -> None:
-    s = bench["summary"]
     section = _section(bench_doc, "Against the targets")
     passing = [r["n"] for r in bench["search"]["steps"] if r["pass"]]
     ref = next(
@@ -181,7 +181,7 @@ def test_target_verdicts_match_the_figures(bench: dict[str, Any], bench_doc: str
     expected = {
         "2x the DSP kernels": ref["cpu_ms_per_stream_s"] <= 2 * kernels,
         ">= 150 real-time streams": max(passing) >= 150,
-        "above the floor": s["above_floor_ms_per_stream_s"] <= 1.0,
+        "above the floor": _paired_floor_met(bench),
         "like for like (same protocol)": _like_for_like_met(bench, "gateway"),
         "like for like, one": _like_for_like_met(bench, "up"),
         "memory < 1 MB": ref["rss_per_stream_mb"] < 1.0,
@@ -191,6 +191,24 @@ def test_target_verdicts_match_the_figures(bench: dict[str, Any], bench_doc: str
         row = next(line for line in section.splitlines() if label in line)
         status = {True: "met", False: "missed", None: "not measured"}[met]
         assert row.rstrip().endswith(f"| {status} |"), row
+
+
+def _paired_floor_met(bench: dict[str, Any]) -> bool | None:
+    """The floor target from the paired rounds' tries: per round Sonicwire - (kernels + bare
+    echo), the median judged; a round with a step that errored, lost streams or was client-
+    bound is not counted; none counted (or no paired phase): None. Never the single shot."""
+    tries = (bench.get("paired_floor") or {}).get("tries") or []
+    diffs = []
+    for rnd in sorted({t["round"] for t in tries}):
+        got = {t["label"]: t for t in tries if t["round"] == rnd}
+        if len(got) == 3 and not any(
+            t.get("error") or t.get("streams_failed") or t.get("client_bound")
+            or t["cpu_ms_per_stream_s"] is None
+            for t in got.values()
+        ):  # fmt: skip
+            cpu = {label: t["cpu_ms_per_stream_s"] for label, t in got.items()}
+            diffs.append(cpu["sonicwire"] - cpu["kernels"] - cpu["bare-echo"])
+    return statistics.median(diffs) <= 1.0 if diffs else None
 
 
 def _like_for_like_met(bench: dict[str, Any], phase: str) -> bool | None:
