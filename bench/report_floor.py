@@ -48,10 +48,10 @@ def above_floor_cell(results: dict[str, Any]) -> str:
     """The targets table's cell: the paired figure that is judged, then the single shot."""
     s = results.get("summary", {})
     p = s.get("paired_floor")
-    single = (
-        f"single shot (phases minutes apart, not judged): "
-        f"{number(s.get('above_floor_ms_per_stream_s'), 2)} ms above "
-        f"{number(s.get('floor_cpu_ms_per_stream_s'), 2)} ms"
+    single = "single shot (phases minutes apart, not judged): " + (
+        f"{s['above_floor_ms_per_stream_s']:.2f} ms above {s['floor_cpu_ms_per_stream_s']:.2f} ms"
+        if s.get("above_floor_ms_per_stream_s") is not None
+        else "not measured"
     )
     if not p or not p["rounds"]:
         return f"paired rounds **not measured** ({_why_not(results)}); {single}"

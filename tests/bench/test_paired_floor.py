@@ -20,6 +20,7 @@ from bench.interleave import interleave
 from bench.paired_floor import PAIRED_STEP, measure, paired_rounds, summarise_paired
 from bench.procs import Children
 from bench.report import render as render_benchmarks
+from bench.report_floor import above_floor_cell
 from bench.summary import summarise
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -196,3 +197,35 @@ def test_rounds_cut_short_by_the_time_budget_are_said(bench: dict[str, Any]) -> 
     doc = render_benchmarks(run, IMAGES)
     assert "2 of the 4 rounds ran before the run's time budget ran out" in doc
     assert "over 2 paired rounds" in doc
+
+
+def test_the_run_pairs_at_the_search_capacity_within_its_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import bench.paired_floor
+    from bench.run import FULL, Runner
+
+    seen: dict[str, Any] = {}
+
+    def fake(children: Any, scratch: Path, n: int, config: Any, rounds: int, **kw: Any) -> Any:
+        seen.update(n=n, config=config, rounds=rounds, keep_going=kw["keep_going"])
+        return {"n": n, "tries": []}
+
+    monkeypatch.setattr(bench.paired_floor, "measure", fake)
+    runner = Runner(FULL, Children(tmp_path), tmp_path)
+    runner.results["search"] = {"steps": [{"n": 40}, {"n": 45}], "max_streams": 45}
+    runner.phase("paired_floor", runner.paired_floor)
+    assert seen["n"] == 45 and seen["rounds"] == FULL.paired_rounds
+    assert seen["config"] == FULL.paired_step
+    assert seen["keep_going"]() is True
+    runner.started -= FULL.budget_s  # the budget used up: no further round starts
+    assert seen["keep_going"]() is False
+    # a run whose search found nothing still pairs, at its first N
+    runner.started += FULL.budget_s
+    runner.results["search"] = {"steps": [{"n": 10}], "max_streams": 0}
+    runner.phase("paired_floor", runner.paired_floor)
+    assert seen["n"] == 10
+    # without a single shot the targets cell says so
+    run = {"summary": {"paired_floor": None}, "paired_floor": {"n": 10, "tries": []}}
+    cell = above_floor_cell(run)
+    assert "single shot (phases minutes apart, not judged): not measured" in cell
