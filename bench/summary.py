@@ -262,10 +262,13 @@ def _worst_counted(rows: list[dict[str, Any]]) -> float | None:
 
 def like_for_like_verdict(rows: list[dict[str, Any]]) -> str:
     """The <= 0.5x verdict over a deployment's like-for-like rows: judged at the N where both
-    steps passed, with the N where Sonicwire's own step failed counted against it; an N where
-    only pipecat's failed gives a bound and is left out. Never "met" without an N where both
-    passed; a counted ratio above 0.5 is a miss even then."""
+    steps passed; an N where Sonicwire's own step failed is a miss whatever its ratio (it did
+    not serve N streams, so its CPU figure is no cost of serving them); an N where only
+    pipecat's failed gives a bound and is left out. Never "met" without an N where both
+    passed."""
     worst = _worst_counted(rows)
+    if any(c["counted"] and not c["both_passed"] for c in rows):
+        return "missed"  # a counted row that is not both-passed is one where ours failed
     if worst is not None and worst > 0.5:
         return "missed"
     if not any(c["both_passed"] for c in rows):
