@@ -78,6 +78,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                     "ratio": s["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"],
                     "sonicwire_rss_per_stream_mb": s.get("rss_per_stream_mb"),
                     "pipecat_rss_per_stream_mb": p.get("rss_per_stream_mb"),
+                    # a failed pipecat step's CPU is a lower bound (see ``_like_for_like``)
+                    "pipecat_pass": bool(p.get("pass")),
                 }
             )
     out["vs_pipecat"] = comparisons

@@ -100,6 +100,9 @@ def test_a_failed_peer_step_is_a_bound_left_out_of_the_verdict(bench: dict[str, 
         assert "upper bound, <= 0.90x, not judged" in sentence
         assert _status(doc, phase) == "met"
         assert "not judged: N=30 (pipecat failed, <= 0.90x)" in doc
+    # the gRPC comparison in the headline leaves the same N out as a bound
+    headline = next(x for x in doc.splitlines() if x.startswith("- Not like for like"))
+    assert "(N=10, 20); at N=30 pipecat's step failed, so <= " in headline
 
 
 def test_a_failed_step_of_ours_counts_against_us(bench: dict[str, Any]) -> None:
