@@ -20,6 +20,9 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     open_reading     "true" (default) or "false": read an utterance again with Whisper tiny.en
                      when pocketsphinx's reading means nothing (``open_reading.py``); off, the
                      recogniser's workers do not load Whisper
+    open_speculation "true" (default) or "false": with the open reading, start Whisper on the
+                     early guess beside pocketsphinx, on a free worker, instead of after it
+                     when its reading means nothing (``reading.py``)
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class LocalBackend:
         reply_cache: int = 64,
         early_end: bool = True,
         open_reading: bool = True,
+        open_speculation: bool = True,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -94,6 +98,7 @@ class LocalBackend:
         self._reply_cache = reply_cache
         self._early_end = early_end
         self._open_reading = open_reading
+        self._open_speculation = open_speculation
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -133,6 +138,7 @@ class LocalBackend:
             reply_cache=cache_size,
             early_end=_flag(options.get("early_end", True), "early_end"),
             open_reading=_flag(options.get("open_reading", True), "open_reading"),
+            open_speculation=_flag(options.get("open_speculation", True), "open_speculation"),
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -178,6 +184,7 @@ class LocalBackend:
             language_model=language_model,
             early_end=self._early_end,
             open_reading=self._open_reading,
+            open_speculation=self._open_speculation,
         )
         self._sessions.add(session)
         return session

@@ -53,7 +53,7 @@ import copy
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +156,7 @@ class LocalSession:
         language_model: str | None = None,
         early_end: bool = True,
         open_reading: bool = False,
+        open_speculation: bool = True,
     ) -> None:
         self._on_close = on_close
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
@@ -175,6 +176,7 @@ class LocalSession:
         self._reader = Reader(
             recognizer, executor, language_model=language_model, open_reading=open_reading
         )
+        self._speculate = open_speculation  # Whisper beside pocketsphinx on a guess
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[_Utterance | str | _ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(
@@ -285,7 +287,11 @@ class LocalSession:
         replaces an older one, whose result is then never used."""
         # read with the tail the collector's utterance would have (Guess.padded says why)
         audio = guess.padded(self._pad_samples)
-        future = self._loop.run_in_executor(self._executor, self._reader.recognize, audio)
+        # Whisper too, beside pocketsphinx, in case the reading means nothing (reading.py)
+        speculate = self._speculate and self._reader.will_speculate(self._dialogue)
+        future = self._loop.run_in_executor(
+            self._executor, self._reader.recognize_guess, audio, speculate
+        )
         future.add_done_callback(_consume)
         task = self._loop.create_task(self._prepare(guess, future, audio))
         self._preparing.add(task)
@@ -326,18 +332,35 @@ class LocalSession:
         self._jobs.put_nowait(job)
 
     async def _prepare(
-        self, guess: Guess, recognition: asyncio.Future[Transcript], audio: bytes
+        self,
+        guess: Guess,
+        recognition: asyncio.Future[tuple[Transcript, Future[str] | None]],
+        audio: bytes,
     ) -> _Prepared:
         """Recognise the guess, foresee the reply on a copy of the dialogue, and start
         synthesising its first sentence while the guess still stands."""
-        prepared = _Prepared(await recognition)
+        transcript, started = await recognition
+        speculation = self._reader.speculation(started)  # Whisper's, of this guess's audio
+        try:
+            return await self._foresee(guess, _Prepared(transcript), audio, speculation)
+        finally:
+            if speculation is not None:
+                speculation.cancel()  # unused (or done): a decode not started never runs
+
+    async def _foresee(
+        self,
+        guess: Guess,
+        prepared: _Prepared,
+        audio: bytes,
+        speculation: asyncio.Future[str] | None,
+    ) -> _Prepared:
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared  # speech resumed (or a marker disagreed): no synthesis for it
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
         heard, today = prepared.transcript, self._clock().date()
         asking = dialogue.asking
         chosen = dialogue.hear(heard.text, heard.alternatives, today=today)
-        reading = await self._reader.look_again(audio, chosen, dialogue, today)
+        reading = await self._reader.look_again(audio, chosen, dialogue, today, speculation)
         prepared.reread = (chosen, reading)
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared

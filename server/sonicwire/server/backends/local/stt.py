@@ -27,7 +27,8 @@ Two language models:
 An open reading (``open_reading.py``): loaded with ``open_reading=True``, each worker also
 loads Whisper tiny.en once at start (~0.5 s, before the first turn: `load` starts the workers)
 and `recognize_open` reads an utterance with it, for the session to fall back on when
-pocketsphinx's reading means nothing to the dialogue.
+pocketsphinx's reading means nothing to the dialogue; `submit_open` starts such a reading
+without waiting, on a worker nobody else needs (the session's speculation, `reading.py`).
 
 Raises `RecognizerUnavailable` when pocketsphinx or its model cannot be loaded (or Whisper's,
 when asked for: a model whose files are not the pinned ones is refused).
@@ -44,8 +45,8 @@ import multiprocessing
 import os
 import tempfile
 import threading
-from collections.abc import Collection, Sequence
-from concurrent.futures import ProcessPoolExecutor, wait
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,11 @@ class SpeechRecognizer:
         self._hmm = ""
         self._accent_variants = False
         self._open_reading = False
+        # Jobs submitted to the workers and not done yet, against the workers there are: a
+        # speculative decode (`submit_open`) is only started on a worker nobody waits for.
+        self._processes = 1
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -215,6 +221,7 @@ class SpeechRecognizer:
         recognizer._hmm = config["hmm"]
         recognizer._accent_variants = variants
         recognizer._open_reading = open_reading
+        recognizer._processes = max(1, processes)
         if "dict" in config:
             recognizer._vocabularies[None] = _vocabulary(Path(config["dict"]))
         try:
@@ -298,10 +305,15 @@ class SpeechRecognizer:
         *,
         model: str | None = None,
         nbest: int = NBEST,
+        on_submitted: Callable[[], None] | None = None,
     ) -> Transcript:
         """Recognise one utterance of mono s16le ``pcm``, with the language model ``model``
         (a key from `add_language_model`; None: the one the recogniser was loaded with),
         keeping up to ``nbest`` next-best readings. Blocking; thread-safe.
+
+        ``on_submitted`` is called once the decode is queued for a worker, before waiting for
+        it: a caller may then start other work behind it (the session's speculative Whisper,
+        `submit_open`, which must not take the worker this decode needs).
 
         Raises:
             RecognizerUnavailable: the recogniser is closed or a worker died.
@@ -314,9 +326,10 @@ class SpeechRecognizer:
             return Transcript("", 0.0)
         try:
             files = None if model is None else (self._hmm, *self._models[model])
-            text, confidence, alternatives = self._pool.submit(
-                recognize_in_worker, audio, files, nbest
-            ).result()
+            job = self._submit(recognize_in_worker, audio, files, nbest)
+            if on_submitted is not None:
+                on_submitted()
+            text, confidence, alternatives = job.result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return Transcript(text, confidence, tuple(alternatives))
@@ -341,7 +354,7 @@ class SpeechRecognizer:
             return ""
         try:
             files = None if model is None else (self._hmm, *self._models[model])
-            text: str = self._pool.submit(grammar_in_worker, audio, files, grammar).result()
+            text: str = self._submit(grammar_in_worker, audio, files, grammar).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return text
@@ -361,10 +374,43 @@ class SpeechRecognizer:
         if not audio:
             return ""
         try:
-            text: str = self._pool.submit(open_in_worker, audio).result()
+            text: str = self._submit(open_in_worker, audio).result()
         except (BrokenProcessPool, RuntimeError) as exc:  # a worker died / pool shut down
             raise RecognizerUnavailable(f"speech recognition failed: {exc}") from exc
         return text
+
+    def submit_open(self, pcm: bytes, sample_rate: int = _SAMPLE_RATE) -> Future[str] | None:
+        """Start Whisper's reading of one utterance (as `recognize_open`) without waiting for
+        it, if a worker is free now: a speculative decode, of which most are never used, must
+        not queue in front of work someone waits for. Returns its future (cancel it when it is
+        no longer wanted: a decode not started yet then never runs), or None when no worker is
+        free, the recogniser is closed or reads no open reading, or a worker died (the caller
+        reads serially with `recognize_open` instead, which reports those). Non-blocking:
+        callable on the event loop."""
+        if self._closed or not self._open_reading:
+            return None
+        with self._in_flight_lock:
+            if self._in_flight >= self._processes:
+                return None
+        audio = _to_16k(pcm, sample_rate, dither=False)
+        if not audio:
+            return None
+        try:
+            return self._submit(open_in_worker, audio)
+        except (BrokenProcessPool, RuntimeError):  # a worker died / pool shut down
+            return None
+
+    def _submit(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Submit a job to the workers, counted in flight until it is done."""
+        with self._in_flight_lock:
+            future = self._pool.submit(work, *args)
+            self._in_flight += 1
+        future.add_done_callback(self._job_done)
+        return future
+
+    def _job_done(self, _future: Future[Any]) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
 
     def close(self) -> None:
         """Stop the workers and delete the model files. Safe to call twice."""

@@ -10,7 +10,10 @@ this module by name (the pool's "spawn" context pickles the functions by referen
 
 from __future__ import annotations
 
+import ctypes
+import os
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 __all__ = ["grammar_in_worker", "open_in_worker", "recognize_in_worker", "start_worker"]
@@ -37,12 +40,58 @@ def start_worker(config: dict[str, Any], open_reading: bool = False) -> None:
     from ..parent_watch import exit_with_parent
 
     exit_with_parent()  # a SIGKILLed server would otherwise leave its workers running
+    _one_math_thread()
     _options = {k: v for k, v in config.items() if k not in ("hmm", "lm", "dict")}
     _decoder = _configured(pocketsphinx.Decoder(**config), _options)
     if open_reading:
         from .open_reading import OpenReader
 
         _open_reader = OpenReader(threads=1)  # refuses a model that is not the pinned one
+
+
+# Thread-count settings of the numerical libraries a worker loads (numpy's OpenBLAS, OpenMP).
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# OpenBLAS's run-time thread-count functions, as numpy's wheels (scipy-openblas, 64-bit
+# integers) and a plain OpenBLAS name them.
+_OPENBLAS_PREFIXES = ("scipy_openblas_", "openblas_")
+_OPENBLAS_SUFFIXES = ("64_", "")
+
+
+def _one_math_thread() -> None:
+    """Keep this worker's numerical work on one thread: a worker decodes one utterance at a
+    time, and the machine's other cores belong to the other workers (a speculative Whisper
+    runs beside pocketsphinx, `reading.py`). Whisper's feature extraction (numpy matrix
+    products) otherwise spread over every core through OpenBLAS and slowed the pocketsphinx
+    decode beside it (docs/LOCAL_ENGINE.md, "Whisper beside pocketsphinx"). The variables
+    cover libraries loaded from here on; numpy is usually loaded already (a spawned worker
+    imports the parent's main module first), so its OpenBLAS is set at run time too."""
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = "1"
+    for function in _openblas_functions("set_num_threads"):
+        function(ctypes.c_int(1))
+
+
+def math_threads() -> list[int]:
+    """The thread count of every OpenBLAS this process has loaded (1 in a worker)."""
+    return [int(function()) for function in _openblas_functions("get_num_threads")]
+
+
+def _openblas_functions(name: str) -> list[Any]:
+    """OpenBLAS's function ``name`` in every OpenBLAS this process has loaded (Linux: read
+    from /proc/self/maps; elsewhere none)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            loaded = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+    except OSError:
+        return []
+    found = []
+    for path in sorted(p for p in loaded if Path(p).is_file()):
+        library = ctypes.CDLL(path)  # already loaded: the same handle
+        names = [f"{p}{name}{s}" for p in _OPENBLAS_PREFIXES for s in _OPENBLAS_SUFFIXES]
+        function = next((getattr(library, n) for n in names if hasattr(library, n)), None)
+        if function is not None:
+            found.append(function)
+    return found
 
 
 def open_in_worker(audio: bytes) -> str:
