@@ -9,7 +9,9 @@ on commands comes from a `Script`:
   for the test to push events (`ScriptedSession.push`, `fail_with`, `finish`);
 * `Hang`: never answers anything and ignores `EndSession` (a backend stuck mid-stream);
 * `Flood`: answers ``flood`` with an endless stream of transcript events, as fast as the loop
-  allows (a backend far faster than the client reads).
+  allows (a backend far faster than the client reads);
+* `Burst`: answers ``burst`` with a finite turn far larger than a flow-control window, at once,
+  and optionally ends its events stream right after it (a backend that ends the session).
 
 `HangingOpenBackend.open` never returns (a backend whose connect hangs).
 """
@@ -23,6 +25,7 @@ from sonicwire.server.backends.base import BackendOptions, VoiceInfo
 from sonicwire.server.core import events as ev
 
 __all__ = [
+    "Burst",
     "Flood",
     "Hang",
     "HangingOpenBackend",
@@ -87,6 +90,28 @@ class Flood(Script):
                 session.finish()
 
 
+class Burst(Script):
+    """``burst`` gets ``count`` interim transcripts of ``size`` characters and the end of the
+    turn, all at once; with ``end_session`` the events stream then ends (the backend closed the
+    session on its own), otherwise it ends on `EndSession`."""
+
+    def __init__(self, count: int = 1000, size: int = 16384, *, end_session: bool = False) -> None:
+        self.count = count
+        self.text = "x" * size
+        self.end_session = end_session
+
+    def on_command(self, session: ScriptedSession, command: ev.BackendCommand) -> None:
+        match command:
+            case ev.SendText("burst"):
+                for _ in range(self.count):
+                    session.push(ev.AssistantText(self.text, False))
+                session.push(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
+                if self.end_session:
+                    session.finish()
+            case ev.EndSession():
+                session.finish()
+
+
 class ScriptedSession:
     """One conversation: records commands, yields what the test or the script pushes."""
 
@@ -98,6 +123,7 @@ class ScriptedSession:
         self.closed = asyncio.Event()
         self.flooding = False
         self.flooded = 0
+        self.events_ended = False  # the events stream ended (the backend closed its side)
         self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     # --- the test's side --------------------------------------------------------------------
@@ -142,6 +168,7 @@ class ScriptedSession:
                 continue
             item = await self._queue.get()
             if item is _END:
+                self.events_ended = True
                 return
             if isinstance(item, BaseException):
                 raise item

@@ -28,7 +28,9 @@ waits, gRPC stops reading the stream, and HTTP/2 flow control slows the client d
 that sends audio faster than real time is paced to the speed the conversation can go, and
 nothing is dropped. Per stream this bounds memory beyond the front end to about
 ``Budget.pending_output_bytes`` + the two queues (< 2 MB with the defaults). A stream paused
-for longer than ``stall_timeout_s`` because its client does not read ends CLIENT_TOO_SLOW.
+for longer than ``stall_timeout_s`` because its client does not read ends CLIENT_TOO_SLOW; so
+does one that ended normally (half-close, the backend's end) whose last outputs the client has
+not taken within ``stall_timeout_s``: the transport may be parked writing them for good.
 
 The session is never touched concurrently (one event loop, no awaits while it is being fed).
 Leaving the generator for any reason (end, error, client cancel) cancels the tasks and closes
@@ -174,6 +176,9 @@ class Conversation(Limits):
         self._release_grace_s = release_grace_s(lead_ms, batch_ms)
         self._failure: SonicwireError | None = None
         self._done = False
+        # Set when the conversation ends normally while `outputs`' consumer is busy (see
+        # `_finish`): by then it must have taken the end, or the stream ends CLIENT_TOO_SLOW.
+        self._end_by = _NEVER
         self._started_at = self._last_input_at = clock()
         self._closed_at: float | None = None
         self._budget = budget or Budget()
@@ -224,8 +229,12 @@ class Conversation(Limits):
                 self.on_checkpoint()
 
     def terminate(self, error: SonicwireError) -> None:
-        """End the conversation now with ``error``."""
-        self._fail(error)
+        """End the conversation now with ``error`` (also one that ended normally but whose end
+        is still being written: the drain must not wait on a client that does not read)."""
+        if self._done:
+            self._cut_end(error)
+        else:
+            self._fail(error)
 
     # --- the stream ------------------------------------------------------------------------
 
@@ -254,6 +263,7 @@ class Conversation(Limits):
                 raise self._failure
         finally:
             self._done = True
+            self._end_by = _NEVER  # the end was taken (or the stream is gone): nothing waits
             self._metrics.flush()
             self.clock_deadline = _NEVER
             if self._release_clock is not None:
@@ -281,6 +291,7 @@ class Conversation(Limits):
         if self._closed:
             return
         self._closed = self._done = True
+        self._end_by = _NEVER
         if self._release_clock is not None:
             self._release_clock.cancel(self)
         # A tool that ignores cancellation must not hold the stream's status hostage.
@@ -406,7 +417,16 @@ class Conversation(Limits):
     def on_clock(self, now: float) -> None:
         """The release clock's tick once `clock_deadline` has passed: limits, paced audio."""
         if self._done:
-            self.clock_deadline = _NEVER  # ended: nothing more is due until `outputs` leaves
+            self.clock_deadline = _NEVER  # ended: only the end's deadline may still be due
+            if now >= self._end_by:
+                stall = self._budget.stall_timeout_s
+                self._cut_end(
+                    LimitExceeded(
+                        "CLIENT_TOO_SLOW",
+                        f"the stream ended but the client did not read its end within {stall:g} "
+                        "s: the client is not reading the response stream",
+                    )
+                )
             return
         try:
             self._check_limits(now)
@@ -418,7 +438,7 @@ class Conversation(Limits):
             log.exception("conversation %s failed", self.session.session_id)
             self._fail(SonicwireError("INTERNAL", f"internal error: {type(error).__name__}"))
         if self._done:
-            self.clock_deadline = _NEVER
+            self.clock_deadline = self._end_by
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -496,6 +516,18 @@ class Conversation(Limits):
     def _finish(self) -> None:
         if not self._done:
             self._done = True
+            if self._failure is None and self._out._waiter is None:
+                # A normal end while `outputs`' consumer is not waiting for an output: it may be
+                # parked in a write to a client that stopped reading (the queued outputs then
+                # never drain), and no failure would come to unblock it, so the slot and the
+                # backend session would be held for good. The end gets the stall timeout to be
+                # taken (`on_clock`); once per stream, nothing per message.
+                self._end_by = self._clock() + self._budget.stall_timeout_s
+                self.clock_deadline = self._end_by
+                pacer = self._release_clock
+                if pacer is None:
+                    pacer = self._release_clock = ReleaseClock.shared(self._clock)
+                pacer.schedule(self)
             self._out.put(_DONE)
 
     def _fail(self, error: SonicwireError) -> None:
@@ -504,4 +536,15 @@ class Conversation(Limits):
             parked = self._out._waiter is not None  # the consumer waits in `_Outbox.wait`
             self._finish()  # wakes a consumer parked on the outbox, and only that one
             if not parked and self.on_failure is not None:
+                self.on_failure(error)
+
+    def _cut_end(self, error: SonicwireError) -> None:
+        """End with ``error`` a conversation that ended normally but whose end `outputs`' consumer
+        has not taken (see `_finish`): it cannot be waiting for an output (`_DONE` is queued),
+        so it is writing, maybe for good. Only the end's deadline, the drain and a resume
+        elsewhere do this; an error of a task after a normal end is still ignored."""
+        if self._end_by != _NEVER and self._failure is None:
+            self._end_by = _NEVER
+            self._failure = error
+            if self.on_failure is not None:
                 self.on_failure(error)

@@ -36,7 +36,8 @@ class Budget:
     pending_commands: int = 64
     # Assistant audio received but not yet released at real time (~16 s at 16 kHz output).
     pending_output_bytes: int = 1024 * 1024
-    # A stream paused this long because its client does not read ends CLIENT_TOO_SLOW.
+    # A stream paused this long because its client does not read ends CLIENT_TOO_SLOW, and
+    # so does one whose client has not taken its last outputs this long after it ended.
     stall_timeout_s: float = 30.0
     # While the assistant answers, microphone audio may run at most this far ahead of real
     # time (counted from the first audio); beyond it the input is paced to real time. A

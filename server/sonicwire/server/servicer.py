@@ -20,7 +20,6 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError, Message
-from grpc._cython.cygrpc import ExecuteBatchError  # type: ignore[import-not-found]
 
 from sonicwire.server import convert, metrics
 from sonicwire.server.core import events as ev
@@ -143,8 +142,10 @@ class _Unblock:
     that stops reading keeps it there for good, so a failure the conversation decides meanwhile
     (CLIENT_TOO_SLOW, a limit, the drain) would never be read from ``outputs``, and the stream
     slot and the backend session would stay held. The conversation calls this (per stream, on
-    failure, only if its consumer is not waiting for outputs); it cancels the handler's task,
-    the blocked write raises CancelledError, and the handler's teardown runs at once.
+    failure, only if its consumer is not waiting for outputs; also after a normal end whose
+    last outputs were not taken within the stall timeout, or the drain); it cancels the
+    handler's task, the blocked write raises CancelledError, and the handler's teardown runs at
+    once.
     """
 
     __slots__ = ("error", "task")
@@ -232,9 +233,13 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 await _abort(context, failure)
             else:
                 # Over gRPC the status waits behind the responses the client has not read; a
-                # client that cancels or disconnects instead fails its send, as expected
-                # (grpc.aio would log that as an error). Its resources were released above.
-                with contextlib.suppress(ExecuteBatchError):
+                # client that cancels or disconnects meanwhile (or the server's final stop)
+                # fails that send, as expected (grpc.aio would log it as an error); its
+                # resources were released above. That failure is grpc.aio's public
+                # InternalError (the base of cygrpc's ExecuteBatchError, the only one raised
+                # here); `context.cancelled()` beforehand cannot replace it, as the cancel
+                # lands while the send waits. AbortError, the abort's own end, is not one.
+                with contextlib.suppress(grpc.aio.InternalError):
                     await _abort(context, failure)
 
     async def _first_message(

@@ -1,0 +1,171 @@
+"""A stream that ends normally while its handler is parked writing to a client that stopped
+reading: the end must not wait on that client for good.
+
+The conversation ends (the client half-closed and the turn is over, or the backend ended the
+session) with responses still queued behind a full flow-control window. Nothing fails, so
+before the fix nothing unblocked the handler's ``context.write``: the stream slot, the backend
+session and the conversation's tasks stayed held until the client read or cancelled. Each case
+runs over loopback gRPC and over the in-process channel. The final writes get the stall timeout
+(``Budget.stall_timeout_s``, shortened here); a drain ends such a stream within its grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import grpc
+import pytest
+
+from sonicwire.server import conversation, metrics
+from sonicwire.server.app import RunningServer
+from sonicwire.server.conversation import Budget
+from sonicwire.server.testing.server import running_server
+from sonicwire.v1 import voice_service_pb2 as pb
+from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+from .backends import Burst, Flood, ScriptedBackend, ScriptedSession
+from .streams import eventually, read_to_end, read_until, record_server_ends, released, text
+
+TRANSPORTS = ["grpc", "in_process"]
+# The client half-closes after its question, or the backend ends the session after its answer.
+ENDS = ["client_half_closes", "backend_ends"]
+# Named tasks of a conversation (`Conversation.outputs`): none may outlive its stream.
+_TASKS = {"inputs", "backend", "sender"}
+
+
+def _conversation_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name() in _TASKS and not t.done()]
+
+
+@contextmanager
+def _stall_timeout(seconds: float) -> Iterator[None]:
+    with mock.patch.object(
+        conversation, "Budget", functools.partial(Budget, stall_timeout_s=seconds)
+    ):
+        yield
+
+
+def _channel(server: RunningServer, transport: str) -> grpc.aio.Channel:
+    if transport == "grpc":
+        return grpc.aio.insecure_channel(server.target)
+    return server.local_channel()
+
+
+def _live_calls(server: RunningServer) -> int:
+    assert server.local is not None
+    return server.local.live_calls
+
+
+async def _ended_normally(
+    backend: ScriptedBackend, call: grpc.aio.StreamStreamCall[Any, Any], end: str
+) -> ScriptedSession:
+    """Ask for the burst, end the conversation as ``end`` says, read nothing more; returns
+    once the conversation ended (its backend session saw the end), none of it read."""
+    await call.write(text("burst"))
+    await eventually(lambda: len(backend.sessions) == 1)
+    session = backend.sessions[0]
+    if end == "client_half_closes":
+        await call.done_writing()
+        # The turn is over and the client's input ended: the conversation sent EndSession.
+        await eventually(lambda: session.ended_by_server)
+    else:
+        await eventually(lambda: session.events_ended)
+    return session
+
+
+@pytest.mark.parametrize("end", ENDS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_stream_that_ended_normally_is_released_while_its_send_is_blocked(
+    transport: str, end: str
+) -> None:
+    backend = ScriptedBackend(Burst(end_session=end == "backend_ends"))
+    rejected = metrics.STREAMS_REJECTED.labels("CLIENT_TOO_SLOW")
+    with _stall_timeout(1.0):
+        async with running_server(backend=backend) as server:
+            async with _channel(server, transport) as channel:
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+                await read_until(call, "session_started")
+                before = rejected._value.get()
+                session = await _ended_normally(backend, call, end)
+                # Released with the client doing nothing at all.
+                await asyncio.wait_for(session.closed.wait(), 60)
+                await eventually(lambda: released(server))
+                await eventually(lambda: not _conversation_tasks())
+                assert rejected._value.get() == before + 1
+                # A client that reads again gets what was sent, then why the rest was not.
+                outcome = await read_to_end(call)
+                assert (outcome.code, outcome.reason) == (
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    "CLIENT_TOO_SLOW",
+                ), outcome
+                assert 0 < len(outcome.responses) <= Burst().count
+                assert "turn_complete" not in outcome.kinds()
+                await eventually(lambda: _live_calls(server) == 0)
+
+
+@pytest.mark.parametrize("end", ENDS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_drain_ends_a_stream_whose_end_waits_on_a_client_that_does_not_read(
+    transport: str, end: str
+) -> None:
+    """The stall timeout (30 s by default) is longer than the drain's grace: the drain itself
+    must end the parked stream, release everything, and tell the client why."""
+    backend = ScriptedBackend(Burst(end_session=end == "backend_ends"))
+    rejected = metrics.STREAMS_REJECTED.labels("SERVER_DRAINING")
+    with record_server_ends() as ends:
+        async with running_server(backend=backend) as server:
+            async with _channel(server, transport) as channel:
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+                await read_until(call, "session_started")
+                before = rejected._value.get()
+                session = await _ended_normally(backend, call, end)
+                assert not session.closed.is_set()
+                await asyncio.wait_for(server.drain(grace_s=0.5), 30)
+                # Everything released by the time the drain returns.
+                assert session.closed.is_set()
+                assert released(server)
+                assert not _conversation_tasks()
+                assert _live_calls(server) == 0
+                # The handler ended the call with the drain's status...
+                assert rejected._value.get() == before + 1
+                assert [e.code for e in ends] == [grpc.StatusCode.UNAVAILABLE], ends
+                outcome = await read_to_end(call)
+    assert "turn_complete" not in outcome.kinds()
+    assert outcome.code == grpc.StatusCode.UNAVAILABLE, outcome
+    if transport == "in_process":
+        # ...which a client that reads again gets in process, after what was sent. Over gRPC
+        # the status waits behind the unread responses until the server's final stop cancels
+        # the call (UNAVAILABLE without the reason): HTTP/2 sends trailers after the data.
+        assert outcome.reason == "SERVER_DRAINING", outcome
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_session_length_limit_ends_a_stream_while_its_send_is_blocked(
+    transport: str,
+) -> None:
+    """The session-length limit is a failure (SESSION_TOO_LONG), not a normal end: covered by
+    the failure path (``Conversation.on_failure``) already; kept here beside the normal ends."""
+    backend = ScriptedBackend(Flood(pace_s=0.002))
+    async with running_server(backend=backend, max_session_s=2.0) as server:
+        async with _channel(server, transport) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse()
+            await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+            await read_until(call, "session_started")
+            await call.write(text("flood"))
+            await eventually(lambda: len(backend.sessions) == 1)
+            session = backend.sessions[0]
+            await asyncio.wait_for(session.closed.wait(), 60)
+            await eventually(lambda: released(server))
+            await eventually(lambda: not _conversation_tasks())
+            outcome = await read_to_end(call)
+            assert (outcome.code, outcome.reason) == (
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "SESSION_TOO_LONG",
+            ), outcome
