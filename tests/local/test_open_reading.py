@@ -14,10 +14,12 @@ import pytest
 
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local import open_reading
+from sonicwire.server.backends.local.dialogue import Dialogue
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.open_reading import (
     ModelRefused,
     OpenReader,
+    adopted,
     check_model,
     model_path,
 )
@@ -212,3 +214,19 @@ def test_the_recogniser_refuses_to_start_with_a_model_that_differs(
     monkeypatch.setattr(open_reading, "model_path", lambda: copy)
     with pytest.raises(RecognizerUnavailable, match=r"open reading .*vocabulary\.txt: sha256"):
         SpeechRecognizer.load("domain", open_reading=True)
+
+
+# --- whose numbers are taken -------------------------------------------------------------------
+
+
+def test_an_identifier_no_example_is_shaped_like_is_not_adopted(toolbox: ToolBox) -> None:
+    """Whisper writes a time as digits ("6 45", "7.30"); read one by one they are an order
+    number of three digits, which no order example has: refused (`REFUSE_MISSHAPEN`)."""
+    dialogue = Dialogue(ToolModel(toolbox.descriptions))
+    today = FIXED_NOW.date()
+    assert open_reading.REFUSE_MISSHAPEN
+    for said in ("Wake me up at 6 45.", "Set a timer for 7.30."):
+        assert adopted(dialogue, said, today=today) is None, said
+        assert adopted(dialogue, said, today=today, refuse_misshapen=False), said  # before
+    well_shaped = adopted(dialogue, "Where is order 1003?", today=today)
+    assert well_shaped == "where is order one zero zero three"
