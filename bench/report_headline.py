@@ -119,7 +119,7 @@ def _peer_failed(c: dict[str, Any]) -> str:
 def _ratio_cell(c: dict[str, Any]) -> str:
     """A judged ratio in bold; a bound (pipecat's step failed, ours passed) as ``<=``."""
     if c["counted"]:
-        return f"**{_f(c['ratio'], 2)}x**"
+        return "no figure: step errored" if c["ratio"] is None else f"**{_f(c['ratio'], 2)}x**"
     return f"<= {_f(c['ratio'], 2)}x; pipecat failed: {_peer_failed(c)}"
 
 
@@ -130,13 +130,22 @@ def _judged(rows: list[dict[str, Any]], phase: str) -> str:
     ours_failed = [c for c in counted if not c[f"{phase}_pass"]]
     status = like_for_like_verdict(rows)
     against = "; ".join(
-        f"at N={c['n']} Sonicwire's step failed: {_f(c['ratio'], 2)}x counted against it"
+        f"at N={c['n']} Sonicwire's step errored ({c[f'{phase}_error']}), counted against it"
+        if c["ratio"] is None
+        else f"at N={c['n']} Sonicwire's step failed: {_f(c['ratio'], 2)}x counted against it"
         for c in ours_failed
     )
+    ratios = [c["ratio"] for c in counted if c["ratio"] is not None]
     if status == "not measured":
         text = "**not measured**: no N where both steps passed"
+    elif not ratios:  # only errored steps of ours: no figure to compare, a miss
+        failed = ", ".join(str(c["n"]) for c in ours_failed)
+        text = (
+            f"no CPU figure to compare ({against}): **the <= 0.5x target is missed**: "
+            f"Sonicwire's step failed at N={failed}"
+        )
     else:
-        ratio_text, reading, verdict = _ratio_reading([c["ratio"] for c in counted])
+        ratio_text, reading, verdict = _ratio_reading(ratios)
         both = ", ".join(str(c["n"]) for c in counted if c["both_passed"])
         judged = "; ".join(
             ([f"judged at N={both}, where both steps passed"] if both else [])

@@ -227,12 +227,17 @@ def _like_for_like(results: dict[str, Any], phase: str) -> list[dict[str, Any]]:
     base64 protocol over WebSocket from the same load generator (the gRPC figures are not).
     ``phase``: ``gateway`` (gateway + server, two processes) or ``up`` (one process); the
     row's Sonicwire keys are prefixed with it."""
-    ours = [r for r in results.get(phase, {}).get("steps", []) if "error" not in r]
+    ours = results.get(phase, {}).get("steps", [])
     pipecat = [r for r in results.get("pipecat", {}).get("steps", []) if "error" not in r]
     rows = []
     for g in ours:
         p = _at(pipecat, g["n"])
-        if p is None or not g.get("cpu_ms_per_stream_s") or not p.get("cpu_ms_per_stream_s"):
+        if p is None or not p.get("cpu_ms_per_stream_s"):
+            continue
+        if "error" in g or not g.get("cpu_ms_per_stream_s"):
+            # Our step errored (no figure): it served nothing at an N pipecat ran, a miss
+            # like any failed step of ours. Left out, the N below it alone read "met".
+            rows.append(_errored_row(g, p, phase))
             continue
         rows.append(
             {
@@ -256,9 +261,28 @@ def _like_for_like(results: dict[str, Any], phase: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _errored_row(g: dict[str, Any], p: dict[str, Any], phase: str) -> dict[str, Any]:
+    """A like-for-like row where our step errored: no figure, counted against us."""
+    return {
+        "n": g["n"],
+        f"{phase}_cpu_ms_per_stream_s": None,
+        "pipecat_cpu_ms_per_stream_s": p["cpu_ms_per_stream_s"],
+        "ratio": None,
+        f"{phase}_rss_per_stream_mb": None,
+        "pipecat_rss_per_stream_mb": p.get("rss_per_stream_mb"),
+        f"{phase}_pass": False,
+        f"{phase}_error": str(g.get("error") or "no CPU figure").splitlines()[0][:200],
+        "pipecat_pass": bool(p.get("pass")),
+        "pipecat_fail_reasons": list(p.get("fail_reasons") or []),
+        "both_passed": False,
+        "counted": True,
+    }
+
+
 def _worst_counted(rows: list[dict[str, Any]]) -> float | None:
-    """The largest ratio over the N the like-for-like verdict counts (see ``_like_for_like``)."""
-    ratios = [c["ratio"] for c in rows if c["counted"]]
+    """The largest ratio over the N the like-for-like verdict counts (see ``_like_for_like``);
+    an errored step of ours has none (it counts as a miss, ``like_for_like_verdict``)."""
+    ratios = [c["ratio"] for c in rows if c["counted"] and c["ratio"] is not None]
     return max(ratios) if ratios else None
 
 

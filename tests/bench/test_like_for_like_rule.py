@@ -173,3 +173,42 @@ def test_a_failed_step_of_ours_is_a_miss_whatever_its_ratio(bench: dict[str, Any
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     sentence = _sentence(render_benchmarks(run, IMAGES), "up")
     assert "(at N=10 Sonicwire's step failed: 0.40x counted against it)" in sentence
+
+
+def test_an_errored_step_of_ours_is_a_miss_not_a_missing_row(bench: dict[str, Any]) -> None:
+    # ours errored at N=20 (no CPU figure: the step did not serve N at all) where pipecat
+    # passed, and both passed at N=10 within 0.5x: the errored N must count against us, not
+    # vanish from the rows and leave N=10 to read "met"
+    run = _planted(bench, {10: 0.40, 20: 0.30})
+    for phase in ("gateway", "up"):
+        step = run[phase]["steps"][1]
+        assert step["n"] == 20
+        step.update(cpu_ms_per_stream_s=None, error="RuntimeError: server exited (code 1)")
+        step["pass"] = False
+    run["summary"] = summarise(run)
+    s = run["summary"]
+    assert s["targets"]["like_for_like_le_half_pipecat"] == "missed"
+    assert s["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
+    assert s["like_for_like_up_worst_ratio"] == pytest.approx(0.40)
+    doc = render_benchmarks(run, IMAGES)
+    section = _section(doc, "Like for like")
+    cells = _row(section, 20)
+    assert cells[3] == cells[5] == "no figure: step errored"
+    assert cells[7] == "FAIL / FAIL / pass"
+    for phase in ("gateway", "up"):
+        sentence = _sentence(doc, phase)
+        assert "judged at N=10, where both steps passed" in sentence
+        assert "at N=20 Sonicwire's step errored (RuntimeError: server exited (code 1))" in sentence
+        assert "**the <= 0.5x target is missed**: Sonicwire's step failed at N=20" in sentence
+        assert "within" not in sentence
+        assert _status(doc, phase) == "missed"
+    # only an errored step of ours where pipecat ran: still a miss, never "not measured"
+    run = _planted(bench, {10: 0.40})
+    step = run["up"]["steps"][0]
+    step.update(cpu_ms_per_stream_s=None, error="TimeoutError: no SessionStarted")
+    step["pass"] = False
+    run["summary"] = summarise(run)
+    assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
+    sentence = _sentence(render_benchmarks(run, IMAGES), "up")
+    assert "at N=10 Sonicwire's step errored (TimeoutError: no SessionStarted)" in sentence
+    assert "**the <= 0.5x target is missed**" in sentence
