@@ -29,6 +29,13 @@ def _why_not(results: dict[str, Any]) -> str:
         return str(skipped)
     if phase is None:
         return "this run predates the paired floor, `bench/paired_floor.py`"
+    planned = phase.get("rounds_planned") if isinstance(phase, dict) else None
+    if isinstance(phase, dict) and not phase.get("tries") and planned:
+        # `interleave` stops before a round only when the run's budget says so (keep_going)
+        return (
+            f"the run's time budget ran out before the first of {planned} planned "
+            f"round{'' if planned == 1 else 's'}"
+        )
     return "no round with all three figures"
 
 

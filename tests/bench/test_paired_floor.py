@@ -229,3 +229,18 @@ def test_the_run_pairs_at_the_search_capacity_within_its_budget(
     run = {"summary": {"paired_floor": None}, "paired_floor": {"n": 10, "tries": []}}
     cell = above_floor_cell(run)
     assert "single shot (phases minutes apart, not judged): not measured" in cell
+
+
+def test_a_phase_whose_budget_left_no_round_says_so(bench: dict[str, Any]) -> None:
+    # bench.run starts the phase with 2 step costs left (quick: ~23 s) but starts a round only
+    # with a round's cost left (quick: ~28 s): a phase with no try ran out of time, which is
+    # what the report must say, not that no round had all three figures
+    run = copy.deepcopy(bench)
+    run["paired_floor"] = {"n": 45, "rounds_planned": 1, "kernel_frames": 3000, "tries": []}
+    run["summary"] = summarise(run)
+    assert run["summary"]["targets"]["above_floor_le_1ms"] == "not measured"
+    doc = render_benchmarks(run, IMAGES)
+    why = "the run's time budget ran out before the first of 1 planned round"
+    assert f"paired rounds **not measured** ({why})" in doc
+    assert f"Not measured: {why}." in doc
+    assert "no round with all three figures" not in doc
