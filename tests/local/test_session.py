@@ -588,12 +588,12 @@ async def test_the_core_takes_an_answer_before_the_stop_marker_for_a_barge_in(
 async def _early_answer_started(session: LocalSession, text: str) -> asyncio.Task[None]:
     """Queue an answer to ``text`` as one whose turn was ended before the stop marker (as
     `LocalSession._end_turn_early` does) and return its task once the worker made it."""
-    from sonicwire.server.backends.local.session import _Prepared, _Utterance
+    from sonicwire.server.backends.local.jobs import Prepared, Utterance
     from sonicwire.server.backends.local.stt import Transcript
 
-    done: asyncio.Future[_Prepared] = asyncio.get_running_loop().create_future()
-    done.set_result(_Prepared(Transcript(text, 0.9)))
-    job = _Utterance(b"", asyncio.ensure_future(done), ended_early=True)  # type: ignore[arg-type]
+    done: asyncio.Future[Prepared] = asyncio.get_running_loop().create_future()
+    done.set_result(Prepared(Transcript(text, 0.9)))
+    job = Utterance(b"", asyncio.ensure_future(done), ended_early=True)  # type: ignore[arg-type]
     session._ended_early = job
     session._jobs.put_nowait(job)
     for _ in range(100):  # the worker takes the job: a few loop steps

@@ -54,7 +54,6 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +64,7 @@ from sonicwire.server.core.utterance import UtteranceCollector
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
+from .jobs import Prepared, ToolAnswer, Utterance
 from .predict import learn, predict
 from .reading import Reader
 from .stt import SpeechRecognizer, Transcript
@@ -92,51 +92,6 @@ _GUESS_SILENCE_MS = 100
 # that never answers.
 _TOOL_WAIT_S = 30.0
 _call_ids = itertools.count(1)
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """What an early guess prepared: its transcript and, when the reply could be foreseen,
-    the synthesis (started before the marker) of the reply's first sentence."""
-
-    transcript: Transcript
-    spoken: str | None = None
-    audio: asyncio.Future[bytes] | None = None
-    # Set when ``spoken`` is only the start of the answer to this tool call (its arguments
-    # tell it); the rest is synthesised once the result is in.
-    prefix_for: ToolCall | None = None
-    # The reading is a complete request (`endpoint.complete_request`): the user's turn may
-    # end before the stop marker.
-    complete: bool = False
-    # The silence (samples) after which the user's turn may end before the stop marker
-    # (`endpoint.early_end_after`); None: it waits for the marker.
-    end_after: int | None = None
-    # (the reading the dialogue chose, the reading answered after a second look at its
-    # identifier, `reread.py`): reused at the marker when the dialogue chooses the same.
-    reread: tuple[str, str] | None = None
-
-
-@dataclass(slots=True)
-class _Utterance:
-    """A user utterance to answer; ``early`` is its answer, prepared before the marker.
-    ``ended_early``: the turn was ended before the marker (`ev.UserTurnEnded`) to answer it;
-    ``void``: the user went on, so it is skipped or cut (and its end already sent)."""
-
-    pcm: bytes
-    early: asyncio.Task[_Prepared] | None = None
-    ended_early: bool = False
-    void: bool = False
-    started: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _ToolAnswer:
-    """The result of a call the user barged in on that kept running (a tool that continues
-    on interruption, see ``ToolSpec.continue_on_interruption``): answered as a turn of its
-    own, as Nova answers such a result."""
-
-    call: ToolCall
-    result_json: str
 
 
 class LocalSession:
@@ -178,22 +133,22 @@ class LocalSession:
         )
         self._speculate = open_speculation  # Whisper beside pocketsphinx on a guess
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
-        self._jobs: asyncio.Queue[_Utterance | str | _ToolAnswer] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Utterance | str | ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(
             sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms, silence_ms=_GUESS_SILENCE_MS
         )
-        self._guess: tuple[Guess, asyncio.Task[_Prepared]] | None = None
-        self._recognized: asyncio.Task[_Prepared] | None = None  # for the next utterance
+        self._guess: tuple[Guess, asyncio.Task[Prepared]] | None = None
+        self._recognized: asyncio.Task[Prepared] | None = None  # for the next utterance
         self._confirmed: Guess | None = None  # the guess the last stop marker confirmed
-        self._preparing: set[asyncio.Task[_Prepared]] = set()
+        self._preparing: set[asyncio.Task[Prepared]] = set()
         # Semantic end of turn (endpoint.py): on, and the answer whose turn was ended before
         # the stop marker, until that marker's utterance comes (or the user goes on).
         self._early_end = early_end
-        self._ended_early: _Utterance | None = None
-        # A request recognised before its silence (`_Prepared.end_after`) has passed: it ends the
+        self._ended_early: Utterance | None = None
+        # A request recognised before its silence (`Prepared.end_after`) has passed: it ends the
         # turn once the silence has lasted that long, if the guess still stands.
-        self._end_pending: tuple[Guess, asyncio.Task[_Prepared]] | None = None
-        self._job: _Utterance | str | _ToolAnswer | None = None  # the job being answered
+        self._end_pending: tuple[Guess, asyncio.Task[Prepared]] | None = None
+        self._job: Utterance | str | ToolAnswer | None = None  # the job being answered
         self._tool_waits: dict[str, asyncio.Future[str]] = {}
         # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
         # result later (CANCELLED, or the real one if the tool continues on interruption).
@@ -248,7 +203,7 @@ class LocalSession:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(result_json)
                 elif cut is not None and status is not ev.ToolStatus.CANCELLED:
-                    self._jobs.put_nowait(_ToolAnswer(cut, result_json))
+                    self._jobs.put_nowait(ToolAnswer(cut, result_json))
             case ev.CancelResponse():
                 self._utterance_overlaps_floor = False  # this speech did interrupt us
                 self._cancel_response()
@@ -280,7 +235,7 @@ class LocalSession:
                 self._utterance_overlaps_floor = False
                 log.debug("dropped %d ms of speech over the assistant", len(utterance) // 32)
                 continue
-            self._jobs.put_nowait(_Utterance(utterance, recognized))
+            self._jobs.put_nowait(Utterance(utterance, recognized))
 
     def _recognize_early(self, guess: Guess) -> None:
         """Start preparing the answer to a guessed utterance (see ``early.py``); a newer guess
@@ -301,12 +256,12 @@ class LocalSession:
             task.add_done_callback(lambda done: self._end_turn_early(guess, done))
         self._guess = (guess, task)
 
-    def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[_Prepared]) -> None:
+    def _end_turn_early(self, guess: Guess, prepared: asyncio.Task[Prepared]) -> None:
         """End the user's turn now and answer the guess, when its reading may end the turn
         early (a complete request, one that only lacks an argument, or no request:
         `endpoint.py`) and it still stands (no speech since), and nothing else is being
         answered; the core cancels the answer if the user goes on. Before the silence has
-        lasted the reading's `_Prepared.end_after`, the decision waits for it (`send` asks
+        lasted the reading's `Prepared.end_after`, the decision waits for it (`send` asks
         again)."""
         if self._end_pending is not None and self._end_pending[0] is guess:
             self._end_pending = None  # decided now (a late older guess keeps a newer one's)
@@ -326,7 +281,7 @@ class LocalSession:
         if end_after is not None and self._position - guess.silence_start < end_after:
             self._end_pending = (guess, prepared)
             return
-        job = _Utterance(guess.pcm, prepared, ended_early=True)
+        job = Utterance(guess.pcm, prepared, ended_early=True)
         self._ended_early = job
         self._emit(ev.UserTurnEnded(guess.silence_start))
         self._jobs.put_nowait(job)
@@ -336,13 +291,13 @@ class LocalSession:
         guess: Guess,
         recognition: asyncio.Future[tuple[Transcript, Future[str] | None]],
         audio: bytes,
-    ) -> _Prepared:
+    ) -> Prepared:
         """Recognise the guess, foresee the reply on a copy of the dialogue, and start
         synthesising its first sentence while the guess still stands."""
         transcript, started = await recognition
         speculation = self._reader.speculation(started)  # Whisper's, of this guess's audio
         try:
-            return await self._foresee(guess, _Prepared(transcript), audio, speculation)
+            return await self._foresee(guess, Prepared(transcript), audio, speculation)
         finally:
             if speculation is not None:
                 speculation.cancel()  # unused (or done): a decode not started never runs
@@ -350,10 +305,10 @@ class LocalSession:
     async def _foresee(
         self,
         guess: Guess,
-        prepared: _Prepared,
+        prepared: Prepared,
         audio: bytes,
         speculation: asyncio.Future[str] | None,
-    ) -> _Prepared:
+    ) -> Prepared:
         if self._early.current is not guess and self._confirmed is not guess:
             return prepared  # speech resumed (or a marker disagreed): no synthesis for it
         dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
@@ -420,7 +375,7 @@ class LocalSession:
     async def _work(self) -> None:
         while True:
             job = await self._jobs.get()
-            if isinstance(job, _Utterance):
+            if isinstance(job, Utterance):
                 if job.void:
                     continue
                 job.started = True
@@ -439,17 +394,17 @@ class LocalSession:
                 self._finish_events()
                 return
 
-    async def _answer(self, job: _Utterance | str | _ToolAnswer) -> None:
+    async def _answer(self, job: Utterance | str | ToolAnswer) -> None:
         """One user turn, from audio (or typed text) to the end of the spoken answer; or the
         answer to the result of a call that outlived its turn."""
-        prepared: _Prepared | None = None
+        prepared: Prepared | None = None
         try:
-            if isinstance(job, _ToolAnswer):
+            if isinstance(job, ToolAnswer):
                 learn(job.call, job.result_json, self._clock_zones)
                 await self._speak(self._dialogue.answer(job.call, job.result_json))
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
                 return
-            if isinstance(job, _Utterance):
+            if isinstance(job, Utterance):
                 if job.early is not None:
                     prepared = await job.early
                     heard = prepared.transcript
@@ -482,7 +437,7 @@ class LocalSession:
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
             # a void early answer was ended by `_cancel_response`
-            if self._response_open and not (isinstance(job, _Utterance) and job.void):
+            if self._response_open and not (isinstance(job, Utterance) and job.void):
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.INTERRUPTED))
             raise
         finally:
@@ -500,7 +455,7 @@ class LocalSession:
             # A barge-in cut the turn; the call may run on, and its result come later (not
             # for a void early answer: the user went on, the whole request is answered).
             job = self._job
-            if not (isinstance(job, _Utterance) and job.void):
+            if not (isinstance(job, Utterance) and job.void):
                 self._cut_calls[call_id] = call
             raise
         except TimeoutError:
@@ -511,7 +466,7 @@ class LocalSession:
         return self._dialogue.answer(call, result_json)
 
     async def _speak(
-        self, reply: Reply, prepared: _Prepared | None = None, *, said: str = ""
+        self, reply: Reply, prepared: Prepared | None = None, *, said: str = ""
     ) -> None:
         """Speak ``reply``; ``said`` is the start of its first sentence, already played."""
         for index, line in enumerate(reply.lines):
