@@ -5,19 +5,55 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("pocketsphinx")
 
+from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
+from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import ToolBox, load_reply_recognizer, speak
 
 #: The clock the tools see in these tests: replies are predictable.
 FIXED_NOW = datetime(2026, 5, 5, 15, 47, 12, tzinfo=UTC)
+
+
+class SilentVoice:
+    """A synthesizer double: 10 ms of silence per sentence (the reading is under test)."""
+
+    voice, sample_rate = "silent", 16_000
+
+    def synthesize(self, text: str) -> bytes:
+        return b"\x00\x00" * 160
+
+
+@pytest.fixture
+def executor() -> Iterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=2)
+    yield pool
+    pool.shutdown(wait=True)
+
+
+def double_session(
+    recognizer: object, toolbox: ToolBox, executor: ThreadPoolExecutor, **options: Any
+) -> LocalSession:
+    """A session over a recogniser double, a silent voice and the fixed clock."""
+    return LocalSession(
+        BackendOptions(session_id="t", tools=toolbox.descriptions),
+        recognizer=recognizer,  # type: ignore[arg-type]
+        synthesizer=SilentVoice(),
+        executor=executor,
+        clock=lambda: FIXED_NOW,
+        tool_model=ToolModel(toolbox.descriptions),
+        **options,
+    )
 
 
 @pytest.fixture(scope="session")

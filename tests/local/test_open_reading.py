@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,12 +23,11 @@ from sonicwire.server.backends.local.open_reading import (
     check_model,
     model_path,
 )
-from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer, Transcript
 from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import MicStream, ToolBox, TurnResult, run_turn
 
-from .conftest import FIXED_NOW
+from .conftest import FIXED_NOW, double_session
 
 Say = Callable[..., bytes]
 
@@ -54,20 +53,6 @@ class _Recognizer:
         return self.open_text
 
 
-class _Silent:
-    voice, sample_rate = "silent", 16_000
-
-    def synthesize(self, text: str) -> bytes:
-        return b"\x00\x00" * 160
-
-
-@pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=2)
-    yield pool
-    pool.shutdown(wait=True)
-
-
 async def _turns(
     recognizer: _Recognizer,
     toolbox: ToolBox,
@@ -76,15 +61,7 @@ async def _turns(
     turns: int = 1,
     open_reading: bool = True,
 ) -> list[TurnResult]:
-    session = LocalSession(
-        BackendOptions(session_id="t", tools=toolbox.descriptions),
-        recognizer=recognizer,  # type: ignore[arg-type]
-        synthesizer=_Silent(),
-        executor=executor,
-        clock=lambda: FIXED_NOW,
-        tool_model=ToolModel(toolbox.descriptions),
-        open_reading=open_reading,
-    )
+    session = double_session(recognizer, toolbox, executor, open_reading=open_reading)
     mic, speech = MicStream(), b"\x10\x00" * 16_000
     results = [
         await run_turn(session, mic.utterance(speech).commands, toolbox=toolbox)

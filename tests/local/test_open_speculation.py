@@ -6,21 +6,18 @@ free worker, and the workers' one math thread, with the real recogniser."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pytest
 
-from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local import stt_worker
-from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer, Transcript
-from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import MicStream, ToolBox, TurnResult, run_turn
 
-from .conftest import FIXED_NOW
+from .conftest import double_session
 
 Say = Callable[..., bytes]
 _PARIS = "Do you know the time in Paris?"
@@ -78,38 +75,10 @@ class _Recognizer:
         return future
 
 
-class _Silent:
-    voice, sample_rate = "silent", 16_000
-
-    def synthesize(self, text: str) -> bytes:
-        return b"\x00\x00" * 160
-
-
-@pytest.fixture
-def executor() -> Iterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=2)
-    yield pool
-    pool.shutdown(wait=True)
-
-
 def _tone(ms: int) -> bytes:
     """A loud tone: speech to `EarlyCut` (silence after it is well below its level)."""
     t = np.arange(16 * ms) / 16_000
     return (8000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16).tobytes()
-
-
-def _session(
-    recognizer: _Recognizer, toolbox: ToolBox, executor: ThreadPoolExecutor, **options: Any
-) -> LocalSession:
-    return LocalSession(
-        BackendOptions(session_id="t", tools=toolbox.descriptions),
-        recognizer=recognizer,  # type: ignore[arg-type]
-        synthesizer=_Silent(),
-        executor=executor,
-        clock=lambda: FIXED_NOW,
-        tool_model=ToolModel(toolbox.descriptions),
-        **options,
-    )
 
 
 async def _turn(
@@ -119,7 +88,7 @@ async def _turn(
     speech: bytes | None = None,
     **options: Any,
 ) -> TurnResult:
-    session = _session(recognizer, toolbox, executor, **options)
+    session = double_session(recognizer, toolbox, executor, **options)
     mic = MicStream().utterance(_tone(800) if speech is None else speech)
     turn = await run_turn(session, mic.commands, toolbox=toolbox)
     await session.aclose()
@@ -197,7 +166,7 @@ async def test_not_while_the_session_waits_for_the_answer_to_its_question(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
     recognizer = _Recognizer("where is my order", [_PARIS])
-    session = _session(recognizer, toolbox, executor, open_reading=True)
+    session = double_session(recognizer, toolbox, executor, open_reading=True)
     mic = MicStream()
     first = await run_turn(session, mic.utterance(_tone(800)).commands, toolbox=toolbox)
     assert first.assistant_text == ["Sure. What's the order number?"]
