@@ -17,16 +17,9 @@ from sonicwire.server.core.session import Session
 from sonicwire.server.release_clock import ReleaseClock
 
 from .test_conversation_sends import RecordingSession, quiet_settings
+from .test_release_clock import FakeClock
 
 STALL_S = 5.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _busy_at_the_end() -> tuple[
