@@ -169,3 +169,50 @@ async def test_session_length_limit_ends_a_stream_while_its_send_is_blocked(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "SESSION_TOO_LONG",
             ), outcome
+
+
+@pytest.mark.parametrize("end", ENDS)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_resume_elsewhere_ends_a_stream_whose_end_waits_on_a_client_that_does_not_read(
+    transport: str, end: str
+) -> None:
+    """The old stream ended normally but is parked writing its end; a new stream resumes the
+    conversation: the old one is released at once (not after the stall timeout, 60 s here)
+    with SESSION_RESUMED_ELSEWHERE, and the new one converses."""
+    backend = ScriptedBackend(Burst(end_session=end == "backend_ends"))
+    rejected = metrics.STREAMS_REJECTED.labels("SESSION_RESUMED_ELSEWHERE")
+    with _stall_timeout(60.0):
+        async with running_server(backend=backend) as server:
+            async with _channel(server, transport) as channel:
+                stub = pb_grpc.VoiceServiceStub(channel)
+                old = stub.Converse()
+                await old.write(pb.ConverseRequest(config=pb.SessionConfig()))
+                first = (await read_until(old, "session_started"))[-1].session_started
+                before = rejected._value.get()
+                session = await _ended_normally(backend, old, end)
+                assert not session.closed.is_set()
+                new = stub.Converse()
+                config = pb.SessionConfig(
+                    resume_session_id=first.session_id, resume_token=first.resume_token
+                )
+                await new.write(pb.ConverseRequest(config=config))
+                started = (await read_until(new, "session_started"))[-1].session_started
+                assert started.session_id == first.session_id
+                # The old stream's backend session is closed and its slot freed, long before
+                # its stall timeout; only the new stream is left.
+                await asyncio.wait_for(session.closed.wait(), 10)
+                await eventually(lambda: len(server.runtime.conversations) == 1)
+                await eventually(lambda: server.runtime.limiter.active == 1)
+                assert rejected._value.get() == before + 1
+                new.cancel()
+                await eventually(lambda: released(server))
+                await eventually(lambda: not _conversation_tasks())
+                outcome = await read_to_end(old)
+                # A client that reads again gets what was sent, then why the rest was not
+                # (over gRPC too: no final stop has cancelled the call meanwhile).
+                assert "turn_complete" not in outcome.kinds()
+                assert 0 < len(outcome.responses) <= Burst().count
+                assert (outcome.code, outcome.reason) == (
+                    grpc.StatusCode.ABORTED,
+                    "SESSION_RESUMED_ELSEWHERE",
+                ), outcome
