@@ -93,3 +93,46 @@ async def test_a_drain_ends_a_stream_whose_end_was_not_taken() -> None:
     with pytest.raises(SonicwireError) as caught:
         await anext(outputs)
     assert caught.value.reason == "SERVER_DRAINING"
+
+
+async def test_a_stream_paused_before_its_end_keeps_its_stall_deadline() -> None:
+    # Paused because the client does not read (an output queued behind the one it holds),
+    # then the backend ends the session just before the stall timeout: the end must not
+    # restart the clock (a stream paused for longer than the stall timeout ends
+    # CLIENT_TOO_SLOW, the module's docstring). A half-close cannot end a paused stream: its
+    # input is not read while paused.
+    clock = FakeClock()
+    pacer = ReleaseClock(clock, period_s=None)
+    backend = RecordingSession()
+    conversation = Conversation(
+        Session("s", quiet_settings()),
+        backend,
+        clock=clock,
+        budget=Budget(stall_timeout_s=STALL_S, pending_outputs=1),
+        release_clock=pacer,
+    )
+    failures: list[SonicwireError] = []
+    conversation.on_failure = failures.append
+
+    async def inputs() -> AsyncIterator[ev.ClientEvent]:
+        await asyncio.Event().wait()  # the client sends nothing more
+        yield  # pragma: no cover
+
+    conversation.go_away("test", 1.0)
+    conversation.go_away("test", 1.0)  # two outputs queued
+    outputs = conversation.outputs(inputs())
+    await anext(outputs)  # one taken and held: the other is the budget's worth, paused
+    paused_at = clock.now
+    clock.now += STALL_S - 0.5
+    backend.events_q.put_nowait(None)  # the backend ends the session
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert failures == []
+    clock.now = paused_at + STALL_S + 0.1
+    pacer.tick()
+    assert [f.reason for f in failures] == ["CLIENT_TOO_SLOW"]
+    with pytest.raises(SonicwireError) as caught:
+        await anext(outputs)
+    assert caught.value.reason == "CLIENT_TOO_SLOW"
+    await outputs.aclose()
+    assert backend.closed

@@ -30,7 +30,8 @@ nothing is dropped. Per stream this bounds memory beyond the front end to about
 ``Budget.pending_output_bytes`` + the two queues (< 2 MB with the defaults). A stream paused
 for longer than ``stall_timeout_s`` because its client does not read ends CLIENT_TOO_SLOW; so
 does one that ended normally (half-close, the backend's end) whose last outputs the client has
-not taken within ``stall_timeout_s``: the transport may be parked writing them for good.
+not taken within ``stall_timeout_s`` (of the end, or of a pause it was already in): the
+transport may be parked writing them for good.
 
 The session is never touched concurrently (one event loop, no awaits while it is being fed).
 Leaving the generator for any reason (end, error, client cancel) cancels the tasks and closes
@@ -521,8 +522,13 @@ class Conversation(Limits):
                 # parked in a write to a client that stopped reading (the queued outputs then
                 # never drain), and no failure would come to unblock it, so the slot and the
                 # backend session would be held for good. The end gets the stall timeout to be
-                # taken (`on_clock`); once per stream, nothing per message.
-                self._end_by = self._clock() + self._budget.stall_timeout_s
+                # taken (`on_clock`); once per stream, nothing per message. A stream already
+                # paused (its client not reading) keeps that pause's deadline: the backend's
+                # end must not restart the stall clock.
+                stall = self._budget.stall_timeout_s
+                self._end_by = self._clock() + stall
+                if self._paused_at is not None:
+                    self._end_by = min(self._end_by, self._paused_at + stall)
                 self.clock_deadline = self._end_by
                 pacer = self._release_clock
                 if pacer is None:
