@@ -212,18 +212,17 @@ def _paired_floor_met(bench: dict[str, Any]) -> bool | None:
 
 
 def _like_for_like_met(bench: dict[str, Any], phase: str) -> bool | None:
-    """The <= 0.5x verdict from the steps by the rule: ratios where both steps passed or ours
-    failed; an N where only pipecat's failed is left out; none where both passed: None."""
-    peer = {r["n"]: r for r in bench["pipecat"]["steps"]}
+    """The <= 0.5x verdict from the steps by the rule: an N where our step failed (or errored)
+    is a miss whatever its ratio; ratios where both steps passed; an N where only pipecat's
+    failed is left out; none where both passed: None. Pipecat's errored steps are not pairs."""
+    peer = {r["n"]: r for r in bench["pipecat"]["steps"] if r.get("cpu_ms_per_stream_s")}
     pairs = [(r, peer[r["n"]]) for r in bench[phase]["steps"] if r["n"] in peer]
-    counted = [
-        r["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"]
-        for r, p in pairs
-        if p["pass"] or not r["pass"]
-    ]
+    if any(not r["pass"] for r, _ in pairs):
+        return False
+    counted = [r["cpu_ms_per_stream_s"] / p["cpu_ms_per_stream_s"] for r, p in pairs if p["pass"]]
     if counted and max(counted) > 0.5:
         return False
-    return True if any(r["pass"] and p["pass"] for r, p in pairs) else None
+    return True if counted else None
 
 
 def test_capacity_sentences_follow_the_numbers(bench: dict[str, Any], bench_doc: str) -> None:
