@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -216,3 +218,31 @@ async def test_resume_elsewhere_ends_a_stream_whose_end_waits_on_a_client_that_d
                     grpc.StatusCode.ABORTED,
                     "SESSION_RESUMED_ELSEWHERE",
                 ), outcome
+
+
+@pytest.mark.parametrize("end", ENDS)
+async def test_a_released_parked_stream_holds_no_conversation_while_its_status_waits(
+    end: str,
+) -> None:
+    """Over gRPC the status of a stream released out of its blocked write waits behind the
+    responses the client has not read, as long as the client neither reads nor disconnects.
+    Meanwhile the handler must hold none of the conversation's state (front end, session,
+    history): the slot is free, so such clients are counted by no limit."""
+    backend = ScriptedBackend(Burst(end_session=end == "backend_ends"))
+    with _stall_timeout(1.0):
+        async with running_server(backend=backend) as server:
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
+                await read_until(call, "session_started")
+                (live,) = server.runtime.conversations
+                ref = weakref.ref(live)
+                del live
+                session = await _ended_normally(backend, call, end)
+                await asyncio.wait_for(session.closed.wait(), 60)
+                await eventually(lambda: released(server))
+                # The client still reads nothing: the handler waits to send the status.
+                gc.collect()
+                assert ref() is None, [type(r).__name__ for r in gc.get_referrers(ref())]
+                outcome = await read_to_end(call)
+                assert outcome.reason == "CLIENT_TOO_SLOW", outcome

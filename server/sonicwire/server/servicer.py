@@ -171,13 +171,13 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
     ) -> None:
         # Writes with context.write (what grpc.aio does with each message of a generator
-        # handler, minus the generator's round trip): a blocked write is then this frame's own
-        # await, which `_Unblock` can interrupt with the teardown below running at once.
+        # handler, minus the generator's round trip): a blocked write is then this task's own
+        # await (in `_converse`), which `_Unblock` can interrupt with the teardown running at
+        # once.
         runtime = self._runtime
         failure: SonicwireError | None = None
         first: pb.SessionConfig | None = None
         unblock = _Unblock(asyncio.current_task())
-        write = context.write
         try:
             runtime.check_accepting()
             metadata = context.invocation_metadata()
@@ -187,33 +187,10 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 first = await self._first_message(request_iterator)
                 if first is None:
                     return  # an empty stream is a complete, if short, conversation
-                policy = runtime.input_policy()
-                async with runtime.conversation(first, caller) as (conversation, started):
-                    conversation.on_failure = unblock
-                    await context.send_initial_metadata(
-                        (*request_id, ("x-sonicwire-session-id", started.session_id))
-                    )
-                    context.set_trailing_metadata(request_id)
-                    metrics.STREAMS_TOTAL.inc()
-                    metrics.ACTIVE_STREAMS.inc()
-                    audio = StreamAudio(*convert.wire_formats(first))
-                    try:
-                        await write(pb.ConverseResponse(session_started=started))
-                        decode = None if audio.input_format.is_pcm else audio
-                        events = _client_events(request_iterator, decode)
-                        conversation.admit(policy.check)
-                        # aclosing: a cancel here still runs the conversation's teardown now.
-                        pcm_out = audio.output_format.is_pcm
-                        to_response = convert.response_from_output
-                        async with contextlib.aclosing(conversation.outputs(events)) as outputs:
-                            async for output in outputs:
-                                if pcm_out:
-                                    await write(to_response(output))
-                                    continue
-                                for encoded in audio.encode_outputs((output,)):
-                                    await write(to_response(encoded))
-                    finally:
-                        metrics.ACTIVE_STREAMS.dec()
+                # In a frame of its own: after an `_Unblock` the status below may wait for
+                # good on a client that reads nothing, and this frame must not hold the
+                # conversation (front end, session, history) meanwhile: its slot is free.
+                await self._converse(first, caller, request_id, request_iterator, context, unblock)
         except SonicwireError as error:
             failure = error
         except asyncio.CancelledError:
@@ -241,6 +218,46 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 # lands while the send waits. AbortError, the abort's own end, is not one.
                 with contextlib.suppress(grpc.aio.InternalError):
                     await _abort(context, failure)
+
+    async def _converse(
+        self,
+        first: pb.SessionConfig,
+        caller: str,
+        request_id: tuple[tuple[str, str], ...],
+        request_iterator: AsyncIterator[pb.ConverseRequest],
+        context: grpc.aio.ServicerContext[pb.ConverseRequest, pb.ConverseResponse],
+        unblock: _Unblock,
+    ) -> None:
+        """The conversation of one `Converse` stream, from SessionStarted to its end."""
+        runtime = self._runtime
+        write = context.write
+        policy = runtime.input_policy()
+        async with runtime.conversation(first, caller) as (conversation, started):
+            conversation.on_failure = unblock
+            await context.send_initial_metadata(
+                (*request_id, ("x-sonicwire-session-id", started.session_id))
+            )
+            context.set_trailing_metadata(request_id)
+            metrics.STREAMS_TOTAL.inc()
+            metrics.ACTIVE_STREAMS.inc()
+            audio = StreamAudio(*convert.wire_formats(first))
+            try:
+                await write(pb.ConverseResponse(session_started=started))
+                decode = None if audio.input_format.is_pcm else audio
+                events = _client_events(request_iterator, decode)
+                conversation.admit(policy.check)
+                # aclosing: a cancel here still runs the conversation's teardown now.
+                pcm_out = audio.output_format.is_pcm
+                to_response = convert.response_from_output
+                async with contextlib.aclosing(conversation.outputs(events)) as outputs:
+                    async for output in outputs:
+                        if pcm_out:
+                            await write(to_response(output))
+                            continue
+                        for encoded in audio.encode_outputs((output,)):
+                            await write(to_response(encoded))
+            finally:
+                metrics.ACTIVE_STREAMS.dec()
 
     async def _first_message(
         self, requests: AsyncIterator[pb.ConverseRequest]
