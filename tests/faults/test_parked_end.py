@@ -63,6 +63,15 @@ def _live_calls(server: RunningServer) -> int:
     return server.local.live_calls
 
 
+async def _started(
+    channel: grpc.aio.Channel, config: pb.SessionConfig | None = None
+) -> tuple[grpc.aio.StreamStreamCall[Any, Any], pb.SessionStarted]:
+    """A Converse call configured with ``config`` (default settings), read to SessionStarted."""
+    call = pb_grpc.VoiceServiceStub(channel).Converse()
+    await call.write(pb.ConverseRequest(config=config or pb.SessionConfig()))
+    return call, (await read_until(call, "session_started"))[-1].session_started
+
+
 async def _ended_normally(
     backend: ScriptedBackend, call: grpc.aio.StreamStreamCall[Any, Any], end: str
 ) -> ScriptedSession:
@@ -90,9 +99,7 @@ async def test_stream_that_ended_normally_is_released_while_its_send_is_blocked(
     with _stall_timeout(1.0):
         async with running_server(backend=backend) as server:
             async with _channel(server, transport) as channel:
-                call = pb_grpc.VoiceServiceStub(channel).Converse()
-                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
-                await read_until(call, "session_started")
+                call, _ = await _started(channel)
                 before = rejected._value.get()
                 session = await _ended_normally(backend, call, end)
                 # Released with the client doing nothing at all.
@@ -123,9 +130,7 @@ async def test_drain_ends_a_stream_whose_end_waits_on_a_client_that_does_not_rea
     with record_server_ends() as ends:
         async with running_server(backend=backend) as server:
             async with _channel(server, transport) as channel:
-                call = pb_grpc.VoiceServiceStub(channel).Converse()
-                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
-                await read_until(call, "session_started")
+                call, _ = await _started(channel)
                 before = rejected._value.get()
                 session = await _ended_normally(backend, call, end)
                 assert not session.closed.is_set()
@@ -157,9 +162,7 @@ async def test_session_length_limit_ends_a_stream_while_its_send_is_blocked(
     backend = ScriptedBackend(Flood(pace_s=0.002))
     async with running_server(backend=backend, max_session_s=2.0) as server:
         async with _channel(server, transport) as channel:
-            call = pb_grpc.VoiceServiceStub(channel).Converse()
-            await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
-            await read_until(call, "session_started")
+            call, _ = await _started(channel)
             await call.write(text("flood"))
             await eventually(lambda: len(backend.sessions) == 1)
             session = backend.sessions[0]
@@ -180,25 +183,20 @@ async def test_resume_elsewhere_ends_a_stream_whose_end_waits_on_a_client_that_d
 ) -> None:
     """The old stream ended normally but is parked writing its end; a new stream resumes the
     conversation: the old one is released at once (not after the stall timeout, 60 s here)
-    with SESSION_RESUMED_ELSEWHERE, and the new one converses."""
+    with SESSION_RESUMED_ELSEWHERE, and the new one holds the session."""
     backend = ScriptedBackend(Burst(end_session=end == "backend_ends"))
     rejected = metrics.STREAMS_REJECTED.labels("SESSION_RESUMED_ELSEWHERE")
     with _stall_timeout(60.0):
         async with running_server(backend=backend) as server:
             async with _channel(server, transport) as channel:
-                stub = pb_grpc.VoiceServiceStub(channel)
-                old = stub.Converse()
-                await old.write(pb.ConverseRequest(config=pb.SessionConfig()))
-                first = (await read_until(old, "session_started"))[-1].session_started
+                old, first = await _started(channel)
                 before = rejected._value.get()
                 session = await _ended_normally(backend, old, end)
                 assert not session.closed.is_set()
-                new = stub.Converse()
                 config = pb.SessionConfig(
                     resume_session_id=first.session_id, resume_token=first.resume_token
                 )
-                await new.write(pb.ConverseRequest(config=config))
-                started = (await read_until(new, "session_started"))[-1].session_started
+                new, started = await _started(channel, config)
                 assert started.session_id == first.session_id
                 # The old stream's backend session is closed and its slot freed, long before
                 # its stall timeout; only the new stream is left.
@@ -232,9 +230,7 @@ async def test_a_released_parked_stream_holds_no_conversation_while_its_status_w
     with _stall_timeout(1.0):
         async with running_server(backend=backend) as server:
             async with grpc.aio.insecure_channel(server.target) as channel:
-                call = pb_grpc.VoiceServiceStub(channel).Converse()
-                await call.write(pb.ConverseRequest(config=pb.SessionConfig()))
-                await read_until(call, "session_started")
+                call, _ = await _started(channel)
                 (live,) = server.runtime.conversations
                 ref = weakref.ref(live)
                 del live
