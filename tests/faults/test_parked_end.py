@@ -12,6 +12,7 @@ runs over loopback gRPC and over the in-process channel. The final writes get th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import weakref
@@ -242,3 +243,37 @@ async def test_a_released_parked_stream_holds_no_conversation_while_its_status_w
                 assert ref() is None, [type(r).__name__ for r in gc.get_referrers(ref())]
                 outcome = await read_to_end(call)
                 assert outcome.reason == "CLIENT_TOO_SLOW", outcome
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_drain_ends_many_streams_whose_ends_wait_on_clients_that_do_not_read(
+    transport: str,
+) -> None:
+    """Several parked ends at once (each client on its own connection, so no stream waits on
+    another's flow control): the drain releases every one by the time it returns."""
+    backend = ScriptedBackend(Burst())
+    streams = 4
+    rejected = metrics.STREAMS_REJECTED.labels("SERVER_DRAINING")
+    async with running_server(backend=backend) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            calls = []
+            for i in range(streams):
+                channel = await stack.enter_async_context(_channel(server, transport))
+                call, _ = await _started(channel)
+                await call.write(text("burst"))
+                await eventually(lambda i=i: len(backend.sessions) == i + 1)
+                await call.done_writing()
+                calls.append(call)
+            await eventually(lambda: all(s.ended_by_server for s in backend.sessions))
+            assert not any(s.closed.is_set() for s in backend.sessions)
+            assert server.runtime.limiter.active == streams
+            before = rejected._value.get()
+            await asyncio.wait_for(server.drain(grace_s=0.5), 30)
+            assert all(s.closed.is_set() for s in backend.sessions)
+            assert released(server)
+            assert not _conversation_tasks()
+            assert rejected._value.get() == before + streams
+            for call in calls:
+                outcome = await read_to_end(call)
+                assert "turn_complete" not in outcome.kinds()
+                assert outcome.code == grpc.StatusCode.UNAVAILABLE, outcome
