@@ -8,6 +8,7 @@ the first audio. All marks are milliseconds after the end of speech.
     nice -n 10 .venv/bin/python -m bench.local_dev_latency                 # unknown turns only
     nice -n 10 .venv/bin/python -m bench.local_dev_latency --ab open_speculation --rounds 3
     nice -n 10 .venv/bin/python -m bench.local_dev_latency --in-domain-every 4 --ab open_reading
+    nice -n 10 .venv/bin/python -m bench.local_dev_latency --ab open_speculation --no-guess
 
 With ``--ab OPTION``, every turn runs on two backends, the option true and false, interleaved
 (the order alternates per turn, so each sees the same load); CPU time per turn (this process
@@ -15,6 +16,11 @@ and its worker processes, `bench.local_timing.engine_cpu_s`) is reported beside 
 which the shared machine's load moves. Accuracy is `bench.local_eval.understood` of the
 reading answered (in-domain understood, out-of-domain rejected). Writes
 ``bench/results/local_dev_latency.json``.
+
+With ``--no-guess`` the sessions make no early guess (its guesses are recorded, not read), so
+every utterance is read at the VAD's marker, as in a room whose noise keeps `EarlyCut` from
+guessing (the evaluation's real recordings are such turns): the path that reads the whole
+utterance on the turn's clock.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ def _ms(start: float | None, at: float | None) -> float | None:
 
 
 async def measure(
-    option: str | None, rounds: int, in_domain_every: int, limit: int
+    option: str | None, rounds: int, in_domain_every: int, limit: int, no_guess: bool = False
 ) -> list[dict[str, Any]]:
     model, today = dev_model(), datetime.now(UTC).date()
     flags: tuple[bool | None, ...] = (True, False) if option else (None,)
@@ -109,7 +115,8 @@ async def measure(
 
     def guessed(self: LocalSession, guess: Any) -> None:
         current[0].guesses.append(time.perf_counter())
-        original(self, guess)
+        if not no_guess:
+            original(self, guess)
 
     LocalSession._recognize_early = guessed  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
@@ -222,10 +229,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--in-domain-every", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="the first N utterances (a smoke run)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-guess", action="store_true", help="no early guesses: every turn read at the marker"
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[:2]
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = asyncio.run(measure(args.ab, args.rounds, args.in_domain_every, args.limit))
+    rows = asyncio.run(
+        measure(args.ab, args.rounds, args.in_domain_every, args.limit, args.no_guess)
+    )
     report = {
         "generated": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),

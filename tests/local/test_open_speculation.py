@@ -1,8 +1,9 @@
 """Whisper started beside pocketsphinx on the early guess (reading.py, `open_speculation`): its
-text is what the reading adopts when pocketsphinx's means nothing, without a second decode; a
-replaced guess's is never used; no free worker, a failed decode, the option off or the open
-reading off fall back to (or stay on) the serial path. With recogniser doubles; the gate on a
-free worker, and the workers' one math thread, with the real recogniser."""
+text is what the reading adopts when pocketsphinx's means nothing, without a second decode (at
+the VAD's marker too, when no guess stood); a replaced guess's is never used; no free worker, a
+failed decode, the option off or the open reading off fall back to (or stay on) the serial path.
+With recogniser doubles; the gate on a free worker, and the workers' one math thread, with the
+real recogniser."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class _Recognizer:
     ) -> None:
         self.heard, self.open_texts, self.free, self.fail = heard, open_texts, free, fail
         self.open_calls = 0  # serial decodes
+        self.decodes = 0  # pocketsphinx's
         self.started: list[Future[str]] = []  # speculative decodes
         self.read: list[str] = []  # what Whisper returned, in order
 
@@ -49,6 +51,7 @@ class _Recognizer:
         model: str | None = None,
         on_submitted: Callable[[], None] | None = None,
     ) -> Transcript:
+        self.decodes += 1
         if on_submitted is not None:
             on_submitted()
         return Transcript(self.heard, 0.9)
@@ -119,6 +122,22 @@ async def test_an_understood_reading_leaves_the_speculation_unused(
     assert recognizer.open_calls == 0
     assert turn.user_text == "what time is it"
     assert [c.arguments_json for c in turn.tool_calls] == ["{}"]
+
+
+async def test_an_utterance_without_a_guess_reads_whisper_beside_pocketsphinx_too(
+    toolbox: ToolBox, executor: ThreadPoolExecutor
+) -> None:
+    """A noisy room (noise above `EarlyCut`'s floor) makes no early guess: the utterance is
+    read at the VAD's marker, and Whisper starts beside pocketsphinx there as on a guess."""
+    recognizer = _Recognizer("the older always", [_PARIS])
+    session = double_session(recognizer, toolbox, executor, open_reading=True)
+    mic = MicStream(noise_dbfs=-25.0)
+    turn = await run_turn(session, mic.utterance(_tone(800)).commands, toolbox=toolbox)
+    await session.aclose()
+    assert recognizer.decodes == 1, "a guess was read: the room is not noisy enough"
+    assert len(recognizer.started) == 1  # beside the marker's decode
+    assert recognizer.open_calls == 0  # ...and used: no serial decode after pocketsphinx
+    assert _paris(turn)
 
 
 async def test_a_replaced_guess_speculation_is_never_used(

@@ -13,7 +13,10 @@ after both. So on the guess the session also starts Whisper at once, on a worker
 beside pocketsphinx: when the reading turns out to mean nothing, Whisper's text is (nearly)
 there already. Most of these decodes are never used (the reading meant something), so one
 starts only on a free worker (`SpeechRecognizer.submit_open`) and is cancelled when not
-wanted; without one, or if it fails, the reading falls back to the serial decode.
+wanted; without one, or if it fails, the reading falls back to the serial decode. An
+utterance no guess stood for (a noisy room makes none: `early.EarlyCut`'s floor) is read at the
+VAD's marker the same way, Whisper beside pocketsphinx: there the whole reading is on the turn's
+clock.
 """
 
 from __future__ import annotations

@@ -398,6 +398,7 @@ class LocalSession:
         """One user turn, from audio (or typed text) to the end of the spoken answer; or the
         answer to the result of a call that outlived its turn."""
         prepared: Prepared | None = None
+        speculation: asyncio.Future[str] | None = None
         try:
             if isinstance(job, ToolAnswer):
                 learn(job.call, job.result_json, self._clock_zones)
@@ -409,7 +410,13 @@ class LocalSession:
                     prepared = await job.early
                     heard = prepared.transcript
                 else:
-                    heard = await self._run(self._reader.recognize, job.pcm)
+                    # No guess stood for this utterance (a noisy room makes none, or speech
+                    # resumed): read it now, with Whisper beside pocketsphinx as on a guess.
+                    speculate = self._speculate and self._reader.will_speculate(self._dialogue)
+                    heard, started = await self._run(
+                        self._reader.recognize_guess, job.pcm, speculate
+                    )
+                    speculation = self._reader.speculation(started)
                 text = self._dialogue.hear(
                     heard.text, heard.alternatives, today=self._clock().date()
                 )
@@ -417,7 +424,7 @@ class LocalSession:
                     text = prepared.reread[1]
                 else:
                     text = await self._reader.look_again(
-                        job.pcm, text, self._dialogue, self._clock().date()
+                        job.pcm, text, self._dialogue, self._clock().date(), speculation
                     )
                 if text:
                     self._emit(ev.UserTranscript(text, True))
@@ -442,6 +449,8 @@ class LocalSession:
             raise
         finally:
             self._response_open = False
+            if speculation is not None:
+                speculation.cancel()  # unused (or done): a decode not started never runs
 
     async def _call_tool(self, call: ToolCall) -> Reply:
         call_id = f"local-{next(_call_ids)}"
