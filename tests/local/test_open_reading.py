@@ -34,13 +34,25 @@ Say = Callable[..., bytes]
 
 class _Recognizer:
     """pocketsphinx reads every utterance as ``heard`` and Whisper as ``open_text``; the
-    Whisper calls are counted."""
+    Whisper calls are counted. No worker is ever free for a speculative Whisper decode
+    (`submit_open`), so these tests read serially (the speculation: test_open_speculation.py)."""
 
     def __init__(self, heard: list[str], open_text: str) -> None:
         self.heard, self.open_text, self.open_calls = heard, open_text, 0
 
-    def recognize(self, pcm: bytes, *, model: str | None = None) -> Transcript:
+    def recognize(
+        self,
+        pcm: bytes,
+        *,
+        model: str | None = None,
+        on_submitted: Callable[[], None] | None = None,
+    ) -> Transcript:
+        if on_submitted is not None:
+            on_submitted()
         return Transcript(self.heard[0] if len(self.heard) == 1 else self.heard.pop(0), 0.9)
+
+    def submit_open(self, pcm: bytes) -> None:
+        return None  # no free worker: the reading falls back to `recognize_open`
 
     def knows(self, word: str, *, model: str | None = None) -> bool:
         return True
