@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ pytest.importorskip("pocketsphinx")
 from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.session import LocalSession
-from sonicwire.server.backends.local.stt import SpeechRecognizer
+from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer, Transcript
 from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import ToolBox, load_reply_recognizer, speak
 
@@ -32,6 +32,63 @@ class SilentVoice:
 
     def synthesize(self, text: str) -> bytes:
         return b"\x00\x00" * 160
+
+
+class ScriptedRecognizer:
+    """A recogniser double with the recogniser's whole interface (the reading is under test).
+
+    pocketsphinx reads the utterances as ``heard`` in turn (the last one for the rest); Whisper,
+    serial (`recognize_open`) or speculative (`submit_open`), reads the n-th audio it gets as
+    ``open_texts[n]`` (the last one for the rest). ``free``: a worker is free for a speculative
+    decode (else the reading falls back to `recognize_open`); ``fail``: that decode fails (a
+    worker died)."""
+
+    def __init__(
+        self, heard: list[str], open_texts: list[str], *, free: bool = True, fail: bool = False
+    ) -> None:
+        self.heard, self.open_texts, self.free, self.fail = heard, open_texts, free, fail
+        self.open_calls = 0  # serial decodes
+        self.decodes = 0  # pocketsphinx's
+        self.started: list[Future[str]] = []  # speculative decodes
+        self.read: list[str] = []  # what Whisper returned, in order
+
+    def _open_text(self) -> str:
+        text = self.open_texts[min(len(self.read), len(self.open_texts) - 1)]
+        self.read.append(text)
+        return text
+
+    def recognize(
+        self,
+        pcm: bytes,
+        *,
+        model: str | None = None,
+        on_submitted: Callable[[], None] | None = None,
+    ) -> Transcript:
+        self.decodes += 1
+        if on_submitted is not None:
+            on_submitted()
+        return Transcript(self.heard[0] if len(self.heard) == 1 else self.heard.pop(0), 0.9)
+
+    def knows(self, word: str, *, model: str | None = None) -> bool:
+        return True
+
+    def recognize_grammar(self, pcm: bytes, grammar: str, *, model: str | None = None) -> str:
+        return ""
+
+    def recognize_open(self, pcm: bytes) -> str:
+        self.open_calls += 1
+        return self._open_text()
+
+    def submit_open(self, pcm: bytes) -> Future[str] | None:
+        if not self.free:
+            return None
+        future: Future[str] = Future()
+        self.started.append(future)
+        if self.fail:
+            future.set_exception(RecognizerUnavailable("speech recognition failed: died"))
+        else:
+            future.set_result(self._open_text())
+        return future
 
 
 @pytest.fixture

@@ -23,50 +23,17 @@ from sonicwire.server.backends.local.open_reading import (
     check_model,
     model_path,
 )
-from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer, Transcript
+from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer
 from sonicwire.server.backends.local.toolmodel import ToolModel
 from sonicwire.server.testing.local_harness import MicStream, ToolBox, TurnResult, run_turn
 
-from .conftest import FIXED_NOW, double_session
+from .conftest import FIXED_NOW, ScriptedRecognizer, double_session
 
 Say = Callable[..., bytes]
 
 
-class _Recognizer:
-    """pocketsphinx reads every utterance as ``heard`` and Whisper as ``open_text``; the
-    Whisper calls are counted. No worker is ever free for a speculative Whisper decode
-    (`submit_open`), so these tests read serially (the speculation: test_open_speculation.py)."""
-
-    def __init__(self, heard: list[str], open_text: str) -> None:
-        self.heard, self.open_text, self.open_calls = heard, open_text, 0
-
-    def recognize(
-        self,
-        pcm: bytes,
-        *,
-        model: str | None = None,
-        on_submitted: Callable[[], None] | None = None,
-    ) -> Transcript:
-        if on_submitted is not None:
-            on_submitted()
-        return Transcript(self.heard[0] if len(self.heard) == 1 else self.heard.pop(0), 0.9)
-
-    def submit_open(self, pcm: bytes) -> None:
-        return None  # no free worker: the reading falls back to `recognize_open`
-
-    def knows(self, word: str, *, model: str | None = None) -> bool:
-        return True
-
-    def recognize_grammar(self, pcm: bytes, grammar: str, *, model: str | None = None) -> str:
-        return ""
-
-    def recognize_open(self, pcm: bytes) -> str:
-        self.open_calls += 1
-        return self.open_text
-
-
 async def _turns(
-    recognizer: _Recognizer,
+    recognizer: ScriptedRecognizer,
     toolbox: ToolBox,
     executor: ThreadPoolExecutor,
     *,
@@ -86,7 +53,9 @@ async def _turns(
 async def test_a_reading_that_means_nothing_is_read_again_and_whispers_adopted(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer(["the older always"], "Do you know the time in Paris?")
+    recognizer = ScriptedRecognizer(
+        ["the older always"], ["Do you know the time in Paris?"], free=False
+    )
     (turn,) = await _turns(recognizer, toolbox, executor)
     assert recognizer.open_calls >= 1
     assert turn.user_text == "do you know the time in paris"
@@ -98,7 +67,7 @@ async def test_a_reading_that_means_nothing_is_read_again_and_whispers_adopted(
 async def test_an_understood_reading_is_not_read_again(
     heard: str, toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer([heard], "Do you know the time in Paris?")
+    recognizer = ScriptedRecognizer([heard], ["Do you know the time in Paris?"], free=False)
     (turn,) = await _turns(recognizer, toolbox, executor)
     assert recognizer.open_calls == 0
     assert turn.user_text == heard
@@ -107,7 +76,7 @@ async def test_an_understood_reading_is_not_read_again(
 async def test_whisper_is_not_adopted_when_it_means_nothing_either(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer(["the older always"], "Open the garage door.")
+    recognizer = ScriptedRecognizer(["the older always"], ["Open the garage door."], free=False)
     (turn,) = await _turns(recognizer, toolbox, executor)
     assert recognizer.open_calls >= 1
     assert turn.user_text == "the older always"
@@ -117,7 +86,9 @@ async def test_whisper_is_not_adopted_when_it_means_nothing_either(
 async def test_not_while_the_session_waits_for_the_answer_to_its_question(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer(["where is my order", "the older always"], "1,001.")
+    recognizer = ScriptedRecognizer(
+        ["where is my order", "the older always"], ["1,001."], free=False
+    )
     first, second = await _turns(recognizer, toolbox, executor, turns=2)
     assert first.assistant_text == ["Sure. What's the order number?"]
     assert recognizer.open_calls == 0
@@ -125,7 +96,9 @@ async def test_not_while_the_session_waits_for_the_answer_to_its_question(
 
 
 async def test_off_it_is_todays_engine(toolbox: ToolBox, executor: ThreadPoolExecutor) -> None:
-    recognizer = _Recognizer(["the older always"], "Do you know the time in Paris?")
+    recognizer = ScriptedRecognizer(
+        ["the older always"], ["Do you know the time in Paris?"], free=False
+    )
     (turn,) = await _turns(recognizer, toolbox, executor, open_reading=False)
     assert recognizer.open_calls == 0
     assert turn.user_text == "the older always"

@@ -15,67 +15,13 @@ import numpy as np
 import pytest
 
 from sonicwire.server.backends.local import stt_worker
-from sonicwire.server.backends.local.stt import RecognizerUnavailable, SpeechRecognizer, Transcript
+from sonicwire.server.backends.local.stt import SpeechRecognizer
 from sonicwire.server.testing.local_harness import MicStream, ToolBox, TurnResult, run_turn
 
-from .conftest import double_session
+from .conftest import ScriptedRecognizer, double_session
 
 Say = Callable[..., bytes]
 _PARIS = "Do you know the time in Paris?"
-
-
-class _Recognizer:
-    """pocketsphinx reads every utterance as ``heard``; Whisper, serial (`recognize_open`) or
-    speculative (`submit_open`), reads the n-th audio it gets as ``open_texts[n]`` (the last
-    one for the rest). ``free``: a worker is free for a speculative decode; ``fail``: that
-    decode fails (a worker died)."""
-
-    def __init__(
-        self, heard: str, open_texts: list[str], *, free: bool = True, fail: bool = False
-    ) -> None:
-        self.heard, self.open_texts, self.free, self.fail = heard, open_texts, free, fail
-        self.open_calls = 0  # serial decodes
-        self.decodes = 0  # pocketsphinx's
-        self.started: list[Future[str]] = []  # speculative decodes
-        self.read: list[str] = []  # what Whisper returned, in order
-
-    def _open_text(self) -> str:
-        text = self.open_texts[min(len(self.read), len(self.open_texts) - 1)]
-        self.read.append(text)
-        return text
-
-    def recognize(
-        self,
-        pcm: bytes,
-        *,
-        model: str | None = None,
-        on_submitted: Callable[[], None] | None = None,
-    ) -> Transcript:
-        self.decodes += 1
-        if on_submitted is not None:
-            on_submitted()
-        return Transcript(self.heard, 0.9)
-
-    def knows(self, word: str, *, model: str | None = None) -> bool:
-        return True
-
-    def recognize_grammar(self, pcm: bytes, grammar: str, *, model: str | None = None) -> str:
-        return ""
-
-    def recognize_open(self, pcm: bytes) -> str:
-        self.open_calls += 1
-        return self._open_text()
-
-    def submit_open(self, pcm: bytes) -> Future[str] | None:
-        if not self.free:
-            return None
-        future: Future[str] = Future()
-        self.started.append(future)
-        if self.fail:
-            future.set_exception(RecognizerUnavailable("speech recognition failed: died"))
-        else:
-            future.set_result(self._open_text())
-        return future
 
 
 def _tone(ms: int) -> bytes:
@@ -85,7 +31,7 @@ def _tone(ms: int) -> bytes:
 
 
 async def _turn(
-    recognizer: _Recognizer,
+    recognizer: ScriptedRecognizer,
     toolbox: ToolBox,
     executor: ThreadPoolExecutor,
     speech: bytes | None = None,
@@ -106,7 +52,7 @@ def _paris(turn: TurnResult) -> bool:
 async def test_the_speculative_reading_is_adopted_without_a_second_decode(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer("the older always", [_PARIS])
+    recognizer = ScriptedRecognizer(["the older always"], [_PARIS])
     turn = await _turn(recognizer, toolbox, executor, open_reading=True)
     assert recognizer.started, "no Whisper beside pocketsphinx on the guess"
     assert recognizer.open_calls == 0  # the speculative text was used
@@ -117,7 +63,7 @@ async def test_the_speculative_reading_is_adopted_without_a_second_decode(
 async def test_an_understood_reading_leaves_the_speculation_unused(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer("what time is it", [_PARIS])
+    recognizer = ScriptedRecognizer(["what time is it"], [_PARIS])
     turn = await _turn(recognizer, toolbox, executor, open_reading=True)
     assert recognizer.open_calls == 0
     assert turn.user_text == "what time is it"
@@ -129,7 +75,7 @@ async def test_an_utterance_without_a_guess_reads_whisper_beside_pocketsphinx_to
 ) -> None:
     """A noisy room (noise above `EarlyCut`'s floor) makes no early guess: the utterance is
     read at the VAD's marker, and Whisper starts beside pocketsphinx there as on a guess."""
-    recognizer = _Recognizer("the older always", [_PARIS])
+    recognizer = ScriptedRecognizer(["the older always"], [_PARIS])
     session = double_session(recognizer, toolbox, executor, open_reading=True)
     mic = MicStream(noise_dbfs=-25.0)
     turn = await run_turn(session, mic.utterance(_tone(800)).commands, toolbox=toolbox)
@@ -146,7 +92,7 @@ async def test_a_replaced_guess_speculation_is_never_used(
     """Speech, a pause long enough for a guess, more speech: the first guess's Whisper reads
     Paris, the second's Tokyo; the answer is Tokyo's (the second guess's, confirmed). No early
     end of turn: Paris, a complete request, would end the turn in the pause."""
-    recognizer = _Recognizer("the older always", [_PARIS, "What time is it in Tokyo?"])
+    recognizer = ScriptedRecognizer(["the older always"], [_PARIS, "What time is it in Tokyo?"])
     speech = _tone(500) + bytes(2 * 16 * 300) + _tone(500)
     turn = await _turn(recognizer, toolbox, executor, speech, open_reading=True, early_end=False)
     assert len(recognizer.started) >= 2, recognizer.read
@@ -160,7 +106,7 @@ async def test_a_replaced_guess_speculation_is_never_used(
 async def test_no_free_worker_or_a_failed_speculation_reads_serially(
     free: bool, fail: bool, toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer("the older always", [_PARIS], free=free, fail=fail)
+    recognizer = ScriptedRecognizer(["the older always"], [_PARIS], free=free, fail=fail)
     turn = await _turn(recognizer, toolbox, executor, open_reading=True)
     assert recognizer.open_calls >= 1  # the serial decode
     assert _paris(turn)
@@ -174,7 +120,7 @@ async def test_no_free_worker_or_a_failed_speculation_reads_serially(
 async def test_off_no_whisper_starts_beside_pocketsphinx(
     options: dict[str, bool], toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer("the older always", [_PARIS])
+    recognizer = ScriptedRecognizer(["the older always"], [_PARIS])
     turn = await _turn(recognizer, toolbox, executor, **options)
     assert recognizer.started == []
     assert recognizer.open_calls == (1 if options["open_reading"] else 0)
@@ -184,13 +130,13 @@ async def test_off_no_whisper_starts_beside_pocketsphinx(
 async def test_not_while_the_session_waits_for_the_answer_to_its_question(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    recognizer = _Recognizer("where is my order", [_PARIS])
+    recognizer = ScriptedRecognizer(["where is my order"], [_PARIS])
     session = double_session(recognizer, toolbox, executor, open_reading=True)
     mic = MicStream()
     first = await run_turn(session, mic.utterance(_tone(800)).commands, toolbox=toolbox)
     assert first.assistant_text == ["Sure. What's the order number?"]
     started = len(recognizer.started)
-    recognizer.heard = "the older always"
+    recognizer.heard = ["the older always"]
     await run_turn(session, mic.utterance(_tone(800)).commands, toolbox=toolbox)
     await session.aclose()
     assert len(recognizer.started) == started  # asking: Whisper would not be used
