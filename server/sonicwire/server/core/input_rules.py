@@ -8,9 +8,27 @@ from __future__ import annotations
 
 from sonicwire.server.core.errors import ProtocolError
 
-__all__ = ["MAX_OUTPUT_LATENCY_MS", "check_audio", "check_playback", "check_text"]
+__all__ = [
+    "MAX_OUTPUT_LATENCY_MS",
+    "MAX_QUOTED_CHARS",
+    "check_audio",
+    "check_playback",
+    "check_text",
+    "quoted",
+]
 
 MAX_OUTPUT_LATENCY_MS = 10_000  # PlaybackUpdate.output_latency_ms (proto comment)
+MAX_QUOTED_CHARS = 64  # ids the server issues are far shorter (UUIDs: 36)
+
+
+def quoted(value: str) -> str:
+    """A client-chosen identifier as a warning may name it: its repr, cut to
+    `MAX_QUOTED_CHARS` characters. A warning does not end the stream, so a message that
+    repeated the whole value would send every oversized id straight back, as often as the
+    client sends it (a 200 KB tool call id: 200 KB out per ``ToolResult``)."""
+    if len(value) <= MAX_QUOTED_CHARS:
+        return repr(value)
+    return f"{value[:MAX_QUOTED_CHARS]!r}... ({len(value)} characters)"
 
 
 def check_audio(audio: bytes, max_bytes: int) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import BackendError
 from sonicwire.server.core.history import History, Message, truncate_to_heard
-from sonicwire.server.core.input_rules import check_audio, check_playback, check_text
+from sonicwire.server.core.input_rules import check_audio, check_playback, check_text, quoted
 from sonicwire.server.core.playout import AssistantTurn, TurnResamplers, release_batch_ms
 from sonicwire.server.core.ports import FrontEndPort, ResamplerFactory
 from sonicwire.server.core.settings import SessionSettings
@@ -183,7 +183,7 @@ class Session:
                     self._outputs.append(
                         ev.WarningOut(
                             "TOOL_RESULT_UNEXPECTED",
-                            f"no client tool call {call_id!r} is waiting for a result",
+                            f"no client tool call {quoted(call_id)} is waiting for a result",
                         )
                     )
             case ev.PlaybackReported(turn_id, played_ms, output_latency_ms):
