@@ -131,6 +131,8 @@ class TwilioCall:
         self._stopped = False
         self._last_sequence: int | None = None
         self._last_chunk = 0
+        self._sequence_gaps = 0
+        self._chunk_gaps = 0
         self.call_sid = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -189,6 +191,13 @@ class TwilioCall:
 
     async def _close_socket(self, outcome: _Outcome, writer: asyncio.Task[None]) -> None:
         log.info("twilio call %s: closed %d %s", self.call_sid or "?", outcome.code, outcome.reason)
+        if self._sequence_gaps or self._chunk_gaps:
+            log.info(
+                "twilio call %s: %d sequence gaps, %d media chunk gaps in all",
+                self.call_sid or "?",
+                self._sequence_gaps,
+                self._chunk_gaps,
+            )
         if outcome.client_gone:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -234,11 +243,16 @@ class TwilioCall:
             self._gone(error)
             return None
         self.call_sid = start.call_sid
-        if start.encoding != TWILIO_ENCODING or start.sample_rate != TWILIO_SAMPLE_RATE:
+        if (
+            start.encoding != TWILIO_ENCODING
+            or start.sample_rate != TWILIO_SAMPLE_RATE
+            or start.channels != 1
+        ):
+            # Interleaved stereo taken as mono would reach the assistant as noise at half speed.
             self._refuse(
                 CloseCode.POLICY,
-                f"media format {start.encoding} at {start.sample_rate} Hz; only "
-                f"{TWILIO_ENCODING} at {TWILIO_SAMPLE_RATE} Hz is supported",
+                f"media format {start.encoding} at {start.sample_rate} Hz, {start.channels} "
+                f"channel(s); only mono {TWILIO_ENCODING} at {TWILIO_SAMPLE_RATE} Hz is supported",
             )
             return None
         try:
@@ -307,13 +321,22 @@ class TwilioCall:
 
     def _check_sequence(self, event: object) -> None:
         # Twilio numbers every message; over one TCP stream a gap means a bug somewhere, not
-        # loss to conceal: logged, not fatal.
+        # loss to conceal: not fatal, and logged once per call (a carrier or proxy that
+        # numbers wrongly does so on every message, 50 a second), counted, and the count
+        # logged when the call closes.
         sequence = getattr(event, "sequence", None)
         if sequence is None:
             return
         last = self._last_sequence
         if last is not None and sequence != last + 1:
-            log.info("twilio call %s: sequence %d after %d", self.call_sid, sequence, last)
+            self._sequence_gaps += 1
+            if self._sequence_gaps == 1:
+                log.info(
+                    "twilio call %s: sequence %d after %d (further gaps are only counted)",
+                    self.call_sid,
+                    sequence,
+                    last,
+                )
         self._last_sequence = sequence
 
     async def _handle(self, conversation: Conversation, event: object) -> None:
@@ -325,9 +348,14 @@ class TwilioCall:
                 if sid and sid != self._playback.stream_sid:
                     raise TwilioProtocolError(f"media for stream {sid}, not this call's")
                 if chunk and self._last_chunk and chunk != self._last_chunk + 1:
-                    log.info(
-                        "twilio call %s: chunk %d after %d", self.call_sid, chunk, self._last_chunk
-                    )
+                    self._chunk_gaps += 1
+                    if self._chunk_gaps == 1:  # as sequence gaps: once, then counted
+                        log.info(
+                            "twilio call %s: chunk %d after %d (further gaps are only counted)",
+                            self.call_sid,
+                            chunk,
+                            self._last_chunk,
+                        )
                 self._last_chunk = chunk or self._last_chunk
                 self._stats.frames_in += 1
                 await conversation.send_audio(payload)
@@ -343,6 +371,8 @@ class TwilioCall:
                 self._digit_wake.set()
                 if text is not None:
                     await self._send_digits(conversation, text)
+            case Stop() if self._stopped:
+                return  # a repeated stop: the call is already ending (no log line per copy)
             case Stop():
                 # The caller hung up: half-close, so the server ends the conversation after
                 # its current turn; bounded, in case Twilio keeps the socket open.
