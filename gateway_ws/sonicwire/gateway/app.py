@@ -30,6 +30,7 @@ from websockets.http11 import Request, Response
 
 from .config import GatewayConfig
 from .connection import Connection, GatewayStats, reject
+from .guard import GuardedConnection
 from .protocol import CloseCode, Reason, error_event
 from .routes import (
     PAGE_METHODS,
@@ -160,6 +161,7 @@ class Gateway:
             config.host,
             config.port,
             process_request=self._process_request,
+            create_connection=GuardedConnection,  # a pinging client that never reads
             select_subprotocol=select_subprotocol,
             # Audio does not compress; deflate would only cost CPU and memory per socket.
             compression=None,
