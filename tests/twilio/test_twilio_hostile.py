@@ -5,13 +5,17 @@ real gRPC server (echo backend), the simulated carrier."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
+from collections.abc import Callable
 
 import pytest
 
 from sonicwire.gateway.twilio.carrier import SimulatedCarrier
+from sonicwire.server.core import events as ev
+from sonicwire.server.testing.backends import ToolCallingBackend
 
 from .conftest import CallEnv, signed_headers, twilio_url
 
@@ -83,3 +87,29 @@ async def test_stereo_media_format_is_refused(
         assert gateway.twilio_stats.calls_refused == 1
         assert not server.runtime.conversations
     assert any("2 channel(s)" in line for line in _call_log(caplog))
+
+
+async def test_a_caller_mashing_the_keypad_keeps_the_call(call_env: CallEnv) -> None:
+    # Before: one typed turn per "#", and the eleventh within the server's text burst ended
+    # the call (1011, TEXT_RATE_EXCEEDED). Now turns are spaced and the presses merged.
+    backend = ToolCallingBackend()
+    async with call_env(backend=backend) as (_server, gateway):
+        async with SimulatedCarrier(twilio_url(gateway), headers=signed_headers(gateway)) as call:
+            for _ in range(30):
+                await call.press("#")
+            await _until(lambda: _hashes(backend) == 30)
+            assert call.close_code is None
+            await call.hang_up()
+            assert await call.wait_closed(WAIT_S) == 1000
+        assert gateway.twilio_stats.dtmf_turns <= 3
+
+
+def _hashes(backend: ToolCallingBackend) -> int:
+    texts = [c.text for s in backend.sessions for c in s.commands if isinstance(c, ev.SendText)]
+    return sum(text.count("#") for text in texts)
+
+
+async def _until(condition: Callable[[], object], timeout_s: float = WAIT_S) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():  # noqa: ASYNC110 - the state of other tasks, no event to wait on
+            await asyncio.sleep(0.02)

@@ -86,6 +86,30 @@ def test_keypad_digits_become_one_turn() -> None:
     assert keys.press("#", now=30.0) == "The caller pressed # on the phone keypad."
 
 
+def test_keypad_turns_are_spaced_and_nothing_pressed_is_lost() -> None:
+    # A caller pressing # ten times in half a second: before, ten turns at once (the server
+    # allows 2 a second, burst 10: an eleventh ended the call, TEXT_RATE_EXCEEDED).
+    keys = DigitCollector(timeout_s=1.5, min_gap_s=1.0)
+    assert keys.press("#", now=10.0) == "The caller pressed # on the phone keypad."
+    for i in range(9):
+        assert keys.press("#", now=10.05 + i * 0.05) is None
+    assert keys.press("4", now=10.6) is None
+    assert keys.deadline == 11.0  # the held presses, before the open entry's 12.1
+    assert keys.expire(10.99) is None
+    assert keys.expire(11.0) == "The caller pressed # # # # # # # # # on the phone keypad."
+    assert keys.press("#", now=11.5) is None  # the entry "4" is complete, told at 12.0
+    assert keys.expire(12.0) == "The caller pressed 4 on the phone keypad."
+    assert keys.deadline is None
+
+
+def test_held_keypad_presses_are_bounded() -> None:
+    keys = DigitCollector(max_digits=4, min_gap_s=1.0)
+    keys.press("#", now=0.0)
+    for i in range(100):
+        assert keys.press("#", now=0.001 * (i + 1)) is None
+    assert keys.expire(1.0) == "The caller pressed # # # # on the phone keypad."
+
+
 def test_call_parameters_follow_the_allow_list() -> None:
     settings = call_settings(
         {

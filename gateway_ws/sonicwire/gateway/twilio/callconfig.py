@@ -159,41 +159,59 @@ class DigitCollector:
 
     The entry ends with ``#`` (not included) or after ``timeout_s`` without a key; then
     `text` is what the assistant is told, e.g. "The caller pressed 1 2 3 4 on the phone keypad."
-    The caller's clock is passed in; the collector reads none.
+    Turns are at least ``min_gap_s`` apart: the server allows typed turns at 2 a second (burst
+    10) and ends the stream past that (TEXT_RATE_EXCEEDED), and a caller who presses ``#`` again
+    and again ends an entry with every press. An entry complete sooner is held and told with
+    the entries after it, in one turn, once the gap has passed; at most ``max_digits`` keys
+    are held (later ones are dropped). The caller's clock is passed in; the collector reads none.
     """
 
-    def __init__(self, timeout_s: float = 1.5, max_digits: int = 32) -> None:
+    def __init__(
+        self, timeout_s: float = 1.5, max_digits: int = 32, min_gap_s: float = 1.0
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_digits = max_digits
+        self.min_gap_s = min_gap_s
         self._digits: list[str] = []
-        self._deadline: float | None = None
+        self._entry_deadline: float | None = None
+        self._held: list[str] = []  # keys of complete entries waiting for the gap
+        self._last_turn: float | None = None
 
     @property
     def deadline(self) -> float | None:
-        """When `expire` must be called, or None when no entry is open."""
-        return self._deadline
+        """When `expire` must be called, or None when no entry is open or held."""
+        due = [self._gap_end()] if self._held else []
+        if self._entry_deadline is not None:
+            due.append(self._entry_deadline)
+        return min(due) if due else None
 
     def press(self, digit: str, now: float) -> str | None:
-        """One key; returns the turn's text when the entry is complete."""
+        """One key; returns the turn's text when the entry is complete (and may be told)."""
         if digit == "#":
-            return self._finish() or self._text(["#"])
+            return self._complete(self._digits or ["#"], now)
         self._digits.append(digit)
         if len(self._digits) >= self.max_digits:
-            return self._finish()
-        self._deadline = now + self.timeout_s
+            return self._complete(self._digits, now)
+        self._entry_deadline = now + self.timeout_s
         return None
 
     def expire(self, now: float) -> str | None:
-        """The turn's text if the entry timed out by ``now``."""
-        if self._deadline is not None and now >= self._deadline:
-            return self._finish()
+        """The turn's text if the entry timed out, or held entries may be told, by ``now``."""
+        if self._entry_deadline is not None and now >= self._entry_deadline:
+            return self._complete(self._digits, now)
+        if self._held and now >= self._gap_end():
+            return self._turn(now)
         return None
 
-    def _finish(self) -> str | None:
-        digits, self._digits, self._deadline = self._digits, [], None
-        return self._text(digits) if digits else None
+    def _gap_end(self) -> float:
+        return float("-inf") if self._last_turn is None else self._last_turn + self.min_gap_s
 
-    @staticmethod
-    def _text(digits: list[str]) -> str:
-        keys = " ".join(digits)
-        return f"The caller pressed {keys} on the phone keypad."
+    def _complete(self, keys: list[str], now: float) -> str | None:
+        self._digits, self._entry_deadline = [], None
+        self._held += keys[: max(self.max_digits - len(self._held), 0)]
+        return self._turn(now) if now >= self._gap_end() else None
+
+    def _turn(self, now: float) -> str:
+        keys, self._held = self._held, []
+        self._last_turn = now
+        return f"The caller pressed {' '.join(keys)} on the phone keypad."
