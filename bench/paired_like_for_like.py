@@ -132,7 +132,12 @@ def measure(
             stopped = f"pipecat's step failed at N={n} in round {failed[0]['round']}: {reasons}"
             break
         if len(done) < rounds * len(LABELS):
-            stopped = f"the run's time budget ran out at N={n}"
+            ran = len(done) // len(LABELS)
+            stopped = (
+                f"the run's time budget ran out at N={n} after {ran} of {rounds} rounds"
+                if ran
+                else f"the run's time budget ran out before N={n}"
+            )
             break
     return {
         "ns_planned": list(ns),
@@ -200,7 +205,7 @@ def _row(n: int, rounds: list[dict[str, dict[str, Any]]], phase: str) -> dict[st
         ratios = [r["ratio"] for r in per_round]
     else:
         ratios = [r["ratio"] for r in per_round if not r["pipecat_pass"]]
-    got = spread(ratios)
+    median = spread(ratios)
     cpus = spread([r["cpu_ms_per_stream_s"] for r in per_round])
     peers = spread([r["pipecat_cpu_ms_per_stream_s"] for r in per_round])
     return {
@@ -213,9 +218,9 @@ def _row(n: int, rounds: list[dict[str, dict[str, Any]]], phase: str) -> dict[st
         "pipecat_passed_every_round": peer_passed,
         "failed_rounds": ours_failed,
         "pipecat_failed_rounds": [r["round"] for r in per_round if not r["pipecat_pass"]],
-        "ratio_median": got[0] if got else None,
-        "ratio_min": got[1] if got else None,
-        "ratio_max": got[2] if got else None,
+        "ratio_median": median[0] if median else None,
+        "ratio_min": median[1] if median else None,
+        "ratio_max": median[2] if median else None,
         "cpu_median_ms_per_stream_s": cpus[0] if cpus else None,
         "pipecat_cpu_median_ms_per_stream_s": peers[0] if peers else None,
     }

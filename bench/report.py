@@ -15,6 +15,7 @@ from bench.report_headline import (
     targets_table,
 )
 from bench.report_inprocess import inprocess_section
+from bench.report_like_for_like import tries_of
 
 __all__ = ["render", "write_report"]
 
@@ -100,6 +101,14 @@ def _verdict(r: dict[str, Any]) -> str:
     return verdict
 
 
+def _steps_or_tries(results: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A WebSocket target's steps: its ladder (runs before 2026-12-07), else its paired
+    like-for-like tries by N."""
+    if key in results:
+        return list(results[key].get("steps", []))
+    return sorted(tries_of(results, key), key=lambda t: (t["n"], t["round"]))
+
+
 def _plots(results: dict[str, Any], img: Path) -> list[str]:
     import matplotlib
 
@@ -111,9 +120,9 @@ def _plots(results: dict[str, Any], img: Path) -> list[str]:
     series = {
         "Sonicwire (full front end, echo backend)": results.get("search", {}).get("steps", []),
         "bare grpc.aio echo": results.get("bare_echo", {}).get("steps", []),
-        "pipecat (Silero VAD + echo)": results.get("pipecat", {}).get("steps", []),
-        "gateway + Sonicwire": results.get("gateway", {}).get("steps", []),
-        "sonicwire up (one process)": results.get("up", {}).get("steps", []),
+        "pipecat (Silero VAD + echo)": _steps_or_tries(results, "pipecat"),
+        "gateway + Sonicwire": _steps_or_tries(results, "gateway"),
+        "sonicwire up (one process)": _steps_or_tries(results, "up"),
     }
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, steps in series.items():
@@ -347,6 +356,16 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         data = results.get(key)
         add(f"## {title}\n")
         add(intro + "\n")
+        if data is None and key in ("pipecat", "gateway", "up") and tries_of(results, key):
+            # since 2026-12-07 these targets run only in the paired like-for-like rounds
+            add(
+                "Every try of the paired like-for-like phase (section at the top), by N and "
+                "round:\n"
+            )
+            tries = sorted(tries_of(results, key), key=lambda t: (t["n"], t["round"]))
+            rows = [{**t, "n": f"{t['n']} (round {t['round']})"} for t in tries]
+            add(_stepstable(rows, probe=probe) + "\n")
+            return
         if data is None:
             add(f"Not run: {results.get('skipped', {}).get(key, 'not reached')}.\n")
             return
@@ -473,7 +492,7 @@ def render(results: dict[str, Any], images: list[str]) -> str:
         "pinned to CPU 1. CPU and RSS columns are gateway + server together; latency is still "
         "measured at the gRPC server's front end (the gateway's own hop is not in it).",
     )
-    if "up" in results or "up" in results.get("skipped", {}):  # a phase since 2026-12-06
+    if "up" in results or "up" in results.get("skipped", {}) or tries_of(results, "up"):
         section(
             "Server and gateway in one process: `sonicwire up`",
             "up",
@@ -569,7 +588,16 @@ def render(results: dict[str, Any], images: list[str]) -> str:
     ]
     for key, why in results.get("skipped", {}).items():
         gaps.append(f"- Skipped `{key}`: {why}.")
-    for key in ("pipecat", "gateway", "up", "profile", "scaling", "bare_echo", "search"):
+    for key in (
+        "like_for_like",
+        "pipecat",
+        "gateway",
+        "up",
+        "profile",
+        "scaling",
+        "bare_echo",
+        "search",
+    ):
         data = results.get(key)
         if isinstance(data, dict) and data.get("error"):
             gaps.append(f"- `{key}` failed: {data['error'][:300]}")

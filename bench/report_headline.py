@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.markdown import number, table
 from bench.report_floor import single_shot_sentence
+from bench.report_like_for_like import paired_section, pipecat_max_line, targets_cell, tries_of
 from bench.summary import like_for_like_verdict
 
 __all__ = [
@@ -43,6 +44,8 @@ def like_for_like_section(results: dict[str, Any]) -> str:
     With the one-process deployment measured (phase ``up``, ``sonicwire up``) the table has its
     columns beside the two-process ones and the verdict is stated for each deployment."""
     s = results.get("summary", {})
+    if "paired_like_for_like" in s:  # runs since 2026-12-07: the paired rounds
+        return paired_section(results, _deployments_intro(), _NOT_GRPC)
     rows = s.get("like_for_like") or []
     up_rows = s.get("like_for_like_up")
     if up_rows is not None:
@@ -204,11 +207,9 @@ DEPLOYMENTS = {
 }
 
 
-def _two_deployments(
-    results: dict[str, Any], rows: list[dict[str, Any]], up_rows: list[dict[str, Any]]
-) -> str:
-    """The like-for-like table with both deployments of Sonicwire's WebSocket path."""
-    intro = (
+def _deployments_intro() -> str:
+    """What is compared: both deployments of Sonicwire's WebSocket path and pipecat."""
+    return (
         "Both sides are driven by the same load generator (`bench/loadgen.py`) over the same "
         "JSON/base64 audio protocol on a WebSocket, one connection per stream, at the same N. "
         "**Sonicwire** is measured in its two deployments: **two processes**, "
@@ -223,8 +224,15 @@ def _two_deployments(
         "(onnxruntime); no echo cancellation, no noise suppression. Both play every utterance "
         "back (echo backend / echo processor). The VAD engines differ (Silero is the heavier "
         "one) and Sonicwire does more DSP per frame, so this compares the stacks as each "
-        "ships, not the same work. Every server is pinned to the same single core.\n" + _RULE
+        "ships, not the same work. Every server is pinned to the same single core.\n"
     )
+
+
+def _two_deployments(
+    results: dict[str, Any], rows: list[dict[str, Any]], up_rows: list[dict[str, Any]]
+) -> str:
+    """The like-for-like table with both deployments of Sonicwire's WebSocket path."""
+    intro = _deployments_intro() + _RULE
     by_n: dict[int, dict[str, dict[str, Any]]] = {}
     for phase, phase_rows in (("gateway", rows), ("up", up_rows)):
         for c in phase_rows:
@@ -323,6 +331,11 @@ def targets_table(s: dict[str, Any], above_floor: str) -> str:
         f"{_f(s.get('rss_per_stream_mb_max'), 2)} MB at any N",
         "idle_nova_lt_150mb": f"{_f(s.get('idle_rss_nova_mb'), 1)} MB",
     }
+    paired = s.get("paired_like_for_like")
+    if "paired_like_for_like" in s:  # judged on the paired rounds (runs since 2026-12-07)
+        why = "skipped or failed: see Gaps"
+        measured["like_for_like_le_half_pipecat"] = targets_cell(paired, "gateway", why)
+        measured["like_for_like_up_le_half_pipecat"] = targets_cell(paired, "up", why)
     t = s.get("targets", {})
     return table(
         ["target", "measured", "status"],
@@ -449,7 +462,9 @@ def headline_lines(results: dict[str, Any]) -> list[str]:
             f"(N={', '.join(str(c['n']) for c in measured)}){bounds}; the transport accounts "
             "for much of it (see the like-for-like table above)."
         )
-    if s.get("pipecat_max_streams") is not None:
+    if s.get("paired_like_for_like"):
+        lines.append(pipecat_max_line(s["paired_like_for_like"]))
+    elif s.get("pipecat_max_streams") is not None:
         lines.append(
             f"- pipecat's largest passing N in one process: {s.get('pipecat_max_streams')} "
             "(judged without a latency criterion: no per-frame probe inside pipecat)."
@@ -528,7 +543,9 @@ def frame_size_section(results: dict[str, Any]) -> str:
             ]
         )
     gateway = [
-        g for g in results.get("gateway", {}).get("steps", []) if g.get("pass") and "error" not in g
+        g
+        for g in results.get("gateway", {}).get("steps", []) or tries_of(results, "gateway")
+        if g.get("pass") and "error" not in g
     ]
     if gateway:
         g = max(gateway, key=lambda r: r["n"])

@@ -1,6 +1,7 @@
 """The benchmark: capacity, latency and memory against the limit and a peer, in one command.
 
-    python -m bench.run            # full mode (make bench), ~15 minutes (paired floor: ~2.5)
+    python -m bench.run            # full mode (make bench), ~15 minutes (paired floor: ~2.5,
+                                   # like for like: ~6)
     python -m bench.run --quick    # short mode (make bench-quick), under 3 minutes
 
 On a machine shared with other work the measured processes run in the SCHED_RR real-time class
@@ -20,12 +21,16 @@ Phases, in order (each bounded; a phase past the run's time budget is skipped an
    "<= 1.0 ms above the floor" target (the floor drifts within minutes on a shared VM);
 5. Sonicwire and the bare echo with 40 and 100 ms client messages at the reference N (early:
    the gap to the floor per message size must not be the phase a tight budget skips);
-6. the pipecat peer (its own venv) at the same N, up to where it saturates;
+6. like for like (``bench.paired_like_for_like``): at each N of the peer ladder, upward,
+   rounds of the pipecat peer (its own venv), Sonicwire's gateway + server (two processes) and
+   both in one process as `sonicwire up` (``make run``) runs them, back to back, the order
+   reversed every other round; the <= 0.5x verdict is judged on the median of the per-round
+   ratios, and the walk stops at the first N where pipecat's step fails (its largest N);
 7. a py-spy profile of Sonicwire under load;
-8. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned;
-9. the WebSocket gateway in front of Sonicwire, when it is importable;
-10. the server and the gateway in one process, as `sonicwire up` (``make run``) runs them: the
-    like-for-like comparison's second deployment.
+8. scaling: two Sonicwire processes on one port (SO_REUSEPORT), unpinned.
+
+The pipecat, ``gateway`` and ``up`` ladders of single steps (one step per N, phases minutes
+apart) are gone since 2026-12-07: the VM's speed moved between phases and the ratio with it.
 
 In the real-time class a step first waits (``StepConfig.realtime_wait_s``) for other
 real-time processes (another benchmark) to end: those would share the cores on equal terms.
@@ -81,14 +86,20 @@ class Mode:
     step: StepConfig
     ladder: tuple[int, ...]
     bisect_rounds: int
+    #: The N of the like-for-like walk (``bench.paired_like_for_like``), upward.
     peer_ladder: tuple[int, ...]
-    gateway_ladder: tuple[int, ...]
     scaling_factors: tuple[float, ...]
     profile_s: float
     #: Rounds of the paired floor (kernels, bare echo, Sonicwire at the reference N) and
     #: their steps' window (``bench.paired_floor``; ~35 s a round in full mode).
     paired_rounds: int = 4
     paired_step: StepConfig = PAIRED_STEP
+    #: Rounds of pipecat, up and gateway at each N of the like-for-like walk, with the paired
+    #: floor's windows (~55 s a round in full mode), and the phase's own time cap: no round
+    #: starts past it (a walk that pipecat lets go high must not eat the run).
+    like_for_like_rounds: int = 3
+    like_for_like_step: StepConfig = PAIRED_STEP
+    like_for_like_budget_s: float = 480.0
 
 
 QUICK = Mode(
@@ -97,12 +108,14 @@ QUICK = Mode(
     step=StepConfig(duration_s=4.0, warmup_s=2.0, ramp_s=1.0, drain_s=0.5, quiet_wait_s=1.0),
     ladder=(20, 40, 60, 80, 100),
     bisect_rounds=0,
-    peer_ladder=(20,),
-    gateway_ladder=(10,),
+    peer_ladder=(10,),
     scaling_factors=(0.75, 1.0),
     profile_s=3.0,
     paired_rounds=1,
     paired_step=replace(PAIRED_STEP, duration_s=4.0),
+    like_for_like_rounds=1,
+    like_for_like_step=replace(PAIRED_STEP, duration_s=4.0),
+    like_for_like_budget_s=60.0,
 )
 FULL = Mode(
     name="full",
@@ -111,7 +124,6 @@ FULL = Mode(
     ladder=(10, 20, 30, 40, 50, 60, 70, 80, 100, 120, 150, 180, 220),
     bisect_rounds=2,
     peer_ladder=(10, 20, 30, 40, 50, 60),
-    gateway_ladder=(10, 20, 30, 40),
     scaling_factors=(0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0),
     profile_s=10.0,
 )
@@ -365,16 +377,41 @@ class Runner:
             keep_going=lambda: self.left() > round_s,
         )
 
-    def pipecat(self) -> dict[str, Any]:
+    def like_for_like(self) -> dict[str, Any]:
+        """pipecat, `sonicwire up` and the gateway interleaved per round at each N of the peer
+        ladder: each ratio from one round, not from phases minutes apart."""
+        from bench import paired_like_for_like
         from bench.peer_env import PeerEnvError, ensure_peer_env
 
+        for module in ("sonicwire.gateway.app", "sonicwire.gateway.up"):
+            if importlib.util.find_spec(module) is None:
+                return {"error": f"{module} is not importable", "tries": []}
         try:
             python = ensure_peer_env()
         except PeerEnvError as error:
-            return {"error": str(error), "steps": []}
-        result = self.same_n(list(self.mode.peer_ladder), "pipecat", stop_on_fail=True)
+            return {"error": str(error), "tries": []}
+        s = self.mode.like_for_like_step
+        # a round: three steps, pipecat's with its longer ramp and warm-up (``run_step``)
+        step_s = s.ramp_s + s.warmup_s + s.duration_s + s.drain_s + 5.0
+        started = time.monotonic()
+
+        def keep_going() -> bool:
+            used = time.monotonic() - started
+            round_s = 3 * step_s + 10.0
+            return self.left() > round_s and used + round_s <= self.mode.like_for_like_budget_s
+
+        result = paired_like_for_like.measure(
+            self.children,
+            self.scratch,
+            self.mode.peer_ladder,
+            s,
+            self.mode.like_for_like_rounds,
+            keep_going=keep_going,
+        )
         result["python"] = str(python)
         result["requirements"] = "bench/pipecat-requirements.txt"
+        result["budget_s"] = self.mode.like_for_like_budget_s
+        result["elapsed_s"] = time.monotonic() - started
         return result
 
     def profile(self) -> dict[str, Any]:
@@ -442,16 +479,6 @@ class Runner:
                 out["steps"].append(r)
         return out
 
-    def gateway(self) -> dict[str, Any]:
-        if importlib.util.find_spec("sonicwire.gateway.app") is None:
-            return {"error": "sonicwire.gateway is not importable", "steps": []}
-        return self.same_n(list(self.mode.gateway_ladder), "gateway", stop_on_fail=True)
-
-    def up(self) -> dict[str, Any]:
-        if importlib.util.find_spec("sonicwire.gateway.up") is None:
-            return {"error": "sonicwire.gateway is not importable", "steps": []}
-        return self.same_n(list(self.mode.gateway_ladder), "up", stop_on_fail=True)
-
     def _search_ns(self) -> list[int]:
         steps = self.results.get("search", {}).get("steps", [])
         return [r["n"] for r in steps] or [20, 40]
@@ -467,11 +494,9 @@ class Runner:
         self.phase("bare_echo", self.bare_echo, min_left=cost)
         self.phase("paired_floor", self.paired_floor, min_left=2 * cost)
         self.phase("frame_sizes", self.frame_sizes, min_left=2 * cost)
-        self.phase("pipecat", self.pipecat, min_left=cost + 5)
+        self.phase("like_for_like", self.like_for_like, min_left=3 * cost)
         self.phase("profile", self.profile, min_left=cost)
         self.phase("scaling", self.scaling, min_left=cost)
-        self.phase("gateway", self.gateway, min_left=cost)
-        self.phase("up", self.up, min_left=cost)
         self.results["machine"]["loadavg_at_end"] = list(os.getloadavg())
         self.results["summary"] = summarise(self.results)
         self.results["elapsed_s"] = time.monotonic() - self.started

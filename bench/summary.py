@@ -12,9 +12,33 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.paired_floor import summarise_paired
+from bench.paired_like_for_like import pipecat_by_n, summarise_like_for_like
 from bench.steps import CRITERIA, step_passes
 
-__all__ = ["like_for_like_verdict", "rejudge", "summarise"]
+__all__ = ["like_for_like_verdict", "pipecat_steps", "rejudge", "summarise"]
+
+#: The phases whose ``steps`` are bench steps (re-judged, counted for other real-time work).
+STEP_PHASES = ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes")
+
+
+def pipecat_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """pipecat's figure per N: its ladder's steps (runs before 2026-12-07), else one row per N
+    of the paired like-for-like walk (the median of its tries there)."""
+    if "pipecat" in results:
+        return list(results["pipecat"].get("steps", []))
+    return pipecat_by_n(results.get("like_for_like"))
+
+
+def _measured_steps(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every bench step of the run: the phases' steps and the paired like-for-like tries."""
+    out = [
+        r
+        for phase in STEP_PHASES
+        if isinstance(results.get(phase), dict)
+        for r in results[phase].get("steps", [])
+    ]
+    lfl = results.get("like_for_like")
+    return out + (list(lfl.get("tries", [])) if isinstance(lfl, dict) else [])
 
 
 def _at(steps: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
@@ -65,7 +89,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             out["ratio_to_bare_echo"] = cpu / echo["cpu_ms_per_stream_s"]
     out["max_streams_one_process"] = search.get("max_streams")
     # pipecat: compare at every N both ran
-    peer_steps = results.get("pipecat", {}).get("steps", [])
+    peer_steps = pipecat_steps(results)
     comparisons = []
     for p in peer_steps:
         s = _at(steps, p["n"])
@@ -85,6 +109,13 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     out["vs_pipecat"] = comparisons
     out["pipecat_max_streams"] = results.get("pipecat", {}).get("max_streams")
     out["by_frame_size"] = _by_frame_size(results, out)
+    paired = summarise_like_for_like(results.get("like_for_like"))
+    if paired is not None or "like_for_like" in results.get("skipped", {}):
+        # The paired phase (since 2026-12-07) judges both deployments; a run that has it
+        # reads pipecat's largest N from its tries (no ladder of pipecat steps any more).
+        out["paired_like_for_like"] = paired
+        if "pipecat" not in results:
+            out["pipecat_max_streams"] = paired["pipecat_max_streams"] if paired else None
     out["like_for_like"] = _like_for_like(results, "gateway")
     out["like_for_like_worst_ratio"] = _worst_counted(out["like_for_like"])
     if _up_attempted(results):
@@ -130,12 +161,7 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     out["max_foreign_cores_during_search"] = max(foreign) if foreign else None
     # Steps that shared the machine with another real-time process (another benchmark): the
     # real-time class does not shield a step from those. None: the run predates the check.
-    measured = [
-        r
-        for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes")
-        for r in (results.get(phase) or {}).get("steps", [])
-        if "other_realtime_after" in r
-    ]
+    measured = [r for r in _measured_steps(results) if "other_realtime_after" in r]
     out["steps_checked_for_other_realtime"] = len(measured) if measured else None
     out["steps_with_other_realtime"] = (
         sum(
@@ -163,6 +189,14 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         out["targets"]["like_for_like_up_le_half_pipecat"] = like_for_like_verdict(
             out["like_for_like_up"]
         )
+    if "paired_like_for_like" in out:
+        # judged on the paired rounds only; single-shot ladders a run may also have are shown,
+        # not judged
+        for key, phase in (
+            ("like_for_like_le_half_pipecat", "gateway"),
+            ("like_for_like_up_le_half_pipecat", "up"),
+        ):
+            out["targets"][key] = paired[phase]["verdict"] if paired else "not measured"
     return out
 
 
@@ -312,16 +346,14 @@ def rejudge(results: dict[str, Any]) -> list[str]:
     """Apply today's pass criteria (``bench.steps.step_passes``) to every recorded step and
     recompute the summary; returns one line per step whose verdict changed (kept in the JSON)."""
     changed = []
-    for phase in ("search", "bare_echo", "pipecat", "scaling", "gateway", "up", "frame_sizes"):
-        for r in (
-            results.get(phase, {}).get("steps", []) if isinstance(results.get(phase), dict) else []
-        ):
-            ok, reasons = step_passes(r)
-            if ok != r.get("pass"):
-                changed.append(
-                    f"{phase} N={r['n']}: {r.get('pass')} -> {ok} ({'; '.join(reasons)})"
-                )
-            r["pass"], r["fail_reasons"] = ok, reasons
+    for r in _measured_steps(results):
+        ok, reasons = step_passes(r)
+        if ok != r.get("pass"):
+            where = f"round {r['round']} " if "round" in r else ""
+            changed.append(
+                f"{r['target']} {where}N={r['n']}: {r.get('pass')} -> {ok} ({'; '.join(reasons)})"
+            )
+        r["pass"], r["fail_reasons"] = ok, reasons
     results["criteria"] = {target: list(rules) for target, rules in CRITERIA.items()}
     results["summary"] = summarise(results)
     return changed
