@@ -366,6 +366,16 @@ def render(results: dict[str, Any], images: list[str]) -> str:
             rows = [{**t, "n": f"{t['n']} (round {t['round']})"} for t in tries]
             add(_stepstable(rows, probe=probe) + "\n")
             return
+        if (
+            data is None
+            and key in ("pipecat", "gateway", "up")
+            and ("like_for_like" in results or "like_for_like" in results.get("skipped", {}))
+        ):
+            add(
+                "Measured only in the paired like-for-like phase (section at the top), which "
+                "has no try of it in this run.\n"
+            )
+            return
         if data is None:
             add(f"Not run: {results.get('skipped', {}).get(key, 'not reached')}.\n")
             return

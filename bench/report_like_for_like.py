@@ -46,6 +46,10 @@ def _span(row: dict[str, Any]) -> str:
     return f"{_x(row['ratio_median'])} (range {spread} over {rounds} rounds)"
 
 
+def _rounds(count: int) -> str:
+    return f"{count} round{'' if count == 1 else 's'}"
+
+
 def _why_peer_failed(row: dict[str, Any]) -> str:
     """pipecat's failed round(s) at a row's N and why (the first failure's reasons)."""
     failed = [r for r in row["per_round"] if not r["pipecat_pass"]]
@@ -284,7 +288,7 @@ def targets_cell(p: dict[str, Any] | None, phase: str, why: str) -> str:
     counted = [r for r in rows if r["counted"] and r["ratio_median"] is not None]
     text = label + (
         f"worst median ratio **{_x(p[phase]['worst_ratio'])}** over paired rounds ("
-        + "; ".join(f"N={r['n']}: {_x(r['ratio_median'])}, {r['rounds']} rounds" for r in counted)
+        + "; ".join(f"N={r['n']}: {_x(r['ratio_median'])}, {_rounds(r['rounds'])}" for r in counted)
         + ")"
         if counted
         else "no N judged"

@@ -1,7 +1,7 @@
 """The benchmark: capacity, latency and memory against the limit and a peer, in one command.
 
     python -m bench.run            # full mode (make bench), ~15 minutes (paired floor: ~2.5,
-                                   # like for like: ~6)
+                                   # like for like: ~6-8)
     python -m bench.run --quick    # short mode (make bench-quick), under 3 minutes
 
 On a machine shared with other work the measured processes run in the SCHED_RR real-time class

@@ -202,6 +202,9 @@ def test_a_failed_round_of_ours_is_a_miss_whatever_the_median(bench: dict[str, A
     )
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     assert run["summary"]["targets"]["like_for_like_le_half_pipecat"] == "not measured"
+    assert "worst median ratio **0.40x** over paired rounds (N=10: 0.40x, 1 round)" in (
+        render_benchmarks(run, IMAGES)
+    )
 
 
 def test_an_errored_try_of_ours_is_a_miss(bench: dict[str, Any]) -> None:
@@ -242,6 +245,8 @@ def test_a_skipped_phase_is_not_measured(bench: dict[str, Any]) -> None:
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "not measured"
     doc = render_benchmarks(run, IMAGES)
     assert "**Not measured** in this run: time budget of the mode used up." in doc
+    section = _section(doc, "WebSocket gateway in front of Sonicwire")
+    assert "Measured only in the paired like-for-like phase" in section
     assert _status(doc, "up") == _status(doc, "gateway") == "not measured"
 
 
