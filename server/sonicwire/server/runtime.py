@@ -8,7 +8,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from sonicwire.server import convert, validate
 from sonicwire.server.auth import ApiKeyAuthenticator, load_keys
@@ -94,6 +94,7 @@ class ServerRuntime:
         self.resumer = Resumer(open_store(config.state_store), config.resume_ttl_s)
         self._idle = asyncio.Event()
         self._idle.set()
+        self._starting = 0  # streams whose conversation is being set up (not live yet)
         self.draining = False
         self.registry = build_registry(config.tools)
         self.config_limits = validate.ConfigLimits(
@@ -122,7 +123,29 @@ class ServerRuntime:
         self, config: pb.SessionConfig, caller: str
     ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
         """Open the backend session and the session core for one stream (a new conversation,
-        or the saved one that ``config.resume_session_id`` names)."""
+        or the saved one that ``config.resume_session_id`` names).
+
+        While it is being set up (resume, tool schemas, the backend's open) the stream counts
+        as live for a drain's `wait_idle`, so that the drain waits for its refusal
+        (SERVER_DRAINING) instead of stopping the server under it."""
+        self._starting += 1
+        self._idle.clear()
+        async with AsyncExitStack() as stack:
+            try:
+                opened = await stack.enter_async_context(self._conversation(config, caller))
+            finally:
+                self._starting -= 1
+                self._update_idle()
+            yield opened
+
+    def _update_idle(self) -> None:
+        if not self.conversations and not self._starting:
+            self._idle.set()
+
+    @asynccontextmanager
+    async def _conversation(
+        self, config: pb.SessionConfig, caller: str
+    ) -> AsyncIterator[tuple[Conversation, pb.SessionStarted]]:
         # Sizes first (cheap): a resume id is client input that goes to the store.
         validate.check_config_shape(config, self.config_limits)
         validate.check_resume(config)
@@ -273,6 +296,14 @@ class ServerRuntime:
             audio_path=convert.audio_path(config),
             resume_token=token,
         )
+        if self.draining:
+            # The drain began while this stream was being set up (its config was read
+            # before): refused like a new stream, and before it claims a resumed
+            # conversation, whose token the client can then use elsewhere. Before, it started
+            # unseen by the drain and was cut by the final stop (UNAVAILABLE, no reason).
+            await conversation.aclose()
+            holder.clear()
+            self.check_accepting()
         # Resumable from the start, not only after the first turn; for a resume this is the
         # claim: of two streams resuming with one token (on any replicas), the second loses.
         if await saver.save_now() is SaveOutcome.TAKEN_OVER:
@@ -329,8 +360,7 @@ class ServerRuntime:
             # So does the saver's callback (conversation -> on_checkpoint -> saver -> it).
             saver.on_taken_over = None
             self.conversations.discard(conversation)
-            if not self.conversations:
-                self._idle.set()
+            self._update_idle()
             log.info("session %s ended", session_id)
 
     async def prepare(self, config: pb.SessionConfig) -> tuple[SessionSettings, list[ToolSpec]]:
