@@ -73,8 +73,9 @@ async def test_an_understood_reading_leaves_the_speculation_unused(
 async def test_an_utterance_without_a_guess_reads_whisper_beside_pocketsphinx_too(
     toolbox: ToolBox, executor: ThreadPoolExecutor
 ) -> None:
-    """A noisy room (noise above `EarlyCut`'s floor) makes no early guess: the utterance is
-    read at the VAD's marker, and Whisper starts beside pocketsphinx there as on a guess."""
+    """A room too noisy for a guess (above `EarlyCut`'s floor and within 25 dB of the speech)
+    makes none: the utterance is read at the VAD's marker, and Whisper starts beside
+    pocketsphinx there as on a guess."""
     recognizer = ScriptedRecognizer(["the older always"], [_PARIS])
     session = double_session(recognizer, toolbox, executor, open_reading=True)
     mic = MicStream(noise_dbfs=-25.0)

@@ -23,6 +23,9 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     open_speculation "true" (default) or "false": with the open reading, start Whisper on the
                      early guess beside pocketsphinx, on a free worker, instead of after it
                      when its reading means nothing (``reading.py``)
+    noisy_room_guess "true" (default) or "false": an early guess in a room whose noise never
+                     falls below `EarlyCut`'s absolute floor, from the room's own level
+                     (``early.py``); off, such rooms are read at the VAD's marker
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class LocalBackend:
         early_end: bool = True,
         open_reading: bool = True,
         open_speculation: bool = True,
+        noisy_room_guess: bool = True,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -99,6 +103,7 @@ class LocalBackend:
         self._early_end = early_end
         self._open_reading = open_reading
         self._open_speculation = open_speculation
+        self._noisy_room_guess = noisy_room_guess
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -139,6 +144,7 @@ class LocalBackend:
             early_end=_flag(options.get("early_end", True), "early_end"),
             open_reading=_flag(options.get("open_reading", True), "open_reading"),
             open_speculation=_flag(options.get("open_speculation", True), "open_speculation"),
+            noisy_room_guess=_flag(options.get("noisy_room_guess", True), "noisy_room_guess"),
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -185,6 +191,7 @@ class LocalBackend:
             early_end=self._early_end,
             open_reading=self._open_reading,
             open_speculation=self._open_speculation,
+            noisy_room_guess=self._noisy_room_guess,
         )
         self._sessions.add(session)
         return session

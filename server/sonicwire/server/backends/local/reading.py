@@ -14,7 +14,7 @@ beside pocketsphinx: when the reading turns out to mean nothing, Whisper's text 
 there already. Most of these decodes are never used (the reading meant something), so one
 starts only on a free worker (`SpeechRecognizer.submit_open`) and is cancelled when not
 wanted; without one, or if it fails, the reading falls back to the serial decode. An
-utterance no guess stood for (a noisy room makes none: `early.EarlyCut`'s floor) is read at the
+utterance no guess stood for (a room too noisy for `early.EarlyCut` makes none) is read at the
 VAD's marker the same way, Whisper beside pocketsphinx: there the whole reading is on the turn's
 clock.
 """

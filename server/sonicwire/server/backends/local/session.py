@@ -62,7 +62,7 @@ from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
 from .dialogue import Dialogue, Reply, ToolCall
-from .early import EarlyCut, Guess
+from .early import LATE_MS, ROOM_MARGIN_DB, EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
 from .jobs import Prepared, ToolAnswer, Utterance
 from .predict import learn, predict
@@ -112,6 +112,7 @@ class LocalSession:
         early_end: bool = True,
         open_reading: bool = False,
         open_speculation: bool = True,
+        noisy_room_guess: bool = True,
     ) -> None:
         self._on_close = on_close
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
@@ -135,7 +136,12 @@ class LocalSession:
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[Utterance | str | ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(
-            sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms, silence_ms=_GUESS_SILENCE_MS
+            sample_rate=_SAMPLE_RATE,
+            pad_ms=options.speech_pad_ms,
+            silence_ms=_GUESS_SILENCE_MS,
+            # off: quiet only under the absolute floor, and the marker within 100 ms either way
+            room_margin_db=ROOM_MARGIN_DB if noisy_room_guess else None,
+            late_ms=LATE_MS if noisy_room_guess else 0,
         )
         self._guess: tuple[Guess, asyncio.Task[Prepared]] | None = None
         self._recognized: asyncio.Task[Prepared] | None = None  # for the next utterance
