@@ -45,6 +45,7 @@ from bench.local_dev_readings import DEV_SET_VOICES, dev_model
 from bench.local_eval_set import Command
 from bench.local_timing import percentiles
 from examples.tools.weather import TOOLS as WEATHER_TOOLS
+from sonicwire.server.backends.local.early import EarlyCut, Guess
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.session import LocalSession
 from sonicwire.server.testing.local_harness import ToolBox, speak
@@ -60,9 +61,10 @@ class Trace:
     def __init__(self) -> None:
         self.spans: list[tuple[str, float, float]] = []
         self.guesses: list[float] = []
+        self.confirmed = False  # the stop marker confirmed a guess
 
     def reset(self) -> None:
-        self.spans, self.guesses = [], []
+        self.spans, self.guesses, self.confirmed = [], [], False
 
     def wrap(self, owner: Any, name: str) -> None:
         """Trace ``owner.name`` (an instance attribute shadows the method; threads append)."""
@@ -101,8 +103,12 @@ def _ms(start: float | None, at: float | None) -> float | None:
 
 
 async def measure(
-    option: str | None, rounds: int, in_domain_every: int, limit: int, no_guess: bool = False
-) -> list[dict[str, Any]]:
+    option: str | None, rounds: int, in_domain_every: int, limit: int, no_guess: bool = False,
+    turns: Sequence[tuple[str, Command]] | None = None,
+    rooms: Sequence[tuple[str, Callable[[int], Any]]] = (),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The rows of every turn (``turns``, else `dev_turns`), in every room (a label and the
+    front end's background for a seed, `bench.local_dev_noise`; none: the evaluation's)."""
     model, today = dev_model(), datetime.now(UTC).date()
     flags: tuple[bool | None, ...] = (True, False) if option else (None,)
     backends: dict[bool | None, LocalBackend] = {}
@@ -118,9 +124,18 @@ async def measure(
         if not no_guess:
             original(self, guess)
 
+    stopped = EarlyCut.speech_stopped
+
+    def confirming(self: EarlyCut, offset: int) -> Guess | None:
+        guess = stopped(self, offset)
+        if current:
+            current[0].confirmed = current[0].confirmed or guess is not None
+        return guess
+
     LocalSession._recognize_early = guessed  # type: ignore[method-assign]
+    EarlyCut.speech_stopped = confirming  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
-    turns = dev_turns(in_domain_every)[: limit or None]
+    turns = list(turns if turns is not None else dev_turns(in_domain_every))[: limit or None]
     try:
         for flag, backend in backends.items():
             await backend.warm_up()
@@ -133,27 +148,30 @@ async def measure(
             for round_ in range(rounds):
                 for index, (voice, command) in enumerate(turns):
                     speech = speak(command.text, voice)
-                    commands, end_index, stop_index, voiced = evaluation.front_end_commands(
-                        speech, seed=index
-                    )
-                    if stop_index < 0:
-                        continue
-                    order = flags if (index + round_) % 2 else flags[::-1]
-                    for flag in order:
-                        trace = traces[flag]
-                        trace.reset()
-                        current[:] = [trace]
-                        turn, marks = await evaluation.paced_turn(
-                            backends[flag], toolbox, commands, end_index, stop_index, voiced
+                    for room, background in rooms or [("", lambda _seed: None)]:
+                        commands, end_index, stop_index, voiced = evaluation.front_end_commands(
+                            speech, seed=index, room=background(index)
                         )
-                        rows.append(_row(round_, voice, command, flag, turn, marks, trace))
-                        rows[-1]["right"] = evaluation.understood(
-                            command, turn.user_text, model, today
-                        )
+                        if stop_index < 0:
+                            continue
+                        order = flags if (index + round_) % 2 else flags[::-1]
+                        for flag in order:
+                            trace = traces[flag]
+                            trace.reset()
+                            current[:] = [trace]
+                            turn, marks = await evaluation.paced_turn(
+                                backends[flag], toolbox, commands, end_index, stop_index, voiced
+                            )
+                            row = _row(round_, voice, command, flag, turn, marks, trace)
+                            row["right"] = evaluation.understood(
+                                command, turn.user_text, model, today
+                            )
+                            rows.append({**row, "room": room, "confirmed": trace.confirmed})
                 if rounds > 1:
                     print(f"  round {round_ + 1}/{rounds} done", flush=True)
     finally:
         LocalSession._recognize_early = original  # type: ignore[method-assign]
+        EarlyCut.speech_stopped = stopped  # type: ignore[method-assign]
         for backend in backends.values():
             await backend.aclose()
     return rows

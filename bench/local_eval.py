@@ -207,9 +207,10 @@ def build_samples(voices: Sequence[str], *, with_recordings: bool) -> list[Sampl
 
 
 def front_end_commands(
-    speech: bytes, seed: int, stop_secs: float = STOP_SECS
+    speech: bytes, seed: int, stop_secs: float = STOP_SECS, room: Any = None
 ) -> tuple[list[ev.BackendCommand], int, int, set[int]]:
-    """The mic stream through the real front end, as the session core sends it on.
+    """The mic stream through the real front end, as the session core sends it on; ``room``
+    (samples -> float array) is its background, else -60 dBFS of white noise.
 
     Returns (commands, index of the frame that holds the end of speech, index of the stop
     marker, indices of the frames the VAD counted as voiced); -1 when the VAD found no end.
@@ -220,7 +221,8 @@ def front_end_commands(
     rng = np.random.default_rng(seed)
     lead, tail = 16 * 500, int(16_000 * (stop_secs + 0.6))
     voice = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
-    signal = rng.normal(0, 32768 * 10 ** (-60 / 20), lead + voice.size + tail)
+    n = lead + voice.size + tail
+    signal = rng.normal(0, 32768 * 10 ** (-60 / 20), n) if room is None else room(n)
     signal[lead : lead + voice.size] += voice
     signal = np.concatenate([signal, np.zeros(-signal.size % 320)])
     pcm = np.clip(np.rint(signal), -32768, 32767).astype(np.int16).tobytes()
