@@ -118,8 +118,7 @@ class ResumableStream:
         # replay buffer, typed turns until answered, tool results while no stream takes them.
         kind = request.WhichOneof("request")
         if kind == "audio":
-            sent = not self._switching and await self._try_write(request)
-            replay.captured(request.audio.audio, sent=sent)
+            await self._write_audio(request, request.audio.audio, replay)
             return
         if kind == "text":
             self._texts.append(request.text.text)
@@ -129,6 +128,16 @@ class ResumableStream:
                 self._held.append(request)
             return  # playback reports describe the old stream's audio: dropped
         await self._try_write(request)
+
+    async def _write_audio(
+        self, request: pb.ConverseRequest, audio: bytes, replay: ReplayBuffer
+    ) -> None:
+        # With the write lock held; ``audio`` is the request's audio (kept for a replay).
+        if self._switching:
+            replay.captured(audio, sent=False)
+            return
+        sent = await self._try_write(request)
+        replay.captured(audio, sent=sent)
 
     async def _try_write(self, request: pb.ConverseRequest) -> bool:
         """Write to the live stream; False when it has ended in a way the reader resumes."""
