@@ -26,7 +26,7 @@ from sonicwire.client import (
 from sonicwire.client.events import Transcript
 from sonicwire.server.backends.echo import EchoBackend
 from sonicwire.server.local_channel import LocalChannel
-from sonicwire.server.local_rpc import WINDOW_BYTES, HandlerRegistry, LocalServer
+from sonicwire.server.local_rpc import WINDOW_BYTES, HandlerRegistry, LocalServer, Pipe
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from tests.faults.streams import eventually, released
@@ -477,3 +477,20 @@ async def test_invalid_argument_from_the_real_service_keeps_its_reason() -> None
             async with client.converse(config):
                 pass
     assert caught.value.reason == "AUDIO_FORMAT_UNSUPPORTED"
+
+
+async def test_pipe_try_put_queues_only_what_put_would_queue_without_waiting() -> None:
+    pipe = Pipe(limit=1000)
+    assert pipe.try_put(b"a" * 600)
+    assert pipe.try_put(b"b" * 600)  # the window had room when this one came (like `put`)
+    assert not pipe.try_put(b"c")  # full: nothing queued, the caller must `put` and wait
+    assert pipe.buffered_bytes == 2 * (600 + 5)
+    assert await pipe.get() == b"a" * 600
+    assert pipe.try_put(b"c")
+    pipe.close()
+    assert not pipe.try_put(b"d")  # half-closed: refused, as `put` refuses it
+    assert not await pipe.put(b"d")
+    broken = Pipe()
+    broken.break_(keep=True)
+    assert not broken.try_put(b"e")
+    assert [await pipe.get(), await pipe.get(), await pipe.get()] == [b"b" * 600, b"c", None]

@@ -155,8 +155,11 @@ class _Call[Q, R]:
             # The server refuses it before its handler sees it; the write itself succeeded
             # as far as the caller can tell, the status comes with the next read.
             return
+        requests = exchange.requests
+        if requests.try_put(data):
+            return
         try:
-            sent = await exchange.requests.put(data)
+            sent = await requests.put(data)
         except asyncio.CancelledError:
             self.cancel()
             raise
@@ -233,14 +236,11 @@ class _StreamStreamCall[Q, R](_Call[Q, R], aio.StreamStreamCall[Q, R]):
     def __aiter__(self) -> AsyncIterator[R]:
         return self._responses()
 
-    async def read(self) -> Any:
-        return await self._read()
-
-    async def write(self, request: Q) -> None:
-        await self._write(request)
-
-    async def done_writing(self) -> None:
-        await self._done_writing()
+    # The shared implementations themselves, not coroutines that await them: a `Converse`
+    # stream reads and writes every audio frame through these.
+    read = _Call._read
+    write = _Call._write
+    done_writing = _Call._done_writing
 
 
 class _MultiCallable[Q, R]:

@@ -82,6 +82,14 @@ class Pipe:
         self.put_nowait(data)
         return True
 
+    def try_put(self, data: bytes) -> bool:
+        """Queue ``data`` if `put` would not wait: the window has room and the pipe is open.
+        False: nothing was queued (call `put`). Spares the usual case a coroutine."""
+        if self._size >= self._limit or self._broken or self._closed:
+            return False
+        self.put_nowait(data)
+        return True
+
     def put_nowait(self, data: bytes) -> None:
         """Queue ``data`` regardless of the window (a unary call's one message)."""
         self._items.append(data)
@@ -370,8 +378,11 @@ class LocalContext(aio.ServicerContext[Any, Any]):
     async def write(self, message: Any) -> None:
         exchange = self._exchange
         data = self._serialize(message)
-        exchange.send_initial(aio.Metadata())
-        await exchange.responses.put(data)  # False: the call ended and this task is cancelled
+        if exchange.initial is None:
+            exchange.send_initial(aio.Metadata())
+        responses = exchange.responses
+        if not responses.try_put(data):
+            await responses.put(data)  # False: the call ended and this task is cancelled
 
     async def send_initial_metadata(self, initial_metadata: Any) -> None:
         self._exchange.send_initial(_metadata(initial_metadata))
