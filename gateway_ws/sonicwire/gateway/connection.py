@@ -361,7 +361,11 @@ class Connection:
                 self._finish(_Outcome(CloseCode.NORMAL, "input ended"))
                 return False
             try:
-                await self._forward(self._conversation, action)
+                if type(action) is Audio and len(action.pcm) <= self._max_chunk:
+                    # Every 20 ms frame: forwarded whole, without `_forward`'s dispatch.
+                    await self._conversation.send_audio(action.pcm)
+                else:
+                    await self._forward(self._conversation, action)
             except SonicwireError:
                 # The stream has ended; the pump reports how. Nothing more to forward.
                 await asyncio.Future()
@@ -369,8 +373,6 @@ class Connection:
 
     async def _forward(self, conversation: Conversation, command: Command) -> None:
         match command:
-            case Audio(pcm=pcm) if len(pcm) <= self._max_chunk:
-                await conversation.send_audio(pcm)  # every 20 ms frame: no splitting needed
             case Audio(pcm=pcm):
                 for chunk in split_audio(pcm, self._max_chunk):
                     await conversation.send_audio(chunk)
