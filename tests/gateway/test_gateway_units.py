@@ -93,6 +93,15 @@ def test_token_bucket_allows_burst_then_rate() -> None:
     assert [bucket.take(100.0) for _ in range(4)] == [True, True, True, False]  # capped at burst
 
 
+def test_token_bucket_keeps_a_credit_above_the_burst_and_ignores_a_clock_going_back() -> None:
+    bucket = TokenBucket(rate=10, burst=2, now=0.0)
+    bucket.credit(0.5)  # 5 tokens for time not read: 7 in all, above the burst of 2
+    assert bucket.take(0.1) is True  # refilling must not clip the credit to the burst
+    assert [bucket.take(0.1) for _ in range(7)] == [True] * 6 + [False]
+    assert bucket.take(0.05) is False  # earlier than the last take: nothing refilled
+    assert bucket.take(0.2) is True  # 1.5 tokens since the last take
+
+
 def test_token_bucket_zero_rate_is_unlimited() -> None:
     bucket = TokenBucket(rate=0, burst=1, now=0.0)
     assert all(bucket.take(0.0) for _ in range(1000))
