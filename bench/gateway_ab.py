@@ -9,6 +9,7 @@ a drift in the machine's load falls on all of them. For the gateway in its own p
 is split into the gateway process and the gRPC server process. Variants:
 
 - ``before``: the gateway and server of another source tree (``--base``), default settings;
+- ``up-before``: ``up`` (below) of that other tree: the A/B of a change to the one process;
 - ``default``: this tree, default settings (webrtcvad, speex echo cancellation and noise
   suppression), the seed client's messages only;
 - ``silero``: the same with the Silero VAD (the pipecat peer's VAD engine): each stream sends
@@ -44,7 +45,7 @@ from bench.cpu_ab import _pythonpath, step_try
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
 
-__all__ = ["VARIANTS", "main", "step_config"]
+__all__ = ["BASE_VARIANTS", "VARIANTS", "main", "step_config"]
 
 _SILERO = {"action": "config", "vad": {"engine": "silero"}}
 VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
@@ -56,12 +57,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any] | None]] = {
         {**_SILERO, "echo_cancellation": False, "noise_suppression": False},
     ),
     "up": ("up", None),
+    "up-before": ("up", None),
     "up-uvloop": ("up", None),
     "up-grpc": ("up", None),
     "pipecat": ("pipecat", None),
 }
 #: The probe server's event loop per variant (asyncio for any other), passed to the step.
 _LOOP = {"up-uvloop": "uvloop"}
+#: The variants that run the ``--base`` tree (every other one runs this tree).
+BASE_VARIANTS = frozenset({"before", "up-before"})
 #: The ``up`` target's gateway transport per variant (the shipped in-process one otherwise).
 _UP_TRANSPORT = {"up-grpc": "grpc"}
 
@@ -93,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write every try as JSON here")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if args.base is not None and "before" not in names:
+    if args.base is not None and not BASE_VARIANTS.intersection(names):
         names.insert(0, "before")
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
-    if "before" in names and args.base is None:
-        parser.error("the 'before' variant needs --base")
+    for name in BASE_VARIANTS.intersection(names):
+        if args.base is None:
+            parser.error(f"the {name!r} variant needs --base")
 
     config = StepConfig(
         duration_s=args.duration, warmup_s=2.0, ramp_s=1.0, drain_s=0.5, quiet_wait_s=1.0
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.rounds):
                 for name in names if i % 2 == 0 else names[::-1]:
                     target = VARIANTS[name][0]
-                    tree = args.base.resolve() if name == "before" else here
+                    tree = args.base.resolve() if name in BASE_VARIANTS else here
                     os.environ["PYTHONPATH"] = _pythonpath(tree)
                     step = step_config(name, config)
                     load = os.getloadavg()[0]

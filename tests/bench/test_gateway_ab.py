@@ -45,6 +45,9 @@ def test_before_needs_a_base_tree(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--variants", "before"])
     assert "needs --base" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        main(["--variants", "up-before,up"])  # the base tree's one process
+    assert "'up-before' variant needs --base" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         main(["--variants", "fastest"])
     assert "unknown variant" in capsys.readouterr().err
 
