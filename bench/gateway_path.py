@@ -1,0 +1,185 @@
+"""The WebSocket gateway's CPU per audio message in ``sonicwire up``'s shape, without sockets.
+
+    python -m bench.gateway_path [--frames 20000] [--repeats 5] [--warmup 2000]
+
+Drives the gateway's real per-socket driver (``Connection._handle``) with the load
+generator's 20 ms ``audiostream`` message (JSON, base64 PCM), through the SDK conversation and
+the in-process channel (``LocalChannel``, the channel ``sonicwire up`` gives the gateway) to a
+``Converse`` handler that reads every request and answers one 40 ms ``AudioOutput`` per two
+requests (the server's ratio once a reply plays), back through the gateway's pump, the
+``media`` rendering and the WebSocket library's framing (a real ``ServerProtocol``; the bytes
+are counted and dropped). No sockets and no server front end: what is measured is the gateway's,
+the SDK's and the channel's Python per message and the event loop's hops between their tasks.
+What it leaves out (the socket reads and writes, the library's parsing of inbound frames, the
+server) is the same for any change to those three.
+
+It prints the thread CPU time per inbound message (min and median of ``repeats`` runs). For
+instruction counts, run it under ``valgrind --tool=callgrind`` with two ``--frames`` and
+``--repeats 1``: the difference of the totals over the difference of the frames is the
+instructions per message, start-up and warm-up cancelled (docs/gateway.md, "One process, per
+message").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from sonicwire.gateway.config import GatewayConfig
+from sonicwire.gateway.connection import Connection, GatewayStats
+from sonicwire.gateway.protocol import Configure
+from sonicwire.gateway.state import Phase
+from sonicwire.gateway.upstream import Upstream
+from sonicwire.server.local_channel import LocalChannel
+from sonicwire.server.local_rpc import HandlerRegistry, LocalServer
+from sonicwire.v1 import voice_service_pb2 as pb
+
+__all__ = ["PathRun", "main", "measure"]
+
+_FRAME_BYTES = 640  # 20 ms of 16 kHz PCM s16le, as bench.loadgen sends
+_REPLY_BYTES = 1280  # 40 ms: the server's playback batch
+_REPLY_EVERY = 2
+
+
+@dataclass(frozen=True)
+class PathRun:
+    """One run: CPU per inbound message, and what crossed."""
+
+    us_per_message: float
+    requests_handled: int
+    """Audio requests the handler read (warm-up included)."""
+    media_bytes: int
+    """WebSocket bytes framed for the client during the timed messages."""
+
+
+class _Handler:
+    """A ``Converse`` handler: SessionStarted, then one AudioOutput per two requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def converse(self, requests: AsyncIterator[pb.ConverseRequest], context: Any) -> None:
+        first = await anext(requests)
+        started = pb.SessionStarted(
+            session_id="bench",
+            config=first.config,
+            limits=pb.SessionLimits(max_audio_chunk_bytes=65536),
+        )
+        await context.write(pb.ConverseResponse(session_started=started))
+        reply = os.urandom(_REPLY_BYTES)
+        offset = 0
+        async for _ in requests:
+            self.requests += 1
+            if self.requests % _REPLY_EVERY == 0:
+                offset += 40
+                out = pb.ConverseResponse()
+                out.audio.audio = reply
+                out.audio.turn_id = "t1"
+                out.audio.offset_ms = offset
+                await context.write(out)
+
+
+class _Transport:
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class _Socket:
+    """What `Connection` uses of a ``ServerConnection`` on its send-now path: an open
+    protocol (real framing) whose output is counted, never waiting."""
+
+    def __init__(self) -> None:
+        self.protocol = ServerProtocol()
+        self.protocol.state = State.OPEN
+        self.send_in_progress = None
+        self.transport = _Transport()
+        self.id = "bench"
+        self.framed = 0
+
+    def send_data(self) -> None:
+        for data in self.protocol.data_to_send():
+            self.framed += len(data)
+
+    async def send(self, message: str | bytes) -> None:
+        raise AssertionError("a send had to wait: the path measured is the send-now one")
+
+
+async def _run(frames: int, warmup: int) -> PathRun:
+    handler = _Handler()
+    registry = HandlerRegistry()
+    method = grpc.stream_stream_rpc_method_handler(
+        handler.converse,
+        request_deserializer=pb.ConverseRequest.FromString,
+        response_serializer=pb.ConverseResponse.SerializeToString,
+    )
+    registry.add_registered_method_handlers("sonicwire.v1.VoiceService", {"Converse": method})
+    config = GatewayConfig()
+    upstream = Upstream(config, channel=LocalChannel(LocalServer(registry)), route="bench")
+    socket = _Socket()
+    ws: Any = socket  # what Connection uses of a ServerConnection, no more
+    connection = Connection(ws, upstream=upstream, config=config, stats=GatewayStats())
+    if not await connection._open(Configure(), None):
+        raise RuntimeError("the conversation did not start")
+    connection._flow.phase = Phase.OPEN
+    pcm = os.urandom(_FRAME_BYTES)
+    message = json.dumps({"action": "audiostream", "audioData": base64.b64encode(pcm).decode()})
+    handle = connection._handle
+    for _ in range(warmup):
+        await handle(message, None)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    framed = socket.framed
+    began = time.thread_time()
+    for _ in range(frames):
+        await handle(message, None)
+        # One turn of the loop per message, as between two socket reads: the handler's and
+        # the pump's tasks run.
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    spent = time.thread_time() - began
+    run = PathRun(spent / frames * 1e6, handler.requests, socket.framed - framed)
+    await upstream.aclose()
+    return run
+
+
+def measure(frames: int, warmup: int = 2000) -> PathRun:
+    """One run in a fresh event loop."""
+    return asyncio.run(_run(frames, warmup))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway_path")
+    parser.add_argument("--frames", type=int, default=20000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2000)
+    args = parser.parse_args(argv)
+    runs = [measure(args.frames, args.warmup) for _ in range(args.repeats)]
+    us = [r.us_per_message for r in runs]
+    last = runs[-1]
+    print(
+        f"gateway path, in process: {min(us):.2f} us CPU per audio message (min), "
+        f"{statistics.median(us):.2f} (median of {args.repeats} x {args.frames}); "
+        f"{last.media_bytes / args.frames:.0f} bytes framed per message; load1 "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
