@@ -24,6 +24,7 @@ from websockets.protocol import State
 from sonicwire.client import Client, Conversation, GoingAway, Resumed, SonicwireError
 
 from .config import GatewayConfig
+from .guard import until_closed
 from .limits import TokenBucket
 from .outbox import Outbox, SlowConsumer
 from .protocol import (
@@ -391,7 +392,7 @@ class Connection:
         self._client, conversation = self._upstream.converse(api_key, command)
         self._conversation = conversation
         try:
-            session = await conversation.start()
+            session = await until_closed(self._ws, conversation.start())
         except SonicwireError as error:
             self._upstream_failed(error)
             return False

@@ -1,4 +1,6 @@
-"""A WebSocket connection that does not buffer without bound for a peer that does not read.
+"""Guards of a WebSocket against its client: a connection that does not buffer without bound
+for a peer that does not read (`GuardedConnection`), and waits that end when the client leaves
+(`until_closed`).
 
 The WebSocket library answers every ping with a pong, and a close with a close, by writing to
 the transport as the frames are read, whether or not the peer reads what it is sent. A client
@@ -15,11 +17,13 @@ stops reading while too many are pending).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["MAX_UNSENT_BYTES", "GuardedConnection"]
+__all__ = ["MAX_UNSENT_BYTES", "GuardedConnection", "until_closed"]
 
 log = logging.getLogger("sonicwire.gateway")
 
@@ -40,3 +44,26 @@ class GuardedConnection(ServerConnection):
                 transport.get_write_buffer_size(),
             )
             transport.abort()
+
+
+async def until_closed[T](ws: ServerConnection, work: Awaitable[T]) -> T:
+    """``work``'s result, unless the client closes the socket first: then ``work`` is
+    cancelled and the socket's `ConnectionClosed` is raised.
+
+    For the waits that read nothing from the socket meanwhile, such as a conversation's start:
+    a client that sends its config and leaves (a page reload, a caller hanging up at once)
+    held its gateway connection, and the server's set-up of its conversation, until the
+    start finished, however long that took; clients that did so in a loop filled the
+    gateway's connection limit (and kept it full ~26 s after they stopped).
+    """
+    task = asyncio.ensure_future(work)
+    closed = asyncio.ensure_future(ws.wait_closed())
+    try:
+        await asyncio.wait((task, closed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closed.cancel()
+        if not task.done():
+            task.cancel()  # also when the caller itself is cancelled
+    if task.done() and not task.cancelled():
+        return task.result()
+    raise ws.protocol.close_exc

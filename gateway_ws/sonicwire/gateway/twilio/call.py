@@ -35,6 +35,7 @@ from sonicwire.client import (
 )
 
 from ..config import GatewayConfig
+from ..guard import until_closed
 from ..outbox import Outbox, SlowConsumer
 from ..upstream import Upstream
 from .callconfig import (
@@ -277,9 +278,12 @@ class TwilioCall:
         self._client = self._upstream.client(settings.api_key)
         conversation = self._conversation = self._client.converse(session_config_for_call(settings))
         try:
-            session = await conversation.start()
+            session = await until_closed(self._ws, conversation.start())
         except SonicwireError as error:
             self._refuse(CloseCode.INTERNAL, f"the conversation did not start: {error}")
+            return None
+        except ConnectionClosed as error:  # the caller hung up before it started
+            self._gone(error)
             return None
         log.info(
             "twilio call %s (stream %s): session %s started, %s",
