@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -458,6 +459,22 @@ async def test_client_error(h: Harness, content: str, message: str, details: Any
     error = error_of(outcome.result_json)
     assert error["type"] == "tool_error" and error["message"] == message
     assert error.get("details") == details
+
+
+async def test_a_long_client_error_is_cut_in_the_log_not_for_the_model(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Red-team session (s23): the whole error text (up to the 64 KiB result limit) went into
+    # one INFO line per failed call.
+    caplog.set_level(logging.INFO, logger="sonicwire.server.tools.runner")
+    text = "CRM is down. " * 5000
+    async with h.runner() as runner:
+        runner.start(ToolInvocation("c1", "lookup_customer", '{"email": "ada@example.com"}'))
+        assert runner.deliver_client_result("c1", text, True)
+    [outcome] = h.outcomes.outcomes
+    assert error_of(outcome.result_json)["message"] == text  # the model gets all of it
+    [line] = [r.getMessage() for r in caplog.records if "lookup_customer" in r.getMessage()]
+    assert len(line) < 500 and line.endswith("...")
 
 
 async def test_unknown_duplicate_and_misdirected_deliveries_return_false(h: Harness) -> None:

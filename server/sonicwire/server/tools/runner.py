@@ -42,6 +42,7 @@ from .tool import Tool, ToolContext, ToolError, ToolHandler
 __all__ = ["ToolRunner"]
 
 _log = logging.getLogger(__name__)
+_LOGGED_ERROR_CHARS = 300  # of a failed call's error in the log line
 
 
 @dataclass(eq=False)
@@ -473,13 +474,17 @@ class ToolRunner:
             duration_s=max(0.0, self._clock() - started),
         )
         if status is not ToolStatus.OK:
+            # Cut: a client's error result is its own text, up to the 64 KiB result limit.
+            shown = (
+                error if len(error) <= _LOGGED_ERROR_CHARS else f"{error[:_LOGGED_ERROR_CHARS]}..."
+            )
             _log.info(
                 "session %s: tool %s (call %s) %s: %s",
                 self._session_id,
                 invocation.name,
                 invocation.call_id,
                 status.value,
-                error,
+                shown,
             )
         try:
             self._on_outcome(outcome)
