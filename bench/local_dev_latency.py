@@ -106,15 +106,17 @@ async def measure(
     option: str | None, rounds: int, in_domain_every: int, limit: int, no_guess: bool = False,
     turns: Sequence[tuple[str, Command]] | None = None,
     rooms: Sequence[tuple[str, Callable[[int], Any]]] = (),
+    switch: Callable[[bool], None] | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The rows of every turn (``turns``, else `dev_turns`), in every room (a label and the
-    front end's background for a seed, `bench.local_dev_noise`; none: the evaluation's)."""
+    front end's background for a seed, `bench.local_dev_noise`; none: the evaluation's).
+    ``switch``: ``option`` is no backend option; ``switch(flag)`` sets it before each turn."""
     model, today = dev_model(), datetime.now(UTC).date()
     flags: tuple[bool | None, ...] = (True, False) if option else (None,)
     backends: dict[bool | None, LocalBackend] = {}
     traces: dict[bool | None, Trace] = {}
     for flag in flags:
-        extra = {} if option is None else {option: flag}
+        extra = {} if option is None or switch is not None else {option: flag}
         backends[flag] = LocalBackend.from_options(reply_cache=0, **extra)
     original = LocalSession._recognize_early
     current: list[Trace] = []
@@ -158,6 +160,8 @@ async def measure(
                         for flag in order:
                             trace = traces[flag]
                             trace.reset()
+                            if switch is not None and flag is not None:
+                                switch(flag)
                             current[:] = [trace]
                             turn, marks = await evaluation.paced_turn(
                                 backends[flag], toolbox, commands, end_index, stop_index, voiced

@@ -7,6 +7,7 @@ Two measurements, one command each:
 
     nice -n 10 .venv/bin/python -m bench.local_dev_noise --sweep          # EarlyCut alone
     nice -n 10 .venv/bin/python -m bench.local_dev_noise --ab noisy_room_guess --limit 40
+    nice -n 10 .venv/bin/python -m bench.local_dev_noise --ab room_level --limit 40
 
 ``--sweep`` replays every noisy (and clean) stream through `EarlyCut` with each candidate
 rule for noisy rooms (``--margins`` x ``--drops``, plus the rule off): how many turns get a
@@ -18,7 +19,8 @@ signal work: no recogniser, so it can try every candidate; writes
 ``--ab OPTION`` runs the same turns paced in real time through whole sessions
 (`bench.local_dev_latency.measure`, interleaved per turn between the option on and off):
 first audio, accuracy, CPU per turn, per room and intent; writes
-``bench/results/local_dev_noise.json``.
+``bench/results/local_dev_noise.json``. ``--ab room_level`` is no backend option: it turns
+the room's level alone on and off (the late marker stays on in both).
 
 The noise is synthetic and seeded (the evaluation's recordings are not looked at): steady pink
 and brown noise, a fan (a blade tone with harmonics over low-passed noise, slowly swelling) and
@@ -46,6 +48,7 @@ import numpy.typing as npt
 from bench import local_dev_latency as latency
 from bench import local_eval as evaluation
 from bench.local_timing import percentiles
+from sonicwire.server.backends.local import session as session_module
 from sonicwire.server.backends.local.early import ROOM_DROP_DB, ROOM_MARGIN_DB, EarlyCut
 from sonicwire.server.core import events as ev
 from sonicwire.server.testing.local_harness import speak
@@ -295,6 +298,12 @@ def paced_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _room_level(on: bool) -> None:
+    """``--ab room_level``: the sessions opened next measure the room's level (on) or keep
+    only the absolute floor (off); both with the late marker (`early.LATE_MS`)."""
+    setattr(session_module, "ROOM_MARGIN_DB", ROOM_MARGIN_DB if on else None)  # noqa: B010
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sweep", action="store_true", help="EarlyCut alone, every rule")
@@ -328,9 +337,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         report["table"] = sweep_table(report["sweep"])
         out = args.out or SWEEP_RESULTS
     else:
+        switch = _room_level if args.ab == "room_level" else None
         rows = asyncio.run(
             latency.measure(args.ab, 1, args.in_domain_every, 0, turns=turns,
-                            rooms=[(r.label, r.noise) for r in room_list])
+                            rooms=[(r.label, r.noise) for r in room_list], switch=switch)
         )  # fmt: skip
         report["summary"] = paced_summary(rows)
         report["rows"] = rows

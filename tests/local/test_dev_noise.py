@@ -65,3 +65,16 @@ def test_replay_counts_a_confirmed_guess_and_when_it_came() -> None:
 
 def test_a_room_label_names_kind_and_level() -> None:
     assert Room("fan", -40.0).label == "fan-40"
+
+
+def test_the_room_level_switch_sets_what_the_next_sessions_use() -> None:
+    from bench import local_dev_noise
+    from sonicwire.server.backends.local import early, session
+
+    try:
+        local_dev_noise._room_level(False)
+        assert getattr(session, "ROOM_MARGIN_DB") is None  # noqa: B009
+        local_dev_noise._room_level(True)
+        assert getattr(session, "ROOM_MARGIN_DB") == early.ROOM_MARGIN_DB  # noqa: B009
+    finally:
+        local_dev_noise._room_level(True)
