@@ -17,6 +17,13 @@ which the shared machine's load moves. Accuracy is `bench.local_eval.understood`
 reading answered (in-domain understood, out-of-domain rejected). Writes
 ``bench/results/local_dev_latency.json``.
 
+What the session sends is traced too (`LocalSession._emit_text`, `_play`): when each sentence's
+text and each piece of audio went out and how long that audio plays, so a run shows whether
+audio would have played without a gap (`playback`: a client that starts playing at the first
+audio and plays in real time; a gap mid-sentence is a piece of a sentence's audio, the rest
+after its first clause, sent after the piece before it has played). The summary has the first
+audio per intent as well.
+
 With ``--no-guess`` the sessions make no early guess (its guesses are recorded, not read), so
 every utterance is read at the VAD's marker, as in a room whose noise keeps `EarlyCut` from
 guessing (the evaluation's real recordings are such turns): the path that reads the whole
@@ -62,9 +69,11 @@ class Trace:
         self.spans: list[tuple[str, float, float]] = []
         self.guesses: list[float] = []
         self.confirmed = False  # the stop marker confirmed a guess
+        # what the session sent: (when, seconds of audio), or (when, None) for a sentence's text
+        self.sent: list[tuple[float, float | None]] = []
 
     def reset(self) -> None:
-        self.spans, self.guesses, self.confirmed = [], [], False
+        self.spans, self.guesses, self.confirmed, self.sent = [], [], False, []
 
     def wrap(self, owner: Any, name: str) -> None:
         """Trace ``owner.name`` (an instance attribute shadows the method; threads append)."""
@@ -136,6 +145,19 @@ async def measure(
 
     LocalSession._recognize_early = guessed  # type: ignore[method-assign]
     EarlyCut.speech_stopped = confirming  # type: ignore[method-assign]
+    played, texted = LocalSession._play, LocalSession._emit_text
+
+    def play(self: LocalSession, pcm: bytes) -> None:
+        seconds = len(pcm) / 2 / self._synthesizer.sample_rate
+        current[0].sent.append((time.perf_counter(), seconds))
+        played(self, pcm)
+
+    def shown(self: LocalSession, text: str) -> None:
+        current[0].sent.append((time.perf_counter(), None))
+        texted(self, text)
+
+    LocalSession._play = play  # type: ignore[method-assign]
+    LocalSession._emit_text = shown  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
     turns = list(turns if turns is not None else dev_turns(in_domain_every))[: limit or None]
     try:
@@ -176,6 +198,7 @@ async def measure(
     finally:
         LocalSession._recognize_early = original  # type: ignore[method-assign]
         EarlyCut.speech_stopped = stopped  # type: ignore[method-assign]
+        LocalSession._play, LocalSession._emit_text = played, texted  # type: ignore[method-assign]
         for backend in backends.values():
             await backend.aclose()
     return rows
@@ -201,6 +224,39 @@ def _row(
         "cpu_ms": round(marks.cpu_ms, 1),
         "guesses_ms": [_ms(end, g) for g in trace.guesses],
         "spans_ms": [[name, _ms(end, a), _ms(end, b)] for name, a, b in spans],
+        "playback": playback(trace.sent, end),
+    }
+
+
+def playback(sent: Sequence[tuple[float, float | None]], end: float) -> dict[str, Any]:
+    """How the audio sent would play on a client that starts at the first audio and plays in
+    real time. ``stalls_ms``: each piece of audio sent after the piece before it had played,
+    by how late, split by whether it continues a sentence (audio right after audio: the rest
+    after a first clause) or starts one; ``joins_ms``: for each continuation, how long before
+    the piece before it had played it was sent (negative: a gap)."""
+    plays_until: float | None = None
+    after_text = True
+    pieces: list[list[Any]] = []
+    mid: list[float] = []
+    between: list[float] = []
+    joins: list[float] = []
+    for at, seconds in sent:
+        if seconds is None:
+            after_text = True
+            continue
+        if plays_until is not None:
+            late = (at - plays_until) * 1000
+            (between if after_text else mid).append(round(max(0.0, late), 1))
+            if not after_text:
+                joins.append(round(-late, 1))
+        start = at if plays_until is None else max(at, plays_until)
+        plays_until = start + seconds
+        pieces.append([_ms(end, at), round(seconds * 1000, 1), after_text])
+        after_text = False
+    return {
+        "pieces": pieces,  # [sent ms after the end of speech, ms of audio, starts a sentence]
+        "stalls_ms": {"mid_sentence": mid, "between_sentences": between},
+        "joins_ms": joins,
     }
 
 
@@ -226,6 +282,8 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 for r in chosen
                 if any(s[0] in ("recognize_open", "submit_open") for s in r["spans_ms"])
             ]
+            stalls = [r["playback"]["stalls_ms"] for r in chosen]
+            joins = [j for r in chosen for j in r["playback"]["joins_ms"]]
             entry[kind] = {
                 "end_to_end": percentiles(
                     [r["end_to_end_ms"] for r in chosen if r["end_to_end_ms"]]
@@ -239,7 +297,17 @@ def summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "whisper_last_end": percentiles([w for w in whisper_end if w is not None]),
                 "right": sum(r["right"] for r in chosen),
                 "turns": len(chosen),
+                "split_sentences": len(joins),
+                "join_slack": percentiles(joins),
+                "mid_sentence_gaps": sum(1 for s in stalls for g in s["mid_sentence"] if g > 1),
+                "gaps_between_sentences": sum(
+                    1 for s in stalls for g in s["between_sentences"] if g > 1
+                ),
             }
+        by_intent: dict[str, list[float]] = {}
+        for r in pick(flag, lambda r: bool(r["end_to_end_ms"])):
+            by_intent.setdefault(r["intent"], []).append(r["end_to_end_ms"])
+        entry["by_intent"] = {i: percentiles(v) for i, v in sorted(by_intent.items())}
         out[str(flag)] = entry
     return out
 

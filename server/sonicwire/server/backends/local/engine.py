@@ -26,6 +26,8 @@ Options (``LocalBackend.from_options``, all keyword, unknown ones ignored):
     noisy_room_guess "true" (default) or "false": an early guess in a room whose noise never
                      falls below `EarlyCut`'s absolute floor, from the room's own level
                      (``early.py``); off, such rooms are read at the VAD's marker
+    first_clause     "true" (default) or "false": synthesise a reply's first clause alone and
+                     the rest of its sentence while it plays (``clauses.py``)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 from sonicwire.server.backends.base import BackendOptions, ToolDescription, VoiceInfo
 from sonicwire.server.core.errors import BackendError, ErrorCode
 
+from .clauses import PacedSynthesizer, SynthesisPace
 from .phrases import background_sentences
 from .session import LocalSession
 from .stt import ACCENT_SLOT_KINDS, LanguageModel, RecognizerUnavailable, SpeechRecognizer
@@ -83,6 +86,7 @@ class LocalBackend:
         open_reading: bool = True,
         open_speculation: bool = True,
         noisy_room_guess: bool = True,
+        first_clause: bool = True,
     ) -> None:
         if tts_engine not in ("piper", "espeak"):
             raise BackendError(
@@ -104,6 +108,7 @@ class LocalBackend:
         self._open_reading = open_reading
         self._open_speculation = open_speculation
         self._noisy_room_guess = noisy_room_guess
+        self._first_clause = first_clause
         workers = workers or max(2, os.cpu_count() or 2)
         self._recognizer_processes = workers
         # Threads run synthesis (onnxruntime releases the GIL) and wait for the recogniser's
@@ -114,6 +119,8 @@ class LocalBackend:
         self._load_lock = threading.Lock()
         self._recognizer: SpeechRecognizer | None = None
         self._synthesizers: dict[str, Synthesizer] = {}
+        # How fast each voice has synthesised lately (first-clause synthesis, clauses.py).
+        self._paces: dict[str, SynthesisPace] = {}
         self._sessions: set[LocalSession] = set()
         # Zones get_date_time reported, by arguments: its answers are predicted (predict.py).
         self._clock_zones: dict[str, str] = {}
@@ -145,6 +152,7 @@ class LocalBackend:
             open_reading=_flag(options.get("open_reading", True), "open_reading"),
             open_speculation=_flag(options.get("open_speculation", True), "open_speculation"),
             noisy_room_guess=_flag(options.get("noisy_room_guess", True), "noisy_room_guess"),
+            first_clause=_flag(options.get("first_clause", True), "first_clause"),
         )
 
     # --- Backend ------------------------------------------------------------------------------
@@ -192,6 +200,8 @@ class LocalBackend:
             open_reading=self._open_reading,
             open_speculation=self._open_speculation,
             noisy_room_guess=self._noisy_room_guess,
+            first_clause=self._first_clause,
+            synthesis_pace=self._paces.get(voice),
         )
         self._sessions.add(session)
         return session
@@ -271,10 +281,13 @@ class LocalBackend:
                     inner: Synthesizer = EspeakSynthesizer(voice.removeprefix("espeak-"))
                 else:
                     inner = load_synthesizer(self._tts_engine, voice)
+                # Timed under the cache: a cache hit says nothing of synthesis's pace.
+                paced = PacedSynthesizer(inner)
+                self._paces[voice] = paced.pace
                 synthesizer = (
-                    CachedSynthesizer(inner, max_sentences=self._reply_cache)
+                    CachedSynthesizer(paced, max_sentences=self._reply_cache)
                     if self._reply_cache > 0
-                    else inner
+                    else paced
                 )
                 self._synthesizers[voice] = synthesizer
             return self._recognizer, synthesizer

@@ -10,7 +10,8 @@ at a time:
          (the session's tools, learnt from their specs at open: `toolmodel.ToolModel`, and
          the recogniser's language model built from their examples)
       -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
-         (the first sentence usually already done, see below)
+         (the first sentence usually already done, see below; its first clause alone, the
+         rest while that plays: clauses.py)
       -> AssistantTurnEnded(END_TURN)
 
 Answers prepared in the stop wait: when `EarlyCut` guesses that the user stopped, the session
@@ -61,6 +62,7 @@ from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
+from .clauses import FirstClause, SynthesisPace
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import LATE_MS, ROOM_MARGIN_DB, EarlyCut, Guess
 from .endpoint import complete_request, early_end_after
@@ -113,6 +115,8 @@ class LocalSession:
         open_reading: bool = False,
         open_speculation: bool = True,
         noisy_room_guess: bool = True,
+        first_clause: bool = True,
+        synthesis_pace: SynthesisPace | None = None,
     ) -> None:
         self._on_close = on_close
         # Zones get_date_time reported, by arguments (shared by the backend's sessions), and
@@ -121,6 +125,9 @@ class LocalSession:
         self._clock = clock
         self._synthesizer = synthesizer
         self._executor = executor
+        # The pace is the backend's (the machine's load), else the session's own.
+        pace = (synthesis_pace or SynthesisPace()) if first_clause else None
+        self._clause = FirstClause(synthesizer, executor, pace)
         self._loop = asyncio.get_running_loop()
         self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
         self._pad_samples = _SAMPLE_RATE * options.speech_pad_ms // 1000
@@ -348,7 +355,7 @@ class LocalSession:
                 return prepared
             action = dialogue.answer(action, result)
         if action.lines:
-            prepared.spoken = action.lines[0].spoken
+            prepared.spoken = self._clause.chunks(action.lines[0].spoken)[0]
             prepared.audio = self._loop.run_in_executor(
                 self._executor, self._synthesizer.synthesize, prepared.spoken
             )
@@ -485,25 +492,34 @@ class LocalSession:
     ) -> None:
         """Speak ``reply``; ``said`` is the start of its first sentence, already played."""
         for index, line in enumerate(reply.lines):
-            spoken = line.spoken
+            spoken, rest = line.spoken, ""
             if index == 0 and said:
                 # The rest of the sentence whose start was played; a reply that does not
                 # start that way (an error, another shape) is spoken whole.
                 spoken = spoken[len(said) :].strip() if spoken.startswith(said) else spoken
+            elif index == 0:
+                spoken, rest = self._clause.chunks(spoken)  # its first clause first
             if (
                 index == 0
                 and not said
                 and prepared is not None
                 and prepared.audio is not None
-                and prepared.spoken == line.spoken
+                and prepared.spoken == spoken
             ):
                 pcm = await prepared.audio  # synthesised in the stop wait
             elif spoken:
                 pcm = await self._run(self._synthesizer.synthesize, spoken)
             else:
                 pcm = b""
-            self._emit_text(line.text)
+            # The rest is synthesised while the clause plays (sent when it may: clauses.py).
+            rest_audio = await self._clause.start_rest(pcm, rest) if rest else None
+            self._emit_text(line.text)  # the whole sentence, as clients see it
             self._play(pcm)
+            if rest_audio is not None:
+                try:
+                    self._play(await rest_audio)
+                finally:
+                    rest_audio.cancel()  # a barge-in: a rest not started never runs
 
     def _emit_text(self, text: str) -> None:
         self._response_open = True

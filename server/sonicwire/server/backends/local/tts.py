@@ -199,8 +199,9 @@ class EspeakSynthesizer:
 
 
 class CachedSynthesizer:
-    """Remembers the audio of recent sentences: fixed replies ("Sorry, I didn't catch that.",
-    "Hello! How can I help?") are then ready at once instead of after 50-250 ms."""
+    """Remembers the audio of recent sentences, and of first clauses and their rests
+    (clauses.py): fixed replies ("Sorry, I didn't catch that.", "Hello! How can I help?") are
+    then ready at once instead of after 50-250 ms."""
 
     def __init__(self, inner: Synthesizer, *, max_sentences: int = 64) -> None:
         self._inner = inner
