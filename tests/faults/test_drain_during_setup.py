@@ -107,3 +107,64 @@ async def test_a_stream_set_up_during_the_drain_is_refused_with_its_reason(
                 config.resume_session_id, config.resume_token, "anonymous"
             )
             assert state.session_id == config.resume_session_id
+
+
+class HeldStore:
+    """Wraps the runtime's store: once `hold` is called, each save waits for `release` (a
+    store that answers over the network, as Redis does, lets the loop run meanwhile)."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.gate: asyncio.Event | None = None
+        self.waiting = asyncio.Event()
+
+    def hold(self) -> None:
+        self.gate = asyncio.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def put(self, *args: object, **kwargs: object) -> object:
+        if self.gate is not None:
+            self.waiting.set()
+            await self.gate.wait()
+        return await self._store.put(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_a_stream_whose_first_save_outlasts_the_drains_start_is_told_to_go_away(
+    transport: str,
+) -> None:
+    # The first save claims the conversation (its token is then this stream's), so a drain
+    # that begins during it can no longer refuse the stream: it must tell it, like every
+    # stream live when the drain began, to move (GoingAway), not leave it unwarned until the
+    # grace ends and the stream is cut.
+    async with running_server(backend=ScriptedBackend()) as server:
+        store = HeldStore(server.runtime.resumer.store)
+        server.runtime.resumer.store = store  # type: ignore[assignment]
+        channel = _channel(server, transport)
+        stub = pb_grpc.VoiceServiceStub(channel)
+        hold = asyncio.Event()
+
+        async def requests() -> object:
+            yield pb.ConverseRequest(config=pb.SessionConfig())
+            await hold.wait()
+
+        try:
+            store.hold()
+            call = stub.Converse(requests(), timeout=30)
+            await asyncio.wait_for(store.waiting.wait(), 10)
+            drain = asyncio.create_task(server.drain(_GRACE_S))
+            await asyncio.sleep(0.5)  # the drain has told every live stream by now
+            assert store.gate is not None
+            store.gate.set()
+            assert await _first_or_status(call) == "session_started"
+            # Well within the grace: before, the next message was the status at its end.
+            async with asyncio.timeout(_GRACE_S / 2):
+                assert await _first_or_status(call) == "going_away"
+            hold.set()
+            await asyncio.wait_for(drain, _GRACE_S + 5)
+        finally:
+            hold.set()
+            await channel.close()
+        assert not server.runtime.conversations

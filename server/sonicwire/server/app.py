@@ -81,6 +81,8 @@ class RunningServer:
         runtime.draining = True
         runtime.drain_started.set()
         await self.health.enter_graceful_shutdown()
+        # With no await between them: a stream that goes live later tells itself (`runtime`).
+        runtime.drain_ends_at = asyncio.get_running_loop().time() + grace
         live = list(runtime.conversations)
         log.info("draining: %d live conversations, grace %.1f s", len(live), grace)
         for conversation in live:

@@ -96,6 +96,9 @@ class ServerRuntime:
         self._idle.set()
         self._starting = 0  # streams whose conversation is being set up (not live yet)
         self.draining = False
+        # When the drain's grace ends (loop time), set as the drain tells the live streams to
+        # go away: a stream that goes live after that tells itself.
+        self.drain_ends_at: float | None = None
         self.registry = build_registry(config.tools)
         self.config_limits = validate.ConfigLimits(
             max_client_tools=config.max_client_tools,
@@ -339,6 +342,11 @@ class ServerRuntime:
         self.conversations.add(conversation)
         self._idle.clear()
         log.info("session %s started for %s on %s", session_id, caller, self.backend.name)
+        if self.drain_ends_at is not None:
+            # The drain began during the save above: too late to refuse the stream (it has
+            # claimed the conversation), and the drain did not see it among the live ones.
+            grace_s = max(self.drain_ends_at - asyncio.get_running_loop().time(), 0.0)
+            conversation.go_away("server draining", grace_s)
         try:
             yield conversation, started
         finally:
