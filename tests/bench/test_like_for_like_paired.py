@@ -24,11 +24,15 @@ from bench.paired_like_for_like import LABELS, measure
 from bench.procs import Children
 from bench.report import render as render_benchmarks
 from bench.summary import rejudge, summarise
+from tests.bench.like_for_like_doc import (
+    doc_section,
+    table_row,
+    targets_status,
+    verdict_sentence,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ["bench_cpu_vs_n.png", "bench_latency_vs_n.png"]
-TARGET = {"gateway": "like for like (same protocol)", "up": "like for like, one process"}
-SENTENCE = {"gateway": "- Two processes", "up": "- One process"}
 PEER_CPU = 40.0
 
 
@@ -84,33 +88,13 @@ def planted(
     return run
 
 
-def _section(doc: str, title: str) -> str:
-    start = doc.index(f"## {title}")
-    return doc[start : doc.index("\n## ", start + 1)]
-
-
-def _row(section: str, n: int) -> list[str]:
-    line = next(x for x in section.splitlines() if x.startswith(f"| {n} |"))
-    return [c.strip() for c in line.strip("|").split("|")]
-
-
-def _status(doc: str, phase: str) -> str:
-    row = next(x for x in _section(doc, "Against the targets").splitlines() if TARGET[phase] in x)
-    return row.rstrip(" |").rsplit("|", 1)[1].strip()
-
-
-def _sentence(doc: str, phase: str) -> str:
-    lines = _section(doc, "Like for like").splitlines()
-    return next(x for x in lines if x.startswith(SENTENCE[phase]))
-
-
 def both(*values: float) -> dict[str, list[float]]:
     return {"up": list(values), "gateway": [v + 0.2 for v in values]}
 
 
 def test_the_rule_is_stated_before_the_tables(bench: dict[str, Any]) -> None:
     run = planted(bench, {10: both(0.45, 0.47, 0.46)})
-    section = _section(render_benchmarks(run, IMAGES), "Like for like")
+    section = doc_section(render_benchmarks(run, IMAGES), "Like for like")
     rule = section.index(paired_like_for_like.RULE)
     assert rule < section.index("| N | rounds |")
     assert "the order reversed every other round" in section
@@ -127,19 +111,19 @@ def test_the_verdict_is_the_median_of_the_rounds_not_one_round(bench: dict[str, 
     assert up["worst_ratio"] == pytest.approx(0.48)
     assert [r["ratio_median"] for r in up["rows"]] == pytest.approx([0.46, 0.48])
     doc = render_benchmarks(run, IMAGES)
-    section = _section(doc, "Like for like")
-    assert _row(section, 10)[4] == "**0.46x (range 0.44-0.55x over 3 rounds)**"
-    assert _row(section, 10)[2] == "40.00"
-    sentence = _sentence(doc, "up")
+    section = doc_section(doc, "Like for like")
+    assert table_row(section, 10)[4] == "**0.46x (range 0.44-0.55x over 3 rounds)**"
+    assert table_row(section, 10)[2] == "40.00"
+    sentence = verdict_sentence(doc, "up")
     assert "0.46x (range 0.44-0.55x over 3 rounds) at N=10" in sentence
     assert "within the <= 0.5x target at every N judged" in sentence
     assert "Sonicwire is 52-54% cheaper at every N judged" in sentence
-    two = _sentence(doc, "gateway")
+    two = verdict_sentence(doc, "gateway")
     assert "**the <= 0.5x target is missed**: median above 0.5x at N=10, 20" in two
-    assert _status(doc, "up") == "met" and _status(doc, "gateway") == "missed"
+    assert targets_status(doc, "up") == "met" and targets_status(doc, "gateway") == "missed"
     assert "worst median ratio **0.48x** over paired rounds (N=10: 0.46x, 3 rounds" in doc
     # every round is tabled with its order, reversed every other round
-    rounds = _section(doc, "Like for like").split("Every round")[1]
+    rounds = doc_section(doc, "Like for like").split("Every round")[1]
     assert "| 10 | 1 | pipecat > up > gateway | 40.00 | 17.60 | 0.44x |" in rounds
     assert "| 10 | 2 | gateway > up > pipecat | 40.00 | 22.00 | 0.55x |" in rounds
 
@@ -147,7 +131,7 @@ def test_the_verdict_is_the_median_of_the_rounds_not_one_round(bench: dict[str, 
 def test_a_median_over_half_is_a_miss(bench: dict[str, Any]) -> None:
     run = planted(bench, {10: both(0.45, 0.47, 0.46), 20: both(0.52, 0.49, 0.53)})
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
-    sentence = _sentence(render_benchmarks(run, IMAGES), "up")
+    sentence = verdict_sentence(render_benchmarks(run, IMAGES), "up")
     assert "**the <= 0.5x target is missed**: median above 0.5x at N=20" in sentence
 
 
@@ -164,10 +148,10 @@ def test_a_failed_pipecat_round_is_a_bound_and_ends_the_walk(bench: dict[str, An
     assert s["paired_like_for_like"]["up"]["worst_ratio"] == pytest.approx(0.48)
     assert s["pipecat_max_streams"] == 20
     doc = render_benchmarks(run, IMAGES)
-    section = _section(doc, "Like for like")
+    section = doc_section(doc, "Like for like")
     cell = "<= 0.90x; pipecat failed in round 1: 44 late frames (60 ms jitter buffer)"
-    assert _row(section, 30)[4] == cell
-    sentence = _sentence(doc, "up")
+    assert table_row(section, 30)[4] == cell
+    sentence = verdict_sentence(doc, "up")
     assert "At N=30 pipecat's step failed in round 1: 44 late frames" in sentence
     assert "upper bound, <= 0.90x, not judged" in sentence
     assert "N=30" not in sentence.split(". At N=30")[0]  # not among the judged N
@@ -187,13 +171,16 @@ def test_a_failed_round_of_ours_is_a_miss_whatever_the_median(bench: dict[str, A
     assert s["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     assert s["targets"]["like_for_like_le_half_pipecat"] == "missed"  # 0.60-0.62x
     doc = render_benchmarks(run, IMAGES)
-    sentence = _sentence(doc, "up")
+    sentence = verdict_sentence(doc, "up")
     assert "at N=20 Sonicwire's step failed (round 2: p99 added latency 12.0 ms > 10 ms)" in (
         sentence
     )
     assert "**the <= 0.5x target is missed**: Sonicwire's step failed at N=20" in sentence
     assert "within" not in sentence
-    assert "counted: Sonicwire failed in round 2" in _row(_section(doc, "Like for like"), 20)[4]
+    assert (
+        "counted: Sonicwire failed in round 2"
+        in table_row(doc_section(doc, "Like for like"), 20)[4]
+    )
     # a failed step of ours where pipecat failed too still counts against us
     run = planted(
         bench,
@@ -215,7 +202,7 @@ def test_an_errored_try_of_ours_is_a_miss(bench: dict[str, Any]) -> None:
     s = run["summary"]
     assert s["targets"]["like_for_like_le_half_pipecat"] == "missed"
     assert s["targets"]["like_for_like_up_le_half_pipecat"] == "met"
-    sentence = _sentence(render_benchmarks(run, IMAGES), "gateway")
+    sentence = verdict_sentence(render_benchmarks(run, IMAGES), "gateway")
     assert "round 1: RuntimeError: gateway exited (code 1)" in sentence
     assert "**the <= 0.5x target is missed**" in sentence
 
@@ -230,10 +217,10 @@ def test_no_judged_n_is_not_measured(bench: dict[str, Any]) -> None:
     assert s["pipecat_max_streams"] == 0
     doc = render_benchmarks(run, IMAGES)
     for phase in ("gateway", "up"):
-        sentence = _sentence(doc, phase)
+        sentence = verdict_sentence(doc, phase)
         assert "**not measured**: no N where pipecat's step passed in every round" in sentence
         assert "within" not in sentence and "missed" not in sentence
-        assert _status(doc, phase) == "not measured"
+        assert targets_status(doc, phase) == "not measured"
     assert "- pipecat's largest N in one process: not measured" in doc
 
 
@@ -245,9 +232,9 @@ def test_a_skipped_phase_is_not_measured(bench: dict[str, Any]) -> None:
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "not measured"
     doc = render_benchmarks(run, IMAGES)
     assert "**Not measured** in this run: time budget of the mode used up." in doc
-    section = _section(doc, "WebSocket gateway in front of Sonicwire")
+    section = doc_section(doc, "WebSocket gateway in front of Sonicwire")
     assert "Measured only in the paired like-for-like phase" in section
-    assert _status(doc, "up") == _status(doc, "gateway") == "not measured"
+    assert targets_status(doc, "up") == targets_status(doc, "gateway") == "not measured"
 
 
 def test_the_tries_are_rejudged_and_counted_like_steps(bench: dict[str, Any]) -> None:
@@ -270,7 +257,7 @@ def test_the_tries_are_the_step_sections(bench: dict[str, Any]) -> None:
         "WebSocket gateway in front of Sonicwire",
         "Server and gateway in one process",
     ):
-        section = _section(doc, title)
+        section = doc_section(doc, title)
         assert "Every try of the paired like-for-like phase" in section
         assert "| 10 (round 3) |" in section
     # the gRPC comparison (not like for like) takes pipecat's median per N

@@ -22,12 +22,16 @@ import pytest
 
 from bench.report import render as render_benchmarks
 from bench.summary import summarise
+from tests.bench.like_for_like_doc import (
+    doc_section,
+    table_row,
+    targets_status,
+    verdict_sentence,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LADDER_RUN = "bench/results/latest_2308_d2b97b5.json"
 IMAGES = ["bench_cpu_vs_n.png", "bench_latency_vs_n.png"]
-TARGET = {"gateway": "like for like (same protocol)", "up": "like for like, one process"}
-SENTENCE = {"gateway": "- Two processes", "up": "- One process"}
 
 
 @pytest.fixture(scope="module")
@@ -57,28 +61,8 @@ def _planted(bench: dict[str, Any], ratios: dict[int, float], **passes: dict[int
     return run
 
 
-def _section(doc: str, title: str) -> str:
-    start = doc.index(f"## {title}")
-    return doc[start : doc.index("\n## ", start + 1)]
-
-
-def _row(section: str, n: int) -> list[str]:
-    line = next(x for x in section.splitlines() if x.startswith(f"| {n} |"))
-    return [c.strip() for c in line.strip("|").split("|")]
-
-
-def _status(doc: str, phase: str) -> str:
-    row = next(x for x in _section(doc, "Against the targets").splitlines() if TARGET[phase] in x)
-    return row.rstrip(" |").rsplit("|", 1)[1].strip()
-
-
-def _sentence(doc: str, phase: str) -> str:
-    lines = _section(doc, "Like for like").splitlines()
-    return next(x for x in lines if x.startswith(SENTENCE[phase]))
-
-
 def test_the_rule_is_stated(bench: dict[str, Any]) -> None:
-    section = _section(render_benchmarks(bench, IMAGES), "Like for like")
+    section = doc_section(render_benchmarks(bench, IMAGES), "Like for like")
     assert "judged at the N where both steps passed" in section
     assert "Sonicwire's own step failed is a miss whatever its ratio" in section
     assert "With no N where both passed the target is not measured" in section
@@ -91,17 +75,17 @@ def test_a_failed_peer_step_is_a_bound_left_out_of_the_verdict(bench: dict[str, 
     assert s["like_for_like_up_worst_ratio"] == pytest.approx(0.45)
     assert s["targets"]["like_for_like_up_le_half_pipecat"] == "met"
     doc = render_benchmarks(run, IMAGES)
-    section = _section(doc, "Like for like")
-    cells = _row(section, 30)
+    section = doc_section(doc, "Like for like")
+    cells = table_row(section, 30)
     assert cells[3] == cells[5] == "<= 0.90x; pipecat failed: saturated"
-    assert _row(section, 20)[5] == "**0.45x**"
+    assert table_row(section, 20)[5] == "**0.45x**"
     for phase in ("gateway", "up"):
-        sentence = _sentence(doc, phase)
+        sentence = verdict_sentence(doc, phase)
         assert "0.40-0.45x pipecat's" in sentence and "judged at N=10, 20" in sentence
         assert "within the <= 0.5x target at every N judged" in sentence
         assert "At N=30 pipecat's step failed: 3 late frames; server CPU saturated" in sentence
         assert "upper bound, <= 0.90x, not judged" in sentence
-        assert _status(doc, phase) == "met"
+        assert targets_status(doc, phase) == "met"
         assert "not judged: N=30 (pipecat failed, <= 0.90x)" in doc
     # the gRPC comparison in the headline leaves the same N out as a bound
     headline = next(x for x in doc.splitlines() if x.startswith("- Not like for like"))
@@ -122,15 +106,15 @@ def test_a_failed_step_of_ours_counts_against_us(bench: dict[str, Any]) -> None:
     # the two-process deployment passed at N=20, where pipecat failed: that N is a bound
     assert s["like_for_like_worst_ratio"] == pytest.approx(0.60)
     doc = render_benchmarks(run, IMAGES)
-    section = _section(doc, "Like for like")
-    assert _row(section, 20)[3] == "<= 0.45x; pipecat failed: saturated"
-    assert _row(section, 20)[5] == "**0.45x**"
-    sentence = _sentence(doc, "up")
+    section = doc_section(doc, "Like for like")
+    assert table_row(section, 20)[3] == "<= 0.45x; pipecat failed: saturated"
+    assert table_row(section, 20)[5] == "**0.45x**"
+    sentence = verdict_sentence(doc, "up")
     assert "judged at N=10, where both steps passed" in sentence
     assert "at N=20 Sonicwire's step failed: 0.45x counted against it" in sentence
     assert "at N=30 Sonicwire's step failed: 0.60x counted against it" in sentence
     assert "**the <= 0.5x target is missed**: Sonicwire's step failed at N=20, 30" in sentence
-    assert _status(doc, "up") == "missed"
+    assert targets_status(doc, "up") == "missed"
     assert "and where Sonicwire's failed (20, 30)" in doc
 
 
@@ -142,11 +126,11 @@ def test_no_n_where_both_passed_is_not_measured(bench: dict[str, Any]) -> None:
     assert s["targets"]["like_for_like_up_le_half_pipecat"] == "not measured"
     doc = render_benchmarks(run, IMAGES)
     for phase in ("gateway", "up"):
-        sentence = _sentence(doc, phase)
+        sentence = verdict_sentence(doc, phase)
         assert "**not measured**: no N where both steps passed" in sentence
         assert "within" not in sentence and "missed" not in sentence
         assert "upper bound, <= 0.40x, not judged" in sentence
-        assert _status(doc, phase) == "not measured"
+        assert targets_status(doc, phase) == "not measured"
 
 
 def test_a_counted_miss_stands_without_an_n_where_both_passed(bench: dict[str, Any]) -> None:
@@ -154,8 +138,8 @@ def test_a_counted_miss_stands_without_an_n_where_both_passed(bench: dict[str, A
     run = _planted(bench, {10: 0.80, 20: 0.45}, up={10: False}, pipecat={20: False})
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     doc = render_benchmarks(run, IMAGES)
-    assert "**the <= 0.5x target is missed**" in _sentence(doc, "up")
-    assert _status(doc, "up") == "missed"
+    assert "**the <= 0.5x target is missed**" in verdict_sentence(doc, "up")
+    assert targets_status(doc, "up") == "missed"
 
 
 def test_a_failed_step_of_ours_is_a_miss_whatever_its_ratio(bench: dict[str, Any]) -> None:
@@ -165,20 +149,20 @@ def test_a_failed_step_of_ours_is_a_miss_whatever_its_ratio(bench: dict[str, Any
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     assert run["summary"]["targets"]["like_for_like_le_half_pipecat"] == "met"
     doc = render_benchmarks(run, IMAGES)
-    sentence = _sentence(doc, "up")
+    sentence = verdict_sentence(doc, "up")
     assert "judged at N=10, where both steps passed" in sentence
     assert "at N=20 Sonicwire's step failed: 0.30x counted against it" in sentence
     assert "**the <= 0.5x target is missed**: Sonicwire's step failed at N=20" in sentence
     assert "within" not in sentence
-    assert _status(doc, "up") == "missed"
+    assert targets_status(doc, "up") == "missed"
     # the same with no N where both passed: still a miss, never "not measured" or "met"
     run = _planted(bench, {10: 0.40, 20: 0.45}, up={10: False}, pipecat={20: False})
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
-    sentence = _sentence(render_benchmarks(run, IMAGES), "up")
+    sentence = verdict_sentence(render_benchmarks(run, IMAGES), "up")
     assert "(at N=10 Sonicwire's step failed: 0.40x counted against it)" in sentence
 
 
-def test_an_errored_step_of_ours_is_a_miss_not_a_missing_row(bench: dict[str, Any]) -> None:
+def test_an_errored_step_of_ours_is_a_miss_not_a_missingtable_row(bench: dict[str, Any]) -> None:
     # ours errored at N=20 (no CPU figure: the step did not serve N at all) where pipecat
     # passed, and both passed at N=10 within 0.5x: the errored N must count against us, not
     # vanish from the rows and leave N=10 to read "met"
@@ -194,17 +178,17 @@ def test_an_errored_step_of_ours_is_a_miss_not_a_missing_row(bench: dict[str, An
     assert s["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
     assert s["like_for_like_up_worst_ratio"] == pytest.approx(0.40)
     doc = render_benchmarks(run, IMAGES)
-    section = _section(doc, "Like for like")
-    cells = _row(section, 20)
+    section = doc_section(doc, "Like for like")
+    cells = table_row(section, 20)
     assert cells[3] == cells[5] == "no figure: step errored"
     assert cells[7] == "FAIL / FAIL / pass"
     for phase in ("gateway", "up"):
-        sentence = _sentence(doc, phase)
+        sentence = verdict_sentence(doc, phase)
         assert "judged at N=10, where both steps passed" in sentence
         assert "at N=20 Sonicwire's step errored (RuntimeError: server exited (code 1))" in sentence
         assert "**the <= 0.5x target is missed**: Sonicwire's step failed at N=20" in sentence
         assert "within" not in sentence
-        assert _status(doc, phase) == "missed"
+        assert targets_status(doc, phase) == "missed"
     # only an errored step of ours where pipecat ran: still a miss, never "not measured"
     run = _planted(bench, {10: 0.40})
     step = run["up"]["steps"][0]
@@ -212,6 +196,6 @@ def test_an_errored_step_of_ours_is_a_miss_not_a_missing_row(bench: dict[str, An
     step["pass"] = False
     run["summary"] = summarise(run)
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
-    sentence = _sentence(render_benchmarks(run, IMAGES), "up")
+    sentence = verdict_sentence(render_benchmarks(run, IMAGES), "up")
     assert "at N=10 Sonicwire's step errored (TimeoutError: no SessionStarted)" in sentence
     assert "**the <= 0.5x target is missed**" in sentence
