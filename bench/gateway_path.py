@@ -119,6 +119,10 @@ class _Socket:
     async def send(self, message: str | bytes) -> None:
         raise AssertionError("a send had to wait: the path measured is the send-now one")
 
+    async def wait_closed(self) -> None:
+        """The client never leaves (the conversation's start waits on this: guard.until_closed)."""
+        await asyncio.get_running_loop().create_future()
+
 
 async def _run(frames: int, warmup: int) -> PathRun:
     handler = _Handler()
