@@ -96,7 +96,9 @@ def test_keypad_turns_are_spaced_and_nothing_pressed_is_lost() -> None:
     assert keys.press("4", now=10.6) is None
     assert keys.deadline == 11.0  # the held presses, before the open entry's 12.1
     assert keys.expire(10.99) is None
-    assert keys.expire(11.0) == "The caller pressed # # # # # # # # # on the phone keypad."
+    assert (
+        keys.expire(11.0) == f"The caller pressed {', then '.join(['#'] * 9)} on the phone keypad."
+    )
     assert keys.press("#", now=11.5) is None  # the entry "4" is complete, told at 12.0
     assert keys.expire(12.0) == "The caller pressed 4 on the phone keypad."
     assert keys.deadline is None
@@ -107,7 +109,23 @@ def test_held_keypad_presses_are_bounded() -> None:
     keys.press("#", now=0.0)
     for i in range(100):
         assert keys.press("#", now=0.001 * (i + 1)) is None
-    assert keys.expire(1.0) == "The caller pressed # # # # on the phone keypad."
+    assert keys.expire(1.0) == "The caller pressed #, then #, then #, then # on the phone keypad."
+
+
+def test_held_keypad_entries_stay_apart() -> None:
+    # 1 2 # and 3 4 # within the gap after a turn: two entries, not the number 1 2 3 4.
+    keys = DigitCollector(timeout_s=1.5, min_gap_s=1.0)
+    assert keys.press("#", now=10.0) == "The caller pressed # on the phone keypad."
+    for at, key in [(10.1, "1"), (10.2, "2"), (10.3, "#"), (10.4, "3"), (10.5, "4")]:
+        assert keys.press(key, now=at) is None
+    assert keys.press("#", now=10.6) is None
+    assert keys.expire(11.0) == "The caller pressed 1 2, then 3 4 on the phone keypad."
+    # the bound counts every held key, whichever entry it is in
+    bounded = DigitCollector(max_digits=3, min_gap_s=1.0)
+    bounded.press("#", now=0.0)
+    for at, key in [(0.1, "1"), (0.2, "2"), (0.3, "#"), (0.4, "3"), (0.5, "4"), (0.6, "#")]:
+        bounded.press(key, now=at)
+    assert bounded.expire(1.0) == "The caller pressed 1 2, then 3 on the phone keypad."
 
 
 def test_call_parameters_follow_the_allow_list() -> None:

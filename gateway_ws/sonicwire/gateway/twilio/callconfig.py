@@ -162,8 +162,10 @@ class DigitCollector:
     Turns are at least ``min_gap_s`` apart: the server allows typed turns at 2 a second (burst
     10) and ends the stream past that (TEXT_RATE_EXCEEDED), and a caller who presses ``#`` again
     and again ends an entry with every press. An entry complete sooner is held and told with
-    the entries after it, in one turn, once the gap has passed; at most ``max_digits`` keys
-    are held (later ones are dropped). The caller's clock is passed in; the collector reads none.
+    the entries after it, in one turn, once the gap has passed, each entry still its own ("The
+    caller pressed 1 2, then 3 4 on the phone keypad.": not the number 1 2 3 4); at most
+    ``max_digits`` keys are held (later ones are dropped). The caller's clock is passed in; the
+    collector reads none.
     """
 
     def __init__(
@@ -174,7 +176,7 @@ class DigitCollector:
         self.min_gap_s = min_gap_s
         self._digits: list[str] = []
         self._entry_deadline: float | None = None
-        self._held: list[str] = []  # keys of complete entries waiting for the gap
+        self._held: list[list[str]] = []  # complete entries waiting for the gap, in order
         self._last_turn: float | None = None
 
     @property
@@ -208,10 +210,13 @@ class DigitCollector:
 
     def _complete(self, keys: list[str], now: float) -> str | None:
         self._digits, self._entry_deadline = [], None
-        self._held += keys[: max(self.max_digits - len(self._held), 0)]
+        room = self.max_digits - sum(len(entry) for entry in self._held)
+        if room > 0:
+            self._held.append(keys[:room])
         return self._turn(now) if now >= self._gap_end() else None
 
     def _turn(self, now: float) -> str:
-        keys, self._held = self._held, []
+        entries, self._held = self._held, []
         self._last_turn = now
-        return f"The caller pressed {' '.join(keys)} on the phone keypad."
+        keys = ", then ".join(" ".join(entry) for entry in entries)
+        return f"The caller pressed {keys} on the phone keypad."
