@@ -150,6 +150,13 @@ def _why_none(results_or_p: dict[str, Any]) -> str:
     return results_or_p.get("stopped") or "no complete round"
 
 
+def _peer_bound(p: dict[str, Any]) -> str:
+    """Said after pipecat's largest N when the walk ended before pipecat's step failed (the
+    time budget, or the top of the ladder): then N is only as far as the walk went."""
+    failed = any(r["pipecat_failed_rounds"] for phase in DEPLOYMENTS for r in p[phase]["rows"])
+    return "" if failed else ", a lower bound (its step failed at no N of the walk)"
+
+
 def _stopped(p: dict[str, Any], planned: list[int]) -> str:
     """Where the walk ended and why, and pipecat's largest N from it."""
     ns = p["ns"]
@@ -157,9 +164,9 @@ def _stopped(p: dict[str, Any], planned: list[int]) -> str:
     text += f" and stopped: {p['stopped']}." if p.get("stopped") else " (all of them)."
     best = p["pipecat_max_streams"]
     text += (
-        f" pipecat's largest N, from the same tries: **{best}** (the largest N where its step "
-        "passed in every round; judged without a latency criterion: no per-frame probe inside "
-        "pipecat)."
+        f" pipecat's largest N, from the same tries: **{best}**{_peer_bound(p)} (the largest N "
+        "where its step passed in every round; judged without a latency criterion: no "
+        "per-frame probe inside pipecat)."
         if best
         else " pipecat's step passed in every round at no N: its largest N is not measured."
     )
@@ -314,6 +321,7 @@ def pipecat_max_line(p: dict[str, Any]) -> str:
             f"every paired round{stop})."
         )
     return (
-        f"- pipecat's largest N in one process, passing in every paired round: {best} (judged "
-        f"without a latency criterion: no per-frame probe inside pipecat){stop}."
+        f"- pipecat's largest N in one process, passing in every paired round: {best}"
+        f"{_peer_bound(p)} (judged without a latency criterion: no per-frame probe inside "
+        f"pipecat){stop}."
     )

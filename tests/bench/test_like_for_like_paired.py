@@ -128,6 +128,27 @@ def test_the_verdict_is_the_median_of_the_rounds_not_one_round(bench: dict[str, 
     assert "| 10 | 2 | gateway > up > pipecat | 40.00 | 22.00 | 0.55x |" in rounds
 
 
+def test_pipecats_largest_n_is_a_lower_bound_when_its_step_never_failed(
+    bench: dict[str, Any],
+) -> None:
+    # The walk cut by the time budget with pipecat passing every round: N=20 is as far as the
+    # walk went, not where pipecat stops (docs/server_cpu.md: "then a lower bound").
+    stopped = "the run's time budget ran out before N=30"
+    run = planted(bench, {10: both(0.45, 0.47, 0.46), 20: both(0.46, 0.47, 0.48)}, stopped=stopped)
+    doc = render_benchmarks(run, IMAGES)
+    bound = "a lower bound (its step failed at no N of the walk)"
+    assert f"pipecat's largest N, from the same tries: **20**, {bound} (" in doc
+    assert f"passing in every paired round: 20, {bound} (" in doc
+    # where pipecat's step failed, its largest N is where it stopped: no bound is said
+    failed = planted(
+        bench,
+        {10: both(0.45), 20: both(0.46), 30: both(0.9)},
+        fails={("pipecat", 30, 1): ["saturated"]},
+        stopped="pipecat's step failed at N=30 in round 1: saturated",
+    )
+    assert bound not in render_benchmarks(failed, IMAGES)
+
+
 def test_a_median_over_half_is_a_miss(bench: dict[str, Any]) -> None:
     run = planted(bench, {10: both(0.45, 0.47, 0.46), 20: both(0.52, 0.49, 0.53)})
     assert run["summary"]["targets"]["like_for_like_up_le_half_pipecat"] == "missed"
