@@ -7,6 +7,8 @@
                                                         # the headline's 90 turns only; no doc
     .venv/bin/python -m bench.local_eval --in-training-only --out /tmp/in_training.json
                                                         # in-training x held-out voices; no doc
+    .venv/bin/python -m bench.local_eval --off noisy_room_guess,first_clause --out /tmp/off.json
+                                                        # an ablation: those options off; no doc
 
 The session offers three tools: the built-ins (``get_date_time``, ``track_order``) and the
 plugin example ``examples/tools/weather.py`` (``get_weather``). The engine learns all three
@@ -84,6 +86,8 @@ RESULTS = Path(__file__).parent / "results" / "local.json"
 TARGET_MS = 500
 TARGET_P95_MS = 650
 STOP_SECS = 0.5
+#: The engine's on-by-default options that ``--off`` may turn off, to measure what each adds.
+ABLATABLE = ("open_reading", "open_speculation", "noisy_room_guess", "first_clause")
 FRAME_BYTES = 640
 PACE_FROM_MS = 300  # real-time feeding starts this long before the end of speech
 #: The voices listened to while tuning the engine; every other test voice is held out.
@@ -361,8 +365,16 @@ async def backend_pass(
     reply_cache: int,
     stop_secs: float = STOP_SECS,
     early_end: bool = True,
+    off: Sequence[str] = (),
 ) -> dict[str, Any]:
-    backend = LocalBackend(reply_cache=reply_cache, early_end=early_end)
+    backend = LocalBackend(
+        reply_cache=reply_cache,
+        early_end=early_end,
+        open_reading="open_reading" not in off,
+        open_speculation="open_speculation" not in off,
+        noisy_room_guess="noisy_room_guess" not in off,
+        first_clause="first_clause" not in off,
+    )
     await backend.warm_up()
     toolbox = ToolBox(orders_db, extra=WEATHER_TOOLS)
     model = session_tools(toolbox)
@@ -488,6 +500,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         " every turn waits for the VAD's stop marker",
     )
     parser.add_argument(
+        "--off",
+        default="",
+        help="comma-separated engine options turned off, of "
+        + ", ".join(ABLATABLE)
+        + ": an ablation (what a change adds on this machine); writes --out (not the default"
+        " results file) and renders no doc",
+    )
+    parser.add_argument(
         "--voices",
         help="comma-separated voices instead of the test voices (espeak:<voice>, flite:<voice>),"
         " e.g. a confirmation on voices used nowhere before; needs a subset and --out",
@@ -505,6 +525,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error("--held-out-only and --in-training-only: one subset at a time")
     if subset and args.out == RESULTS:
         parser.error("--held-out-only / --in-training-only write a subset: give another --out")
+    off = [name for name in args.off.split(",") if name]
+    if unknown := [name for name in off if name not in ABLATABLE]:
+        parser.error(f"--off: not an engine option that can be turned off: {unknown}")
+    if off and args.out == RESULTS:
+        parser.error("--off is an ablation: give another --out (the results file is the default's)")
     voices = test_voices()
     if args.voices:
         if not subset or args.out == RESULTS or args.quick:  # (--quick keeps only test voices)
@@ -536,6 +561,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 reply_cache=args.reply_cache,
                 stop_secs=args.stop_secs,
                 early_end=not args.no_early_end,
+                off=off,
             )
         )
     print(f"backend pass done in {time.perf_counter() - started:.0f} s", flush=True)
@@ -547,6 +573,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         + (f" --reply-cache {args.reply_cache}" if args.reply_cache else "")
         + (f" --stop-secs {args.stop_secs}" if args.stop_secs != STOP_SECS else "")
         + (" --no-early-end" if args.no_early_end else "")
+        + (f" --off {','.join(off)}" if off else "")
         + (f" --voices {args.voices}" if args.voices else "")
         + (" --held-out-only" if args.held_out_only else "")
         + (" --in-training-only" if args.in_training_only else ""),
@@ -569,8 +596,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print_summary(report)
     print(f"wrote {args.out}")
-    if subset:
-        return  # a subset: the doc's numbers are the full run's
+    if subset or off:
+        return  # a subset or an ablation: the doc's numbers are the full run's defaults
     render_doc(report, args.doc)
     print(f"rendered the numbers into {args.doc}")
 
