@@ -138,9 +138,14 @@ def test_a_subset_run_needs_its_own_results_file(argv: list[str]) -> None:
         (["--voices", "flite:slt", "--held-out-only", "--out", "/tmp/n.json"], "flite:slt"),
         (["--voices", "espeak:en-us+m2,espeak:en-029", "--held-out-only", "--out", "/tmp/n.json"],
          "espeak:en-029"),
+        # an ablation never overwrites the full run's results (nor renders the doc)
+        (["--off", "first_clause"], "another --out"),
+        # only the engine's on-by-default switches can be turned off
+        (["--off", "first_clause,reply_cache", "--out", "/tmp/n.json"],
+         "not an engine option that can be turned off: ['reply_cache']"),
     ],
 )  # fmt: skip
-def test_other_voices_are_refused_unless_a_fresh_check(
+def test_other_voices_and_ablations_are_refused_unless_their_own_results_and_real(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as stopped:
@@ -212,25 +217,6 @@ def test_a_voice_of_its_own_is_evaluated(
     with pytest.raises(Started):
         local_eval.main(["--voices", voices, "--in-training-only", "--out", str(tmp_path / "f")])
     assert started == [runs_on]
-
-
-@pytest.mark.parametrize(
-    ("argv", "says"),
-    [
-        # an ablation never overwrites the full run's results (nor renders the doc)
-        (["--off", "first_clause"], "another --out"),
-        # only the engine's on-by-default switches can be turned off
-        (["--off", "first_clause,reply_cache", "--out", "/tmp/n.json"],
-         "not an engine option that can be turned off: ['reply_cache']"),
-    ],
-)  # fmt: skip
-def test_an_ablation_is_refused_unless_its_own_results_and_a_real_option(
-    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as stopped:
-        local_eval.main(argv)
-    assert stopped.value.code == 2
-    assert says in capsys.readouterr().err
 
 
 def test_every_option_an_ablation_turns_off_is_an_engine_switch_on_by_default() -> None:
