@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Arm", "interleave", "spread", "try_line"]
+__all__ = ["Arm", "cut_short", "interleave", "spread", "try_line"]
 
 #: (label, measure): ``measure(load1)`` takes one measurement and returns what to keep of it.
 Arm = tuple[str, Callable[[float], dict[str, Any]]]
@@ -58,3 +58,14 @@ def spread(values: Sequence[float | None]) -> tuple[float, float, float] | None:
     """(median, min, max) of the measured values; None when there are none."""
     got = [v for v in values if v is not None]
     return (statistics.median(got), min(got), max(got)) if got else None
+
+
+def cut_short(ran: int, planned: int | None) -> str | None:
+    """Why rounds cannot be judged although they were measured: fewer ran than were planned
+    (the run's time budget stopped ``interleave`` between rounds). A figure over the rounds
+    that ran is shown, never judged: a median of 2 rounds is not the median of 4 a rule was
+    written for (it is their mean: one drifted round moves it by half its drift). None when
+    every planned round ran (or the run recorded no plan: it predates ``rounds_planned``)."""
+    if planned is None or ran >= planned:
+        return None
+    return f"cut short ({ran} of {planned} round{'' if planned == 1 else 's'})"

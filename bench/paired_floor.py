@@ -14,7 +14,9 @@ in a child pinned to the server's core, in the servers' scheduling class: they d
 4.5 ms between runs), a bare-echo step and a Sonicwire step (``bench.steps.run_step``), the order
 reversed every other round (``bench.interleave``) so that a drift falls on both sides. Each
 round gives one difference, Sonicwire - (kernels + bare echo); the target is judged on the
-median of the rounds' differences, shown with their range. ``bench.run`` runs this as its
+median of the rounds' differences, shown with their range, when every planned round ran: a
+phase the run's time budget cut short is shown, not judged (``judged_median``; the same rule as
+an N of the like-for-like walk, ``bench.interleave.cut_short``). ``bench.run`` runs this as its
 ``paired_floor`` phase at the search's largest passing N.
 """
 
@@ -30,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.cpu_ab import step_try
-from bench.interleave import Arm, interleave, spread, try_line
+from bench.interleave import Arm, cut_short, interleave, spread, try_line
 from bench.procs import PYTHON, Children
 from bench.steps import SERVER_CPU, StepConfig, run_step
 
-__all__ = ["PAIRED_STEP", "measure", "paired_rounds", "summarise_paired"]
+__all__ = ["PAIRED_STEP", "judged_median", "measure", "paired_rounds", "short", "summarise_paired"]
 
 #: The paired steps' window: cpu_ab's (8 s), so 4 rounds of 2 steps fit in ~2.5 minutes.
 PAIRED_STEP = StepConfig(duration_s=8.0, warmup_s=2.0, ramp_s=1.0, drain_s=0.5, quiet_wait_s=1.0)
@@ -157,6 +159,21 @@ def summarise_paired(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def short(p: dict[str, Any]) -> str | None:
+    """``cut short (k of R rounds)`` when fewer rounds ran than planned (``summarise_paired``'s
+    output); None when every planned round ran."""
+    return cut_short(len(p["per_round"]), p.get("rounds_planned"))
+
+
+def judged_median(p: dict[str, Any] | None) -> float | None:
+    """The figure the target is judged on: the median of the counted rounds, when every
+    planned round ran; None (not measured) otherwise."""
+    if not p or short(p) is not None:
+        return None
+    median: float | None = p["above_floor_median_ms_per_stream_s"]
+    return median
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.paired_floor")
     parser.add_argument("--n", type=int, default=45)
@@ -185,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['above_floor_ms_per_stream_s']:+.2f} above"
         )
     if summary and summary["rounds"]:
+        cut = short(summary)
         print(
-            f"N={args.n}: {summary['above_floor_median_ms_per_stream_s']:+.2f} ms/stream-s above "
+            (f"not judged, {cut}: " if cut else "")
+            + f"N={args.n}: {summary['above_floor_median_ms_per_stream_s']:+.2f} ms/stream-s above "
             f"the floor, median of {summary['rounds']} rounds (range "
             f"{summary['above_floor_min_ms_per_stream_s']:+.2f} to "
             f"{summary['above_floor_max_ms_per_stream_s']:+.2f}); floor "

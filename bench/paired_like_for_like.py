@@ -17,8 +17,12 @@ The rule (written before any measurement, ``RULE`` below; docs/server_cpu.md):
 
 - per round and deployment, ratio = Sonicwire's CPU per stream-second / pipecat's, both from
   that round;
-- an N is judged when pipecat's step passed in every round there; its figure is the median of
-  its rounds' ratios, shown with their range;
+- an N is judged when all its planned rounds ran, pipecat's step passed in every one and each
+  has a ratio; its figure is the median of its rounds' ratios, shown with their range;
+- an N the run's time budget cut short (fewer rounds than planned, pipecat passing in those that
+  ran) is shown, not judged: a median of 2 rounds is not the rule's median of 3 (``cut_short``);
+  nor is an N where a round has no ratio (a CPU figure missing), with pipecat and Sonicwire
+  passing;
 - an N where pipecat's step failed in a round (its core saturated, late frames) is not judged:
   its CPU there is a lower bound on what N streams cost it, so that round's ratio is an upper
   bound, shown as ``<=``;
@@ -39,16 +43,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.interleave import Arm, interleave, spread
+from bench.interleave import Arm, cut_short, interleave, spread
 from bench.procs import Children
 from bench.steps import StepConfig, run_step
+from bench.targets import LIKE_FOR_LIKE_X, TEXT
 
 __all__ = [
     "DEPLOYMENTS",
     "LABELS",
     "RULE",
+    "RULE_CUT_SHORT",
+    "RULE_NO_RATIO",
+    "figure_rounds",
     "measure",
+    "no_ratio",
+    "over_limit",
     "pipecat_by_n",
+    "short_of",
     "summarise_like_for_like",
     "verdict",
 ]
@@ -58,10 +69,13 @@ __all__ = [
 LABELS = ("pipecat", "up", "gateway")
 #: Sonicwire's two deployments of the WebSocket path, by the arm (``run_step`` target) label.
 DEPLOYMENTS = ("up", "gateway")
-#: The target's threshold: Sonicwire's CPU per stream-second at most this times pipecat's.
-LIMIT = 0.5
+#: The target's threshold: Sonicwire's CPU per stream-second at most this times pipecat's
+#: (``bench.targets``, where every target is defined once).
+LIMIT = LIKE_FOR_LIKE_X
+_LIMIT = TEXT["like_for_like"]
 
-#: The rule, stated in the report above the tables (a rule, no result).
+#: The rule, stated in the report above the tables (a rule, no result). The two clauses after
+#: it are stated too when the run has such an N (``bench.report_like_for_like``).
 RULE = (
     "Per round, each deployment's ratio is its CPU per stream-second over pipecat's in the "
     "same round. An N is judged when pipecat's step passed in every round there, on the median "
@@ -69,9 +83,19 @@ RULE = (
     "(its core saturated, late frames) is not judged: its CPU there is a lower bound on what N "
     "streams cost it, so that round's ratio is an upper bound, shown as `<=`, and the walk "
     "stops there. An N where Sonicwire's step failed or errored in any round is a miss for that "
-    "deployment whatever its ratio. A deployment meets the <= 0.5x target when the median is "
-    "<= 0.5x at every judged N and none of its steps failed; with no judged N it is not "
+    f"deployment whatever its ratio. A deployment meets the <= {_LIMIT} target when the median "
+    f"is <= {_LIMIT} at every judged N and none of its steps failed; with no judged N it is not "
     "measured."
+)
+#: An N the run's time budget cut short: measured, shown, not judged.
+RULE_CUT_SHORT = (
+    "An N where fewer rounds ran than planned (the run's time budget ran out) is shown but not "
+    "judged: its median is not the rule's median over every planned round."
+)
+#: An N where a round has no ratio although both steps passed.
+RULE_NO_RATIO = (
+    "An N where a round has no ratio (a CPU figure missing) although both steps passed is "
+    "shown but not judged."
 )
 
 
@@ -172,7 +196,52 @@ def _first_line(t: dict[str, Any]) -> str:
     return str(t.get("error") or "no CPU figure").splitlines()[0][:200]
 
 
-def _row(n: int, rounds: list[dict[str, dict[str, Any]]], phase: str) -> dict[str, Any]:
+def figure_rounds(per_round: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rounds an N's figure (median and range) is taken over, those with a ratio among:
+    every round where our step failed in one (counted against us) or pipecat's passed in all;
+    where only pipecat's failed, the rounds where it failed (the figure is then a bound)."""
+    ours_failed = any(not r["pass"] for r in per_round)
+    if ours_failed or all(r["pipecat_pass"] for r in per_round):
+        used = per_round
+    else:
+        used = [r for r in per_round if not r["pipecat_pass"]]
+    return [r for r in used if r["ratio"] is not None]
+
+
+def short_of(row: dict[str, Any], planned: int | None) -> str | None:
+    """``cut short (k of R rounds)`` for an N left before its planned rounds while pipecat's
+    step passed in every round that ran (where it failed, the walk stops by rule and the N is
+    a bound, not cut short); None otherwise."""
+    if not row["pipecat_passed_every_round"]:
+        return None
+    return cut_short(row["rounds"], planned)
+
+
+def no_ratio(row: dict[str, Any]) -> str | None:
+    """Which rounds of an N have no ratio and whose CPU figure is missing there ("no ratio in
+    rounds 1, 2 (no CPU figure from pipecat)"); None when every round has one."""
+    by_whose: dict[str, list[str]] = {}
+    for r in row["per_round"]:
+        if r["ratio"] is None:
+            whose = " or ".join(
+                who
+                for who, cpu in (
+                    ("pipecat", r["pipecat_cpu_ms_per_stream_s"]),
+                    ("Sonicwire", r["cpu_ms_per_stream_s"]),
+                )
+                if cpu is None
+            )
+            by_whose.setdefault(whose, []).append(str(r["round"]))
+    parts = [
+        f"round{'s' if len(rounds) > 1 else ''} {', '.join(rounds)} (no CPU figure from {whose})"
+        for whose, rounds in by_whose.items()
+    ]
+    return f"no ratio in {'; '.join(parts)}" if parts else None
+
+
+def _row(
+    n: int, rounds: list[dict[str, dict[str, Any]]], phase: str, planned: int | None
+) -> dict[str, Any]:
     """One deployment at one N: every round's ratio, and how the N counts (see ``RULE``)."""
     per_round = []
     for got in rounds:
@@ -197,15 +266,13 @@ def _row(n: int, rounds: list[dict[str, dict[str, Any]]], phase: str) -> dict[st
         )
     peer_passed = all(r["pipecat_pass"] for r in per_round)
     ours_failed = [r["round"] for r in per_round if not r["pass"]]
-    judged = peer_passed and not ours_failed
-    # the figure of an N: the median over its rounds where both passed when judged; where our
-    # step failed, over every round with a ratio (counted against us); where only pipecat's
-    # failed, the bound: the ratio of the rounds where it failed
-    if ours_failed or peer_passed:
-        ratios = [r["ratio"] for r in per_round]
-    else:
-        ratios = [r["ratio"] for r in per_round if not r["pipecat_pass"]]
-    median = spread(ratios)
+    # judged: every planned round ran, pipecat's step passed and ours too in each, and each
+    # has a ratio; an N cut short by the time budget, or with a round without a ratio, is
+    # shown but not judged (its median is not the rule's median over the planned rounds)
+    complete = cut_short(len(per_round), planned) is None
+    every_ratio = all(r["ratio"] is not None for r in per_round)
+    judged = peer_passed and not ours_failed and complete and every_ratio
+    median = spread([r["ratio"] for r in figure_rounds(per_round)])
     cpus = spread([r["cpu_ms_per_stream_s"] for r in per_round])
     peers = spread([r["pipecat_cpu_ms_per_stream_s"] for r in per_round])
     return {
@@ -226,16 +293,18 @@ def _row(n: int, rounds: list[dict[str, dict[str, Any]]], phase: str) -> dict[st
     }
 
 
+def over_limit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The judged N whose median is above ``LIMIT`` (a judged N always has a median)."""
+    return [r for r in rows if r["judged"] and r["ratio_median"] > LIMIT]
+
+
 def verdict(rows: list[dict[str, Any]]) -> str:
-    """The <= 0.5x verdict over one deployment's rows (``RULE``)."""
+    """The <= ``LIMIT`` verdict over one deployment's rows (``RULE``)."""
     if any(r["failed_rounds"] for r in rows):
         return "missed"
-    judged = [r for r in rows if r["judged"]]
-    if not judged:
+    if not any(r["judged"] for r in rows):
         return "not measured"
-    if any(r["ratio_median"] is None or r["ratio_median"] > LIMIT for r in judged):
-        return "missed"
-    return "met"
+    return "missed" if over_limit(rows) else "met"
 
 
 def worst(rows: list[dict[str, Any]]) -> float | None:
@@ -282,7 +351,8 @@ def summarise_like_for_like(result: dict[str, Any] | None) -> dict[str, Any] | N
         "error": result.get("error"),
     }
     for phase in DEPLOYMENTS:
-        rows = [_row(n, rounds, phase) for n in ns if (rounds := _rounds_at(tries, n))]
+        planned = result.get("rounds_planned")
+        rows = [_row(n, rounds, phase, planned) for n in ns if (rounds := _rounds_at(tries, n))]
         out[phase] = {"rows": rows, "verdict": verdict(rows), "worst_ratio": worst(rows)}
     passed = [p["n"] for p in pipecat_by_n(result) if p["pass"]]
     out["pipecat_max_streams"] = max(passed) if passed else 0

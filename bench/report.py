@@ -16,6 +16,7 @@ from bench.report_headline import (
 )
 from bench.report_inprocess import inprocess_section
 from bench.report_like_for_like import tries_of
+from bench.targets import KERNELS_X, TEXT
 
 __all__ = ["render", "write_report"]
 
@@ -132,7 +133,12 @@ def _plots(results: dict[str, Any], img: Path) -> list[str]:
     kernel = results.get("kernels", {}).get("cpu_ms_per_stream_s")
     if kernel:
         ax.axhline(kernel, color="grey", linestyle="--", label="DSP kernels alone")
-        ax.axhline(2 * kernel, color="red", linestyle=":", label="target: 2x kernels")
+        ax.axhline(
+            KERNELS_X * kernel,
+            color="red",
+            linestyle=":",
+            label=f"target: {TEXT['kernels']} kernels",
+        )
     ax.set_xlabel("concurrent streams (N), one server process")
     ax.set_ylabel("server CPU ms per stream-second")
     ax.set_ylim(bottom=0)

@@ -14,7 +14,15 @@ from typing import Any
 from bench.markdown import number, table
 from bench.report_floor import single_shot_sentence
 from bench.report_like_for_like import paired_section, pipecat_max_line, targets_cell, tries_of
+from bench.steps import LATENCY_P99_LIMIT_MS
 from bench.summary import like_for_like_verdict
+from bench.targets import (
+    ABOVE_FLOOR_MS,
+    KERNELS_X,
+    LIKE_FOR_LIKE_X,
+    STREAMS_PER_CORE,
+    TEXT,
+)
 
 __all__ = [
     "floor_lines",
@@ -102,12 +110,11 @@ _NOT_GRPC = (
 #: How the like-for-like verdict is reached (a rule, no result: the sentences under the table
 #: say which N it judged and which it left out, from the steps).
 _RULE = (
-    "\nThe <= 0.5x verdict is judged at the N where both steps passed, and an N where "
-    "Sonicwire's own step failed is a miss whatever its ratio; where only pipecat's step "
-    "failed (its core saturated, late frames), its CPU per stream-second is a lower bound on "
-    "what N streams cost it, so the ratio there is an upper bound: shown as `<=`, left out of "
-    "the verdict. With no "
-    "N where both passed the target is not measured.\n"
+    f"\nThe <= {TEXT['like_for_like']} verdict is judged at the N where both steps passed, "
+    "and an N where Sonicwire's own step failed is a miss whatever its ratio; where only "
+    "pipecat's step failed (its core saturated, late frames), its CPU per stream-second is a "
+    "lower bound on what N streams cost it, so the ratio there is an upper bound: shown as "
+    "`<=`, left out of the verdict. With no N where both passed the target is not measured.\n"
 )
 
 
@@ -144,7 +151,8 @@ def _judged(rows: list[dict[str, Any]], phase: str) -> str:
     elif not ratios:  # only errored steps of ours: no figure to compare, a miss
         failed = ", ".join(str(c["n"]) for c in ours_failed)
         text = (
-            f"no CPU figure to compare ({against}): **the <= 0.5x target is missed**: "
+            f"no CPU figure to compare ({against}): **the <= {TEXT['like_for_like']} target is "
+            "missed**: "
             f"Sonicwire's step failed at N={failed}"
         )
     else:
@@ -156,7 +164,10 @@ def _judged(rows: list[dict[str, Any]], phase: str) -> str:
         )
         if ours_failed:  # a failed step of ours misses the target whatever its ratio
             failed = ", ".join(str(c["n"]) for c in ours_failed)
-            verdict = f"**the <= 0.5x target is missed**: Sonicwire's step failed at N={failed}"
+            verdict = (
+                f"**the <= {TEXT['like_for_like']} target is missed**: Sonicwire's step failed "
+                f"at N={failed}"
+            )
         text = (
             f"Sonicwire's CPU per stream-second is {ratio_text} pipecat's on the same protocol "
             f"({judged}): {reading}; {verdict}"
@@ -172,17 +183,18 @@ def _judged(rows: list[dict[str, Any]], phase: str) -> str:
 
 
 def _ratio_reading(ratios: list[float]) -> tuple[str, str, str]:
-    """(the ratios as text, which side is cheaper by how much, the <= 0.5x verdict), over the
+    """(the ratios as text, which side is cheaper by how much, the target's verdict), over the
     ratios the verdict counts (``_judged``)."""
     lo, hi = min(ratios), max(ratios)
     one = len(ratios) == 1
     where = "at the one N judged" if one else "at every N judged"
-    if hi <= 0.5:
-        verdict = f"within the <= 0.5x target {where}"
-    elif lo > 0.5:
-        verdict = f"**the <= 0.5x target is missed** {where}"
+    limit = TEXT["like_for_like"]
+    if hi <= LIKE_FOR_LIKE_X:
+        verdict = f"within the <= {limit} target {where}"
+    elif lo > LIKE_FOR_LIKE_X:
+        verdict = f"**the <= {limit} target is missed** {where}"
     else:
-        verdict = "**the <= 0.5x target is missed** at some N"
+        verdict = f"**the <= {limit} target is missed** at some N"
 
     def span(a: float, b: float) -> str:  # one figure when the range is one value
         x, y = f"{a:.0f}", f"{b:.0f}"
@@ -298,16 +310,27 @@ def _two_deployments(
 
 
 _TARGET_ROWS = (
-    ("cpu_le_2x_kernels", "server CPU per stream <= 2x the DSP kernels alone"),
-    ("streams_per_core_ge_150", ">= 150 real-time streams per core, p99 added latency <= 10 ms"),
-    ("above_floor_le_1ms", "driver + core <= 1.0 ms per stream-second above the floor"),
-    ("like_for_like_le_half_pipecat", "like for like (same protocol) <= 0.5x pipecat's CPU"),
+    ("cpu_le_2x_kernels", f"server CPU per stream <= {TEXT['kernels']} the DSP kernels alone"),
+    (
+        "streams_per_core_ge_150",
+        f">= {TEXT['streams']} real-time streams per core, p99 added latency <= "
+        f"{LATENCY_P99_LIMIT_MS:g} ms",
+    ),
+    (
+        "above_floor_le_1ms",
+        f"driver + core <= {TEXT['above_floor']} per stream-second above the floor",
+    ),
+    (
+        "like_for_like_le_half_pipecat",
+        f"like for like (same protocol) <= {TEXT['like_for_like']} pipecat's CPU",
+    ),
     (
         "like_for_like_up_le_half_pipecat",
-        "like for like, one process (`sonicwire up`, `make run`) <= 0.5x pipecat's CPU",
+        "like for like, one process (`sonicwire up`, `make run`) <= "
+        f"{TEXT['like_for_like']} pipecat's CPU",
     ),
-    ("rss_per_stream_lt_1mb", "memory < 1 MB per stream beyond idle"),
-    ("idle_nova_lt_150mb", "idle server < 150 MB RSS with nova-sonic configured"),
+    ("rss_per_stream_lt_1mb", f"memory < {TEXT['rss']} per stream beyond idle"),
+    ("idle_nova_lt_150mb", f"idle server < {TEXT['idle_nova']} RSS with nova-sonic configured"),
 )
 
 
@@ -389,8 +412,9 @@ def floor_lines(results: dict[str, Any]) -> list[str]:
         f"stream ({_f(bare, 2)} ms; it answers every input frame, so it writes more than "
         f"Sonicwire does) = **{_f(floor, 2)} ms per stream-second**, already "
         f"{_f(floor / kernels, 2)}x the kernels and ~{_f(1000 / floor, 0)} streams per core. "
-        f"The 2x-kernels target {against(2 * kernels)}; the 150-streams target "
-        f"{against(1000 / 150)}. {single_shot_sentence(results, ours - floor)}",
+        f"The {TEXT['kernels']}-kernels target {against(KERNELS_X * kernels)}; the "
+        f"{TEXT['streams']}-streams target {against(1000 / STREAMS_PER_CORE)}. "
+        f"{single_shot_sentence(results, ours - floor)}",
     ]
 
 
@@ -521,14 +545,17 @@ def frame_size_section(results: dict[str, Any]) -> str:
         "The same audio (16 kHz, real time) sent as one `AudioInput` per 20, 40 or 100 ms: "
         "fewer messages per stream-second, the same DSP. Each size is measured against a bare "
         "grpc.aio echo at the same size and N, so the floor (DSP kernels + bare echo) moves "
-        "with it. Target: Sonicwire <= 1.0 ms per stream-second above the floor. Each row is "
+        f"with it. Target: Sonicwire <= {TEXT['above_floor']} per stream-second above the floor. "
+        "Each row is "
         "one step of each kind, minutes apart (single shots: the floor drifts between them); "
         "the target's verdict is the paired one (section above).\n",
     ]
     table_rows = []
     for r in rows:
         above = r.get("above_floor_ms_per_stream_s")
-        verdict = "not measured" if above is None else ("met" if above <= 1.0 else "missed")
+        verdict = (
+            "not measured" if above is None else ("met" if above <= ABOVE_FLOOR_MS else "missed")
+        )
         table_rows.append(
             [
                 f"{r['frame_ms']} ms",
@@ -581,7 +608,7 @@ def frame_size_section(results: dict[str, Any]) -> str:
                 "bare echo",
                 "floor",
                 "above floor",
-                "<= 1.0 ms (single shot)",
+                f"<= {TEXT['above_floor']} (single shot)",
                 "p99 ms",
                 "step",
             ],

@@ -12,7 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 from bench.markdown import number, table
-from bench.paired_like_for_like import DEPLOYMENTS, LABELS, RULE
+from bench.paired_like_for_like import (
+    DEPLOYMENTS,
+    LABELS,
+    RULE,
+    RULE_CUT_SHORT,
+    RULE_NO_RATIO,
+    figure_rounds,
+    no_ratio,
+    over_limit,
+    short_of,
+)
+from bench.targets import TEXT
+
+#: The target as the prose writes it ("0.5x"), from where it is defined (``bench.targets``).
+LIMIT = TEXT["like_for_like"]
 
 __all__ = ["paired_section", "pipecat_max_line", "targets_cell", "tries_of"]
 
@@ -36,12 +50,21 @@ def tries_of(results: dict[str, Any], label: str) -> list[dict[str, Any]]:
     return [t for t in phase.get("tries", []) if t["label"] == label]
 
 
+def _over(row: dict[str, Any]) -> int:
+    """How many rounds a row's figure is over: those with a ratio among the rounds it is
+    taken from (``figure_rounds``), not the rounds of the N (a round may have no ratio)."""
+    return len(figure_rounds(row["per_round"]))
+
+
 def _span(row: dict[str, Any]) -> str:
-    """A row's median ratio with its range: one figure when the range is one value."""
-    lo, hi = _x(row["ratio_min"]), _x(row["ratio_max"])
-    rounds = row["rounds"]
+    """A row's median ratio with its range over the rounds it is taken from: one figure when
+    the range is one value; "no ratio" when no round has one."""
+    rounds = _over(row)
+    if row["ratio_median"] is None or not rounds:
+        return "no ratio"
     if rounds == 1:
         return f"{_x(row['ratio_median'])} (one round)"
+    lo, hi = _x(row["ratio_min"]), _x(row["ratio_max"])
     spread = lo if lo == hi else f"{lo.removesuffix('x')}-{hi}"
     return f"{_x(row['ratio_median'])} (range {spread} over {rounds} rounds)"
 
@@ -67,7 +90,20 @@ def _why_ours_failed(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _cell(row: dict[str, Any] | None) -> str:
+def _bound(row: dict[str, Any]) -> str:
+    """An N where pipecat's step failed: its ratio there, an upper bound (``<=``)."""
+    return "no ratio" if row["ratio_median"] is None else f"<= {_x(row['ratio_median'])}"
+
+
+def _not_judged(row: dict[str, Any], planned: int | None) -> str | None:
+    """Why an N that is neither judged nor counted against us is left out, for an N where
+    pipecat's step passed in every round (``short_of``, ``no_ratio``); None otherwise."""
+    if row["counted"] or not row["pipecat_passed_every_round"]:
+        return None
+    return short_of(row, planned) or no_ratio(row)
+
+
+def _cell(row: dict[str, Any] | None, planned: int | None) -> str:
     """The table's ratio cell for one deployment at one N."""
     if row is None:
         return "-"
@@ -75,12 +111,18 @@ def _cell(row: dict[str, Any] | None) -> str:
         return f"**{_span(row)}**, counted: Sonicwire failed in {_why_ours_failed(row)}"
     if row["judged"]:
         return f"**{_span(row)}**"
-    return f"<= {_x(row['ratio_median'])}; pipecat failed in {_why_peer_failed(row)}"
+    why = _not_judged(row, planned)
+    if why is not None:  # the figure first, when there is one
+        figure = "" if row["ratio_median"] is None else f"{_span(row)}; "
+        return f"{figure}not judged: {why}"
+    return f"{_bound(row)}; pipecat failed in {_why_peer_failed(row)}"
 
 
 def _reading(medians: list[float]) -> str:
-    """Which side is cheaper, by how much, over the judged medians."""
-    lo, hi = min(medians), max(medians)
+    """Which side is cheaper, by how much, over the judged medians as shown (two decimals):
+    the percent is the one a reader gets from the figures beside it."""
+    shown = [round(m, 2) for m in medians]
+    lo, hi = min(shown), max(shown)
     where = "at the one N judged" if len(medians) == 1 else "at every N judged"
 
     def span(a: float, b: float) -> str:
@@ -98,6 +140,7 @@ def _sentence(p: dict[str, Any], phase: str) -> str:
     """The verdict sentence for one deployment, every clause from its rows."""
     d = p[phase]
     rows, status = d["rows"], d["verdict"]
+    planned = p.get("rounds_planned")
     name = NAMES[phase][0].upper() + NAMES[phase][1:]
     if not rows:
         return f"- {name}: **not measured** ({_why_none(p)})."
@@ -117,30 +160,47 @@ def _sentence(p: dict[str, Any], phase: str) -> str:
             "counted against it"
         )
     if status == "met":
-        verdict = "within the <= 0.5x target at every N judged"
+        verdict = f"within the <= {LIMIT} target at every N judged"
     elif status == "not measured":
-        verdict = "**not measured**: no N where pipecat's step passed in every round"
+        bounds_only = all(not r["pipecat_passed_every_round"] for r in rows)
+        verdict = "**not measured**: " + (
+            "no N where pipecat's step passed in every round" if bounds_only else "no N judged"
+        )
     elif failed:
-        verdict = "**the <= 0.5x target is missed**: Sonicwire's step failed at N=" + ", ".join(
+        verdict = f"**the <= {LIMIT} target is missed**: Sonicwire's step failed at N=" + ", ".join(
             str(r["n"]) for r in failed
         )
     else:
-        over = [str(r["n"]) for r in judged if (r["ratio_median"] or 0.0) > 0.5]
-        verdict = f"**the <= 0.5x target is missed**: median above 0.5x at N={', '.join(over)}"
+        over = ", ".join(str(r["n"]) for r in over_limit(rows))
+        verdict = f"**the <= {LIMIT} target is missed**: median above {LIMIT} at N={over}"
     text = f"- {name}: " + "; ".join([*clauses, verdict])
     for r in rows:
-        if not r["counted"]:
+        if r["counted"]:
+            continue
+        why = _not_judged(r, planned)
+        if why is not None:
+            figure = "" if r["ratio_median"] is None else f": {_span(r)},"
+            text += f". At N={r['n']}{figure} not judged: {why}"
+        elif r["ratio_median"] is None:
+            text += (
+                f". At N={r['n']} pipecat's step failed in {_why_peer_failed(r)}, with no ratio "
+                "there: not judged"
+            )
+        else:
             text += (
                 f". At N={r['n']} pipecat's step failed in {_why_peer_failed(r)}. Its "
-                f"{number(_peer_failed_cpu(r), 2)} ms there is a lower bound on its cost, so "
-                f"the ratio is an upper bound, <= {_x(r['ratio_median'])}, not judged"
+                f"{_peer_failed_cpu(r)} ms there is a lower bound on its cost, so the ratio is "
+                f"an upper bound, {_bound(r)}, not judged"
             )
     return text + "."
 
 
-def _peer_failed_cpu(row: dict[str, Any]) -> float | None:
-    got = [r["pipecat_cpu_ms_per_stream_s"] for r in row["per_round"] if not r["pipecat_pass"]]
-    return got[0] if got else None
+def _peer_failed_cpu(row: dict[str, Any]) -> str:
+    """pipecat's CPU in the rounds the bound is taken from (``figure_rounds``): one figure, or
+    the range when there are several."""
+    got = [r["pipecat_cpu_ms_per_stream_s"] for r in figure_rounds(row["per_round"])]
+    lo, hi = number(min(got), 2), number(max(got), 2)
+    return lo if lo == hi else f"{lo}-{hi}"
 
 
 def _why_none(results_or_p: dict[str, Any]) -> str:
@@ -161,7 +221,10 @@ def _stopped(p: dict[str, Any], planned: list[int]) -> str:
     """Where the walk ended and why, and pipecat's largest N from it."""
     ns = p["ns"]
     text = f"The walk measured N={', '.join(map(str, ns))} of {', '.join(map(str, planned))}"
-    text += f" and stopped: {p['stopped']}." if p.get("stopped") else " (all of them)."
+    if p.get("stopped"):
+        text += f" and stopped: {p['stopped']}."
+    else:  # "all of them" only when they are (a run may record no reason)
+        text += " (all of them)." if set(planned) <= set(ns) else "."
     best = p["pipecat_max_streams"]
     text += (
         f" pipecat's largest N, from the same tries: **{best}**{_peer_bound(p)} (the largest N "
@@ -191,7 +254,9 @@ def paired_section(results: dict[str, Any], intro: str, not_grpc: str) -> str:
         f"a pipecat step, a one-process step and a two-process step back to back "
         f"({number(cfg.get('duration_s'), 0)} s windows), the order reversed every other round "
         "so that a drift of the machine's speed falls on every arm alike (steps of phases "
-        "minutes apart are not comparable on this VM: docs/server_cpu.md). " + RULE + "\n"
+        "minutes apart are not comparable on this VM: docs/server_cpu.md). "
+        + " ".join([RULE, *_rule_clauses(p)])
+        + "\n"
     )
     if p.get("error") or not p["ns"]:
         return intro + method + f"\n**Not measured** in this run: {_why_none(p)}.\n"
@@ -210,9 +275,9 @@ def paired_section(results: dict[str, Any], intro: str, not_grpc: str) -> str:
                 any_row["rounds"],
                 number(any_row["pipecat_cpu_median_ms_per_stream_s"], 2),
                 number(one and one["cpu_median_ms_per_stream_s"], 2),
-                _cell(one),
+                _cell(one, rounds),
                 number(two and two["cpu_median_ms_per_stream_s"], 2),
-                _cell(two),
+                _cell(two, rounds),
             ]
         )
     body = table(
@@ -241,6 +306,20 @@ def paired_section(results: dict[str, Any], intro: str, not_grpc: str) -> str:
         + _rounds_table(p)
         + f"\n\n{not_grpc}\n"
     )
+
+
+def _rule_clauses(p: dict[str, Any]) -> list[str]:
+    """The rule's clauses for an N left out other than by pipecat's failure, stated when the
+    run has such an N (``RULE_CUT_SHORT``, ``RULE_NO_RATIO``)."""
+    rows = [r for phase in DEPLOYMENTS for r in p[phase]["rows"]]
+    planned = p.get("rounds_planned")
+    whys = [r for r in rows if _not_judged(r, planned) is not None]
+    out = []
+    if any(short_of(r, planned) for r in whys):
+        out.append(RULE_CUT_SHORT)
+    if any(not short_of(r, planned) and no_ratio(r) for r in whys):
+        out.append(RULE_NO_RATIO)
+    return out
 
 
 def _rounds_table(p: dict[str, Any]) -> str:
@@ -292,10 +371,11 @@ def targets_cell(p: dict[str, Any] | None, phase: str, why: str) -> str:
     if not p or not p[phase]["rows"]:
         return label + f"paired rounds **not measured** ({why})"
     rows = p[phase]["rows"]
+    planned = p.get("rounds_planned")
     counted = [r for r in rows if r["counted"] and r["ratio_median"] is not None]
     text = label + (
         f"worst median ratio **{_x(p[phase]['worst_ratio'])}** over paired rounds ("
-        + "; ".join(f"N={r['n']}: {_x(r['ratio_median'])}, {_rounds(r['rounds'])}" for r in counted)
+        + "; ".join(f"N={r['n']}: {_x(r['ratio_median'])}, {_rounds(_over(r))}" for r in counted)
         + ")"
         if counted
         else "no N judged"
@@ -303,12 +383,20 @@ def targets_cell(p: dict[str, Any] | None, phase: str, why: str) -> str:
     failed = [str(r["n"]) for r in rows if r["failed_rounds"]]
     if failed:
         text += f"; Sonicwire's step failed at N={', '.join(failed)}"
-    bounds = [r for r in rows if not r["counted"]]
-    if bounds:
+    left_out = [r for r in rows if not r["counted"]]
+    if left_out:
         text += "; not judged: " + ", ".join(
-            f"N={r['n']} (pipecat failed, <= {_x(r['ratio_median'])})" for r in bounds
+            f"N={r['n']} ({_left_out(r, planned)})" for r in left_out
         )
     return text
+
+
+def _left_out(row: dict[str, Any], planned: int | None) -> str:
+    """Why an N is not judged and its figure, shortly (the targets table's cell)."""
+    reason = _not_judged(row, planned)
+    if reason is None:
+        return f"pipecat failed, {_bound(row)}"
+    return reason if row["ratio_median"] is None else f"{reason}, {_x(row['ratio_median'])}"
 
 
 def pipecat_max_line(p: dict[str, Any]) -> str:

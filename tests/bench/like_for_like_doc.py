@@ -3,7 +3,21 @@ ladder rule and of the paired rounds, which read the same table, sentences and t
 
 from __future__ import annotations
 
-__all__ = ["SENTENCE", "TARGET", "doc_section", "table_row", "targets_status", "verdict_sentence"]
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SENTENCE",
+    "TARGET",
+    "doc_section",
+    "paired_base",
+    "table_row",
+    "targets_status",
+    "verdict_sentence",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The targets table's row for each deployment of the WebSocket path.
 TARGET = {"gateway": "like for like (same protocol)", "up": "like for like, one process"}
@@ -35,3 +49,13 @@ def verdict_sentence(doc: str, phase: str) -> str:
     """A deployment's verdict sentence in "Like for like"."""
     lines = doc_section(doc, "Like for like").splitlines()
     return next(x for x in lines if x.startswith(SENTENCE[phase]))
+
+
+def paired_base() -> dict[str, Any]:
+    """The committed run with the pipecat, gateway and up ladders of a run that had them: the
+    steps the paired tests plant their tries from (``test_like_for_like_paired.planted``)."""
+    data: dict[str, Any] = json.loads((ROOT / "bench/results/latest.json").read_text())
+    ladders = json.loads((ROOT / "bench/results/latest_2308_d2b97b5.json").read_text())
+    for label in ("pipecat", "up", "gateway"):
+        data[label] = ladders[label]
+    return data
