@@ -17,7 +17,7 @@ which the shared machine's load moves. Accuracy is `bench.local_eval.understood`
 reading answered (in-domain understood, out-of-domain rejected). Writes
 ``bench/results/local_dev_latency.json``.
 
-What the session sends is traced too (`LocalSession._emit_text`, `_play`): when each sentence's
+What the session sends is traced too (`Speaker.send_text`, `Speaker.play`): when each sentence's
 text and each piece of audio went out and how long that audio plays, so a run shows whether
 audio would have played without a gap (`playback`: a client that starts playing at the first
 audio and plays in real time; a gap mid-sentence is a piece of a sentence's audio, the rest
@@ -55,6 +55,7 @@ from examples.tools.weather import TOOLS as WEATHER_TOOLS
 from sonicwire.server.backends.local.early import EarlyCut, Guess
 from sonicwire.server.backends.local.engine import LocalBackend
 from sonicwire.server.backends.local.session import LocalSession
+from sonicwire.server.backends.local.speaking import Speaker
 from sonicwire.server.testing.local_harness import ToolBox, speak
 
 RESULTS = Path(__file__).parent / "results" / "local_dev_latency.json"
@@ -145,19 +146,19 @@ async def measure(
 
     LocalSession._recognize_early = guessed  # type: ignore[method-assign]
     EarlyCut.speech_stopped = confirming  # type: ignore[method-assign]
-    played, texted = LocalSession._play, LocalSession._emit_text
+    played, texted = Speaker.play, Speaker.send_text
 
-    def play(self: LocalSession, pcm: bytes) -> None:
+    def play(self: Speaker, pcm: bytes) -> None:
         seconds = len(pcm) / 2 / self._synthesizer.sample_rate
         current[0].sent.append((time.perf_counter(), seconds))
         played(self, pcm)
 
-    def shown(self: LocalSession, text: str) -> None:
+    def shown(self: Speaker, text: str) -> None:
         current[0].sent.append((time.perf_counter(), None))
         texted(self, text)
 
-    LocalSession._play = play  # type: ignore[method-assign]
-    LocalSession._emit_text = shown  # type: ignore[method-assign]
+    Speaker.play = play  # type: ignore[method-assign]
+    Speaker.send_text = shown  # type: ignore[method-assign]
     rows: list[dict[str, Any]] = []
     turns = list(turns if turns is not None else dev_turns(in_domain_every))[: limit or None]
     try:
@@ -198,7 +199,7 @@ async def measure(
     finally:
         LocalSession._recognize_early = original  # type: ignore[method-assign]
         EarlyCut.speech_stopped = stopped  # type: ignore[method-assign]
-        LocalSession._play, LocalSession._emit_text = played, texted  # type: ignore[method-assign]
+        Speaker.play, Speaker.send_text = played, texted  # type: ignore[method-assign]
         for backend in backends.values():
             await backend.aclose()
     return rows

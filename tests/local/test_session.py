@@ -290,7 +290,9 @@ async def test_speech_work_runs_off_the_event_loop(
     monkeypatch.setattr(
         session._reader._recognizer, "recognize", spy(session._reader._recognizer.recognize)
     )
-    monkeypatch.setattr(session._synthesizer, "synthesize", spy(session._synthesizer.synthesize))
+    monkeypatch.setattr(
+        session._speaker._synthesizer, "synthesize", spy(session._speaker._synthesizer.synthesize)
+    )
     await run_turn(
         session, MicStream().utterance(say("hello", "espeak:en-us")).commands, toolbox=toolbox
     )
@@ -395,13 +397,13 @@ def _marker_only(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> None
 
 def _spy_synthesis(session: LocalSession, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
-    synthesize = session._synthesizer.synthesize
+    synthesize = session._speaker._synthesizer.synthesize
 
     def spy(text: str) -> bytes:
         calls.append(text)
         return synthesize(text)
 
-    monkeypatch.setattr(session._synthesizer, "synthesize", spy)
+    monkeypatch.setattr(session._speaker._synthesizer, "synthesize", spy)
     return calls
 
 

@@ -8,19 +8,16 @@ at a time:
          (usually already done: `EarlyCut` starts it in the VAD's stop_secs wait)
       -> Dialogue.respond          -> Reply, or ToolRequested ... SendToolResult -> Reply
          (the session's tools, learnt from their specs at open: `toolmodel.ToolModel`, and
-         the recogniser's language model built from their examples)
+         the recogniser's language model built from their examples; the calls: tool_calls.py)
       -> per sentence: synthesise (executor) -> AssistantText(final) + AssistantAudio chunks
-         (the first sentence usually already done, see below; its first clause alone, the
-         rest while that plays: clauses.py)
+         (speaking.py; the first sentence usually already done, see below; its first clause
+         alone, the rest while that plays: clauses.py)
       -> AssistantTurnEnded(END_TURN)
 
-Answers prepared in the stop wait: when `EarlyCut` guesses that the user stopped, the session
-recognises the guess and, still before the VAD's stop marker, works out the reply on a copy of
-the dialogue (for ``get_date_time`` with a predicted result, ``predict.py``) and synthesises
-its first sentence. Nothing is emitted then: the turn starts at the marker as always, and the
-prepared audio is used only if the marker confirms the guess and the real reply's first
-sentence is the prepared one word for word. Resumed speech or a disagreeing marker discards
-it.
+Answers prepared in the stop wait (foresight.py): when `EarlyCut` guesses that the user
+stopped, the session recognises the guess and, before the VAD's stop marker, works out the
+reply on a copy of the dialogue and synthesises its first sentence; nothing is emitted then,
+and the prepared audio is used only if the marker confirms the guess.
 
 A semantic early end of turn (``endpoint.py``): when the guess reads as a complete request
 ("what time is it", after 200 ms of silence) or a confident one that only lacks an argument
@@ -50,11 +47,9 @@ came for it.
 from __future__ import annotations
 
 import asyncio
-import copy
-import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, MutableMapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,14 +57,16 @@ from sonicwire.server.backends.base import BackendOptions
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.utterance import UtteranceCollector
 
-from .clauses import FirstClause, SynthesisPace
+from .clauses import SynthesisPace
 from .dialogue import Dialogue, Reply, ToolCall
 from .early import LATE_MS, ROOM_MARGIN_DB, EarlyCut, Guess
-from .endpoint import complete_request, early_end_after
+from .foresight import Foresight
 from .jobs import Prepared, ToolAnswer, Utterance
-from .predict import learn, predict
+from .predict import learn
 from .reading import Reader
-from .stt import SpeechRecognizer, Transcript
+from .speaking import Speaker
+from .stt import SpeechRecognizer
+from .tool_calls import ToolCalls
 from .toolmodel import ToolModel
 from .tts import Synthesizer
 
@@ -78,9 +75,6 @@ __all__ = ["LocalSession"]
 log = logging.getLogger(__name__)
 
 _SAMPLE_RATE = 16_000
-# Assistant audio goes to the core in chunks of this length: small enough to start playback
-# and to cut it on barge-in with fine grain, big enough to keep the event count low.
-_CHUNK_MS = 200
 # The core releases audio up to this far ahead of real time (its playback lead, plus slack),
 # so the assistant may stop talking this much earlier than the mic timeline suggests; the
 # estimate errs towards answering.
@@ -90,10 +84,6 @@ _FLOOR_SLACK_SAMPLES = _SAMPLE_RATE * 250 // 1000
 # recognition (~100 ms) runs in between instead of after, so a pause shorter than that never
 # ends a turn, however fast the machine.
 _GUESS_SILENCE_MS = 100
-# The server's tool runner times every call out well before this; it guards against a driver
-# that never answers.
-_TOOL_WAIT_S = 30.0
-_call_ids = itertools.count(1)
 
 
 class LocalSession:
@@ -123,12 +113,12 @@ class LocalSession:
         # the clock its results are predicted with: see predict.py.
         self._clock_zones: MutableMapping[str, str] = {} if clock_zones is None else clock_zones
         self._clock = clock
-        self._synthesizer = synthesizer
-        self._executor = executor
         # The pace is the backend's (the machine's load), else the session's own.
         pace = (synthesis_pace or SynthesisPace()) if first_clause else None
-        self._clause = FirstClause(synthesizer, executor, pace)
-        self._loop = asyncio.get_running_loop()
+        self._speaker = Speaker(
+            synthesizer, executor, pace, send=self._respond, played=self._extend_floor
+        )
+        self._tool_calls = ToolCalls(send=self._respond)
         self._collector = UtteranceCollector(sample_rate=_SAMPLE_RATE, pad_ms=options.speech_pad_ms)
         self._pad_samples = _SAMPLE_RATE * options.speech_pad_ms // 1000
         # The session's tools as the dialogue knows them, and the recogniser's model of their
@@ -140,6 +130,9 @@ class LocalSession:
             recognizer, executor, language_model=language_model, open_reading=open_reading
         )
         self._speculate = open_speculation  # Whisper beside pocketsphinx on a guess
+        self._foresight = Foresight(
+            self._dialogue, self._reader, self._speaker, executor, self._clock_zones, _SAMPLE_RATE
+        )
         self._events: asyncio.Queue[ev.BackendEvent | None] = asyncio.Queue()
         self._jobs: asyncio.Queue[Utterance | str | ToolAnswer] = asyncio.Queue()
         self._early = EarlyCut(
@@ -162,10 +155,6 @@ class LocalSession:
         # turn once the silence has lasted that long, if the guess still stands.
         self._end_pending: tuple[Guess, asyncio.Task[Prepared]] | None = None
         self._job: Utterance | str | ToolAnswer | None = None  # the job being answered
-        self._tool_waits: dict[str, asyncio.Future[str]] = {}
-        # Calls whose turn a barge-in cut while they ran, by id: the core sends each one's
-        # result later (CANCELLED, or the real one if the tool continues on interruption).
-        self._cut_calls: dict[str, ToolCall] = {}
         self._turn: asyncio.Task[None] | None = None
         # True once the current turn produced output the core has seen (a tool call, text,
         # audio) and until it ended: only then does a cancel need an AssistantTurnEnded.
@@ -211,12 +200,9 @@ class LocalSession:
             case ev.SendText(text):
                 self._jobs.put_nowait(text)
             case ev.SendToolResult(call_id, _name, result_json, status):
-                waiter = self._tool_waits.pop(call_id, None)
-                cut = self._cut_calls.pop(call_id, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(result_json)
-                elif cut is not None and status is not ev.ToolStatus.CANCELLED:
-                    self._jobs.put_nowait(ToolAnswer(cut, result_json))
+                late = self._tool_calls.received(call_id, result_json, status)
+                if late is not None:
+                    self._jobs.put_nowait(late)
             case ev.CancelResponse():
                 self._utterance_overlaps_floor = False  # this speech did interrupt us
                 self._cancel_response()
@@ -255,16 +241,14 @@ class LocalSession:
         replaces an older one, whose result is then never used."""
         # read with the tail the collector's utterance would have (Guess.padded says why)
         audio = guess.padded(self._pad_samples)
-        # Whisper too, beside pocketsphinx, in case the reading means nothing (reading.py)
-        speculate = self._speculate and self._reader.will_speculate(self._dialogue)
-        future = self._loop.run_in_executor(
-            self._executor, self._reader.recognize_guess, audio, speculate
+        task = self._foresight.start(
+            audio,
+            speculate=self._speculates(),
+            stands=lambda: self._early.current is guess or self._confirmed is guess,
+            clock=self._clock,
         )
-        future.add_done_callback(_consume)
-        task = self._loop.create_task(self._prepare(guess, future, audio))
         self._preparing.add(task)
         task.add_done_callback(self._preparing.discard)
-        task.add_done_callback(_consume)
         if self._early_end:
             task.add_done_callback(lambda done: self._end_turn_early(guess, done))
         self._guess = (guess, task)
@@ -298,69 +282,6 @@ class LocalSession:
         self._ended_early = job
         self._emit(ev.UserTurnEnded(guess.silence_start))
         self._jobs.put_nowait(job)
-
-    async def _prepare(
-        self,
-        guess: Guess,
-        recognition: asyncio.Future[tuple[Transcript, Future[str] | None]],
-        audio: bytes,
-    ) -> Prepared:
-        """Recognise the guess, foresee the reply on a copy of the dialogue, and start
-        synthesising its first sentence while the guess still stands."""
-        transcript, started = await recognition
-        speculation = self._reader.speculation(started)  # Whisper's, of this guess's audio
-        try:
-            return await self._foresee(guess, Prepared(transcript), audio, speculation)
-        finally:
-            if speculation is not None:
-                speculation.cancel()  # unused (or done): a decode not started never runs
-
-    async def _foresee(
-        self,
-        guess: Guess,
-        prepared: Prepared,
-        audio: bytes,
-        speculation: asyncio.Future[str] | None,
-    ) -> Prepared:
-        if self._early.current is not guess and self._confirmed is not guess:
-            return prepared  # speech resumed (or a marker disagreed): no synthesis for it
-        dialogue = copy.copy(self._dialogue)  # respond() may change the dialogue's state
-        heard, today = prepared.transcript, self._clock().date()
-        asking = dialogue.asking
-        chosen = dialogue.hear(heard.text, heard.alternatives, today=today)
-        reading = await self._reader.look_again(audio, chosen, dialogue, today, speculation)
-        prepared.reread = (chosen, reading)
-        if self._early.current is not guess and self._confirmed is not guess:
-            return prepared
-        action = dialogue.respond(reading, today=today)
-        prepared.complete = complete_request(
-            dialogue.model, reading, action, answering=asking, today=today
-        )
-        after_ms = early_end_after(
-            dialogue.model, reading, action, answering=asking, asks=dialogue.asking, today=today
-        )
-        prepared.end_after = None if after_ms is None else _SAMPLE_RATE * after_ms // 1000
-        if isinstance(action, ToolCall):
-            result = predict(action, self._clock(), self._clock_zones)
-            if result is None:
-                # The result is unknown, but the answer's start may not be: "Order 1001 ...".
-                prefix = dialogue.answer_prefix(action)
-                if prefix is not None:
-                    prepared.prefix_for = action
-                    prepared.spoken = prefix.spoken
-                    prepared.audio = self._loop.run_in_executor(
-                        self._executor, self._synthesizer.synthesize, prefix.spoken
-                    )
-                    prepared.audio.add_done_callback(_consume)
-                return prepared
-            action = dialogue.answer(action, result)
-        if action.lines:
-            prepared.spoken = self._clause.chunks(action.lines[0].spoken)[0]
-            prepared.audio = self._loop.run_in_executor(
-                self._executor, self._synthesizer.synthesize, prepared.spoken
-            )
-            prepared.audio.add_done_callback(_consume)
-        return prepared
 
     def _cancel_response(self) -> None:
         self._floor_until = self._position  # the client flushed our audio
@@ -415,7 +336,7 @@ class LocalSession:
         try:
             if isinstance(job, ToolAnswer):
                 learn(job.call, job.result_json, self._clock_zones)
-                await self._speak(self._dialogue.answer(job.call, job.result_json))
+                await self._speaker.speak(self._dialogue.answer(job.call, job.result_json))
                 self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
                 return
             if isinstance(job, Utterance):
@@ -425,9 +346,8 @@ class LocalSession:
                 else:
                     # No guess stood for this utterance (a noisy room makes none, or speech
                     # resumed): read it now, with Whisper beside pocketsphinx as on a guess.
-                    speculate = self._speculate and self._reader.will_speculate(self._dialogue)
-                    heard, started = await self._run(
-                        self._reader.recognize_guess, job.pcm, speculate
+                    heard, started = await self._reader.run(
+                        self._reader.recognize_guess, job.pcm, self._speculates()
                     )
                     speculation = self._reader.speculation(started)
                 text = self._dialogue.hear(
@@ -449,11 +369,11 @@ class LocalSession:
                 if prepared is not None and prepared.prefix_for == action and prepared.audio:
                     # The answer's start, prepared in the stop wait, plays while the tool runs.
                     said = prepared.spoken or ""
-                    self._play(await prepared.audio)
-                reply = await self._call_tool(action)
+                    self._speaker.play(await prepared.audio)
+                reply = await self._call_tool(action, job)
             else:
                 reply = action
-            await self._speak(reply, prepared, said=said)
+            await self._speaker.speak(reply, prepared, said=said)
             self._emit(ev.AssistantTurnEnded(ev.StopReason.END_TURN))
         except asyncio.CancelledError:
             # a void early answer was ended by `_cancel_response`
@@ -465,85 +385,31 @@ class LocalSession:
             if speculation is not None:
                 speculation.cancel()  # unused (or done): a decode not started never runs
 
-    async def _call_tool(self, call: ToolCall) -> Reply:
-        call_id = f"local-{next(_call_ids)}"
-        waiter: asyncio.Future[str] = self._loop.create_future()
-        self._tool_waits[call_id] = waiter
-        self._response_open = True
-        self._emit(ev.ToolRequested(call_id, call.name, call.arguments_json))
-        try:
-            result_json = await asyncio.wait_for(waiter, _TOOL_WAIT_S)
-        except asyncio.CancelledError:
-            # A barge-in cut the turn; the call may run on, and its result come later (not
-            # for a void early answer: the user went on, the whole request is answered).
-            job = self._job
-            if not (isinstance(job, Utterance) and job.void):
-                self._cut_calls[call_id] = call
-            raise
-        except TimeoutError:
-            result_json = '{"error": {"type": "timeout", "message": "no tool result"}}'
-        finally:
-            self._tool_waits.pop(call_id, None)
+    async def _call_tool(self, call: ToolCall, job: Utterance | str | ToolAnswer) -> Reply:
+        result_json = await self._tool_calls.result(call, job)
         learn(call, result_json, self._clock_zones)
         return self._dialogue.answer(call, result_json)
 
-    async def _speak(
-        self, reply: Reply, prepared: Prepared | None = None, *, said: str = ""
-    ) -> None:
-        """Speak ``reply``; ``said`` is the start of its first sentence, already played."""
-        for index, line in enumerate(reply.lines):
-            spoken, rest = line.spoken, ""
-            if index == 0 and said:
-                # The rest of the sentence whose start was played; a reply that does not
-                # start that way (an error, another shape) is spoken whole.
-                spoken = spoken[len(said) :].strip() if spoken.startswith(said) else spoken
-            elif index == 0:
-                spoken, rest = self._clause.chunks(spoken)  # its first clause first
-            if (
-                index == 0
-                and not said
-                and prepared is not None
-                and prepared.audio is not None
-                and prepared.spoken == spoken
-            ):
-                pcm = await prepared.audio  # synthesised in the stop wait
-            elif spoken:
-                pcm = await self._run(self._synthesizer.synthesize, spoken)
-            else:
-                pcm = b""
-            # The rest is synthesised while the clause plays (sent when it may: clauses.py).
-            rest_audio = await self._clause.start_rest(pcm, rest) if rest else None
-            self._emit_text(line.text)  # the whole sentence, as clients see it
-            self._play(pcm)
-            if rest_audio is not None:
-                try:
-                    self._play(await rest_audio)
-                finally:
-                    rest_audio.cancel()  # a barge-in: a rest not started never runs
-
-    def _emit_text(self, text: str) -> None:
-        self._response_open = True
-        self._emit(ev.AssistantText(text, True))
-
-    def _play(self, pcm: bytes) -> None:
-        """Send audio to the core in chunks, and extend the estimate of our playback."""
-        rate = self._synthesizer.sample_rate
-        self._response_open = True
-        step = rate * 2 * _CHUNK_MS // 1000
-        for start in range(0, len(pcm), step):
-            self._emit(ev.AssistantAudio(pcm[start : start + step], rate))
-        played = len(pcm) // 2 * _SAMPLE_RATE // rate
-        self._floor_until = max(self._floor_until, self._position) + played
-
-    async def _run[R](self, work: Callable[..., R], *args: Any) -> R:
-        # Speech work blocks for up to a few hundred ms: never on the loop.
-        return await self._loop.run_in_executor(self._executor, work, *args)
+    def _speculates(self) -> bool:
+        """Whether to read Whisper beside pocketsphinx on an utterance (reading.py)."""
+        return self._speculate and self._reader.will_speculate(self._dialogue)
 
     # --- output and shutdown ---------------------------------------------------------------------
 
     def _emit(self, event: ev.BackendEvent) -> None:
         if not self._closed:
             self._events.put_nowait(event)
+
+    def _respond(self, event: ev.BackendEvent) -> None:
+        """Emit output of the current turn (a tool call, text, audio): the core has now seen
+        the response, so a cancel must end it."""
+        self._response_open = True
+        self._emit(event)
+
+    def _extend_floor(self, samples: int, rate: int) -> None:
+        """Our audio just sent plays after what was sent before (or from now)."""
+        played = samples * _SAMPLE_RATE // rate
+        self._floor_until = max(self._floor_until, self._position) + played
 
     def _finish_events(self) -> None:
         if not self._closed:
@@ -557,9 +423,7 @@ class LocalSession:
         if self._on_close is not None:
             self._on_close(self)
         self._finish_events()
-        for waiter in self._tool_waits.values():
-            waiter.cancel()
-        self._tool_waits.clear()
+        self._tool_calls.cancel()
         tasks: list[asyncio.Task[Any]] = [t for t in (self._turn, self._worker) if t is not None]
         tasks += self._preparing
         for task in tasks:
@@ -570,10 +434,3 @@ class LocalSession:
         for task in tasks:
             if not task.cancelled() and task.exception() is not None:
                 log.debug("local session task ended with %r", task.exception())
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    # A guess nobody awaits must not log "exception was never retrieved"; a failure that
-    # matters shows again when the utterance is recognised.
-    if not future.cancelled():
-        future.exception()
