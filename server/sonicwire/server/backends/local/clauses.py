@@ -26,7 +26,7 @@ import time
 from collections import deque
 from concurrent.futures import Executor
 
-from .tts import Synthesizer
+from .tts import Synthesizer, SynthesizerWrapper
 
 __all__ = [
     "MIN_CLAUSE_LETTERS",
@@ -104,20 +104,12 @@ class SynthesisPace:
         return per_char * (len(text) + _CALL_CHARS)
 
 
-class PacedSynthesizer:
+class PacedSynthesizer(SynthesizerWrapper):
     """A `Synthesizer` that times its calls into a `SynthesisPace`."""
 
     def __init__(self, inner: Synthesizer, pace: SynthesisPace | None = None) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self.pace = pace or SynthesisPace()
-
-    @property
-    def voice(self) -> str:
-        return self._inner.voice
-
-    @property
-    def sample_rate(self) -> int:
-        return self._inner.sample_rate
 
     def synthesize(self, text: str) -> bytes:
         start = time.perf_counter()

@@ -37,6 +37,7 @@ __all__ = [
     "PiperSynthesizer",
     "Synthesizer",
     "SynthesizerUnavailable",
+    "SynthesizerWrapper",
     "TtsEngine",
     "load_synthesizer",
     "split_sentences",
@@ -198,16 +199,13 @@ class EspeakSynthesizer:
             return bytes(wav.readframes(wav.getnframes()))
 
 
-class CachedSynthesizer:
-    """Remembers the audio of recent sentences, and of first clauses and their rests
-    (clauses.py): fixed replies ("Sorry, I didn't catch that.", "Hello! How can I help?") are
-    then ready at once instead of after 50-250 ms."""
+class SynthesizerWrapper:
+    """The base of a `Synthesizer` around another one (each subclass defines `synthesize`,
+    calling the inner one's): the inner one's voice and sample rate, read at each use
+    (espeak-ng checks its rate on every call)."""
 
-    def __init__(self, inner: Synthesizer, *, max_sentences: int = 64) -> None:
+    def __init__(self, inner: Synthesizer) -> None:
         self._inner = inner
-        self._max = max_sentences
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
 
     @property
     def voice(self) -> str:
@@ -216,6 +214,18 @@ class CachedSynthesizer:
     @property
     def sample_rate(self) -> int:
         return self._inner.sample_rate
+
+
+class CachedSynthesizer(SynthesizerWrapper):
+    """Remembers the audio of recent sentences, and of first clauses and their rests
+    (clauses.py): fixed replies ("Sorry, I didn't catch that.", "Hello! How can I help?") are
+    then ready at once instead of after 50-250 ms."""
+
+    def __init__(self, inner: Synthesizer, *, max_sentences: int = 64) -> None:
+        super().__init__(inner)
+        self._max = max_sentences
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
 
     def synthesize(self, text: str) -> bytes:
         with self._lock:
