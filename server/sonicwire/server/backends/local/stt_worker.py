@@ -134,13 +134,7 @@ def recognize_in_worker(
     if not audio:
         return "", 0.0, []
     decoder = _decoder if files is None else _session_decoder(files)
-    # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
-    # a decoder's results depend on what it heard before. Costs ~0.1 ms.
-    decoder.reinit_feat()
-    decoder.start_utt()
-    decoder.process_raw(audio, full_utt=True)
-    decoder.end_utt()
-    hyp = decoder.hyp()
+    hyp = _decode(decoder, audio)
     if hyp is None:
         return "", 0.0, []
     text = _without_fillers(hyp.hypstr)
@@ -166,14 +160,22 @@ def grammar_in_worker(audio: bytes, files: tuple[str, str, str] | None, grammar:
     decoder.add_jsgf_string(_GRAMMAR_SEARCH, grammar)  # ValueError: not valid for this model
     decoder.activate_search(_GRAMMAR_SEARCH)
     try:
-        decoder.reinit_feat()
-        decoder.start_utt()
-        decoder.process_raw(audio, full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
+        hyp = _decode(decoder, audio)
     finally:
         decoder.activate_search(default)
     return "" if hyp is None else _without_fillers(hyp.hypstr)
+
+
+def _decode(decoder: Any, audio: bytes) -> Any:
+    """``audio`` decoded as one utterance with the decoder's active search: its best
+    hypothesis, or None."""
+    # Fresh feature state: pocketsphinx adapts its cepstral mean across utterances, which made
+    # a decoder's results depend on what it heard before. Costs ~0.1 ms.
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(audio, full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp()
 
 
 def _without_fillers(hypothesis: str) -> str:
