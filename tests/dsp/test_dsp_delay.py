@@ -131,6 +131,63 @@ def test_coherence_tells_echo_from_an_unrelated_voice() -> None:
     assert est.blocks == 0  # probing leaves the accumulated state alone
 
 
+def _echo_block(est: DelayEstimator, delay: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+    far = to_int16(bursts(2.0, seed=1))[: est.window + est.max_delay]
+    echo = np.convolve(far.astype(np.float64), room(2))[: len(far)]
+    echo = np.concatenate([np.zeros(delay), echo])[: len(far)] * 0.5
+    return np.clip(echo, -32768, 32767).astype(np.int16)[-est.window :], far
+
+
+def test_calls_at_one_position_share_its_decimation_and_ffts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an estimate, its coherence check and an echo-hold probe at the same mic position read
+    # the same windows: two forward FFTs in all (it was two per call), the same numbers
+    est = DelayEstimator(max_delay=8000, window=8000)
+    mic, far = _echo_block(est)
+    fresh = DelayEstimator(max_delay=8000, window=8000)
+    expected = (
+        fresh.update(mic, far, block_estimate=True),
+        fresh.block_estimate,
+        fresh.coherence_at(mic, far, 5000),
+        fresh.echo_coherence(mic, far),
+    )
+    calls = {"rfft": 0}
+    rfft = np.fft.rfft
+
+    def counted(*args: object, **kwargs: object) -> np.ndarray:
+        calls["rfft"] += 1
+        return rfft(*args, **kwargs)  # type: ignore[no-any-return,call-overload]
+
+    monkeypatch.setattr(np.fft, "rfft", counted)
+    got = (
+        est.update(mic, far, block_estimate=True, at=16000),
+        est.block_estimate,
+        est.coherence_at(mic, far, 5000, at=16000),
+        est.echo_coherence(mic, far, at=16000),
+    )
+    assert got == expected
+    # the coherence's short FFTs (two batched calls per coherence) plus two of 8192 points
+    assert calls["rfft"] == 2 + 2 * 2
+    est.drop_windows()
+    assert est._m is None and est._spec_f is None  # no stream keeps them between frames
+    calls["rfft"] = 0
+    assert est.echo_coherence(mic, far, at=16320) == expected[3]  # another position: anew
+    assert calls["rfft"] == 2 + 2
+
+
+def test_a_front_end_keeps_no_window_between_frames() -> None:
+    fe = FrontEnd()
+    far = to_int16(bursts(4.0, seed=4))
+    mic = to_int16(bursts(4.0, seed=5))
+    for t in range(0, len(mic) - 320 + 1, 320):
+        fe.push_far_end(far[t : t + 320].tobytes())
+        fe.process(mic[t : t + 320].tobytes())
+        assert fe._estimator._m is None and fe._estimator._spec_f is None
+    assert fe.stats.estimates > 0 and fe.stats.probes > 0
+    fe.close()
+
+
 def test_skew_tracker_fits_the_drift_and_refuses_noise() -> None:
     sk = SkewTracker(min_span_secs=3.0, min_points=6)
     rng = np.random.default_rng(0)

@@ -108,6 +108,18 @@ class DelayEstimator:
         # than held by every stream
         self._last_block: Complex64Array | None = None
         self._hanning: dict[int, Float32Array] = {}  # coherence windows by segment length
+        # One frame's windows, decimated (and transformed), for every call that names the
+        # same mic position ``at``: a frame that runs an estimate and an echo-hold probe, or
+        # an estimate and its coherence checks, decimates and transforms its windows once.
+        # Dropped by drop_windows at the end of that frame, so no stream holds them between
+        # frames (see _last_block).
+        self._at = -1
+        self._m: Float32Array | None = None
+        self._mic_power = 0.0
+        self._f: Float32Array | None = None
+        self._far_power = 0.0
+        self._spec_m: Complex64Array | None = None
+        self._spec_f: Complex64Array | None = None
         self.block_estimate: DelayEstimate | None = None
         """The reading from the last informative block alone (fast, noisier)."""
         self.informative = False
@@ -133,6 +145,7 @@ class DelayEstimator:
         *,
         block_estimate: bool = True,
         estimate: bool = True,
+        at: int = -1,
     ) -> DelayEstimate | None:
         """Add one block and return the current estimate: None if nothing is known yet,
         or if this block added nothing (either side too quiet).
@@ -147,24 +160,22 @@ class DelayEstimator:
         ``search`` limits the answer to delays in ``[lo, hi]`` samples (e.g. around a
         playback report); the accumulated cross-spectrum is unaffected. Without
         ``block_estimate`` the single-block reading is skipped, without ``estimate`` the
-        accumulated one (each costs an inverse FFT).
+        accumulated one (each costs an inverse FFT). ``at``: see :meth:`echo_coherence`.
         """
         if len(mic) != self.window or len(far) != self.window + self.max_delay:
             raise ValueError("mic/far block sizes do not match the estimator")
+        self._windows_at(at)
         self.informative = False
         self._last_block = None
         self.block_estimate = None
-        m = self._decimate(mic)
-        mic_power = float(np.dot(m, m)) / len(m)
+        m, mic_power = self._mic_window(mic)
         if mic_power <= self._floor:
             return None  # a quiet mic (a silent line, a headset): the far end is not needed
-        f = self._decimate(far)
         # far-end energy that could have reached this mic window, for any searched delay
-        far_power = float(np.dot(f, f)) / len(f)
+        f, far_power = self._far_window(far)
         if far_power > self._floor:
             # no mean removal: DC lies outside the band the PHAT weighting keeps
-            spec_f = np.fft.rfft(f, self._nfft)
-            spec_m = np.fft.rfft(m, self._nfft)
+            spec_f, spec_m = self._spectra(f, m)
             block = spec_f * np.conj(spec_m)
             # normalise each block so one loud block does not drown the others
             block /= np.float32(np.sqrt(mic_power * far_power) * len(m))
@@ -181,39 +192,93 @@ class DelayEstimator:
         return self._peak(search, self._cross)
 
     def echo_coherence(
-        self, mic: Int16Array, far: Int16Array, search: tuple[int, int] | None = None
+        self,
+        mic: Int16Array,
+        far: Int16Array,
+        search: tuple[int, int] | None = None,
+        *,
+        at: int = -1,
     ) -> float | None:
         """How well this one mic window is explained by the far end (0..1), without touching
         the accumulated state: the coherence (:meth:`coherence`) at the delay of the block's
-        GCC-PHAT peak. None when either side is too quiet to tell."""
-        m, f = self._informative(mic, far)
+        GCC-PHAT peak. None when either side is too quiet to tell.
+
+        ``at`` (>= 0): the mic position the windows end at. Calls naming the same ``at``
+        must pass the same windows (the front end's, within one frame): they share one
+        decimation and one pair of FFTs, the same numbers each call would compute, until
+        :meth:`drop_windows` or a call at another position.
+        """
+        m, f = self._informative(mic, far, at)
         if m is None or f is None:
             return None
-        block = np.fft.rfft(f, self._nfft) * np.conj(np.fft.rfft(m, self._nfft))
+        spec_f, spec_m = self._spectra(f, m)
+        block = spec_f * np.conj(spec_m)
         # rfft of float32 is complex64 already: no copy (this runs on every echo-hold probe)
         reading = self._peak(search, block.astype(np.complex64, copy=False))
         if reading is None:
             return None
         return self._coherence(m, f, reading.delay)
 
-    def coherence_at(self, mic: Int16Array, far: Int16Array, delay: int) -> float | None:
+    def coherence_at(
+        self, mic: Int16Array, far: Int16Array, delay: int, *, at: int = -1
+    ) -> float | None:
         """:meth:`echo_coherence` at a known ``delay`` (samples): no correlation needed."""
-        m, f = self._informative(mic, far)
+        m, f = self._informative(mic, far, at)
         if m is None or f is None:
             return None
         return self._coherence(m, f, min(max(delay, 0), self.max_delay))
 
+    def drop_windows(self) -> None:
+        """Forget the windows kept for calls at the same position (see
+        :meth:`echo_coherence`): the caller is done with that position."""
+        if self._at >= 0:
+            self._at = -1
+            self._m = self._f = None
+            self._spec_m = self._spec_f = None
+
+    def _windows_at(self, at: int) -> None:
+        """Keep the windows computed so far only for a call at the same position."""
+        if at < 0 or at != self._at:
+            self._at = at
+            self._m = self._f = None
+            self._spec_m = self._spec_f = None
+
+    def _mic_window(self, mic: Int16Array) -> tuple[Float32Array, float]:
+        """The decimated mic window and its mean square (per decimated sample)."""
+        m = self._m
+        if m is None:
+            m = self._m = self._decimate(mic)
+            self._mic_power = float(np.dot(m, m)) / len(m)
+        return m, self._mic_power
+
+    def _far_window(self, far: Int16Array) -> tuple[Float32Array, float]:
+        """The decimated far-end window and its mean square (per decimated sample)."""
+        f = self._f
+        if f is None:
+            f = self._f = self._decimate(far)
+            self._far_power = float(np.dot(f, f)) / len(f)
+        return f, self._far_power
+
+    def _spectra(self, f: Float32Array, m: Float32Array) -> tuple[Complex64Array, Complex64Array]:
+        """The windows' spectra, ``nfft`` points (the far end's first, as it always was)."""
+        spec_f = self._spec_f
+        if spec_f is None:
+            spec_f = self._spec_f = np.fft.rfft(f, self._nfft)
+        spec_m = self._spec_m
+        if spec_m is None:
+            spec_m = self._spec_m = np.fft.rfft(m, self._nfft)
+        return spec_f, spec_m
+
     def _informative(
-        self, mic: Int16Array, far: Int16Array
+        self, mic: Int16Array, far: Int16Array, at: int
     ) -> tuple[Float32Array | None, Float32Array | None]:
         """Both sides decimated, or Nones when either is too quiet to tell anything."""
         if len(mic) != self.window or len(far) != self.window + self.max_delay:
             raise ValueError("mic/far block sizes do not match the estimator")
-        m = self._decimate(mic)
-        f = self._decimate(far)
-        if float(np.dot(m, m)) / len(m) <= self._floor or float(np.dot(f, f)) / len(f) <= (
-            self._floor
-        ):
+        self._windows_at(at)
+        m, mic_power = self._mic_window(mic)
+        f, far_power = self._far_window(far)
+        if mic_power <= self._floor or far_power <= self._floor:
             return None, None
         return m, f
 

@@ -173,6 +173,7 @@ class FrontEnd:
         scratch = self._ms_scratch
         far_log = self._timeline.log
         echo, gate, vad, stats = self._echo, self._gate, self._vad, self.stats
+        estimated = False  # this frame ran an estimate: its windows are kept until the probe
         for frame in self._chunker.push(pcm):
             position = self._position
             if self._aec:
@@ -198,14 +199,22 @@ class FrontEnd:
                 self._until_estimate -= 1
                 if self._until_estimate <= 0:
                     self._estimate()
+                    estimated = True
             elif stats.frames % self.TRIM_HOP_FRAMES == 0:
                 self._timeline.forget_before(t - self._keep_far)  # _estimate does it with AEC
             if self._skip:
                 self._skip -= 1
+                if estimated:
+                    self._estimator.drop_windows()
+                    estimated = False
                 continue
             np.copyto(scratch, echo.out_samples)  # the samples of `cleaned`
             mean_square = float(scratch.dot(scratch)) / FRAME_SAMPLES
+            # an echo-hold probe in the frame of an estimate reuses its windows' FFTs
             hold = self._echo_hold(mean_square)
+            if estimated:
+                self._estimator.drop_windows()  # held by no stream between frames
+                estimated = False
             allow = not hold
             if allow and gate is not None and mic_ms > 0.0:
                 learn = vad.state is VadState.QUIET and echo.converged
@@ -315,7 +324,8 @@ class FrontEnd:
         far = self._timeline.log.read(t - est.window - est.max_delay, est.window + est.max_delay)
         # at the likeliest delay of this very window, not at the belief: a belief knocked
         # off by a jittery report would find no echo where it looks and let it through
-        coherence = est.echo_coherence(mic, far, self._tracker.search_range())
+        coherence = est.echo_coherence(mic, far, self._tracker.search_range(), at=t)
+        est.drop_windows()  # the last reader of this frame's windows
         self.stats.probes += 1
         if coherence is None:
             not_echo = True  # no far-end audio within reach of this window
@@ -420,6 +430,7 @@ class FrontEnd:
             tracker.search_range(),
             block_estimate=tracker.locked or idle,
             estimate=not tracker.locked or self.stats.estimates % 2 == 0,
+            at=t,
         )
         reading = self._confirmed(reading, mic, far)
         was_locked = tracker.locked
@@ -473,7 +484,7 @@ class FrontEnd:
             and abs(reading.delay - tracker.delay) <= tracker.agree_tolerance
         ):
             return reading  # confirms what the canceller already works with
-        coherence = self._estimator.coherence_at(mic, far, reading.delay)
+        coherence = self._estimator.coherence_at(mic, far, reading.delay, at=self._position)
         if coherence is None or coherence < self.CONFIRM_COHERENCE:
             tracker.on_rejected()
             return None
@@ -494,7 +505,7 @@ class FrontEnd:
             or abs(block.delay - tracker.delay) <= tracker.agree_tolerance
         ):
             return block  # no jump in it: on_block only clears a pending one
-        coherence = self._estimator.coherence_at(mic, far, block.delay)
+        coherence = self._estimator.coherence_at(mic, far, block.delay, at=self._position)
         if coherence is None or coherence < self.CONFIRM_COHERENCE:
             return None
         return block
@@ -508,7 +519,7 @@ class FrontEnd:
         :meth:`_confirmed`; the user's voice alone peaks as high, incoherent)."""
         if block is None or block.confidence < 0.5 * self._tracker.lock_confidence:
             return False
-        coherence = self._estimator.coherence_at(mic, far, block.delay)
+        coherence = self._estimator.coherence_at(mic, far, block.delay, at=self._position)
         return coherence is not None and coherence >= self.CONFIRM_COHERENCE
 
     def _count_readings(self, reading: DelayEstimate | None, was_locked: bool) -> None:
