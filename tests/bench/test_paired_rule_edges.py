@@ -297,3 +297,18 @@ def bench() -> dict[str, Any]:
 
     data: dict[str, Any] = json.loads((ROOT / "bench/results/latest.json").read_text())
     return copy.deepcopy(data)
+
+
+def test_a_median_that_rounds_onto_the_target_shows_its_third_decimal(
+    paired_bench: dict[str, Any],
+) -> None:
+    # a median of 0.502x is a miss; "0.50x" beside "median above 0.5x" would read as a pass
+    run = planted(
+        paired_bench,
+        {10: {"up": [0.44, 0.45, 0.46], "gateway": [0.5, 0.502, 0.51]}},
+    )
+    assert run["summary"]["targets"][TWO] == "missed"
+    section = doc_section(_doc(run), "Like for like")
+    assert table_row(section, 10)[6] == "**0.502x (range 0.50-0.51x over 3 rounds)**"
+    assert table_row(section, 10)[4] == "**0.45x (range 0.44-0.46x over 3 rounds)**"
+    assert "0.502x" in verdict_sentence(_doc(run), "gateway")
