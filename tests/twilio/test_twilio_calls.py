@@ -160,7 +160,8 @@ async def test_api_key_parameter_authenticates_against_the_server(
             await call.send_audio(SILENCE * 15 + to_mulaw_8k(speech_16k) + SILENCE * 50)
             await _until(lambda: call.events("mark"))
         async with SimulatedCarrier(twilio_url(gateway), parameters={"apiKey": "wrong"}) as bad:
-            assert await bad.wait_closed(WAIT_S) == 1011  # the server said UNAUTHENTICATED
+            # The server said UNAUTHENTICATED: a policy refusal (1008), not an internal error.
+            assert await bad.wait_closed(WAIT_S) == 1008
         assert gateway.twilio_stats.calls_refused == 1
 
 

@@ -30,8 +30,10 @@ from sonicwire.client import (
     Conversation,
     GoingAway,
     Interruption,
+    PermissionDeniedError,
     SonicwireError,
     TurnComplete,
+    UnauthenticatedError,
 )
 
 from ..config import GatewayConfig
@@ -279,6 +281,11 @@ class TwilioCall:
         conversation = self._conversation = self._client.converse(session_config_for_call(settings))
         try:
             session = await until_closed(self._ws, conversation.start())
+        except (UnauthenticatedError, PermissionDeniedError) as error:
+            # The server refused the call's apiKey: a policy refusal like the gateway's own
+            # (no signature, no key), not an internal error.
+            self._refuse(CloseCode.POLICY, f"the server refused the API key: {error}")
+            return None
         except SonicwireError as error:
             self._refuse(CloseCode.INTERNAL, f"the conversation did not start: {error}")
             return None
