@@ -55,6 +55,11 @@ async def until_closed[T](ws: ServerConnection, work: Awaitable[T]) -> T:
     held its gateway connection, and the server's set-up of its conversation, until the
     start finished, however long that took; clients that did so in a loop filled the
     gateway's connection limit (and kept it full ~26 s after they stopped).
+
+    Both waits have ended when this returns or raises: ``work`` is awaited after it is
+    cancelled (its clean-up, such as cancelling the upstream call, has run, and no task is
+    left pending for the loop to destroy). A ``work`` that fails otherwise while it is
+    cancelled raises its own error.
     """
     task = asyncio.ensure_future(work)
     closed = asyncio.ensure_future(ws.wait_closed())
@@ -64,6 +69,9 @@ async def until_closed[T](ws: ServerConnection, work: Awaitable[T]) -> T:
         closed.cancel()
         if not task.done():
             task.cancel()  # also when the caller itself is cancelled
-    if task.done() and not task.cancelled():
-        return task.result()
-    raise ws.protocol.close_exc
+        # Returns once both have ended; it raises only the caller's own cancellation, never
+        # theirs (so a cancelled caller still stops here, as it should).
+        await asyncio.wait((task, closed))
+    if task.cancelled():
+        raise ws.protocol.close_exc
+    return task.result()
