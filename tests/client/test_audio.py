@@ -72,6 +72,34 @@ def test_not_a_wav_is_an_audio_format_error(tmp_path: Path) -> None:
     assert issubclass(AudioFormatError, ValueError)
 
 
+@pytest.mark.parametrize("size", [0, 4, 20, 30])
+def test_a_wav_cut_inside_its_header_says_it_is_truncated(tmp_path: Path, size: int) -> None:
+    """The wave module's EOFError has no message: the reason was empty, "not a PCM WAV file ()"."""
+    whole = write_test_wav(tmp_path / "whole.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[:size])
+    with pytest.raises(
+        AudioFormatError, match=r"cut\.wav: truncated: the file ends inside its WAV"
+    ):
+        read_wav(cut)
+    with pytest.raises(AudioFormatError, match="truncated"):
+        read_wav(io.BytesIO(whole[:size]))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_wav_cut_inside_its_audio_gives_the_whole_frames_it_holds(
+    tmp_path: Path, channels: int
+) -> None:
+    """A stereo file cut mid-frame raised a bare ValueError from the mix-down ("zip() argument
+    2 is shorter than argument 1"); mono kept a stray byte."""
+    whole = write_test_wav(tmp_path / "whole.wav", channels=channels).read_bytes()
+    cut = tmp_path / "cut.wav"
+    frame = 2 * channels
+    cut.write_bytes(whole[: 44 + 1000 * frame + frame - 1])  # 1000 frames and most of one
+    audio = read_wav(cut)
+    assert audio.pcm == read_wav(tmp_path / "whole.wav").pcm[: 1000 * 2]
+
+
 def test_write_then_read_round_trips(tmp_path: Path) -> None:
     pcm = array.array("h", [0, 1, -1, 32767, -32768]).tobytes()
     write_wav(tmp_path / "r.wav", pcm + b"\x01", 24000)  # odd byte dropped

@@ -186,6 +186,10 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     eight_bit = write_test_wav(tmp_path / "u8.wav", width=1)
     assert main(["talk", str(eight_bit)]) == EXIT_USAGE
     assert "8-bit samples" in capsys.readouterr().err
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(write_test_wav(tmp_path / "whole.wav").read_bytes()[:30])
+    assert main(["talk", str(cut)]) == EXIT_USAGE
+    assert "cut.wav: truncated: the file ends inside its WAV header" in capsys.readouterr().err
     assert main(["voices", "--cert", str(tmp_path / "c.pem")]) == EXIT_USAGE
     assert main(["--help"]) == EXIT_OK
     assert "exit codes" in capsys.readouterr().out

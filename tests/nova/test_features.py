@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 import pytest
 
 from sonicwire.server import validate
@@ -143,6 +146,24 @@ def test_cue_parts() -> None:
     assert "Greet them." in cue_instruction("Greet them.")
     with pytest.raises(BackendError, match="speak_first_cue"):
         NovaSonicSettings.from_options({}, speak_first_cue="/nonexistent.wav")
+
+
+@pytest.mark.parametrize("size", [0, 4, 20])
+def test_a_truncated_speak_first_cue_is_refused_with_a_reason(tmp_path: Path, size: int) -> None:
+    """The wave module's EOFError has no message: the refusal read "speak_first_cue X: " with
+    nothing after it."""
+    from sonicwire.server.backends.nova_sonic.config import NovaSonicSettings
+    from sonicwire.server.backends.nova_sonic.speak_first import load_cue
+    from sonicwire.server.core.errors import BackendError
+
+    packaged = files("sonicwire.server.backends.nova_sonic").joinpath("data/ready.wav")
+    cut = tmp_path / "cue.wav"
+    cut.write_bytes(packaged.read_bytes()[:size])
+    with pytest.raises(BackendError, match=r"speak_first_cue .*cue\.wav: truncated: the file ends"):
+        NovaSonicSettings.from_options({}, speak_first_cue=str(cut))
+    # Cut inside its audio: the whole samples it holds.
+    cut.write_bytes(packaged.read_bytes()[:1001])
+    assert load_cue(16_000, cut) == load_cue(16_000)[: (1001 - 44) // 2 * 2]
 
 
 def test_a_barge_in_cancels_only_the_tools_that_do_not_continue() -> None:

@@ -70,10 +70,12 @@ def read_wav(source: str | os.PathLike[str] | BinaryIO) -> PcmAudio:
         source: a path or a binary file object.
 
     Returns:
-        The audio, mixed down to mono when the file has several channels.
+        The audio, mixed down to mono when the file has several channels. A file cut short
+        in its audio data gives the whole frames it holds (as players do).
 
     Raises:
-        AudioFormatError: the file is not 16-bit PCM, or its rate is not 8/16/24/48 kHz.
+        AudioFormatError: the file is not 16-bit PCM, its rate is not 8/16/24/48 kHz, or it
+            ends inside its header (empty or truncated).
         OSError: the file cannot be read.
     """
     name = os.fspath(source) if isinstance(source, str | os.PathLike) else "WAV input"
@@ -81,11 +83,19 @@ def read_wav(source: str | os.PathLike[str] | BinaryIO) -> PcmAudio:
         with wave.open(source if not isinstance(source, os.PathLike) else os.fspath(source)) as w:
             width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
             frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
+    except EOFError:
+        # The wave module says nothing here (``str(EOFError())`` is empty).
+        raise AudioFormatError(
+            f"{name}: truncated: the file ends inside its WAV header (empty, or cut short "
+            "while it was written or copied)"
+        ) from None
+    except wave.Error as exc:
         raise AudioFormatError(
             f"{name}: not a PCM WAV file ({exc}); convert it with "
             "`ffmpeg -i IN -ac 1 -ar 16000 -c:a pcm_s16le OUT.wav`"
         ) from None
+    # A file cut short mid-frame: drop the partial frame (mixing it down would fail).
+    frames = frames[: len(frames) - len(frames) % (width * channels or 1)]
     if width != _SAMPLE_BYTES:
         raise AudioFormatError(
             f"{name}: {8 * width}-bit samples; Sonicwire needs 16-bit PCM. Convert with "

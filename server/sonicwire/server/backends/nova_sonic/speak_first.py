@@ -61,13 +61,18 @@ def load_cue(rate: int, path: str | Path | None = None) -> bytes:
     """The cue as mono s16le at ``rate`` (16000, or 8000 for a telephone call).
 
     ``path``: a mono 16-bit 16 kHz WAV; default the packaged ``data/ready.wav``.
-    Raises `ValueError` for a WAV in another format or a rate other than 8 or 16 kHz.
+    Raises `ValueError` for a WAV in another format, one that ends inside its header, or a
+    rate other than 8 or 16 kHz.
     """
     source = files(__package__).joinpath("data/ready.wav") if path is None else Path(path)
-    with source.open("rb") as raw, wave.open(raw, "rb") as wav:
-        if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, _CUE_RATE):
-            raise ValueError(f"{source}: the cue must be a mono 16-bit 16 kHz WAV")
-        pcm = wav.readframes(wav.getnframes())
+    try:
+        with source.open("rb") as raw, wave.open(raw, "rb") as wav:
+            if (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) != (1, 2, _CUE_RATE):
+                raise ValueError(f"{source}: the cue must be a mono 16-bit 16 kHz WAV")
+            pcm = wav.readframes(wav.getnframes())
+    except EOFError:  # the wave module says nothing (``str(EOFError())`` is empty)
+        raise ValueError(f"{source}: truncated: the file ends inside its WAV header") from None
+    pcm = pcm[: len(pcm) - len(pcm) % 2]  # a file cut short mid-sample: whole samples only
     if rate == _CUE_RATE:
         return pcm
     if rate == 8_000:
