@@ -10,11 +10,11 @@ import pytest
 from websockets.asyncio.client import connect
 
 from sonicwire.gateway.cli import main
-from sonicwire.gateway.config import GatewayConfig, parse_gateway_args
+from sonicwire.gateway.config import GatewayConfig, gateway_config_from_args, parse_gateway_args
 from sonicwire.gateway.up import build_parser, loopback_target, run_up, up_main
-from sonicwire.server.config import ServerConfig
+from sonicwire.server.config import ServerConfig, config_from_args
 
-from .helpers import events_until
+from .helpers import events_until, until_closed
 from .test_gateway_http import http_get
 
 pytestmark = pytest.mark.timeout(60)
@@ -177,3 +177,40 @@ async def test_up_runs_server_and_gateway_together(
     route = "in process" if in_process else f"gRPC {target}"
     assert f"to the server: {route}" in started
     assert all(channel.closed for channel in channels)
+
+
+@pytest.mark.parametrize("transport", ["auto", "grpc"])
+async def test_up_stopping_sends_going_away_then_closes_1001(
+    monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """What the module docstring says a browser gets on SIGTERM. Before, the gateway resumed
+    upstream by default, as `sonicwire gateway` does: the server's GoingAway was kept from
+    the browser (the move was then refused by the same draining server) and the socket closed
+    with 1001 alone."""
+    monkeypatch.delenv("SONICWIRE_GATEWAY_UPSTREAM_RESUME", raising=False)
+    args = build_parser().parse_args(
+        [
+            *("--host", "127.0.0.1", "--port", "0", "--backend", "echo", "--gateway-port", "0"),
+            *("--drain-grace-seconds", "1", "--gateway-transport", transport),
+        ]
+    )
+    ready: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    up = run_up(
+        config_from_args(args),
+        gateway_config_from_args(args),
+        ready=ready,
+        stop=stop,
+        transport=args.gateway_transport,
+    )
+    task = asyncio.create_task(up)
+    url, _target = await asyncio.wait_for(ready, 20)
+    async with connect(url.replace("http", "ws") + "ws") as ws:
+        await ws.send(json.dumps({"action": "text", "text": "up?"}))
+        await events_until(ws, lambda e: e["event"] == "turn_complete")
+        stop.set()  # what SIGTERM does
+        closed = await until_closed(ws)
+    await asyncio.wait_for(task, 30)
+    going_away, *_ = closed.events
+    assert (going_away["event"], going_away["grace_ms"]) == ("going_away", 1000), closed.events
+    assert closed.code == 1001

@@ -11,8 +11,13 @@ no HTTP/2 or gRPC C-core per message on either side (``docs/gateway.md``, "CPU p
 ``grpc``: loopback gRPC, the only choice with ``--workers`` > 1 (the server processes are
 others). The gRPC port serves network clients either way.
 
-On SIGTERM or SIGINT the server drains first (browsers get ``going_away``, then close code
-1001), then the gateway closes.
+On SIGTERM or SIGINT the server drains first, then the gateway closes: browsers get
+``going_away``, then close code 1001 (when their conversation ends within the drain's grace, or
+at its end). The gateway here does not resume conversations upstream (``--gateway-upstream-resume``
+defaults to false, unlike ``sonicwire gateway``): its server is this process, with no other
+replica to move to, so the server's ``GoingAway`` reaches the browser as it does from a
+two-process gateway with ``--upstream-resume false``. With it set to true a drain closes the
+sockets with 1001 and no ``going_away`` (the gateway tries to resume until it closes).
 """
 
 from __future__ import annotations
@@ -32,10 +37,21 @@ from .upstream import Upstream
 if TYPE_CHECKING:
     from sonicwire.server.config import ServerConfig
 
-__all__ = ["GATEWAY_TRANSPORTS", "build_parser", "loopback_target", "run_up", "up_main"]
+__all__ = [
+    "GATEWAY_TRANSPORTS",
+    "UP_GATEWAY_DEFAULTS",
+    "build_parser",
+    "loopback_target",
+    "run_up",
+    "up_main",
+]
 
 GATEWAY_TRANSPORTS = ("auto", "inproc", "grpc")
 """``--gateway-transport`` values; ``auto`` is ``inproc`` with one server process, else ``grpc``."""
+
+UP_GATEWAY_DEFAULTS = GatewayConfig(upstream_resume=False)
+"""The gateway flags' defaults under ``sonicwire up``: no upstream resume (there is no other
+replica to resume on; the server's ``GoingAway`` goes to the browser as ``going_away``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the Sonicwire gRPC server and the browser gateway together.",
     )
     add_server_arguments(parser)
-    add_gateway_arguments(parser, prefix="gateway-", upstream=False)
+    add_gateway_arguments(parser, prefix="gateway-", upstream=False, defaults=UP_GATEWAY_DEFAULTS)
     env_name = "SONICWIRE_GATEWAY_TRANSPORT"
     parser.add_argument(
         "--gateway-transport",
