@@ -83,10 +83,19 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.target = ""
 
-    def start(self) -> None:
+    def start(self, extra_args: list[str] | tuple[str, ...] = ()) -> None:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sonicwire.server", "--backend", "echo", "--port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "sonicwire.server",
+                "--backend",
+                "echo",
+                "--port",
+                "0",
+                *extra_args,
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             cwd=ROOT,

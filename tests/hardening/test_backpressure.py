@@ -1,5 +1,6 @@
 """Issue 14, items 2 and 3: a stream whose work is behind stops reading its input (HTTP/2 flow
-control pushes back), loses nothing, and typed text / tool results are rate limited."""
+control pushes back), loses nothing, and typed text / tool results are rate limited, and so
+are audio chunks shorter than 10 ms (red-team session, 2026-12-07)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 from sonicwire.server.backends.base import BackendOptions, VoiceInfo
 from sonicwire.server.conversation import Budget, Conversation
 from sonicwire.server.core import events as ev
+from sonicwire.server.core.errors import LimitExceeded
 from sonicwire.server.core.session import Session
 from sonicwire.server.core.settings import SessionSettings
 from sonicwire.server.dsp.pipeline import FrontEndSettings
+from sonicwire.server.limits import InputLimits, InputPolicy
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
@@ -190,6 +193,93 @@ async def test_tool_result_size_and_rate() -> None:
                         reason = ends[-1].reason
                     reasons.append(reason)
     assert reasons == ["TOOL_RESULT_TOO_LARGE", "TOOL_RESULT_RATE_EXCEEDED"]
+
+
+async def test_tiny_audio_chunk_flood_is_rate_limited() -> None:
+    """The red team's 'left' finding: 1 ms audio chunks as fast as a client can send them each
+    cost the server what a 20 ms frame does, with no limit. Now past the audio rate (small
+    here, so that a slow machine's client still outruns it) the stream ends
+    RESOURCE_EXHAUSTED / AUDIO_RATE_EXCEEDED, over gRPC as the other rate limits do."""
+    tiny = pb.ConverseRequest(audio=pb.AudioInput(audio=bytes(32)))  # 1 ms at 16 kHz
+    with record_server_ends() as ends:
+        async with running_server(backend="echo", audio_rate_per_s=50.0, audio_burst=100) as server:
+            async with grpc.aio.insecure_channel(server.target) as channel:
+                call = pb_grpc.VoiceServiceStub(channel).Converse()
+
+                async def flood() -> None:
+                    await call.write(config_request())
+                    for _ in range(2000):
+                        await call.write(tiny)
+                    await call.done_writing()
+
+                writer = asyncio.create_task(flood())
+                try:
+                    with pytest.raises(grpc.aio.AioRpcError) as caught:
+                        async for _ in call:
+                            pass
+                finally:
+                    writer.cancel()
+                    await asyncio.gather(writer, return_exceptions=True)
+    code, reason = caught.value.code(), error_reason(caught.value)
+    if (code, reason) == (CORE_ARTEFACT[0], ""):  # grpc#36066, as above: judged server-side
+        code, reason = ends[-1].code, ends[-1].reason
+    assert (code, reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "AUDIO_RATE_EXCEEDED")
+
+
+def test_the_audio_rate_is_set_by_flag_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sonicwire.server.config import parse_server_args
+
+    monkeypatch.setenv("SONICWIRE_AUDIO_BURST", "7")
+    config = parse_server_args(["--audio-rate", "30"])
+    assert (config.audio_rate_per_s, config.audio_burst) == (30.0, 7)
+    monkeypatch.delenv("SONICWIRE_AUDIO_BURST")
+    defaults = parse_server_args([])
+    assert (defaults.audio_rate_per_s, defaults.audio_burst) == (500.0, 1000)
+
+
+def _admitted_until_refused(
+    chunk_bytes: int, per_second: float, seconds: float, input_rate_hz: int = 16_000
+) -> tuple[int, str]:
+    """Chunks `InputPolicy`'s defaults admit from a client sending ``chunk_bytes`` of decoded
+    PCM ``per_second`` times a second for ``seconds`` (simulated time), and the refusal."""
+    policy = InputPolicy(InputLimits(), 0.0, input_rate_hz)
+    chunk = ev.AudioReceived(bytes(chunk_bytes))
+    count = int(per_second * seconds)
+    for index in range(count):
+        try:
+            policy.check(chunk, index / per_second)
+        except LimitExceeded as error:
+            return index, error.reason
+    return count, ""
+
+
+@pytest.mark.parametrize(
+    ("chunk_bytes", "per_second", "input_rate_hz"),
+    [
+        (640, 50, 16_000),  # 20 ms frames (the SDKs, the gateway's page)
+        (320, 100, 16_000),  # 10 ms frames (WebRTC-style)
+        (320, 50, 8_000),  # 20 ms of telephone audio (G.711 decoded; the Twilio edge)
+        (256, 375, 48_000),  # a 128-sample audio callback at 48 kHz sent as it comes
+        (640, 20_000, 16_000),  # an upload of 20 ms chunks as fast as it is read (--speed 0)
+    ],
+    ids=["20ms", "10ms", "8kHz-20ms", "48kHz-128-samples", "upload"],
+)
+def test_real_clients_never_meet_the_default_audio_rate(
+    chunk_bytes: int, per_second: float, input_rate_hz: int
+) -> None:
+    seconds = 600.0 if per_second < 1000 else 60.0
+    admitted = _admitted_until_refused(chunk_bytes, per_second, seconds, input_rate_hz)
+    assert admitted == (int(per_second * seconds), "")
+
+
+def test_a_1ms_chunk_flood_meets_the_default_audio_rate() -> None:
+    limits = InputLimits()
+    admitted, reason = _admitted_until_refused(32, 5_000, 60.0)
+    assert reason == "AUDIO_RATE_EXCEEDED"
+    elapsed = admitted / 5_000
+    assert admitted <= limits.audio_burst + limits.audio_rate_per_s * elapsed + 1
+    # At real time (1,000 a second) it is refused too, after the burst has run out (~2 s).
+    assert _admitted_until_refused(32, 1_000, 60.0)[1] == "AUDIO_RATE_EXCEEDED"
 
 
 @pytest.mark.parametrize("barge_in", [True, False], ids=["barge-in", "no-barge-in"])

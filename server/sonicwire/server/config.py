@@ -56,6 +56,8 @@ class ServerConfig:
     text_burst: int = 10
     tool_result_rate_per_s: float = 20.0
     tool_result_burst: int = 50
+    audio_rate_per_s: float = 500.0
+    audio_burst: int = 1000
     max_connections: int = 1000
     handshake_timeout_s: float = 10.0
     # Resumable conversations: where their state lives, and for how long after the last save.
@@ -86,6 +88,13 @@ _LIMIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("text-burst", "text_burst", int, "TextInput messages allowed at once"),
     ("tool-result-rate", "tool_result_rate_per_s", float, "ToolResult messages per second"),
     ("tool-result-burst", "tool_result_burst", int, "ToolResult messages allowed at once"),
+    (
+        "audio-rate",
+        "audio_rate_per_s",
+        float,
+        "AudioInput messages shorter than 10 ms per second per stream; 0 = unlimited",
+    ),
+    ("audio-burst", "audio_burst", int, "AudioInput messages shorter than 10 ms at once"),
     ("max-connections", "max_connections", int, "open client connections; 0 = unlimited"),
     (
         "handshake-timeout-seconds",

@@ -2,8 +2,8 @@
 
 `StreamLimiter`: concurrent streams, global and per API key, so one key cannot starve another.
 `TokenBucket` and `InputPolicy`: what one stream may send after its config (typed text and tool
-results by rate and size), checked before a message reaches the session core. The caller passes
-the time in (the driver owns the clock).
+results by rate and size, short audio chunks by rate), checked before a message reaches the
+session core. The caller passes the time in (the driver owns the clock).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sonicwire.server.core import events as ev
 from sonicwire.server.core.errors import LimitExceeded, ProtocolError
 
-__all__ = ["InputLimits", "InputPolicy", "StreamLimiter", "TokenBucket"]
+__all__ = ["SHORT_AUDIO_MS", "InputLimits", "InputPolicy", "StreamLimiter", "TokenBucket"]
 
 
 class StreamLimiter:
@@ -83,6 +83,15 @@ class InputLimits:
     tool_result_rate_per_s: float = 20.0
     tool_result_burst: int = 50
     max_tool_result_bytes: int = 64 * 1024
+    # Audio chunks shorter than SHORT_AUDIO_MS: a real client sends 10-20 ms frames (50-100 a
+    # second, never counted); the rate leaves room for one that sends each audio callback as
+    # it comes (128 samples at 48 kHz: 375 a second) and bounds one that sends 1 ms chunks.
+    audio_rate_per_s: float = 500.0
+    audio_burst: int = 1000
+
+
+SHORT_AUDIO_MS = 10
+"""Audio chunks shorter than this count against ``InputLimits.audio_rate_per_s``."""
 
 
 class InputPolicy:
@@ -90,18 +99,37 @@ class InputPolicy:
 
     Typed text and tool results each add to the conversation's history and to the backend's
     work, so a flood of them would grow the session without bound: past the rate a stream
-    ends with RESOURCE_EXHAUSTED (TEXT_RATE_EXCEEDED / TOOL_RESULT_RATE_EXCEEDED). Audio needs
-    no rate limit: it is paced by backpressure (``conversation.py``).
+    ends with RESOURCE_EXHAUSTED (TEXT_RATE_EXCEEDED / TOOL_RESULT_RATE_EXCEEDED).
+
+    Audio is paced by backpressure (``conversation.py``), but every message costs the server
+    about the same whatever it carries: a client sending 1 ms chunks as fast as it can cost
+    as much per message as 20 ms frames, with a twentieth of the audio. So chunks shorter than
+    `SHORT_AUDIO_MS` are counted (AUDIO_RATE_EXCEEDED past the rate); longer ones are not: a
+    recording uploaded faster than real time (``sonicwire talk --speed 0``) sends 20 ms chunks
+    as fast as the server reads them, and must not be refused.
     """
 
-    def __init__(self, limits: InputLimits, now: float) -> None:
+    def __init__(self, limits: InputLimits, now: float, input_sample_rate_hz: int = 16000) -> None:
         self.limits = limits
         self._text = TokenBucket(limits.text_rate_per_s, limits.text_burst, now)
         self._results = TokenBucket(limits.tool_result_rate_per_s, limits.tool_result_burst, now)
+        self._audio = TokenBucket(limits.audio_rate_per_s, limits.audio_burst, now)
+        # Decoded PCM s16le at the input rate (the core sees PCM only); 0 = not limited.
+        self._short_audio_bytes = (
+            2 * input_sample_rate_hz * SHORT_AUDIO_MS // 1000 if limits.audio_rate_per_s else 0
+        )
 
     def check(self, event: ev.ClientEvent, now: float) -> None:
         """Raise `LimitExceeded` or `ProtocolError` if ``event`` breaks a limit."""
-        if type(event) is ev.AudioReceived:  # ~50 a second, never limited here: no match
+        if type(event) is ev.AudioReceived:  # ~50 a second: one length test for 20 ms frames
+            if len(event.audio) < self._short_audio_bytes and not self._audio.take(now):
+                limits = self.limits
+                raise LimitExceeded(
+                    "AUDIO_RATE_EXCEEDED",
+                    f"more than {limits.audio_rate_per_s:g} audio chunks shorter than "
+                    f"{SHORT_AUDIO_MS} ms a second (burst {limits.audio_burst}); send 10-20 ms "
+                    "chunks",
+                )
             return
         limits = self.limits
         match event:

@@ -113,6 +113,8 @@ class ServerRuntime:
             tool_result_rate_per_s=config.tool_result_rate_per_s,
             tool_result_burst=config.tool_result_burst,
             max_tool_result_bytes=config.max_tool_result_bytes,
+            audio_rate_per_s=config.audio_rate_per_s,
+            audio_burst=config.audio_burst,
         )
         # Set when draining starts: streams still waiting for their config end at once.
         self.drain_started = asyncio.Event()
@@ -389,9 +391,10 @@ class ServerRuntime:
         # Up to max_client_tools schemas at ~0.2 ms each: far over the ~1 ms the loop allows.
         return await asyncio.to_thread(parse)
 
-    def input_policy(self) -> InputPolicy:
-        """A fresh per-stream input policy (rates and sizes after the config)."""
-        return InputPolicy(self.input_limits, time.monotonic())
+    def input_policy(self, input_sample_rate_hz: int) -> InputPolicy:
+        """A fresh per-stream input policy (rates and sizes after the config), for a stream
+        whose decoded input is PCM at ``input_sample_rate_hz``."""
+        return InputPolicy(self.input_limits, time.monotonic(), input_sample_rate_hz)
 
     async def wait_idle(self, within_s: float) -> bool:
         """Wait until no conversation is live; False if ``within_s`` passed first."""

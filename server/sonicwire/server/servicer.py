@@ -231,7 +231,6 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         """The conversation of one `Converse` stream, from SessionStarted to its end."""
         runtime = self._runtime
         write = context.write
-        policy = runtime.input_policy()
         async with runtime.conversation(first, caller) as (conversation, started):
             conversation.on_failure = unblock
             await context.send_initial_metadata(
@@ -245,6 +244,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
                 await write(pb.ConverseResponse(session_started=started))
                 decode = None if audio.input_format.is_pcm else audio
                 events = _client_events(request_iterator, decode)
+                policy = runtime.input_policy(conversation.session.settings.input_sample_rate)
                 conversation.admit(policy.check)
                 # aclosing: a cancel here still runs the conversation's teardown now.
                 pcm_out = audio.output_format.is_pcm
