@@ -108,6 +108,22 @@ class Replica:
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
+async def wait_routed(balancer: str) -> None:
+    """Until a health check through ``balancer`` reaches a SERVING replica. HAProxy marks its
+    servers DOWN at start (their ports refuse it until they listen) and UP only at its next
+    check (every 200 ms, later on a loaded machine): a replica SERVING is not yet one the
+    balancer sends to, and a stream opened meanwhile is answered 503 (UNAVAILABLE)."""
+    async with grpc.aio.insecure_channel(balancer) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"no replica reachable through {balancer}")
+
+
 @contextlib.contextmanager
 def haproxy(port: int, backends: list[int], tmp_path: Path) -> Iterator[int]:
     """HAProxy on ``port`` in front of ``backends``; yields its port."""
@@ -143,9 +159,9 @@ backend replicas
     )
     check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    process = subprocess.Popen(
-        [binary, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    # its warnings (a server marked DOWN or UP, and why) go to a log the tests can show
+    with (tmp_path / "haproxy.log").open("wb") as log:
+        process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=log, stderr=log)
     try:
         yield port
     finally:
@@ -520,6 +536,7 @@ async def test_a_stream_the_server_ends_keeps_its_status_through_the_balancer(
         replica.start()
         try:
             await replica.wait_serving()
+            await wait_routed(f"127.0.0.1:{proxy}")
             direct = await _end_by_text_rate(f"127.0.0.1:{port}")
             seen = [await _end_by_text_rate(f"127.0.0.1:{proxy}") for _ in range(tries)]
         finally:
