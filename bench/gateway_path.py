@@ -1,6 +1,7 @@
 """The WebSocket gateway's CPU per audio message in ``sonicwire up``'s shape, without sockets.
 
     python -m bench.gateway_path [--frames 20000] [--repeats 5] [--warmup 2000]
+        [--transport inproc|grpc] [--channel-arg K=V ...] [--server-arg K=V ...]
 
 Drives the gateway's real per-socket driver (``Connection._handle``) with the load
 generator's 20 ms ``audiostream`` message (JSON, base64 PCM), through the SDK conversation and
@@ -12,6 +13,14 @@ are counted and dropped). No sockets and no server front end: what is measured i
 the SDK's and the channel's Python per message and the event loop's hops between their tasks.
 What it leaves out (the socket reads and writes, the library's parsing of inbound frames, the
 server) is the same for any change to those three.
+
+``--transport grpc`` measures the two-process deployment's hop instead: the same handler served
+by a real ``grpc.aio`` server on 127.0.0.1 (port 0) with the server's own channel arguments
+(``sonicwire.server.app.grpc_server_options``), reached by the gateway's real ``Upstream``
+channel (its own arguments), both in this process and loop: both sides of the hop, C-core's
+threads included (the CPU is then the process's, not the thread's). ``--channel-arg`` and
+``--server-arg`` add a channel argument to one side (an integer if it parses as one), to try
+one without editing the code.
 
 It prints the thread CPU time per inbound message (min and median of ``repeats`` runs). For
 instruction counts, run it under ``valgrind --tool=callgrind`` with two ``--frames`` and
@@ -43,6 +52,8 @@ from sonicwire.gateway.connection import Connection, GatewayStats
 from sonicwire.gateway.protocol import Configure
 from sonicwire.gateway.state import Phase
 from sonicwire.gateway.upstream import Upstream
+from sonicwire.server.app import grpc_server_options
+from sonicwire.server.config import ServerConfig
 from sonicwire.server.local_channel import LocalChannel
 from sonicwire.server.local_rpc import HandlerRegistry, LocalServer
 from sonicwire.v1 import voice_service_pb2 as pb
@@ -124,17 +135,64 @@ class _Socket:
         await asyncio.get_running_loop().create_future()
 
 
-async def _run(frames: int, warmup: int) -> PathRun:
+Args = list[tuple[str, Any]]
+
+
+@dataclass(frozen=True)
+class Hop:
+    """How the gateway reaches the handler: the in-process channel, or loopback gRPC with
+    extra channel arguments on either side."""
+
+    transport: str = "inproc"
+    channel_args: tuple[tuple[str, Any], ...] = ()
+    server_args: tuple[tuple[str, Any], ...] = ()
+
+
+async def _upstream(hop: Hop, method: Any) -> tuple[Upstream, grpc.aio.Server | None]:
+    if hop.transport == "inproc":
+        registry = HandlerRegistry()
+        registry.add_registered_method_handlers("sonicwire.v1.VoiceService", {"Converse": method})
+        channel = LocalChannel(LocalServer(registry))
+        return Upstream(GatewayConfig(), channel=channel, route="bench"), None
+    server = grpc.aio.server(options=grpc_server_options(ServerConfig()) + list(hop.server_args))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("sonicwire.v1.VoiceService", {"Converse": method}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    config = GatewayConfig(grpc_target=f"127.0.0.1:{port}")
+    if not hop.channel_args:
+        return Upstream(config), server
+    made = grpc.aio.insecure_channel
+
+    def with_args(target: str, options: Args | None = None, **kwargs: Any) -> Any:
+        return made(target, options=list(options or ()) + list(hop.channel_args), **kwargs)
+
+    # Upstream's own arguments, then the extra ones.
+    grpc.aio.insecure_channel = with_args  # type: ignore[assignment]
+    try:
+        return Upstream(config), server
+    finally:
+        grpc.aio.insecure_channel = made
+
+
+async def _caught_up(handler: _Handler, expected: int) -> None:
+    # Over gRPC a write completes before the handler has read it: wait for the last one.
+    # Polled, not an Event the handler sets: the handler's per-message work stays as measured.
+    while handler.requests < expected:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+
+
+async def _run(frames: int, warmup: int, hop: Hop = Hop()) -> PathRun:
     handler = _Handler()
-    registry = HandlerRegistry()
     method = grpc.stream_stream_rpc_method_handler(
         handler.converse,
         request_deserializer=pb.ConverseRequest.FromString,
         response_serializer=pb.ConverseResponse.SerializeToString,
     )
-    registry.add_registered_method_handlers("sonicwire.v1.VoiceService", {"Converse": method})
     config = GatewayConfig()
-    upstream = Upstream(config, channel=LocalChannel(LocalServer(registry)), route="bench")
+    upstream, server = await _upstream(hop, method)
+    clock = time.thread_time if server is None else time.process_time
     socket = _Socket()
     ws: Any = socket  # what Connection uses of a ServerConnection, no more
     connection = Connection(ws, upstream=upstream, config=config, stats=GatewayStats())
@@ -147,24 +205,36 @@ async def _run(frames: int, warmup: int) -> PathRun:
     for _ in range(warmup):
         await handle(message, None)
         await asyncio.sleep(0)
+    await _caught_up(handler, warmup)
     await asyncio.sleep(0.01)
     framed = socket.framed
-    began = time.thread_time()
+    began = clock()
     for _ in range(frames):
         await handle(message, None)
         # One turn of the loop per message, as between two socket reads: the handler's and
         # the pump's tasks run.
         await asyncio.sleep(0)
     await asyncio.sleep(0)
-    spent = time.thread_time() - began
+    await _caught_up(handler, warmup + frames)
+    spent = clock() - began
     run = PathRun(spent / frames * 1e6, handler.requests, socket.framed - framed)
     await upstream.aclose()
+    if server is not None:
+        await server.stop(None)
     return run
 
 
-def measure(frames: int, warmup: int = 2000) -> PathRun:
+def measure(frames: int, warmup: int = 2000, hop: Hop = Hop()) -> PathRun:
     """One run in a fresh event loop."""
-    return asyncio.run(_run(frames, warmup))
+    return asyncio.run(_run(frames, warmup, hop))
+
+
+def _channel_arg(text: str) -> tuple[str, Any]:
+    key, _, value = text.partition("=")
+    try:
+        return key, int(value)
+    except ValueError:
+        return key, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,12 +242,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2000)
+    parser.add_argument("--transport", choices=("inproc", "grpc"), default="inproc")
+    parser.add_argument("--channel-arg", type=_channel_arg, action="append", default=[])
+    parser.add_argument("--server-arg", type=_channel_arg, action="append", default=[])
     args = parser.parse_args(argv)
-    runs = [measure(args.frames, args.warmup) for _ in range(args.repeats)]
+    if args.transport == "inproc" and (args.channel_arg or args.server_arg):
+        parser.error("--channel-arg and --server-arg need --transport grpc")
+    hop = Hop(args.transport, tuple(args.channel_arg), tuple(args.server_arg))
+    runs = [measure(args.frames, args.warmup, hop) for _ in range(args.repeats)]
     us = [r.us_per_message for r in runs]
     last = runs[-1]
+    where = "in process" if hop.transport == "inproc" else "over loopback gRPC, both sides"
     print(
-        f"gateway path, in process: {min(us):.2f} us CPU per audio message (min), "
+        f"gateway path, {where}: {min(us):.2f} us CPU per audio message (min), "
         f"{statistics.median(us):.2f} (median of {args.repeats} x {args.frames}); "
         f"{last.media_bytes / args.frames:.0f} bytes framed per message; load1 "
         f"{os.getloadavg()[0]:.2f}"

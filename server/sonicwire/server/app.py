@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -36,7 +37,7 @@ from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.servicer import VoiceServicer, add_voice_service
 from sonicwire.v1 import voice_service_pb2 as pb
 
-__all__ = ["RunningServer", "is_loopback", "serve", "start_server"]
+__all__ = ["RunningServer", "grpc_server_options", "is_loopback", "serve", "start_server"]
 
 log = logging.getLogger(__name__)
 
@@ -135,19 +136,10 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     return grpc.ssl_server_credentials([(key, chain)])
 
 
-async def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
-    """Bind and start the server. Raises `ValueError` for an unsafe configuration."""
-    runtime = ServerRuntime(
-        config, backend or create_backend(config.backend, **config.backend_options)
-    )
-    if not runtime.authenticator.enabled and not is_loopback(config.host):
-        if not config.allow_unauthenticated:
-            raise ValueError(
-                f"refusing to listen on {config.host} with no API key: configure --api-key "
-                "(SONICWIRE_API_KEYS) or pass --allow-unauthenticated"
-            )
-        log.warning("listening on %s WITHOUT authentication", config.host)
-    options = [
+def grpc_server_options(config: ServerConfig) -> list[tuple[str, Any]]:
+    """The gRPC port's channel arguments for ``config`` (also what ``bench.gateway_path``
+    serves the gateway's hop with, so a change here shows in its counts)."""
+    options: list[tuple[str, Any]] = [
         # Off unless a supervisor runs several workers on the port: then the kernel spreads
         # new connections across them (see `sonicwire.server.workers`).
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
@@ -173,7 +165,22 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
             ("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
             ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
         ]
-    server = grpc.aio.server(options=options)
+    return options
+
+
+async def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
+    """Bind and start the server. Raises `ValueError` for an unsafe configuration."""
+    runtime = ServerRuntime(
+        config, backend or create_backend(config.backend, **config.backend_options)
+    )
+    if not runtime.authenticator.enabled and not is_loopback(config.host):
+        if not config.allow_unauthenticated:
+            raise ValueError(
+                f"refusing to listen on {config.host} with no API key: configure --api-key "
+                "(SONICWIRE_API_KEYS) or pass --allow-unauthenticated"
+            )
+        log.warning("listening on %s WITHOUT authentication", config.host)
+    server = grpc.aio.server(options=grpc_server_options(config))
     # Every handler goes to the network server and to the registry in-process calls use.
     registry = HandlerRegistry()
     both = TeeSink(server, registry)
