@@ -119,6 +119,13 @@ class Upstream:
             ("grpc.max_reconnect_backoff_ms", 2000),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
+            # No BDP probing on this channel: the probes' pings and the timers that pace them
+            # wake gRPC's threads on every burst of replies (28.4 -> 25.9 system calls per
+            # audio message on the hop, both sides, bench.gateway_path --transport grpc; no CPU
+            # gain resolved in paired rounds; docs/gateway.md,
+            # "The two-process hop"). What they would buy, a receive window grown past 64 KiB
+            # per stream, is unused: replies are paced audio, ~32 KB a second per stream.
+            ("grpc.http2.bdp_probe", 0),
         ]
         if probe.insecure:
             self.channel = aio.insecure_channel(self.target, options=options)
