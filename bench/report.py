@@ -7,8 +7,8 @@ from typing import Any
 
 from bench.markdown import table
 from bench.report_floor import above_floor_cell, paired_floor_section
+from bench.report_frame_size import frame_size_section
 from bench.report_headline import (
-    frame_size_section,
     headline_lines,
     like_for_like_section,
     pipecat_version,
