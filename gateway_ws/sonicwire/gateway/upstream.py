@@ -25,6 +25,7 @@ from sonicwire.client import (
     UnavailableError,
     session_config,
 )
+from sonicwire.client.client import is_loopback
 from sonicwire.v1 import voice_service_pb2 as pb
 
 from .config import GatewayConfig
@@ -119,14 +120,17 @@ class Upstream:
             ("grpc.max_reconnect_backoff_ms", 2000),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
-            # No BDP probing on this channel: the probes' pings and the timers that pace them
-            # wake gRPC's threads on every burst of replies (28.4 -> 25.9 system calls per
-            # audio message on the hop, both sides, bench.gateway_path --transport grpc; no CPU
-            # gain resolved in paired rounds; docs/gateway.md,
-            # "The two-process hop"). What they would buy, a receive window grown past 64 KiB
-            # per stream, is unused: replies are paced audio, ~32 KB a second per stream.
-            ("grpc.http2.bdp_probe", 0),
         ]
+        if is_loopback(self.target):
+            # No BDP probing on the loopback hop: the probes' pings and the timers that pace
+            # them wake gRPC's threads on every burst of replies (28.4 -> 25.9 system calls per
+            # audio message, both sides, bench.gateway_path --transport grpc; no CPU gain
+            # resolved in paired rounds; docs/gateway.md, "The two-process hop"). Not to a
+            # remote server: every socket's replies share this one connection, whose receive
+            # window then stays at 64 KiB, i.e. 64 KiB per round trip for all of them (40
+            # streams of 16 kHz audio 100 ms away: 0.58 of the 1.28 MB/s they need, replies
+            # up to 4.9 s late; with probing 1.23 MB/s, docs/gateway.md).
+            options.append(("grpc.http2.bdp_probe", 0))
         if probe.insecure:
             self.channel = aio.insecure_channel(self.target, options=options)
         else:
