@@ -234,7 +234,7 @@ def test_the_audio_rate_is_set_by_flag_or_environment(monkeypatch: pytest.Monkey
     assert (config.audio_rate_per_s, config.audio_burst) == (30.0, 7)
     monkeypatch.delenv("SONICWIRE_AUDIO_BURST")
     defaults = parse_server_args([])
-    assert (defaults.audio_rate_per_s, defaults.audio_burst) == (500.0, 1000)
+    assert (defaults.audio_rate_per_s, defaults.audio_burst) == (500.0, 4000)
 
 
 def _admitted_until_refused(
@@ -270,6 +270,22 @@ def test_real_clients_never_meet_the_default_audio_rate(
     seconds = 600.0 if per_second < 1000 else 60.0
     admitted = _admitted_until_refused(chunk_bytes, per_second, seconds, input_rate_hz)
     assert admitted == (int(per_second * seconds), "")
+
+
+@pytest.mark.parametrize("held_s", [3.0, 10.0], ids=["3s", "10s"])
+def test_a_resume_or_stall_resending_held_chunks_at_once_passes_the_default_audio_rate(
+    held_s: float,
+) -> None:
+    # The 48 kHz client above after a resume (the Python SDK replays up to AutoResume.buffer_ms,
+    # 10 s, one message per chunk it sent) or a network stall: its held chunks arrive at once,
+    # then it goes on at 375 a second. A burst of 1,000 refused it after 1,111 chunks.
+    policy = InputPolicy(InputLimits(), 0.0, 48_000)
+    chunk = ev.AudioReceived(bytes(256))
+    held = int(375 * held_s)
+    for _ in range(held):
+        policy.check(chunk, 0.0)
+    for index in range(375 * 600):
+        policy.check(chunk, index / 375)
 
 
 def test_a_1ms_chunk_flood_meets_the_default_audio_rate() -> None:

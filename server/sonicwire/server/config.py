@@ -57,7 +57,7 @@ class ServerConfig:
     tool_result_rate_per_s: float = 20.0
     tool_result_burst: int = 50
     audio_rate_per_s: float = 500.0
-    audio_burst: int = 1000
+    audio_burst: int = 4000  # limits.InputLimits says why
     max_connections: int = 1000
     handshake_timeout_s: float = 10.0
     # Resumable conversations: where their state lives, and for how long after the last save.

@@ -86,8 +86,11 @@ class InputLimits:
     # Audio chunks shorter than SHORT_AUDIO_MS: a real client sends 10-20 ms frames (50-100 a
     # second, never counted); the rate leaves room for one that sends each audio callback as
     # it comes (128 samples at 48 kHz: 375 a second) and bounds one that sends 1 ms chunks.
+    # The burst lets such a client resend at once what the Python SDK's auto-resume replays
+    # (AutoResume.buffer_ms, 10 s: 3,750 of its chunks) or what a network stall of ~10 s held
+    # back; a flood still costs only the burst once, then the rate.
     audio_rate_per_s: float = 500.0
-    audio_burst: int = 1000
+    audio_burst: int = 4000
 
 
 SHORT_AUDIO_MS = 10
