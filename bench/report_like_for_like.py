@@ -38,18 +38,20 @@ NAMES = {
 SHORT = {"gateway": "two processes", "up": "one process"}
 
 
-def _x(value: float | None) -> str:
+def _shown(value: float) -> str:
     """A ratio to two decimals, or three when two would round it onto the target.
 
     A median of 0.5018 shown as "0.50x" beside "above 0.5x" reads as a contradiction; shown as
     "0.502x" it says why the verdict is a miss.
     """
-    if value is None:
-        return "-"
     shown = f"{value:.2f}"
     if float(shown) == LIKE_FOR_LIKE_X and value != LIKE_FOR_LIKE_X:
         shown = f"{value:.3f}"
-    return f"{shown}x"
+    return shown
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{_shown(value)}x"
 
 
 def tries_of(results: dict[str, Any], label: str) -> list[dict[str, Any]]:
@@ -131,12 +133,19 @@ def _cell(row: dict[str, Any] | None, planned: int | None) -> str:
 def _reading(medians: list[float]) -> str:
     """Which side is cheaper, by how much, over the judged medians as shown (two decimals):
     the percent is the one a reader gets from the figures beside it."""
-    shown = [round(m, 2) for m in medians]
+    shown = [float(_shown(m)) for m in medians]
     lo, hi = min(shown), max(shown)
     where = "at the one N judged" if len(medians) == 1 else "at every N judged"
+    # the percent the target stands for (0.5x: 50% cheaper), which a rounded percent must not
+    # reach from the wrong side: 0.502x is 49.8% cheaper, not "50%"
+    target_pct = 100 * (1 - LIKE_FOR_LIKE_X)
+
+    def pct(v: float) -> str:
+        whole = f"{v:.0f}"
+        return f"{v:.1f}" if float(whole) == target_pct and round(v, 1) != target_pct else whole
 
     def span(a: float, b: float) -> str:
-        x, y = f"{a:.0f}", f"{b:.0f}"
+        x, y = pct(a), pct(b)
         return x if x == y else f"{x}-{y}"
 
     if hi < 1.0:

@@ -311,4 +311,7 @@ def test_a_median_that_rounds_onto_the_target_shows_its_third_decimal(
     section = doc_section(_doc(run), "Like for like")
     assert table_row(section, 10)[6] == "**0.502x (range 0.50-0.51x over 3 rounds)**"
     assert table_row(section, 10)[4] == "**0.45x (range 0.44-0.46x over 3 rounds)**"
-    assert "0.502x" in verdict_sentence(_doc(run), "gateway")
+    sentence = verdict_sentence(_doc(run), "gateway")
+    assert "0.502x" in sentence
+    # and its percent is 49.8, not a "50% cheaper" beside "target missed"
+    assert "Sonicwire is 49.8% cheaper at the one N judged" in sentence
