@@ -207,8 +207,13 @@ def _ratio_reading(ratios: list[float]) -> tuple[str, str, str]:
         reading = "neither is cheaper at every N judged"
     if lo >= 0.9 and hi <= 1.1:
         reading += " (within 10%: near parity)"
+    return _x_span(lo, hi), reading, verdict
+
+
+def _x_span(lo: float, hi: float) -> str:
+    """Ratios from ``lo`` to ``hi`` ("0.37-0.44x"), one figure when both show alike."""
     lo_text, hi_text = f"{_f(lo, 2)}x", f"{_f(hi, 2)}x"
-    return (lo_text if lo_text == hi_text else f"{_f(lo, 2)}-{hi_text}"), reading, verdict
+    return lo_text if lo_text == hi_text else f"{_f(lo, 2)}-{hi_text}"
 
 
 #: The two deployments of the WebSocket path, as the like-for-like section names them.
@@ -481,7 +486,7 @@ def headline_lines(results: dict[str, Any]) -> list[str]:
         ratios = [c["ratio"] for c in measured]
         lines.append(
             f"- Not like for like: Sonicwire over binary gRPC vs pipecat over JSON/WebSocket, "
-            f"same N: {_f(min(ratios), 2)}-{_f(max(ratios), 2)}x pipecat's CPU "
+            f"same N: {_x_span(min(ratios), max(ratios))} pipecat's CPU "
             f"(N={', '.join(str(c['n']) for c in measured)}){bounds}; the transport accounts "
             "for much of it (see the like-for-like table above)."
         )

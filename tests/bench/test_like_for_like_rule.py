@@ -199,3 +199,14 @@ def test_an_errored_step_of_ours_is_a_miss_not_a_missingtable_row(bench: dict[st
     sentence = verdict_sentence(render_benchmarks(run, IMAGES), "up")
     assert "at N=10 Sonicwire's step errored (TimeoutError: no SessionStarted)" in sentence
     assert "**the <= 0.5x target is missed**" in sentence
+
+
+def test_the_grpc_comparison_at_one_n_is_one_figure(bench: dict[str, Any]) -> None:
+    # one N measured (pipecat failed above it): "0.42x", not the range "0.42-0.42x"
+    run = copy.deepcopy(bench)
+    first = dict(run["summary"]["vs_pipecat"][0], n=10, ratio=0.4213, pipecat_pass=True)
+    bound = dict(first, n=20, ratio=0.36, pipecat_pass=False)
+    run["summary"]["vs_pipecat"] = [first, bound]
+    doc = render_benchmarks(run, IMAGES)
+    headline = next(x for x in doc.splitlines() if x.startswith("- Not like for like"))
+    assert "same N: 0.42x pipecat's CPU (N=10); at N=20 pipecat's step failed" in headline
