@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,16 +76,11 @@ class Replica:
         log.close()
 
     async def wait_serving(self) -> None:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            for _ in range(300):
-                assert self.process is not None and self.process.poll() is None, self.log_tail()
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        return
-                await asyncio.sleep(0.05)
-        raise AssertionError(f"{self.name} did not become SERVING: {self.log_tail()}")
+        def alive() -> None:
+            assert self.process is not None and self.process.poll() is None, self.log_tail()
+
+        if not await _until_serving(f"127.0.0.1:{self.port}", alive):
+            raise AssertionError(f"{self.name} did not become SERVING: {self.log_tail()}")
 
     async def stop(self) -> int:
         """SIGTERM, then wait for the drain to finish; the exit code."""
@@ -113,15 +108,23 @@ async def wait_routed(balancer: str) -> None:
     servers DOWN at start (their ports refuse it until they listen) and UP only at its next
     check (every 200 ms, later on a loaded machine): a replica SERVING is not yet one the
     balancer sends to, and a stream opened meanwhile is answered 503 (UNAVAILABLE)."""
-    async with grpc.aio.insecure_channel(balancer) as channel:
+    if not await _until_serving(balancer, lambda: None):
+        raise AssertionError(f"no replica reachable through {balancer}")
+
+
+async def _until_serving(target: str, alive: Callable[[], None]) -> bool:
+    """Health checks to ``target`` (``alive()`` before each: it raises when waiting is pointless)
+    until one answers SERVING: True, or False after ~300 tries."""
+    async with grpc.aio.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for _ in range(300):
+            alive()
             with contextlib.suppress(grpc.aio.AioRpcError):
                 reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                    return True
             await asyncio.sleep(0.05)
-    raise AssertionError(f"no replica reachable through {balancer}")
+    return False
 
 
 @contextlib.contextmanager
