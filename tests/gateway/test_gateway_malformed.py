@@ -168,6 +168,18 @@ async def test_rate_limit_closes_with_4429(make_gateway: GatewayFactory) -> None
     assert len(closed.events) == 6  # five refusals within the burst, then the fatal error
 
 
+async def test_a_config_the_server_rejects_closes_with_4400(make_gateway: GatewayFactory) -> None:
+    # The server's INVALID_ARGUMENT at the start is a bad request (as it is mid-stream), not a
+    # gateway failure: the same status table serves both (the Twilio edge's 1011 gap).
+    async with make_gateway() as gw, connect(gw.ws_url) as ws:
+        await ws.send(json.dumps({"action": "config", "time_zone": "Mars/Olympus"}))
+        closed = await until_closed(ws)
+    assert [(e["code"], e["reason"], e["fatal"]) for e in closed.events] == [
+        ("INVALID_ARGUMENT", "TIME_ZONE_INVALID", True)
+    ]
+    assert closed.code == 4400
+
+
 async def test_silent_socket_times_out_with_4408(make_gateway: GatewayFactory) -> None:
     async with make_gateway(first_message_timeout_s=0.2) as gw, connect(gw.ws_url) as ws:
         closed = await until_closed(ws)

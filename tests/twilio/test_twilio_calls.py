@@ -165,6 +165,26 @@ async def test_api_key_parameter_authenticates_against_the_server(
         assert gateway.twilio_stats.calls_refused == 1
 
 
+async def test_parameters_the_server_rejects_close_the_call_1008_not_1011(
+    call_env: CallEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    # timeZone passes the edge's allow-list but the server refuses it (INVALID_ARGUMENT,
+    # TIME_ZONE_INVALID): a bad request, closed like the edge's own refusals, not as a failure.
+    caplog.set_level(logging.WARNING, logger="sonicwire.gateway.twilio")
+    async with call_env() as (server, gateway):
+        async with SimulatedCarrier(
+            twilio_url(gateway),
+            headers=signed_headers(gateway),
+            parameters={"timeZone": "Mars/Olympus"},
+        ) as call:
+            assert await call.wait_closed(WAIT_S) == 1008
+        assert not call.events("media")
+        assert gateway.twilio_stats.calls_refused == 1
+        await _until(lambda: not server.runtime.conversations)
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert any("INVALID_ARGUMENT" in m and "TIME_ZONE_INVALID" in m for m in refusals), refusals
+
+
 MALFORMED = [
     ("not json", "{oops"),
     ("binary frame", b"\x00\x01\x02"),

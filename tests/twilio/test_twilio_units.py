@@ -7,8 +7,10 @@ import base64
 import json
 import subprocess
 
+import grpc
 import pytest
 
+from sonicwire.client import ConversationClosedError, SonicwireError
 from sonicwire.gateway.twilio.auth import expected_signature, signature_valid, signed_urls
 from sonicwire.gateway.twilio.callconfig import (
     DEFAULT_ALLOWED_PARAMETERS,
@@ -17,6 +19,7 @@ from sonicwire.gateway.twilio.callconfig import (
     call_settings,
     session_config_for_call,
 )
+from sonicwire.gateway.twilio.closing import close_code_for_error
 from sonicwire.gateway.twilio.playback import FRAME_BYTES, Playback
 from sonicwire.v1 import voice_service_pb2 as pb
 
@@ -201,3 +204,32 @@ def test_signature_matches_openssl_and_is_checked_on_the_url_twilio_used() -> No
     # Twilio's validators accept the URL with the default port spelled out too.
     with_port = _openssl_signature(token, "wss://calls.example.com:443/twilio?team=support")
     assert signature_valid(token, with_port, urls)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "close"),
+    [
+        ("INVALID_ARGUMENT", "TIME_ZONE_INVALID", 1008),
+        ("FAILED_PRECONDITION", "", 1008),
+        ("NOT_FOUND", "SESSION_NOT_FOUND", 1008),
+        ("UNAUTHENTICATED", "", 1008),
+        ("PERMISSION_DENIED", "", 1008),
+        ("RESOURCE_EXHAUSTED", "TEXT_RATE_EXCEEDED", 1008),
+        ("UNAVAILABLE", "SERVER_DRAINING", 1001),
+        ("UNAVAILABLE", "BACKEND_UNAVAILABLE", 1011),
+        ("DEADLINE_EXCEEDED", "BACKEND_TIMEOUT", 1011),
+        ("INTERNAL", "INTERNAL", 1011),
+        ("UNKNOWN", "", 1011),
+    ],
+)
+def test_a_status_closes_a_call_with_one_code_whichever_side_saw_it(
+    code: str, reason: str, close: int
+) -> None:
+    # One table for the refusal at the start and the end of a live call: both pass through
+    # close_code_for_error, which judges by the browser shim's status table.
+    error = SonicwireError("details", code=getattr(grpc.StatusCode, code), reason=reason)
+    assert close_code_for_error(error) == close
+
+
+def test_an_error_without_a_status_closes_a_call_as_internal() -> None:
+    assert close_code_for_error(ConversationClosedError("closed")) == 1011

@@ -46,6 +46,7 @@ from .callconfig import (
     call_settings,
     session_config_for_call,
 )
+from .closing import CloseCode, close_code_for_error
 from .codec import (
     TWILIO_ENCODING,
     TWILIO_SAMPLE_RATE,
@@ -67,15 +68,6 @@ log = logging.getLogger("sonicwire.gateway.twilio")
 
 _CLOSE_TIMEOUT_S = 2.0
 _STOP_GRACE_S = 5.0  # after ``stop``, how long the server may take to finish the turn
-
-
-class CloseCode:
-    """WebSocket close codes of a call (Twilio ignores them; they are for logs and tests)."""
-
-    NORMAL = 1000
-    INVALID_DATA = 1007  # malformed Twilio message
-    POLICY = 1008  # refused: authentication or a bad parameter
-    INTERNAL = 1011  # upstream failure or a bug
 
 
 @dataclass
@@ -281,13 +273,14 @@ class TwilioCall:
         conversation = self._conversation = self._client.converse(session_config_for_call(settings))
         try:
             session = await until_closed(self._ws, conversation.start())
-        except (UnauthenticatedError, PermissionDeniedError) as error:
-            # The server refused the call's apiKey: a policy refusal like the gateway's own
-            # (no signature, no key), not an internal error.
-            self._refuse(CloseCode.POLICY, f"the server refused the API key: {error}")
-            return None
         except SonicwireError as error:
-            self._refuse(CloseCode.INTERNAL, f"the conversation did not start: {error}")
+            # By the status: a key or parameters the server refused is a policy refusal like
+            # the gateway's own (1008), a draining server 1001, a failure 1011.
+            if isinstance(error, UnauthenticatedError | PermissionDeniedError):
+                why = f"the server refused the API key: {error}"
+            else:
+                why = f"the conversation did not start: {error}"
+            self._refuse(close_code_for_error(error), why)
             return None
         except ConnectionClosed as error:  # the caller hung up before it started
             self._gone(error)
@@ -437,7 +430,9 @@ class TwilioCall:
                 self._count(playback)
         except SonicwireError as error:
             log.info("twilio call %s: conversation ended: %s", self.call_sid, error)
-            self._finish(_Outcome(CloseCode.INTERNAL, f"conversation failed: {error.reason}"))
+            self._finish(
+                _Outcome(close_code_for_error(error), f"conversation failed: {error.reason}")
+            )
         except SlowConsumer as error:
             log.info("twilio call %s: not reading: %s", self.call_sid, error)
             self._finish(_Outcome(CloseCode.INTERNAL, "Twilio not reading"))
