@@ -24,6 +24,9 @@ from sonicwire.server.testing.local_harness import ToolBox, load_reply_recognize
 #: The clock the tools see in these tests: replies are predictable.
 FIXED_NOW = datetime(2026, 5, 5, 15, 47, 12, tzinfo=UTC)
 
+#: The `say` fixture's type: text and a test voice in, 16 kHz mono PCM out.
+Say = Callable[..., bytes]
+
 
 class SilentVoice:
     """A synthesizer double: 10 ms of silence per sentence (the reading is under test)."""
@@ -111,6 +114,14 @@ def double_session(
         tool_model=ToolModel(toolbox.descriptions),
         **options,
     )
+
+
+async def open_session(
+    backend: LocalBackend, toolbox: ToolBox | None, **fields: object
+) -> LocalSession:
+    """A session of the real backend offered ``toolbox``'s tools (none without a toolbox)."""
+    tools = toolbox.descriptions if toolbox is not None else []
+    return await backend.open(BackendOptions(session_id="t", tools=tools, **fields))  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
