@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
 
 from ..gateway.test_gateway_http import free_port
+from .balancers import BALANCERS, haproxy, haproxy_statuses
 from .recall_replica import parse_reply
 from .redis_server import redis_server, wait_for_redis
 
@@ -125,112 +125,6 @@ async def _until_serving(target: str, alive: Callable[[], None]) -> bool:
                     return True
             await asyncio.sleep(0.05)
     return False
-
-
-@contextlib.contextmanager
-def haproxy(port: int, backends: list[int], tmp_path: Path) -> Iterator[int]:
-    """HAProxy on ``port`` in front of ``backends``; yields its port."""
-    binary = shutil.which("haproxy", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
-    if binary is None:
-        pytest.fail("haproxy is missing: run scripts/setup.sh (apt-get install haproxy)")
-    # Per-request round robin over h2 backends; a replica that refuses the connection (restarting)
-    # is marked down by the TCP check and the request is re-dispatched to another one.
-    servers = "\n".join(
-        f"  server r{i} 127.0.0.1:{p} proto h2 check inter 200ms fall 1 rise 1"
-        for i, p in enumerate(backends)
-    )
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
-        f"""global
-  maxconn 2000
-defaults
-  mode http
-  timeout connect 1s
-  timeout client 120s
-  timeout server 120s
-  timeout tunnel 120s
-  retries 3
-  option redispatch 1
-  retry-on conn-failure empty-response
-frontend grpc_in
-  bind 127.0.0.1:{port} proto h2
-  default_backend replicas
-backend replicas
-  balance roundrobin
-{servers}
-"""
-    )
-    check = subprocess.run([binary, "-c", "-f", str(config)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
-    # its warnings (a server marked DOWN or UP, and why) go to a log the tests can show
-    with (tmp_path / "haproxy.log").open("wb") as log:
-        process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=log, stderr=log)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def nginx(port: int, backends: list[int], tmp_path: Path) -> Iterator[int]:
-    """nginx `grpc_pass` on ``port`` in front of ``backends``; yields its port."""
-    binary = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
-    if binary is None:
-        pytest.fail("nginx is missing: run scripts/setup.sh (apt-get install nginx-light)")
-    root = tmp_path / "nginx"
-    root.mkdir()
-    servers = "\n".join(f"    server 127.0.0.1:{p} max_fails=0;" for p in backends)
-    temp = " ".join(
-        f"{kind}_temp_path {root / kind};"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    config = root / "nginx.conf"
-    # Round robin per stream. A replica that refuses the connection (restarting) makes nginx try
-    # the next one (grpc_next_upstream; gRPC calls are POSTs, which nginx retries only with
-    # `non_idempotent`: safe here, a refused connection ran nothing). max_fails=0: with the
-    # passive marking (max_fails=1 fail_timeout=1s) the test saw ~300 refused streams per run,
-    # mostly "no live upstreams" 502s.
-    config.write_text(
-        f"""daemon off;
-worker_processes 1;
-pid {root / "nginx.pid"};
-error_log {root / "error.log"} warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  {temp}
-  upstream replicas {{
-{servers}
-  }}
-  server {{
-    listen 127.0.0.1:{port} http2;
-    client_body_timeout 120s;
-    location / {{
-      grpc_pass grpc://replicas;
-      grpc_next_upstream error timeout non_idempotent;
-      grpc_connect_timeout 1s;
-      grpc_read_timeout 120s;
-      grpc_send_timeout 120s;
-    }}
-  }}
-}}
-"""
-    )
-    check = subprocess.run(
-        [binary, "-t", "-p", str(root), "-c", str(config)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    process = subprocess.Popen(
-        [binary, "-p", str(root), "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @dataclass
@@ -400,7 +294,17 @@ async def converse(conv: Conversation, stub: pb_grpc.VoiceServiceStub, stop: asy
             await mic
 
 
-BALANCERS = {"haproxy": haproxy, "nginx": nginx}
+async def until_said(
+    conversations: list[Conversation], tasks: list[asyncio.Task[None]], turns: list[int]
+) -> None:
+    """Until each conversation has had ``turns[i]`` turns answered, or one has ended (the
+    assertions after say why); gives up after 200 polls, ~10 s: a turn takes ~0.5 s."""
+    for _ in range(200):
+        if any(t.done() for t in tasks) or all(
+            len(conv.said) >= n for conv, n in zip(conversations, turns, strict=True)
+        ):
+            return
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("balancer_name", list(BALANCERS))
@@ -415,7 +319,7 @@ async def test_conversations_survive_a_rolling_restart_behind_a_balancer(
         BALANCERS[balancer_name](free_port(), ports, tmp_path) as proxy,
     ):
         await wait_for_redis(store)
-        balancer = f"127.0.0.1:{proxy}"
+        balancer = f"127.0.0.1:{proxy.port}"
         replicas = [Replica(f"r{i}", port, store, logs) for i, port in enumerate(ports)]
         try:
             for replica in replicas:
@@ -431,20 +335,18 @@ async def test_conversations_survive_a_rolling_restart_behind_a_balancer(
                 asyncio.create_task(converse(conv, stubs[conv.index % len(stubs)], stop))
                 for conv in conversations
             ]
-            for _ in range(200):
-                if all(len(conv.said) >= 2 for conv in conversations) or any(
-                    t.done() for t in tasks
-                ):
-                    break
-                await asyncio.sleep(0.05)
+            await until_said(conversations, tasks, [2] * CONVERSATIONS)
             assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
             exit_codes = []
-            for replica in replicas:  # the rolling restart
+            for index, replica in enumerate(replicas):  # the rolling restart
                 exit_codes.append(await replica.stop())
                 replica.start()
                 await replica.wait_serving()
-                await asyncio.sleep(1.0)
-            await asyncio.sleep(1.0)
+                # The next replica's streams must find this one again: HAProxy routes to it
+                # only once a check marked it UP.
+                await proxy.routes_to(index)
+            # Each conversation talks on after the restart (the streams the last one moved too).
+            await until_said(conversations, tasks, [len(c.said) + 1 for c in conversations])
             stop.set()
             results = await asyncio.wait_for(
                 asyncio.gather(*tasks, return_exceptions=True), timeout=30
@@ -495,6 +397,25 @@ async def test_conversations_survive_a_rolling_restart_behind_a_balancer(
     assert all(f"{r.name}#2" in per_generation for r in replicas[:-1]), per_generation
 
 
+async def test_haproxy_marks_a_replica_up_once_it_listens(tmp_path: Path) -> None:
+    """What the rolling restart waits on behind HAProxy (`Balancer.routes_to`): its runtime API
+    reports a replica whose port refuses DOWN, and UP once a check found it listening."""
+    port = free_port()
+    with haproxy(free_port(), [port], tmp_path) as proxy:
+        statuses: dict[str, str] = {}
+        for _ in range(100):
+            with contextlib.suppress(OSError):  # until HAProxy made its socket
+                statuses = await haproxy_statuses(tmp_path / "haproxy.sock")
+            if statuses.get("r0") == "DOWN":
+                break
+            await asyncio.sleep(0.05)
+        assert statuses.get("r0") == "DOWN", statuses
+        listener = await asyncio.start_server(lambda _, writer: writer.close(), "127.0.0.1", port)
+        async with listener:
+            await proxy.routes_to(0)
+            assert (await haproxy_statuses(tmp_path / "haproxy.sock"))["r0"] == "UP"
+
+
 async def _end_by_text_rate(target: str) -> tuple[grpc.StatusCode, str]:
     """Open a stream through ``target`` and type faster than the server's text rate: the server
     ends the stream with RESOURCE_EXHAUSTED while the client is still sending (so its stack sends
@@ -539,9 +460,9 @@ async def test_a_stream_the_server_ends_keeps_its_status_through_the_balancer(
         replica.start()
         try:
             await replica.wait_serving()
-            await wait_routed(f"127.0.0.1:{proxy}")
+            await wait_routed(f"127.0.0.1:{proxy.port}")
             direct = await _end_by_text_rate(f"127.0.0.1:{port}")
-            seen = [await _end_by_text_rate(f"127.0.0.1:{proxy}") for _ in range(tries)]
+            seen = [await _end_by_text_rate(f"127.0.0.1:{proxy.port}") for _ in range(tries)]
         finally:
             replica.kill()
     assert direct[0] == grpc.StatusCode.RESOURCE_EXHAUSTED, direct
