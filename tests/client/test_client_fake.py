@@ -332,6 +332,36 @@ async def test_going_away_moves_at_the_next_safe_point() -> None:
     assert [w.text for w in second.written("text")] == ["follow-up"]
 
 
+@pytest.mark.parametrize("when", ["before", "on GoingAway"])
+async def test_stop_auto_resume_leaves_going_away_to_the_application(when: str) -> None:
+    # `sonicwire up` on SIGTERM: every replica drains, so nothing moves; GoingAway is the
+    # application's, and the drain's status ends the conversation (no second stream opened).
+    first = FakeCall(
+        [
+            started_with("s-1", "tok-1"),
+            pb.ConverseResponse(going_away=pb.GoingAway(reason="draining", grace_ms=1000)),
+            say("answer"),
+            pb.ConverseResponse(turn_complete=pb.TurnComplete(turn_id="t1")),
+            rpc_error(grpc.StatusCode.UNAVAILABLE, "SERVER_DRAINING", "draining"),
+        ]
+    )
+    stub = FakeStub(first, FakeCall([started_with("s-1", "tok-2")]))
+    client, sleeps = client_for(stub, auto_resume=AutoResume(retry=NO_JITTER))
+    kinds: list[str] = []
+    with pytest.raises(UnavailableError) as info:
+        async with client.converse() as conversation:
+            if when == "before":
+                conversation.stop_auto_resume()
+            async for event in conversation:
+                kinds.append(type(event).__name__)
+                if kinds[-1] == "GoingAway" and when != "before":
+                    conversation.stop_auto_resume()
+    assert kinds == ["SessionStarted", "GoingAway", "Transcript", "TurnComplete"]
+    assert info.value.reason == "SERVER_DRAINING"
+    assert len(stub.converse_requests) == 1 and sleeps.delays == []
+    assert not first.half_closed  # the old stream was not wound down for a move
+
+
 async def test_config_rejected_raises_typed_error_from_enter() -> None:
     call = FakeCall(
         [rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "AUDIO_FORMAT_UNSUPPORTED", "bad rate")]

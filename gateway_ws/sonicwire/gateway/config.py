@@ -231,7 +231,6 @@ def add_gateway_arguments(
     *,
     prefix: str = "",
     upstream: bool = True,
-    defaults: GatewayConfig | None = None,
 ) -> None:
     """Add the gateway's flags (defaults from the environment) to ``parser``.
 
@@ -240,10 +239,8 @@ def add_gateway_arguments(
         prefix: prepended to every flag name, e.g. ``"gateway-"`` gives ``--gateway-port``.
         upstream: include the flags naming the gRPC server (``sonicwire up`` derives them)
             and those of a gateway in its own process (``--event-loop``).
-        defaults: the values a flag takes when neither it nor its environment variable is
-            given (default: `GatewayConfig`'s).
     """
-    defaults = defaults or GatewayConfig()
+    defaults = GatewayConfig()
     group = parser.add_argument_group("WebSocket gateway")
     for name, flag, convert, text, is_upstream in _OPTIONS:
         if (is_upstream or name in _OWN_PROCESS_ONLY) and not upstream:

@@ -11,13 +11,16 @@ no HTTP/2 or gRPC C-core per message on either side (``docs/gateway.md``, "CPU p
 ``grpc``: loopback gRPC, the only choice with ``--workers`` > 1 (the server processes are
 others). The gRPC port serves network clients either way.
 
-On SIGTERM or SIGINT the server drains first, then the gateway closes: browsers get
-``going_away``, then close code 1001 (when their conversation ends within the drain's grace, or
-at its end). The gateway here does not resume conversations upstream (``--gateway-upstream-resume``
-defaults to false, unlike ``sonicwire gateway``): its server is this process, with no other
-replica to move to, so the server's ``GoingAway`` reaches the browser as it does from a
-two-process gateway with ``--upstream-resume false``. With it set to true a drain closes the
-sockets with 1001 and no ``going_away`` (the gateway tries to resume until it closes).
+With ``--workers`` > 1 the gateway resumes upstream (``--gateway-upstream-resume``, true as
+in ``sonicwire gateway``): a worker that crashes has its conversations moved to a sibling
+worker without the browser noticing (with a state store the workers share,
+``--state-store redis://...``; with the memory store the sibling does not know them and the
+socket closes 4400, ``SESSION_NOT_FOUND``).
+
+On SIGTERM or SIGINT the gateway first stops resuming (`Upstream.stop_resuming`, live
+conversations included: every server drains together, none would take them), then the server
+drains, then the gateway closes: browsers get ``going_away``, then close code 1001 (when their
+conversation ends within the drain's grace, or at its end).
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GATEWAY_TRANSPORTS",
-    "UP_GATEWAY_DEFAULTS",
     "build_parser",
     "loopback_target",
     "run_up",
@@ -48,10 +50,6 @@ __all__ = [
 
 GATEWAY_TRANSPORTS = ("auto", "inproc", "grpc")
 """``--gateway-transport`` values; ``auto`` is ``inproc`` with one server process, else ``grpc``."""
-
-UP_GATEWAY_DEFAULTS = GatewayConfig(upstream_resume=False)
-"""The gateway flags' defaults under ``sonicwire up``: no upstream resume (there is no other
-replica to resume on; the server's ``GoingAway`` goes to the browser as ``going_away``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the Sonicwire gRPC server and the browser gateway together.",
     )
     add_server_arguments(parser)
-    add_gateway_arguments(parser, prefix="gateway-", upstream=False, defaults=UP_GATEWAY_DEFAULTS)
+    add_gateway_arguments(parser, prefix="gateway-", upstream=False)
     env_name = "SONICWIRE_GATEWAY_TRANSPORT"
     parser.add_argument(
         "--gateway-transport",
@@ -170,6 +168,9 @@ async def run_up(
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
+        # Before the drain: its GoingAway must reach the browsers, not start moves that every
+        # (draining) server would refuse until the retries give up.
+        gateway.upstream.stop_resuming()
         await server.drain()
         await gateway.aclose()
         if upstream is not None:

@@ -6,10 +6,14 @@ metadata, so sockets with different keys share one HTTP/2 connection.
 
 Conversations resume upstream by themselves (the SDK's auto-resume) when their server replica
 goes away, unless ``upstream_resume`` is off: the socket stays open. :meth:`Upstream.moved`
-records the token each move spent (see :mod:`.resume_tokens`).
+records the token each move spent (see :mod:`.resume_tokens`). :meth:`Upstream.stop_resuming`
+turns resuming off for the live conversations too, for a gateway whose servers drain with it
+(``sonicwire up``).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import grpc  # type: ignore[import-untyped, unused-ignore]
 from grpc import aio
@@ -104,6 +108,8 @@ class Upstream:
         self._start_timeout_s = config.start_timeout_s
         self.resume = config.upstream_resume
         self._tokens = TokenLedger()
+        # Every conversation opened here, while it lives (for `stop_resuming`).
+        self._conversations: weakref.WeakSet[Conversation] = weakref.WeakSet()
         # What the gateway's start-up line says: an injected channel need not be gRPC at all,
         # and an operator reading "gRPC 127.0.0.1:50051" would look for traffic on that port.
         self.route = f"gRPC {self.target}"
@@ -154,18 +160,39 @@ class Upstream:
         )
 
     def converse(self, api_key: str | None, command: Configure) -> tuple[Client, Conversation]:
-        """Prepare (not start) a conversation for a socket.
+        """Prepare (not start) a conversation for a browser socket's ``config``.
 
         Returns:
             The client (close it after the conversation) and the conversation.
         """
-        client = self.client(api_key)
         config = session_config_for(command)
         if config.resume_session_id:
             config.resume_token = self._tokens.current(
                 config.resume_session_id, config.resume_token
             )
-        return client, client.converse(config)
+        return self.open(api_key, config)
+
+    def open(self, api_key: str | None, config: pb.SessionConfig) -> tuple[Client, Conversation]:
+        """Prepare (not start) a conversation with ``config`` (any edge).
+
+        Returns:
+            The client (close it after the conversation) and the conversation.
+        """
+        client = self.client(api_key)
+        conversation = client.converse(config)
+        self._conversations.add(conversation)
+        return client, conversation
+
+    def stop_resuming(self) -> None:
+        """From now on no conversation moves to another replica, the live ones included.
+
+        For a gateway whose servers are draining with it (``sonicwire up`` on SIGTERM): a move
+        would only find replicas that refuse it, and the server's ``GoingAway`` then reaches
+        the client (``going_away``, then 1001) instead of retries ending in 4503.
+        """
+        self.resume = False
+        for conversation in list(self._conversations):
+            conversation.stop_auto_resume()
 
     def moved(self, session_id: str, spent_token: str, current_token: str) -> None:
         """A conversation was resumed upstream: ``spent_token`` now stands for ``current_token``

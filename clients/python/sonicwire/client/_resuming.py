@@ -193,7 +193,7 @@ class ResumableStream:
                 replay.turn_completed()
                 if replay.outstanding == 0:
                     self._texts.clear()
-            case GoingAway():
+            case GoingAway() if self._auto is not None:  # not after `stop_auto_resume`
                 self._moving = True
             case _:
                 pass
@@ -237,7 +237,8 @@ class ResumableStream:
                 # INTERNAL "from Core" (grpc/grpc#36066): nothing was said yet, so retry it too.
                 masked = is_core_write_error(error.code, error.message)
                 retry = masked or isinstance(error, UnavailableError | CallCancelledError)
-                if not retry or attempt >= auto.retry.max_attempts or self._closed:
+                stopped = self._closed or self._auto is None  # closed, or resume stopped
+                if not retry or attempt >= auto.retry.max_attempts or stopped:
                     self._finished = True
                     failure = ResumeFailedError(
                         error, session_id=session_id, attempts=attempt, interrupted_by=cause

@@ -193,6 +193,18 @@ class Conversation(ResumableStream):
         if self._call is not None and not self._finished:
             self._call.cancel()
 
+    def stop_auto_resume(self) -> None:
+        """Stop moving this conversation when its server replica goes away.
+
+        For an application that is itself shutting down with its server (``sonicwire up`` on
+        SIGTERM): from now on ``GoingAway`` is only handed to the application, and a stream
+        that ends with UNAVAILABLE ends the conversation with that error, as with auto-resume
+        off. A move already under way gives up at its next retry. Idempotent; nothing to do
+        when auto-resume was off.
+        """
+        self._auto = None
+        self._moving = self._move_now = False
+
     @property
     def session(self) -> SessionStarted:
         """The ``SessionStarted`` event.
@@ -379,7 +391,7 @@ class Conversation(ResumableStream):
         while True:
             if self._pending:
                 return self._pending.popleft()
-            if self._move_now and not self.done:
+            if self._move_now and not self.done and self._auto is not None:
                 self._move_now = False
                 # Input sent since (a typed turn) may have taken the safe point away.
                 if self._replay is not None and self._replay.idle and not self._input_ended:

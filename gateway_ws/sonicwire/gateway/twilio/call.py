@@ -269,8 +269,10 @@ class TwilioCall:
                 ", ".join(settings.ignored),
             )
         self._playback = Playback(start.stream_sid)
-        self._client = self._upstream.client(settings.api_key)
-        conversation = self._conversation = self._client.converse(session_config_for_call(settings))
+        self._client, conversation = self._upstream.open(
+            settings.api_key, session_config_for_call(settings)
+        )
+        self._conversation = conversation
         try:
             session = await until_closed(self._ws, conversation.start())
         except SonicwireError as error:
