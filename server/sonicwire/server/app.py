@@ -35,6 +35,7 @@ from sonicwire.server.local_rpc import HandlerRegistry, LocalServer, TeeSink
 from sonicwire.server.metrics import serve_metrics
 from sonicwire.server.runtime import ServerRuntime
 from sonicwire.server.servicer import VoiceServicer, add_voice_service
+from sonicwire.server.side_streams import SideStreamLimit
 from sonicwire.v1 import voice_service_pb2 as pb
 
 __all__ = ["RunningServer", "grpc_server_options", "is_loopback", "serve", "start_server"]
@@ -63,6 +64,8 @@ class RunningServer:
     warm_up: asyncio.Task[None] | None = None
     # The same handlers, served in process (``sonicwire up``'s gateway): see `local_channel`.
     local: LocalServer | None = None
+    # The open health Watch and reflection streams and their cap (`side_streams`).
+    side_streams: SideStreamLimit | None = None
 
     def local_channel(self) -> LocalChannel:
         """A ``grpc.aio.Channel`` to this server in this event loop, with no network between."""
@@ -180,7 +183,8 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
                 "(SONICWIRE_API_KEYS) or pass --allow-unauthenticated"
             )
         log.warning("listening on %s WITHOUT authentication", config.host)
-    server = grpc.aio.server(options=grpc_server_options(config))
+    side_streams = SideStreamLimit(config.max_side_streams)
+    server = grpc.aio.server(options=grpc_server_options(config), interceptors=(side_streams,))
     # Every handler goes to the network server and to the registry in-process calls use.
     registry = HandlerRegistry()
     both = TeeSink(server, registry)
@@ -202,7 +206,9 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
         # Kubelet probes speak plaintext with no client certificate: when the main port
         # requires mTLS, this port serves only grpc.health.v1 (same servicer, same status).
         # A worker answers its supervisor on a private Unix socket instead.
-        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_server = grpc.aio.server(
+            options=[("grpc.so_reuseport", 0)], interceptors=(side_streams,)
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
         if config.health_port:
             health_server.add_insecure_port(f"{config.host}:{config.health_port}")
@@ -229,7 +235,9 @@ async def start_server(config: ServerConfig, backend: Backend | None = None) -> 
     warm_up = asyncio.create_task(
         _warm_up(runtime.backend, health_servicer, runtime), name="backend warm-up"
     )
-    return RunningServer(server, runtime, health_servicer, port, health_server, warm_up, local)
+    return RunningServer(
+        server, runtime, health_servicer, port, health_server, warm_up, local, side_streams
+    )
 
 
 async def _set_health(servicer: health.aio.HealthServicer, *, serving: bool) -> None:

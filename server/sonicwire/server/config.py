@@ -59,6 +59,7 @@ class ServerConfig:
     audio_rate_per_s: float = 500.0
     audio_burst: int = 4000  # limits.InputLimits says why
     max_connections: int = 1000
+    max_side_streams: int = 1000
     handshake_timeout_s: float = 10.0
     # Resumable conversations: where their state lives, and for how long after the last save.
     state_store: str = "memory"
@@ -96,6 +97,12 @@ _LIMIT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ),
     ("audio-burst", "audio_burst", int, "AudioInput messages shorter than 10 ms at once"),
     ("max-connections", "max_connections", int, "open client connections; 0 = unlimited"),
+    (
+        "max-side-streams",
+        "max_side_streams",
+        int,
+        "health Watch and reflection streams open at once (they need no API key); 0 = unlimited",
+    ),
     (
         "handshake-timeout-seconds",
         "handshake_timeout_s",

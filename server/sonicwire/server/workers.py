@@ -39,6 +39,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from sonicwire.server.config import ServerConfig
+from sonicwire.server.side_streams import SideStreamLimit
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -340,7 +341,10 @@ async def start_workers(config: ServerConfig, *, start_timeout_s: float = 60.0) 
     try:
         if config.health_port:
             # No SO_REUSEPORT here: a second supervisor on the same health port must fail.
-            server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+            server = grpc.aio.server(
+                options=[("grpc.so_reuseport", 0)],
+                interceptors=(SideStreamLimit(config.max_side_streams),),
+            )
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             server.add_insecure_port(f"{config.host}:{config.health_port}")
             await server.start()
