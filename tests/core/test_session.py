@@ -275,3 +275,19 @@ def test_client_tool_after_half_close_is_answered_at_once() -> None:
     assert session.tool_actions() == []
     [result] = of_type(session.commands_to_send(), ev.SendToolResult)
     assert result.status is ev.ToolStatus.CANCELLED and "error" in result.result_json
+
+
+def test_half_close_cancels_the_pending_client_calls_only() -> None:
+    # Found by the red-team session (s36): a client that half-closed with a client call
+    # pending could never answer it, and the turn waited for the call's timeout (10 s by
+    # default; with a longer tool timeout the stream ended BACKEND_TIMEOUT, blaming the backend).
+    session = Session("s", quiet_settings(client_tools=frozenset({"lookup"})))
+    session.receive_backend(ev.ToolRequested("c1", "lookup", "{}"), now=0.0)
+    session.receive_backend(ev.ToolRequested("s1", "get_date_time", "{}"), now=0.0)
+    session.tool_actions()
+    session.close(now=0.1)
+    assert session.tool_actions() == [
+        ev.CancelTools("the client ended its input before returning a result", ("c1",))
+    ]
+    assert ev.InputEnded() in session.commands_to_send()
+    assert not session.ended  # both calls still pending until the runner reports them

@@ -155,3 +155,26 @@ async def test_unknown_time_zone_is_invalid_argument() -> None:
                     assert len(error.details() or "") < 200  # the input is not echoed whole
                 else:
                     raise AssertionError(f"time_zone {zone[:20]!r} was accepted")
+
+
+async def test_half_close_with_a_client_call_pending_ends_the_call_at_once() -> None:
+    # Found by the red-team session (s36). Before: the server waited for the client's result,
+    # which a half-closed stream can never send, until the tool's timeout (here 60 s, the cap),
+    # and the stream ended DEADLINE_EXCEEDED / BACKEND_TIMEOUT after --backend-timeout-seconds,
+    # blaming the backend. The call deadline below fails that without timing anything.
+    slow = pb.ToolDefinition(name="slow_client", description="Takes a while.", timeout_ms=60_000)
+    async with running_server(backend=ToolCallingBackend(), backend_timeout_s=30) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse(timeout=20)
+            await call.write(pb.ConverseRequest(config=pb.SessionConfig(client_tools=[slow])))
+            await call.read()
+            await call.write(text("call slow_client {}"))
+            await _read_until(call, "tool_call")
+            await call.done_writing()
+            seen = await _read_until(call, "turn_complete")
+            outcome = next(r.tool_call_result for r in seen if r.HasField("tool_call_result"))
+            assert outcome.status == pb.TOOL_STATUS_CANCELLED
+            assert "ended its input" in json.loads(outcome.result_json)["error"]["message"]
+            assert await call.read() == grpc.aio.EOF
+            assert await call.code() == grpc.StatusCode.OK
+        assert not server.runtime.conversations

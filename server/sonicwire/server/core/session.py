@@ -294,6 +294,10 @@ class Session:
         if self._client_closed:
             return
         self._client_closed = True
+        if (cancel := self._tools.client_closed()) is not None:
+            # Its pending client calls can no longer be answered: the model hears so now,
+            # not after each call's timeout (or a BACKEND_TIMEOUT blaming the backend).
+            self._tool_actions.append(cancel)
         if self._speech.onset is not None:
             # The stream ended mid-utterance: treat its end as the end of speech so the last
             # thing the user said is still answered.

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from sonicwire.server.core import events as ev
 
-__all__ = ["ToolCalls"]
+__all__ = ["CLIENT_CLOSED_REASON", "ToolCalls"]
+
+CLIENT_CLOSED_REASON = "the client ended its input before returning a result"
 
 
 class ToolCalls:
@@ -68,6 +70,14 @@ class ToolCalls:
         self._names.clear()
         self._awaiting_dispatch.clear()
         return ev.CancelTools(reason)
+
+    def client_closed(self) -> ev.CancelTools | None:
+        """The client half-closed: the runner's cancel of its pending calls, which it can no
+        longer answer (they stay pending until the runner reports them)."""
+        doomed = tuple(c for c, who in self._executors.items() if who is ev.ToolExecutor.CLIENT)
+        if not doomed:
+            return None
+        return ev.CancelTools(CLIENT_CLOSED_REASON, doomed)
 
     def interrupted(self, *, survive: bool = True) -> ev.CancelTools | None:
         """The assistant's turn was interrupted: the runner's cancel of the pending calls of
