@@ -21,7 +21,16 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from sonicwire.client import Client, Conversation, GoingAway, Resumed, SonicwireError
+from sonicwire.client import (
+    Client,
+    Conversation,
+    GoingAway,
+    Resumed,
+    SonicwireError,
+    ToolCall,
+    ToolCallResult,
+    ToolExecutor,
+)
 
 from .config import GatewayConfig
 from .guard import until_closed
@@ -47,7 +56,7 @@ from .protocol import (
     upstream_error_event,
 )
 from .routes import MalformedKey, api_key_from_offer, offered_subprotocols
-from .state import InboundFlow
+from .state import ClientCalls, InboundFlow
 from .upstream import Upstream
 
 __all__ = ["Connection", "GatewayStats", "reject"]
@@ -128,6 +137,7 @@ class Connection:
         self._stats = stats
         self._limits = ProtocolLimits()
         self._flow = InboundFlow()
+        self._client_calls = ClientCalls()
         self._outbox = Outbox(
             ws.send,
             max_bytes=config.send_buffer_bytes,
@@ -383,8 +393,11 @@ class Connection:
                 await conversation.report_playback(turn_id, played_ms, output_latency_ms=latency)
             case ToolResult(tool_call_id=call_id, content=content, is_error=is_error):
                 await conversation.send_tool_result(call_id, content, is_error=is_error)
+                if self._client_calls.settled(call_id):
+                    await conversation.end_input()
             case EndInput():
-                await conversation.end_input()
+                if self._client_calls.end():
+                    await conversation.end_input()
             case Configure():
                 raise AssertionError("config is handled by _open")
 
@@ -425,7 +438,14 @@ class Connection:
                     self._upstream.moved(event.session_id, token, event.session.resume_token)
                     token = event.session.resume_token
                     log.info("ws %s: resumed upstream: %s", self._ws.id, event)
+                    if self._client_calls.forget():
+                        await conversation.end_input()
                 self._send_event(render_event(event, self._output_rate))
+                if isinstance(event, ToolCall) and event.executor is ToolExecutor.CLIENT:
+                    self._client_calls.called(event.id)
+                elif isinstance(event, ToolCallResult) and self._client_calls.settled(event.id):
+                    # The server ended a call the client had not answered: `end` may go now.
+                    await conversation.end_input()
         except SonicwireError as error:
             self._upstream_failed(error)
         except SlowConsumer as error:

@@ -8,6 +8,8 @@ Everything that affects transitions lives in this file. A socket carries one con
 - ``OPEN``: input is forwarded; a second ``config`` is refused (``CONFIG_ALREADY_RECEIVED``).
 - ``INPUT_ENDED``: after ``end`` only tool results are accepted (the assistant may still be
   finishing a turn that calls a client tool); anything else is refused (``INPUT_ENDED``).
+  The upstream half-close waits for the client's pending tool calls (`ClientCalls`): once the
+  gRPC stream is half-closed it can carry no tool result.
 
 Refusals are :class:`~sonicwire.gateway.protocol.InvalidMessage` errors: the gateway reports
 them as non-fatal ``error`` events and the state does not change.
@@ -29,7 +31,7 @@ from .protocol import (
     ToolResult,
 )
 
-__all__ = ["InboundFlow", "Phase"]
+__all__ = ["ClientCalls", "InboundFlow", "Phase"]
 
 
 class Phase(enum.Enum):
@@ -102,3 +104,45 @@ class InboundFlow:
             Reason.INPUT_ENDED,
             f"input already ended ('end' was sent); {type(command).__name__} was ignored",
         )
+
+
+class ClientCalls:
+    """The client-executed tool calls of one socket that are still open, and a held ``end``.
+
+    ``end`` is a half-close upstream, after which a ``tool_result`` cannot reach the server; so
+    while the client has calls to answer it is held, and sent when the last one settles: the
+    client answered it, or the server ended it (timeout, barge-in). Found by the red-team
+    session (s36): a result sent after ``end``, as documented, was lost.
+
+    Each method returns True when the held ``end`` is to be sent now.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[str] = set()
+        self._end_held = False
+
+    def called(self, call_id: str) -> None:
+        """The server sent a ``tool_call`` the client executes."""
+        self._open.add(call_id)
+
+    def settled(self, call_id: str) -> bool:
+        """``call_id`` was answered by the client or ended by the server."""
+        self._open.discard(call_id)
+        return self._release()
+
+    def forget(self) -> bool:
+        """The conversation moved to another replica (``Resumed``): calls open on the old
+        stream can no longer be answered there, and the new one does not know them."""
+        self._open.clear()
+        return self._release()
+
+    def end(self) -> bool:
+        """The client sent ``end``."""
+        self._end_held = True
+        return self._release()
+
+    def _release(self) -> bool:
+        if self._end_held and not self._open:
+            self._end_held = False
+            return True
+        return False
