@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2
 from sonicwire.client import (
     AudioOutput,
     Client,
+    ConversationClosedError,
     HealthStatus,
     InvalidArgumentError,
     NotFoundError,
@@ -36,6 +37,9 @@ from sonicwire.client import (
     talk,
 )
 from sonicwire.client.audio import silence
+from sonicwire.server.testing.backends import ToolCallingBackend
+from sonicwire.server.testing.server import running_server
+from sonicwire.v1 import voice_service_pb2 as pb
 
 from .fake_server import (
     REPLY_CHUNKS,
@@ -267,3 +271,27 @@ async def test_early_rejection_keeps_its_status_every_time(
             with pytest.raises(UnauthenticatedError):
                 async with client.converse():
                     pass
+
+
+async def test_a_tool_result_after_end_input_is_refused_at_once() -> None:
+    # Found by the red-team session (s36): after end_input() the call is half-closed; the
+    # write failed inside grpc.aio and the SDK then waited for the call's status, which comes
+    # only once the responses are read: a caller reading in the same task waited for good.
+    tool = pb.ToolDefinition(name="lookup", description="Looks up.", timeout_ms=30_000)
+    async with running_server(backend=ToolCallingBackend()) as real:
+        async with Client(real.target) as client:
+            config = pb.SessionConfig(client_tools=[tool])
+            async with client.converse(config) as conversation:
+                await conversation.send_text("call lookup {}")
+                call = None
+                async for event in conversation:
+                    if isinstance(event, ToolCall):
+                        call = event
+                        break
+                assert call is not None
+                await conversation.end_input()
+                send = conversation.send_tool_result(call.id, '{"found": 1}')
+                with pytest.raises(ConversationClosedError, match="before end_input"):
+                    await asyncio.wait_for(send, 10)
+                outcomes = [e async for e in conversation if isinstance(e, ToolCallResult)]
+    assert [o.status for o in outcomes] == [ToolStatus.CANCELLED]

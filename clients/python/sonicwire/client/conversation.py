@@ -105,6 +105,9 @@ class Conversation(ResumableStream):
         self._write_lock = asyncio.Lock()
         self._tool_tasks: set[asyncio.Task[None]] = set()
         self._input_ended = False
+        # Set once end_input() has let the automatic tool handlers answer: the stream is (or
+        # is about to be) half-closed and can carry no more tool results.
+        self._results_ended = False
         self._finished = False
         self._closed = False
         self._auto = auto_resume if auto_resume is not None and auto_resume.enabled else None
@@ -327,6 +330,7 @@ class Conversation(ResumableStream):
         for task in list(self._tool_tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.shield(task)
+        self._results_ended = True
         async with self._write_lock:
             if self._switching:
                 return  # the resumed stream is half-closed once its input was sent again
@@ -340,6 +344,14 @@ class Conversation(ResumableStream):
             raise self._fatal
         if self._input_ended and not allow_after_end:
             raise ConversationClosedError("input already ended (end_input() was called)")
+        if self._results_ended:
+            # Refused here: grpc.aio would raise on the half-closed call, and reporting that
+            # waited for the call's status, which comes only once its responses are read, so
+            # a caller that reads in the same task waited for good (red-team session s36).
+            raise ConversationClosedError(
+                "input already ended (end_input() was called): the stream takes no more tool "
+                "results; send them before end_input()"
+            )
 
     def _require_call(self) -> Any:
         if self._call is None or self._session is None:
