@@ -167,13 +167,51 @@ def test_calls_at_one_position_share_its_decimation_and_ffts(
         est.echo_coherence(mic, far, at=16000),
     )
     assert got == expected
-    # the coherence's short FFTs (two batched calls per coherence) plus two of 8192 points
-    assert calls["rfft"] == 2 + 2 * 2
+    # one call per coherence (both sides' short segments) plus one for both long spectra:
+    # numpy builds its FFT plan on every call, once for all the rows of a call
+    assert calls["rfft"] == 2 + 1
     est.drop_windows()
     assert est._m is None and est._spec_f is None  # no stream keeps them between frames
     calls["rfft"] = 0
     assert est.echo_coherence(mic, far, at=16320) == expected[3]  # another position: anew
-    assert calls["rfft"] == 2 + 2
+    assert calls["rfft"] == 1 + 1
+
+
+def test_one_call_transforms_both_windows_to_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # both sides in one numpy call (one FFT plan) give the bits of one call per side, which
+    # is what the estimator computed before (the front end's sizes: 8192 points, 8 x 250)
+    est = DelayEstimator(max_delay=24000, window=8000)
+    mic, far = _echo_block(est)
+    m, f = est._informative(mic, far, -1)
+    assert m is not None and f is not None
+    spec_f, spec_m = est._spectra(f, m)
+    assert spec_f.dtype == np.complex64
+    assert spec_f.tobytes() == np.fft.rfft(f, 8192).tobytes()
+    assert spec_m.tobytes() == np.fft.rfft(m, 8192).tobytes()
+    # a block is scaled through its float32 view: the bits of numpy's complex division
+    mic_power = float(np.dot(m, m)) / len(m)
+    far_power = float(np.dot(f, f)) / len(f)
+    divided = spec_f * np.conj(spec_m)
+    divided /= np.float32(np.sqrt(mic_power * far_power) * len(m))
+    est.update(mic, far, at=0)
+    assert est._last_block is not None and est._last_block.tobytes() == divided.tobytes()
+    outputs: list[np.ndarray] = []
+    rfft = np.fft.rfft
+
+    def recorded(*args: object, **kwargs: object) -> np.ndarray:
+        outputs.append(rfft(*args, **kwargs))  # type: ignore[call-overload]
+        return outputs[-1]
+
+    monkeypatch.setattr(np.fft, "rfft", recorded)
+    assert est.coherence_at(mic, far, 5000) is not None
+    assert [o.shape for o in outputs] == [(2, 8, 126)]
+    lag = est._max_lag - 5000 // est.decimation
+    win = np.hanning(250).astype(np.float32)
+    assert outputs[0][0].tobytes() == rfft(m.reshape(8, 250) * win, axis=1).tobytes()
+    mine = f[lag : lag + len(m)].reshape(8, 250) * win
+    assert outputs[0][1].tobytes() == rfft(mine, axis=1).tobytes()
 
 
 def test_a_front_end_keeps_no_window_between_frames() -> None:

@@ -97,6 +97,7 @@ class DelayEstimator:
         lo = max(1, round(100.0 * n / rate))
         hi = round(0.95 * (rate / 2) * n / rate)
         self._band = slice(lo, hi)
+        self._band_lo, self._band_hi = lo, hi
         self._cross: Complex64Array = np.zeros(n // 2 + 1, dtype=np.complex64)
         self._weight = 0.0
         # mean-square floor per decimated sample (sum of `decimation` samples, int16 scale)
@@ -177,8 +178,12 @@ class DelayEstimator:
             # no mean removal: DC lies outside the band the PHAT weighting keeps
             spec_f, spec_m = self._spectra(f, m)
             block = spec_f * np.conj(spec_m)
-            # normalise each block so one loud block does not drown the others
-            block /= np.float32(np.sqrt(mic_power * far_power) * len(m))
+            # normalise each block so one loud block does not drown the others. numpy divides
+            # complex64 by a real as by a complex: (re * s, im * s) with s = 1 / divisor in
+            # float32, in ~4x the instructions of scaling the float32 view by that s (the
+            # same bits)
+            scale = np.float32(1.0) / np.float32(np.sqrt(mic_power * far_power) * len(m))
+            np.multiply(block.view(np.float32), scale, out=block.view(np.float32))
             block64 = block.astype(np.complex64, copy=False)  # rfft of float32: complex64
             self._cross *= np.float32(self.forget)
             self._cross += block64
@@ -260,13 +265,23 @@ class DelayEstimator:
         return f, self._far_power
 
     def _spectra(self, f: Float32Array, m: Float32Array) -> tuple[Complex64Array, Complex64Array]:
-        """The windows' spectra, ``nfft`` points (the far end's first, as it always was)."""
-        spec_f = self._spec_f
-        if spec_f is None:
-            spec_f = self._spec_f = np.fft.rfft(f, self._nfft)
-        spec_m = self._spec_m
-        if spec_m is None:
-            spec_m = self._spec_m = np.fft.rfft(m, self._nfft)
+        """The windows' spectra, ``nfft`` points.
+
+        Both in one call, as the two rows of one zero-padded array: numpy builds its FFT plan
+        on every call (it keeps none), so one call builds it once for both, and transforms
+        the rows as it would each array alone (the same bits): ~320,000 of the ~1,480,000
+        instructions of two calls (docs/server_cpu.md).
+        """
+        spec_f, spec_m = self._spec_f, self._spec_m
+        if spec_f is None or spec_m is None:
+            rows = np.empty((2, self._nfft), dtype=np.float32)
+            rows[0, : len(f)] = f
+            rows[0, len(f) :] = 0.0  # only the padding zeroed: 2/3 of the 64 kB are data
+            rows[1, : len(m)] = m
+            rows[1, len(m) :] = 0.0
+            spec = np.fft.rfft(rows, axis=1)
+            spec_f = self._spec_f = spec[0]
+            spec_m = self._spec_m = spec[1]
         return spec_f, spec_m
 
     def _informative(
@@ -302,8 +317,12 @@ class DelayEstimator:
         win = self._hanning.get(seg)
         if win is None:
             win = self._hanning[seg] = np.hanning(seg).astype(np.float32)
-        ms = np.fft.rfft(m[: seg * segments].reshape(segments, seg) * win, axis=1)
-        fs = np.fft.rfft(f[: seg * segments].reshape(segments, seg) * win, axis=1)
+        # both sides' segments in one call (see _spectra): one plan, the same bits
+        rows = np.empty((2, segments, seg), dtype=np.float32)
+        np.multiply(m[: seg * segments].reshape(segments, seg), win, out=rows[0])
+        np.multiply(f[: seg * segments].reshape(segments, seg), win, out=rows[1])
+        spec = np.fft.rfft(rows, axis=2)
+        ms, fs = spec[0], spec[1]
         lo = max(1, round(100.0 * seg * self.decimation / self._rate))
         cross = np.abs(np.sum(fs[:, lo:] * np.conj(ms[:, lo:]), axis=0)) ** 2
         pf = np.sum(np.abs(fs[:, lo:]) ** 2, axis=0)
@@ -333,8 +352,10 @@ class DelayEstimator:
         band = cross[self._band]
         mag = np.abs(band)
         mag += np.float32(1e-12)
-        phat = np.zeros(len(cross), dtype=np.complex64)
-        np.divide(band, mag, out=phat[self._band])  # outside the band stays zero
+        phat = np.empty(len(cross), dtype=np.complex64)
+        phat[: self._band_lo] = 0  # outside the band: zero (a tenth of the bins)
+        phat[self._band_hi :] = 0
+        np.divide(band, mag, out=phat[self._band])
         corr = np.fft.irfft(phat, self._nfft)
         # corr[k] pairs mic[n] with far[n + k]; delay d (decimated) sits at k = max_lag - d
         lags = corr[: self._max_lag + 1][::-1]  # index = delay in decimated samples
