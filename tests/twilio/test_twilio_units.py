@@ -216,6 +216,8 @@ def test_signature_matches_openssl_and_is_checked_on_the_url_twilio_used() -> No
         ("PERMISSION_DENIED", "", 1008),
         ("RESOURCE_EXHAUSTED", "TEXT_RATE_EXCEEDED", 1008),
         ("UNAVAILABLE", "SERVER_DRAINING", 1001),
+        ("CANCELLED", "", 1001),  # a proxy's report of a replica gone (the shim's reconnect)
+        ("ABORTED", "SESSION_RESUMED_ELSEWHERE", 1011),
         ("UNAVAILABLE", "BACKEND_UNAVAILABLE", 1011),
         ("DEADLINE_EXCEEDED", "BACKEND_TIMEOUT", 1011),
         ("INTERNAL", "INTERNAL", 1011),

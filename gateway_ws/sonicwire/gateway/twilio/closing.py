@@ -5,7 +5,8 @@ codes (the browser shim's 4xxx codes mean nothing to a carrier). The status is j
 the gateway's own table (``outbound.close_code_for_status``, shared with the browser shim), and
 this module folds its verdict onto the standard codes: whatever the server refused because of
 the call itself (its parameters, its key, its limits) closes 1008 (policy), a draining server
-1001, anything else 1011. Pure: no I/O.
+or a stream cancelled under the call (CANCELLED, as an L7 proxy reports a replica that went
+away: the browser shim's "reconnect") 1001, anything else 1011. Pure: no I/O.
 """
 
 from __future__ import annotations
