@@ -291,3 +291,15 @@ def test_half_close_cancels_the_pending_client_calls_only() -> None:
     ]
     assert ev.InputEnded() in session.commands_to_send()
     assert not session.ended  # both calls still pending until the runner reports them
+
+
+def test_waiting_on_client_tool_only_while_a_client_call_is_open() -> None:
+    session = Session("s", quiet_settings(client_tools=frozenset({"lookup"})))
+    session.receive_backend(ev.ToolRequested("s1", "get_date_time", "{}"), now=0.0)
+    assert not session.waiting_on_client_tool  # the server runs that one
+    session.receive_backend(ev.ToolRequested("c1", "lookup", "{}"), now=0.0)
+    assert session.waiting_on_client_tool
+    session.receive_tool_result(
+        ev.ToolCompleted("c1", "lookup", ev.ToolStatus.TIMEOUT, "{}", 100), now=0.2
+    )
+    assert not session.waiting_on_client_tool

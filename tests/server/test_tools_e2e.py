@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
+import pytest
 
 from sonicwire.server.testing.backends import ToolCallingBackend
 from sonicwire.server.testing.server import running_server
 from sonicwire.v1 import voice_service_pb2 as pb
 from sonicwire.v1 import voice_service_pb2_grpc as pb_grpc
+
+from .helpers import error_reason
 
 WEATHER = pb.ToolDefinition(
     name="get_weather",
@@ -177,4 +181,31 @@ async def test_half_close_with_a_client_call_pending_ends_the_call_at_once() -> 
             assert "ended its input" in json.loads(outcome.result_json)["error"]["message"]
             assert await call.read() == grpc.aio.EOF
             assert await call.code() == grpc.StatusCode.OK
+        assert not server.runtime.conversations
+
+
+async def test_a_client_running_its_tool_longer_than_the_idle_timeout_is_not_idle() -> None:
+    # Found by the red-team session (s36): a text-only client whose tool (a confirmation
+    # dialog, say) took longer than --idle-timeout-seconds was cut with IDLE_TIMEOUT while the
+    # server waited on it. The idle clock now stops while a client call is open.
+    confirm = pb.ToolDefinition(name="confirm", description="Asks the user.", timeout_ms=30_000)
+    async with running_server(backend=ToolCallingBackend(), idle_timeout_s=0.5) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse(timeout=20)
+            await call.write(pb.ConverseRequest(config=pb.SessionConfig(client_tools=[confirm])))
+            await call.read()
+            await call.write(text("call confirm {}"))
+            seen = await _read_until(call, "tool_call")
+            await asyncio.sleep(2.0)  # the user takes four idle timeouts to click OK
+            result = pb.ToolResult(tool_call_id=seen[-1].tool_call.id, content='{"ok": true}')
+            await call.write(pb.ConverseRequest(tool_result=result))
+            seen = await _read_until(call, "turn_complete")
+            outcome = next(r.tool_call_result for r in seen if r.HasField("tool_call_result"))
+            assert outcome.status == pb.TOOL_STATUS_OK
+            # Silence after the call counts again: the idle timeout still ends the stream.
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                while await call.read() is not grpc.aio.EOF:
+                    pass
+            assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert error_reason(ended.value) == "IDLE_TIMEOUT"
         assert not server.runtime.conversations

@@ -218,7 +218,13 @@ class Conversation(Limits):
 
     def on_tool_outcome(self, outcome: ev.ToolCompleted) -> None:
         if not self._done:
-            self.session.receive_tool_result(outcome, self._clock())
+            now = self._clock()
+            session = self.session
+            waiting = session.waiting_on_client_tool
+            session.receive_tool_result(outcome, now)
+            if waiting and not session.waiting_on_client_tool:
+                # The time the client spent on its tool was not silence: idle counts from here.
+                self._last_input_at = max(self._last_input_at, now)
             self._flush()
 
     def go_away(self, reason: str, grace_s: float) -> None:

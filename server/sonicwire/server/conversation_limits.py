@@ -77,7 +77,11 @@ class Limits:
         paused = self._paused_since()
         if paused is not None:
             deadline = paused + self._budget.stall_timeout_s
-        elif self._idle_timeout_s and self._closed_at is None:
+        elif (
+            self._idle_timeout_s
+            and self._closed_at is None
+            and not self.session.waiting_on_client_tool
+        ):
             deadline = self._last_input_at + self._idle_timeout_s
         if self._max_session_s:
             end = self._started_at + self._max_session_s
@@ -108,6 +112,9 @@ class Limits:
             and paused is None
             and self._closed_at is None
             and now - self._last_input_at >= self._idle_timeout_s
+            # A client running a client tool (a confirmation dialog, a slow lookup) is not
+            # idle: the call's own timeout bounds that wait (red-team session s36).
+            and not self.session.waiting_on_client_tool
         ):
             raise IdleTimeout(
                 "IDLE_TIMEOUT", f"no message from the client for {self._idle_timeout_s:g} s"

@@ -149,6 +149,12 @@ class Session:
         )
 
     @property
+    def waiting_on_client_tool(self) -> bool:
+        """True while a call the client executes is open: the server waits on the client,
+        whose silence meanwhile is not idleness."""
+        return self._tools.client_pending
+
+    @property
     def pending_output_bytes(self) -> int:
         """Assistant audio received but not yet released (echo reference + client format).
 

@@ -33,6 +33,12 @@ class ToolCalls:
     def pending(self) -> bool:
         return bool(self._executors)
 
+    @property
+    def client_pending(self) -> bool:
+        """Whether a call the client runs is pending."""
+        client = ev.ToolExecutor.CLIENT
+        return any(who is client for who in self._executors.values())
+
     def executor(self, name: str) -> ev.ToolExecutor:
         """Who runs tool ``name``."""
         if name in self._client_tools:
