@@ -94,6 +94,8 @@ export class Conversation implements AsyncIterable<ConverseEvent> {
   private firstDelivered = false;
   private readonly toolTasks = new Set<Promise<void>>();
   private inputEnded = false;
+  /** Set once endInput() let the tool handlers answer: the stream takes no more tool results. */
+  private resultsEnded = false;
   private finished = false;
   private closed = false;
   private error: SonicwireError | undefined;
@@ -202,7 +204,11 @@ export class Conversation implements AsyncIterable<ConverseEvent> {
     this.write({ case: "playback", value: { turnId, playedMs: BigInt(Math.floor(playedMs)) } });
   }
 
-  /** Answer a `ToolCall` whose executor is CLIENT (only for tools without a handler). */
+  /**
+   * Answer a `ToolCall` whose executor is CLIENT (only for tools without a handler).
+   *
+   * @throws ConversationClosedError after endInput() (answer before ending the input).
+   */
   sendToolResult(toolCallId: string, content: string, isError = false): void {
     this.write({ case: "toolResult", value: { toolCallId, content, isError } }, true);
   }
@@ -217,6 +223,7 @@ export class Conversation implements AsyncIterable<ConverseEvent> {
     }
     this.inputEnded = true;
     await Promise.allSettled([...this.toolTasks]);
+    this.resultsEnded = true;
     this.requests.end();
   }
 
@@ -244,6 +251,12 @@ export class Conversation implements AsyncIterable<ConverseEvent> {
     }
     if (this.inputEnded && !afterEnd) {
       throw new ConversationClosedError("input already ended (endInput() was called)");
+    }
+    if (this.resultsEnded) {
+      // Pushed after the half-close, it would be dropped without a word (red-team s36).
+      throw new ConversationClosedError(
+        "input already ended (endInput() was called): the stream takes no more tool results; send them before endInput()",
+      );
     }
     this.requests.push(create(ConverseRequestSchema, { request }));
   }

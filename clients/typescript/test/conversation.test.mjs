@@ -189,3 +189,22 @@ test("errors carry the ErrorInfo reason from the status details", () => {
   const tls = Object.assign(new Error("self-signed certificate"), { code: "SELF_SIGNED_CERT_IN_CHAIN" });
   assert.ok(errorFromStatus(new ConnectError("tls", Code.Internal, undefined, undefined, tls)) instanceof UnavailableError);
 });
+
+test("a tool result after endInput() is refused, not dropped without a word", async () => {
+  // Red-team session s36: it was pushed onto the ended request queue and never sent.
+  const { open, calls } = scripted(async function* (next) {
+    await next();
+    yield started();
+    yield response({ case: "toolCall", value: { id: "c1", name: "lookup", executor: pb.ToolExecutor.CLIENT } });
+    while (await next());
+  });
+  const conversation = new Conversation(open, sessionConfig());
+  await conversation.start();
+  for await (const event of conversation) {
+    if (event.case === "toolCall") break;
+  }
+  await conversation.endInput();
+  assert.throws(() => conversation.sendToolResult("c1", "{}"), ConversationClosedError);
+  conversation.close();
+  assert.equal(calls[0].requests.filter((r) => r.request.case === "toolResult").length, 0);
+});
