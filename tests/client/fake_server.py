@@ -47,11 +47,15 @@ REPLY_TEXT = "Order 42 has shipped."
 SILENCE_TO_STOP_MS = 100
 
 
-def rich_status(code: grpc.StatusCode, reason: str, message: str) -> grpc.Status:
+def rich_status(
+    code: grpc.StatusCode, reason: str, message: str, metadata: dict[str, str] | None = None
+) -> grpc.Status:
     """A grpc.Status carrying google.rpc.Status + ErrorInfo, as the real server sends."""
     detail = any_pb2.Any()
     detail.Pack(
-        error_details_pb2.ErrorInfo(reason=reason, domain="sonicwire.dev", metadata={"k": "v"})
+        error_details_pb2.ErrorInfo(
+            reason=reason, domain="sonicwire.dev", metadata=metadata or {"k": "v"}
+        )
     )
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[detail])
     return rpc_status.to_status(status)

@@ -23,11 +23,17 @@ from sonicwire.v1 import voice_service_pb2 as pb
 from .fake_server import rich_status
 
 
-def rpc_error(code: grpc.StatusCode, reason: str = "", message: str = "boom") -> aio.AioRpcError:
-    """An AioRpcError as grpc raises it, with an ErrorInfo detail when ``reason`` is given."""
+def rpc_error(
+    code: grpc.StatusCode,
+    reason: str = "",
+    message: str = "boom",
+    metadata: dict[str, str] | None = None,
+) -> aio.AioRpcError:
+    """An AioRpcError as grpc raises it, with an ErrorInfo detail (``metadata`` its map) when
+    ``reason`` is given."""
     trailers = aio.Metadata()
     if reason:
-        for key, value in rich_status(code, reason, message).trailing_metadata:
+        for key, value in rich_status(code, reason, message, metadata).trailing_metadata:
             trailers.add(key, value)
     return aio.AioRpcError(code, aio.Metadata(), trailers, message)
 

@@ -29,7 +29,6 @@ from sonicwire.server import heap, native
 from sonicwire.server.backends.base import Backend
 from sonicwire.server.backends.registry import create_backend
 from sonicwire.server.config import ServerConfig
-from sonicwire.server.core.errors import ServerDraining
 from sonicwire.server.local_channel import LocalChannel
 from sonicwire.server.local_rpc import HandlerRegistry, LocalServer, TeeSink
 from sonicwire.server.metrics import serve_metrics
@@ -94,7 +93,7 @@ class RunningServer:
         await runtime.wait_idle(grace)
         for conversation in list(runtime.conversations):
             conversation.terminate(
-                ServerDraining("SERVER_DRAINING", "the server shut down; reconnect elsewhere")
+                runtime.draining_error("the server shut down; reconnect elsewhere")
             )
         # Give the terminated streams a moment to send their status, then stop for good.
         await self._stop_servers(1.0)

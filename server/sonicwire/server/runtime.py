@@ -118,10 +118,23 @@ class ServerRuntime:
         )
         # Set when draining starts: streams still waiting for their config end at once.
         self.drain_started = asyncio.Event()
+        # Names this process in its SERVER_DRAINING refusals (random: nothing about the host).
+        self.replica_id = secrets.token_hex(4)
 
     def check_accepting(self) -> None:
         if self.draining:
-            raise ServerDraining("SERVER_DRAINING", "the server is shutting down; retry elsewhere")
+            raise self.draining_error("the server is shutting down; retry elsewhere")
+
+    def draining_error(self, message: str) -> ServerDraining:
+        """``SERVER_DRAINING`` with this replica's id and the time its drain has left."""
+        ends = self.drain_ends_at
+        if ends is None:  # the drain has begun but not yet set its deadline: all of it is left
+            left = self.config.drain_grace_s
+        else:
+            left = ends - asyncio.get_running_loop().time()
+        return ServerDraining(
+            "SERVER_DRAINING", message, replica=self.replica_id, drain_left_s=left
+        )
 
     @asynccontextmanager
     async def conversation(

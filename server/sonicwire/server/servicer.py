@@ -27,7 +27,6 @@ from sonicwire.server.core.errors import (
     BackendError,
     IdleTimeout,
     ProtocolError,
-    ServerDraining,
     SonicwireError,
 )
 from sonicwire.server.local_rpc import HandlerSink
@@ -279,9 +278,7 @@ class VoiceServicer(pb_grpc.VoiceServiceServicer):
         if first not in done:
             if draining in done:
                 # SIGTERM while the client had not configured its stream: say why it ends.
-                raise ServerDraining(
-                    "SERVER_DRAINING", "the server is shutting down; retry elsewhere"
-                )
+                raise runtime.draining_error("the server is shutting down; retry elsewhere")
             raise IdleTimeout("IDLE_TIMEOUT", "no SessionConfig received in time")
         request = first.result()
         if request is None:

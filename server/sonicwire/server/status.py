@@ -56,7 +56,9 @@ def bounded_message(error: SonicwireError) -> str:
 def status_trailers(error: SonicwireError) -> tuple[tuple[str, bytes], ...]:
     """Trailing metadata carrying the rich status for ``error``."""
     code = grpc_code(error)
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN)
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason, domain=ERROR_DOMAIN, metadata=dict(error.metadata)
+    )
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(

@@ -12,7 +12,8 @@ Every failure that ends a conversation is a `SonicwireError` with a stable UPPER
     ├── IdleTimeout          DEADLINE_EXCEEDED  no client message for too long
     ├── BackendError         UNAVAILABLE        the speech backend failed or is unreachable
     │                        (or the code the backend's failure calls for)
-    ├── ServerDraining       UNAVAILABLE        the server is shutting down
+    ├── ServerDraining       UNAVAILABLE        the server is shutting down (says which
+    │                                            replica and how long its drain lasts)
     └── ResumeError          NOT_FOUND          the conversation to resume is unknown or expired
                              (PERMISSION_DENIED: another key's; ABORTED: resumed elsewhere)
 """
@@ -20,6 +21,8 @@ Every failure that ends a conversation is a `SonicwireError` with a stable UPPER
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 
 __all__ = [
     "AuthenticationError",
@@ -53,6 +56,8 @@ class SonicwireError(Exception):
     """Base class: ``reason`` is stable and machine-readable, ``message`` is for humans."""
 
     code: ErrorCode = ErrorCode.INTERNAL
+    metadata: Mapping[str, str] = MappingProxyType({})
+    """Sent with ``reason`` (as ``ErrorInfo.metadata``): facts a client can act on."""
 
     def __init__(self, reason: str, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)
@@ -101,7 +106,23 @@ class BackendError(SonicwireError):
 
 
 class ServerDraining(SonicwireError):
+    """The server is draining (``SERVER_DRAINING``).
+
+    ``metadata`` names the refusing replica (``replica``, random per server process) and the
+    milliseconds its drain has left (``drain_left_ms``): a client whose retries keep reaching
+    the same draining replica, for longer than they would last, can stop retrying at once.
+    """
+
     code = ErrorCode.UNAVAILABLE
+
+    def __init__(
+        self, reason: str, message: str, *, replica: str = "", drain_left_s: float = 0.0
+    ) -> None:
+        super().__init__(reason, message)
+        if replica:
+            self.metadata = MappingProxyType(
+                {"replica": replica, "drain_left_ms": str(max(0, round(drain_left_s * 1000)))}
+            )
 
 
 class ResumeError(SonicwireError):
