@@ -114,3 +114,28 @@ async def test_many_concurrent_streams_complete(speech_16k: bytes) -> None:
 
             results = await asyncio.gather(*(one() for _ in range(8)))
     assert results == [1] * 8
+
+
+async def test_a_client_listening_to_a_long_answer_is_not_idle(speech_16k: bytes) -> None:
+    # Found by the red-team session (s36): a client that sent its question and then only
+    # listened had the answer cut with IDLE_TIMEOUT once it ran longer than the idle timeout
+    # (idle 1 s: cut after 1.7 s of a 4.5 s answer). Idle now counts from the answer's end.
+    question = bytes(8000) + speech_16k * 3 + bytes(32_000)
+    async with running_server(backend=EchoBackend(), idle_timeout_s=0.5) as server:
+        async with grpc.aio.insecure_channel(server.target) as channel:
+            call = pb_grpc.VoiceServiceStub(channel).Converse(timeout=30)
+            await call.write(config_request())
+            await call.read()
+            for request in audio_requests(question):
+                await call.write(request)
+            # Silence from here on: the answer must play out whole, then idle ends the stream.
+            answer = 0
+            kinds = []
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                while (response := await call.read()) is not grpc.aio.EOF:
+                    kinds.append(response.WhichOneof("response"))
+                    answer += len(response.audio.audio)
+            assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "turn_complete" in kinds, kinds
+            assert answer >= 3 * len(speech_16k), (answer, len(speech_16k))
+        assert not server.runtime.conversations

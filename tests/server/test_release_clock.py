@@ -267,9 +267,16 @@ async def test_while_input_flows_the_input_releases_the_audio_and_the_clock_stay
 
 
 async def test_idle_timeout_fires_from_the_shared_clock_on_the_fake_clock() -> None:
+    # Idle means no message either way (red-team session s36): it counts from the reply's end.
     stream = Stream(idle_timeout_s=0.5)
     try:
         await stream.step(send=True)
+        for _ in range(5 * REPLY_MS // 20):  # bounded: the reply lasts REPLY_MS
+            if any(isinstance(o, ev.TurnCompleteOut) for _, o in stream.received):
+                break
+            await stream.step(send=False)
+        else:
+            pytest.fail("the reply never completed")
         for _ in range(int(0.5 / PERIOD_S) - 2):
             await stream.step(send=False)
         assert stream.error is None  # not yet

@@ -181,6 +181,7 @@ class Conversation(Limits):
         # `_finish`): by then it must have taken the end, or the stream ends CLIENT_TOO_SLOW.
         self._end_by = _NEVER
         self._started_at = self._last_input_at = clock()
+        self._client_tool_open = False  # session.waiting_on_client_tool at the last flush
         self._closed_at: float | None = None
         self._budget = budget or Budget()
         self._admit = admit
@@ -218,13 +219,7 @@ class Conversation(Limits):
 
     def on_tool_outcome(self, outcome: ev.ToolCompleted) -> None:
         if not self._done:
-            now = self._clock()
-            session = self.session
-            waiting = session.waiting_on_client_tool
-            session.receive_tool_result(outcome, now)
-            if waiting and not session.waiting_on_client_tool:
-                # The time the client spent on its tool was not silence: idle counts from here.
-                self._last_input_at = max(self._last_input_at, now)
+            self.session.receive_tool_result(outcome, self._clock())
             self._flush()
 
     def go_away(self, reason: str, grace_s: float) -> None:
@@ -517,6 +512,13 @@ class Conversation(Limits):
             )
         elif session.ended:
             self._finish()
+        waiting = session.waiting_on_client_tool
+        if outputs or (self._client_tool_open and not waiting):
+            # Idle means no message either way: the assistant just said something (a client
+            # listening to a long answer is not idle; a backend stuck mid-answer still meets
+            # the idle timeout), or the client's tool call just ended (not counted meanwhile).
+            self._last_input_at = max(self._last_input_at, self._clock())
+        self._client_tool_open = waiting
         self._update_room()
         self._arm_timer()
 

@@ -113,7 +113,8 @@ class Limits:
             and self._closed_at is None
             and now - self._last_input_at >= self._idle_timeout_s
             # A client running a client tool (a confirmation dialog, a slow lookup) is not
-            # idle: the call's own timeout bounds that wait (red-team session s36).
+            # idle: the call's own timeout bounds that wait (red-team session s36). What the
+            # assistant says counts as activity too (`Conversation._flush`).
             and not self.session.waiting_on_client_tool
         ):
             raise IdleTimeout(
