@@ -1,8 +1,11 @@
-"""Auto-resume against draining replicas: a refusal that names its replica and the time its
-drain has left lets a move stop at once when its retries can only meet that replica again.
+"""Auto-resume against draining replicas: every refusal is retried through the whole policy,
+whatever replica it names and whatever drain it has left.
 
-Before, a conversation whose only replica drained retried for the whole policy (about 9 s with
-the defaults) before it failed; a browser behind the gateway waited that long for 4503.
+A refusal's ``replica`` and ``drain_left_ms`` cannot tell a move pinned to one draining replica
+for good from one that will reach another replica in a moment: a draining replica stops as soon
+as its last conversation leaves, usually long before its grace ends. An SDK that gave up on the
+second refusal by one replica (f49225b) broke rolling restarts behind ``pick_first``
+(tests/server/test_resume_pinned_draining.py).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
-from sonicwire.client import AutoResume, Client, Resumed, ResumeFailedError, RetryPolicy
+from sonicwire.client import AutoResume, Client, Resumed, RetryPolicy
 from sonicwire.v1 import voice_service_pb2 as pb
 
 from .fake_stub import FakeCall, FakeStub, Sleeps, rpc_error, started
@@ -50,30 +53,17 @@ async def _events(client: Client) -> list[Any]:
         return [event async for event in conversation]
 
 
-async def test_the_same_draining_replica_refusing_twice_ends_the_move_at_once() -> None:
-    stub, client, sleeps = conversation_for(*(draining("r1") for _ in range(4)))
-    with pytest.raises(ResumeFailedError) as info:
-        await _events(client)
-    error = info.value
-    assert (error.code, error.reason, error.attempts) == (
-        grpc.StatusCode.UNAVAILABLE,
-        "SERVER_DRAINING",
-        2,
-    )
-    assert sleeps.delays == [0.05]  # one retry, not the whole policy
-    assert len(stub.converse_requests) == 3
-
-
 @pytest.mark.parametrize(
     "refusals",
     [
+        ["r1", "r1", "r1", "r1"],  # one replica, pinned: it stops once its last stream leaves
         ["r1", "r2", "r3", "r4"],  # a balancer reaching other replicas: each may be the live one
         [("r1", 300)] * 4,  # its drain ends within the retries left
         ["", "", "", ""],  # an older server names no replica
     ],
-    ids=["other replicas", "short drain", "no replica id"],
+    ids=["one replica", "other replicas", "short drain", "no replica id"],
 )
-async def test_other_refusals_are_retried_as_before(refusals: list[Any]) -> None:
+async def test_draining_refusals_are_retried_through_the_policy(refusals: list[Any]) -> None:
     calls = [draining(*r) if isinstance(r, tuple) else draining(r) for r in refusals]
     _, client, sleeps = conversation_for(*calls)
     events = await _events(client)

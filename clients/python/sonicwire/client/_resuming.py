@@ -45,43 +45,12 @@ from .events import (
     event_from_proto,
 )
 from .resume import AutoResume, ReplayBuffer
-from .retry import RetryPolicy
 
 __all__ = ["ResumableStream", "StartCall"]
 
 _log = logging.getLogger("sonicwire.client")
 StartCall = Callable[[], Any]
 """Opens a new ``Converse`` call (a ``grpc.aio.StreamStreamCall`` or a test double)."""
-
-
-def _pinned_to_draining(
-    error: SonicwireError, draining: set[str], retry: RetryPolicy, attempt: int
-) -> bool:
-    """Whether a move's retries can only meet a replica that keeps refusing it as draining.
-
-    True when ``error`` is a second ``SERVER_DRAINING`` refusal of this move by one replica
-    (``ErrorInfo.metadata["replica"]``) whose drain outlasts the waits of the retries left
-    (``drain_left_ms``): the target keeps reaching it (a single replica, ``pick_first``, an L4
-    balancer's one connection) or every replica it reaches is draining. A shorter drain is
-    waited out: once that replica stops, the channel's connection goes to another one.
-    ``draining`` collects the replicas that refused so far; a refusal without a replica id (an
-    older server) is retried as before.
-    """
-    replica = error.metadata.get("replica", "") if error.reason == "SERVER_DRAINING" else ""
-    if not replica:
-        return False
-    if replica not in draining:
-        draining.add(replica)
-        return False
-    try:
-        drain_left_s = int(error.metadata.get("drain_left_ms", "")) / 1000
-    except ValueError:
-        return True  # draining for an unknown time: as good as for good
-    waits_left_s = sum(
-        min(retry.initial_backoff * retry.multiplier ** (n - 1), retry.max_backoff)
-        for n in range(attempt, retry.max_attempts)
-    )
-    return drain_left_s > waits_left_s
 
 
 class ResumableStream:
@@ -250,7 +219,6 @@ class ResumableStream:
         )
         loop = asyncio.get_running_loop()
         attempt = 0
-        draining: set[str] = set()  # replicas that refused this move as draining
         while True:
             attempt += 1
             self.attempts += 1
@@ -270,7 +238,6 @@ class ResumableStream:
                 masked = is_core_write_error(error.code, error.message)
                 retry = masked or isinstance(error, UnavailableError | CallCancelledError)
                 stopped = self._closed or self._auto is None  # closed, or resume stopped
-                stopped = stopped or _pinned_to_draining(error, draining, auto.retry, attempt)
                 if not retry or attempt >= auto.retry.max_attempts or stopped:
                     self._finished = True
                     failure = ResumeFailedError(
