@@ -71,3 +71,14 @@ def test_a_bench_render_re_renders_the_docs_quoting_it(tmp_path: Any, monkeypatc
     shutil.copy(run.RESULTS, results)
     assert run.render_only(results, tmp_path / "BENCHMARKS.md", tmp_path) == 0
     assert calls == [1]
+
+
+def test_a_front_end_cheaper_than_the_kernel_benchmark_is_said_so() -> None:
+    # The 09:00 run of 2026-12-07 rendered "-0.75 ms per stream-second of its own work" and
+    # "that is -146% of it": the kernel benchmark runs the canceller on every frame, the front
+    # end only while far-end audio can be heard, so it can cost less than the kernels.
+    doc = inprocess_section(_results([3.25], [1.1], gap=0.5))
+    prose = doc.split("| **total**")[1]
+    assert "costs 0.81x the DSP kernels: 0.75 ms per stream-second less than" in prose
+    assert "gap of 0.50 ms above the floor" in prose and "costs 1.10 ms here" in prose
+    assert "-0." not in prose and "%" not in prose
