@@ -6,6 +6,7 @@ Precedence: command-line flag, then environment variable, then the default below
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -125,6 +126,36 @@ def parse_workers(value: str) -> int:
     return count
 
 
+def count(value: str) -> int:
+    """A whole number >= 0 (limits, counts, bytes; 0 means what each flag's help says)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
+    return number
+
+
+def seconds(value: str) -> float:
+    """A finite number >= 0 (durations and rates; 0 means what each flag's help says)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {value!r}")
+    return number
+
+
+def port(value: str) -> int:
+    """A TCP port, 0 to 65535 (0: a free one, or off, as each flag's help says)."""
+    number = count(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port, 0 to 65535, got {number}")
+    return number
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SONICWIRE_{name}", default)
 
@@ -145,8 +176,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     add("--host", default=_env("HOST", d.host), help="address to bind [SONICWIRE_HOST]")
     add(
         "--port",
-        type=int,
-        default=int(_env("PORT", str(d.port))),
+        type=port,
+        default=_env("PORT", str(d.port)),
         help="port; 0 picks a free one [SONICWIRE_PORT]",
     )
     add(
@@ -176,41 +207,41 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--max-streams",
-        type=int,
-        default=int(_env("MAX_STREAMS", str(d.max_streams))),
+        type=count,
+        default=_env("MAX_STREAMS", str(d.max_streams)),
         help="concurrent conversations; 0 = unlimited [SONICWIRE_MAX_STREAMS]",
     )
     add(
         "--max-streams-per-key",
-        type=int,
-        default=int(_env("MAX_STREAMS_PER_KEY", str(d.max_streams_per_key))),
+        type=count,
+        default=_env("MAX_STREAMS_PER_KEY", str(d.max_streams_per_key)),
         help="concurrent conversations per API key [SONICWIRE_MAX_STREAMS_PER_KEY]",
     )
     add(
         "--max-message-bytes",
-        type=int,
-        default=int(_env("MAX_MESSAGE_BYTES", str(d.max_message_bytes))),
+        type=count,
+        default=_env("MAX_MESSAGE_BYTES", str(d.max_message_bytes)),
         help="largest gRPC message accepted [SONICWIRE_MAX_MESSAGE_BYTES]",
     )
     add(
         "--max-session-seconds",
         dest="max_session_s",
-        type=float,
-        default=float(_env("MAX_SESSION_SECONDS", str(d.max_session_s))),
+        type=seconds,
+        default=_env("MAX_SESSION_SECONDS", str(d.max_session_s)),
         help="longest conversation; 0 = unlimited [SONICWIRE_MAX_SESSION_SECONDS]",
     )
     add(
         "--idle-timeout-seconds",
         dest="idle_timeout_s",
-        type=float,
-        default=float(_env("IDLE_TIMEOUT_SECONDS", str(d.idle_timeout_s))),
+        type=seconds,
+        default=_env("IDLE_TIMEOUT_SECONDS", str(d.idle_timeout_s)),
         help="end streams silent this long; 0 = never [SONICWIRE_IDLE_TIMEOUT_SECONDS]",
     )
     add(
         "--backend-timeout-seconds",
         dest="backend_timeout_s",
-        type=float,
-        default=float(_env("BACKEND_TIMEOUT_SECONDS", str(d.backend_timeout_s))),
+        type=seconds,
+        default=_env("BACKEND_TIMEOUT_SECONDS", str(d.backend_timeout_s)),
         help="limit for opening a backend session and for an answer owed after the client "
         "ended its input [SONICWIRE_BACKEND_TIMEOUT_SECONDS]",
     )
@@ -223,16 +254,16 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--resume-ttl-seconds",
         dest="resume_ttl_s",
-        type=float,
-        default=float(_env("RESUME_TTL_SECONDS", str(d.resume_ttl_s))),
+        type=seconds,
+        default=_env("RESUME_TTL_SECONDS", str(d.resume_ttl_s)),
         help="how long a conversation stays resumable after its last save "
         "[SONICWIRE_RESUME_TTL_SECONDS]",
     )
     add(
         "--drain-grace-seconds",
         dest="drain_grace_s",
-        type=float,
-        default=float(_env("DRAIN_GRACE_SECONDS", str(d.drain_grace_s))),
+        type=seconds,
+        default=_env("DRAIN_GRACE_SECONDS", str(d.drain_grace_s)),
         help="grace for live streams on SIGTERM [SONICWIRE_DRAIN_GRACE_SECONDS]",
     )
     add(
@@ -254,23 +285,23 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--health-port",
-        type=int,
-        default=int(_env("HEALTH_PORT", "0")),
+        type=port,
+        default=_env("HEALTH_PORT", "0"),
         help="plaintext grpc.health.v1 port for probes under mTLS [SONICWIRE_HEALTH_PORT]",
     )
     add(
         "--max-connection-age-seconds",
         dest="max_connection_age_s",
-        type=float,
-        default=float(_env("MAX_CONNECTION_AGE_SECONDS", "0")),
+        type=seconds,
+        default=_env("MAX_CONNECTION_AGE_SECONDS", "0"),
         help="close connections after this age so clients rebalance; 0 = never "
         "[SONICWIRE_MAX_CONNECTION_AGE_SECONDS]",
     )
     add(
         "--max-connection-age-grace-seconds",
         dest="max_connection_age_grace_s",
-        type=float,
-        default=float(_env("MAX_CONNECTION_AGE_GRACE_SECONDS", "30")),
+        type=seconds,
+        default=_env("MAX_CONNECTION_AGE_GRACE_SECONDS", "30"),
         help="time live streams keep after the connection age is reached "
         "[SONICWIRE_MAX_CONNECTION_AGE_GRACE_SECONDS]",
     )
@@ -283,8 +314,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--metrics-port",
-        type=int,
-        default=int(_env("METRICS_PORT", "0")),
+        type=port,
+        default=_env("METRICS_PORT", "0"),
         help="Prometheus metrics port; 0 = off [SONICWIRE_METRICS_PORT]",
     )
     add("--log-level", default=_env("LOG_LEVEL", d.log_level), help="[SONICWIRE_LOG_LEVEL]")
@@ -307,8 +338,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         add(
             f"--{flag}",
             dest=name,
-            type=kind,
-            default=kind(_env(env, str(getattr(d, name)))),
+            type=count if kind is int else seconds,
+            default=_env(env, str(getattr(d, name))),
             help=f"{text} [SONICWIRE_{env}, default {getattr(d, name)}]",
         )
 
