@@ -8,6 +8,7 @@ and friends next to the gRPC server's own flags); the variable names never chang
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -123,6 +124,26 @@ class GatewayConfig:
 
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _number(convert: Callable[[str], Any], most: float = math.inf) -> Callable[[str], Any]:
+    """``int`` or ``float`` for a flag: no negative or non-finite value (a limit, a duration or
+    a port), none above ``most``; a value that does not parse says what was expected rather
+    than argparse's "invalid parse value"."""
+    kind = "a whole number" if convert is int else "a number"
+
+    def parse(value: str) -> Any:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {value!r}") from None
+        if not math.isfinite(number) or number < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, got {value!r}")
+        if number > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most:g}, got {value!r}")
+        return number
+
+    return parse
 
 
 def _origins(value: str) -> tuple[str, ...]:
@@ -245,9 +266,14 @@ def add_gateway_arguments(
     for name, flag, convert, text, is_upstream in _OPTIONS:
         if (is_upstream or name in _OWN_PROCESS_ONLY) and not upstream:
             continue
+        if convert in (int, float):
+            convert = _number(convert, 65535 if name == "port" else math.inf)
         env_name = f"SONICWIRE_GATEWAY_{_env_key(name)}"
         env_value = os.environ.get(env_name)
-        default = convert(env_value) if env_value is not None else getattr(defaults, name)
+        try:
+            default = convert(env_value) if env_value is not None else getattr(defaults, name)
+        except (ValueError, argparse.ArgumentTypeError) as error:
+            parser.error(f"{env_name}: {error}")  # a usage error (exit 2), not a traceback
         if name == "allowed_origins":
             shown = ",".join(default) or "same host"
         elif name == "twilio_parameters":
